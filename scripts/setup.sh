@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ctxlab needs (only those missing), then configures and builds.
+#   scripts/setup.sh            packages + release build (build/)
+#   scripts/setup.sh --deps     packages only
+#   scripts/setup.sh --asan     packages + ASan/UBSan build (build-asan/)
+#   scripts/setup.sh --werror   packages + -Werror build (build-werror/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(
+  build-essential cmake pkg-config git
+  liburing-dev libdw-dev libelf-dev zlib1g-dev libinih-dev libjansson-dev libcmocka-dev
+  clang libclang-rt-14-dev
+  wrk nginx-light golang-go sysstat apache2-utils hey linux-perf
+  iproute2 procps curl chromium python3
+)
+
+install_deps() {
+  local missing=()
+  for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "setup: installing ${missing[*]}" >&2
+  local SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # nginx-light's package starts a system nginx on port 80; ctxlab starts its own.
+  if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true; fi
+  $SUDO pkill -x nginx 2>/dev/null || true
+}
+
+build() { # dir cmake-args...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build "$dir" -j"$(nproc)"
+}
+
+mode=${1:-}
+install_deps
+case "$mode" in
+  --deps) ;;
+  --asan) build build-asan -DCTXLAB_SANITIZE=ON ;;
+  --werror) build build-werror -DCTXLAB_WERROR=ON ;;
+  ""|--release) build build ;;
+  *) echo "setup: unknown option '$mode' (use --deps, --asan, --werror)" >&2; exit 2 ;;
+esac

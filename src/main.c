@@ -1,0 +1,143 @@
+/* ctxlab: measures what concurrency costs. git/perf-style dispatch over the command table. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "core/log.h"
+
+#define CMD(n) extern const struct cmd_info cmd_info_##n;
+#include "commands.def"
+#undef CMD
+
+static const struct cmd_info *commands[] = {
+#define CMD(n) &cmd_info_##n,
+#include "commands.def"
+#undef CMD
+	NULL};
+
+static const char *order[] = {"serve", "load", "watch", "profile", "flame", "pingpong",
+			      "run", "report", "compare", NULL};
+
+int cmd_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return 0;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return 1;
+	}
+	return 0;
+}
+
+int cmd_print_usage(const struct cmd_info *ci)
+{
+	fputs(ci->usage, stdout);
+	if (ci->usage[0] && ci->usage[strlen(ci->usage) - 1] != '\n')
+		fputc('\n', stdout);
+	return 0;
+}
+
+static const struct cmd_info *find(const char *name)
+{
+	for (int i = 0; commands[i]; i++)
+		if (!strcmp(commands[i]->name, name))
+			return commands[i];
+	return NULL;
+}
+
+static void list_commands(FILE *f)
+{
+	/* the usual order first, then any other command */
+	for (int i = 0; order[i]; i++) {
+		const struct cmd_info *c = find(order[i]);
+		if (c)
+			fprintf(f, "   %-10s %s\n", c->name, c->summary);
+	}
+	for (int i = 0; commands[i]; i++) {
+		int listed = 0;
+		for (int j = 0; order[j]; j++)
+			listed |= !strcmp(order[j], commands[i]->name);
+		if (!listed)
+			fprintf(f, "   %-10s %s\n", commands[i]->name, commands[i]->summary);
+	}
+}
+
+static int usage(FILE *f)
+{
+	fprintf(f, "usage: ctxlab [--version] [help] <command> [<args>]\n\n"
+		   "ctxlab measures what concurrency costs: the same protocols under fork, thread,\n"
+		   "event-loop and coroutine engines, loaded, watched and profiled side by side.\n\n"
+		   "commands:\n");
+	list_commands(f);
+	fprintf(f, "\n'ctxlab help <command>' or 'ctxlab <command> --help' shows a command's options.\n"
+		   "'ctxlab run' with no argument runs the default experiment and writes a report.\n");
+	return 0;
+}
+
+/* Damerau-free Levenshtein distance, small strings only. */
+static int distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 63 || lb > 63)
+		return 99;
+	int d[64][64];
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = (int)i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = (int)j;
+	for (size_t i = 1; i <= la; i++)
+		for (size_t j = 1; j <= lb; j++) {
+			int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[i - 1][j] + 1 < c)
+				c = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < c)
+				c = d[i][j - 1] + 1;
+			d[i][j] = c;
+		}
+	return d[la][lb];
+}
+
+static int unknown(const char *name)
+{
+	const char *best = NULL;
+	int bd = 99;
+	for (int i = 0; commands[i]; i++) {
+		int dd = distance(name, commands[i]->name);
+		if (!strncmp(name, commands[i]->name, strlen(name)) && strlen(name) >= 2)
+			dd = 1;
+		if (dd < bd)
+			bd = dd, best = commands[i]->name;
+	}
+	fprintf(stderr, "ctxlab: '%s' is not a ctxlab command. See 'ctxlab help'.\n", name);
+	if (best && bd <= 3)
+		fprintf(stderr, "\nThe most similar command is\n\t%s\n(did you mean '%s'?)\n", best,
+			best);
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	log_set_prog("ctxlab");
+	if (argc < 2)
+		return usage(stdout);
+	const char *name = argv[1];
+	if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+		printf("ctxlab version %s\n", CTXLAB_VERSION);
+		return 0;
+	}
+	if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
+		if (argc < 3)
+			return usage(stdout);
+		const struct cmd_info *c = find(argv[2]);
+		if (!c)
+			return unknown(argv[2]);
+		return cmd_print_usage(c);
+	}
+	const struct cmd_info *c = find(name);
+	if (!c)
+		return unknown(name);
+	if (cmd_wants_help(argc - 1, argv + 1))
+		return cmd_print_usage(c);
+	return c->fn(argc - 1, argv + 1);
+}

@@ -1,0 +1,79 @@
+/* proto: protocols as byte-level state machines. No sockets, no threads, no clocks of their own.
+ *
+ * Every engine runs the same protocol code, so engines differ only in how they wait and switch.
+ * The engine owns the connection's input and output buffers. It reads bytes, then calls
+ *     n = p->feed(state, in, len, out, &flags)
+ * with all unconsumed input (in[0..len)) and loops while n > 0:
+ *     n > 0   n bytes consumed; reply bytes (if any) were appended to `out`
+ *     PROTO_AGAIN (-2)  need more input: keep in[0..len) and read more (the protocol re-parses
+ *             from in[0] next time, picohttpparser style, so any split of the input works)
+ *     PROTO_ERROR (-1)  protocol error: `out` may hold a final reply (e.g. a 400); the engine
+ *             sends it and closes the connection.
+ * After a call, (flags & PROTO_F_CLOSE) asks the engine to close once `out` is flushed
+ * (Connection: close, HTTP/1.0) and to stop feeding input.
+ * feed never blocks and never allocates on the hot path except by growing `out`.
+ *
+ * Chat fan-out goes through hooks the engine provides in struct proto_env: the protocol
+ * formats a message and calls env->publish; the engine delivers the bytes to every *other*
+ * connection in the same room (appending them to that connection's output, in the order the
+ * engine accepted the publishes). Per-connection output is bounded by the engine
+ * (cfg->max_outbuf); a connection over the bound gets p->overflow()'s reason line appended and
+ * is closed after it is flushed.
+ */
+#ifndef CTXLAB_PROTO_PROTO_H
+#define CTXLAB_PROTO_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/buf.h"
+
+#define PROTO_ERROR (-1)
+#define PROTO_AGAIN (-2)
+#define PROTO_F_CLOSE 1
+
+struct proto_cfg {
+	/* http limits (0 = default) */
+	size_t max_request_line;  /* default 8 KiB -> 414/431-ish handling documented in http.c */
+	size_t max_headers;       /* default 100 */
+	size_t max_header_bytes;  /* default 16 KiB -> 431 */
+	size_t max_body;          /* default 1 MiB -> 413 */
+	/* chat */
+	size_t max_line;          /* default 64 KiB */
+	size_t max_outbuf;        /* engine-enforced output bound per connection, default 1 MiB */
+	/* work knobs applied per message (sink/echo/chat: per line; http: per request) */
+	uint64_t work_cpu_us;
+	uint64_t work_mem_bytes;
+	uint64_t work_stride_bytes;
+};
+
+void proto_cfg_defaults(struct proto_cfg *cfg);
+
+struct proto_env {
+	const struct proto_cfg *cfg;
+	uint64_t conn_id;        /* unique per server (per process tree), assigned by the engine */
+	void *engine_ud;         /* engine's own pointer for the hooks */
+	/* chat hooks (NULL for engines' non-chat use): 0 or -errno */
+	int (*join)(struct proto_env *env, const char *room, size_t room_len);
+	int (*publish)(struct proto_env *env, const char *msg, size_t len);
+};
+
+struct proto {
+	const char *name;
+	const char *summary;
+	size_t state_size;                               /* engine allocates this per connection */
+	int (*init)(void *state, struct proto_env *env); /* 0 or -errno; may append a greeting? no */
+	ssize_t (*feed)(void *state, const char *in, size_t len, struct buf *out, int *flags);
+	void (*overflow)(void *state, struct buf *out);  /* reason line for an output overflow; may be NULL */
+	void (*fini)(void *state);                       /* may be NULL */
+};
+
+const struct proto *proto_find(const char *name); /* NULL when unknown */
+const char *proto_names(void);                    /* "sink echo http chat" */
+
+/* The work knob (burn CPU, touch a working set): used by every protocol. Thread-safe: the
+ * working-set buffer is per thread. */
+void proto_work(uint64_t cpu_us, uint64_t mem_bytes, uint64_t stride_bytes);
+
+#endif
