@@ -40,11 +40,14 @@ void clock_sleep_until_ns(uint64_t deadline_ns, int precise)
 
 void clock_sleep_ns(uint64_t ns) { clock_sleep_until_ns(clock_now_ns() + ns, 0); }
 
+static volatile uint64_t burn_sink;
+
 void clock_burn_cpu_ns(uint64_t ns)
 {
 	uint64_t end = clock_thread_cpu_ns() + ns;
-	volatile uint64_t x = 0;
+	uint64_t x = 0;
 	while (clock_thread_cpu_ns() < end)
 		for (int i = 0; i < 1000; i++)
 			x += (uint64_t)i * 2654435761u;
+	burn_sink = x;
 }

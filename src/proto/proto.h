@@ -54,7 +54,10 @@ struct proto_env {
 	const struct proto_cfg *cfg;
 	uint64_t conn_id;        /* unique per server (per process tree), assigned by the engine */
 	void *engine_ud;         /* engine's own pointer for the hooks */
-	/* chat hooks (NULL for engines' non-chat use): 0 or -errno */
+	/* chat hooks (NULL for engines' non-chat use): 0 or -errno.
+	 * chat calls join(env, "lobby") from init, and once more when the connection's first
+	 * non-empty line is `/join ROOM` with ROOM != "lobby": a join MOVES the connection (it
+	 * leaves its current room). env must stay valid until fini. */
 	int (*join)(struct proto_env *env, const char *room, size_t room_len);
 	int (*publish)(struct proto_env *env, const char *msg, size_t len);
 };
@@ -75,5 +78,8 @@ const char *proto_names(void);                    /* "sink echo http chat" */
 /* The work knob (burn CPU, touch a working set): used by every protocol. Thread-safe: the
  * working-set buffer is per thread. */
 void proto_work(uint64_t cpu_us, uint64_t mem_bytes, uint64_t stride_bytes);
+
+/* Bytes a sink connection has consumed so far (state: a sink state after init). */
+uint64_t proto_sink_bytes(const void *state);
 
 #endif

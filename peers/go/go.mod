@@ -1,0 +1,3 @@
+module ctxlab-peer-go
+
+go 1.19

@@ -1,0 +1,74 @@
+/* work: the per-message work knob shared by every protocol.
+ *
+ * proto_work(cpu_us, mem_bytes, stride_bytes) first touches mem_bytes of a per-thread
+ * working-set buffer, one read-modify-write every stride_bytes (0 = 64, a cache line), then
+ * burns cpu_us of the calling thread's CPU time (clock_burn_cpu_ns: the thread CPU clock, so
+ * time spent descheduled does not count). The touching costs CPU of its own on top of cpu_us.
+ *
+ * The buffer belongs to the calling thread: it grows (free + malloc, contents are irrelevant)
+ * the first time a larger working set is asked for and is freed when the thread exits
+ * (pthread key destructor), so thread-per-connection engines do not leak it. When it cannot
+ * be allocated the touch is skipped (best effort: the work knob never fails a request).
+ */
+#include "proto/proto.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "core/clock.h"
+
+#define WORK_DEFAULT_STRIDE 64
+
+struct work_set {
+	unsigned char *p;
+	size_t size_bytes;
+};
+
+static pthread_key_t work_key;
+static pthread_once_t work_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct work_set *work_tls;
+
+static void work_free(void *v)
+{
+	struct work_set *w = v;
+	free(w->p);
+	free(w);
+}
+
+static void work_key_init(void) { (void)pthread_key_create(&work_key, work_free); }
+
+static struct work_set *work_get(size_t size_bytes)
+{
+	struct work_set *w = work_tls;
+	if (!w) {
+		pthread_once(&work_once, work_key_init);
+		w = calloc(1, sizeof(*w));
+		if (!w)
+			return NULL;
+		pthread_setspecific(work_key, w);
+		work_tls = w;
+	}
+	if (w->size_bytes < size_bytes) {
+		free(w->p);
+		w->p = malloc(size_bytes);
+		w->size_bytes = w->p ? size_bytes : 0;
+		if (!w->p)
+			return NULL;
+	}
+	return w;
+}
+
+void proto_work(uint64_t cpu_us, uint64_t mem_bytes, uint64_t stride_bytes)
+{
+	if (mem_bytes && mem_bytes <= (uint64_t)SIZE_MAX) {
+		struct work_set *w = work_get((size_t)mem_bytes);
+		if (w) {
+			volatile unsigned char *b = w->p;
+			uint64_t stride = stride_bytes ? stride_bytes : WORK_DEFAULT_STRIDE;
+			for (uint64_t off = 0; off < mem_bytes; off += stride)
+				b[off]++;
+		}
+	}
+	if (cpu_us)
+		clock_burn_cpu_ns(cpu_us * NS_PER_US);
+}
