@@ -1,0 +1,1347 @@
+#include "load/load.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/ev.h"
+#include "core/log.h"
+#include "load/httpresp.h"
+#include "load/pace.h"
+
+#define RBUF_BYTES (64 * 1024)
+#define SINK_CHUNK_BYTES (64 * 1024)
+#define CHAT_MAX_OUT_BYTES (256 * 1024)
+#define CHAT_MAX_LINE 4096
+#define HK_NS (10 * NS_PER_MS)       /* housekeeping period once running */
+#define HK_CONNECT_NS (1 * NS_PER_MS) /* while waiting for the start */
+#define CHAT_SETTLE_NS (100 * NS_PER_MS)
+#define CHAT_DRAIN_NS (1000 * NS_PER_MS)
+
+enum { PH_CONNECT, PH_RUN, PH_STOP };
+enum { CS_CLOSED, CS_CONNECTING, CS_OPEN, CS_DEAD };
+enum { E_CONNECT, E_RESET, E_TIMEOUT, E_PARSE, E_CLOSED };
+
+struct stats {
+	uint64_t ok, answered, sent, bytes_tx, bytes_rx, late, unsent, unfinished;
+	uint64_t err[5];
+	uint64_t err_status;
+	uint64_t chat_sent, chat_delivered, chat_expected;
+	uint64_t conns_opened;
+	uint64_t status[LOAD_STATUS_MAX];
+};
+
+struct thr;
+
+struct conn {
+	struct thr *t;
+	int fd;
+	uint8_t state;
+	uint8_t wantw;
+	uint32_t idx;           /* within the thread */
+	uint32_t gidx;          /* across the run (chat client id) */
+	uint32_t wpos;          /* offset of the next byte to write within one message */
+	uint64_t wleft;         /* bytes queued, not yet written (fixed-message protocols) */
+	uint64_t sent, done;    /* messages queued / finished (answered or failed) */
+	uint64_t issued;        /* open loop: schedule ticks dealt to this connection */
+	uint64_t rx_partial;    /* echo: bytes of the current echo received */
+	uint64_t start_ns;      /* when the current connect started */
+	uint64_t *ring;         /* send times of the messages in flight [pipeline] */
+	struct httpresp rp;
+	struct buf in, out;     /* chat only: partial line received, bytes not yet written */
+};
+
+struct run {
+	const struct load_cfg *cfg;
+	atomic_int phase;
+	atomic_uint ready, finished;
+	atomic_int joined;
+	atomic_int ports_exhausted;
+	int evfd;
+	/* written before phase = PH_RUN (release), read after (acquire) */
+	uint64_t t0_ns, measure_ns, end_ns;
+	const char *rep;
+	size_t rep_len, msg_len;
+	uint32_t pipeline;
+	int paced;
+};
+
+struct thr {
+	struct run *run;
+	const struct load_cfg *cfg;
+	int id;
+	pthread_t th;
+	struct ev_loop *loop;
+	struct conn *conns;
+	uint32_t n, gbase;
+	uint64_t *rings;
+	char *rbuf;
+	struct stats st;
+	struct hist *lat, *lat_unc;
+	struct pace pace;
+	double rate_per_s;
+	uint64_t quota;         /* -n share; 0 = none */
+	uint64_t dealt;         /* sends dealt/queued in the window (quota accounting) */
+	uint64_t inflight, owed;
+	uint32_t alive, pending_connects, next_open;
+	int started, finished, sending_over, in_window, ready_sent;
+	uint64_t finish_ns;
+	uint64_t next_scan_ns, next_snap_ns;
+	/* live snapshot, under mu */
+	pthread_mutex_t mu;
+	struct stats snap;
+	struct hist *snap_lat;
+	uint32_t snap_open;
+	int snap_valid;
+	char reason[128];
+	int err;
+};
+
+static atomic_int g_interrupt;
+static int g_evfd = -1;
+
+void load_interrupt(void)
+{
+	atomic_store(&g_interrupt, 1);
+	if (g_evfd >= 0) {
+		uint64_t one = 1;
+		ssize_t w = write(g_evfd, &one, sizeof(one));
+		(void)w;
+	}
+}
+
+static void wake_main(struct run *r)
+{
+	uint64_t one = 1;
+	ssize_t w = write(r->evfd, &one, sizeof(one));
+	(void)w;
+}
+
+static int is_reqresp(const struct load_cfg *cfg)
+{
+	return cfg->proto == LOAD_HTTP || cfg->proto == LOAD_ECHO;
+}
+
+/* ---- connection lifecycle ------------------------------------------------------------- */
+
+static void on_io(struct ev_loop *l, int fd, int mask, void *ud);
+static void conn_open(struct thr *t, struct conn *c);
+static void conn_fill(struct thr *t, struct conn *c, uint64_t now);
+static void thr_finish(struct thr *t, const char *reason);
+static int quota_done(const struct thr *t);
+static void stats_window_start(struct thr *t);
+
+static void conn_drop_fd(struct thr *t, struct conn *c)
+{
+	if (c->fd >= 0) {
+		ev_del(t->loop, c->fd, EV_READ | EV_WRITE);
+		close(c->fd);
+		c->fd = -1;
+	}
+	c->wantw = 0;
+	if (t->cfg->proto == LOAD_CHAT && c->state == CS_OPEN)
+		atomic_fetch_sub(&t->run->joined, 1);
+}
+
+/* The messages in flight on c end with error class e; c is closed. */
+static void conn_fail_inflight(struct thr *t, struct conn *c, int e)
+{
+	uint64_t k = c->sent - c->done;
+	if (is_reqresp(t->cfg)) {
+		t->st.err[e] += k;
+		t->inflight -= k;
+		c->done = c->sent;
+	}
+	c->wleft = 0;
+	c->wpos = 0;
+	c->rx_partial = 0;
+	buf_clear(&c->in);
+	buf_clear(&c->out);
+	httpresp_init(&c->rp, t->cfg->head);
+}
+
+static void conn_dead(struct thr *t, struct conn *c)
+{
+	c->state = CS_DEAD;
+	if (t->alive)
+		t->alive--;
+	/* its owed schedule ticks will never be sent */
+	uint64_t owed = c->issued - c->sent;
+	t->st.unsent += owed;
+	t->st.late += owed;
+	t->owed -= owed;
+	c->sent = c->done = c->issued;
+	if (!t->alive && t->started && !t->finished)
+		thr_finish(t, "every connection was refused: the server went away");
+}
+
+/* Closes c after error class e (or a clean close when e < 0) and reconnects while the run
+ * goes on. */
+static void conn_reset(struct thr *t, struct conn *c, int e)
+{
+	if (e >= 0 && e != E_CONNECT)
+		conn_fail_inflight(t, c, e);
+	else
+		conn_fail_inflight(t, c, E_CLOSED);
+	conn_drop_fd(t, c);
+	c->state = CS_CLOSED;
+	if (t->finished || t->sending_over) {
+		c->state = CS_DEAD;
+		return;
+	}
+	conn_open(t, c);
+}
+
+static void connect_failed(struct thr *t, struct conn *c, int r)
+{
+	t->st.err[E_CONNECT]++;
+	if (r == -EADDRNOTAVAIL)
+		atomic_store(&t->run->ports_exhausted, 1);
+	if (!t->reason[0]) {
+		char a[80];
+		snprintf(t->reason, sizeof(t->reason), "cannot connect to '%s': %s",
+			 net_format(&t->cfg->target, a, sizeof(a)), strerror(-r));
+	}
+	conn_drop_fd(t, c);
+	c->state = CS_CLOSED;
+	if (t->pending_connects && !t->started)
+		t->pending_connects--;
+	conn_dead(t, c);
+}
+
+static void conn_open(struct thr *t, struct conn *c)
+{
+	const struct load_cfg *cfg = t->cfg;
+	struct net_addr src;
+	const struct net_addr *sp = NULL;
+	if (cfg->source) {
+		srcrange_addr(cfg->source, c->gidx, &src);
+		sp = &src;
+	}
+	c->start_ns = clock_now_ns();
+	int fd = net_connect(&cfg->target, sp, NET_NONBLOCK | NET_NODELAY);
+	if (fd < 0) {
+		c->fd = -1;
+		connect_failed(t, c, fd);
+		return;
+	}
+	c->fd = fd;
+	c->state = CS_CONNECTING;
+	httpresp_init(&c->rp, cfg->head);
+	int r = ev_add(t->loop, fd, EV_WRITE, on_io, c);
+	if (r < 0)
+		connect_failed(t, c, r);
+}
+
+static void chat_flush(struct thr *t, struct conn *c);
+
+static void conn_opened(struct thr *t, struct conn *c, uint64_t now)
+{
+	c->state = CS_OPEN;
+	t->st.conns_opened++;
+	c->wantw = 0;
+	int mask = t->cfg->proto == LOAD_SINK && !t->run->paced ? EV_WRITE : 0;
+	ev_del(t->loop, c->fd, EV_WRITE);
+	if (mask)
+		c->wantw = 1;
+	if (ev_add(t->loop, c->fd, EV_READ | mask, on_io, c) < 0) {
+		conn_reset(t, c, E_RESET);
+		return;
+	}
+	if (t->cfg->proto == LOAD_CHAT) {
+		if (buf_appendf(&c->out, "/join %s\n", t->cfg->room) == 0) {
+			atomic_fetch_add(&t->run->joined, 1);
+			chat_flush(t, c);
+		}
+	}
+	if (!t->started) {
+		if (t->pending_connects)
+			t->pending_connects--;
+		return;
+	}
+	conn_fill(t, c, now);
+}
+
+/* ---- writing -------------------------------------------------------------------------- */
+
+static void want_write(struct thr *t, struct conn *c, int on)
+{
+	if (on == c->wantw)
+		return;
+	c->wantw = (uint8_t)on;
+	if (on)
+		ev_add(t->loop, c->fd, EV_WRITE, on_io, c);
+	else
+		ev_del(t->loop, c->fd, EV_WRITE);
+}
+
+/* Writes the queued copies of the fixed message. Returns 0, or -1 when c was reset. */
+static int conn_flush(struct thr *t, struct conn *c)
+{
+	const struct run *r = t->run;
+	while (c->wleft) {
+		size_t n = r->rep_len - c->wpos;
+		if (n > c->wleft)
+			n = (size_t)c->wleft;
+		ssize_t w = send(c->fd, r->rep + c->wpos, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				want_write(t, c, 1);
+				return 0;
+			}
+			conn_reset(t, c, E_RESET);
+			return -1;
+		}
+		t->st.bytes_tx += (uint64_t)w;
+		c->wleft -= (uint64_t)w;
+		c->wpos = (uint32_t)((c->wpos + (size_t)w) % r->msg_len);
+	}
+	if (c->wantw)
+		want_write(t, c, 0);
+	return 0;
+}
+
+static void chat_flush(struct thr *t, struct conn *c)
+{
+	while (buf_used(&c->out)) {
+		ssize_t w = send(c->fd, buf_head(&c->out), buf_used(&c->out),
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				want_write(t, c, 1);
+				return;
+			}
+			conn_reset(t, c, E_RESET);
+			return;
+		}
+		t->st.bytes_tx += (uint64_t)w;
+		buf_consume(&c->out, (size_t)w);
+	}
+	if (c->wantw)
+		want_write(t, c, 0);
+}
+
+/* Unpaced sink: writes until the socket is full. */
+static void sink_pump(struct thr *t, struct conn *c)
+{
+	const struct run *r = t->run;
+	for (int i = 0; i < 16; i++) {
+		ssize_t w = send(c->fd, r->rep + c->wpos, r->rep_len - c->wpos,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			conn_reset(t, c, E_RESET);
+			return;
+		}
+		t->st.bytes_tx += (uint64_t)w;
+		c->wpos = (uint32_t)((c->wpos + (size_t)w) % r->msg_len);
+	}
+}
+
+static void chat_send(struct thr *t, struct conn *c, uint64_t now)
+{
+	char line[CHAT_MAX_LINE];
+	size_t size = t->run->msg_len;
+	int n = snprintf(line, sizeof(line), "ctx %" PRIu32 " %" PRIu64 " %" PRIu64 " ", c->gidx,
+			 c->sent, now);
+	if (n < 0)
+		return;
+	size_t len = (size_t)n;
+	while (len + 1 < size && len + 1 < sizeof(line))
+		line[len++] = 'x';
+	line[len++] = '\n';
+	if (buf_used(&c->out) + len > CHAT_MAX_OUT_BYTES)
+		return; /* the server does not read: this tick stays owed */
+	if (buf_append(&c->out, line, len) < 0)
+		return;
+	c->sent++;
+	t->owed--;
+	if (now >= t->run->measure_ns) {
+		if (!t->in_window)
+			stats_window_start(t);
+		t->st.chat_sent++;
+		t->st.sent++;
+		int members = atomic_load_explicit(&t->run->joined, memory_order_relaxed);
+		if (members > 1)
+			t->st.chat_expected += (uint64_t)(members - 1);
+	}
+	chat_flush(t, c);
+}
+
+/* Queues k copies of the fixed message, stamped now. */
+static int conn_queue(struct thr *t, struct conn *c, uint64_t k, uint64_t now)
+{
+	uint32_t p = t->run->pipeline;
+	uint64_t stamp = now;
+	if (t->cfg->proto == LOAD_HTTP && !t->cfg->keepalive && !t->run->paced)
+		stamp = c->start_ns; /* a connection per request: the connect is part of it */
+	for (uint64_t i = 0; i < k; i++)
+		c->ring[(c->sent + i) % p] = stamp;
+	c->sent += k;
+	t->st.sent += k;
+	if (is_reqresp(t->cfg))
+		t->inflight += k;
+	c->wleft += k * t->run->msg_len;
+	return conn_flush(t, c);
+}
+
+/* Sends what c may send now: closed loop fills the pipeline, open loop sends owed ticks. */
+static void conn_fill(struct thr *t, struct conn *c, uint64_t now)
+{
+	const struct run *r = t->run;
+	if (c->state != CS_OPEN || t->sending_over)
+		return;
+	if (!r->paced) {
+		if (t->cfg->proto == LOAD_SINK) {
+			sink_pump(t, c);
+			return;
+		}
+		uint64_t room = r->pipeline - (c->sent - c->done);
+		if (!t->cfg->keepalive && t->cfg->proto == LOAD_HTTP && c->sent != c->done)
+			room = 0;
+		if (t->quota && t->in_window) {
+			uint64_t left = t->quota - t->dealt;
+			if (room > left)
+				room = left;
+		}
+		if (room) {
+			t->dealt += room;
+			conn_queue(t, c, room, now);
+		}
+		return;
+	}
+	uint64_t owed = c->issued - c->sent;
+	if (!owed)
+		return;
+	if (t->cfg->proto == LOAD_CHAT) {
+		while (c->issued != c->sent && c->state == CS_OPEN) {
+			uint64_t intended = pace_conn_ns(&t->pace, c->idx, c->sent);
+			uint64_t before = c->sent;
+			chat_send(t, c, now);
+			if (c->sent == before)
+				break;
+			if (now > intended + LOAD_LATE_NS && intended >= r->measure_ns)
+				t->st.late++;
+		}
+		return;
+	}
+	uint64_t room;
+	if (t->cfg->proto == LOAD_SINK)
+		room = (r->rep_len / r->msg_len) - (c->wleft + r->msg_len - 1) / r->msg_len;
+	else
+		room = r->pipeline - (c->sent - c->done);
+	if (owed > room)
+		owed = room;
+	if (!owed)
+		return;
+	for (uint64_t i = 0; i < owed; i++) {
+		uint64_t intended = pace_conn_ns(&t->pace, c->idx, c->sent + i);
+		if (now > intended + LOAD_LATE_NS && intended >= r->measure_ns)
+			t->st.late++;
+	}
+	t->owed -= owed;
+	if (t->cfg->proto == LOAD_SINK) {
+		/* nothing comes back: a message is done when queued */
+		c->sent += owed;
+		c->done += owed;
+		t->st.sent += owed;
+		c->wleft += owed * r->msg_len;
+		conn_flush(t, c);
+		return;
+	}
+	conn_queue(t, c, owed, now);
+}
+
+/* ---- reading -------------------------------------------------------------------------- */
+
+static void record(struct thr *t, struct conn *c, uint64_t now)
+{
+	const struct run *r = t->run;
+	uint64_t sent_ns = c->ring[c->done % r->pipeline];
+	uint64_t unc = now > sent_ns ? now - sent_ns : 0;
+	if (r->paced) {
+		uint64_t intended = pace_conn_ns(&t->pace, c->idx, c->done);
+		hist_record(t->lat, now > intended ? now - intended : 0);
+		hist_record(t->lat_unc, unc);
+	} else {
+		hist_record(t->lat, unc);
+	}
+	c->done++;
+	t->inflight--;
+	t->st.answered++;
+}
+
+static void chat_line(struct thr *t, const char *s, size_t n, uint64_t now)
+{
+	/* "<senderid>: ctx <gidx> <seq> <send_ns> xxx" */
+	const char *p = memchr(s, ':', n);
+	if (!p || (size_t)(s + n - p) < 7 || memcmp(p, ": ctx ", 6))
+		return;
+	p += 6;
+	const char *end = s + n;
+	uint64_t v[3] = {0, 0, 0};
+	for (int i = 0; i < 3; i++) {
+		if (p >= end || *p < '0' || *p > '9')
+			return;
+		while (p < end && *p >= '0' && *p <= '9')
+			v[i] = v[i] * 10 + (uint64_t)(*p++ - '0');
+		if (p < end && *p == ' ')
+			p++;
+	}
+	if (v[2] < t->run->measure_ns)
+		return;
+	if (!t->in_window)
+		stats_window_start(t);
+	t->st.chat_delivered++;
+	hist_record(t->lat, now > v[2] ? now - v[2] : 0);
+}
+
+static void chat_input(struct thr *t, struct conn *c, const char *s, size_t n, uint64_t now)
+{
+	if (buf_used(&c->in)) {
+		if (buf_append(&c->in, s, n) < 0)
+			return;
+		s = buf_head(&c->in);
+		n = buf_used(&c->in);
+	}
+	const char *p = s, *end = s + n;
+	const char *nl;
+	while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
+		chat_line(t, p, (size_t)(nl - p), now);
+		p = nl + 1;
+	}
+	size_t rest = (size_t)(end - p);
+	if (rest > CHAT_MAX_LINE)
+		rest = 0; /* an overlong line: drop it */
+	if (buf_used(&c->in)) {
+		buf_consume(&c->in, n - rest);
+		if (rest == 0)
+			buf_clear(&c->in);
+	} else if (rest) {
+		buf_append(&c->in, p, rest);
+	}
+}
+
+/* Returns 0, or -1 when c was closed/reset. */
+static int http_input(struct thr *t, struct conn *c, const char *s, size_t n, uint64_t now)
+{
+	while (n) {
+		size_t used;
+		if (c->sent == c->done) {
+			/* bytes nobody asked for */
+			conn_reset(t, c, E_PARSE);
+			return -1;
+		}
+		int rc = httpresp_feed(&c->rp, s, n, &used);
+		if (rc < 0) {
+			conn_reset(t, c, E_PARSE);
+			return -1;
+		}
+		if (rc == 0)
+			return 0;
+		int st = c->rp.status;
+		int ka = c->rp.keepalive;
+		t->st.status[st < LOAD_STATUS_MAX ? st : 0]++;
+		if (st >= 200 && st < 300)
+			t->st.ok++;
+		else
+			t->st.err_status++;
+		record(t, c, now);
+		httpresp_init(&c->rp, t->cfg->head);
+		s += used;
+		n -= used;
+		if (!ka || !t->cfg->keepalive) {
+			/* the server closes after this response: what else is in flight is lost */
+			conn_reset(t, c, c->sent != c->done ? E_CLOSED : -1);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void on_readable(struct thr *t, struct conn *c)
+{
+	const struct load_cfg *cfg = t->cfg;
+	for (;;) {
+		ssize_t n = recv(c->fd, t->rbuf, RBUF_BYTES, MSG_DONTWAIT);
+		if (n == 0) {
+			/* end of file */
+			int e = E_CLOSED;
+			if (cfg->proto == LOAD_HTTP && c->sent != c->done) {
+				int rc = httpresp_eof(&c->rp);
+				if (rc == 1) {
+					uint64_t now = clock_now_ns();
+					int st = c->rp.status;
+					t->st.status[st < LOAD_STATUS_MAX ? st : 0]++;
+					if (st >= 200 && st < 300)
+						t->st.ok++;
+					else
+						t->st.err_status++;
+					record(t, c, now);
+				} else if (rc < 0) {
+					e = E_CLOSED;
+				}
+			}
+			conn_reset(t, c, c->sent != c->done ? e : -1);
+			return;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			conn_reset(t, c, E_RESET);
+			return;
+		}
+		uint64_t now = clock_now_ns();
+		t->st.bytes_rx += (uint64_t)n;
+		switch (cfg->proto) {
+		case LOAD_HTTP:
+			if (http_input(t, c, t->rbuf, (size_t)n, now) < 0)
+				return;
+			break;
+		case LOAD_ECHO: {
+			c->rx_partial += (uint64_t)n;
+			while (c->rx_partial >= t->run->msg_len) {
+				if (c->sent == c->done) {
+					conn_reset(t, c, E_PARSE);
+					return;
+				}
+				c->rx_partial -= t->run->msg_len;
+				t->st.ok++;
+				record(t, c, now);
+			}
+			break;
+		}
+		case LOAD_CHAT:
+			chat_input(t, c, t->rbuf, (size_t)n, now);
+			break;
+		case LOAD_SINK:
+			break;
+		}
+		if (t->started)
+			conn_fill(t, c, now);
+		if (c->state != CS_OPEN)
+			return;
+		if (quota_done(t) && is_reqresp(cfg)) {
+			thr_finish(t, NULL);
+			return;
+		}
+		if (n < RBUF_BYTES)
+			return; /* drained, most likely: level-triggered epoll tells us otherwise */
+	}
+}
+
+static void on_io(struct ev_loop *l, int fd, int mask, void *ud)
+{
+	struct conn *c = ud;
+	struct thr *t = c->t;
+	if (c->state == CS_CONNECTING) {
+		int r = net_connect_result(fd);
+		if (r < 0) {
+			connect_failed(t, c, r);
+			return;
+		}
+		conn_opened(t, c, clock_now_ns());
+		return;
+	}
+	if (c->state != CS_OPEN)
+		return;
+	if (mask & EV_READ) {
+		on_readable(t, c);
+		if (c->state != CS_OPEN || c->fd != fd)
+			return;
+	}
+	if (mask & EV_WRITE) {
+		if (t->cfg->proto == LOAD_CHAT)
+			chat_flush(t, c);
+		else if (t->cfg->proto == LOAD_SINK && !t->run->paced)
+			sink_pump(t, c);
+		else
+			conn_flush(t, c);
+	}
+}
+
+/* ---- timers --------------------------------------------------------------------------- */
+
+static int64_t pace_cb(struct ev_loop *l, uint64_t id, void *ud)
+{
+	struct thr *t = ud;
+	const struct run *r = t->run;
+	if (t->sending_over || t->finished)
+		return EV_NOMORE;
+	uint64_t now = clock_now_ns();
+	uint32_t ci;
+	uint64_t k, intended;
+	if (!t->in_window && now >= r->measure_ns)
+		stats_window_start(t);
+	while (pace_next_due(&t->pace, now, &ci, &k, &intended)) {
+		if (r->end_ns && intended >= r->end_ns)
+			return EV_NOMORE;
+		struct conn *c = &t->conns[ci];
+		if (t->quota && intended >= r->measure_ns) {
+			if (t->dealt >= t->quota)
+				return EV_NOMORE;
+			t->dealt++;
+		}
+		c->issued++;
+		if (c->state == CS_DEAD) {
+			c->sent++;
+			c->done++;
+			if (intended >= r->measure_ns) {
+				t->st.unsent++;
+				t->st.late++;
+			}
+			continue;
+		}
+		t->owed++;
+		if (c->state == CS_OPEN)
+			conn_fill(t, c, now);
+	}
+	uint64_t next = pace_next_ns(&t->pace);
+	uint64_t base = ev_now_ns(l);
+	return next > base ? (int64_t)(next - base) : 0;
+}
+
+static void stats_window_start(struct thr *t)
+{
+	/* connections are counted over the whole run: a refused connect in the connect phase
+	 * must show in the figures */
+	uint64_t opened = t->st.conns_opened, refused = t->st.err[E_CONNECT];
+	memset(&t->st, 0, sizeof(t->st));
+	t->st.conns_opened = opened;
+	t->st.err[E_CONNECT] = refused;
+	hist_reset(t->lat);
+	hist_reset(t->lat_unc);
+	/* what is already in flight belongs to the window: it will be answered or fail in it */
+	t->st.sent = t->inflight;
+	t->dealt = 0;
+	t->in_window = 1;
+}
+
+static int64_t warmup_cb(struct ev_loop *l, uint64_t id, void *ud)
+{
+	struct thr *t = ud;
+	if (t->in_window)
+		return EV_NOMORE;
+	stats_window_start(t);
+	if (!t->run->paced) {
+		uint64_t now = clock_now_ns();
+		for (uint32_t i = 0; i < t->n && !t->finished; i++)
+			conn_fill(t, &t->conns[i], now);
+	}
+	return EV_NOMORE;
+}
+
+static int quota_done(const struct thr *t)
+{
+	return t->quota && t->in_window && !t->inflight && !t->owed && t->dealt >= t->quota;
+}
+
+static int64_t drain_cb(struct ev_loop *l, uint64_t id, void *ud)
+{
+	thr_finish(ud, NULL);
+	return EV_NOMORE;
+}
+
+static int64_t end_cb(struct ev_loop *l, uint64_t id, void *ud)
+{
+	struct thr *t = ud;
+	if (t->finished)
+		return EV_NOMORE;
+	if (t->cfg->proto == LOAD_CHAT) {
+		t->sending_over = 1;
+		t->finish_ns = clock_now_ns();
+		uint64_t drain = CHAT_DRAIN_NS;
+		if (t->cfg->timeout_ns && t->cfg->timeout_ns < drain)
+			drain = t->cfg->timeout_ns;
+		ev_timer_add(l, drain, drain_cb, t);
+		return EV_NOMORE;
+	}
+	thr_finish(t, NULL);
+	return EV_NOMORE;
+}
+
+static void thr_start(struct thr *t)
+{
+	const struct run *r = t->run;
+	uint64_t now = clock_now_ns();
+	t->started = 1;
+	if (r->paced) {
+		/* stagger the threads within one tick */
+		double per_tick = 1e9 / t->rate_per_s;
+		uint64_t off = (uint64_t)(per_tick * t->id / t->cfg->threads);
+		pace_init(&t->pace, r->t0_ns + off, t->rate_per_s, t->n);
+		ev_timer_add_at(t->loop, t->pace.start_ns, pace_cb, t);
+	}
+	if (r->measure_ns > now)
+		ev_timer_add_at(t->loop, r->measure_ns, warmup_cb, t);
+	else
+		stats_window_start(t);
+	if (r->end_ns)
+		ev_timer_add_at(t->loop, r->end_ns, end_cb, t);
+	if (!r->paced)
+		for (uint32_t i = 0; i < t->n && !t->finished; i++)
+			conn_fill(t, &t->conns[i], now);
+	if (!t->alive)
+		thr_finish(t, "every connection was refused");
+}
+
+static void scan_timeouts(struct thr *t, uint64_t now)
+{
+	uint64_t to = t->cfg->timeout_ns;
+	for (uint32_t i = 0; i < t->n && !t->finished; i++) {
+		struct conn *c = &t->conns[i];
+		if (c->state == CS_CONNECTING && now - c->start_ns >= to) {
+			connect_failed(t, c, -ETIMEDOUT);
+			continue;
+		}
+		if (c->state != CS_OPEN || c->sent == c->done || !is_reqresp(t->cfg))
+			continue;
+		uint64_t oldest = c->ring[c->done % t->run->pipeline];
+		if (now - oldest >= to)
+			conn_reset(t, c, E_TIMEOUT);
+	}
+}
+
+static void snapshot(struct thr *t)
+{
+	uint32_t open = 0;
+	for (uint32_t i = 0; i < t->n; i++)
+		open += t->conns[i].state == CS_OPEN;
+	pthread_mutex_lock(&t->mu);
+	t->snap = t->st;
+	hist_reset(t->snap_lat);
+	hist_merge(t->snap_lat, t->lat);
+	t->snap_open = open;
+	t->snap_valid = 1;
+	pthread_mutex_unlock(&t->mu);
+}
+
+static int64_t hk_cb(struct ev_loop *l, uint64_t id, void *ud)
+{
+	struct thr *t = ud;
+	struct run *r = t->run;
+	if (t->finished)
+		return EV_NOMORE;
+	int phase = atomic_load_explicit(&r->phase, memory_order_acquire);
+	if (phase == PH_STOP || ev_stopped(l)) {
+		thr_finish(t, NULL);
+		return EV_NOMORE;
+	}
+	uint64_t now = clock_now_ns();
+	if (!t->started) {
+		if (!t->ready_sent && !t->pending_connects && t->next_open >= t->n) {
+			t->ready_sent = 1;
+			atomic_fetch_add(&r->ready, 1);
+			wake_main(r);
+		}
+		if (t->cfg->timeout_ns && now >= t->next_scan_ns) {
+			scan_timeouts(t, now);
+			t->next_scan_ns = now + t->cfg->timeout_ns / 20;
+		}
+		if (phase == PH_RUN) {
+			thr_start(t);
+			if (t->finished)
+				return EV_NOMORE;
+		} else {
+			return (int64_t)HK_CONNECT_NS;
+		}
+	}
+	if (t->cfg->timeout_ns && now >= t->next_scan_ns) {
+		scan_timeouts(t, now);
+		uint64_t step = t->cfg->timeout_ns / 20;
+		if (step > 100 * NS_PER_MS)
+			step = 100 * NS_PER_MS;
+		t->next_scan_ns = now + step;
+	}
+	if (quota_done(t) && is_reqresp(t->cfg))
+		thr_finish(t, NULL);
+	if (t->cfg->live && now >= t->next_snap_ns) {
+		snapshot(t);
+		t->next_snap_ns = now + NS_PER_S / 2;
+	}
+	if (t->finished)
+		return EV_NOMORE;
+	return (int64_t)HK_NS;
+}
+
+static int64_t open_cb(struct ev_loop *l, uint64_t id, void *ud)
+{
+	struct thr *t = ud;
+	if (t->next_open >= t->n || t->finished)
+		return EV_NOMORE;
+	t->pending_connects++;
+	conn_open(t, &t->conns[t->next_open++]);
+	if (t->next_open >= t->n)
+		return EV_NOMORE;
+	return (int64_t)(1e9 * t->cfg->threads / t->cfg->connect_rate_per_s);
+}
+
+static void thr_finish(struct thr *t, const char *reason)
+{
+	if (t->finished)
+		return;
+	t->finished = 1;
+	if (!t->finish_ns || !t->sending_over)
+		t->finish_ns = clock_now_ns();
+	if (reason && !t->reason[0])
+		snprintf(t->reason, sizeof(t->reason), "%s", reason);
+	else if (reason && !strstr(t->reason, "went away") && strstr(reason, "went away")) {
+		char old[sizeof(t->reason)];
+		snprintf(old, sizeof(old), "%s", t->reason);
+		snprintf(t->reason, sizeof(t->reason), "the server went away (%.100s)", old);
+	}
+	t->st.unfinished += t->inflight;
+	t->st.unsent += t->owed;
+	t->st.late += t->owed;
+	for (uint32_t i = 0; i < t->n; i++) {
+		struct conn *c = &t->conns[i];
+		conn_drop_fd(t, c);
+		c->state = CS_DEAD;
+	}
+	ev_stop(t->loop);
+}
+
+static void *thr_main(void *arg)
+{
+	struct thr *t = arg;
+	t->loop = ev_new((int)t->n + 64);
+	if (!t->loop) {
+		t->err = -ENOMEM;
+		t->finished = 1;
+		atomic_fetch_add(&t->run->ready, 1);
+		atomic_fetch_add(&t->run->finished, 1);
+		wake_main(t->run);
+		return NULL;
+	}
+	t->alive = t->n;
+	ev_timer_add(t->loop, 0, hk_cb, t);
+	if (t->cfg->connect_rate_per_s > 0) {
+		ev_timer_add(t->loop, 0, open_cb, t);
+	} else {
+		for (; t->next_open < t->n; t->next_open++) {
+			t->pending_connects++;
+			conn_open(t, &t->conns[t->next_open]);
+		}
+	}
+	while (!t->finished) {
+		int r = ev_poll(t->loop, -1);
+		if (r < 0) {
+			t->err = r;
+			thr_finish(t, "event loop failure");
+		}
+		if (ev_stopped(t->loop))
+			thr_finish(t, NULL);
+	}
+	if (!t->ready_sent)
+		atomic_fetch_add(&t->run->ready, 1);
+	if (t->cfg->live)
+		snapshot(t);
+	atomic_fetch_add(&t->run->finished, 1);
+	wake_main(t->run);
+	return NULL;
+}
+
+/* ---- the run -------------------------------------------------------------------------- */
+
+static void raise_nofile(uint64_t need)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+		return;
+	if (rl.rlim_max < need) {
+		struct rlimit want = {need, need};
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			return;
+	}
+	rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < need)
+		warn("only %llu file descriptors allowed, %llu wanted (raise 'ulimit -n')",
+		     (unsigned long long)rl.rlim_cur, (unsigned long long)need);
+}
+
+/* One blocking connect with a deadline, so an absent server is reported at once. */
+static int probe(const struct load_cfg *cfg, char *err, size_t errlen)
+{
+	struct net_addr src;
+	const struct net_addr *sp = NULL;
+	if (cfg->source) {
+		srcrange_addr(cfg->source, 0, &src);
+		sp = &src;
+	}
+	char a[80];
+	net_format(&cfg->target, a, sizeof(a));
+	int fd = net_connect(&cfg->target, sp, NET_NONBLOCK);
+	if (fd >= 0) {
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		int ms = cfg->timeout_ns ? (int)(cfg->timeout_ns / NS_PER_MS) : 5000;
+		if (ms > 5000)
+			ms = 5000;
+		int n = poll(&pfd, 1, ms);
+		int r = n == 0 ? -ETIMEDOUT : n < 0 ? -errno : net_connect_result(fd);
+		close(fd);
+		fd = r;
+	}
+	if (fd >= 0)
+		return 0;
+	if (fd == -ECONNREFUSED)
+		errbuf(err, errlen, "cannot connect to '%s': connection refused (is the server running? "
+			       "start one with 'ctxlab serve')", a);
+	else if (fd == -EADDRNOTAVAIL)
+		errbuf(err, errlen, "cannot connect to '%s': no local address or port available "
+			       "(ephemeral ports exhausted? spread connections with --source "
+			       "127.0.0.2-127.0.0.20)", a);
+	else
+		errbuf(err, errlen, "cannot connect to '%s': %s", a, strerror(-fd));
+	return fd;
+}
+
+static void add_stats(struct load_result *res, const struct stats *s)
+{
+	res->requests += s->ok;
+	res->answered += s->answered;
+	res->messages_sent += s->sent;
+	res->bytes_sent += s->bytes_tx;
+	res->bytes_received += s->bytes_rx;
+	res->late_sends += s->late;
+	res->unsent += s->unsent;
+	res->unfinished += s->unfinished;
+	res->err_connect += s->err[E_CONNECT];
+	res->err_reset += s->err[E_RESET];
+	res->err_timeout += s->err[E_TIMEOUT];
+	res->err_parse += s->err[E_PARSE];
+	res->err_closed += s->err[E_CLOSED];
+	res->err_status += s->err_status;
+	res->conns_opened += s->conns_opened;
+	res->chat_sent += s->chat_sent;
+	res->chat_delivered += s->chat_delivered;
+	res->chat_expected += s->chat_expected;
+	for (int i = 0; i < LOAD_STATUS_MAX; i++)
+		res->status[i] += s->status[i];
+}
+
+static void live_line(struct thr *ts, uint32_t nt, struct hist *h, double elapsed_s,
+		      uint64_t *last_ok, double *last_s)
+{
+	struct load_result sum;
+	memset(&sum, 0, sizeof(sum));
+	uint32_t open = 0;
+	hist_reset(h);
+	for (uint32_t i = 0; i < nt; i++) {
+		pthread_mutex_lock(&ts[i].mu);
+		if (ts[i].snap_valid) {
+			add_stats(&sum, &ts[i].snap);
+			hist_merge(h, ts[i].snap_lat);
+			open += ts[i].snap_open;
+		}
+		pthread_mutex_unlock(&ts[i].mu);
+	}
+	uint64_t done = sum.requests + sum.chat_delivered;
+	double dt = elapsed_s - *last_s;
+	double rate = dt > 0 && done >= *last_ok ? (double)(done - *last_ok) / dt : 0;
+	*last_ok = done;
+	*last_s = elapsed_s;
+	fprintf(stderr,
+		"\r\033[K[%5.1fs] %10.0f/s  p50 %8.3fms  p99 %8.3fms  errors %" PRIu64
+		"  conns %" PRIu32,
+		elapsed_s, rate, (double)hist_percentile(h, 50) / 1e6,
+		(double)hist_percentile(h, 99) / 1e6, load_errors_total(&sum), open);
+	fflush(stderr);
+}
+
+static double tv_s(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv_usec / 1e6; }
+
+int load_run(const struct load_cfg *cfg, struct load_result *res, char *err, size_t errlen)
+{
+	int rc = 0;
+	memset(res, 0, sizeof(*res));
+	struct run run;
+	memset(&run, 0, sizeof(run));
+	struct thr *ts = NULL;
+	char *rep = NULL;
+	uint32_t nt = cfg->threads ? cfg->threads : 1;
+	uint32_t started = 0;
+	struct hist *live_h = NULL;
+	struct rusage ru0, ru1;
+	int have_ru0 = 0;
+
+	if (!cfg->conns || nt > cfg->conns) {
+		errbuf(err, errlen, "need at least as many connections as threads");
+		return -EINVAL;
+	}
+	raise_nofile((uint64_t)cfg->conns + 64 * nt + 64);
+	rc = probe(cfg, err, errlen);
+	if (rc < 0)
+		return rc;
+
+	run.cfg = cfg;
+	run.pipeline = cfg->pipeline ? cfg->pipeline : 1;
+	if (cfg->proto == LOAD_HTTP && !cfg->keepalive)
+		run.pipeline = 1;
+	run.msg_len = cfg->msg_len ? cfg->msg_len : 1;
+	double rate = cfg->rate_per_s;
+	if (cfg->bandwidth_bps > 0)
+		rate = cfg->bandwidth_bps / (8.0 * (double)run.msg_len) * cfg->conns;
+	if (cfg->proto == LOAD_CHAT && rate <= 0)
+		rate = 10.0 * cfg->conns;
+	run.paced = rate > 0;
+	res->target_rate_per_s = rate;
+
+	/* the fixed message repeated: pipeline+1 copies (any write position has `pipeline`
+	 * contiguous copies after it), or >= 64 KiB for an unpaced sink */
+	size_t copies = run.pipeline + 1;
+	if (cfg->proto == LOAD_SINK) {
+		copies = SINK_CHUNK_BYTES / run.msg_len + 2;
+	}
+	if (cfg->proto != LOAD_CHAT) {
+		if (!cfg->msg || !cfg->msg_len) {
+			errbuf(err, errlen, "no message to send");
+			return -EINVAL;
+		}
+		rep = malloc(copies * run.msg_len);
+		if (!rep) {
+			errbuf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < copies; i++)
+			memcpy(rep + i * run.msg_len, cfg->msg, run.msg_len);
+		run.rep = rep;
+		run.rep_len = copies * run.msg_len;
+	}
+
+	run.evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (run.evfd < 0) {
+		rc = -errno;
+		errbuf(err, errlen, "eventfd: %s", strerror(errno));
+		goto out;
+	}
+	atomic_store(&g_interrupt, 0);
+	g_evfd = run.evfd;
+
+	ts = calloc(nt, sizeof(*ts));
+	if (!ts) {
+		rc = -ENOMEM;
+		goto oom;
+	}
+	uint32_t base = 0;
+	for (uint32_t i = 0; i < nt; i++) {
+		struct thr *t = &ts[i];
+		t->run = &run;
+		t->cfg = cfg;
+		t->id = (int)i;
+		t->n = cfg->conns / nt + (i < cfg->conns % nt);
+		t->gbase = base;
+		base += t->n;
+		t->rate_per_s = rate * t->n / cfg->conns;
+		if (cfg->requests)
+			t->quota = cfg->requests / nt + (i < cfg->requests % nt);
+		pthread_mutex_init(&t->mu, NULL);
+		t->conns = calloc(t->n, sizeof(*t->conns));
+		t->rings = calloc((size_t)t->n * run.pipeline, sizeof(uint64_t));
+		t->rbuf = malloc(RBUF_BYTES);
+		t->lat = hist_new();
+		t->lat_unc = hist_new();
+		if (cfg->live)
+			t->snap_lat = hist_new();
+		if (!t->conns || !t->rings || !t->rbuf || !t->lat || !t->lat_unc ||
+		    (cfg->live && !t->snap_lat)) {
+			rc = -ENOMEM;
+			goto oom;
+		}
+		for (uint32_t k = 0; k < t->n; k++) {
+			struct conn *c = &t->conns[k];
+			c->t = t;
+			c->fd = -1;
+			c->idx = k;
+			c->gidx = t->gbase + k;
+			c->ring = t->rings + (size_t)k * run.pipeline;
+		}
+	}
+	if (cfg->live && !(live_h = hist_new())) {
+		rc = -ENOMEM;
+		goto oom;
+	}
+
+	/* threads inherit a mask without SIGINT/SIGTERM: the caller's handler runs here */
+	sigset_t block, old;
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	for (; started < nt; started++) {
+		int e = pthread_create(&ts[started].th, NULL, thr_main, &ts[started]);
+		if (e) {
+			rc = -e;
+			errbuf(err, errlen, "cannot start a thread: %s", strerror(e));
+			break;
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (started < nt) {
+		atomic_store(&run.phase, PH_STOP);
+		goto join;
+	}
+
+	/* connect phase: wait until every thread has its connections up (or refused) */
+	struct pollfd pfd = {.fd = run.evfd, .events = POLLIN};
+	while (atomic_load(&run.ready) < nt && !atomic_load(&g_interrupt)) {
+		poll(&pfd, 1, 100);
+		uint64_t junk;
+		ssize_t rr = read(run.evfd, &junk, sizeof(junk));
+		(void)rr;
+	}
+	uint64_t now = clock_now_ns();
+	run.t0_ns = now + (cfg->proto == LOAD_CHAT ? CHAT_SETTLE_NS : 0);
+	run.measure_ns = run.t0_ns + cfg->warmup_ns;
+	run.end_ns = cfg->duration_ns ? run.measure_ns + cfg->duration_ns : 0;
+	atomic_store_explicit(&run.phase, atomic_load(&g_interrupt) ? PH_STOP : PH_RUN,
+			      memory_order_release);
+
+	uint64_t next_live = run.measure_ns + NS_PER_S;
+	uint64_t last_ok = 0;
+	double last_s = 0;
+	int stopping = 0;
+	while (atomic_load(&run.finished) < nt) {
+		now = clock_now_ns();
+		if (!have_ru0 && now >= run.measure_ns) {
+			getrusage(RUSAGE_SELF, &ru0);
+			res->start_wall_ns = clock_wall_ns();
+			have_ru0 = 1;
+		}
+		if (!stopping && atomic_load(&g_interrupt)) {
+			stopping = 1;
+			res->interrupted = 1;
+			atomic_store(&run.phase, PH_STOP);
+			for (uint32_t i = 0; i < nt; i++)
+				if (ts[i].loop)
+					ev_stop(ts[i].loop);
+		}
+		if (!stopping && run.end_ns && now > run.end_ns + CHAT_DRAIN_NS + 5 * NS_PER_S) {
+			/* a thread did not end on its own: never hang */
+			stopping = 1;
+			atomic_store(&run.phase, PH_STOP);
+			for (uint32_t i = 0; i < nt; i++)
+				if (ts[i].loop)
+					ev_stop(ts[i].loop);
+		}
+		if (cfg->live && now >= next_live) {
+			live_line(ts, nt, live_h, (double)(now - run.measure_ns) / 1e9, &last_ok,
+				  &last_s);
+			next_live += NS_PER_S;
+		}
+		uint64_t wake = have_ru0 ? (cfg->live ? next_live : now + NS_PER_S) : run.measure_ns;
+		int ms = wake > now ? (int)((wake - now) / NS_PER_MS) + 1 : 0;
+		if (ms > 1000)
+			ms = 1000;
+		poll(&pfd, 1, ms);
+		uint64_t junk;
+		ssize_t rr = read(run.evfd, &junk, sizeof(junk));
+		(void)rr;
+	}
+	if (cfg->live)
+		fprintf(stderr, "\r\033[K");
+join:
+	for (uint32_t i = 0; i < started; i++)
+		pthread_join(ts[i].th, NULL);
+	getrusage(RUSAGE_SELF, &ru1);
+	if (started < nt)
+		goto out;
+	if (!have_ru0) {
+		ru0 = ru1;
+		res->start_wall_ns = clock_wall_ns();
+	}
+	res->cpu_user_s = tv_s(ru1.ru_utime) - tv_s(ru0.ru_utime);
+	res->cpu_sys_s = tv_s(ru1.ru_stime) - tv_s(ru0.ru_stime);
+
+	res->lat = hist_new();
+	res->lat_unc = hist_new();
+	if (!res->lat || !res->lat_unc) {
+		rc = -ENOMEM;
+		goto oom;
+	}
+	uint64_t last = 0;
+	for (uint32_t i = 0; i < nt; i++) {
+		struct thr *t = &ts[i];
+		add_stats(res, &t->st);
+		hist_merge(res->lat, t->lat);
+		hist_merge(res->lat_unc, run.paced && cfg->proto != LOAD_CHAT ? t->lat_unc : t->lat);
+		if (t->finish_ns > last)
+			last = t->finish_ns;
+		if (t->reason[0] && !res->stop_reason[0] &&
+		    (t->alive == 0 || strstr(t->reason, "went away")))
+			snprintf(res->stop_reason, sizeof(res->stop_reason), "%s", t->reason);
+		if (t->err && !rc) {
+			rc = t->err;
+			errbuf(err, errlen, "event loop failure: %s", strerror(-t->err));
+		}
+	}
+	if (cfg->proto == LOAD_SINK && !run.paced)
+		res->messages_sent = res->bytes_sent / run.msg_len;
+	if (cfg->proto == LOAD_SINK)
+		res->requests = res->messages_sent;
+	if (cfg->proto == LOAD_CHAT)
+		res->requests = res->chat_delivered;
+	if (run.end_ns && last > run.end_ns && !res->interrupted)
+		last = run.end_ns; /* chat drain is not part of the window */
+	res->duration_s = last > run.measure_ns ? (double)(last - run.measure_ns) / 1e9 : 0;
+	res->ports_exhausted = atomic_load(&run.ports_exhausted);
+	goto out;
+oom:
+	errbuf(err, errlen, "out of memory for %u connections", cfg->conns);
+out:
+	g_evfd = -1;
+	if (ts) {
+		for (uint32_t i = 0; i < nt; i++) {
+			struct thr *t = &ts[i];
+			if (t->loop)
+				ev_free(t->loop);
+			if (t->conns)
+				for (uint32_t k = 0; k < t->n; k++) {
+					buf_free(&t->conns[k].in);
+					buf_free(&t->conns[k].out);
+				}
+			free(t->conns);
+			free(t->rings);
+			free(t->rbuf);
+			hist_free(t->lat);
+			hist_free(t->lat_unc);
+			hist_free(t->snap_lat);
+			pthread_mutex_destroy(&t->mu);
+		}
+		free(ts);
+	}
+	hist_free(live_h);
+	if (run.evfd > 0)
+		close(run.evfd);
+	free(rep);
+	if (rc < 0)
+		load_result_release(res);
+	return rc;
+}
+
+void load_result_release(struct load_result *res)
+{
+	hist_free(res->lat);
+	hist_free(res->lat_unc);
+	res->lat = res->lat_unc = NULL;
+}

@@ -1,0 +1,18 @@
+/* loadout: what `ctxlab load` prints: the wrk-like summary, wrk2's percentile spectrum and the
+ * JSON document the experiment runner reads. No I/O besides the FILE/jw given. */
+#ifndef CTXLAB_LOAD_LOADOUT_H
+#define CTXLAB_LOAD_LOADOUT_H
+
+#include <stdio.h>
+
+#include "core/json.h"
+#include "load/load.h"
+
+const char *loadout_proto_name(enum load_proto p);
+void loadout_summary(FILE *f, const struct load_cfg *cfg, const struct load_result *r);
+/* wrk2's "Detailed Percentile spectrum" (values in ms), from r->lat. */
+void loadout_spectrum(FILE *f, const struct load_result *r);
+/* The whole result as one JSON object (keys documented in docs/metrics.md). */
+void loadout_json(struct jw *w, const struct load_cfg *cfg, const struct load_result *r);
+
+#endif
