@@ -1,0 +1,181 @@
+/* engine: the registry of engines, stop handling and the ready line.
+ *
+ * Engines that other files provide are declared weak, so the registry lists exactly the engines
+ * that exist. A weak undefined reference does not make the linker pull an object out of a
+ * static archive, though: for every engine file present in this directory the declaration is
+ * made strong (__has_include), which pulls it in; absent files stay weak and read as NULL.
+ */
+#include "engine/engine.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+#if __has_include("fork.c")
+extern const struct engine engine_fork;
+#else
+extern const struct engine engine_fork __attribute__((weak));
+#endif
+#if __has_include("prefork.c")
+extern const struct engine engine_prefork;
+#else
+extern const struct engine engine_prefork __attribute__((weak));
+#endif
+#if __has_include("coro.c")
+extern const struct engine engine_coro;
+#else
+extern const struct engine engine_coro __attribute__((weak));
+#endif
+#if __has_include("uring.c")
+extern const struct engine engine_uring;
+#else
+extern const struct engine engine_uring __attribute__((weak));
+#endif
+#if __has_include("gateway.c")
+extern const struct engine engine_gateway;
+#else
+extern const struct engine engine_gateway __attribute__((weak));
+#endif
+extern const struct engine engine_thread;
+extern const struct engine engine_epoll;
+extern const struct engine engine_go;
+extern const struct engine engine_nginx;
+
+static const struct engine *table(int i)
+{
+	switch (i) {
+	case 0: return &engine_fork;
+	case 1: return &engine_prefork;
+	case 2: return &engine_thread;
+	case 3: return &engine_epoll;
+	case 4: return &engine_coro;
+	case 5: return &engine_uring;
+	case 6: return &engine_gateway;
+	case 7: return &engine_go;
+	case 8: return &engine_nginx;
+	default: return NULL;
+	}
+}
+#define TABLE_SIZE 9
+
+const struct engine *engine_find(const char *name)
+{
+	for (int i = 0; i < TABLE_SIZE; i++) {
+		const struct engine *e = table(i);
+		if (e && !strcmp(e->name, name))
+			return e;
+	}
+	return NULL;
+}
+
+static char names_buf[256];
+static pthread_once_t names_once = PTHREAD_ONCE_INIT;
+
+static void names_fill(void)
+{
+	size_t off = 0;
+	for (int i = 0; i < TABLE_SIZE; i++) {
+		const struct engine *e = table(i);
+		if (!e)
+			continue;
+		int n = snprintf(names_buf + off, sizeof(names_buf) - off, "%s%s", off ? " " : "",
+				 e->name);
+		if (n < 0 || (size_t)n >= sizeof(names_buf) - off)
+			break;
+		off += (size_t)n;
+	}
+}
+
+const char *engine_names(void)
+{
+	pthread_once(&names_once, names_fill);
+	return names_buf;
+}
+
+int engine_speaks(const struct engine *e, const char *proto)
+{
+	size_t n = strlen(proto);
+	const char *p = e->protos;
+	while (p && *p) {
+		while (*p == ' ')
+			p++;
+		const char *end = strchr(p, ' ');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (len == n && len && !memcmp(p, proto, n))
+			return 1;
+		p += len;
+	}
+	return 0;
+}
+
+/* ---- stop handling ------------------------------------------------------------------- */
+
+static volatile sig_atomic_t stop_flag;
+static int stop_efd = -1;
+static pthread_mutex_t stop_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Created before any signal handler can run: serve calls engine_stop_fd() during setup, and
+ * the constructor covers every other user. */
+__attribute__((constructor)) static void stop_init(void)
+{
+	if (stop_efd < 0)
+		stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
+void engine_request_stop(void)
+{
+	int saved = errno;
+	stop_flag = 1;
+	if (stop_efd >= 0) {
+		uint64_t one = 1;
+		ssize_t w = write(stop_efd, &one, sizeof(one));
+		(void)w;
+	}
+	errno = saved;
+}
+
+int engine_stop_requested(void) { return stop_flag != 0; }
+
+int engine_stop_fd(void)
+{
+	pthread_mutex_lock(&stop_mu);
+	if (stop_efd < 0)
+		stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int fd = stop_efd;
+	pthread_mutex_unlock(&stop_mu);
+	return fd;
+}
+
+void engine_stop_reset(void)
+{
+	/* the inherited eventfd is shared with the parent: a stop of one must not stop the other */
+	int old = stop_efd;
+	stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (old >= 0)
+		close(old);
+	stop_flag = 0;
+}
+
+/* ---- ready line ---------------------------------------------------------------------- */
+
+static pthread_mutex_t ready_mu = PTHREAD_MUTEX_INITIALIZER;
+static int ready_done;
+
+void engine_ready(const struct engine_cfg *cfg, const struct net_addr *bound)
+{
+	char addr[128];
+	pthread_mutex_lock(&ready_mu);
+	if (!ready_done) {
+		ready_done = 1;
+		net_format(bound, addr, sizeof(addr));
+		fprintf(stdout, "listening on %s engine=%s proto=%s pid=%d\n", addr,
+			cfg->engine_name, cfg->proto ? cfg->proto->name : "?", (int)getpid());
+		fflush(stdout);
+	}
+	pthread_mutex_unlock(&ready_mu);
+}

@@ -1,0 +1,468 @@
+/* thread: a thread per connection, blocking I/O.
+ *
+ * The main thread accepts (poll on the listener and the stop fd) and starts a detached thread
+ * per connection; --max-conns bounds how many run at once (connections beyond it are accepted
+ * and closed). A connection thread reads (blocking), feeds the protocol until it needs more
+ * input, and writes the whole output (blocking). Timeouts use SO_RCVTIMEO as a tick, checked
+ * after every read. On stop the main thread shuts down the read side of every connection, so
+ * blocked reads return and threads finish their in-flight output; it waits for them at most
+ * ENGINE_STOP_GRACE_NS.
+ *
+ * Chat (the protocol that publishes) needs a wake-up when another connection delivers: its
+ * connections poll the socket and a per-connection eventfd instead of blocking in read, and
+ * their output buffer is guarded by a mutex. A delivery appends and writes the eventfd; the
+ * owning thread writes. Publishes are ordered by the room lock.
+ * EMFILE on accept: the accept loop waits 100 ms (on the stop fd) and retries.
+ */
+#include "engine/engine.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "engine/room.h"
+
+#ifdef CTXLAB_SANITIZED
+#define THREAD_STACK_BYTES (1024 * 1024)
+#else
+#define THREAD_STACK_BYTES (256 * 1024)
+#endif
+#define EMFILE_PAUSE_MS 100
+
+struct tsrv;
+
+struct tconn {
+	int fd;
+	int wake_fd;        /* chat only */
+	int dead;           /* overflowed: no more deliveries (lock) */
+	struct tsrv *s;
+	struct tconn *next, *prev; /* active list (s->mu) */
+	pthread_mutex_t lock;      /* out, dead (chat) */
+	struct buf in, out;
+	struct room_member member;
+	struct proto_env env;
+	_Alignas(16) unsigned char state[];
+};
+
+struct tsrv {
+	const struct engine_cfg *cfg;
+	const struct proto *p;
+	int pubsub;
+	struct room_set *rooms;
+	size_t in_max, max_outbuf;
+	uint64_t tick_ns;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct tconn *active;
+	int nactive;
+	int stopping;
+	uint64_t next_id;
+};
+
+static void tconn_deliver(struct room_member *m, const char *msg, size_t len)
+{
+	struct tconn *t = (struct tconn *)((char *)m - offsetof(struct tconn, member));
+	pthread_mutex_lock(&t->lock);
+	if (!t->dead) {
+		if (buf_used(&t->out) + len > t->s->max_outbuf || buf_append(&t->out, msg, len)) {
+			if (t->s->p->overflow)
+				t->s->p->overflow(t->state, &t->out);
+			t->dead = 1;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	uint64_t one = 1;
+	ssize_t r = write(t->wake_fd, &one, sizeof(one));
+	(void)r;
+}
+
+static int env_join(struct proto_env *env, const char *room, size_t len)
+{
+	struct tconn *c = env->engine_ud;
+	return room_join(c->s->rooms, &c->member, room, len);
+}
+
+static int env_publish(struct proto_env *env, const char *msg, size_t len)
+{
+	struct tconn *c = env->engine_ud;
+	int r = room_publish(c->s->rooms, &c->member, msg, len);
+	return r < 0 && r != -ENOENT ? r : 0;
+}
+
+/* Feeds all of c->in into out; returns 1 when the connection is to close. */
+static int feed_all(struct tconn *c, struct buf *out)
+{
+	const struct proto *p = c->s->p;
+	size_t done = 0, len = buf_used(&c->in);
+	const char *data = buf_head(&c->in);
+	int close_after = 0;
+	while (done < len) {
+		int flags = 0;
+		ssize_t n = p->feed(c->state, data + done, len - done, out, &flags);
+		if (n > 0)
+			done += (size_t)n;
+		if (n == PROTO_ERROR || (flags & PROTO_F_CLOSE)) {
+			close_after = 1;
+			break;
+		}
+		if (n <= 0)
+			break;
+	}
+	buf_consume(&c->in, done);
+	return close_after;
+}
+
+static int write_all(int fd, struct buf *b)
+{
+	while (buf_used(b)) {
+		ssize_t n = send(fd, buf_head(b), buf_used(b), MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN && !engine_stop_requested())
+				continue; /* SO_SNDTIMEO tick */
+			return -1;
+		}
+		buf_consume(b, (size_t)n);
+	}
+	return 0;
+}
+
+/* Checks the timeouts; returns 1 when the connection is to close. */
+static int timed_out(struct tconn *c, uint64_t now, uint64_t last_ns, uint64_t partial_ns)
+{
+	const struct engine_cfg *cfg = c->s->cfg;
+	if (cfg->header_timeout_ns && partial_ns && now - partial_ns >= cfg->header_timeout_ns)
+		return 1;
+	if (cfg->idle_timeout_ns && now - last_ns >= cfg->idle_timeout_ns)
+		return 1;
+	return 0;
+}
+
+/* Blocking loop for protocols that never publish. */
+static void serve_blocking(struct tconn *c)
+{
+	uint64_t last_ns = clock_now_ns(), partial_ns = 0;
+	for (;;) {
+		if (buf_reserve(&c->in, ENGINE_READ_BUF))
+			return;
+		ssize_t n = read(c->fd, c->in.data + c->in.len, ENGINE_READ_BUF);
+		uint64_t now = c->s->tick_ns ? clock_now_ns() : 0;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN && !engine_stop_requested()) {
+				if (timed_out(c, now, last_ns, partial_ns))
+					return;
+				continue;
+			}
+			return;
+		}
+		if (n == 0)
+			return;
+		c->in.len += (size_t)n;
+		last_ns = now;
+		int had = buf_used(&c->in) > (size_t)n;
+		int closing = feed_all(c, &c->out);
+		if (write_all(c->fd, &c->out) < 0 || closing)
+			return;
+		if (!buf_used(&c->in))
+			partial_ns = 0;
+		else if (!had || !partial_ns)
+			partial_ns = now;
+		if (buf_used(&c->in) > c->s->in_max)
+			return;
+		if (c->s->tick_ns && timed_out(c, now, last_ns, partial_ns))
+			return;
+	}
+}
+
+/* Poll loop for chat: socket + wake eventfd + stop fd. */
+static void serve_pubsub(struct tconn *c)
+{
+	struct buf scratch = BUF_INIT;
+	uint64_t last_ns = clock_now_ns(), partial_ns = 0;
+	int closing = 0, eof = 0;
+	struct pollfd pf[3] = {{c->fd, POLLIN, 0}, {c->wake_fd, POLLIN, 0},
+			       {engine_stop_fd(), POLLIN, 0}};
+	net_set_nonblock(c->fd, 1);
+	for (;;) {
+		pthread_mutex_lock(&c->lock);
+		if (c->dead)
+			closing = 1;
+		if (buf_used(&c->out)) {
+			ssize_t n = send(c->fd, buf_head(&c->out), buf_used(&c->out),
+					 MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n > 0)
+				buf_consume(&c->out, (size_t)n);
+			else if (n < 0 && errno != EAGAIN && errno != EINTR)
+				eof = closing = 1, buf_clear(&c->out);
+		}
+		size_t pending = buf_used(&c->out);
+		pthread_mutex_unlock(&c->lock);
+		if ((closing || eof) && !pending)
+			break;
+		pf[0].events = (short)((closing || eof ? 0 : POLLIN) | (pending ? POLLOUT : 0));
+		int timeout_ms = -1;
+		if (c->s->tick_ns)
+			timeout_ms = (int)(c->s->tick_ns / NS_PER_MS) + 1;
+		int r = poll(pf, 3, timeout_ms);
+		if (r < 0 && errno != EINTR)
+			break;
+		uint64_t now = clock_now_ns();
+		if (pf[2].revents) {
+			closing = 1;
+			pf[2].fd = -1;
+		}
+		if (pf[1].revents & POLLIN) {
+			uint64_t v;
+			ssize_t rr = read(c->wake_fd, &v, sizeof(v));
+			(void)rr;
+		}
+		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR) && !closing && !eof) {
+			if (buf_reserve(&c->in, ENGINE_READ_BUF))
+				break;
+			ssize_t n = read(c->fd, c->in.data + c->in.len, ENGINE_READ_BUF);
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+				eof = 1;
+			} else if (n > 0) {
+				c->in.len += (size_t)n;
+				last_ns = now;
+				if (feed_all(c, &scratch))
+					closing = 1;
+				if (buf_used(&scratch)) {
+					pthread_mutex_lock(&c->lock);
+					if (!c->dead && buf_append(&c->out, buf_head(&scratch),
+								   buf_used(&scratch)))
+						closing = 1;
+					pthread_mutex_unlock(&c->lock);
+					buf_clear(&scratch);
+				}
+				if (!buf_used(&c->in))
+					partial_ns = 0;
+				else if (!partial_ns)
+					partial_ns = now;
+				if (buf_used(&c->in) > c->s->in_max)
+					break;
+			}
+		}
+		if (c->s->tick_ns && timed_out(c, now, last_ns, partial_ns))
+			break;
+	}
+	buf_free(&scratch);
+}
+
+static void *conn_thread(void *arg)
+{
+	struct tconn *c = arg;
+	struct tsrv *s = c->s;
+	if (s->pubsub)
+		serve_pubsub(c);
+	else
+		serve_blocking(c);
+	if (c->member.room)
+		room_leave(s->rooms, &c->member);
+	pthread_mutex_lock(&s->mu);
+	if (c->next)
+		c->next->prev = c->prev;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->active = c->next;
+	s->nactive--;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	shutdown(c->fd, SHUT_WR);
+	close(c->fd);
+	if (c->wake_fd >= 0)
+		close(c->wake_fd);
+	if (s->p->fini)
+		s->p->fini(c->state);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	return NULL;
+}
+
+static void conn_start(struct tsrv *s, int fd, pthread_attr_t *attr)
+{
+	struct tconn *c = calloc(1, sizeof(*c) + s->p->state_size);
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->s = s;
+	c->wake_fd = -1;
+	pthread_mutex_init(&c->lock, NULL);
+	c->member.deliver = tconn_deliver;
+	c->env.cfg = &s->cfg->pcfg;
+	c->env.conn_id = ++s->next_id;
+	c->env.engine_ud = c;
+	if (s->pubsub) {
+		c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		c->env.join = env_join;
+		c->env.publish = env_publish;
+	}
+	net_set_nodelay(fd, 1);
+	if (s->tick_ns) {
+		struct timeval tv = {(time_t)(s->tick_ns / NS_PER_S),
+				     (suseconds_t)(s->tick_ns % NS_PER_S / 1000)};
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
+	if ((s->pubsub && c->wake_fd < 0) || s->p->init(c->state, &c->env) < 0) {
+		if (c->member.room)
+			room_leave(s->rooms, &c->member);
+		goto fail;
+	}
+	pthread_mutex_lock(&s->mu);
+	c->next = s->active;
+	if (s->active)
+		s->active->prev = c;
+	s->active = c;
+	s->nactive++;
+	pthread_mutex_unlock(&s->mu);
+	pthread_t tid;
+	if (pthread_create(&tid, attr, conn_thread, c) == 0)
+		return;
+	pthread_mutex_lock(&s->mu);
+	if (c->next)
+		c->next->prev = c->prev;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->active = c->next;
+	s->nactive--;
+	pthread_mutex_unlock(&s->mu);
+	if (c->member.room)
+		room_leave(s->rooms, &c->member);
+	if (s->p->fini)
+		s->p->fini(c->state);
+fail:
+	close(fd);
+	if (c->wake_fd >= 0)
+		close(c->wake_fd);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static int thread_run(const struct engine_cfg *cfg)
+{
+	/* on the heap: threads still blocked after the grace period keep using it until exit */
+	struct tsrv *s = calloc(1, sizeof(*s));
+	if (!s)
+		return error("out of memory starting the thread engine"), 1;
+	s->cfg = cfg;
+	s->p = cfg->proto;
+	s->pubsub = !strcmp(cfg->proto->name, "chat");
+	s->max_outbuf = cfg->pcfg.max_outbuf ? cfg->pcfg.max_outbuf : 1024 * 1024;
+	size_t body = cfg->pcfg.max_body ? cfg->pcfg.max_body : 1024 * 1024;
+	size_t hdr = cfg->pcfg.max_header_bytes ? cfg->pcfg.max_header_bytes : 16 * 1024;
+	size_t line = cfg->pcfg.max_line ? cfg->pcfg.max_line : 64 * 1024;
+	s->in_max = body + hdr + line + 2 * ENGINE_READ_BUF;
+	uint64_t t = cfg->idle_timeout_ns;
+	if (cfg->header_timeout_ns && (!t || cfg->header_timeout_ns < t))
+		t = cfg->header_timeout_ns;
+	if (t) {
+		s->tick_ns = t / 8;
+		if (s->tick_ns < 10 * NS_PER_MS)
+			s->tick_ns = 10 * NS_PER_MS;
+		if (s->tick_ns > 250 * NS_PER_MS)
+			s->tick_ns = 250 * NS_PER_MS;
+	}
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	s->rooms = room_set_new(1);
+	if (!s->rooms) {
+		free(s);
+		return error("out of memory starting the thread engine"), 1;
+	}
+	struct net_addr bound;
+	int lfd = net_listen(&cfg->listen, cfg->backlog > 0 ? cfg->backlog : 1024, 0, &bound);
+	if (lfd < 0) {
+		char a[128];
+		error("cannot listen on '%s': %s (pick another --listen address or port)",
+		      net_format(&cfg->listen, a, sizeof(a)), strerror(-lfd));
+		room_set_free(s->rooms);
+		free(s);
+		return 1;
+	}
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, THREAD_STACK_BYTES);
+	engine_ready(cfg, &bound);
+	struct pollfd pf[2] = {{lfd, POLLIN, 0}, {engine_stop_fd(), POLLIN, 0}};
+	while (!engine_stop_requested()) {
+		int r = poll(pf, 2, -1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			error("poll on the listener failed: %s", strerror(errno));
+			break;
+		}
+		if (pf[1].revents)
+			break;
+		if (!(pf[0].revents & POLLIN))
+			continue;
+		int fd = net_accept(lfd, 0, NULL);
+		if (fd < 0) {
+			if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+				struct pollfd sp = {engine_stop_fd(), POLLIN, 0};
+				poll(&sp, 1, EMFILE_PAUSE_MS);
+			}
+			continue;
+		}
+		pthread_mutex_lock(&s->mu);
+		int full = cfg->max_conns > 0 && s->nactive >= cfg->max_conns;
+		pthread_mutex_unlock(&s->mu);
+		if (full) {
+			close(fd);
+			continue;
+		}
+		conn_start(s, fd, &attr);
+	}
+	close(lfd);
+	/* stop: let blocked reads return, threads flush their output and exit */
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	for (struct tconn *c = s->active; c; c = c->next)
+		shutdown(c->fd, SHUT_RD);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)(ENGINE_STOP_GRACE_NS / NS_PER_S);
+	while (s->nactive > 0) {
+		if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT)
+			break;
+	}
+	int left = s->nactive;
+	pthread_mutex_unlock(&s->mu);
+	pthread_attr_destroy(&attr);
+	if (left) {
+		/* threads still blocked on a peer that does not read: the process exit ends them */
+		return 0;
+	}
+	room_set_free(s->rooms);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+	return 0;
+}
+
+const struct engine engine_thread = {
+	.name = "thread",
+	.summary = "a thread per connection, blocking I/O, bounded by --max-conns",
+	.protos = "sink echo http chat",
+	.run = thread_run,
+};
