@@ -1,0 +1,89 @@
+/* ctxlab compare DIR_A DIR_B | DIR --engines A,B: the seeds' A/B report with % changes. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "report/compare.h"
+
+static const char usage[] =
+	"usage: ctxlab compare DIR_A DIR_B\n"
+	"   or: ctxlab compare DIR --engines A,B\n"
+	"\n"
+	"Prints an A/B report of two results directories of 'ctxlab run' (or of two engines of one\n"
+	"run): server CPU average and peak, system CPU, CPU per request, context switches per\n"
+	"second, throughput and p99 latency, each as mean (± stddev, CV, n) with B's change\n"
+	"relative to A in %. Cells are paired by identical parameters, else by every parameter\n"
+	"but the engine, else all ok trials of A are compared with all ok trials of B.\n"
+	"\n"
+	"  --engines A,B   compare engine A with engine B inside one results directory\n";
+
+/* A command-line mistake: the message, then exit code 2. */
+static int usage_error(const char *fmt, ...) CTXLAB_PRINTF(1, 2);
+static int usage_error(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	error("%s", msg);
+	return 2;
+}
+
+static int cmd_compare(int argc, char **argv)
+{
+	const char *dirs[2] = {NULL, NULL};
+	const char *engines = NULL;
+	int nd = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--engines")) {
+			if (++i >= argc)
+				return usage_error("'--engines' needs a value like 'fork,epoll'");
+			engines = argv[i];
+		} else if (!strncmp(argv[i], "--engines=", 10)) {
+			engines = argv[i] + 10;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			return usage_error("unknown option '%s' (see 'ctxlab compare --help')", argv[i]);
+		} else if (nd < 2) {
+			dirs[nd++] = argv[i];
+		} else {
+			return usage_error("too many arguments: '%s' (give two directories, or one with "
+				     "--engines A,B)", argv[i]);
+		}
+	}
+	char err[1024];
+	struct buf out = BUF_INIT;
+	int rc;
+	if (engines) {
+		char a[64], b[64];
+		const char *comma = strchr(engines, ',');
+		if (nd != 1 || !comma || comma == engines || !comma[1] ||
+		    (size_t)(comma - engines) >= sizeof a || strlen(comma + 1) >= sizeof b)
+			return usage_error("'--engines' takes one directory and two engines like "
+				     "'ctxlab compare DIR --engines fork,epoll'");
+		memcpy(a, engines, comma - engines);
+		a[comma - engines] = 0;
+		snprintf(b, sizeof b, "%s", comma + 1);
+		rc = compare_engines(dirs[0], a, b, &out, err, sizeof err);
+	} else {
+		if (nd != 2)
+			return usage_error("give two results directories (or one with --engines A,B); see "
+				     "'ctxlab compare --help'");
+		rc = compare_dirs(dirs[0], dirs[1], &out, err, sizeof err);
+	}
+	if (rc < 0) {
+		buf_free(&out);
+		error("%s", err);
+		return 1;
+	}
+	fwrite(buf_head(&out), 1, buf_used(&out), stdout);
+	buf_free(&out);
+	return 0;
+}
+
+const struct cmd_info cmd_info_compare = {"compare", cmd_compare,
+					  "A/B comparison of two runs or two engines, with % changes",
+					  usage};

@@ -1,0 +1,64 @@
+/* ctxlab report DIR: (re)writes trials.csv, report.md and report.html of a results directory. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "core/log.h"
+#include "report/report.h"
+
+static const char usage[] =
+	"usage: ctxlab report [--quiet] DIR\n"
+	"\n"
+	"Writes DIR/trials.csv, DIR/report.md and DIR/report.html from the trial records of a\n"
+	"'ctxlab run' results directory (DIR/trials.jsonl, DIR/env.json), then prints the path of\n"
+	"report.html. The HTML report is self-contained (inline SVG and CSS, no script, no network):\n"
+	"the question, the setup, findings computed from the data, per protocol charts of server\n"
+	"CPU, CPU per request, context switches, throughput and p99 latency against connections\n"
+	"(one line per engine, error bars: one standard deviation), and a table of mean ± stddev\n"
+	"(CV) per cell. Figures are defined in docs/metrics.md, \"Experiment records\".\n"
+	"\n"
+	"  -q, --quiet   print nothing on success\n";
+
+/* A command-line mistake: the message, then exit code 2. */
+static int usage_error(const char *fmt, ...) CTXLAB_PRINTF(1, 2);
+static int usage_error(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	error("%s", msg);
+	return 2;
+}
+
+static int cmd_report(int argc, char **argv)
+{
+	const char *dir = NULL;
+	int quiet = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet"))
+			quiet = 1;
+		else if (argv[i][0] == '-' && argv[i][1])
+			return usage_error("unknown option '%s' (see 'ctxlab report --help')", argv[i]);
+		else if (dir)
+			return usage_error("too many arguments: '%s' (give one results directory)", argv[i]);
+		else
+			dir = argv[i];
+	}
+	if (!dir)
+		return usage_error("missing results directory (usage: ctxlab report DIR)");
+	char err[1024];
+	if (report_write(dir, err, sizeof err) < 0) {
+		error("%s", err);
+		return 1;
+	}
+	if (!quiet)
+		printf("%s/report.html\n", dir);
+	return 0;
+}
+
+const struct cmd_info cmd_info_report = {"report", cmd_report,
+					 "write the HTML and Markdown report of a results directory",
+					 usage};

@@ -1,0 +1,1102 @@
+#include "lab/runner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/spawn.h"
+#include "core/units.h"
+#include "lab/host.h"
+#include "monitor/monitor.h"
+
+#define SAMPLE_NS (200 * NS_PER_MS)
+#define LOAD_GRACE_NS (30 * NS_PER_S)   /* after the window, the load must have exited by then */
+#define STOP_GRACE_NS (2 * NS_PER_S)
+
+static volatile sig_atomic_t stop_sig;
+
+static void on_stop(int sig)
+{
+	stop_sig = sig;
+}
+
+static int stopping(void) { return stop_sig != 0; }
+
+/* Sleeps until deadline in short steps; 1 when a stop was requested. */
+static int nap_until(uint64_t deadline_ns)
+{
+	while (!stopping()) {
+		uint64_t now = clock_now_ns();
+		if (now >= deadline_ns)
+			return 0;
+		uint64_t step = deadline_ns - now > 50 * NS_PER_MS ? 50 * NS_PER_MS : deadline_ns - now;
+		clock_sleep_ns(step);
+	}
+	return 1;
+}
+
+/* ---- placement ---- */
+
+int runner_placement(int cpus_count, const char *cpus_list, cpu_set_t *server, cpu_set_t *load,
+		     int *shared)
+{
+	cpu_set_t mine;
+	CPU_ZERO(server);
+	CPU_ZERO(load);
+	*shared = 0;
+	if (sched_getaffinity(0, sizeof mine, &mine) < 0)
+		return -1;
+	if (cpus_count < 0) {
+		char e[128];
+		if (units_parse_cpulist(cpus_list, server, e, sizeof e) < 0)
+			return -1;
+		CPU_AND(server, server, &mine);
+		if (!CPU_COUNT(server))
+			return -1;
+	} else if (cpus_count == 0) {
+		*server = mine;
+	} else {
+		int n = 0;
+		for (int c = 0; c < CPU_SETSIZE && n < cpus_count; c++)
+			if (CPU_ISSET(c, &mine)) {
+				CPU_SET(c, server);
+				n++;
+			}
+		if (n < cpus_count)
+			return -1;
+	}
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &mine) && !CPU_ISSET(c, server))
+			CPU_SET(c, load);
+	if (!CPU_COUNT(load)) {
+		*load = mine;
+		*shared = 1;
+	}
+	return 0;
+}
+
+/* ---- small helpers ---- */
+
+/* Runs argv and returns its stdout (or stderr) in out, at most len, trimmed. 0 or -1. */
+static int capture(const char *const *argv, const char *netns, int want_stderr, char *out,
+		   size_t len, uint64_t timeout_ns)
+{
+	out[0] = 0;
+	int pfd[2] = {-1, -1};
+	if (want_stderr && pipe2(pfd, O_CLOEXEC) < 0)
+		return -1;
+	int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	struct spawn_opts so = {.argv = argv, .capture_stdout = !want_stderr, .stdin_null = 1,
+				.stderr_fd = want_stderr ? pfd[1] : devnull, .netns = netns};
+	struct spawn_child ch;
+	int rc = spawn_start(&so, &ch);
+	if (pfd[1] >= 0)
+		close(pfd[1]);
+	if (devnull >= 0)
+		close(devnull);
+	if (rc < 0) {
+		if (pfd[0] >= 0)
+			close(pfd[0]);
+		return -1;
+	}
+	size_t o = 0;
+	uint64_t deadline = clock_now_ns() + timeout_ns;
+	if (want_stderr) {
+		ssize_t n;
+		while (o + 1 < len && (n = read(pfd[0], out + o, len - 1 - o)) > 0)
+			o += (size_t)n;
+		out[o] = 0;
+		close(pfd[0]);
+	} else {
+		char line[1024];
+		while (clock_now_ns() < deadline) {
+			int r = spawn_read_line(&ch, line, sizeof line, deadline - clock_now_ns());
+			if (r <= 0)
+				break;
+			o += snprintf(out + o, o < len ? len - o : 0, "%s\n", line);
+			if (o >= len)
+				o = len - 1;
+		}
+	}
+	spawn_stop(&ch, STOP_GRACE_NS);
+	while (o && (out[o - 1] == '\n' || out[o - 1] == ' '))
+		out[--o] = 0;
+	return (WIFEXITED(ch.status) && WEXITSTATUS(ch.status) == 0) ? 0 : -1;
+}
+
+int runner_catalog(const char *self, const char *server_host, struct spec_catalog *cat,
+		   char *err, size_t errlen)
+{
+	struct host h;
+	if (host_parse(&h, server_host, err, errlen) < 0)
+		return -1;
+	const char *argv[] = {self, "serve", "--list-engines", NULL};
+	struct host_cmd hc;
+	if (host_cmd(&h, argv, "ctxlab", &hc, err, errlen) < 0)
+		return -1;
+	char out[4096];
+	int rc = capture(hc.argv, hc.netns, 0, out, sizeof out, 20 * NS_PER_S);
+	host_cmd_release(&hc);
+	if (rc < 0 || spec_catalog_parse(cat, out) <= 0)
+		return errbuf(err, errlen, "cannot list the engines of the server host '%s' with "
+			      "'ctxlab serve --list-engines'%s%s (is ctxlab installed there?)",
+			      server_host, out[0] ? ": " : "", out);
+	return 0;
+}
+
+static void read_file_str(const char *path, char *out, size_t len)
+{
+	out[0] = 0;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	if (fgets(out, (int)len, f)) {
+		size_t l = strlen(out);
+		while (l && (out[l - 1] == '\n' || out[l - 1] == ' '))
+			out[--l] = 0;
+	}
+	fclose(f);
+}
+
+static void cpu_model(char *out, size_t len)
+{
+	snprintf(out, len, "unknown");
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	if (!f)
+		return;
+	char line[512];
+	while (fgets(line, sizeof line, f)) {
+		if (!strncmp(line, "model name", 10)) {
+			char *c = strchr(line, ':');
+			if (c) {
+				c++;
+				while (*c == ' ' || *c == '\t')
+					c++;
+				c[strcspn(c, "\n")] = 0;
+				snprintf(out, len, "%s", c);
+			}
+			break;
+		}
+	}
+	fclose(f);
+}
+
+static int spec_uses_engine(const struct spec *s, const char *engine)
+{
+	const struct spec_key *k = spec_get(s, "server", "engine");
+	for (int i = 0; k && i < k->n; i++)
+		if (!strcmp(k->v[i].text, engine))
+			return 1;
+	return 0;
+}
+
+static int write_env(const struct spec *s, const struct runner_opts *o, int ncells, int ntrials,
+		     char *err, size_t errlen)
+{
+	struct jw w;
+	jw_init(&w);
+	struct utsname u;
+	char buf[1024];
+	jw_obj(&w);
+	if (uname(&u) == 0) {
+		snprintf(buf, sizeof buf, "%s %s %s %s", u.sysname, u.release, u.version, u.machine);
+		jw_kstr(&w, "kernel", buf);
+		jw_kstr(&w, "hostname", u.nodename);
+	}
+	cpu_model(buf, sizeof buf);
+	jw_kstr(&w, "cpu_model", buf);
+	cpu_set_t mine;
+	CPU_ZERO(&mine);
+	sched_getaffinity(0, sizeof mine, &mine);
+	jw_kint(&w, "cores", CPU_COUNT(&mine));
+	jw_kint(&w, "cores_online", sysconf(_SC_NPROCESSORS_ONLN));
+	read_file_str("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor", buf, sizeof buf);
+	jw_kstr(&w, "governor", buf[0] ? buf : "n/a (no cpufreq on this machine)");
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	jw_kstr(&w, "started", buf);
+	jw_key(&w, "versions");
+	jw_obj(&w);
+	jw_kstr(&w, "ctxlab", CTXLAB_VERSION);
+	if (spec_uses_engine(s, "go")) {
+		const char *argv[] = {"go", "version", NULL};
+		if (capture(argv, NULL, 0, buf, sizeof buf, 10 * NS_PER_S) == 0)
+			jw_kstr(&w, "go", buf);
+		else
+			jw_kstr(&w, "go", "n/a (go not found)");
+	}
+	if (spec_uses_engine(s, "nginx")) {
+		const char *argv[] = {"nginx", "-v", NULL};
+		if (capture(argv, NULL, 1, buf, sizeof buf, 10 * NS_PER_S) == 0)
+			jw_kstr(&w, "nginx", buf);
+		else
+			jw_kstr(&w, "nginx", "n/a (nginx not found)");
+	}
+	jw_end(&w);
+	jw_key(&w, "experiment");
+	jw_obj(&w);
+	jw_kstr(&w, "name", s->name);
+	if (s->question[0])
+		jw_kstr(&w, "question", s->question);
+	jw_kstr(&w, "spec", s->file);
+	jw_kint(&w, "repeat", s->repeat);
+	jw_kdouble(&w, "warmup_s", s->warmup_ns / 1e9);
+	jw_kdouble(&w, "duration_s", s->duration_ns / 1e9);
+	jw_kbool(&w, "quick", s->quick);
+	jw_kbool(&w, "embedded_default", o->is_default);
+	jw_kint(&w, "cells", ncells);
+	jw_kint(&w, "trials", ntrials);
+	jw_kstr(&w, "server_host", s->server_host);
+	jw_kstr(&w, "load_host", s->load_host);
+	jw_kstr(&w, "server_address", s->server_address);
+	if (o->argv_line)
+		jw_kstr(&w, "command", o->argv_line);
+	jw_key(&w, "notes");
+	jw_arr(&w);
+	for (int i = 0; i < s->nnotes; i++)
+		jw_str(&w, s->notes[i]);
+	jw_end(&w);
+	jw_end(&w);
+	jw_end(&w);
+	char path[4096];
+	snprintf(path, sizeof path, "%s/env.json", o->dir);
+	int rc = w.oom ? -ENOMEM : json_write_file_atomic(path, w.buf, w.len);
+	jw_release(&w);
+	if (rc < 0)
+		return errbuf(err, errlen, "cannot write '%s': %s", path, strerror(-rc));
+	return 0;
+}
+
+/* ---- one trial ---- */
+
+enum { TRIAL_OK, TRIAL_FAILED, TRIAL_INTERRUPTED };
+
+struct trial {
+	int k, of, repeat;
+	const struct spec_cell *cell;
+	int status;
+	char reason[512];
+	uint64_t start_wall_ns;
+	char server_cpus[64], load_cpus[64];
+	int server_ncpus, load_ncpus, shared;
+	char address[96];
+	int have_mon;
+	struct monitor_sample total;
+	double peak_cores;
+	uint64_t peak_rss, peak_pss;
+	int peak_procs, peak_threads;
+	double window_s;
+	json_t *load;  /* load's JSON */
+	char warnings[8][256];
+	int nwarn;
+};
+
+static void warn_trial(struct trial *t, const char *fmt, ...) CTXLAB_PRINTF(2, 3);
+static void warn_trial(struct trial *t, const char *fmt, ...)
+{
+	if (t->nwarn >= 8)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(t->warnings[t->nwarn++], sizeof t->warnings[0], fmt, ap);
+	va_end(ap);
+}
+
+static int trial_fail(struct trial *t, const char *fmt, ...) CTXLAB_PRINTF(2, 3);
+static int trial_fail(struct trial *t, const char *fmt, ...)
+{
+	if (t->status == TRIAL_OK) {
+		t->status = TRIAL_FAILED;
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(t->reason, sizeof t->reason, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/* The last non-empty line written to the log since offset (a child's stderr). */
+static void log_tail(int logfd, off_t since, char *out, size_t len)
+{
+	out[0] = 0;
+	if (logfd < 0)
+		return;
+	off_t end = lseek(logfd, 0, SEEK_END);
+	if (end <= since)
+		return;
+	off_t from = end - since > 4096 ? end - 4096 : since;
+	char buf[4097];
+	ssize_t n = pread(logfd, buf, (size_t)(end - from), from);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = 0;
+	const char *last = strrchr(buf, '\n');
+	const char *src = last ? last + 1 : buf;
+	size_t l = strlen(src);
+	if (l >= len)
+		l = len - 1;
+	memcpy(out, src, l);
+	out[l] = 0;
+}
+
+static void status_text(int status, char *out, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(out, len, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(out, len, "was killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		snprintf(out, len, "ended (status 0x%x)", status);
+}
+
+struct ctx {
+	const struct spec *s;
+	const struct runner_opts *o;
+	struct host server_host, load_host;
+	int logfd;
+};
+
+static void log_marker(struct ctx *c, const struct trial *t, const char *role)
+{
+	if (c->logfd < 0)
+		return;
+	char line[768];
+	int n = snprintf(line, sizeof line, "--- trial %d/%d %s: %s\n", t->k + 1, t->of, role,
+			 t->cell->key);
+	if (n > 0 && write(c->logfd, line, (size_t)n) < 0) {
+		/* the log is best effort */
+	}
+}
+
+static int start_server(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
+			struct spawn_child *srv)
+{
+	const struct spec_cell *cell = t->cell;
+	char listen[96], workers[32], work[32];
+	if (strchr(c->s->server_address, ':'))
+		snprintf(listen, sizeof listen, "[%s]:0", c->s->server_address);
+	else
+		snprintf(listen, sizeof listen, "%s:0", c->s->server_address);
+	const char *argv[24];
+	int n = 0;
+	argv[n++] = c->o->self;
+	argv[n++] = "serve";
+	argv[n++] = "--engine";
+	argv[n++] = cell->engine;
+	argv[n++] = "--proto";
+	argv[n++] = cell->proto;
+	argv[n++] = "--listen";
+	argv[n++] = listen;
+	if (cell->workers) {
+		snprintf(workers, sizeof workers, "%d", cell->workers);
+		argv[n++] = "--workers";
+		argv[n++] = workers;
+	}
+	if (cell->work_cpu_us) {
+		snprintf(work, sizeof work, "%llu", (unsigned long long)cell->work_cpu_us);
+		argv[n++] = "--work-cpu-us";
+		argv[n++] = work;
+	}
+	char cpulist[64];
+	if (c->server_host.kind == HOST_SSH) {
+		/* a remote server gets its CPUs from its own --cpus */
+		units_format_cpulist(cpus, cpulist, sizeof cpulist);
+		argv[n++] = "--cpus";
+		argv[n++] = cpulist;
+	}
+	argv[n] = NULL;
+	char err[256];
+	struct host_cmd hc;
+	if (host_cmd(&c->server_host, argv, "ctxlab", &hc, err, sizeof err) < 0)
+		return trial_fail(t, "%s", err);
+	log_marker(c, t, "server");
+	off_t since = c->logfd >= 0 ? lseek(c->logfd, 0, SEEK_END) : 0;
+	struct spawn_opts so = {.argv = hc.argv, .cpus = c->server_host.kind == HOST_SSH ? NULL : cpus,
+				.capture_stdout = 1, .stdin_null = 1, .stderr_fd = c->logfd,
+				.netns = hc.netns};
+	int rc = spawn_start(&so, srv);
+	host_cmd_release(&hc);
+	if (rc < 0)
+		return trial_fail(t, "cannot start the server '%s': %s", c->o->self, strerror(-rc));
+	/* wait for "listening on HOST:PORT engine=E proto=P pid=PID" */
+	char line[512];
+	uint64_t deadline = clock_now_ns() + c->o->ready_timeout_ns;
+	for (;;) {
+		if (stopping())
+			return -1;
+		uint64_t now = clock_now_ns();
+		if (now >= deadline) {
+			char tail[256];
+			log_tail(c->logfd, since, tail, sizeof tail);
+			return trial_fail(t, "the server printed no 'listening on' line within %.0f s%s%s",
+					  c->o->ready_timeout_ns / 1e9, tail[0] ? ": " : "", tail);
+		}
+		uint64_t step = deadline - now > 100 * NS_PER_MS ? 100 * NS_PER_MS : deadline - now;
+		int r = spawn_read_line(srv, line, sizeof line, step);
+		if (r == -ETIMEDOUT)
+			continue;
+		if (r <= 0) {
+			char tail[256], st[96] = "ended";
+			spawn_wait(srv, 2 * (int64_t)NS_PER_S);
+			if (srv->exited)
+				status_text(srv->status, st, sizeof st);
+			log_tail(c->logfd, since, tail, sizeof tail);
+			return trial_fail(t, "the server %s before it listened%s%s", st,
+					  tail[0] ? ": " : "", tail);
+		}
+		if (!strncmp(line, "listening on ", 13))
+			break;
+	}
+	char *addr = line + 13, *sp = strchr(addr, ' ');
+	if (sp)
+		*sp = 0;
+	char *colon = strrchr(addr, ':');
+	if (!colon)
+		return trial_fail(t, "cannot read the server's address in '%s'", line);
+	/* the load connects to server_address (the server may print 0.0.0.0) */
+	if (strchr(c->s->server_address, ':'))
+		snprintf(t->address, sizeof t->address, "[%s]:%s", c->s->server_address, colon + 1);
+	else
+		snprintf(t->address, sizeof t->address, "%s:%s", c->s->server_address, colon + 1);
+	return 0;
+}
+
+static int start_load(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
+		      struct spawn_child *ld, off_t *since)
+{
+	const struct spec_cell *cell = t->cell;
+	char conns[32], dur[32], warm[32], thr[32], pipe_[32], target[160];
+	snprintf(conns, sizeof conns, "%d", cell->connections);
+	units_format_duration(c->s->duration_ns, dur, sizeof dur);
+	units_format_duration(c->s->warmup_ns, warm, sizeof warm);
+	if (!strcmp(cell->proto, "http"))
+		snprintf(target, sizeof target, "http://%s/", t->address);
+	else
+		snprintf(target, sizeof target, "%s", t->address);
+	const char *argv[40];
+	int n = 0;
+	argv[n++] = c->o->self;
+	argv[n++] = "load";
+	argv[n++] = "-q";
+	argv[n++] = "-c";
+	argv[n++] = conns;
+	argv[n++] = "-d";
+	argv[n++] = dur;
+	argv[n++] = "--warmup";
+	argv[n++] = warm;
+	argv[n++] = "--proto";
+	argv[n++] = cell->proto;
+	if (cell->threads) {
+		snprintf(thr, sizeof thr, "%d", cell->threads);
+		argv[n++] = "-t";
+		argv[n++] = thr;
+	}
+	if (cell->pipeline) {
+		snprintf(pipe_, sizeof pipe_, "%d", cell->pipeline);
+		argv[n++] = "--pipeline";
+		argv[n++] = pipe_;
+	}
+	if (cell->bandwidth) {
+		argv[n++] = "--bandwidth";
+		argv[n++] = cell->bandwidth;
+	}
+	if (cell->rate) {
+		argv[n++] = "--rate";
+		argv[n++] = cell->rate;
+	}
+	if (cell->size) {
+		argv[n++] = "--size";
+		argv[n++] = cell->size;
+	}
+	argv[n++] = "--json";
+	argv[n++] = "-";
+	argv[n++] = target;
+	argv[n] = NULL;
+	char err[256];
+	struct host_cmd hc;
+	if (host_cmd(&c->load_host, argv, "ctxlab", &hc, err, sizeof err) < 0)
+		return trial_fail(t, "%s", err);
+	log_marker(c, t, "load");
+	*since = c->logfd >= 0 ? lseek(c->logfd, 0, SEEK_END) : 0;
+	struct spawn_opts so = {.argv = hc.argv, .cpus = c->load_host.kind == HOST_SSH ? NULL : cpus,
+				.capture_stdout = 1, .stdin_null = 1, .stderr_fd = c->logfd,
+				.netns = hc.netns};
+	int rc = spawn_start(&so, ld);
+	host_cmd_release(&hc);
+	if (rc < 0)
+		return trial_fail(t, "cannot start the load generator: %s", strerror(-rc));
+	return 0;
+}
+
+/* Reads the load's stdout (its JSON, one long line) to EOF, at most until deadline. Raw
+ * reads: the JSON may be longer than a line spawn_read_line keeps. */
+static int read_load_json(struct spawn_child *ld, struct buf *out, uint64_t deadline)
+{
+	char chunk[8192];
+	for (;;) {
+		if (stopping())
+			return -EINTR;
+		uint64_t now = clock_now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		struct pollfd pfd = {.fd = ld->stdout_fd, .events = POLLIN};
+		int r = poll(&pfd, 1, 100);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r <= 0)
+			continue;
+		ssize_t n = read(ld->stdout_fd, chunk, sizeof chunk);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : 0;
+		buf_append(out, chunk, (size_t)n);
+	}
+}
+
+static void run_trial(struct ctx *c, struct trial *t)
+{
+	const struct spec_cell *cell = t->cell;
+	cpu_set_t scpus, lcpus;
+	t->status = TRIAL_OK;
+	t->start_wall_ns = clock_wall_ns();
+	if (runner_placement(cell->cpus_count, cell->cpus_list, &scpus, &lcpus, &t->shared) < 0) {
+		trial_fail(t, "cannot place the server on cpus '%s' (CPUs this process may use changed?)",
+			   cell->cpus);
+		return;
+	}
+	units_format_cpulist(&scpus, t->server_cpus, sizeof t->server_cpus);
+	units_format_cpulist(&lcpus, t->load_cpus, sizeof t->load_cpus);
+	t->server_ncpus = CPU_COUNT(&scpus);
+	t->load_ncpus = CPU_COUNT(&lcpus);
+	if (t->shared)
+		warn_trial(t, "load generator shared CPUs with the server");
+
+	struct spawn_child srv = {.pid = 0}, ld = {.pid = 0};
+	int have_srv = 0, have_ld = 0;
+	struct monitor *mon = NULL;
+	struct buf json = BUF_INIT;
+	off_t load_since = 0;
+
+	if (start_server(c, t, &scpus, &srv) < 0 && !srv.pid)
+		goto out;
+	have_srv = srv.pid > 0;
+	if (t->status != TRIAL_OK || stopping())
+		goto out;
+	if (start_load(c, t, &lcpus, &ld, &load_since) < 0)
+		goto out;
+	have_ld = 1;
+	uint64_t t0 = clock_now_ns();
+	uint64_t m0 = t0 + c->s->warmup_ns, m1 = m0 + c->s->duration_ns;
+	if (nap_until(m0))
+		goto out;
+	if (host_is_local_machine(&c->server_host)) {
+		char err[256] = "";
+		struct monitor_opts mo = {.pid = srv.keeper};
+		mon = monitor_start(&mo, err, sizeof err);
+		if (!mon) {
+			trial_fail(t, "cannot monitor the server: %s", err);
+			goto out;
+		}
+	} else {
+		warn_trial(t, "server on '%s': its CPU is not measured (the monitor runs in-process "
+			      "on local and netns hosts only)", c->s->server_host);
+	}
+	uint64_t mstart = clock_now_ns();
+	while (mon) {
+		uint64_t next = clock_now_ns() + SAMPLE_NS;
+		if (next > m1)
+			next = m1;
+		if (nap_until(next))
+			goto out;
+		struct monitor_sample smp;
+		if (monitor_sample(mon, &smp) == 0) {
+			if (smp.cpu_total_cores > t->peak_cores && smp.interval_s >= 0.05)
+				t->peak_cores = smp.cpu_total_cores;
+			if (smp.rss_bytes > t->peak_rss)
+				t->peak_rss = smp.rss_bytes;
+			if (smp.pss_bytes > t->peak_pss)
+				t->peak_pss = smp.pss_bytes;
+			if (smp.procs > t->peak_procs)
+				t->peak_procs = smp.procs;
+			if (smp.threads > t->peak_threads)
+				t->peak_threads = smp.threads;
+		}
+		if (clock_now_ns() >= m1)
+			break;
+	}
+	if (mon) {
+		monitor_stop(mon, &t->total);
+		mon = NULL;
+		t->have_mon = 1;
+		t->window_s = (clock_now_ns() - mstart) / 1e9;
+		if (t->total.cpu_total_cores > t->peak_cores)
+			t->peak_cores = t->total.cpu_total_cores;
+	} else if (nap_until(m1)) {
+		goto out;
+	}
+	/* the server must still be up at the end of the window */
+	if (spawn_wait(&srv, 0) == 0) {
+		char st[96];
+		status_text(srv.status, st, sizeof st);
+		trial_fail(t, "the server %s during the trial", st);
+	}
+	int rr = read_load_json(&ld, &json, m1 + LOAD_GRACE_NS);
+	if (rr == -EINTR)
+		goto out;
+	if (rr == -ETIMEDOUT) {
+		trial_fail(t, "the load generator did not finish within %.0f s after its duration",
+			   LOAD_GRACE_NS / 1e9);
+		goto out;
+	}
+	spawn_wait(&ld, 5 * (int64_t)NS_PER_S);
+	if (!ld.exited || !WIFEXITED(ld.status) || WEXITSTATUS(ld.status) != 0) {
+		char st[96] = "did not exit", tail[256];
+		if (ld.exited)
+			status_text(ld.status, st, sizeof st);
+		log_tail(c->logfd, load_since, tail, sizeof tail);
+		trial_fail(t, "the load generator %s%s%s", st, tail[0] ? ": " : "", tail);
+	}
+	if (json.len) {
+		buf_append(&json, "", 1);
+		char jerr[256];
+		t->load = json_read_str(buf_head(&json), jerr, sizeof jerr);
+		if (!t->load)
+			trial_fail(t, "cannot read the load generator's JSON: %s", jerr);
+	} else {
+		trial_fail(t, "the load generator wrote no JSON");
+	}
+out:
+	if (mon)
+		monitor_stop(mon, NULL);
+	if (have_ld && !ld.exited)
+		spawn_stop(&ld, STOP_GRACE_NS);
+	if (have_srv && !srv.exited)
+		spawn_stop(&srv, STOP_GRACE_NS);
+	buf_free(&json);
+	if (stopping() && t->status == TRIAL_OK)
+		t->status = TRIAL_INTERRUPTED;
+}
+
+int runner_probe(const char *self, const char *server_host, const char *engine,
+		 const char *proto, char *why, size_t len)
+{
+	struct spec fake;
+	memset(&fake, 0, sizeof fake);
+	snprintf(fake.server_address, sizeof fake.server_address, "127.0.0.1");
+	struct runner_opts o = {.self = self, .ready_timeout_ns = 10 * NS_PER_S};
+	struct ctx c = {.s = &fake, .o = &o, .logfd = -1};
+	if (host_parse(&c.server_host, server_host, why, len) < 0)
+		return -1;
+	struct spec_cell cell;
+	memset(&cell, 0, sizeof cell);
+	snprintf(cell.key, sizeof cell.key, "probe engine=%s proto=%s", engine, proto);
+	cell.engine = engine;
+	cell.proto = proto;
+	struct trial t;
+	memset(&t, 0, sizeof t);
+	t.cell = &cell;
+	t.status = TRIAL_OK;
+	/* its stderr into a pipe-less temporary log, for the reason */
+	char path[] = "/tmp/ctxlab-probe-XXXXXX";
+	c.logfd = mkstemp(path);
+	if (c.logfd >= 0)
+		unlink(path);
+	struct spawn_child srv = {.pid = 0};
+	cpu_set_t mine;
+	sched_getaffinity(0, sizeof mine, &mine);
+	start_server(&c, &t, &mine, &srv);
+	if (srv.pid > 0 && !srv.exited)
+		spawn_stop(&srv, STOP_GRACE_NS);
+	if (c.logfd >= 0)
+		close(c.logfd);
+	if (t.status != TRIAL_OK) {
+		snprintf(why, len, "%s", t.reason);
+		return -1;
+	}
+	return stopping() ? -1 : 0;
+}
+
+/* ---- the record ---- */
+
+static double jnum(const json_t *o, const char *key, int *ok)
+{
+	json_t *v = json_object_get(o, key);
+	if (ok)
+		*ok = json_is_number(v);
+	return json_is_number(v) ? json_number_value(v) : 0;
+}
+
+static void copy_obj(struct jw *w, const char *key, const json_t *v)
+{
+	if (!v)
+		return;
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!s)
+		return;
+	jw_key(w, key);
+	jw_raw(w, s);
+	free(s);
+}
+
+static void record(struct trial *t, const struct spec *s, struct jw *w)
+{
+	const struct spec_cell *cell = t->cell;
+	const json_t *L = t->load;
+	double dur = L ? jnum(L, "duration_s", NULL) : 0;
+	double requests = L ? jnum(L, "requests", NULL) : 0;
+	if (L && requests <= 0)
+		requests = jnum(L, "messages_sent", NULL);
+	double rate = dur > 0 ? requests / dur : 0;
+	double bytes = L ? jnum(L, "bytes_sent", NULL) + jnum(L, "bytes_received", NULL) : 0;
+	double bps = dur > 0 ? bytes / dur : 0;
+
+	if (t->status == TRIAL_OK && L && requests <= 0 && bytes <= 0)
+		trial_fail(t, "the load generator moved no data");
+	if (t->status == TRIAL_OK && L) {
+		json_t *e = json_object_get(L, "errors");
+		double ne = e ? jnum(e, "total", NULL) : 0;
+		if (ne > 0)
+			warn_trial(t, "%.0f load errors", ne);
+		double late = jnum(L, "late_sends", NULL);
+		if (late > 0)
+			warn_trial(t, "the load generator sent %.0f messages late (it could not keep its "
+				      "rate)", late);
+		json_t *cc = json_object_get(L, "client_cpu");
+		if (cc && dur > 0 && t->load_ncpus > 0) {
+			double cores = (jnum(cc, "user_s", NULL) + jnum(cc, "sys_s", NULL)) / dur;
+			if (cores >= 0.9 * t->load_ncpus)
+				warn_trial(t, "load generator was CPU-bound (%.2f of %d CPUs): throughput is "
+					      "client-bound, compare CPU per request", cores, t->load_ncpus);
+		}
+	}
+	jw_obj(w);
+	jw_kint(w, "trial", t->k);
+	jw_kint(w, "of", t->of);
+	jw_kint(w, "repeat", t->repeat);
+	jw_kstr(w, "cell", cell->key);
+	jw_key(w, "params");
+	jw_obj(w);
+	for (int i = 0; i < cell->nparams; i++)
+		jw_kstr(w, cell->p[i].key, cell->p[i].value);
+	jw_end(w);
+	jw_kstr(w, "status", t->status == TRIAL_OK ? "ok" : "failed");
+	if (t->status == TRIAL_OK) {
+		jw_key(w, "reason");
+		jw_null(w);
+	} else {
+		jw_kstr(w, "reason", t->reason);
+	}
+	jw_kuint(w, "start_wall_ns", t->start_wall_ns);
+	jw_kdouble(w, "warmup_s", s->warmup_ns / 1e9);
+	jw_kdouble(w, "duration_s", s->duration_ns / 1e9);
+	jw_key(w, "hosts");
+	jw_obj(w);
+	jw_kstr(w, "server", s->server_host);
+	jw_kstr(w, "load", s->load_host);
+	jw_kstr(w, "server_address", t->address[0] ? t->address : s->server_address);
+	jw_end(w);
+	jw_key(w, "placement");
+	jw_obj(w);
+	jw_kstr(w, "server_cpus", t->server_cpus);
+	jw_kint(w, "server_ncpus", t->server_ncpus);
+	jw_kstr(w, "load_cpus", t->load_cpus);
+	jw_kint(w, "load_ncpus", t->load_ncpus);
+	jw_kbool(w, "shared", t->shared);
+	jw_end(w);
+	jw_kstr(w, "accounting", t->have_mon ? monitor_method_name(t->total.method) : "none");
+	if (t->have_mon) {
+		const struct monitor_sample *m = &t->total;
+		jw_kdouble(w, "window_s", t->window_s);
+		jw_key(w, "server_cpu");
+		jw_obj(w);
+		jw_kdouble(w, "user_cores", m->cpu_user_cores);
+		jw_kdouble(w, "sys_cores", m->cpu_sys_cores);
+		jw_kdouble(w, "total_cores", m->cpu_total_cores);
+		jw_kdouble(w, "peak_cores", t->peak_cores);
+		jw_kdouble(w, "user_s", m->cpu_user_s);
+		jw_kdouble(w, "sys_s", m->cpu_sys_s);
+		if (rate > 0)
+			jw_kdouble(w, "us_per_request", m->cpu_total_cores * 1e6 / rate);
+		if (bps > 0)
+			jw_kdouble(w, "ms_per_mb", m->cpu_total_cores * 1e3 / (bps / 1e6));
+		jw_end(w);
+		jw_key(w, "ctxsw");
+		jw_obj(w);
+		double cs = m->ctxsw_vol_per_s + m->ctxsw_invol_per_s;
+		jw_kdouble(w, "voluntary_per_s", m->ctxsw_vol_per_s);
+		jw_kdouble(w, "involuntary_per_s", m->ctxsw_invol_per_s);
+		jw_kdouble(w, "per_s", cs);
+		if (rate > 0)
+			jw_kdouble(w, "per_request", cs / rate);
+		jw_kuint(w, "voluntary", m->ctxsw_vol);
+		jw_kuint(w, "involuntary", m->ctxsw_invol);
+		jw_end(w);
+		jw_key(w, "memory");
+		jw_obj(w);
+		jw_kuint(w, "rss_bytes", t->peak_rss ? t->peak_rss : m->rss_bytes);
+		jw_kuint(w, "pss_bytes", t->peak_pss ? t->peak_pss : m->pss_bytes);
+		jw_kint(w, "procs", t->peak_procs ? t->peak_procs : m->procs);
+		jw_kint(w, "threads", t->peak_threads ? t->peak_threads : m->threads);
+		jw_end(w);
+	}
+	if (L) {
+		jw_key(w, "throughput");
+		jw_obj(w);
+		jw_kdouble(w, "requests", requests);
+		jw_kdouble(w, "requests_per_s", rate);
+		jw_kdouble(w, "bytes_per_s", bps);
+		jw_end(w);
+		/* latency exists only where responses were timed (not for sink) */
+		const json_t *lat = json_object_get(L, "latency_us");
+		if (lat && jnum(lat, "count", NULL) > 0) {
+			copy_obj(w, "latency_us", lat);
+			copy_obj(w, "latency_uncorrected_us", json_object_get(L, "latency_uncorrected_us"));
+		}
+		copy_obj(w, "errors", json_object_get(L, "errors"));
+		copy_obj(w, "client_cpu", json_object_get(L, "client_cpu"));
+		jw_key(w, "load");
+		jw_obj(w);
+		copy_obj(w, "config", json_object_get(L, "config"));
+		copy_obj(w, "target_rate_per_s", json_object_get(L, "target_rate_per_s"));
+		copy_obj(w, "late_sends", json_object_get(L, "late_sends"));
+		copy_obj(w, "duration_s", json_object_get(L, "duration_s"));
+		jw_end(w);
+	}
+	jw_key(w, "warnings");
+	jw_arr(w);
+	for (int i = 0; i < t->nwarn; i++)
+		jw_str(w, t->warnings[i]);
+	jw_end(w);
+	jw_end(w);
+}
+
+/* ---- the run ---- */
+
+static int append_record(int fd, struct jw *w)
+{
+	if (w->oom)
+		return -ENOMEM;
+	size_t off = 0;
+	/* one write of the line (with its newline), then fsync */
+	w->buf[w->len] = '\n';
+	size_t len = w->len + 1;
+	while (off < len) {
+		ssize_t n = write(fd, w->buf + off, len - off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			w->buf[w->len] = 0;
+			return -errno;
+		}
+		off += (size_t)n;
+	}
+	w->buf[w->len] = 0;
+	return fsync(fd) < 0 ? -errno : 0;
+}
+
+/* Reads the trial numbers already in DIR/trials.jsonl into done[], and cuts a partial last
+ * line (a crash mid-write). Returns how many. */
+static int load_done(const char *path, char *done, int ntrials)
+{
+	FILE *f = fopen(path, "r+");
+	if (!f)
+		return 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	off_t good = 0;
+	int count = 0;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		if (line[n - 1] != '\n')
+			break; /* partial */
+		json_error_t je;
+		json_t *j = json_loadb(line, (size_t)n, 0, &je);
+		if (!j)
+			break;
+		json_t *k = json_object_get(j, "trial");
+		if (json_is_integer(k) && json_integer_value(k) >= 0 && json_integer_value(k) < ntrials &&
+		    !done[json_integer_value(k)]) {
+			done[json_integer_value(k)] = 1;
+			count++;
+		}
+		json_decref(j);
+		good += n;
+	}
+	free(line);
+	fflush(f);
+	if (ftruncate(fileno(f), good) < 0)
+		warn("cannot cut the partial last line of '%s': %s", path, strerror(errno));
+	fclose(f);
+	return count;
+}
+
+static void progress(const struct runner_opts *o, int tty, int done, int total, const char *cell,
+		     uint64_t eta_ns)
+{
+	if (o->quiet)
+		return;
+	char eta[32];
+	uint64_t s = eta_ns / NS_PER_S;
+	snprintf(eta, sizeof eta, "%llum%02llus", (unsigned long long)(s / 60),
+		 (unsigned long long)(s % 60));
+	if (tty) {
+		int width = 24, fill = total ? done * width / total : width;
+		char bar[32];
+		for (int i = 0; i < width; i++)
+			bar[i] = i < fill ? '#' : '.';
+		bar[width] = 0;
+		fprintf(stderr, "\r\033[K[%s] %d/%d ETA %s  %.80s", bar, done, total, eta, cell);
+	} else {
+		fprintf(stderr, "ctxlab: trial %d/%d, ETA %s: %s\n", done + 1 > total ? total : done + 1,
+			total, eta, cell);
+	}
+	fflush(stderr);
+}
+
+int runner_run(const struct spec *s, const struct runner_opts *o, char *err, size_t errlen)
+{
+	struct spec_cell *cells;
+	int ncells = spec_cells(s, &cells);
+	if (ncells <= 0)
+		return errbuf(err, errlen, "the experiment has no cells to run");
+	int ntrials = ncells * s->repeat;
+	struct ctx c = {.s = s, .o = o, .logfd = -1};
+	if (host_parse(&c.server_host, s->server_host, err, errlen) < 0 ||
+	    host_parse(&c.load_host, s->load_host, err, errlen) < 0) {
+		free(cells);
+		return -1;
+	}
+	char path[4096];
+	if (!o->resume) {
+		if (mkdir(o->dir, 0755) < 0 && errno != EEXIST) {
+			free(cells);
+			return errbuf(err, errlen, "cannot create '%s': %s", o->dir, strerror(errno));
+		}
+		snprintf(path, sizeof path, "%s/spec.ini", o->dir);
+		int rc = json_write_file_atomic(path, o->spec_text, strlen(o->spec_text));
+		if (rc < 0 || write_env(s, o, ncells, ntrials, err, errlen) < 0) {
+			free(cells);
+			if (rc < 0)
+				return errbuf(err, errlen, "cannot write '%s': %s", path, strerror(-rc));
+			return -1;
+		}
+	}
+	snprintf(path, sizeof path, "%s/trials.jsonl", o->dir);
+	char *done = calloc(ntrials, 1);
+	if (!done) {
+		free(cells);
+		return errbuf(err, errlen, "out of memory");
+	}
+	int ndone = o->resume ? load_done(path, done, ntrials) : 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		free(cells);
+		free(done);
+		return errbuf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+	}
+	snprintf(path, sizeof path, "%s/run.log", o->dir);
+	c.logfd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644); /* best effort */
+
+	spawn_guard_init();
+	struct sigaction sa = {.sa_handler = on_stop}, old_int, old_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	stop_sig = 0;
+
+	int tty = isatty(2);
+	if (!o->quiet) {
+		char a[32];
+		fprintf(stderr, "ctxlab: running '%s': %d cells x %d repeats = %d trials%s, about %s; "
+				"results in %s\n",
+			s->name, ncells, s->repeat, ntrials,
+			ndone ? " (resuming)" : "",
+			units_format_duration(spec_estimate_ns(s, ntrials - ndone), a, sizeof a), o->dir);
+		for (int i = 0; i < s->nnotes; i++)
+			fprintf(stderr, "ctxlab: note: %s\n", s->notes[i]);
+	}
+	uint64_t started = clock_now_ns();
+	int ran = 0, failed = 0;
+	struct jw w;
+	jw_init(&w);
+	for (int k = 0; k < ntrials && !stopping(); k++) {
+		if (done[k])
+			continue;
+		struct trial t;
+		memset(&t, 0, sizeof t);
+		t.k = k;
+		t.of = ntrials;
+		t.repeat = k / ncells;
+		t.cell = &cells[k % ncells];
+		uint64_t eta = ran ? (clock_now_ns() - started) / ran * (ntrials - ndone - ran)
+				   : spec_estimate_ns(s, ntrials - ndone);
+		progress(o, tty, ndone + ran, ntrials, t.cell->key, eta);
+		run_trial(&c, &t);
+		if (t.status == TRIAL_INTERRUPTED) {
+			json_decref(t.load);
+			break;
+		}
+		jw_reset(&w);
+		record(&t, s, &w);
+		json_decref(t.load);
+		int rc = append_record(fd, &w);
+		if (rc < 0) {
+			error("cannot append to '%s/trials.jsonl': %s", o->dir, strerror(-rc));
+			break;
+		}
+		if (t.status != TRIAL_OK) {
+			failed++;
+			if (!o->quiet)
+				fprintf(stderr, "%sctxlab: trial %d/%d failed: %s\n", tty ? "\r\033[K" : "",
+					k + 1, ntrials, t.reason);
+		}
+		ran++;
+	}
+	jw_release(&w);
+	if (!o->quiet) {
+		progress(o, tty, ndone + ran, ntrials, stopping() ? "interrupted" : "done", 0);
+		if (tty)
+			fputc('\n', stderr);
+	}
+	close(fd);
+	if (c.logfd >= 0)
+		close(c.logfd);
+	int interrupted = stopping();
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	free(done);
+	free(cells);
+	if (!o->quiet && failed)
+		fprintf(stderr, "ctxlab: %d of %d trials failed (reasons in trials.jsonl, children's "
+				"messages in %s/run.log)\n",
+			failed, ran, o->dir);
+	if (interrupted) {
+		if (!o->quiet)
+			fprintf(stderr, "ctxlab: interrupted; every child stopped; continue with "
+					"'ctxlab run --resume %s'\n",
+				o->dir);
+		return 130;
+	}
+	return 0;
+}

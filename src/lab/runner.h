@@ -1,0 +1,55 @@
+/* runner: executes an experiment's trials and records them.
+ *
+ * For each trial (repeat-major, engines interleaved within a repeat): start `ctxlab serve` on
+ * the server host with its CPU set, wait for its "listening on" line, start `ctxlab load`
+ * (on the other CPUs when there are any), let the warm-up pass, measure the server's whole
+ * tree with the monitor (in-process, on the keeper pid) over the measured window, stop
+ * everything (the server is always stopped and reaped) and append one JSON record to
+ * DIR/trials.jsonl (write + fsync). A failed trial is recorded with its reason and the run
+ * goes on. SIGINT/SIGTERM stop every child and end the run with the files valid. The caller
+ * then writes the report (report_write: trials.csv, report.md, report.html). Record schema:
+ * docs/metrics.md.
+ *
+ * Call from the main thread (children are spawned with a parent-death signal).
+ */
+#ifndef CTXLAB_LAB_RUNNER_H
+#define CTXLAB_LAB_RUNNER_H
+
+#include <sched.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lab/spec.h"
+
+struct runner_opts {
+	const char *self;       /* path of the ctxlab binary to run as serve/load */
+	const char *dir;        /* results directory (created; or the one to resume) */
+	const char *spec_text;  /* the spec as text, copied to DIR/spec.ini */
+	const char *argv_line;  /* the command line, recorded in env.json */
+	int resume;             /* 1: DIR exists; skip the trials already recorded */
+	int quiet;              /* no progress */
+	int is_default;         /* the embedded default experiment (recorded for --resume) */
+	uint64_t ready_timeout_ns; /* wait for the listening line (default 10 s) */
+};
+
+/* Runs every trial of s not yet in DIR. Returns 0 when all ran (some may have failed),
+ * 130 when interrupted (files valid, resumable), or -1 with err set (nothing to run, DIR
+ * unusable). */
+int runner_run(const struct spec *s, const struct runner_opts *o, char *err, size_t errlen);
+
+/* The engine catalog of the server host (`ctxlab serve --list-engines`). 0 or -1. */
+int runner_catalog(const char *self, const char *server_host, struct spec_catalog *cat,
+		   char *err, size_t errlen);
+
+/* Starts `serve --engine E --proto P` once on the server host and stops it: 0 when it
+ * printed its listening line, else -1 with why filled (the child's last message). */
+int runner_probe(const char *self, const char *server_host, const char *engine,
+		 const char *proto, char *why, size_t len);
+
+/* Splits the CPUs this process may use into the server's and the load generator's for a
+ * cell: count N = the first N CPUs, 0 = all, -1 = list. *shared = 1 when the load has to
+ * share the server's CPUs (no CPU left). 0 or -1 (list not usable). */
+int runner_placement(int cpus_count, const char *cpus_list, cpu_set_t *server, cpu_set_t *load,
+		     int *shared);
+
+#endif

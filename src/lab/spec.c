@@ -1,0 +1,888 @@
+#include "lab/spec.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/units.h"
+
+#define PROTOS "sink echo http chat"
+
+enum vtype { V_NAME, V_TEXT, V_COUNT, V_DURATION, V_ENGINE, V_PROTO, V_CPUS, V_BANDWIDTH, V_RATE,
+	     V_SIZE, V_HOST, V_ADDR };
+
+struct keydef {
+	const char *section, *name;
+	enum vtype type;
+	int list;       /* may be a list (an axis) */
+	uint64_t min;   /* counts: smallest allowed */
+};
+
+static const struct keydef keydefs[] = {
+	{"experiment", "name", V_NAME, 0, 0},
+	{"experiment", "question", V_TEXT, 0, 0},
+	{"experiment", "repeat", V_COUNT, 0, 1},
+	{"experiment", "warmup", V_DURATION, 0, 0},
+	{"experiment", "duration", V_DURATION, 0, 1},
+	{"server", "engine", V_ENGINE, 1, 0},
+	{"server", "proto", V_PROTO, 1, 0},
+	{"server", "cpus", V_CPUS, 1, 0},
+	{"server", "workers", V_COUNT, 1, 1},
+	{"server", "work_cpu_us", V_COUNT, 1, 0},
+	{"load", "connections", V_COUNT, 1, 1},
+	{"load", "threads", V_COUNT, 1, 1},
+	{"load", "pipeline", V_COUNT, 1, 1},
+	{"load", "bandwidth", V_BANDWIDTH, 1, 0},
+	{"load", "rate", V_RATE, 1, 0},
+	{"load", "size", V_SIZE, 1, 0},
+	{"hosts", "server", V_HOST, 0, 0},
+	{"hosts", "load", V_HOST, 0, 0},
+	{"hosts", "server_address", V_ADDR, 0, 0},
+};
+#define NKEYDEFS (sizeof keydefs / sizeof keydefs[0])
+
+/* the axes in display order (cell keys, CSV columns) */
+static const char *const display_order[][2] = {
+	{"server", "engine"}, {"server", "proto"},   {"server", "cpus"},      {"server", "workers"},
+	{"server", "work_cpu_us"}, {"load", "connections"}, {"load", "threads"}, {"load", "pipeline"},
+	{"load", "bandwidth"}, {"load", "rate"},     {"load", "size"},
+};
+#define NDISPLAY (sizeof display_order / sizeof display_order[0])
+
+/* ---- catalog ---- */
+
+int spec_catalog_parse(struct spec_catalog *cat, const char *text)
+{
+	memset(cat, 0, sizeof(*cat));
+	const char *p = text;
+	while (p && *p && cat->n < SPEC_MAX_ENGINES) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		char line[256];
+		if (n >= sizeof line)
+			n = sizeof line - 1;
+		memcpy(line, p, n);
+		line[n] = 0;
+		char *s = line;
+		while (isspace((unsigned char)*s))
+			s++;
+		char *sp = s;
+		while (*sp && !isspace((unsigned char)*sp))
+			sp++;
+		if (sp > s && (size_t)(sp - s) < sizeof cat->name[0]) {
+			memcpy(cat->name[cat->n], s, sp - s);
+			cat->name[cat->n][sp - s] = 0;
+			while (isspace((unsigned char)*sp))
+				sp++;
+			snprintf(cat->protos[cat->n], sizeof cat->protos[0], "%.127s", sp);
+			size_t l = strlen(cat->protos[cat->n]);
+			while (l && isspace((unsigned char)cat->protos[cat->n][l - 1]))
+				cat->protos[cat->n][--l] = 0;
+			cat->n++;
+		}
+		p = nl ? nl + 1 : NULL;
+	}
+	return cat->n;
+}
+
+static int word_in(const char *word, const char *list)
+{
+	size_t n = strlen(word);
+	for (const char *p = list; p && *p;) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		const char *e = p;
+		while (*e && *e != ' ' && *e != ',')
+			e++;
+		if ((size_t)(e - p) == n && !strncmp(p, word, n))
+			return 1;
+		p = e;
+	}
+	return 0;
+}
+
+static int catalog_find(const struct spec_catalog *cat, const char *engine)
+{
+	for (int i = 0; cat && i < cat->n; i++)
+		if (!strcmp(cat->name[i], engine))
+			return i;
+	return -1;
+}
+
+int spec_catalog_speaks(const struct spec_catalog *cat, const char *engine, const char *proto)
+{
+	int i = catalog_find(cat, engine);
+	return i >= 0 && word_in(proto, cat->protos[i]);
+}
+
+static void catalog_names(const struct spec_catalog *cat, char *buf, size_t len)
+{
+	size_t o = 0;
+	buf[0] = 0;
+	for (int i = 0; cat && i < cat->n && o < len; i++)
+		o += snprintf(buf + o, len - o, "%s%s", i ? " " : "", cat->name[i]);
+}
+
+/* ---- parsing ---- */
+
+struct pstate {
+	struct spec *s;
+	const struct spec_catalog *cat;
+	int flags;
+	const char *text;   /* reader position */
+	int line;           /* current line number */
+	int line_indented;  /* the current line starts with blank space (a continuation) */
+	int line_too_long;
+	struct spec_key *last;
+	char *err;
+	size_t errlen;
+	int failed;
+};
+
+static int fail(struct pstate *ps, int line, const char *fmt, ...) CTXLAB_PRINTF(3, 4);
+static int fail(struct pstate *ps, int line, const char *fmt, ...)
+{
+	if (ps->failed)
+		return 0;
+	ps->failed = 1;
+	int n = snprintf(ps->err, ps->errlen, "%s:%d: ", ps->s->file, line);
+	if (n < 0 || (size_t)n >= ps->errlen)
+		return 0;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ps->err + n, ps->errlen - n, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+static char *reader(char *str, int num, void *stream)
+{
+	struct pstate *ps = stream;
+	if (!*ps->text)
+		return NULL;
+	int i = 0;
+	while (i < num - 1 && ps->text[i] && ps->text[i] != '\n')
+		i++;
+	int nl = ps->text[i] == '\n';
+	if (!nl && ps->text[i] && i == num - 1)
+		ps->line_too_long = ps->line_too_long ? ps->line_too_long : ps->line + 1;
+	if (nl && i < num - 1)
+		i++;
+	memcpy(str, ps->text, i);
+	str[i] = 0;
+	ps->line_indented = i > 0 && (str[0] == ' ' || str[0] == '\t');
+	ps->text += i;
+	ps->line++;
+	return str;
+}
+
+static const struct keydef *keydef_find(const char *section, const char *name)
+{
+	for (size_t i = 0; i < NKEYDEFS; i++)
+		if (!strcmp(keydefs[i].section, section) && !strcmp(keydefs[i].name, name))
+			return &keydefs[i];
+	return NULL;
+}
+
+static void allowed_keys(const char *section, char *buf, size_t len)
+{
+	size_t o = 0;
+	buf[0] = 0;
+	for (size_t i = 0; i < NKEYDEFS && o < len; i++)
+		if (!strcmp(keydefs[i].section, section))
+			o += snprintf(buf + o, len - o, "%s%s", o ? ", " : "", keydefs[i].name);
+}
+
+static int valid_host(const char *v)
+{
+	if (!strcmp(v, "local"))
+		return 1;
+	if (!strncmp(v, "netns:", 6)) {
+		const char *n = v + 6;
+		if (!*n || !strcmp(n, ".") || !strcmp(n, ".."))
+			return 0;
+		for (; *n; n++)
+			if (!isalnum((unsigned char)*n) && !strchr("_.-", *n))
+				return 0;
+		return 1;
+	}
+	if (!strncmp(v, "ssh:", 4)) {
+		const char *h = v + 4;
+		if (!*h || *h == '-') /* never an ssh option */
+			return 0;
+		for (; *h; h++)
+			if (!isalnum((unsigned char)*h) && !strchr("_.-@:[]", *h))
+				return 0;
+		return 1;
+	}
+	return 0;
+}
+
+static int check_value(struct pstate *ps, const struct keydef *kd, const char *section,
+		       struct spec_value *val)
+{
+	char e[256];
+	const char *v = val->text;
+	uint64_t u;
+	double d;
+	cpu_set_t set;
+	switch (kd->type) {
+	case V_NAME:
+		for (const char *p = v; *p; p++)
+			if (!isalnum((unsigned char)*p) && !strchr("_.-", *p))
+				return fail(ps, ps->line, "bad name '%s' (allowed: letters, digits, '_', '.', '-'; "
+					    "it names the results directory)", v);
+		return 1;
+	case V_TEXT:
+		return 1;
+	case V_COUNT:
+		if (units_parse_count(v, &u, e, sizeof e) < 0)
+			return fail(ps, ps->line, "bad %s '%s': %s", kd->name, v, e);
+		if (u < kd->min || u > 1000000)
+			return fail(ps, ps->line, "bad %s '%s' (allowed: %llu to 1000000)", kd->name, v,
+				    (unsigned long long)kd->min);
+		return 1;
+	case V_DURATION:
+		if (units_parse_duration_ns(v, &u, e, sizeof e) < 0)
+			return fail(ps, ps->line, "bad %s '%s': %s", kd->name, v, e);
+		if (kd->min && !u)
+			return fail(ps, ps->line, "bad %s '%s' (allowed: a duration above 0, e.g. 10s)",
+				    kd->name, v);
+		return 1;
+	case V_BANDWIDTH:
+		if (units_parse_bandwidth_bps(v, &d, e, sizeof e) < 0)
+			return fail(ps, ps->line, "bad bandwidth '%s': %s", v, e);
+		if (!(d > 0))
+			return fail(ps, ps->line, "bad bandwidth '%s' (allowed: a rate per connection "
+				    "above 0, e.g. 1Mbps, 64KB/s)", v);
+		return 1;
+	case V_RATE:
+		if (units_parse_rate_per_s(v, &d, e, sizeof e) < 0)
+			return fail(ps, ps->line, "bad rate '%s': %s", v, e);
+		if (!(d > 0))
+			return fail(ps, ps->line, "bad rate '%s' (allowed: requests per second above 0, "
+				    "e.g. 5000/s, 10k/s)", v);
+		return 1;
+	case V_SIZE:
+		if (units_parse_size_bytes(v, &u, e, sizeof e) < 0 || !u)
+			return fail(ps, ps->line, "bad size '%s' (allowed: a message size above 0, e.g. "
+				    "128, 1k, 64KiB)", v);
+		return 1;
+	case V_PROTO:
+		if (!word_in(v, PROTOS))
+			return fail(ps, ps->line, "unknown proto '%s' (allowed: %s)", v, PROTOS);
+		return 1;
+	case V_ENGINE: {
+		if (catalog_find(ps->cat, v) >= 0)
+			return 1;
+		char names[512];
+		catalog_names(ps->cat, names, sizeof names);
+		if (ps->flags & SPEC_LENIENT) {
+			if (ps->s->nnotes < SPEC_MAX_NOTES)
+				snprintf(ps->s->notes[ps->s->nnotes++], sizeof ps->s->notes[0],
+					 "engine '%s' does not exist in this build: dropped from the "
+					 "default experiment",
+					 v);
+			val->text[0] = 0; /* dropped */
+			return 1;
+		}
+		return fail(ps, ps->line, "unknown engine '%s' (allowed: %s)", v, names);
+	}
+	case V_CPUS: {
+		int m = ps->s->machine_cpus;
+		if (val->quoted) {
+			if (units_parse_cpulist(v, &set, e, sizeof e) < 0)
+				return fail(ps, ps->line, "bad cpus list \"%s\": %s", v, e);
+			cpu_set_t mine;
+			CPU_ZERO(&mine);
+			if (sched_getaffinity(0, sizeof mine, &mine) == 0)
+				for (int c = 0; c < CPU_SETSIZE; c++)
+					if (CPU_ISSET(c, &set) && !CPU_ISSET(c, &mine))
+						return fail(ps, ps->line, "cpus list \"%s\" names CPU %d, "
+							    "which this machine does not let ctxlab use "
+							    "(allowed: CPUs 0-%d)", v, c, m - 1);
+			size_t l = strlen(v);
+			char *t = malloc(l + 4);
+			if (!t)
+				return fail(ps, ps->line, "out of memory");
+			memcpy(t, "cpu", 3);
+			memcpy(t + 3, v, l + 1);
+			free(val->text);
+			val->text = t;
+			return 1;
+		}
+		if (!strcmp(v, "all"))
+			return 1;
+		if (units_parse_count(v, &u, e, sizeof e) < 0 || u < 1)
+			return fail(ps, ps->line, "bad cpus '%s' (allowed: a count 1..%d, all, or a quoted "
+				    "CPU list like \"0\" or \"0-1\")", v, m);
+		if ((int)u > m)
+			return fail(ps, ps->line, "cpus '%s' is more than the %d CPUs this machine has "
+				    "(allowed: 1..%d, all, or a quoted CPU list like \"0-1\")", v, m, m);
+		return 1;
+	}
+	case V_HOST:
+		if (!valid_host(v))
+			return fail(ps, ps->line, "bad %s host '%s' (allowed: local, ssh:user@host, "
+				    "netns:NAME)", kd->name, v);
+		return 1;
+	case V_ADDR: {
+		unsigned char b[16];
+		if (inet_pton(AF_INET, v, b) != 1 && inet_pton(AF_INET6, v, b) != 1)
+			return fail(ps, ps->line, "bad server_address '%s' (allowed: an IPv4 or IPv6 "
+				    "address literal, e.g. 127.0.0.1)", v);
+		return 1;
+	}
+	}
+	return 1;
+}
+
+/* Splits a value into words; "double quotes" keep a word together and mark it quoted. */
+static int split_values(struct pstate *ps, struct spec_key *k, const char *value, int whole)
+{
+	const char *p = value;
+	if (whole) {
+		struct spec_value *v = &k->v[0];
+		size_t old = k->n ? strlen(v->text) : 0, add = strlen(value);
+		char *t = realloc(k->n ? v->text : NULL, old + add + 2);
+		if (!t)
+			return fail(ps, ps->line, "out of memory");
+		if (old)
+			t[old++] = ' ';
+		memcpy(t + old, value, add + 1);
+		v->text = t;
+		k->n = 1;
+		return 1;
+	}
+	while (*p) {
+		while (isspace((unsigned char)*p))
+			p++;
+		if (!*p)
+			break;
+		const char *s = p, *e;
+		int quoted = *p == '"';
+		if (quoted) {
+			s = ++p;
+			e = strchr(s, '"');
+			if (!e)
+				return fail(ps, ps->line, "unterminated quote in '%s' (close it: \"0-1\")", value);
+			p = e + 1;
+		} else {
+			while (*p && !isspace((unsigned char)*p))
+				p++;
+			e = p;
+		}
+		if (k->n >= SPEC_MAX_VALUES)
+			return fail(ps, ps->line, "too many values for '%s' (allowed: at most %d)", k->name,
+				    SPEC_MAX_VALUES);
+		char *t = strndup(s, e - s);
+		if (!t)
+			return fail(ps, ps->line, "out of memory");
+		k->v[k->n].text = t;
+		k->v[k->n].quoted = quoted;
+		k->n++;
+	}
+	return 1;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct pstate *ps = user;
+	struct spec *s = ps->s;
+	if (ps->failed)
+		return 1;
+	char allowed[512];
+	const char *defsec = section;
+	if (!strncmp(section, "load.", 5)) {
+		if (!word_in(section + 5, PROTOS))
+			return fail(ps, ps->line, "unknown section [%s] (allowed: [load.PROTO] with PROTO "
+				    "one of %s)", section, PROTOS);
+		defsec = "load";
+	}
+	if (!*section)
+		return fail(ps, ps->line, "'%s' is outside a section (put it under [experiment], "
+			    "[server], [load] or [hosts])", name);
+	if (strcmp(defsec, "experiment") && strcmp(defsec, "server") && strcmp(defsec, "load") &&
+	    strcmp(defsec, "hosts"))
+		return fail(ps, ps->line, "unknown section [%s] (allowed: experiment, server, load, "
+			    "load.PROTO, hosts)", section);
+	const struct keydef *kd = keydef_find(defsec, name);
+	if (!kd) {
+		allowed_keys(defsec, allowed, sizeof allowed);
+		return fail(ps, ps->line, "unknown key '%s' in [%s] (allowed: %s)", name, section,
+			    allowed);
+	}
+	struct spec_key *k = NULL;
+	for (int i = 0; i < s->nkeys; i++)
+		if (!strcmp(s->keys[i].section, section) && !strcmp(s->keys[i].name, name))
+			k = &s->keys[i];
+	int continuation = k && k == ps->last && ps->line_indented;
+	if (k && !continuation)
+		return fail(ps, ps->line, "'%s' is set twice in [%s] (first at line %d; give one line, "
+			    "a list of values is an axis)", name, section, k->line);
+	if (!k) {
+		if (s->nkeys >= SPEC_MAX_KEYS)
+			return fail(ps, ps->line, "too many keys");
+		k = &s->keys[s->nkeys++];
+		memset(k, 0, sizeof(*k));
+		snprintf(k->section, sizeof k->section, "%s", section);
+		snprintf(k->name, sizeof k->name, "%s", name);
+		k->line = ps->line;
+	}
+	ps->last = k;
+	if (!*value)
+		return fail(ps, ps->line, "'%s' in [%s] has no value", name, section);
+	int first = k->n;
+	if (!split_values(ps, k, value, kd->type == V_TEXT))
+		return 0;
+	if (!kd->list && k->n > 1 && kd->type != V_TEXT)
+		return fail(ps, ps->line, "'%s' takes one value, not a list (got %d values)", name, k->n);
+	if (kd->type == V_TEXT)
+		return 1;
+	for (int i = first; i < k->n; i++) {
+		for (int j = 0; j < i; j++)
+			if (!strcmp(k->v[j].text, k->v[i].text) && k->v[i].text[0])
+				return fail(ps, ps->line, "'%s' lists '%s' twice", name, k->v[i].text);
+		if (!check_value(ps, kd, section, &k->v[i]))
+			return 0;
+	}
+	return 1;
+}
+
+const struct spec_key *spec_get(const struct spec *s, const char *section, const char *name)
+{
+	for (int i = 0; i < s->nkeys; i++)
+		if (!strcmp(s->keys[i].section, section) && !strcmp(s->keys[i].name, name))
+			return &s->keys[i];
+	return NULL;
+}
+
+static const char *single(const struct spec *s, const char *section, const char *name,
+			  const char *dflt)
+{
+	const struct spec_key *k = spec_get(s, section, name);
+	return k && k->n ? k->v[0].text : dflt;
+}
+
+/* Drops values emptied by lenient checks. */
+static void compact_values(struct spec_key *k)
+{
+	int o = 0;
+	for (int i = 0; i < k->n; i++) {
+		if (k->v[i].text[0])
+			k->v[o++] = k->v[i];
+		else
+			free(k->v[i].text);
+	}
+	k->n = o;
+}
+
+static int machine_cpus(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) < 0)
+		return 1;
+	return CPU_COUNT(&set);
+}
+
+static int finish(struct pstate *ps)
+{
+	struct spec *s = ps->s;
+	for (int i = 0; i < s->nkeys; i++)
+		compact_values(&s->keys[i]);
+	const struct spec_key *eng = spec_get(s, "server", "engine");
+	const struct spec_key *pro = spec_get(s, "server", "proto");
+	if (!eng)
+		return fail(ps, ps->line, "[server] has no 'engine' (add e.g. 'engine = fork epoll')");
+	if (!pro)
+		return fail(ps, ps->line, "[server] has no 'proto' (add e.g. 'proto = http')");
+	if (!eng->n)
+		return fail(ps, eng->line, "none of the engines listed exists in this build");
+	/* engine x proto: every pair must be possible */
+	for (int i = 0; i < eng->n; i++)
+		for (int j = 0; j < pro->n; j++) {
+			const char *e = eng->v[i].text, *p = pro->v[j].text;
+			if (spec_catalog_speaks(ps->cat, e, p))
+				continue;
+			if (ps->flags & SPEC_LENIENT) {
+				if (s->nnotes < SPEC_MAX_NOTES)
+					snprintf(s->notes[s->nnotes++], sizeof s->notes[0],
+						 "engine '%s' does not speak '%s': those cells are left out",
+						 e, p);
+				continue;
+			}
+			int ci = catalog_find(ps->cat, e);
+			return fail(ps, eng->line, "engine '%s' does not speak protocol '%s' (allowed for "
+				    "%s: %s; split the experiment or drop one of them)", e, p, e,
+				    ci >= 0 ? ps->cat->protos[ci] : "none");
+		}
+	/* [load.PROTO] for a protocol the experiment does not run is a mistake */
+	for (int i = 0; i < s->nkeys; i++) {
+		const char *sec = s->keys[i].section;
+		if (!strncmp(sec, "load.", 5)) {
+			int found = 0;
+			for (int j = 0; j < pro->n; j++)
+				found |= !strcmp(pro->v[j].text, sec + 5);
+			if (!found)
+				return fail(ps, s->keys[i].line, "[%s] is for protocol '%s', which [server] "
+					    "proto does not list (allowed: %s)", sec, sec + 5,
+					    single(s, "server", "proto", ""));
+		}
+	}
+	/* rate and bandwidth in one load section */
+	for (int i = 0; i < s->nkeys; i++) {
+		if (strncmp(s->keys[i].section, "load", 4) || strcmp(s->keys[i].name, "rate"))
+			continue;
+		const struct spec_key *bw = spec_get(s, s->keys[i].section, "bandwidth");
+		if (bw)
+			return fail(ps, s->keys[i].line, "'rate' and 'bandwidth' are both set in [%s] "
+				    "(allowed: rate for an open loop, bandwidth per connection, or "
+				    "neither for a closed loop)", s->keys[i].section);
+	}
+	char e[256];
+	uint64_t u;
+	const char *name = single(s, "experiment", "name", NULL);
+	if (name)
+		snprintf(s->name, sizeof s->name, "%s", name);
+	snprintf(s->question, sizeof s->question, "%s", single(s, "experiment", "question", ""));
+	units_parse_count(single(s, "experiment", "repeat", "3"), &u, e, sizeof e);
+	s->repeat = (int)u;
+	units_parse_duration_ns(single(s, "experiment", "warmup", "2s"), &s->warmup_ns, e, sizeof e);
+	units_parse_duration_ns(single(s, "experiment", "duration", "10s"), &s->duration_ns, e,
+				sizeof e);
+	snprintf(s->server_host, sizeof s->server_host, "%s", single(s, "hosts", "server", "local"));
+	snprintf(s->load_host, sizeof s->load_host, "%s", single(s, "hosts", "load", "local"));
+	snprintf(s->server_address, sizeof s->server_address, "%s",
+		 single(s, "hosts", "server_address", "127.0.0.1"));
+	if (!strncmp(s->server_host, "ssh:", 4) && s->nnotes < SPEC_MAX_NOTES)
+		snprintf(s->notes[s->nnotes++], sizeof s->notes[0],
+			 "cpus were checked against this machine (%d CPUs), not against '%.100s'",
+			 s->machine_cpus, s->server_host);
+	return 1;
+}
+
+int spec_parse_text(struct spec *s, const char *text, const char *file,
+		    const struct spec_catalog *cat, int flags, char *err, size_t errlen)
+{
+	memset(s, 0, sizeof(*s));
+	snprintf(s->file, sizeof s->file, "%s", file);
+	/* default name: the file's base name without .ini */
+	const char *base = strrchr(file, '/');
+	base = base ? base + 1 : file;
+	snprintf(s->name, sizeof s->name, "%s", base);
+	char *dot = strrchr(s->name, '.');
+	if (dot && dot != s->name)
+		*dot = 0;
+	s->machine_cpus = machine_cpus();
+	struct pstate ps = {.s = s, .cat = cat, .flags = flags, .text = text, .err = err,
+			    .errlen = errlen};
+	int rc = ini_parse_stream(reader, &ps, handler, &ps);
+	if (!ps.failed && ps.line_too_long)
+		fail(&ps, ps.line_too_long, "line too long (split a long value over indented lines)");
+	if (!ps.failed && rc > 0)
+		fail(&ps, rc, "syntax error (expected '[section]', 'key = value' or a '; comment')");
+	if (!ps.failed && rc < 0)
+		fail(&ps, 0, "cannot parse (out of memory)");
+	if (!ps.failed)
+		finish(&ps);
+	if (ps.failed) {
+		spec_release(s);
+		return -1;
+	}
+	return 0;
+}
+
+int spec_parse_file(struct spec *s, const char *path, const struct spec_catalog *cat, int flags,
+		    char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return errbuf(err, errlen, "cannot open spec '%s': %s (give the path of an .ini file, "
+			      "or no argument for the default experiment)", path, strerror(errno));
+	char *text = NULL;
+	size_t len = 0;
+	char chunk[8192];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		char *t = realloc(text, len + n + 1);
+		if (!t) {
+			free(text);
+			fclose(f);
+			return errbuf(err, errlen, "out of memory");
+		}
+		text = t;
+		memcpy(text + len, chunk, n);
+		len += n;
+	}
+	fclose(f);
+	if (!text)
+		text = strdup("");
+	else
+		text[len] = 0;
+	if (!text)
+		return errbuf(err, errlen, "out of memory");
+	int rc = spec_parse_text(s, text, path, cat, flags, err, errlen);
+	free(text);
+	return rc;
+}
+
+void spec_release(struct spec *s)
+{
+	for (int i = 0; i < s->nkeys; i++)
+		for (int j = 0; j < s->keys[i].n; j++)
+			free(s->keys[i].v[j].text);
+	s->nkeys = 0;
+}
+
+/* ---- the matrix ---- */
+
+/* The effective load key for a protocol: [load.PROTO] first, then [load]. */
+static const struct spec_key *load_key(const struct spec *s, const char *proto, const char *name)
+{
+	char sec[32];
+	snprintf(sec, sizeof sec, "load.%s", proto);
+	const struct spec_key *k = spec_get(s, sec, name);
+	if (k)
+		return k;
+	if ((!strcmp(name, "rate") || !strcmp(name, "bandwidth")) &&
+	    (spec_get(s, sec, "rate") || spec_get(s, sec, "bandwidth")))
+		return NULL;
+	return spec_get(s, "load", name);
+}
+
+static const struct spec_key *axis_key(const struct spec *s, const char *proto, int d)
+{
+	if (!strcmp(display_order[d][0], "load"))
+		return load_key(s, proto, display_order[d][1]);
+	return spec_get(s, "server", display_order[d][1]);
+}
+
+static const char *default_of(const char *name)
+{
+	if (!strcmp(name, "cpus"))
+		return "all";
+	if (!strcmp(name, "connections"))
+		return "16";
+	return NULL;
+}
+
+static void fill_cell(struct spec_cell *c)
+{
+	char e[128];
+	uint64_t u;
+	for (int i = 0; i < c->nparams; i++) {
+		const char *k = c->p[i].key, *v = c->p[i].value;
+		if (!strcmp(k, "engine"))
+			c->engine = v;
+		else if (!strcmp(k, "proto"))
+			c->proto = v;
+		else if (!strcmp(k, "cpus")) {
+			c->cpus = v;
+			if (!strncmp(v, "cpu", 3)) {
+				c->cpus_count = -1;
+				snprintf(c->cpus_list, sizeof c->cpus_list, "%s", v + 3);
+			} else if (!strcmp(v, "all")) {
+				c->cpus_count = 0;
+			} else {
+				units_parse_count(v, &u, e, sizeof e);
+				c->cpus_count = (int)u;
+			}
+		} else if (!strcmp(k, "workers") && units_parse_count(v, &u, e, sizeof e) == 0)
+			c->workers = (int)u;
+		else if (!strcmp(k, "work_cpu_us") && units_parse_count(v, &u, e, sizeof e) == 0)
+			c->work_cpu_us = u;
+		else if (!strcmp(k, "connections") && units_parse_count(v, &u, e, sizeof e) == 0)
+			c->connections = (int)u;
+		else if (!strcmp(k, "threads") && units_parse_count(v, &u, e, sizeof e) == 0)
+			c->threads = (int)u;
+		else if (!strcmp(k, "pipeline") && units_parse_count(v, &u, e, sizeof e) == 0)
+			c->pipeline = (int)u;
+		else if (!strcmp(k, "bandwidth")) {
+			c->bandwidth = v;
+			units_parse_bandwidth_bps(v, &c->bandwidth_bps, e, sizeof e);
+		} else if (!strcmp(k, "rate")) {
+			c->rate = v;
+			units_parse_rate_per_s(v, &c->rate_per_s, e, sizeof e);
+		} else if (!strcmp(k, "size")) {
+			c->size = v;
+			units_parse_size_bytes(v, &c->size_bytes, e, sizeof e);
+		}
+	}
+}
+
+int spec_cells(const struct spec *s, struct spec_cell **cellsp)
+{
+	const struct spec_key *pro = spec_get(s, "server", "proto");
+	const struct spec_key *eng = spec_get(s, "server", "engine");
+	int cap = 64, n = 0;
+	struct spec_cell *cells = malloc(cap * sizeof(*cells));
+	if (!cells || !pro || !eng) {
+		free(cells);
+		*cellsp = NULL;
+		return 0;
+	}
+	/* a pair that cannot run was an error, or (lenient) a note naming it: skip those */
+	for (int pi = 0; pi < pro->n; pi++) {
+		const char *proto = pro->v[pi].text;
+		/* nesting order: cpus, workers, work_cpu_us, load axes ..., engine fastest */
+		const struct spec_key *ax[NDISPLAY];
+		const char *dflt[NDISPLAY];
+		int idx[NDISPLAY], cnt[NDISPLAY];
+		for (size_t d = 0; d < NDISPLAY; d++) {
+			ax[d] = d == 1 ? NULL : axis_key(s, proto, (int)d);
+			dflt[d] = default_of(display_order[d][1]);
+			idx[d] = 0;
+			cnt[d] = d == 1 ? 1 : ax[d] ? ax[d]->n : 1;
+		}
+		for (;;) {
+			const char *engine = eng->v[idx[0]].text;
+			char note[256];
+			snprintf(note, sizeof note, "engine '%s' does not speak '%s': those cells are left out",
+				 engine, proto);
+			int skip = 0;
+			for (int i = 0; i < s->nnotes; i++)
+				skip |= !strcmp(s->notes[i], note);
+			if (!skip) {
+				if (n == cap) {
+					cap *= 2;
+					struct spec_cell *nc = realloc(cells, cap * sizeof(*cells));
+					if (!nc) {
+						free(cells);
+						*cellsp = NULL;
+						return 0;
+					}
+					cells = nc;
+				}
+				struct spec_cell *c = &cells[n];
+				memset(c, 0, sizeof(*c));
+				c->index = n;
+				size_t o = 0;
+				for (size_t d = 0; d < NDISPLAY; d++) {
+					const char *v = d == 1 ? proto : ax[d] ? ax[d]->v[idx[d]].text : dflt[d];
+					if (!v)
+						continue;
+					c->p[c->nparams].key = display_order[d][1];
+					c->p[c->nparams].value = v;
+					c->nparams++;
+					o += snprintf(c->key + o, o < sizeof c->key ? sizeof c->key - o : 0,
+						      "%s%s=%s", o ? " " : "", display_order[d][1], v);
+				}
+				fill_cell(c);
+				n++;
+			}
+			/* odometer: engine fastest, then the last axis, ..., cpus slowest */
+			size_t k;
+			for (k = 0; k < NDISPLAY; k++) {
+				size_t d = k == 0 ? 0 : NDISPLAY - k;
+				if (++idx[d] < cnt[d])
+					break;
+				idx[d] = 0;
+			}
+			if (k == NDISPLAY)
+				break;
+		}
+	}
+	*cellsp = cells;
+	return n;
+}
+
+int spec_drop_engine(struct spec *s, const char *engine, const char *why)
+{
+	for (int i = 0; i < s->nkeys; i++) {
+		struct spec_key *k = &s->keys[i];
+		if (strcmp(k->section, "server") || strcmp(k->name, "engine"))
+			continue;
+		for (int j = 0; j < k->n; j++) {
+			if (strcmp(k->v[j].text, engine))
+				continue;
+			if (s->nnotes < SPEC_MAX_NOTES)
+				snprintf(s->notes[s->nnotes++], sizeof s->notes[0], "engine '%s' %.200s",
+					 engine, why);
+			k->v[j].text[0] = 0;
+			compact_values(k);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void spec_quick(struct spec *s)
+{
+	s->quick = 1;
+	s->repeat = 1;
+	if (s->warmup_ns > 200 * 1000000ULL)
+		s->warmup_ns = 200 * 1000000ULL;
+	if (s->duration_ns > 500 * 1000000ULL)
+		s->duration_ns = 500 * 1000000ULL;
+	for (int i = 0; i < s->nkeys; i++) {
+		struct spec_key *k = &s->keys[i];
+		if (strcmp(k->name, "connections") || k->n <= 2)
+			continue;
+		int lo = 0, hi = 0;
+		uint64_t a, b;
+		char e[64];
+		for (int j = 0; j < k->n; j++) {
+			units_parse_count(k->v[j].text, &a, e, sizeof e);
+			units_parse_count(k->v[lo].text, &b, e, sizeof e);
+			if (a < b)
+				lo = j;
+			units_parse_count(k->v[hi].text, &b, e, sizeof e);
+			if (a > b)
+				hi = j;
+		}
+		struct spec_value vlo = k->v[lo], vhi = k->v[hi];
+		for (int j = 0; j < k->n; j++)
+			if (j != lo && j != hi)
+				free(k->v[j].text);
+		k->v[0] = vlo;
+		k->v[1] = vhi;
+		k->n = 2;
+	}
+}
+
+uint64_t spec_estimate_ns(const struct spec *s, int ntrials)
+{
+	return (uint64_t)ntrials * (s->warmup_ns + s->duration_ns + SPEC_TRIAL_OVERHEAD_NS);
+}
+
+void spec_print_matrix(const struct spec *s, FILE *f)
+{
+	struct spec_cell *cells;
+	int n = spec_cells(s, &cells);
+	char a[32], b[32], t[32], o[32];
+	fprintf(f, "experiment '%s' (%s)%s\n", s->name, s->file, s->quick ? ", quick" : "");
+	if (s->question[0])
+		fprintf(f, "question: %s\n", s->question);
+	fprintf(f, "hosts: server %s, load %s, server address %s\n", s->server_host, s->load_host,
+		s->server_address);
+	fprintf(f, "axes:\n");
+	for (int i = 0; i < s->nkeys; i++) {
+		const struct spec_key *k = &s->keys[i];
+		if (strcmp(k->section, "server") && strncmp(k->section, "load", 4))
+			continue;
+		fprintf(f, "  [%s] %s (%d):", k->section, k->name, k->n);
+		for (int j = 0; j < k->n; j++)
+			fprintf(f, " %s", k->v[j].text);
+		fprintf(f, "\n");
+	}
+	for (int i = 0; i < s->nnotes; i++)
+		fprintf(f, "note: %s\n", s->notes[i]);
+	fprintf(f, "cells:\n");
+	for (int i = 0; i < n; i++)
+		fprintf(f, "  %3d  %s\n", i + 1, cells[i].key);
+	fprintf(f, "matrix: %d cells x %d repeats = %d trials\n", n, s->repeat, n * s->repeat);
+	uint64_t est = spec_estimate_ns(s, n * s->repeat);
+	fprintf(f, "estimated duration: %s = %.1f min (per trial: %s warm-up + %s measured + ~%s "
+		   "start/stop)\n",
+		units_format_duration(est, t, sizeof t), est / 60e9,
+		units_format_duration(s->warmup_ns, a, sizeof a),
+		units_format_duration(s->duration_ns, b, sizeof b),
+		units_format_duration(SPEC_TRIAL_OVERHEAD_NS, o, sizeof o));
+	free(cells);
+}

@@ -1,0 +1,129 @@
+/* spec: experiment specs (INI, read with libinih) and their matrix of cells.
+ *
+ *   [experiment] name, question, repeat, warmup, duration
+ *   [server]     engine, proto, cpus, workers, work_cpu_us
+ *   [load]       connections, threads, pipeline, bandwidth, rate, size
+ *   [load.PROTO] the same keys, for cells of protocol PROTO only (they replace [load]'s;
+ *                setting rate or bandwidth there also drops [load]'s rate and bandwidth)
+ *   [hosts]      server, load (local | ssh:user@host | netns:NAME), server_address
+ *
+ * Every value is a space-separated list; a list of more than one value is a matrix axis and
+ * the matrix is the product of the axes. `cpus` values: a number N (the first N CPUs), `all`,
+ * or a quoted CPU list ("0", "0-1"). Unknown sections or keys, bad values and impossible
+ * combinations (an engine that does not speak a protocol, more CPUs than the machine has)
+ * are errors "FILE:LINE: ... (allowed: ...)", found before anything runs.
+ *
+ * Engines come from a catalog (what `ctxlab serve --list-engines` prints). With
+ * SPEC_LENIENT (the embedded default experiment), engines missing from the catalog and
+ * engine/protocol pairs that cannot run are dropped with a note instead.
+ *
+ * Cells are ordered with the engine varying fastest, so a run that loops
+ * "for each repeat: for each cell" interleaves engines (A B C A B C ...).
+ * Not thread-safe; the caller owns struct spec (spec_release frees its values).
+ * Parsers return 0, or -1 with err filled.
+ */
+#ifndef CTXLAB_LAB_SPEC_H
+#define CTXLAB_LAB_SPEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define SPEC_MAX_VALUES 32
+#define SPEC_MAX_KEYS 64
+#define SPEC_MAX_NOTES 16
+#define SPEC_MAX_ENGINES 32
+#define SPEC_MAX_PARAMS 16
+
+struct spec_catalog {
+	int n;
+	char name[SPEC_MAX_ENGINES][32];
+	char protos[SPEC_MAX_ENGINES][128]; /* space-separated */
+};
+
+struct spec_value {
+	char *text;
+	int quoted;
+};
+
+struct spec_key {
+	char section[32];
+	char name[32];
+	int line;
+	int n;
+	struct spec_value v[SPEC_MAX_VALUES];
+};
+
+struct spec {
+	char file[512];         /* the name used in messages */
+	char name[64];
+	char question[1024];
+	int repeat;
+	uint64_t warmup_ns, duration_ns;
+	char server_host[256], load_host[256];
+	char server_address[64]; /* where the server listens and the load connects; default 127.0.0.1 */
+	int nkeys;
+	struct spec_key keys[SPEC_MAX_KEYS];
+	int nnotes;
+	char notes[SPEC_MAX_NOTES][256];
+	int machine_cpus;       /* CPUs this process may use (validation of cpus) */
+	int quick;              /* spec_quick applied */
+};
+
+#define SPEC_LENIENT 1
+
+struct spec_param {
+	const char *key, *value;
+};
+
+struct spec_cell {
+	int index;
+	char key[512];          /* "engine=fork proto=sink cpus=1 connections=4 bandwidth=1Mbps" */
+	int nparams;
+	struct spec_param p[SPEC_MAX_PARAMS];
+	/* typed values */
+	const char *engine, *proto;
+	const char *cpus;       /* as written: "1", "all", or "cpu0-1" for a list */
+	int cpus_count;         /* N for a count, 0 for all, -1 for a list */
+	char cpus_list[64];     /* the list when cpus_count is -1 */
+	int workers;            /* 0 = engine default */
+	uint64_t work_cpu_us;
+	int connections, threads, pipeline; /* threads, pipeline: 0 = load default */
+	double bandwidth_bps, rate_per_s;   /* 0 = not set (closed loop when both are 0) */
+	uint64_t size_bytes;    /* 0 = load default */
+	const char *bandwidth, *rate, *size; /* as written, NULL when not set */
+};
+
+/* Parses "NAME PROTO PROTO..." lines. Returns the number of engines. */
+int spec_catalog_parse(struct spec_catalog *cat, const char *text);
+int spec_catalog_speaks(const struct spec_catalog *cat, const char *engine, const char *proto);
+
+int spec_parse_text(struct spec *s, const char *text, const char *file,
+		    const struct spec_catalog *cat, int flags, char *err, size_t errlen);
+int spec_parse_file(struct spec *s, const char *path, const struct spec_catalog *cat, int flags,
+		    char *err, size_t errlen);
+void spec_release(struct spec *s);
+
+/* The values of [section] key, NULL when absent. */
+const struct spec_key *spec_get(const struct spec *s, const char *section, const char *name);
+
+/* The matrix: *cells gets a malloc'd array (free it); returns the count. Strings in the cells
+ * point into s. */
+int spec_cells(const struct spec *s, struct spec_cell **cells);
+
+/* Removes an engine from the matrix and adds the note "engine 'E' ...: WHY" (the default
+ * experiment drops engines that cannot start here). 0, or -1 when it is not in the spec. */
+int spec_drop_engine(struct spec *s, const char *engine, const char *why);
+
+/* The short version for tests (`--quick`): repeat 1, warm-up <= 200ms, duration <= 500ms,
+ * connections reduced to its smallest and largest value. */
+void spec_quick(struct spec *s);
+
+/* Estimated wall time of ntrials trials. */
+uint64_t spec_estimate_ns(const struct spec *s, int ntrials);
+#define SPEC_TRIAL_OVERHEAD_NS 400000000ULL /* start/stop of server and load per trial */
+
+/* --dry-run: the axes, the cells, the trial count and the estimated duration. */
+void spec_print_matrix(const struct spec *s, FILE *f);
+
+#endif

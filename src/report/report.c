@@ -1,0 +1,871 @@
+#include "report/report.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "report/svg.h"
+
+const int report_chart_metrics[] = {TRIALS_M_CPU_CORES, TRIALS_M_CPU_US_PER_REQUEST,
+				    TRIALS_M_CTXSW_PER_S, TRIALS_M_REQUESTS_PER_S, TRIALS_M_P99_US};
+const int report_nchart_metrics = sizeof report_chart_metrics / sizeof report_chart_metrics[0];
+
+/* columns of the Markdown/HTML table */
+static const int table_metrics[] = {TRIALS_M_CPU_CORES,    TRIALS_M_CPU_SYS_CORES,
+				    TRIALS_M_CPU_US_PER_REQUEST, TRIALS_M_CTXSW_PER_S,
+				    TRIALS_M_REQUESTS_PER_S, TRIALS_M_P99_US, TRIALS_M_ERRORS};
+#define NTABLE ((int)(sizeof table_metrics / sizeof table_metrics[0]))
+
+#define CV_NOISY 0.10
+
+static const char *default_question =
+	"What does concurrency cost? The same protocol served by a process per connection (fork), "
+	"a thread per connection, an event loop (epoll), coroutines (coro) and Go's runtime: how much "
+	"server CPU, how many context switches and what latency each model needs as connections grow, "
+	"and does having more cores make one model more efficient than another?";
+
+/* ---- layout: panels (everything but x and series), x values, series ---- */
+
+struct panel {
+	char *key;   /* "proto=sink cpus=1", "" when no other parameter */
+	char *proto; /* its proto value, "" when none */
+	int n;
+	int *cells;
+};
+
+struct layout {
+	const char *xkey, *skey; /* "connections", "engine"; NULL when absent */
+	int nx, ns, np;
+	char **xv, **sv;
+	struct panel *p;
+};
+
+static void *xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz);
+	if (!p)
+		die("out of memory");
+	return p;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *d = strdup(s ? s : "");
+	if (!d)
+		die("out of memory");
+	return d;
+}
+
+static int has_pkey(const struct trials *t, const char *k)
+{
+	for (int i = 0; i < t->npkeys; i++)
+		if (!strcmp(t->pkeys[i], k))
+			return 1;
+	return 0;
+}
+
+static int add_unique(char **v, int n, const char *s)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(v[i], s))
+			return n;
+	v[n] = xstrdup(s);
+	return n + 1;
+}
+
+static int is_num(const char *s, double *d)
+{
+	char *end;
+	*d = strtod(s, &end);
+	return end != s && !*end;
+}
+
+static void sort_values(char **v, int n)
+{
+	double a, b;
+	for (int i = 0; i < n; i++)
+		if (!is_num(v[i], &a))
+			return; /* keep order of appearance */
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0; j--) {
+			is_num(v[j - 1], &a);
+			is_num(v[j], &b);
+			if (a <= b)
+				break;
+			char *tmp = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = tmp;
+		}
+}
+
+static void panel_key(const struct trials_cell *c, const struct layout *L, struct buf *b)
+{
+	buf_clear(b);
+	for (int i = 0; i < c->nparams; i++) {
+		if ((L->xkey && !strcmp(c->pk[i], L->xkey)) || (L->skey && !strcmp(c->pk[i], L->skey)))
+			continue;
+		buf_appendf(b, "%s%s=%s", b->len ? " " : "", c->pk[i], c->pv[i]);
+	}
+	buf_append(b, "", 1);
+}
+
+static void layout_build(const struct trials *t, struct layout *L)
+{
+	memset(L, 0, sizeof(*L));
+	L->xkey = has_pkey(t, "connections") ? "connections" : NULL;
+	L->skey = has_pkey(t, "engine") ? "engine" : NULL;
+	L->xv = xcalloc(t->ncells + 1, sizeof(char *));
+	L->sv = xcalloc(t->ncells + 1, sizeof(char *));
+	L->p = xcalloc(t->ncells + 1, sizeof(struct panel));
+	struct buf b = BUF_INIT;
+	for (int i = 0; i < t->ncells; i++) {
+		const struct trials_cell *c = &t->cells[i];
+		const char *xv = L->xkey ? trials_cell_param(c, L->xkey) : NULL;
+		const char *sv = L->skey ? trials_cell_param(c, L->skey) : NULL;
+		L->nx = add_unique(L->xv, L->nx, xv ? xv : "all");
+		L->ns = add_unique(L->sv, L->ns, sv ? sv : "all");
+		panel_key(c, L, &b);
+		int p;
+		for (p = 0; p < L->np; p++)
+			if (!strcmp(L->p[p].key, buf_head(&b)))
+				break;
+		if (p == L->np) {
+			L->p[p].key = xstrdup(buf_head(&b));
+			const char *proto = trials_cell_param(c, "proto");
+			L->p[p].proto = xstrdup(proto ? proto : "");
+			L->p[p].cells = xcalloc(t->ncells, sizeof(int));
+			L->np++;
+		}
+		L->p[p].cells[L->p[p].n++] = i;
+	}
+	buf_free(&b);
+	sort_values(L->xv, L->nx);
+}
+
+static void layout_release(struct layout *L)
+{
+	for (int i = 0; i < L->nx; i++)
+		free(L->xv[i]);
+	for (int i = 0; i < L->ns; i++)
+		free(L->sv[i]);
+	for (int i = 0; i < L->np; i++) {
+		free(L->p[i].key);
+		free(L->p[i].proto);
+		free(L->p[i].cells);
+	}
+	free(L->xv);
+	free(L->sv);
+	free(L->p);
+}
+
+/* The cell of panel p at series s and x value x, or NULL. */
+static const struct trials_cell *cell_at(const struct trials *t, const struct layout *L,
+					 const struct panel *p, int s, int x)
+{
+	for (int i = 0; i < p->n; i++) {
+		const struct trials_cell *c = &t->cells[p->cells[i]];
+		const char *xv = L->xkey ? trials_cell_param(c, L->xkey) : NULL;
+		const char *sv = L->skey ? trials_cell_param(c, L->skey) : NULL;
+		if (!strcmp(xv ? xv : "all", L->xv[x]) && !strcmp(sv ? sv : "all", L->sv[s]))
+			return c;
+	}
+	return NULL;
+}
+
+static const char *panel_title(const struct panel *p)
+{
+	return p->key[0] ? p->key : "all cells";
+}
+
+/* ---- formatting ---- */
+
+static void fmt_stat(struct buf *b, const struct trials_stat *st)
+{
+	char m[64], s[64];
+	if (st->n == 0) {
+		buf_appendf(b, "n/a");
+		return;
+	}
+	buf_appendf(b, "%s ± %s (%.1f%%)", svg_fmt_num(st->mean, m, sizeof m),
+		    svg_fmt_num(st->sd, s, sizeof s), st->cv * 100);
+}
+
+static const char *unit_suffix(int m)
+{
+	const char *u = trials_metrics[m].unit;
+	return u[0] ? u : "";
+}
+
+static void csv_field(struct buf *b, const char *s)
+{
+	if (!strpbrk(s, ",\"\n\r")) {
+		buf_append(b, s, strlen(s));
+		return;
+	}
+	buf_append(b, "\"", 1);
+	for (; *s; s++) {
+		if (*s == '"')
+			buf_append(b, "\"", 1);
+		buf_append(b, s, 1);
+	}
+	buf_append(b, "\"", 1);
+}
+
+static const char *jstr(const json_t *o, const char *path)
+{
+	return json_string_value(trials_path(o, path));
+}
+
+/* ---- CSV ---- */
+
+void report_csv(const struct trials *t, struct buf *out)
+{
+	buf_appendf(out, "trial,repeat,status");
+	for (int k = 0; k < t->npkeys; k++) {
+		buf_append(out, ",", 1);
+		csv_field(out, t->pkeys[k]);
+	}
+	for (int m = 0; m < TRIALS_NMETRICS; m++)
+		buf_appendf(out, ",%s", trials_metrics[m].id);
+	buf_appendf(out, ",server_cpus,load_cpus,accounting,reason,warnings\n");
+	for (int r = 0; r < t->nrec; r++) {
+		const json_t *rec = t->rec[r];
+		json_t *params = json_object_get(rec, "params");
+		const char *st = jstr(rec, "status");
+		buf_appendf(out, "%lld,%lld,", (long long)json_integer_value(json_object_get(rec, "trial")),
+			    (long long)json_integer_value(json_object_get(rec, "repeat")));
+		csv_field(out, st ? st : "unknown");
+		for (int k = 0; k < t->npkeys; k++) {
+			const char *v = json_string_value(json_object_get(params, t->pkeys[k]));
+			buf_append(out, ",", 1);
+			csv_field(out, v ? v : "");
+		}
+		for (int m = 0; m < TRIALS_NMETRICS; m++) {
+			double v;
+			if (trials_rec_metric(rec, m, &v))
+				buf_appendf(out, ",%.17g", v);
+			else
+				buf_append(out, ",", 1);
+		}
+		const char *f[] = {jstr(rec, "placement.server_cpus"), jstr(rec, "placement.load_cpus"),
+				   jstr(rec, "accounting"), jstr(rec, "reason")};
+		for (int i = 0; i < 4; i++) {
+			buf_append(out, ",", 1);
+			csv_field(out, f[i] ? f[i] : "");
+		}
+		struct buf w = BUF_INIT;
+		size_t i;
+		json_t *v;
+		json_array_foreach(json_object_get(rec, "warnings"), i, v)
+			buf_appendf(&w, "%s%s", i ? "; " : "", json_string_value(v) ? json_string_value(v) : "");
+		buf_append(&w, "", 1);
+		buf_append(out, ",", 1);
+		csv_field(out, buf_head(&w));
+		buf_free(&w);
+		buf_append(out, "\n", 1);
+	}
+}
+
+/* ---- findings ---- */
+
+/* The metric that best answers "how much CPU": per request when every compared cell has it. */
+static int value_of(const struct trials_cell *c, int m, double *v)
+{
+	if (!c || c->st[m].n == 0)
+		return 0;
+	*v = c->st[m].mean;
+	return 1;
+}
+
+static void finding_engines(const struct trials *t, const struct layout *L, const struct panel *p,
+			    struct buf *out, int *count)
+{
+	/* the largest x where at least two series have CPU data */
+	int X = -1;
+	for (int x = L->nx - 1; x >= 0 && X < 0; x--) {
+		int have = 0;
+		double v;
+		for (int s = 0; s < L->ns; s++)
+			have += value_of(cell_at(t, L, p, s, x), TRIALS_M_CPU_CORES, &v);
+		if (have >= 2)
+			X = x;
+	}
+	if (X < 0)
+		return;
+	int base = -1;
+	double v;
+	for (int s = 0; s < L->ns; s++)
+		if (!strcmp(L->sv[s], "fork") && value_of(cell_at(t, L, p, s, X), TRIALS_M_CPU_CORES, &v))
+			base = s;
+	for (int s = 0; s < L->ns && base < 0; s++)
+		if (value_of(cell_at(t, L, p, s, X), TRIALS_M_CPU_CORES, &v))
+			base = s;
+	const struct trials_cell *bc = cell_at(t, L, p, base, X);
+	char where[256], a[64], b[64];
+	snprintf(where, sizeof where, "at %s %s, %s", L->xv[X], L->xkey ? L->xkey : "",
+		 panel_title(p));
+	for (int s = 0; s < L->ns; s++) {
+		const struct trials_cell *c = cell_at(t, L, p, s, X);
+		double cv, bv;
+		if (s == base || !value_of(c, TRIALS_M_CPU_CORES, &cv) ||
+		    !value_of(bc, TRIALS_M_CPU_CORES, &bv))
+			continue;
+		if (bv > 0)
+			buf_appendf(out, "%s used %.2f× the CPU of %s %s (%s vs %s cores)", L->sv[s],
+				    cv / bv, L->sv[base], where, svg_fmt_num(cv, a, sizeof a),
+				    svg_fmt_num(bv, b, sizeof b));
+		else
+			buf_appendf(out, "%s used %s cores, %s used none, %s", L->sv[s],
+				    svg_fmt_num(cv, a, sizeof a), L->sv[base], where);
+		double cr, br;
+		if (value_of(c, TRIALS_M_CPU_US_PER_REQUEST, &cr) &&
+		    value_of(bc, TRIALS_M_CPU_US_PER_REQUEST, &br) && br > 0)
+			buf_appendf(out, "; %.2f× the CPU per request (%s vs %s us)", cr / br,
+				    svg_fmt_num(cr, a, sizeof a), svg_fmt_num(br, b, sizeof b));
+		double cx, bx;
+		if (value_of(c, TRIALS_M_CTXSW_PER_S, &cx) && value_of(bc, TRIALS_M_CTXSW_PER_S, &bx) &&
+		    bx > 0)
+			buf_appendf(out, "; %.2f× its context switches per second", cx / bx);
+		buf_appendf(out, ".\n");
+		(*count)++;
+	}
+}
+
+/* "Does having more cores make one implementation more efficient?": the same cell at the
+ * largest vs the smallest cpus value. */
+static void finding_cores(const struct trials *t, const struct layout *L, struct buf *out,
+			  int *count)
+{
+	if (!has_pkey(t, "cpus"))
+		return;
+	for (int i = 0; i < t->ncells; i++) {
+		const struct trials_cell *lo = &t->cells[i];
+		const char *lx = L->xkey ? trials_cell_param(lo, L->xkey) : NULL;
+		if (lx && strcmp(lx, L->xv[L->nx - 1]))
+			continue; /* compare at the largest x only */
+		/* the partner: same params but a different cpus value, appearing later */
+		for (int j = i + 1; j < t->ncells; j++) {
+			const struct trials_cell *hi = &t->cells[j];
+			int same = hi->nparams == lo->nparams, diff = 0;
+			for (int k = 0; same && k < lo->nparams; k++) {
+				const char *hv = trials_cell_param(hi, lo->pk[k]);
+				if (!hv)
+					same = 0;
+				else if (strcmp(hv, lo->pv[k]))
+					diff += strcmp(lo->pk[k], "cpus") ? 99 : 1;
+			}
+			if (!same || diff != 1)
+				continue;
+			int m = TRIALS_M_CPU_US_PER_REQUEST;
+			double a, b;
+			if (!value_of(lo, m, &a) || !value_of(hi, m, &b)) {
+				m = TRIALS_M_CPU_CORES;
+				if (!value_of(lo, m, &a) || !value_of(hi, m, &b))
+					continue;
+			}
+			if (a <= 0)
+				continue;
+			const char *sv = L->skey ? trials_cell_param(lo, L->skey) : "the server";
+			const char *proto = trials_cell_param(lo, "proto");
+			buf_appendf(out, "with cpus=%s instead of cpus=%s, %s used %.2f× the %s (%s%s%s%s).\n",
+				    trials_cell_param(hi, "cpus"), trials_cell_param(lo, "cpus"), sv, b / a,
+				    m == TRIALS_M_CPU_CORES ? "CPU" : "CPU per request",
+				    proto ? proto : "", proto && lx ? ", " : "", lx ? lx : "",
+				    lx && L->xkey ? " connections" : "");
+			(*count)++;
+		}
+	}
+}
+
+int report_findings(const struct trials *t, struct buf *out)
+{
+	int count = 0;
+	struct layout L;
+	layout_build(t, &L);
+	if (L.ns >= 2)
+		for (int p = 0; p < L.np; p++)
+			finding_engines(t, &L, &L.p[p], out, &count);
+	finding_cores(t, &L, out, &count);
+	int noisy = 0, with = 0, failed = 0;
+	const char *first_noisy = NULL, *first_fail = NULL;
+	for (int i = 0; i < t->ncells; i++) {
+		const struct trials_cell *c = &t->cells[i];
+		failed += c->nfailed;
+		if (c->nfailed && !first_fail)
+			first_fail = c->fail_reason;
+		if (c->st[TRIALS_M_CPU_CORES].n >= 2) {
+			with++;
+			if (c->st[TRIALS_M_CPU_CORES].cv > CV_NOISY) {
+				noisy++;
+				if (!first_noisy)
+					first_noisy = c->key;
+			}
+		}
+	}
+	if (with) {
+		if (noisy)
+			buf_appendf(out, "%d of %d cells have a server CPU CV above %.0f%% (e.g. %s): "
+					 "treat their differences with care.\n",
+				    noisy, with, CV_NOISY * 100, first_noisy);
+		else
+			buf_appendf(out, "every cell with repeats has a server CPU CV at or below %.0f%%.\n",
+				    CV_NOISY * 100);
+		count++;
+	}
+	if (failed) {
+		buf_appendf(out, "%d trial(s) failed; first reason: %s.\n", failed, first_fail);
+		count++;
+	}
+	layout_release(&L);
+	return count;
+}
+
+/* ---- Markdown ---- */
+
+static void md_table(const struct trials *t, struct buf *out)
+{
+	buf_appendf(out, "|");
+	for (int k = 0; k < t->npkeys; k++)
+		buf_appendf(out, " %s |", t->pkeys[k]);
+	for (int i = 0; i < NTABLE; i++) {
+		int m = table_metrics[i];
+		buf_appendf(out, " %s%s%s%s |", trials_metrics[m].label, unit_suffix(m)[0] ? " (" : "",
+			    unit_suffix(m), unit_suffix(m)[0] ? ")" : "");
+	}
+	buf_appendf(out, " ok/trials |\n|");
+	for (int k = 0; k < t->npkeys + NTABLE + 1; k++)
+		buf_appendf(out, "---|");
+	buf_appendf(out, "\n");
+	for (int i = 0; i < t->ncells; i++) {
+		const struct trials_cell *c = &t->cells[i];
+		buf_appendf(out, "|");
+		for (int k = 0; k < t->npkeys; k++) {
+			const char *v = trials_cell_param(c, t->pkeys[k]);
+			buf_appendf(out, " %s |", v ? v : "");
+		}
+		for (int j = 0; j < NTABLE; j++) {
+			buf_appendf(out, " ");
+			fmt_stat(out, &c->st[table_metrics[j]]);
+			buf_appendf(out, " |");
+		}
+		buf_appendf(out, " %d/%d |\n", c->nok, c->ntrials);
+	}
+}
+
+static const char *env_str(const struct trials *t, const char *path, const char *dflt)
+{
+	const char *s = t->env ? jstr(t->env, path) : NULL;
+	return s ? s : dflt;
+}
+
+static void env_lines(const struct trials *t, struct buf *out, const char *pre, const char *post)
+{
+	if (!t->env) {
+		buf_appendf(out, "%senvironment not recorded (no env.json)%s", pre, post);
+		return;
+	}
+	const char *keys[][2] = {{"kernel", "kernel"},          {"cpu_model", "CPU model"},
+				 {"governor", "governor"},      {"versions.ctxlab", "ctxlab"},
+				 {"versions.go", "go"},         {"versions.nginx", "nginx"},
+				 {"hostname", "host"},          {"started", "started"}};
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		const char *v = jstr(t->env, keys[i][0]);
+		if (v)
+			buf_appendf(out, "%s%s: %s%s", pre, keys[i][1], v, post);
+	}
+	json_t *n = trials_path(t->env, "cores");
+	if (json_is_integer(n))
+		buf_appendf(out, "%scores: %lld%s", pre, (long long)json_integer_value(n), post);
+	json_t *e = json_object_get(t->env, "experiment");
+	if (e) {
+		json_t *r = json_object_get(e, "repeat"), *w = json_object_get(e, "warmup_s"),
+		       *d = json_object_get(e, "duration_s");
+		buf_appendf(out, "%sper trial: %g s warm-up, %g s measured; repeat %lld%s", pre,
+			    json_number_value(w), json_number_value(d), (long long)json_integer_value(r),
+			    post);
+		const char *sh = jstr(e, "server_host"), *lh = jstr(e, "load_host");
+		if (sh && lh)
+			buf_appendf(out, "%shosts: server %s, load %s%s", pre, sh, lh, post);
+		size_t i;
+		json_t *v;
+		json_array_foreach(json_object_get(e, "notes"), i, v)
+			if (json_is_string(v))
+				buf_appendf(out, "%snote: %s%s", pre, json_string_value(v), post);
+	}
+}
+
+/* Unique strings found at path (a string or an array of strings) over every record. With
+ * `generic`, runs of digits are shown as N and each string gets its trial count, so that
+ * "sent 3 messages late" and "sent 15 messages late" are one line. */
+static int uniq_strings_g(const struct trials *t, const char *path, char **v, int max, int generic)
+{
+	int n = 0, counts[64] = {0};
+	for (int r = 0; r < t->nrec; r++) {
+		json_t *j = trials_path(t->rec[r], path);
+		json_t *one = json_is_string(j) ? j : NULL;
+		size_t i, len = one ? 1 : json_array_size(j);
+		for (i = 0; i < len; i++) {
+			json_t *e = one ? one : json_array_get(j, i);
+			if (!json_is_string(e))
+				continue;
+			struct buf b = BUF_INIT;
+			for (const char *p = json_string_value(e); *p; p++) {
+				if (generic && *p >= '0' && *p <= '9') {
+					while (p[1] >= '0' && p[1] <= '9')
+						p++;
+					buf_append(&b, "N", 1);
+				} else {
+					buf_append(&b, p, 1);
+				}
+			}
+			buf_append(&b, "", 1);
+			int k;
+			for (k = 0; k < n; k++)
+				if (!strcmp(v[k], buf_head(&b)))
+					break;
+			if (k == n && n < max && n < 64)
+				v[n++] = xstrdup(buf_head(&b));
+			if (k < 64)
+				counts[k]++;
+			buf_free(&b);
+		}
+	}
+	for (int k = 0; generic && k < n; k++) {
+		char *s = NULL;
+		if (asprintf(&s, "%s (%d of %d trials)", v[k], counts[k], t->nrec) > 0) {
+			free(v[k]);
+			v[k] = s;
+		}
+	}
+	return n;
+}
+
+static int uniq_strings(const struct trials *t, const char *path, char **v, int max)
+{
+	return uniq_strings_g(t, path, v, max, 0);
+}
+
+static void placements(const struct trials *t, char **v, int *n, int max)
+{
+	*n = 0;
+	for (int r = 0; r < t->nrec && *n < max; r++) {
+		const char *s = jstr(t->rec[r], "placement.server_cpus");
+		const char *l = jstr(t->rec[r], "placement.load_cpus");
+		if (!s || !l)
+			continue;
+		char line[160];
+		snprintf(line, sizeof line, "server on CPUs %s, load generator on CPUs %s", s, l);
+		*n = add_unique(v, *n, line);
+	}
+}
+
+void report_md(const struct trials *t, struct buf *out)
+{
+	const char *name = env_str(t, "experiment.name", "experiment");
+	buf_appendf(out, "# ctxlab report: %s\n\n## Question\n\n%s\n\n## Setup\n\n", name,
+		    env_str(t, "experiment.question", default_question));
+	env_lines(t, out, "- ", "\n");
+	char *v[64];
+	int n;
+	placements(t, v, &n, 64);
+	for (int i = 0; i < n; i++) {
+		buf_appendf(out, "- placement: %s\n", v[i]);
+		free(v[i]);
+	}
+	n = uniq_strings_g(t, "warnings", v, 64, 1);
+	for (int i = 0; i < n; i++) {
+		buf_appendf(out, "- warning: %s\n", v[i]);
+		free(v[i]);
+	}
+	n = uniq_strings(t, "accounting", v, 64);
+	for (int i = 0; i < n; i++) {
+		buf_appendf(out, "- CPU accounting: %s\n", v[i]);
+		free(v[i]);
+	}
+	buf_appendf(out, "- trials: %d records in %d cells\n\n## Findings\n\n", t->nrec, t->ncells);
+	struct buf f = BUF_INIT;
+	report_findings(t, &f);
+	buf_append(&f, "", 1);
+	for (char *line = buf_head(&f), *nl; line && *line; line = nl ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		buf_appendf(out, "- %.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
+	}
+	buf_free(&f);
+	buf_appendf(out, "\n## Results (mean ± stddev (CV) over the ok trials of each cell)\n\n");
+	md_table(t, out);
+	buf_appendf(out, "\nFigures are defined in docs/metrics.md (\"Experiment records\"); "
+			 "the raw trials are in trials.jsonl and trials.csv.\n");
+}
+
+/* ---- HTML ---- */
+
+static const char *css =
+	"body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1400px;color:#222;padding:0 1em}"
+	"h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}"
+	"table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:2px 6px;"
+	"text-align:right}th{background:#f3f3f3}td.p{text-align:left}"
+	".charts{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}svg.chart{background:#fff;border:1px solid #ddd}"
+	"svg .grid{stroke:#eee}svg .axis{stroke:#444}svg .line{fill:none;stroke-width:2}"
+	"svg .err{stroke-width:1.2}svg text{font-size:11px;fill:#333}svg .ct{font-size:13px;"
+	"font-weight:600}svg .yt{text-anchor:end}svg .xt,svg .xl{text-anchor:middle}"
+	"svg .yl{text-anchor:middle}svg circle.pt:hover{r:6}.warn{color:#a40}.q{font-size:1.1em;"
+	"background:#f7f7f0;padding:.6em 1em;border-left:4px solid #cc9}";
+
+static void html_metric_charts(const struct trials *t, const struct layout *L, const char *proto,
+			       struct buf *out, int *chart_no)
+{
+	for (int mi = 0; mi < report_nchart_metrics; mi++) {
+		int m = report_chart_metrics[mi];
+		/* any data for this metric in this protocol? */
+		int any = 0;
+		for (int p = 0; p < L->np; p++)
+			if (!strcmp(L->p[p].proto, proto))
+				for (int i = 0; i < L->p[p].n; i++)
+					any |= t->cells[L->p[p].cells[i]].st[m].n > 0;
+		buf_appendf(out, "<h3>%s</h3>\n", trials_metrics[m].label);
+		if (!any) {
+			buf_appendf(out, "<p>n/a: no trial of this protocol recorded %s.</p>\n",
+				    trials_metrics[m].label);
+			continue;
+		}
+		buf_appendf(out, "<div class=\"charts\">\n");
+		for (int p = 0; p < L->np; p++) {
+			if (strcmp(L->p[p].proto, proto))
+				continue;
+			struct svg_point *pts = xcalloc((size_t)L->ns * L->nx, sizeof(*pts));
+			char **tips = xcalloc((size_t)L->ns * L->nx, sizeof(char *));
+			for (int s = 0; s < L->ns; s++)
+				for (int x = 0; x < L->nx; x++) {
+					const struct trials_cell *c = cell_at(t, L, &L->p[p], s, x);
+					if (!c || c->st[m].n == 0)
+						continue;
+					const struct trials_stat *st = &c->st[m];
+					char a[64], b[64], lo[64], hi[64];
+					struct buf tip = BUF_INIT;
+					buf_appendf(&tip, "%s, %s %s: %s ± %s %s (CV %.1f%%), n=%d, min %s, max %s",
+						    L->sv[s], L->xv[x], L->xkey ? L->xkey : "",
+						    svg_fmt_num(st->mean, a, sizeof a),
+						    svg_fmt_num(st->sd, b, sizeof b), trials_metrics[m].unit,
+						    st->cv * 100, st->n, svg_fmt_num(st->min, lo, sizeof lo),
+						    svg_fmt_num(st->max, hi, sizeof hi));
+					buf_append(&tip, "", 1);
+					tips[s * L->nx + x] = tip.data;
+					pts[s * L->nx + x] =
+						(struct svg_point){1, st->mean, st->sd, tip.data};
+				}
+			char id[64], title[512], ylabel[128];
+			snprintf(id, sizeof id, "chart-%d", (*chart_no)++);
+			snprintf(title, sizeof title, "%s — %s", trials_metrics[m].label,
+				 panel_title(&L->p[p]));
+			snprintf(ylabel, sizeof ylabel, "%s%s%s%s", trials_metrics[m].label,
+				 unit_suffix(m)[0] ? " (" : "", unit_suffix(m), unit_suffix(m)[0] ? ")" : "");
+			struct svg_chart ch = {id, title, ylabel, L->xkey ? L->xkey : "",
+					       L->nx, (const char *const *)L->xv, L->ns,
+					       (const char *const *)L->sv, pts};
+			buf_appendf(out, "<figure data-metric=\"%s\" data-panel=\"", trials_metrics[m].id);
+			svg_escape(out, L->p[p].key);
+			buf_appendf(out, "\">\n");
+			svg_line_chart(out, &ch);
+			buf_appendf(out, "</figure>\n");
+			for (int i = 0; i < L->ns * L->nx; i++)
+				free(tips[i]);
+			free(tips);
+			free(pts);
+		}
+		buf_appendf(out, "</div>\n");
+	}
+}
+
+static void html_table(const struct trials *t, struct buf *out)
+{
+	buf_appendf(out, "<table id=\"results\">\n<tr>");
+	for (int k = 0; k < t->npkeys; k++) {
+		buf_appendf(out, "<th>");
+		svg_escape(out, t->pkeys[k]);
+		buf_appendf(out, "</th>");
+	}
+	for (int i = 0; i < NTABLE; i++) {
+		int m = table_metrics[i];
+		buf_appendf(out, "<th>%s%s%s%s</th>", trials_metrics[m].label,
+			    unit_suffix(m)[0] ? " (" : "", unit_suffix(m), unit_suffix(m)[0] ? ")" : "");
+	}
+	buf_appendf(out, "<th>ok/trials</th></tr>\n");
+	for (int i = 0; i < t->ncells; i++) {
+		const struct trials_cell *c = &t->cells[i];
+		buf_appendf(out, "<tr>");
+		for (int k = 0; k < t->npkeys; k++) {
+			const char *v = trials_cell_param(c, t->pkeys[k]);
+			buf_appendf(out, "<td class=\"p\">");
+			svg_escape(out, v ? v : "");
+			buf_appendf(out, "</td>");
+		}
+		for (int j = 0; j < NTABLE; j++) {
+			struct buf cellb = BUF_INIT;
+			fmt_stat(&cellb, &c->st[table_metrics[j]]);
+			buf_append(&cellb, "", 1);
+			buf_appendf(out, "<td>");
+			svg_escape(out, buf_head(&cellb));
+			buf_appendf(out, "</td>");
+			buf_free(&cellb);
+		}
+		buf_appendf(out, "<td%s>%d/%d", c->nfailed ? " class=\"warn\"" : "", c->nok, c->ntrials);
+		if (c->fail_reason) {
+			buf_appendf(out, " <span title=\"");
+			svg_escape(out, c->fail_reason);
+			buf_appendf(out, "\">(failed)</span>");
+		}
+		buf_appendf(out, "</td></tr>\n");
+	}
+	buf_appendf(out, "</table>\n");
+}
+
+static void html_flames(const struct trials *t, struct buf *out)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/flame", t->dir ? t->dir : ".");
+	DIR *d = t->dir ? opendir(path) : NULL;
+	if (!d)
+		return;
+	struct dirent *de;
+	int n = 0;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (l < 5 || strcmp(de->d_name + l - 4, ".svg"))
+			continue;
+		if (!n++)
+			buf_appendf(out, "<h2>Flame graphs</h2>\n<ul>\n");
+		buf_appendf(out, "<li><a href=\"flame/");
+		svg_escape(out, de->d_name);
+		buf_appendf(out, "\">");
+		svg_escape(out, de->d_name);
+		buf_appendf(out, "</a></li>\n");
+	}
+	closedir(d);
+	if (n)
+		buf_appendf(out, "</ul>\n");
+}
+
+void report_html(const struct trials *t, struct buf *out)
+{
+	const char *name = env_str(t, "experiment.name", "experiment");
+	buf_appendf(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+			 "<title>ctxlab report: ");
+	svg_escape(out, name);
+	buf_appendf(out, "</title>\n<style>%s</style></head><body>\n<h1>ctxlab report: ", css);
+	svg_escape(out, name);
+	buf_appendf(out, "</h1>\n<h2>Question</h2>\n<p class=\"q\">");
+	svg_escape(out, env_str(t, "experiment.question", default_question));
+	buf_appendf(out, "</p>\n<h2>Setup</h2>\n<ul>\n");
+	struct buf env = BUF_INIT;
+	env_lines(t, &env, "", "\n");
+	buf_append(&env, "", 1);
+	for (char *line = buf_head(&env), *nl; line && *line; line = nl ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = 0;
+		buf_appendf(out, "<li>");
+		svg_escape(out, line);
+		buf_appendf(out, "</li>\n");
+	}
+	buf_free(&env);
+	char *v[64];
+	int n;
+	placements(t, v, &n, 64);
+	for (int i = 0; i < n; i++) {
+		buf_appendf(out, "<li>placement: ");
+		svg_escape(out, v[i]);
+		buf_appendf(out, "</li>\n");
+		free(v[i]);
+	}
+	n = uniq_strings(t, "accounting", v, 64);
+	for (int i = 0; i < n; i++) {
+		buf_appendf(out, "<li>CPU accounting: ");
+		svg_escape(out, v[i]);
+		buf_appendf(out, "</li>\n");
+		free(v[i]);
+	}
+	n = uniq_strings_g(t, "warnings", v, 64, 1);
+	for (int i = 0; i < n; i++) {
+		buf_appendf(out, "<li class=\"warn\">warning: ");
+		svg_escape(out, v[i]);
+		buf_appendf(out, "</li>\n");
+		free(v[i]);
+	}
+	buf_appendf(out, "<li>%d trial records in %d cells</li>\n</ul>\n<h2>Findings</h2>\n<ul id=\"findings\">\n",
+		    t->nrec, t->ncells);
+	struct buf f = BUF_INIT;
+	report_findings(t, &f);
+	buf_append(&f, "", 1);
+	for (char *line = buf_head(&f), *nl; line && *line; line = nl ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = 0;
+		buf_appendf(out, "<li>");
+		svg_escape(out, line);
+		buf_appendf(out, "</li>\n");
+	}
+	buf_free(&f);
+	buf_appendf(out, "</ul>\n");
+
+	struct layout L;
+	layout_build(t, &L);
+	char *protos[64];
+	int np = 0;
+	for (int p = 0; p < L.np && np < 64; p++)
+		np = add_unique(protos, np, L.p[p].proto);
+	int chart_no = 0;
+	for (int i = 0; i < np; i++) {
+		buf_appendf(out, "<h2 class=\"proto\">Protocol ");
+		svg_escape(out, protos[i][0] ? protos[i] : "(any)");
+		buf_appendf(out, "</h2>\n<p>Mean over the repeats of each cell; error bars: ± one "
+				 "standard deviation. Hover a point for its value.</p>\n");
+		html_metric_charts(t, &L, protos[i], out, &chart_no);
+		free(protos[i]);
+	}
+	layout_release(&L);
+	buf_appendf(out, "<h2>Results table</h2>\n<p>mean ± stddev (CV) over the ok trials of each "
+			 "cell.</p>\n");
+	html_table(t, out);
+	html_flames(t, out);
+	buf_appendf(out, "<p>Figures are defined in docs/metrics.md (\"Experiment records\"); the raw "
+			 "trials are in <a href=\"trials.jsonl\">trials.jsonl</a> and "
+			 "<a href=\"trials.csv\">trials.csv</a>.</p>\n</body></html>\n");
+}
+
+static int write_out(const char *dir, const char *name, struct buf *b, char *err, size_t errlen)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	int rc = json_write_file_atomic(path, buf_head(b), buf_used(b));
+	if (rc < 0)
+		return errbuf(err, errlen, "cannot write '%s': %s", path, strerror(-rc));
+	return 0;
+}
+
+int report_write(const char *dir, char *err, size_t errlen)
+{
+	struct trials t;
+	if (trials_load(&t, dir, err, errlen) < 0)
+		return -1;
+	struct buf b = BUF_INIT;
+	int rc = 0;
+	report_csv(&t, &b);
+	if (write_out(dir, "trials.csv", &b, err, errlen) < 0)
+		rc = -1;
+	buf_clear(&b);
+	report_md(&t, &b);
+	if (!rc && write_out(dir, "report.md", &b, err, errlen) < 0)
+		rc = -1;
+	buf_clear(&b);
+	report_html(&t, &b);
+	if (!rc && write_out(dir, "report.html", &b, err, errlen) < 0)
+		rc = -1;
+	buf_free(&b);
+	trials_release(&t);
+	return rc;
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""ctxlab run --quick: the embedded default experiment end to end (bounded to 120 s).
+
+Checks: the matrix of --dry-run is what runs, in that order (engines interleaved); every
+record is ok, or failed with a reason; ok records carry the server's CPU, context switches,
+throughput (and latency for http); the placement (server CPU 0, load the rest; shared with a
+warning for cpus=all); env.json; trials.csv; a report.html with one point per cell and metric.
+"""
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_report_html import Charts, expected_points  # noqa: E402
+
+CTXLAB = os.environ.get("CTXLAB", "ctxlab")
+
+
+def main():
+    d = tempfile.mkdtemp(prefix="ctxlab-run-quick-")
+    out = os.path.join(d, "res")
+    try:
+        dry = subprocess.run([CTXLAB, "run", "--quick", "--dry-run"], capture_output=True,
+                             text=True, timeout=30)
+        assert dry.returncode == 0, dry.stderr
+        cells = re.findall(r"^\s+\d+  (engine=.*)$", dry.stdout, re.M)
+        m = re.search(r"matrix: (\d+) cells x 1 repeats = (\d+) trials", dry.stdout)
+        assert m and int(m.group(1)) == len(cells) and cells, dry.stdout
+        est = float(re.search(r"estimated duration: \S+ = ([\d.]+) min", dry.stdout).group(1))
+        assert est <= 1.5, "quick must stay under 90 s: %s min" % est
+
+        t0 = time.monotonic()
+        p = subprocess.run([CTXLAB, "run", "--quick", "-o", out], capture_output=True,
+                           text=True, timeout=120)
+        took = time.monotonic() - t0
+        assert p.returncode == 0, p.stderr[-3000:]
+        assert p.stdout.strip().splitlines()[-1] == out + "/report.html", p.stdout
+        assert "trial 1/%d" % len(cells) in p.stderr, p.stderr[:500]
+        print("quick run: %d trials in %.1f s" % (len(cells), took))
+
+        recs = [json.loads(l) for l in open(os.path.join(out, "trials.jsonl"))]
+        assert [r["trial"] for r in recs] == list(range(len(cells)))
+        assert [r["cell"] for r in recs] == cells, "run order differs from --dry-run"
+        ncpu = len(os.sched_getaffinity(0))
+        ok = {}
+        busy_http = 0
+        for r in recs:
+            if r["status"] != "ok":
+                assert r["reason"], r
+                print("failed (recorded): %s: %s" % (r["cell"], r["reason"][:160]))
+                continue
+            proto = r["params"]["proto"]
+            ok[proto] = ok.get(proto, 0) + 1
+            assert r["accounting"] in ("cgroup2", "cgroup1", "procwalk"), r["accounting"]
+            assert r["server_cpu"]["total_cores"] >= 0 and 0 < r["window_s"] <= 1.0, r["window_s"]
+            assert r["throughput"]["requests_per_s"] > 0, r["throughput"]
+            assert r["ctxsw"]["per_s"] >= 0 and r["memory"]["rss_bytes"] > 0
+            # per-request figures are the monitor's cores over the load's rate
+            sc, tp = r["server_cpu"], r["throughput"]
+            assert abs(sc["us_per_request"] - sc["total_cores"] * 1e6 / tp["requests_per_s"]) \
+                <= 1e-6 * max(1.0, sc["us_per_request"]), (sc, tp)
+            assert abs(r["ctxsw"]["per_s"] - r["ctxsw"]["voluntary_per_s"]
+                       - r["ctxsw"]["involuntary_per_s"]) < 1e-6 * max(1.0, r["ctxsw"]["per_s"])
+            if proto == "http":
+                busy_http += sc["total_cores"] > 0
+                assert r["latency_us"]["p99"] > 0 and "latency_uncorrected_us" in r
+            else:
+                assert "latency_us" not in r  # sink times no responses
+            pl = r["placement"]
+            if r["params"]["cpus"] == "1" and ncpu >= 2:
+                assert pl["server_ncpus"] == 1 and not pl["shared"], pl
+                assert "load generator shared CPUs with the server" not in r["warnings"]
+            if r["params"]["cpus"] == "all" and ncpu >= 1:
+                assert pl["shared"] and pl["server_ncpus"] == ncpu, pl
+                assert "load generator shared CPUs with the server" in r["warnings"]
+        assert ok.get("http", 0) >= 2 and ok.get("sink", 0) >= 2, ok
+        assert busy_http >= 2, "no http trial measured any server CPU"
+        env = json.load(open(os.path.join(out, "env.json")))
+        for k in ("kernel", "cpu_model", "cores", "governor", "versions", "experiment"):
+            assert k in env, k
+        assert env["experiment"]["quick"] and env["experiment"]["embedded_default"]
+        assert env["experiment"]["name"] == "papaya"
+        spec = open(os.path.join(out, "spec.ini")).read()
+        assert spec == open(os.path.join(os.environ.get("CTXLAB_SRC", "."),
+                                         "experiments/papaya.ini")).read()
+        rows = list(csv.DictReader(open(os.path.join(out, "trials.csv"))))
+        assert len(rows) == len(recs)
+        html = open(os.path.join(out, "report.html")).read()
+        ch = Charts()
+        ch.feed(html)
+        exp = expected_points(out)
+        for key, n in exp.items():
+            assert ch.charts.get(key) == n, (key, ch.charts.get(key), n)
+        assert "<script" not in html
+        print("ok")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+/* lab/spec: parsing experiment specs, every error with FILE:LINE and the allowed values,
+ * the matrix product and its order, --quick and --dry-run, the embedded default. */
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "lab/default_spec.h"
+#include "lab/spec.h"
+
+static struct spec_catalog cat;
+
+static int setup(void **state)
+{
+	(void)state;
+	/* a synthetic catalog, as `ctxlab serve --list-engines` prints it (no coro here) */
+	assert_int_equal(spec_catalog_parse(&cat, "epoll sink echo http chat\n"
+						  "thread sink echo http chat\n"
+						  "fork sink echo http chat\n"
+						  "go sink echo http\n"
+						  "nginx http\n"),
+			 5);
+	return 0;
+}
+
+static void test_catalog(void **state)
+{
+	(void)state;
+	assert_true(spec_catalog_speaks(&cat, "go", "http"));
+	assert_false(spec_catalog_speaks(&cat, "go", "chat"));
+	assert_false(spec_catalog_speaks(&cat, "nginx", "sink"));
+	assert_false(spec_catalog_speaks(&cat, "coro", "sink"));
+}
+
+static void test_default_equals_file(void **state)
+{
+	(void)state;
+	const char *src = getenv("CTXLAB_SRC");
+	if (!src)
+		skip();
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", src, DEFAULT_SPEC_FILE);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	static char buf[65536];
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	if (strcmp(buf, default_spec_text))
+		fail_msg("src/lab/default_spec.c differs from %s: regenerate it (see its header)", path);
+}
+
+static void test_default_parses_leniently(void **state)
+{
+	(void)state;
+	struct spec s;
+	char err[512] = "";
+	int rc = spec_parse_text(&s, default_spec_text, DEFAULT_SPEC_FILE, &cat, SPEC_LENIENT, err,
+				 sizeof err);
+	if (rc)
+		fail_msg("%s", err);
+	assert_string_equal(s.name, "papaya");
+	assert_int_equal(s.repeat, 3);
+	assert_non_null(strstr(s.question, "context switches"));
+	assert_non_null(strstr(s.question, "more efficient?")); /* continuation lines joined */
+	int dropped = 0;
+	for (int i = 0; i < s.nnotes; i++)
+		dropped |= strstr(s.notes[i], "'coro' does not exist") != NULL;
+	assert_true(dropped);
+	struct spec_cell *cells;
+	int n = spec_cells(&s, &cells);
+	/* fork thread epoll go x sink http x cpus 1 all x connections 1 4 16 64 256 */
+	assert_int_equal(n, 4 * 2 * 2 * 5);
+	/* engines interleaved: A B C D A B C D ... */
+	const char *order[] = {"fork", "thread", "epoll", "go"};
+	for (int i = 0; i < n; i++)
+		assert_string_equal(cells[i].engine, order[i % 4]);
+	assert_string_equal(cells[0].key, "engine=fork proto=sink cpus=1 connections=1 bandwidth=1Mbps size=1k");
+	assert_true(cells[0].bandwidth_bps == 1e6);
+	assert_int_equal(cells[0].size_bytes, 1024);
+	/* http is closed loop: no bandwidth, no rate */
+	assert_string_equal(cells[n - 1].key, "engine=go proto=http cpus=all connections=256");
+	assert_true(cells[n - 1].bandwidth_bps == 0 && cells[n - 1].rate_per_s == 0);
+	assert_int_equal(cells[n - 1].cpus_count, 0);
+	assert_int_equal(cells[n - 1].connections, 256);
+	/* the ten-minute budget on a 2-core machine */
+	uint64_t est = spec_estimate_ns(&s, n * s.repeat);
+	assert_true(est <= 600ULL * 1000000000ULL);
+	spec_quick(&s);
+	free(cells);
+	n = spec_cells(&s, &cells);
+	assert_int_equal(n, 4 * 2 * 2 * 2);
+	assert_int_equal(cells[0].connections, 1);
+	assert_int_equal(cells[4].connections, 256);
+	assert_true(spec_estimate_ns(&s, n * s.repeat) <= 90ULL * 1000000000ULL);
+	free(cells);
+	spec_release(&s);
+}
+
+static void test_matrix_product(void **state)
+{
+	(void)state;
+	struct spec s;
+	char err[512] = "";
+	const char *text = "[experiment]\nrepeat = 2\nduration = 3s\nwarmup = 1s\n"
+			   "[server]\nengine = epoll fork\nproto = http\ncpus = 1 \"0-1\"\nworkers = 1 2\n"
+			   "[load]\nconnections = 4 16 64\nrate = 1k/s\n";
+	if (spec_parse_text(&s, text, "m.ini", &cat, 0, err, sizeof err))
+		fail_msg("%s", err);
+	assert_string_equal(s.name, "m");
+	struct spec_cell *c;
+	int n = spec_cells(&s, &c);
+	assert_int_equal(n, 2 * 2 * 2 * 3);
+	/* every combination exactly once */
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			assert_string_not_equal(c[i].key, c[j].key);
+	assert_string_equal(c[0].key, "engine=epoll proto=http cpus=1 workers=1 connections=4 rate=1k/s");
+	assert_string_equal(c[1].key, "engine=fork proto=http cpus=1 workers=1 connections=4 rate=1k/s");
+	assert_string_equal(c[2].key, "engine=epoll proto=http cpus=1 workers=1 connections=16 rate=1k/s");
+	assert_string_equal(c[n - 1].key,
+			    "engine=fork proto=http cpus=cpu0-1 workers=2 connections=64 rate=1k/s");
+	assert_int_equal(c[n - 1].cpus_count, -1);
+	assert_string_equal(c[n - 1].cpus_list, "0-1");
+	assert_int_equal(c[n - 1].workers, 2);
+	assert_true(c[0].rate_per_s == 1000);
+	free(c);
+	/* dry run: cells, trials and estimate */
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	spec_print_matrix(&s, f);
+	fclose(f);
+	assert_non_null(strstr(out, "matrix: 24 cells x 2 repeats = 48 trials"));
+	/* 48 x (1s + 3s + 0.4s) = 211.2s */
+	assert_non_null(strstr(out, "estimated duration: 211s = 3.5 min"));
+	assert_non_null(strstr(out, "   24  engine=fork proto=http cpus=cpu0-1 workers=2 connections=64"));
+	free(out);
+	spec_release(&s);
+}
+
+static void expect_error(const char *text, const char *want1, const char *want2)
+{
+	struct spec s;
+	char err[1024] = "";
+	int rc = spec_parse_text(&s, text, "bad.ini", &cat, 0, err, sizeof err);
+	if (rc != -1)
+		fail_msg("accepted: %s", text);
+	if (!strstr(err, want1) || (want2 && !strstr(err, want2)))
+		fail_msg("error '%s' lacks '%s' / '%s'", err, want1, want2 ? want2 : "");
+}
+
+static void test_errors(void **state)
+{
+	(void)state;
+	char more[128];
+	cpu_set_t set;
+	sched_getaffinity(0, sizeof set, &set);
+	snprintf(more, sizeof more, "more than the %d CPUs this machine has", CPU_COUNT(&set));
+
+	expect_error("[server]\nengine = fork\nproto = http\ncolour = red\n", "bad.ini:4: unknown key 'colour' in [server]",
+		     "allowed: engine, proto, cpus, workers, work_cpu_us");
+	expect_error("[servr]\nengine = fork\n", "bad.ini:2: unknown section [servr]",
+		     "allowed: experiment, server, load, load.PROTO, hosts");
+	expect_error("[server]\nengine = fork coroutine\nproto = http\n",
+		     "bad.ini:2: unknown engine 'coroutine'", "allowed: epoll thread fork go nginx");
+	expect_error("[server]\nengine = fork\nproto = smtp\n", "bad.ini:3: unknown proto 'smtp'",
+		     "allowed: sink echo http chat");
+	expect_error("[experiment]\nduration = 10x\n[server]\nengine = fork\nproto = http\n",
+		     "bad.ini:2: bad duration '10x'", "ms");
+	expect_error("[experiment]\nrepeat = 0\n[server]\nengine = fork\nproto = http\n",
+		     "bad.ini:2: bad repeat '0'", "allowed: 1 to");
+	expect_error("[server]\nengine = fork\nproto = http\ncpus = 1 4096\n", "bad.ini:4: cpus '4096' is", more);
+	expect_error("[server]\nengine = fork\nproto = http\ncpus = 0\n", "bad.ini:4: bad cpus '0'",
+		     "quoted CPU list like \"0\"");
+	expect_error("[server]\nengine = fork\nproto = http\ncpus = \"1000\"\n", "bad.ini:4: cpus list \"1000\"",
+		     "allowed: CPUs 0-");
+	expect_error("[server]\nengine = fork nginx\nproto = http sink\n",
+		     "bad.ini:2: engine 'nginx' does not speak protocol 'sink'", "allowed for nginx: http");
+	expect_error("[server]\nengine = fork\nproto = http\n[load]\nrate = 1k\nbandwidth = 1Mbps\n",
+		     "bad.ini:5: 'rate' and 'bandwidth' are both set in [load]", "allowed: rate");
+	expect_error("[server]\nengine = fork\nengine = epoll\nproto = http\n",
+		     "bad.ini:3: 'engine' is set twice in [server] (first at line 2", NULL);
+	expect_error("[server]\nengine = fork\nproto = http\n[hosts]\nserver = ftp:x\n",
+		     "bad.ini:5: bad server host 'ftp:x'", "allowed: local, ssh:user@host, netns:NAME");
+	expect_error("[server]\nengine = fork\nproto = http\n[hosts]\nload = ssh:-oProxyCommand=x\n",
+		     "bad.ini:5: bad load host", "allowed: local");
+	expect_error("[server]\nengine = fork\nproto = http\n[load]\nconnections = many\n",
+		     "bad.ini:5: bad connections 'many'", NULL);
+	expect_error("[server]\nengine = fork\nproto = http\nthis is not ini\n", "bad.ini:4: syntax error",
+		     "expected '[section]', 'key = value'");
+	expect_error("[server]\nproto = http\n", "[server] has no 'engine'", "engine = fork epoll");
+	expect_error("[server]\nengine = fork\nproto = http\n[load.chat]\nconnections = 2\n",
+		     "bad.ini:5: [load.chat] is for protocol 'chat'", "allowed: http");
+	expect_error("[server]\nengine = fork\nproto = http\n[load.ftp]\nconnections = 2\n",
+		     "bad.ini:5: unknown section [load.ftp]", "sink echo http chat");
+	expect_error("[experiment]\nrepeat = 1 2\n[server]\nengine = fork\nproto = http\n",
+		     "bad.ini:2: 'repeat' takes one value, not a list", NULL);
+	expect_error("[experiment]\nname = ../x\n[server]\nengine = fork\nproto = http\n",
+		     "bad.ini:2: bad name '../x'", "allowed: letters");
+	expect_error("[server]\nengine = fork fork\nproto = http\n", "bad.ini:2: 'engine' lists 'fork' twice", NULL);
+	expect_error("[server]\nengine = fork\nproto = http\n[hosts]\nserver_address = localhost\n",
+		     "bad.ini:5: bad server_address 'localhost'", "allowed: an IPv4 or IPv6");
+	expect_error("engine = fork\n", "bad.ini:1: 'engine' is outside a section", NULL);
+	/* a user spec naming a missing engine is an error, never a note */
+	expect_error("[server]\nengine = coro\nproto = sink\n", "bad.ini:2: unknown engine 'coro'", NULL);
+}
+
+static void test_per_proto_load_and_hosts(void **state)
+{
+	(void)state;
+	struct spec s;
+	char err[512] = "";
+	const char *text = "[server]\nengine = epoll\nproto = sink http  ; two\n"
+			   "[load]\nconnections = 2\nrate = 500/s\n"
+			   "[load.sink]\nbandwidth = 64KB/s\nconnections = 1\n   3\n"
+			   "[hosts]\nserver = netns:a\nload = netns:b\nserver_address = 192.0.2.1\n";
+	if (spec_parse_text(&s, text, "p.ini", &cat, 0, err, sizeof err))
+		fail_msg("%s", err);
+	struct spec_cell *c;
+	int n = spec_cells(&s, &c);
+	assert_int_equal(n, 3); /* sink x (1, 3) + http x 2 */
+	assert_string_equal(c[0].key, "engine=epoll proto=sink cpus=all connections=1 bandwidth=64KB/s");
+	assert_string_equal(c[1].key, "engine=epoll proto=sink cpus=all connections=3 bandwidth=64KB/s");
+	assert_string_equal(c[2].key, "engine=epoll proto=http cpus=all connections=2 rate=500/s");
+	assert_string_equal(s.server_host, "netns:a");
+	assert_string_equal(s.load_host, "netns:b");
+	assert_string_equal(s.server_address, "192.0.2.1");
+	free(c);
+	spec_release(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_catalog),
+		cmocka_unit_test(test_default_equals_file),
+		cmocka_unit_test(test_default_parses_leniently),
+		cmocka_unit_test(test_matrix_product),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_per_proto_load_and_hosts),
+	};
+	return cmocka_run_group_tests(tests, setup, NULL);
+}

@@ -1,0 +1,120 @@
+/* report: cell statistics, chart points and generated findings from known trial records. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "report/compare.h"
+#include "report/report.h"
+#include "report/svg.h"
+#include "report/trials.h"
+
+static void test_stats(void **state)
+{
+	(void)state;
+	struct trials_stat st;
+	double v[] = {2, 4, 4, 4, 5, 5, 7, 9};
+	trials_stat_compute(&st, v, 8);
+	assert_int_equal(st.n, 8);
+	assert_true(st.mean == 5);
+	/* sample stddev: sqrt(32/7) */
+	assert_true(st.sd > 2.1380899 && st.sd < 2.1380900);
+	assert_true(st.cv > 0.4276179 && st.cv < 0.4276181);
+	assert_true(st.min == 2 && st.max == 9);
+	trials_stat_compute(&st, v, 1);
+	assert_true(st.sd == 0 && st.cv == 0);
+	trials_stat_compute(&st, v, 0);
+	assert_int_equal(st.n, 0);
+}
+
+#define REC(t, r, eng, conns, cores, status)                                                         \
+	"{\"trial\":" #t ",\"repeat\":" #r ",\"cell\":\"engine=" eng " proto=http connections=" conns  \
+	"\",\"params\":{\"engine\":\"" eng "\",\"proto\":\"http\",\"connections\":\"" conns "\"},"    \
+	"\"status\":\"" status "\",\"reason\":\"boom\",\"server_cpu\":{\"total_cores\":" cores        \
+	",\"peak_cores\":" cores ",\"us_per_request\":" cores "},\"throughput\":{\"requests_per_s\":100}}\n"
+
+static const char jsonl[] = REC(0, 0, "fork", "4", "0.40", "ok") REC(1, 0, "epoll", "4", "0.20", "ok")
+	REC(2, 0, "fork", "16", "0.80", "ok") REC(3, 0, "epoll", "16", "0.20", "ok")
+	REC(4, 1, "fork", "4", "0.60", "ok") REC(5, 1, "epoll", "4", "0.20", "ok")
+	REC(6, 1, "fork", "16", "0.80", "ok") REC(7, 1, "epoll", "16", "9.99", "failed")
+	"{\"trial\": 8, \"trunc";
+
+static void test_cells_and_findings(void **state)
+{
+	(void)state;
+	struct trials t;
+	char err[256];
+	assert_int_equal(trials_load_text(&t, jsonl, err, sizeof err), 0);
+	assert_int_equal(t.nrec, 8);
+	assert_int_equal(t.bad_lines, 1);
+	assert_int_equal(t.ncells, 4);
+	const struct trials_cell *fork4 = &t.cells[0], *epoll16 = &t.cells[3];
+	assert_string_equal(fork4->key, "engine=fork proto=http connections=4");
+	assert_true(fork4->st[TRIALS_M_CPU_CORES].mean > 0.4999 && fork4->st[TRIALS_M_CPU_CORES].mean < 0.5001);
+	assert_int_equal(epoll16->ntrials, 2);
+	assert_int_equal(epoll16->nok, 1);
+	assert_string_equal(epoll16->fail_reason, "boom");
+	assert_true(epoll16->st[TRIALS_M_CPU_CORES].mean == 0.2); /* the failed 9.99 is not averaged */
+	assert_int_equal(epoll16->st[TRIALS_M_P99_US].n, 0);      /* absent metric: no value */
+
+	struct buf f = BUF_INIT;
+	int n = report_findings(&t, &f);
+	buf_append(&f, "", 1);
+	assert_true(n >= 2);
+	/* at the largest connection count: 0.2 / 0.8 */
+	assert_non_null(strstr(buf_head(&f), "epoll used 0.25× the CPU of fork at 16 connections"));
+	assert_non_null(strstr(buf_head(&f), "1 trial(s) failed; first reason: boom"));
+	buf_free(&f);
+
+	/* the HTML has one circle per cell with data, per chart */
+	struct buf h = BUF_INIT;
+	report_html(&t, &h);
+	buf_append(&h, "", 1);
+	int circles = 0;
+	for (const char *p = buf_head(&h); (p = strstr(p, "<circle class=\"pt\"")); p++)
+		circles++;
+	/* cpu_cores, cpu_us_per_request, requests_per_s: 4 points each; ctxsw, p99: no data */
+	assert_int_equal(circles, 12);
+	assert_null(strstr(buf_head(&h), "<script"));
+	buf_free(&h);
+
+	/* compare the two engines: CPU change = (mean epoll - mean fork) / mean fork */
+	struct buf c = BUF_INIT;
+	assert_int_equal(compare_trials(&t, "fork", &t, "epoll", "fork", "epoll", &c, err, sizeof err), 2);
+	buf_append(&c, "", 1);
+	assert_non_null(strstr(buf_head(&c), "-> change: -60.0% avg, -66.7% peak")); /* 4 conns */
+	assert_non_null(strstr(buf_head(&c), "-> change: -75.0% avg, -75.0% peak")); /* 16 conns */
+	buf_free(&c);
+	trials_release(&t);
+}
+
+static void test_svg_escape_and_points(void **state)
+{
+	(void)state;
+	struct buf b = BUF_INIT;
+	const char *xl[] = {"1", "4"};
+	const char *names[] = {"a<b", "c"};
+	struct svg_point pts[4] = {{1, 1, 0.1, "t&1"}, {0, 0, 0, NULL}, {1, 2, 0, "x"}, {1, 3, 0, "y"}};
+	struct svg_chart ch = {"id\"", "T", "Y", "X", 2, xl, 2, names, pts};
+	assert_int_equal(svg_line_chart(&b, &ch), 3);
+	buf_append(&b, "", 1);
+	assert_non_null(strstr(buf_head(&b), "<title>t&amp;1</title>"));
+	assert_non_null(strstr(buf_head(&b), "a&lt;b"));
+	assert_non_null(strstr(buf_head(&b), "id=\"id&quot;\""));
+	buf_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stats),
+		cmocka_unit_test(test_cells_and_findings),
+		cmocka_unit_test(test_svg_escape_and_points),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
