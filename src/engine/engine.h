@@ -36,6 +36,7 @@ struct engine_cfg {
 	uint64_t header_timeout_ns;/* 0 = none: close a connection whose request is incomplete this long (slowloris) */
 	int backlog;               /* default 1024 */
 	const char *peer_bin;      /* external engines (go): path of the peer binary, NULL = default */
+	const char *handoff;       /* gateway: "proxy" or "fdpass"; NULL = fdpass */
 };
 
 struct engine {

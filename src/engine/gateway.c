@@ -1,0 +1,1145 @@
+/* gateway: a front process that accepts client connections and hands each one, round-robin,
+ * to one of N worker processes (--workers N, default 2) that run the protocol — the FaaS
+ * gateway of the seeds, in its two designs (--handoff):
+ *
+ *   fdpass (default): the front passes the accepted client socket to the worker with
+ *     SCM_RIGHTS over the worker's control socketpair (AF_UNIX, SOCK_SEQPACKET) and closes its
+ *     own copy. The worker serves the client directly; the front never touches a byte of it.
+ *   proxy: the front keeps the client socket. For every client it makes a socketpair
+ *     (AF_UNIX, SOCK_STREAM), hands one end to the worker the same way and relays bytes both
+ *     ways between the client and the other end in its own event loop: per readiness one read
+ *     of up to ENGINE_READ_BUF into the front's buffer and one write of it; what the other side
+ *     does not take waits in the relay (and reading that side pauses until it drained). A
+ *     client's EOF becomes shutdown(SHUT_WR) towards the worker; the worker closing its end
+ *     closes the client once the bytes before it were written.
+ * The worker code is the same in both modes: it receives descriptors on its control socket
+ * and serves each as a connection (a TCP socket, or a socketpair end). Each control message
+ * carries the connection id the front assigned (unique across workers) and one descriptor.
+ *
+ * Worker: an event loop (core/ev) over nonblocking connections with the epoll/prefork
+ * engines' per-connection logic: one read of up to ENGINE_READ_BUF, feed the protocol all
+ * complete input, one write of the output; the rest waits for EV_WRITE and reading pauses
+ * while more than OUT_HIGH bytes wait. Idle and header timeouts: a sweep timer per worker.
+ * A descriptor the worker cannot receive (out of descriptors: MSG_CTRUNC) is dropped by the
+ * kernel, which closes it; the connection counts are corrected.
+ *
+ * Chat: the workers share nothing, so rooms are the fork/prefork engines' log rooms
+ * (logroom.h), in both modes: a worker is one process in a room however many of its
+ * connections are members, and after every loop iteration it arms its rooms and delivers.
+ *
+ * Front: an event loop over the listener (the only process that has it), the stop eventfd,
+ * a signalfd for SIGCHLD and, with proxy, every relay. --max-conns is server-wide: a small
+ * MAP_SHARED block holds the live count (the front adds a connection when it hands it over,
+ * the worker takes it off when it closes it; a dead worker's connections are taken off by the
+ * front). If a worker's control socket is full (the worker is stuck) the next worker is
+ * tried; when none takes it the connection is closed. EMFILE/ENFILE on accept (or socketpair
+ * with proxy) pause accepting for 100 ms.
+ *
+ * Supervision: workers are forked by the front with PR_SET_PDEATHSIG(SIGKILL) and keep only
+ * stdio, their control socket and their stop eventfd (everything else the front had open is
+ * closed in the child: a worker must not hold other clients' sockets). The front reaps them
+ * (SIGCHLD through a signalfd) and restarts a worker that dies (after 1 s when it lived less
+ * than 1 s). Stop: the front closes the listener and sends SIGTERM to the workers — each
+ * stops taking connections, closes idle ones and flushes the others for at most 1 s — keeps
+ * relaying (proxy) until they are gone, and SIGKILLs what is left after 1.5 s.
+ */
+#include "engine/engine.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/ev.h"
+#include "core/log.h"
+#include "engine/logroom.h"
+
+#define OUT_HIGH (256 * 1024)
+#define ACCEPT_BATCH 64
+#define CTL_BATCH 64
+#define EMFILE_PAUSE_NS (100 * NS_PER_MS)
+#define TERM_WAIT_NS (ENGINE_STOP_GRACE_NS * 3 / 4) /* then SIGKILL */
+#define WORKER_FINISH_NS (ENGINE_STOP_GRACE_NS / 2)
+#define YOUNG_DEATH_NS NS_PER_S                     /* died younger: restart after RESTART_DELAY */
+#define RESTART_DELAY_NS NS_PER_S
+#define DEFAULT_WORKERS 2
+
+struct shared {
+	_Atomic int64_t live;
+	_Atomic int64_t per_worker[];
+};
+
+/* one control message: the connection id, with one descriptor attached */
+struct ctl_msg {
+	uint64_t conn_id;
+};
+
+/* ---- worker: serves the descriptors handed over on its control socket ---------------- */
+
+struct gworker;
+
+struct gconn {
+	int fd;
+	int mask;
+	int closing;       /* close once out is flushed; feed nothing more */
+	struct gworker *w;
+	struct gconn *next, *prev;
+	struct buf in;     /* a partial request only */
+	struct buf out;
+	uint64_t last_ns;
+	uint64_t partial_since_ns;
+	struct logroom_reader rd;
+	struct proto_env env;
+	_Alignas(16) unsigned char state[];
+};
+
+struct gworker {
+	const struct engine_cfg *cfg;
+	const struct proto *p;
+	struct shared *sh;
+	int idx;
+	struct ev_loop *loop;
+	int ctl;
+	char *rbuf;
+	struct gconn *conns;
+	size_t nconns;
+	struct logroom *lr;
+	int stopping;
+	uint64_t sweep_ns;
+	size_t max_outbuf, in_max;
+};
+
+static void conn_cb(struct ev_loop *l, int fd, int mask, void *ud);
+
+static void set_mask(struct gconn *c, int mask)
+{
+	if (mask == c->mask)
+		return;
+	struct ev_loop *l = c->w->loop;
+	if (c->mask & ~mask)
+		ev_del(l, c->fd, c->mask & ~mask);
+	if (mask & ~c->mask)
+		ev_add(l, c->fd, mask & ~c->mask, conn_cb, c);
+	c->mask = mask;
+}
+
+static void maybe_finish(struct gworker *w)
+{
+	if (w->stopping && w->nconns == 0)
+		ev_stop(w->loop);
+}
+
+static void uncount(struct gworker *w)
+{
+	atomic_fetch_sub(&w->sh->live, 1);
+	atomic_fetch_sub(&w->sh->per_worker[w->idx], 1);
+}
+
+static void conn_close(struct gconn *c)
+{
+	struct gworker *w = c->w;
+	logroom_leave(&c->rd);
+	if (c->mask)
+		ev_del(w->loop, c->fd, c->mask);
+	close(c->fd);
+	if (w->p->fini)
+		w->p->fini(c->state);
+	if (c->next)
+		c->next->prev = c->prev;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	w->nconns--;
+	uncount(w);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	free(c);
+	maybe_finish(w);
+}
+
+/* Writes what out holds; 0, or -1 when the connection was closed. */
+static int conn_flush(struct gconn *c)
+{
+	size_t used = buf_used(&c->out);
+	if (used) {
+		ssize_t n = send(c->fd, buf_head(&c->out), used, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			buf_consume(&c->out, (size_t)n);
+			c->last_ns = ev_now_ns(c->w->loop);
+		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			conn_close(c);
+			return -1;
+		}
+		used = buf_used(&c->out);
+	}
+	if (used) {
+		int mask = EV_WRITE;
+		if (!c->closing && used < OUT_HIGH)
+			mask |= EV_READ;
+		set_mask(c, mask);
+		return 0;
+	}
+	if (c->closing) {
+		shutdown(c->fd, SHUT_WR);
+		conn_close(c);
+		return -1;
+	}
+	set_mask(c, EV_READ);
+	return 0;
+}
+
+static int env_join(struct proto_env *env, const char *room, size_t len)
+{
+	struct gconn *c = env->engine_ud;
+	if (!c->w->lr)
+		return -ENOTSUP;
+	return logroom_join(c->w->lr, &c->rd, room, len, env->conn_id);
+}
+
+static int env_publish(struct proto_env *env, const char *msg, size_t len)
+{
+	struct gconn *c = env->engine_ud;
+	if (!c->rd.room)
+		return 0;
+	return logroom_publish(&c->rd, msg, len);
+}
+
+/* Room records for a local member (logroom_for_pending callback). */
+static void conn_pump(struct logroom_reader *rd, void *ud)
+{
+	struct gconn *c = (struct gconn *)((char *)rd - offsetof(struct gconn, rd));
+	(void)ud;
+	ssize_t r = logroom_read(rd, &c->out, c->w->max_outbuf);
+	if (r == 0)
+		return;
+	if (r < 0) {
+		if (r == -EOVERFLOW && c->w->p->overflow)
+			c->w->p->overflow(c->state, &c->out);
+		c->closing = 1;
+		buf_clear(&c->in);
+		logroom_leave(rd);
+	}
+	conn_flush(c);
+}
+
+static size_t conn_feed(struct gconn *c, const char *data, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		int flags = 0;
+		ssize_t n = c->w->p->feed(c->state, data + done, len - done, &c->out, &flags);
+		if (n > 0)
+			done += (size_t)n;
+		if (n == PROTO_ERROR || (flags & PROTO_F_CLOSE)) {
+			c->closing = 1;
+			break;
+		}
+		if (n <= 0)
+			break;
+	}
+	return done;
+}
+
+static void conn_read(struct gconn *c)
+{
+	struct gworker *w = c->w;
+	ssize_t n;
+	const char *data;
+	int from_in = buf_used(&c->in) > 0;
+	if (!from_in) {
+		n = read(c->fd, w->rbuf, ENGINE_READ_BUF);
+		data = w->rbuf;
+	} else {
+		if (buf_reserve(&c->in, ENGINE_READ_BUF)) {
+			conn_close(c);
+			return;
+		}
+		n = read(c->fd, c->in.data + c->in.len, ENGINE_READ_BUF);
+		if (n > 0)
+			c->in.len += (size_t)n;
+		data = buf_head(&c->in);
+	}
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			conn_close(c);
+		return;
+	}
+	if (n == 0) { /* the peer is done sending: answer what is complete, then close */
+		c->closing = 1;
+		buf_clear(&c->in);
+		conn_flush(c);
+		return;
+	}
+	size_t len = from_in ? buf_used(&c->in) : (size_t)n;
+	c->last_ns = ev_now_ns(w->loop);
+	size_t done = conn_feed(c, data, len);
+	if (c->closing) {
+		buf_clear(&c->in);
+		c->partial_since_ns = 0;
+	} else if (from_in) {
+		buf_consume(&c->in, done);
+		if (!buf_used(&c->in))
+			c->partial_since_ns = 0;
+		else if (done)
+			c->partial_since_ns = c->last_ns;
+	} else if (done < len) {
+		if (buf_append(&c->in, data + done, len - done)) {
+			conn_close(c);
+			return;
+		}
+		c->partial_since_ns = c->last_ns;
+	}
+	if (buf_used(&c->in) > w->in_max) {
+		conn_close(c);
+		return;
+	}
+	conn_flush(c);
+}
+
+static void conn_cb(struct ev_loop *l, int fd, int mask, void *ud)
+{
+	struct gconn *c = ud;
+	(void)l;
+	(void)fd;
+	if (mask & EV_WRITE) {
+		if (conn_flush(c) < 0)
+			return;
+	}
+	if ((mask & EV_READ) && (c->mask & EV_READ) && !c->closing)
+		conn_read(c);
+}
+
+/* fd is counted in sh->live and per_worker[idx] already (by the front) */
+static void conn_new(struct gworker *w, int fd, uint64_t id)
+{
+	struct gconn *c = calloc(1, sizeof(*c) + w->p->state_size);
+	if (!c) {
+		uncount(w);
+		close(fd);
+		return;
+	}
+	c->fd = fd;
+	c->w = w;
+	c->last_ns = ev_now_ns(w->loop);
+	c->env.cfg = &w->cfg->pcfg;
+	c->env.conn_id = id;
+	c->env.engine_ud = c;
+	c->env.join = env_join;
+	c->env.publish = env_publish;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	net_set_nonblock(fd, 1);
+	net_set_nodelay(fd, 1); /* fails harmlessly on a socketpair end (proxy) */
+	if (w->p->init(c->state, &c->env) < 0) {
+		c->closing = 1;
+		conn_flush(c);
+		return;
+	}
+	if (ev_add(w->loop, fd, EV_READ, conn_cb, c) < 0) {
+		conn_close(c);
+		return;
+	}
+	c->mask = EV_READ;
+	if (buf_used(&c->out))
+		conn_flush(c);
+}
+
+/* Receives one handed-over descriptor: 1 with *fd (or -1 when the kernel dropped it) and
+ * *id, 0 when the front closed the channel, -errno (-EAGAIN: nothing there). */
+static int ctl_recv(int ctl, int *fd, uint64_t *id)
+{
+	struct ctl_msg m;
+	struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cb;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
+			    .msg_controllen = sizeof(cb.b)};
+	ssize_t n = recvmsg(ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return 0;
+	*fd = -1;
+	*id = n == (ssize_t)sizeof(m) ? m.conn_id : 0;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h)) {
+		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
+		    h->cmsg_len >= CMSG_LEN(sizeof(int)))
+			memcpy(fd, CMSG_DATA(h), sizeof(int));
+	}
+	return 1;
+}
+
+static void ctl_cb(struct ev_loop *l, int fd, int mask, void *ud)
+{
+	struct gworker *w = ud;
+	(void)mask;
+	for (int i = 0; i < CTL_BATCH && !w->stopping; i++) {
+		int cfd = -1;
+		uint64_t id = 0;
+		int r = ctl_recv(fd, &cfd, &id);
+		if (r == -EAGAIN || r == -EINTR)
+			return;
+		if (r <= 0) { /* the front is gone (it is our parent: we die with it) */
+			ev_del(l, fd, EV_READ);
+			return;
+		}
+		if (cfd < 0) { /* out of descriptors here: the kernel closed it */
+			uncount(w);
+			continue;
+		}
+		conn_new(w, cfd, id);
+	}
+}
+
+static void wake_cb(struct ev_loop *l, int fd, int mask, void *ud)
+{
+	/* nothing: the loop drains the signalfd in logroom_arm and delivers right after */
+	(void)l;
+	(void)fd;
+	(void)mask;
+	(void)ud;
+}
+
+static int64_t grace_over(struct ev_loop *l, uint64_t id, void *ud)
+{
+	(void)id;
+	(void)ud;
+	ev_stop(l);
+	return EV_NOMORE;
+}
+
+static void stop_cb(struct ev_loop *l, int fd, int mask, void *ud)
+{
+	struct gworker *w = ud;
+	(void)mask;
+	ev_del(l, fd, EV_READ);
+	if (w->stopping)
+		return;
+	w->stopping = 1;
+	ev_del(l, w->ctl, EV_READ);
+	/* idle connections go now; those with output pending finish it */
+	for (struct gconn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		c->closing = 1;
+		buf_clear(&c->in);
+		conn_flush(c);
+	}
+	ev_timer_add(l, WORKER_FINISH_NS, grace_over, w);
+	maybe_finish(w);
+}
+
+static int64_t sweep(struct ev_loop *l, uint64_t id, void *ud)
+{
+	struct gworker *w = ud;
+	const struct engine_cfg *cfg = w->cfg;
+	uint64_t now = clock_now_ns();
+	(void)l;
+	(void)id;
+	for (struct gconn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		if (cfg->header_timeout_ns && c->partial_since_ns &&
+		    now - c->partial_since_ns >= cfg->header_timeout_ns)
+			conn_close(c);
+		else if (cfg->idle_timeout_ns && now - c->last_ns >= cfg->idle_timeout_ns)
+			conn_close(c);
+	}
+	return (int64_t)w->sweep_ns;
+}
+
+static int worker_main(const struct engine_cfg *cfg, int ctl, struct shared *sh, int idx,
+		       const char *room_dir)
+{
+	struct gworker w;
+	memset(&w, 0, sizeof(w));
+	w.cfg = cfg;
+	w.p = cfg->proto;
+	w.sh = sh;
+	w.idx = idx;
+	w.ctl = ctl;
+	w.max_outbuf = cfg->pcfg.max_outbuf ? cfg->pcfg.max_outbuf : 1024 * 1024;
+	size_t body = cfg->pcfg.max_body ? cfg->pcfg.max_body : 1024 * 1024;
+	size_t hdr = cfg->pcfg.max_header_bytes ? cfg->pcfg.max_header_bytes : 16 * 1024;
+	size_t line = cfg->pcfg.max_line ? cfg->pcfg.max_line : 64 * 1024;
+	w.in_max = body + hdr + line + 2 * ENGINE_READ_BUF;
+	w.loop = ev_new(1024);
+	w.rbuf = malloc(ENGINE_READ_BUF);
+	if (!w.loop || !w.rbuf)
+		return 1;
+	if (room_dir && logroom_open(&w.lr, room_dir) < 0)
+		w.lr = NULL; /* joins fail: chat answers with its error line */
+	int stop_fd = engine_stop_fd();
+	if (ev_add(w.loop, ctl, EV_READ, ctl_cb, &w) < 0 ||
+	    ev_add(w.loop, stop_fd, EV_READ, stop_cb, &w) < 0 ||
+	    (w.lr && ev_add(w.loop, logroom_wake_fd(w.lr), EV_READ, wake_cb, &w) < 0))
+		return 1;
+	uint64_t t = 0;
+	if (cfg->idle_timeout_ns)
+		t = cfg->idle_timeout_ns;
+	if (cfg->header_timeout_ns && (!t || cfg->header_timeout_ns < t))
+		t = cfg->header_timeout_ns;
+	if (t) {
+		w.sweep_ns = t / 8;
+		if (w.sweep_ns < 10 * NS_PER_MS)
+			w.sweep_ns = 10 * NS_PER_MS;
+		if (w.sweep_ns > 250 * NS_PER_MS)
+			w.sweep_ns = 250 * NS_PER_MS;
+		ev_timer_add(w.loop, w.sweep_ns, sweep, &w);
+	}
+	while (!ev_stopped(w.loop)) {
+		/* deliver room records (other workers' and our own connections') before sleeping */
+		while (w.lr && logroom_arm(w.lr))
+			logroom_for_pending(w.lr, conn_pump, &w);
+		if (ev_stopped(w.loop))
+			break;
+		int r = ev_poll(w.loop, -1);
+		if (r < 0 && r != -EINTR) {
+			error("gateway worker %d: event loop failed: %s", idx, strerror(-r));
+			break;
+		}
+	}
+	while (w.conns)
+		conn_close(w.conns);
+	logroom_close(w.lr);
+	close(ctl);
+	ev_free(w.loop);
+	free(w.rbuf);
+	return 0;
+}
+
+/* ---- the front ------------------------------------------------------------------------ */
+
+struct gsrv;
+
+struct slot {
+	struct gsrv *s;
+	int idx;
+	pid_t pid;              /* 0 = not running */
+	int ctl;                /* the front's end of the control socketpair, -1 = none */
+	uint64_t started_ns;
+	uint64_t restart_timer; /* pending restart, 0 = none */
+};
+
+struct relay;
+
+struct rend {
+	struct relay *r;
+	int side;
+};
+
+/* proxy: side 0 = the client socket, side 1 = the socketpair end towards the worker.
+ * pend[d] holds bytes read from fd[d] that fd[1-d] has not taken yet. */
+struct relay {
+	struct gsrv *s;
+	int fd[2];
+	int mask[2];
+	int eof[2];
+	int shut;               /* shutdown(fd[1], SHUT_WR) done after the client's EOF */
+	struct buf pend[2];
+	struct rend end[2];
+	struct relay *next, *prev;
+};
+
+struct gsrv {
+	const struct engine_cfg *cfg;
+	int proxy;
+	int lfd, sfd, n;
+	pid_t self;
+	sigset_t old_mask;
+	struct ev_loop *loop;
+	struct shared *sh;
+	size_t sh_bytes;
+	struct slot *slots;
+	unsigned rr;
+	uint64_t next_id;
+	char *rbuf;
+	struct relay *relays;
+	size_t nrelays;
+	int stopping;
+	char room_dir[512];
+	const char *rooms;
+};
+
+static void close_from(unsigned lo, unsigned hi)
+{
+	if (lo > hi)
+		return;
+	if (close_range(lo, hi, 0) < 0) {
+		for (unsigned fd = lo; fd <= hi && fd < 65536; fd++)
+			close((int)fd);
+	}
+}
+
+/* In the child: keeps stdio, a and b; closes every other descriptor the front had. */
+static void close_all_but(int a, int b)
+{
+	unsigned lo = (unsigned)(a < b ? a : b), hi = (unsigned)(a < b ? b : a);
+	if (lo > 3)
+		close_from(3, lo - 1);
+	if (hi > lo + 1)
+		close_from(lo + 1, hi - 1);
+	close_from(hi + 1, ~0U);
+}
+
+static int spawn_worker(struct gsrv *s, int i)
+{
+	struct slot *sl = &s->slots[i];
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	net_set_nonblock(sv[0], 1);
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return -e;
+	}
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != s->self)
+			_exit(0);
+		engine_stop_reset(); /* a SIGTERM to this worker stops this worker only */
+		close_all_but(sv[1], engine_stop_fd());
+		sigprocmask(SIG_SETMASK, &s->old_mask, NULL);
+		_exit(worker_main(s->cfg, sv[1], s->sh, i, s->rooms));
+	}
+	close(sv[1]);
+	sl->pid = pid;
+	sl->ctl = sv[0];
+	sl->started_ns = clock_now_ns();
+	return 0;
+}
+
+/* ---- proxy relays ---- */
+
+static void relay_cb(struct ev_loop *l, int fd, int mask, void *ud);
+static int running(const struct gsrv *s);
+
+static void relay_set(struct relay *r, int side, int mask)
+{
+	struct ev_loop *l = r->s->loop;
+	int old = r->mask[side];
+	if (mask == old)
+		return;
+	if (old & ~mask)
+		ev_del(l, r->fd[side], old & ~mask);
+	if (mask & ~old)
+		ev_add(l, r->fd[side], mask & ~old, relay_cb, &r->end[side]);
+	r->mask[side] = mask;
+}
+
+static void relay_close(struct relay *r)
+{
+	struct gsrv *s = r->s;
+	for (int d = 0; d < 2; d++) {
+		if (r->mask[d])
+			ev_del(s->loop, r->fd[d], r->mask[d]);
+		close(r->fd[d]);
+		buf_free(&r->pend[d]);
+	}
+	if (r->next)
+		r->next->prev = r->prev;
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		s->relays = r->next;
+	s->nrelays--;
+	free(r);
+	if (s->stopping && !s->nrelays && !running(s))
+		ev_stop(s->loop);
+}
+
+/* Interest per side from the state; closes the relay when it is done. 0, or -1 if closed. */
+static int relay_update(struct relay *r)
+{
+	/* the worker closed its end and everything it sent reached the client */
+	if (r->eof[1] && !buf_used(&r->pend[1])) {
+		relay_close(r);
+		return -1;
+	}
+	if (r->eof[0] && !buf_used(&r->pend[0]) && !r->shut) {
+		shutdown(r->fd[1], SHUT_WR);
+		r->shut = 1;
+	}
+	for (int d = 0; d < 2; d++) {
+		int m = 0;
+		if (!r->eof[d] && !buf_used(&r->pend[d]))
+			m |= EV_READ;
+		if (buf_used(&r->pend[1 - d]))
+			m |= EV_WRITE;
+		relay_set(r, d, m);
+	}
+	return 0;
+}
+
+/* A write towards fd[1-from] failed. Towards the client: the relay is over (-1). Towards the
+ * worker, which closed its end: the client's further bytes are dropped, and what the worker
+ * sent before closing still goes to the client (0). */
+static int relay_write_failed(struct relay *r, int from)
+{
+	if (from == 1)
+		return -1;
+	buf_clear(&r->pend[0]);
+	r->eof[0] = 1;
+	r->shut = 1;
+	return 0;
+}
+
+/* Writes pend[from] to fd[1-from]; 0, or -1 when the relay is over. */
+static int relay_push(struct relay *r, int from)
+{
+	struct buf *b = &r->pend[from];
+	if (!buf_used(b))
+		return 0;
+	ssize_t n = send(r->fd[1 - from], buf_head(b), buf_used(b), MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n > 0)
+		buf_consume(b, (size_t)n);
+	else if (n < 0 && errno != EAGAIN && errno != EINTR)
+		return relay_write_failed(r, from);
+	return 0;
+}
+
+/* One read from fd[d] and one write of it to the other side; 0, or < 0 when the relay is
+ * over (a reset, a client that went away). */
+static int relay_pull(struct relay *r, int d)
+{
+	char *rb = r->s->rbuf;
+	ssize_t n = read(r->fd[d], rb, ENGINE_READ_BUF);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	if (n == 0) {
+		r->eof[d] = 1;
+		return 0;
+	}
+	ssize_t w = send(r->fd[1 - d], rb, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (w < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			return relay_write_failed(r, d);
+		w = 0;
+	}
+	if (w < n && buf_append(&r->pend[d], rb + w, (size_t)(n - w)))
+		return -ENOMEM;
+	return 0;
+}
+
+static void relay_cb(struct ev_loop *l, int fd, int mask, void *ud)
+{
+	struct rend *e = ud;
+	struct relay *r = e->r;
+	int side = e->side;
+	(void)l;
+	(void)fd;
+	if ((mask & EV_WRITE) && relay_push(r, 1 - side) < 0) {
+		relay_close(r);
+		return;
+	}
+	if ((mask & EV_READ) && (r->mask[side] & EV_READ) && relay_pull(r, side) < 0) {
+		/* a reset client or worker: drop the other side too */
+		relay_close(r);
+		return;
+	}
+	relay_update(r);
+}
+
+static int relay_new(struct gsrv *s, int cfd, int wfd)
+{
+	struct relay *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->s = s;
+	r->fd[0] = cfd;
+	r->fd[1] = wfd;
+	for (int d = 0; d < 2; d++) {
+		r->end[d].r = r;
+		r->end[d].side = d;
+	}
+	r->next = s->relays;
+	if (s->relays)
+		s->relays->prev = r;
+	s->relays = r;
+	s->nrelays++;
+	relay_update(r);
+	return 0;
+}
+
+/* ---- handoff ---- */
+
+static int send_fd(int ctl, int fd, uint64_t id)
+{
+	struct ctl_msg m = {.conn_id = id};
+	struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} cb;
+	memset(&cb, 0, sizeof(cb));
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
+			    .msg_controllen = sizeof(cb.b)};
+	struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(h), &fd, sizeof(int));
+	for (;;) {
+		ssize_t n = sendmsg(ctl, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n >= 0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+/* Hands cfd to the next worker that takes it; the front keeps no copy with fdpass. Returns
+ * 0, -EMFILE/-ENFILE (proxy: no socketpair; cfd closed), or -EAGAIN (no worker took it;
+ * closed). */
+static int handoff(struct gsrv *s, int cfd)
+{
+	for (int tries = 0; tries < s->n; tries++) {
+		struct slot *sl = &s->slots[s->rr++ % (unsigned)s->n];
+		if (sl->pid <= 0 || sl->ctl < 0)
+			continue;
+		int pass = cfd, pair[2] = {-1, -1};
+		if (s->proxy) {
+			if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) < 0) {
+				int e = errno;
+				close(cfd);
+				return -e;
+			}
+			pass = pair[1];
+		}
+		uint64_t id = ++s->next_id;
+		atomic_fetch_add(&s->sh->live, 1);
+		atomic_fetch_add(&s->sh->per_worker[sl->idx], 1);
+		int r = send_fd(sl->ctl, pass, id);
+		if (r == 0) {
+			if (!s->proxy) {
+				close(cfd);
+				return 0;
+			}
+			close(pair[1]);
+			if (relay_new(s, cfd, pair[0]) < 0) {
+				close(pair[0]); /* the worker sees EOF and takes it off the count */
+				close(cfd);
+			}
+			return 0;
+		}
+		atomic_fetch_sub(&s->sh->live, 1);
+		atomic_fetch_sub(&s->sh->per_worker[sl->idx], 1);
+		if (pair[0] >= 0) {
+			close(pair[0]);
+			close(pair[1]);
+		}
+		/* EAGAIN: this worker's queue is full; EPIPE/ECONNREFUSED: it just died */
+	}
+	close(cfd);
+	return -EAGAIN;
+}
+
+static void accept_cb(struct ev_loop *l, int fd, int mask, void *ud);
+
+static int64_t accept_resume(struct ev_loop *l, uint64_t id, void *ud)
+{
+	struct gsrv *s = ud;
+	(void)id;
+	if (!s->stopping && s->lfd >= 0)
+		ev_add(l, s->lfd, EV_READ, accept_cb, s);
+	return EV_NOMORE;
+}
+
+static void accept_pause(struct gsrv *s)
+{
+	/* out of descriptors: pause instead of spinning on a readable listener */
+	ev_del(s->loop, s->lfd, EV_READ);
+	ev_timer_add(s->loop, EMFILE_PAUSE_NS, accept_resume, s);
+}
+
+static void accept_cb(struct ev_loop *l, int fd, int mask, void *ud)
+{
+	struct gsrv *s = ud;
+	int max = s->cfg->max_conns;
+	(void)l;
+	(void)mask;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		int cfd = net_accept(fd, NET_NONBLOCK, NULL);
+		if (cfd < 0) {
+			if (cfd == -EMFILE || cfd == -ENFILE || cfd == -ENOBUFS || cfd == -ENOMEM)
+				accept_pause(s);
+			if (cfd == -ECONNABORTED || cfd == -EINTR || cfd == -EPROTO)
+				continue;
+			return;
+		}
+		if (max > 0 && atomic_load(&s->sh->live) >= max) {
+			close(cfd);
+			continue;
+		}
+		int r = handoff(s, cfd);
+		if (r == -EMFILE || r == -ENFILE) {
+			accept_pause(s);
+			return;
+		}
+	}
+}
+
+/* ---- supervision ---- */
+
+static int running(const struct gsrv *s)
+{
+	int n = 0;
+	for (int i = 0; i < s->n; i++)
+		n += s->slots[i].pid > 0;
+	return n;
+}
+
+/* Reaps one exited worker; returns its slot index, -1 for an unknown child, -2 for none.
+ * Scrubs room slots first when it did not exit cleanly (its pid is still a zombie's). */
+static int reap_one(struct gsrv *s, int block, int *status)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_ALL, 0, &si, WEXITED | WNOWAIT | (block ? 0 : WNOHANG)) < 0 || si.si_pid <= 0)
+		return -2;
+	if (s->rooms && !(si.si_code == CLD_EXITED && si.si_status == 0))
+		logroom_dir_scrub(s->rooms, si.si_pid);
+	while (waitpid(si.si_pid, status, 0) < 0 && errno == EINTR)
+		;
+	for (int i = 0; i < s->n; i++) {
+		struct slot *sl = &s->slots[i];
+		if (sl->pid == si.si_pid) {
+			sl->pid = 0;
+			if (sl->ctl >= 0) {
+				close(sl->ctl);
+				sl->ctl = -1;
+			}
+			/* its connections died with it */
+			int64_t gone = atomic_exchange(&s->sh->per_worker[i], 0);
+			atomic_fetch_sub(&s->sh->live, gone);
+			return i;
+		}
+	}
+	return -1;
+}
+
+static int64_t restart_cb(struct ev_loop *l, uint64_t id, void *ud)
+{
+	struct slot *sl = ud;
+	struct gsrv *s = sl->s;
+	(void)id;
+	sl->restart_timer = 0;
+	if (s->stopping || sl->pid > 0)
+		return EV_NOMORE;
+	int r = spawn_worker(s, sl->idx);
+	if (r < 0) {
+		warn("cannot restart gateway worker %d: %s (retrying in 1 s)", sl->idx, strerror(-r));
+		sl->restart_timer = ev_timer_add(l, RESTART_DELAY_NS, restart_cb, sl);
+	}
+	return EV_NOMORE;
+}
+
+static void chld_cb(struct ev_loop *l, int fd, int mask, void *ud)
+{
+	struct gsrv *s = ud;
+	struct signalfd_siginfo si[16];
+	(void)mask;
+	while (read(fd, si, sizeof(si)) > 0)
+		;
+	int st, i;
+	while ((i = reap_one(s, 0, &st)) != -2) {
+		if (i < 0 || s->stopping)
+			continue;
+		struct slot *sl = &s->slots[i];
+		uint64_t now = clock_now_ns();
+		int young = now - sl->started_ns < YOUNG_DEATH_NS;
+		if (WIFSIGNALED(st))
+			warn("gateway worker %d died of signal %d; restarting it%s", i, WTERMSIG(st),
+			     young ? " in 1 s" : "");
+		else
+			warn("gateway worker %d exited with status %d; restarting it%s", i,
+			     WEXITSTATUS(st), young ? " in 1 s" : "");
+		sl->restart_timer = ev_timer_add(l, young ? RESTART_DELAY_NS : 0, restart_cb, sl);
+	}
+	if (s->stopping && !running(s) && !s->nrelays)
+		ev_stop(l);
+}
+
+static int64_t term_over(struct ev_loop *l, uint64_t id, void *ud)
+{
+	(void)id;
+	(void)ud;
+	ev_stop(l); /* the rest is killed after the loop */
+	return EV_NOMORE;
+}
+
+static void front_stop_cb(struct ev_loop *l, int fd, int mask, void *ud)
+{
+	struct gsrv *s = ud;
+	(void)mask;
+	ev_del(l, fd, EV_READ);
+	if (s->stopping)
+		return;
+	s->stopping = 1;
+	if (s->lfd >= 0) {
+		ev_del(l, s->lfd, EV_READ);
+		close(s->lfd);
+		s->lfd = -1;
+	}
+	for (int i = 0; i < s->n; i++) {
+		struct slot *sl = &s->slots[i];
+		if (sl->restart_timer) {
+			ev_timer_del(l, sl->restart_timer);
+			sl->restart_timer = 0;
+		}
+		if (sl->pid > 0)
+			kill(sl->pid, SIGTERM);
+	}
+	/* proxy: the relays keep running until the workers close their ends */
+	ev_timer_add(l, TERM_WAIT_NS, term_over, s);
+	if (!running(s) && !s->nrelays)
+		ev_stop(l);
+}
+
+static void shutdown_workers(struct gsrv *s)
+{
+	int st;
+	for (int i = 0; i < s->n; i++)
+		if (s->slots[i].pid > 0)
+			kill(s->slots[i].pid, SIGKILL);
+	while (running(s) && reap_one(s, 1, &st) != -2)
+		;
+}
+
+static int gateway_run(const struct engine_cfg *cfg)
+{
+	const char *mode = cfg->handoff ? cfg->handoff : "fdpass";
+	if (strcmp(mode, "fdpass") && strcmp(mode, "proxy")) {
+		error("unknown handoff '%s' for --handoff (use proxy or fdpass)", mode);
+		return 2;
+	}
+	struct gsrv s;
+	memset(&s, 0, sizeof(s));
+	s.cfg = cfg;
+	s.proxy = !strcmp(mode, "proxy");
+	s.sfd = -1;
+	s.n = cfg->workers > 0 ? cfg->workers : DEFAULT_WORKERS;
+	s.self = getpid();
+	signal(SIGPIPE, SIG_IGN);
+	int rc = 1;
+
+	struct net_addr bound;
+	s.lfd = net_listen(&cfg->listen, cfg->backlog > 0 ? cfg->backlog : 1024, NET_NONBLOCK,
+			   &bound);
+	if (s.lfd < 0) {
+		char a[128];
+		error("cannot listen on '%s': %s (pick another --listen address or port)",
+		      net_format(&cfg->listen, a, sizeof(a)), strerror(-s.lfd));
+		return 1;
+	}
+	s.sh_bytes = sizeof(struct shared) + (size_t)s.n * sizeof(s.sh->per_worker[0]);
+	void *m = mmap(NULL, s.sh_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	s.slots = calloc((size_t)s.n, sizeof(*s.slots));
+	s.rbuf = malloc(ENGINE_READ_BUF);
+	s.loop = ev_new(1024);
+	if (m == MAP_FAILED || !s.slots || !s.rbuf || !s.loop) {
+		error("out of memory starting %d gateway workers", s.n);
+		if (m != MAP_FAILED)
+			munmap(m, s.sh_bytes);
+		free(s.slots);
+		free(s.rbuf);
+		if (s.loop)
+			ev_free(s.loop);
+		close(s.lfd);
+		return 1;
+	}
+	s.sh = m;
+	atomic_init(&s.sh->live, 0);
+	for (int i = 0; i < s.n; i++) {
+		s.slots[i].s = &s;
+		s.slots[i].idx = i;
+		s.slots[i].ctl = -1;
+	}
+	if (cfg->proto->name && !strcmp(cfg->proto->name, "chat")) {
+		int r = logroom_dir_create(s.room_dir, sizeof(s.room_dir));
+		if (r < 0) {
+			error("cannot create the chat room directory in '/dev/shm' or '/tmp': %s "
+			      "(set TMPDIR to a writable directory)", strerror(-r));
+			goto out;
+		}
+		s.rooms = s.room_dir;
+	}
+	int stop_fd = engine_stop_fd();
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &s.old_mask);
+	s.sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (s.sfd < 0) {
+		error("cannot create a signalfd for SIGCHLD: %s", strerror(errno));
+		goto out_mask;
+	}
+	for (int i = 0; i < s.n; i++) {
+		int r = spawn_worker(&s, i);
+		if (r < 0) {
+			error("cannot start gateway worker %d of %d: %s (use fewer --workers)", i, s.n,
+			      strerror(-r));
+			shutdown_workers(&s);
+			goto out_mask;
+		}
+	}
+	if (ev_add(s.loop, s.lfd, EV_READ, accept_cb, &s) < 0 ||
+	    ev_add(s.loop, stop_fd, EV_READ, front_stop_cb, &s) < 0 ||
+	    ev_add(s.loop, s.sfd, EV_READ, chld_cb, &s) < 0) {
+		error("cannot set up the gateway's event loop: %s", strerror(errno));
+		shutdown_workers(&s);
+		goto out_mask;
+	}
+	engine_ready(cfg, &bound);
+	rc = 0;
+	while (!ev_stopped(s.loop)) {
+		int r = ev_poll(s.loop, -1);
+		if (r < 0 && r != -EINTR) {
+			error("gateway front: event loop failed: %s", strerror(-r));
+			break;
+		}
+	}
+	while (s.relays)
+		relay_close(s.relays);
+	shutdown_workers(&s);
+out_mask:
+	for (int i = 0; i < s.n; i++)
+		if (s.slots[i].ctl >= 0)
+			close(s.slots[i].ctl);
+	if (s.sfd >= 0)
+		close(s.sfd);
+	sigprocmask(SIG_SETMASK, &s.old_mask, NULL);
+out:
+	if (s.lfd >= 0)
+		close(s.lfd);
+	logroom_dir_remove(s.rooms);
+	munmap(s.sh, s.sh_bytes);
+	free(s.slots);
+	free(s.rbuf);
+	ev_free(s.loop);
+	return rc;
+}
+
+const struct engine engine_gateway = {
+	.name = "gateway",
+	.summary = "front process handing connections to N worker processes; --handoff proxy|fdpass",
+	.protos = "sink echo http chat",
+	.run = gateway_run,
+};

@@ -1,0 +1,892 @@
+/* uring: completion-based event loops on io_uring (liburing), one ring per worker thread,
+ * each with its own SO_REUSEPORT listener when --workers > 1 (like the epoll engine).
+ *
+ * Everything a connection does is an SQE: accept (multishot when the kernel has it, else one
+ * accept re-armed after each completion), recv, send; the stop eventfd is watched by a poll
+ * SQE and the idle/header timeouts by a timeout SQE that re-arms itself (a sweep every
+ * 1/8 of the shortest timeout, 10..250 ms, only when a timeout is set).
+ *
+ * Buffers: the same ENGINE_READ_BUF as every engine. A recv does not name a buffer: it picks
+ * one from the worker's provided-buffer ring (URING_NBUFS buffers of ENGINE_READ_BUF, Linux
+ * 5.19+), so idle connections hold no read buffer, as with epoll's per-worker buffer. A
+ * completion feeds the protocol straight from that buffer and gives it back at once; only a
+ * partial request is copied into the connection's own input buffer (then the next data is
+ * appended to it and fed from there). A recv that finds the ring empty (-ENOBUFS) is re-armed
+ * after the current batch of completions returned its buffers.
+ *
+ * Write strategy, as in the other engines: per completed recv one feed of all complete input
+ * and one send of everything it produced. A connection has at most one recv and one send in
+ * flight; output produced while a send is in flight waits in `out` and goes in the next send
+ * (the in-flight bytes live in `sending`, which nothing appends to). Receiving pauses while
+ * more than OUT_HIGH bytes wait, so a client that does not read cannot make the server buffer
+ * without bound. Nothing is allocated per request.
+ *
+ * Closing: a connection with an op in flight cannot be freed; it is cancelled
+ * (IORING_OP_ASYNC_CANCEL by user_data) and freed when its last completion arrives.
+ * EMFILE/ENFILE on accept: accepting pauses for 100 ms (a timeout SQE), then is re-armed.
+ *
+ * Chat: rooms are room.h's in-process room set; chat runs with ONE worker (a --workers value
+ * above 1 is reduced to 1 with a warning), so rooms need no locking and a delivery appends to
+ * the receiver's output and marks it for a send after the current batch of completions.
+ *
+ * If io_uring cannot be set up (kernel.io_uring_disabled, a container's seccomp profile, an
+ * old kernel), serve exits 1 before listening with a message naming the reason.
+ */
+#include "engine/engine.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "engine/room.h"
+
+#define OUT_HIGH (256 * 1024)
+#define RING_ENTRIES 1024
+#define URING_NBUFS 128 /* provided read buffers per worker (a power of two) */
+#define BGID 1
+#define EMFILE_PAUSE_NS (100 * NS_PER_MS)
+
+/* user_data: a 16-byte aligned object | op */
+enum {
+	OP_NONE = 0,    /* completions nobody waits for (cancels) */
+	OP_RECV,
+	OP_SEND,
+	OP_ACCEPT,
+	OP_STOP,
+	OP_SWEEP,
+	OP_RESUME,      /* the EMFILE pause is over */
+	OP_GRACE,       /* the stop grace is over */
+	OP_MASK = 15,
+};
+
+struct uworker;
+
+struct uconn {
+	int fd;
+	int closing;       /* close once everything is sent; feed nothing more */
+	int overflowed;    /* chat: over max_outbuf; send the reason and close */
+	int dead;          /* closed: waiting for its ops' completions to free it */
+	int recv_armed, send_armed;
+	int starved;       /* its recv found no buffer: on the worker's starved list */
+	int dirty;         /* on the worker's dirty list (chat deliveries) */
+	struct uworker *w;
+	struct uconn *next, *prev;   /* worker's live connections, or its dead ones */
+	struct uconn *dirty_next, *starved_next;
+	struct buf in;      /* a partial request only */
+	struct buf out;     /* output not yet handed to a send */
+	struct buf sending; /* the in-flight send's bytes */
+	uint64_t last_ns;
+	uint64_t partial_since_ns; /* 0 = no partial input */
+	struct room_member member;
+	struct proto_env env;
+	_Alignas(16) unsigned char state[];
+};
+
+struct usrv {
+	const struct engine_cfg *cfg;
+	const struct proto *p;
+	struct room_set *rooms;
+	int nworkers;
+	size_t in_max;
+	size_t max_outbuf;
+	atomic_int nconns;
+	atomic_uint_fast64_t next_id;
+};
+
+struct uworker {
+	_Alignas(16) struct usrv *s;
+	struct io_uring ring;
+	int ring_ok;
+	int lfd;
+	int stop_fd;
+	pthread_t tid;
+	struct io_uring_buf_ring *br;
+	size_t br_bytes;
+	char *bufs;
+	int multishot;      /* multishot accept works here */
+	int accept_armed;
+	int accept_seen;    /* a completion of the current accept arrived */
+	int stopping;
+	int done;
+	struct uconn *conns, *dead;
+	size_t nconns;
+	struct uconn *dirty, *starved;
+	uint64_t sweep_ns;
+	struct __kernel_timespec sweep_ts, pause_ts, grace_ts;
+};
+
+static void *ud_of(const void *obj, int op)
+{
+	return (void *)((uintptr_t)obj | (uintptr_t)op);
+}
+
+static struct io_uring_sqe *get_sqe(struct uworker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+	while (!sqe) {
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	return sqe;
+}
+
+static void cancel_op(struct uworker *w, const void *obj, int op)
+{
+	struct io_uring_sqe *sqe = get_sqe(w);
+	io_uring_prep_cancel(sqe, ud_of(obj, op), 0);
+	io_uring_sqe_set_data(sqe, NULL);
+}
+
+/* ---- connections ---------------------------------------------------------------------- */
+
+static void conn_free(struct uconn *c)
+{
+	struct uworker *w = c->w;
+	if (c->next)
+		c->next->prev = c->prev;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->dead = c->next;
+	close(c->fd);
+	if (w->s->p->fini)
+		w->s->p->fini(c->state);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	buf_free(&c->sending);
+	free(c);
+}
+
+static void unlink_lists(struct uconn *c)
+{
+	struct uworker *w = c->w;
+	if (c->dirty) {
+		struct uconn **pp = &w->dirty;
+		while (*pp && *pp != c)
+			pp = &(*pp)->dirty_next;
+		if (*pp)
+			*pp = c->dirty_next;
+		c->dirty = 0;
+	}
+	if (c->starved) {
+		struct uconn **pp = &w->starved;
+		while (*pp && *pp != c)
+			pp = &(*pp)->starved_next;
+		if (*pp)
+			*pp = c->starved_next;
+		c->starved = 0;
+	}
+}
+
+/* Closes now (abort): cancels what is in flight; freed when nothing is. */
+static void conn_close(struct uconn *c)
+{
+	struct uworker *w = c->w;
+	struct usrv *s = w->s;
+	if (c->dead)
+		return;
+	c->dead = 1;
+	if (c->member.room)
+		room_leave(s->rooms, &c->member);
+	unlink_lists(c);
+	if (c->next)
+		c->next->prev = c->prev;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	c->prev = NULL;
+	c->next = w->dead;
+	if (w->dead)
+		w->dead->prev = c;
+	w->dead = c;
+	w->nconns--;
+	atomic_fetch_sub(&s->nconns, 1);
+	if (c->recv_armed)
+		cancel_op(w, c, OP_RECV);
+	if (c->send_armed)
+		cancel_op(w, c, OP_SEND);
+	if (!c->recv_armed && !c->send_armed)
+		conn_free(c);
+}
+
+static void arm_recv(struct uconn *c)
+{
+	struct uworker *w = c->w;
+	if (c->dead || c->closing || c->recv_armed || c->starved ||
+	    buf_used(&c->out) + buf_used(&c->sending) >= OUT_HIGH)
+		return;
+	struct io_uring_sqe *sqe = get_sqe(w);
+	io_uring_prep_recv(sqe, c->fd, NULL, ENGINE_READ_BUF, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BGID;
+	io_uring_sqe_set_data(sqe, ud_of(c, OP_RECV));
+	c->recv_armed = 1;
+}
+
+/* Starts a send of what is waiting, or finishes a closing connection; re-arms the recv. */
+static void conn_kick(struct uconn *c)
+{
+	struct uworker *w = c->w;
+	if (c->dead)
+		return;
+	if (c->overflowed)
+		c->closing = 1;
+	if (!c->send_armed) {
+		if (!buf_used(&c->sending) && buf_used(&c->out)) {
+			struct buf t = c->sending;
+			c->sending = c->out;
+			c->out = t;
+			buf_clear(&c->out);
+		}
+		if (buf_used(&c->sending)) {
+			struct io_uring_sqe *sqe = get_sqe(w);
+			io_uring_prep_send(sqe, c->fd, buf_head(&c->sending), buf_used(&c->sending),
+					   MSG_NOSIGNAL);
+			io_uring_sqe_set_data(sqe, ud_of(c, OP_SEND));
+			c->send_armed = 1;
+		} else if (c->closing) {
+			shutdown(c->fd, SHUT_WR);
+			conn_close(c);
+			return;
+		}
+	}
+	arm_recv(c);
+}
+
+static void mark_dirty(struct uconn *c)
+{
+	if (c->dirty)
+		return;
+	c->dirty = 1;
+	c->dirty_next = c->w->dirty;
+	c->w->dirty = c;
+}
+
+/* room delivery (one worker: the publisher's thread is the owner's) */
+static void conn_deliver(struct room_member *m, const char *msg, size_t len)
+{
+	struct uconn *t = (struct uconn *)((char *)m - offsetof(struct uconn, member));
+	struct usrv *s = t->w->s;
+	if (t->dead || t->overflowed)
+		return;
+	if (buf_used(&t->out) + buf_used(&t->sending) + len > s->max_outbuf ||
+	    buf_append(&t->out, msg, len)) {
+		if (s->p->overflow)
+			s->p->overflow(t->state, &t->out);
+		t->overflowed = 1;
+	}
+	mark_dirty(t);
+}
+
+static int env_join(struct proto_env *env, const char *room, size_t len)
+{
+	struct uconn *c = env->engine_ud;
+	return room_join(c->w->s->rooms, &c->member, room, len);
+}
+
+static int env_publish(struct proto_env *env, const char *msg, size_t len)
+{
+	struct uconn *c = env->engine_ud;
+	int r = room_publish(c->w->s->rooms, &c->member, msg, len);
+	return r < 0 && r != -ENOENT ? r : 0;
+}
+
+static size_t conn_feed(struct uconn *c, const char *data, size_t len)
+{
+	const struct proto *p = c->w->s->p;
+	size_t done = 0;
+	while (done < len) {
+		int flags = 0;
+		ssize_t n = p->feed(c->state, data + done, len - done, &c->out, &flags);
+		if (n > 0)
+			done += (size_t)n;
+		if (n == PROTO_ERROR || (flags & PROTO_F_CLOSE)) {
+			c->closing = 1;
+			break;
+		}
+		if (n <= 0)
+			break;
+	}
+	return done;
+}
+
+static void buf_give_back(struct uworker *w, unsigned bid)
+{
+	io_uring_buf_ring_add(w->br, w->bufs + (size_t)bid * ENGINE_READ_BUF, ENGINE_READ_BUF,
+			      (unsigned short)bid, io_uring_buf_ring_mask(URING_NBUFS), 0);
+	io_uring_buf_ring_advance(w->br, 1);
+}
+
+static void on_recv(struct uworker *w, struct uconn *c, int res, unsigned flags)
+{
+	const char *data = NULL;
+	int bid = -1;
+	c->recv_armed = 0;
+	if (flags & IORING_CQE_F_BUFFER) {
+		bid = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
+		data = w->bufs + (size_t)bid * ENGINE_READ_BUF;
+	}
+	if (c->dead) {
+		if (bid >= 0)
+			buf_give_back(w, (unsigned)bid);
+		if (!c->send_armed)
+			conn_free(c);
+		return;
+	}
+	if (res == -ENOBUFS) { /* no read buffer free: again after this batch */
+		c->starved = 1;
+		c->starved_next = w->starved;
+		w->starved = c;
+		return;
+	}
+	if (res < 0 || (res > 0 && !data)) {
+		if (bid >= 0)
+			buf_give_back(w, (unsigned)bid);
+		if (res == -EINTR || res == -EAGAIN) {
+			arm_recv(c);
+			return;
+		}
+		conn_close(c);
+		return;
+	}
+	if (res == 0) { /* the peer is done sending: answer what is complete, then close */
+		if (bid >= 0)
+			buf_give_back(w, (unsigned)bid);
+		c->closing = 1;
+		buf_clear(&c->in);
+		c->partial_since_ns = 0;
+		conn_kick(c);
+		return;
+	}
+	size_t len = (size_t)res;
+	c->last_ns = clock_now_ns();
+	int from_in = buf_used(&c->in) > 0;
+	int failed = 0;
+	if (from_in) {
+		failed = buf_append(&c->in, data, len) < 0;
+		buf_give_back(w, (unsigned)bid);
+		if (!failed) {
+			size_t done = conn_feed(c, buf_head(&c->in), buf_used(&c->in));
+			buf_consume(&c->in, done);
+			if (!buf_used(&c->in))
+				c->partial_since_ns = 0;
+			else if (done)
+				c->partial_since_ns = c->last_ns;
+		}
+	} else {
+		size_t done = conn_feed(c, data, len);
+		if (done < len && !c->closing) {
+			failed = buf_append(&c->in, data + done, len - done) < 0;
+			c->partial_since_ns = c->last_ns;
+		}
+		buf_give_back(w, (unsigned)bid);
+	}
+	if (c->closing) {
+		buf_clear(&c->in);
+		c->partial_since_ns = 0;
+	}
+	if (failed || buf_used(&c->in) > w->s->in_max) {
+		conn_close(c);
+		return;
+	}
+	conn_kick(c);
+}
+
+static void on_send(struct uconn *c, int res)
+{
+	c->send_armed = 0;
+	if (c->dead) {
+		if (!c->recv_armed)
+			conn_free(c);
+		return;
+	}
+	if (res < 0 && res != -EINTR && res != -EAGAIN) {
+		conn_close(c);
+		return;
+	}
+	if (res > 0) {
+		buf_consume(&c->sending, (size_t)res);
+		c->last_ns = clock_now_ns();
+	}
+	conn_kick(c);
+}
+
+static void conn_new(struct uworker *w, int fd)
+{
+	struct usrv *s = w->s;
+	struct uconn *c = calloc(1, sizeof(*c) + s->p->state_size);
+	if (!c) {
+		close(fd);
+		atomic_fetch_sub(&s->nconns, 1);
+		return;
+	}
+	c->fd = fd;
+	c->w = w;
+	c->last_ns = clock_now_ns();
+	c->member.deliver = conn_deliver;
+	c->env.cfg = &s->cfg->pcfg;
+	c->env.conn_id = atomic_fetch_add(&s->next_id, 1);
+	c->env.engine_ud = c;
+	c->env.join = env_join;
+	c->env.publish = env_publish;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	net_set_nodelay(fd, 1);
+	if (s->p->init(c->state, &c->env) < 0) {
+		c->closing = 1;
+		conn_kick(c);
+		return;
+	}
+	conn_kick(c); /* a greeting, or deliveries made while joining; and the first recv */
+}
+
+/* ---- accept, stop, timers ------------------------------------------------------------- */
+
+static void arm_accept(struct uworker *w)
+{
+	if (w->stopping || w->lfd < 0 || w->accept_armed)
+		return;
+	struct io_uring_sqe *sqe = get_sqe(w);
+	if (w->multishot)
+		io_uring_prep_multishot_accept(sqe, w->lfd, NULL, NULL, SOCK_CLOEXEC);
+	else
+		io_uring_prep_accept(sqe, w->lfd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data(sqe, ud_of(w, OP_ACCEPT));
+	w->accept_armed = 1;
+	w->accept_seen = 0;
+}
+
+static void set_ts(struct __kernel_timespec *ts, uint64_t ns)
+{
+	ts->tv_sec = (long long)(ns / NS_PER_S);
+	ts->tv_nsec = (long long)(ns % NS_PER_S);
+}
+
+static void arm_timeout(struct uworker *w, struct __kernel_timespec *ts, uint64_t ns, int op)
+{
+	set_ts(ts, ns);
+	struct io_uring_sqe *sqe = get_sqe(w);
+	io_uring_prep_timeout(sqe, ts, 0, 0);
+	io_uring_sqe_set_data(sqe, ud_of(w, op));
+}
+
+static void on_accept(struct uworker *w, int res, unsigned flags)
+{
+	struct usrv *s = w->s;
+	int more = (flags & IORING_CQE_F_MORE) != 0;
+	int first = !w->accept_seen;
+	w->accept_seen = 1;
+	if (!more)
+		w->accept_armed = 0;
+	if (res >= 0) {
+		if (w->stopping) {
+			close(res);
+		} else if (s->cfg->max_conns > 0 &&
+			   atomic_fetch_add(&s->nconns, 1) >= s->cfg->max_conns) {
+			atomic_fetch_sub(&s->nconns, 1);
+			close(res);
+		} else {
+			if (s->cfg->max_conns <= 0)
+				atomic_fetch_add(&s->nconns, 1);
+			conn_new(w, res);
+		}
+		arm_accept(w);
+		return;
+	}
+	if (res == -EINVAL && first && w->multishot && !w->stopping) {
+		w->multishot = 0; /* a kernel without multishot accept: one accept at a time */
+		arm_accept(w);
+		return;
+	}
+	if (w->stopping || res == -ECANCELED)
+		return;
+	if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+		/* out of descriptors: pause instead of spinning on a full backlog */
+		if (!w->accept_armed)
+			arm_timeout(w, &w->pause_ts, EMFILE_PAUSE_NS, OP_RESUME);
+		return;
+	}
+	arm_accept(w);
+}
+
+static void maybe_finish(struct uworker *w)
+{
+	if (w->stopping && w->nconns == 0)
+		w->done = 1;
+}
+
+static void on_stop(struct uworker *w)
+{
+	if (w->stopping)
+		return;
+	w->stopping = 1;
+	if (w->lfd >= 0) {
+		/* stop listening now (an in-flight accept holds the socket open), then cancel it */
+		shutdown(w->lfd, SHUT_RD);
+		if (w->accept_armed)
+			cancel_op(w, w, OP_ACCEPT);
+		close(w->lfd);
+		w->lfd = -1;
+	}
+	/* idle connections go now; those with output pending finish it */
+	for (struct uconn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		c->closing = 1;
+		buf_clear(&c->in);
+		if (c->recv_armed && !c->send_armed && !buf_used(&c->out)) {
+			shutdown(c->fd, SHUT_WR);
+			conn_close(c);
+		} else {
+			conn_kick(c);
+		}
+	}
+	arm_timeout(w, &w->grace_ts, ENGINE_STOP_GRACE_NS, OP_GRACE);
+	maybe_finish(w);
+}
+
+static void sweep(struct uworker *w)
+{
+	const struct engine_cfg *cfg = w->s->cfg;
+	uint64_t now = clock_now_ns();
+	for (struct uconn *c = w->conns, *next; c; c = next) {
+		next = c->next;
+		if (cfg->header_timeout_ns && c->partial_since_ns &&
+		    now - c->partial_since_ns >= cfg->header_timeout_ns)
+			conn_close(c);
+		else if (cfg->idle_timeout_ns && now - c->last_ns >= cfg->idle_timeout_ns &&
+			 !buf_used(&c->out) && !buf_used(&c->sending))
+			conn_close(c);
+	}
+}
+
+static void handle(struct uworker *w, struct io_uring_cqe *cqe)
+{
+	uintptr_t ud = (uintptr_t)io_uring_cqe_get_data(cqe);
+	int op = (int)(ud & OP_MASK);
+	void *obj = (void *)(ud & ~(uintptr_t)OP_MASK);
+	switch (op) {
+	case OP_RECV:
+		on_recv(w, obj, cqe->res, cqe->flags);
+		break;
+	case OP_SEND:
+		on_send(obj, cqe->res);
+		break;
+	case OP_ACCEPT:
+		on_accept(w, cqe->res, cqe->flags);
+		break;
+	case OP_STOP:
+		on_stop(w);
+		break;
+	case OP_SWEEP:
+		if (w->stopping)
+			break;
+		sweep(w);
+		arm_timeout(w, &w->sweep_ts, w->sweep_ns, OP_SWEEP);
+		break;
+	case OP_RESUME:
+		arm_accept(w);
+		break;
+	case OP_GRACE:
+		w->done = 1;
+		break;
+	default:
+		break;
+	}
+}
+
+static void after_batch(struct uworker *w)
+{
+	while (w->dirty) {
+		struct uconn *d = w->dirty;
+		w->dirty = d->dirty_next;
+		d->dirty = 0;
+		conn_kick(d);
+	}
+	struct uconn *st = w->starved;
+	w->starved = NULL;
+	while (st) {
+		struct uconn *next = st->starved_next;
+		st->starved = 0;
+		arm_recv(st);
+		st = next;
+	}
+	maybe_finish(w);
+}
+
+static void reap_cqes(struct uworker *w)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+	io_uring_for_each_cqe(&w->ring, head, cqe) {
+		handle(w, cqe);
+		n++;
+	}
+	io_uring_cq_advance(&w->ring, n);
+}
+
+/* Closes what is left (after the grace period) and waits, briefly, for the completions of
+ * the cancelled ops, so that no buffer is freed while the kernel may still use it. */
+static void worker_drain(struct uworker *w)
+{
+	w->stopping = 1;
+	while (w->conns)
+		conn_close(w->conns);
+	uint64_t deadline = clock_now_ns() + 500 * NS_PER_MS;
+	while (w->dead && clock_now_ns() < deadline) {
+		struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 50 * 1000000};
+		struct io_uring_cqe *cqe;
+		int r = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+		if (r < 0 && r != -ETIME && r != -EINTR)
+			break;
+		reap_cqes(w);
+	}
+}
+
+static void *worker_run(void *arg)
+{
+	struct uworker *w = arg;
+	while (!w->done) {
+		int r = io_uring_submit_and_wait(&w->ring, 1);
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+			error("io_uring worker: waiting failed: %s", strerror(-r));
+			break;
+		}
+		reap_cqes(w);
+		after_batch(w);
+	}
+	worker_drain(w);
+	return NULL;
+}
+
+/* ---- setup ---------------------------------------------------------------------------- */
+
+static int ring_init(struct uworker *w, const char **what)
+{
+	struct io_uring_params p;
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_COOP_TASKRUN;
+	int r = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
+	if (r == -EINVAL) { /* older kernel: no COOP_TASKRUN */
+		memset(&p, 0, sizeof(p));
+		r = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
+	}
+	if (r < 0) {
+		*what = "io_uring_queue_init";
+		return r;
+	}
+	w->ring_ok = 1;
+	w->br_bytes = URING_NBUFS * sizeof(struct io_uring_buf);
+	void *m = mmap(NULL, w->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1,
+		       0);
+	if (m == MAP_FAILED) {
+		*what = "mmap of the buffer ring";
+		return -errno;
+	}
+	w->br = m;
+	w->bufs = malloc((size_t)URING_NBUFS * ENGINE_READ_BUF);
+	if (!w->bufs) {
+		*what = "read buffers";
+		return -ENOMEM;
+	}
+	struct io_uring_buf_reg reg;
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (unsigned long)(uintptr_t)w->br;
+	reg.ring_entries = URING_NBUFS;
+	reg.bgid = BGID;
+	r = io_uring_register_buf_ring(&w->ring, &reg, 0);
+	if (r < 0) {
+		*what = "io_uring_register_buf_ring (provided buffer rings need Linux 5.19+)";
+		return r;
+	}
+	io_uring_buf_ring_init(w->br);
+	for (unsigned i = 0; i < URING_NBUFS; i++)
+		io_uring_buf_ring_add(w->br, w->bufs + (size_t)i * ENGINE_READ_BUF, ENGINE_READ_BUF,
+				      (unsigned short)i, io_uring_buf_ring_mask(URING_NBUFS), (int)i);
+	io_uring_buf_ring_advance(w->br, URING_NBUFS);
+	return 0;
+}
+
+static void ring_error(int r, const char *what)
+{
+	const char *hint;
+	if (r == -EPERM || r == -EACCES)
+		hint = "io_uring is disabled here: kernel.io_uring_disabled is set or a seccomp "
+		       "profile (e.g. a container's) blocks it; enable it (sysctl "
+		       "kernel.io_uring_disabled=0, or allow io_uring_setup in the profile) or use "
+		       "--engine epoll";
+	else if (r == -ENOSYS)
+		hint = "this kernel has no io_uring (or a seccomp filter hides it); use --engine "
+		       "epoll";
+	else if (r == -ENOMEM)
+		hint = "not enough locked memory for the ring (raise ulimit -l) or use --engine "
+		       "epoll";
+	else
+		hint = "the uring engine needs Linux 5.19+ with io_uring enabled; use --engine "
+		       "epoll";
+	error("cannot set up io_uring (%s): %s (%s)", what, strerror(-r), hint);
+}
+
+static int worker_init(struct usrv *s, struct uworker *w, const struct net_addr *addr,
+		       struct net_addr *bound)
+{
+	const struct engine_cfg *cfg = s->cfg;
+	w->s = s;
+	w->lfd = -1;
+	w->multishot = 1;
+	const char *what = "";
+	int r = ring_init(w, &what);
+	if (r < 0) {
+		ring_error(r, what);
+		return -EPROTONOSUPPORT; /* reported */
+	}
+	/* blocking sockets: io_uring never blocks on them, and retries through its own poll */
+	int flags = s->nworkers > 1 ? NET_REUSEPORT : 0;
+	int fd = net_listen(addr, cfg->backlog > 0 ? cfg->backlog : 1024, flags, bound);
+	if (fd < 0)
+		return fd;
+	w->lfd = fd;
+	arm_accept(w);
+	w->stop_fd = engine_stop_fd();
+	struct io_uring_sqe *sqe = get_sqe(w);
+	io_uring_prep_poll_add(sqe, w->stop_fd, POLLIN);
+	io_uring_sqe_set_data(sqe, ud_of(w, OP_STOP));
+	uint64_t t = 0;
+	if (cfg->idle_timeout_ns)
+		t = cfg->idle_timeout_ns;
+	if (cfg->header_timeout_ns && (!t || cfg->header_timeout_ns < t))
+		t = cfg->header_timeout_ns;
+	if (t) {
+		w->sweep_ns = t / 8;
+		if (w->sweep_ns < 10 * NS_PER_MS)
+			w->sweep_ns = 10 * NS_PER_MS;
+		if (w->sweep_ns > 250 * NS_PER_MS)
+			w->sweep_ns = 250 * NS_PER_MS;
+		arm_timeout(w, &w->sweep_ts, w->sweep_ns, OP_SWEEP);
+	}
+	r = io_uring_submit(&w->ring);
+	return r < 0 ? r : 0;
+}
+
+static void worker_fini(struct uworker *w)
+{
+	/* the ring goes first: that cancels every op, so no completion refers to a freed conn */
+	if (w->ring_ok)
+		io_uring_queue_exit(&w->ring);
+	while (w->conns) {
+		struct uconn *c = w->conns;
+		w->conns = c->next;
+		close(c->fd);
+		if (w->s->p->fini)
+			w->s->p->fini(c->state);
+		if (c->member.room)
+			room_leave(w->s->rooms, &c->member);
+		buf_free(&c->in);
+		buf_free(&c->out);
+		buf_free(&c->sending);
+		free(c);
+	}
+	while (w->dead) {
+		struct uconn *c = w->dead;
+		w->dead = c->next;
+		close(c->fd);
+		if (w->s->p->fini)
+			w->s->p->fini(c->state);
+		buf_free(&c->in);
+		buf_free(&c->out);
+		buf_free(&c->sending);
+		free(c);
+	}
+	if (w->lfd >= 0)
+		close(w->lfd);
+	if (w->br)
+		munmap(w->br, w->br_bytes);
+	free(w->bufs);
+}
+
+static int uring_run(const struct engine_cfg *cfg)
+{
+	struct usrv s;
+	memset(&s, 0, sizeof(s));
+	s.cfg = cfg;
+	s.p = cfg->proto;
+	s.nworkers = cfg->workers > 0 ? cfg->workers : 1;
+	int chat = cfg->proto->name && !strcmp(cfg->proto->name, "chat");
+	if (chat && s.nworkers > 1) {
+		warn("the uring engine serves chat with one worker (rooms are not shared across "
+		     "rings); ignoring --workers %d", s.nworkers);
+		s.nworkers = 1;
+	}
+	s.max_outbuf = cfg->pcfg.max_outbuf ? cfg->pcfg.max_outbuf : 1024 * 1024;
+	size_t body = cfg->pcfg.max_body ? cfg->pcfg.max_body : 1024 * 1024;
+	size_t hdr = cfg->pcfg.max_header_bytes ? cfg->pcfg.max_header_bytes : 16 * 1024;
+	size_t line = cfg->pcfg.max_line ? cfg->pcfg.max_line : 64 * 1024;
+	s.in_max = body + hdr + line + 2 * ENGINE_READ_BUF;
+	atomic_init(&s.nconns, 0);
+	atomic_init(&s.next_id, 1);
+	s.rooms = room_set_new(0);
+	struct uworker *ws = calloc((size_t)s.nworkers, sizeof(*ws));
+	if (!s.rooms || !ws) {
+		room_set_free(s.rooms);
+		free(ws);
+		return error("out of memory starting %d uring workers", s.nworkers), 1;
+	}
+	int rc = 0, started = 0;
+	struct net_addr bound = cfg->listen;
+	for (int i = 0; i < s.nworkers; i++) {
+		struct net_addr b;
+		int r = worker_init(&s, &ws[i], i == 0 ? &cfg->listen : &bound, &b);
+		if (r == -EPROTONOSUPPORT) {
+			rc = 1;
+			goto out;
+		}
+		if (r < 0) {
+			char a[128];
+			error("cannot listen on '%s': %s (pick another --listen address or port)",
+			      net_format(i == 0 ? &cfg->listen : &bound, a, sizeof(a)), strerror(-r));
+			rc = 1;
+			goto out;
+		}
+		if (i == 0)
+			bound = b;
+	}
+	for (int i = 1; i < s.nworkers; i++) {
+		if (pthread_create(&ws[i].tid, NULL, worker_run, &ws[i])) {
+			error("cannot start uring worker %d: %s", i, strerror(errno));
+			engine_request_stop();
+			break;
+		}
+		started = i;
+	}
+	engine_ready(cfg, &bound);
+	worker_run(&ws[0]);
+	for (int i = 1; i <= started; i++)
+		pthread_join(ws[i].tid, NULL);
+out:
+	for (int i = 0; i < s.nworkers; i++)
+		worker_fini(&ws[i]);
+	free(ws);
+	room_set_free(s.rooms);
+	return rc;
+}
+
+const struct engine engine_uring = {
+	.name = "uring",
+	.summary = "io_uring completion loops (liburing); --workers N rings with SO_REUSEPORT",
+	.protos = "sink echo http chat",
+	.run = uring_run,
+};
