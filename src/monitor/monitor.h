@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 enum monitor_method {
@@ -31,6 +32,31 @@ struct monitor_opts {
 	pid_t pid;               /* root of the tree (with all descendants, found each sample) */
 	const char *cgroup;      /* or: a cgroup directory to account (v1 or v2) */
 	int perf_counters;       /* 1: open perf_event counters (software; hardware where supported) */
+	/* added by the monitor module; zero = the default */
+	const char *name_regex;  /* or: every process whose comm matches (POSIX ERE), with its tree */
+	const char *cpu_cgroup;  /* with pid: a cgroup holding exactly this tree, used for CPU
+				  * accounting (what watch does for '-- CMD'); per-process figures
+				  * still come from the tree walk */
+	int top_n;               /* > 0: sample->tasks lists the N busiest processes (or threads) */
+	int threads;             /* 1: the breakdown is per thread, not per process */
+	int per_cpu;             /* 1: sample->per_cpu holds the /proc/stat breakdown of each CPU */
+	int no_pss;              /* 1: skip smaps_rollup (PSS; the costliest read per process) */
+	int no_fds;              /* 1: skip counting fds and sockets */
+	int from_birth;          /* 1: the caller started the tree (and cpu_cgroup) just now: count
+				  * everything it did since birth, not since monitor_start */
+};
+
+/* top's %Cpu(s) line over the interval, in percent of the CPUs' time (system-wide). */
+struct monitor_syscpu {
+	double us, sy, ni, id, wa, hi, si, st;
+};
+
+/* One process (or thread) in the breakdown, over the interval. */
+struct monitor_task {
+	pid_t pid, tid;          /* tid == 0 for a whole process */
+	char comm[16];
+	double cpu_user_cores, cpu_sys_cores, cpu_total_cores;
+	uint64_t ctxsw_vol, ctxsw_invol;
 };
 
 struct monitor_sample {
@@ -52,11 +78,53 @@ struct monitor_sample {
 	int syscalls_ok;
 	uint64_t syscalls;
 	char na_reason[128];             /* why hardware counters are n/a */
+	/* added by the monitor module */
+	double cpu_pct;                  /* cpu_total_cores / cpus_allowed * 100 */
+	int cpus_allowed;                /* CPUs the root may run on (online CPUs for a cgroup) */
+	double ipc;                      /* instructions / cycles (hw_ok only) */
+	char sw_reason[128], syscalls_reason[128]; /* why the software / syscall counters are n/a */
+	char method_reason[160];         /* why this CPU accounting method */
+	int exited;                      /* 1: the target is gone; this is the last sample */
+	int gone;                        /* processes that exited during the interval */
+	int left;                        /* processes that left the tree alive (reparented away) */
+	struct monitor_syscpu sys;       /* system-wide breakdown */
+	int ncpus;                       /* rows in per_cpu (opts.per_cpu) */
+	const struct monitor_syscpu *per_cpu; /* owned by the monitor, valid until the next call */
+	int ntasks;                      /* rows in tasks (opts.top_n) */
+	const struct monitor_task *tasks;     /* busiest first; owned by the monitor, valid until
+					       * the next call */
 };
 
 struct monitor;
 struct monitor *monitor_start(const struct monitor_opts *opts, char *err, size_t errlen);
 int monitor_sample(struct monitor *m, struct monitor_sample *s);
 int monitor_stop(struct monitor *m, struct monitor_sample *total); /* frees m; total may be NULL */
+/* In `total`, counts and CPU cover the whole span; procs, threads, fds, sockets, rss and pss are
+ * the largest values seen in any sample. */
+
+/* The caller reaped the tree's root (wait4): `ru` is that child's rusage, which includes every
+ * descendant reaped inside the tree. The tree's CPU (procwalk method) is raised to at least
+ * ru minus the root's children's times at start, so the last child's tail is not lost.
+ * Call before the last monitor_sample. */
+void monitor_reaped(struct monitor *m, const struct rusage *ru);
+
+/* Which CPU method a target would get, without starting: for watch's report. */
+enum monitor_method monitor_method_of(const struct monitor *m);
+
+/* cgroups of ctxlab's own, so that a command watch starts is accounted from its first instant:
+ * create (cgroup v2 first: the unified hierarchy, /sys/fs/cgroup or /sys/fs/cgroup/unified; else
+ * v1 cpuacct) a fresh directory named ctxlab-<tag>-<pid>, path written into path[len].
+ * 0, or -errno with err saying why (the caller falls back to the /proc walk).
+ * `want`: 0 = best available, 2 = v2 only, 1 = v1 only. *version is set to 2 or 1. */
+int monitor_cgroup_create(int want, const char *tag, char *path, size_t len, int *version,
+			  char *err, size_t errlen);
+/* Moves process pid (0 = the caller) into the cgroup. 0 / -errno. */
+int monitor_cgroup_join(const char *path, pid_t pid);
+/* Moves the caller back out: into the parent directory of path, which is the cgroup the caller
+ * was in at monitor_cgroup_create (the new cgroup is made under it, or under the hierarchy's
+ * root when that is not allowed). 0 / -errno. */
+int monitor_cgroup_leave(const char *path);
+/* Removes the directory (its processes must be gone; retries briefly). 0 / -errno. */
+int monitor_cgroup_remove(const char *path);
 
 #endif

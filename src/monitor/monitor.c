@@ -1,0 +1,1463 @@
+/* monitor: the process-tree walk, CPU accounting (cgroup v2 / v1 / procwalk) and the figures
+ * of one interval. See monitor.h for the contract and docs/metrics.md for every definition.
+ *
+ * Procwalk CPU, in short: each process p has T_p = utime+stime+cutime+cstime (its own time plus
+ * what it reaped). The tree's CPU accumulates, every sample, the growth of T_p of every process
+ * seen twice and the whole T_p of a process seen for the first time. When a process vanishes
+ * (reaped), what we had counted of it, T_p(last), becomes a credit on its nearest live ancestor:
+ * the ancestor's next cutime/cstime growth (which contains the child's final total) is counted
+ * net of that credit, so nothing is counted twice and the child's tail is not lost. Parents are
+ * read before their children (breadth-first), which closes the race where a child is reaped
+ * between the two reads. Kept-open /proc fds make PID reuse harmless: a fd of a dead process
+ * reads ESRCH, never the new process.
+ */
+#include "monitor/monitor.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <regex.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "monitor/perfev.h"
+#include "monitor/syscpu.h"
+
+#define STATBUF 1024
+#define BIGBUF 4096
+
+struct pstat {
+	char comm[16];
+	char state;
+	pid_t ppid;
+	uint64_t minflt, cminflt, majflt, cmajflt, ut, st, cut, cst, start, rss_pages;
+	int threads;
+};
+
+struct task_ent {
+	pid_t tid;
+	int fd_status, fd_sched, fd_children, fd_stat;
+	uint64_t vol, invol, run_ns, wait_ns, ut, st; /* last seen */
+	uint64_t d_vol, d_invol, d_ut, d_st;           /* over the current interval */
+};
+
+struct proc_ent {
+	pid_t pid, ppid;
+	uint64_t start_ticks;
+	unsigned gen;
+	int dirfd, fd_stat, fd_smaps;
+	char comm[16];
+	char state;
+	uint64_t ut, st, cut, cst, minflt, majflt, cminflt, cmajflt; /* last seen */
+	uint64_t credit_ut, credit_st, credit_min, credit_maj;       /* from vanished children */
+	uint64_t d_ut, d_st;                                         /* own, this interval */
+	int threads;
+	struct pstat cur; /* read this round, counted after the sweep */
+	int fresh, base;
+	struct task_ent *tasks;
+	int ntasks, captasks;
+};
+
+struct acc {
+	uint64_t ut, st;        /* ticks */
+	uint64_t minflt, majflt;
+	uint64_t vol, invol;
+	uint64_t wait_ns;
+	uint64_t cg_user_ns, cg_sys_ns; /* cgroup method */
+	uint64_t perf[PERFEV_N];
+};
+
+struct monitor {
+	struct monitor_opts opts;
+	enum monitor_method method;
+	char method_reason[160];
+	char cgpath[512];
+	int cg_version;
+	int cg_fd_stat, cg_fd_user, cg_fd_sys, cg_fd_usage, cg_fd_procs;
+	uint64_t cg1_tot, cg1_u, cg1_s, cg1_acc_u, cg1_acc_s;
+	uint64_t cg_u0, cg_s0, cg_tot0, cg_span_u, cg_span_done;
+	int cg1_primed;
+	int name_mode;
+	regex_t re;
+
+	struct proc_ent **procs;
+	int nprocs, capprocs;
+	int *hash; /* index into procs, -1 empty */
+	unsigned hashmask;
+	unsigned gen;
+
+	pid_t *queue;
+	int capqueue;
+	pid_t *tids;
+	int captids;
+
+	long tck;
+	long pagesize;
+	int fd_budget;
+
+	struct acc acc, prev, base;
+	uint64_t start_ns, prev_ns;
+	uint64_t tree0_ut, tree0_st;   /* the tree's T_p sum at the baseline (for monitor_reaped) */
+	int root_gone;
+	uint64_t root_start;
+	uint64_t reaped_ut, reaped_st; /* ticks-equivalent floor from monitor_reaped */
+	int have_reaped;
+	int seen_any, exited;
+
+	struct syscpu sc;
+	int sc_ok;
+	double *sc_pct;
+	struct monitor_syscpu *per_cpu;
+
+	struct perfev pe;
+	int pe_on;
+
+	struct monitor_task *tasks;
+	int captasks;
+
+	/* gauges: max over samples, for the total */
+	int max_procs, max_threads, max_fds, max_sockets;
+	uint64_t max_rss, max_pss;
+	int tot_gone, tot_left;
+
+	char buf[BIGBUF];
+	char *big;      /* children lists and cgroup.procs: grown on demand */
+	size_t biglen;
+};
+
+const char *monitor_method_name(enum monitor_method m)
+{
+	switch (m) {
+	case MONITOR_CGROUP2:
+		return "cgroup2";
+	case MONITOR_CGROUP1:
+		return "cgroup1";
+	default:
+		return "procwalk";
+	}
+}
+
+enum monitor_method monitor_method_of(const struct monitor *m) { return m->method; }
+
+/* ---- small readers --------------------------------------------------------------------- */
+
+static uint64_t parse_u64(const char **pp)
+{
+	const char *p = *pp;
+	uint64_t v = 0;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	while (*p >= '0' && *p <= '9')
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	*pp = p;
+	return v;
+}
+
+static void skip_field(const char **pp)
+{
+	const char *p = *pp;
+	while (*p == ' ')
+		p++;
+	while (*p && *p != ' ')
+		p++;
+	*pp = p;
+}
+
+/* Reads a /proc file through a kept fd (opened on first use when the fd budget allows, else
+ * opened and closed each time). Returns bytes read (NUL-terminated), or -errno. */
+static ssize_t rd(struct monitor *m, int *fd, int dirfd, const char *rel, char *buf, size_t len)
+{
+	int tmp = -1;
+	if (*fd < 0) {
+		tmp = openat(dirfd, rel, O_RDONLY | O_CLOEXEC);
+		if (tmp < 0)
+			return -errno;
+		if (m->fd_budget > 0) {
+			*fd = tmp, tmp = -1;
+			m->fd_budget--;
+		}
+	}
+	ssize_t n = pread(*fd >= 0 ? *fd : tmp, buf, len - 1, 0);
+	int e = errno;
+	if (tmp >= 0)
+		close(tmp);
+	if (n < 0)
+		return -e;
+	buf[n] = 0;
+	return n;
+}
+
+/* Like rd into m->big, growing it until the whole file fits (children lists of a forking
+ * server, cgroup.procs). */
+static ssize_t rd_big(struct monitor *m, int *fd, int dirfd, const char *rel)
+{
+	for (;;) {
+		if (!m->big) {
+			m->biglen = 16384;
+			m->big = malloc(m->biglen);
+			if (!m->big)
+				return -ENOMEM;
+		}
+		ssize_t n = rd(m, fd, dirfd, rel, m->big, m->biglen);
+		if (n < 0 || (size_t)n < m->biglen - 1 || m->biglen >= (64u << 20))
+			return n;
+		char *nb = realloc(m->big, m->biglen * 2);
+		if (!nb)
+			return n;
+		m->big = nb, m->biglen *= 2;
+	}
+}
+
+static void closefd(struct monitor *m, int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		m->fd_budget++;
+		*fd = -1;
+	}
+}
+
+
+static int parse_stat(const char *buf, struct pstat *ps)
+{
+	const char *lp = strchr(buf, '('), *rp = strrchr(buf, ')');
+	if (!lp || !rp || rp < lp)
+		return -EINVAL;
+	size_t cl = (size_t)(rp - lp - 1);
+	if (cl > sizeof ps->comm - 1)
+		cl = sizeof ps->comm - 1;
+	memcpy(ps->comm, lp + 1, cl);
+	ps->comm[cl] = 0;
+	const char *p = rp + 1;
+	while (*p == ' ')
+		p++;
+	ps->state = *p;
+	skip_field(&p);                        /* 3 state */
+	ps->ppid = (pid_t)parse_u64(&p);       /* 4 */
+	for (int i = 5; i <= 9; i++)
+		skip_field(&p);
+	ps->minflt = parse_u64(&p);            /* 10 */
+	ps->cminflt = parse_u64(&p);
+	ps->majflt = parse_u64(&p);
+	ps->cmajflt = parse_u64(&p);
+	ps->ut = parse_u64(&p);                /* 14 */
+	ps->st = parse_u64(&p);
+	ps->cut = parse_u64(&p);
+	ps->cst = parse_u64(&p);               /* 17 */
+	skip_field(&p);                        /* 18 priority (may be negative) */
+	skip_field(&p);                        /* 19 nice */
+	ps->threads = (int)parse_u64(&p);      /* 20 */
+	skip_field(&p);                        /* 21 */
+	ps->start = parse_u64(&p);             /* 22 */
+	skip_field(&p);                        /* 23 vsize */
+	ps->rss_pages = parse_u64(&p);         /* 24 */
+	return 0;
+}
+
+static uint64_t field_after(const char *buf, const char *key)
+{
+	const char *p = strstr(buf, key);
+	if (!p)
+		return 0;
+	p += strlen(key);
+	return parse_u64(&p);
+}
+
+static uint64_t dsub(uint64_t now, uint64_t last) { return now > last ? now - last : 0; }
+
+/* ---- the process table ----------------------------------------------------------------- */
+
+static unsigned hslot(pid_t pid, unsigned mask) { return ((unsigned)pid * 2654435761u) & mask; }
+
+static int hash_rebuild(struct monitor *m)
+{
+	unsigned size = 64;
+	while (size < (unsigned)m->nprocs * 2 + 2)
+		size <<= 1;
+	if (size - 1 != m->hashmask) {
+		int *h = realloc(m->hash, size * sizeof *h);
+		if (!h)
+			return -ENOMEM;
+		m->hash = h, m->hashmask = size - 1;
+	}
+	for (unsigned i = 0; i <= m->hashmask; i++)
+		m->hash[i] = -1;
+	for (int i = 0; i < m->nprocs; i++) {
+		unsigned s = hslot(m->procs[i]->pid, m->hashmask);
+		while (m->hash[s] >= 0)
+			s = (s + 1) & m->hashmask;
+		m->hash[s] = i;
+	}
+	return 0;
+}
+
+static int hash_find(struct monitor *m, pid_t pid)
+{
+	unsigned s = hslot(pid, m->hashmask);
+	while (m->hash[s] >= 0) {
+		if (m->procs[m->hash[s]]->pid == pid)
+			return m->hash[s];
+		s = (s + 1) & m->hashmask;
+	}
+	return -1;
+}
+
+static void task_close(struct monitor *m, struct task_ent *t)
+{
+	closefd(m, &t->fd_status);
+	closefd(m, &t->fd_sched);
+	closefd(m, &t->fd_children);
+	closefd(m, &t->fd_stat);
+}
+
+static void proc_free(struct monitor *m, struct proc_ent *p)
+{
+	for (int i = 0; i < p->ntasks; i++)
+		task_close(m, &p->tasks[i]);
+	free(p->tasks);
+	closefd(m, &p->fd_stat);
+	closefd(m, &p->fd_smaps);
+	closefd(m, &p->dirfd);
+	free(p);
+}
+
+/* Adds a new entry (pid with a live /proc dir); index, or -errno. */
+static int proc_add(struct monitor *m, pid_t pid)
+{
+	char path[32];
+	snprintf(path, sizeof path, "/proc/%d", (int)pid);
+	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	struct proc_ent *p = calloc(1, sizeof *p);
+	if (!p) {
+		close(dfd);
+		return -ENOMEM;
+	}
+	if (m->nprocs == m->capprocs) {
+		int nc = m->capprocs ? m->capprocs * 2 : 64;
+		struct proc_ent **np = realloc(m->procs, (size_t)nc * sizeof *np);
+		if (!np) {
+			close(dfd), free(p);
+			return -ENOMEM;
+		}
+		m->procs = np, m->capprocs = nc;
+	}
+	m->fd_budget--;
+	p->pid = pid;
+	p->dirfd = dfd;
+	p->fd_stat = p->fd_smaps = -1;
+	p->gen = 0;
+	m->procs[m->nprocs++] = p;
+	if ((unsigned)m->nprocs * 2 + 2 > m->hashmask + 1) {
+		if (hash_rebuild(m))
+			return -ENOMEM;
+	} else {
+		unsigned s = hslot(pid, m->hashmask);
+		while (m->hash[s] >= 0)
+			s = (s + 1) & m->hashmask;
+		m->hash[s] = m->nprocs - 1;
+	}
+	return m->nprocs - 1;
+}
+
+static int queue_push(struct monitor *m, int *n, pid_t pid)
+{
+	if (*n == m->capqueue) {
+		int nc = m->capqueue ? m->capqueue * 2 : 256;
+		pid_t *q = realloc(m->queue, (size_t)nc * sizeof *q);
+		if (!q)
+			return -ENOMEM;
+		m->queue = q, m->capqueue = nc;
+	}
+	m->queue[(*n)++] = pid;
+	return 0;
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Lists p's threads into m->tids (sorted). Count, or -errno. */
+static int list_tids(struct monitor *m, struct proc_ent *p)
+{
+	if (p->threads <= 1 || p->state == 'Z') {
+		if (m->captids < 1) {
+			m->tids = malloc(64 * sizeof *m->tids);
+			if (!m->tids)
+				return -ENOMEM;
+			m->captids = 64;
+		}
+		m->tids[0] = p->pid;
+		return 1;
+	}
+	int fd = openat(p->dirfd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int n = 0;
+	char dbuf[4096];
+	for (;;) {
+		long r = syscall(SYS_getdents64, fd, dbuf, sizeof dbuf);
+		if (r <= 0)
+			break;
+		for (long off = 0; off < r;) {
+			struct {
+				uint64_t ino;
+				int64_t off;
+				unsigned short reclen;
+				unsigned char type;
+				char name[];
+			} *de = (void *)(dbuf + off);
+			off += de->reclen;
+			if (de->name[0] < '0' || de->name[0] > '9')
+				continue;
+			if (n == m->captids) {
+				int nc = m->captids ? m->captids * 2 : 64;
+				pid_t *t = realloc(m->tids, (size_t)nc * sizeof *t);
+				if (!t) {
+					close(fd);
+					return -ENOMEM;
+				}
+				m->tids = t, m->captids = nc;
+			}
+			const char *q = de->name;
+			m->tids[n++] = (pid_t)parse_u64(&q);
+		}
+	}
+	close(fd);
+	qsort(m->tids, (size_t)n, sizeof *m->tids, cmp_pid);
+	return n;
+}
+
+/* ---- one process's read ---------------------------------------------------------------- */
+
+struct walk {
+	int first;      /* baseline: record, count nothing */
+	int procs, threads, fds, sockets;
+	uint64_t rss, pss;
+};
+
+static void count_fds(struct monitor *m, struct proc_ent *p, struct walk *w)
+{
+	int fd = openat(p->dirfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	char dbuf[4096], link[64], rel[32];
+	for (;;) {
+		long r = syscall(SYS_getdents64, fd, dbuf, sizeof dbuf);
+		if (r <= 0)
+			break;
+		for (long off = 0; off < r;) {
+			struct {
+				uint64_t ino;
+				int64_t off;
+				unsigned short reclen;
+				unsigned char type;
+				char name[];
+			} *de = (void *)(dbuf + off);
+			off += de->reclen;
+			if (de->name[0] < '0' || de->name[0] > '9')
+				continue;
+			w->fds++;
+			snprintf(rel, sizeof rel, "fd/%s", de->name);
+			ssize_t l = readlinkat(p->dirfd, rel, link, sizeof link - 1);
+			if (l >= 7 && !memcmp(link, "socket:", 7))
+				w->sockets++;
+		}
+	}
+	close(fd);
+}
+
+/* Reads the threads of p: switch counts, run-queue wait, children (pushed on the queue). */
+static int read_tasks(struct monitor *m, struct proc_ent *p, struct walk *w, int *qn, int base)
+{
+	int n = list_tids(m, p);
+	if (n < 0)
+		return n;
+	struct task_ent *nt = malloc((size_t)(n ? n : 1) * sizeof *nt);
+	if (!nt)
+		return -ENOMEM;
+	int j = 0, k = 0;
+	char rel[64];
+	for (int i = 0; i < n; i++) {
+		pid_t tid = m->tids[i];
+		while (j < p->ntasks && p->tasks[j].tid < tid)
+			task_close(m, &p->tasks[j++]); /* a thread that exited: its tail is lost */
+		struct task_ent *t = &nt[k];
+		int fresh = 1;
+		if (j < p->ntasks && p->tasks[j].tid == tid) {
+			*t = p->tasks[j++];
+			fresh = 0;
+		} else {
+			memset(t, 0, sizeof *t);
+			t->tid = tid;
+			t->fd_status = t->fd_sched = t->fd_children = t->fd_stat = -1;
+		}
+		t->d_vol = t->d_invol = t->d_ut = t->d_st = 0;
+		snprintf(rel, sizeof rel, "task/%d/status", (int)tid);
+		if (rd(m, &t->fd_status, p->dirfd, rel, m->buf, sizeof m->buf) < 0) {
+			task_close(m, t);
+			continue; /* gone since the listing */
+		}
+		uint64_t vol = field_after(m->buf, "\nvoluntary_ctxt_switches:");
+		uint64_t invol = field_after(m->buf, "\nnonvoluntary_ctxt_switches:");
+		uint64_t wait_ns = t->wait_ns, run_ns = t->run_ns;
+		snprintf(rel, sizeof rel, "task/%d/schedstat", (int)tid);
+		if (rd(m, &t->fd_sched, p->dirfd, rel, m->buf, sizeof m->buf) > 0) {
+			const char *q = m->buf;
+			run_ns = parse_u64(&q);
+			wait_ns = parse_u64(&q);
+		}
+		if (m->opts.threads && m->opts.top_n > 0) {
+			snprintf(rel, sizeof rel, "task/%d/stat", (int)tid);
+			struct pstat ts;
+			if (rd(m, &t->fd_stat, p->dirfd, rel, m->buf, sizeof m->buf) > 0 &&
+			    !parse_stat(m->buf, &ts)) {
+				if (!base) {
+					t->d_ut = fresh ? ts.ut : dsub(ts.ut, t->ut);
+					t->d_st = fresh ? ts.st : dsub(ts.st, t->st);
+				}
+				t->ut = ts.ut, t->st = ts.st;
+			}
+		}
+		if (!base) {
+			/* a thread first seen now was born during the interval: all of it counts */
+			t->d_vol = fresh ? vol : dsub(vol, t->vol);
+			t->d_invol = fresh ? invol : dsub(invol, t->invol);
+			m->acc.vol += t->d_vol;
+			m->acc.invol += t->d_invol;
+			m->acc.wait_ns += fresh ? wait_ns : dsub(wait_ns, t->wait_ns);
+		}
+		if (vol >= t->vol)
+			t->vol = vol;
+		if (invol >= t->invol)
+			t->invol = invol;
+		if (wait_ns >= t->wait_ns)
+			t->wait_ns = wait_ns;
+		t->run_ns = run_ns;
+		snprintf(rel, sizeof rel, "task/%d/children", (int)tid);
+		if (!m->opts.cgroup && rd_big(m, &t->fd_children, p->dirfd, rel) > 0) {
+			const char *q = m->big;
+			while (*q) {
+				while (*q == ' ' || *q == '\n')
+					q++;
+				if (!*q)
+					break;
+				pid_t c = (pid_t)parse_u64(&q);
+				if (c > 0 && queue_push(m, qn, c))
+					break;
+				if (*q && *q != ' ' && *q != '\n')
+					q++;
+			}
+		}
+		k++;
+	}
+	while (j < p->ntasks)
+		task_close(m, &p->tasks[j++]);
+	free(p->tasks);
+	p->tasks = nt;
+	p->ntasks = k;
+	p->captasks = n;
+	w->threads += k;
+	return 0;
+}
+
+/* Counts p's growth since its last read. fresh: first sight (born during the interval). */
+static void account(struct monitor *m, struct proc_ent *p, const struct pstat *ps, int fresh,
+		    int first)
+{
+	p->d_ut = p->d_st = 0;
+	if (first) {
+		m->tree0_ut += ps->ut + ps->cut;
+		m->tree0_st += ps->st + ps->cst;
+	} else {
+		uint64_t dut = fresh ? ps->ut : dsub(ps->ut, p->ut);
+		uint64_t dst = fresh ? ps->st : dsub(ps->st, p->st);
+		uint64_t dcut = fresh ? ps->cut : dsub(ps->cut, p->cut);
+		uint64_t dcst = fresh ? ps->cst : dsub(ps->cst, p->cst);
+		uint64_t dmin = fresh ? ps->minflt : dsub(ps->minflt, p->minflt);
+		uint64_t dmaj = fresh ? ps->majflt : dsub(ps->majflt, p->majflt);
+		uint64_t dcmin = fresh ? ps->cminflt : dsub(ps->cminflt, p->cminflt);
+		uint64_t dcmaj = fresh ? ps->cmajflt : dsub(ps->cmajflt, p->cmajflt);
+		/* reaped children's totals, net of what was counted while they lived */
+		uint64_t c;
+		c = dcut < p->credit_ut ? dcut : p->credit_ut, dcut -= c, p->credit_ut -= c;
+		c = dcst < p->credit_st ? dcst : p->credit_st, dcst -= c, p->credit_st -= c;
+		c = dcmin < p->credit_min ? dcmin : p->credit_min, dcmin -= c, p->credit_min -= c;
+		c = dcmaj < p->credit_maj ? dcmaj : p->credit_maj, dcmaj -= c, p->credit_maj -= c;
+		m->acc.ut += dut + dcut;
+		m->acc.st += dst + dcst;
+		m->acc.minflt += dmin + dcmin;
+		m->acc.majflt += dmaj + dcmaj;
+		p->d_ut = dut, p->d_st = dst;
+	}
+	/* keep the high-water marks: a counter never steps back for one process */
+	if (ps->ut > p->ut) p->ut = ps->ut;
+	if (ps->st > p->st) p->st = ps->st;
+	if (ps->cut > p->cut) p->cut = ps->cut;
+	if (ps->cst > p->cst) p->cst = ps->cst;
+	if (ps->minflt > p->minflt) p->minflt = ps->minflt;
+	if (ps->majflt > p->majflt) p->majflt = ps->majflt;
+	if (ps->cminflt > p->cminflt) p->cminflt = ps->cminflt;
+	if (ps->cmajflt > p->cmajflt) p->cmajflt = ps->cmajflt;
+}
+
+/* Visits pid: reads it, counts it, queues its children. */
+static int visit(struct monitor *m, pid_t pid, struct walk *w, int *qn, int root)
+{
+	int idx = hash_find(m, pid);
+	struct proc_ent *p = idx >= 0 ? m->procs[idx] : NULL;
+	if (p && p->gen == m->gen)
+		return 0; /* already visited this round */
+	struct pstat ps;
+	int fresh = 0;
+	if (p) {
+		if (rd(m, &p->fd_stat, p->dirfd, "stat", m->buf, sizeof m->buf) < 0 ||
+		    parse_stat(m->buf, &ps)) {
+			/* the process we knew is dead and the pid reused: the sweep deals with the
+			 * old entry; track the new one under a fresh entry */
+			p->pid = -p->pid - 1; /* retire from lookups until swept */
+			hash_rebuild(m);
+			p = NULL;
+			if (root && m->opts.pid > 0)
+				return 0; /* the root died: a reused pid is not our target */
+		}
+	}
+	if (!p) {
+		idx = proc_add(m, pid);
+		if (idx < 0)
+			return idx == -ENOENT || idx == -ESRCH ? 0 : idx;
+		p = m->procs[idx];
+		if (rd(m, &p->fd_stat, p->dirfd, "stat", m->buf, sizeof m->buf) < 0 ||
+		    parse_stat(m->buf, &ps)) {
+			p->gen = m->gen - 1; /* vanished already: swept, nothing counted */
+			p->start_ticks = UINT64_MAX;
+			return 0;
+		}
+		fresh = 1;
+		p->start_ticks = ps.start;
+		p->ppid = ps.ppid;
+	}
+	p->gen = m->gen;
+	p->ppid = ps.ppid;
+	p->state = ps.state;
+	p->threads = ps.threads;
+	memcpy(p->comm, ps.comm, sizeof p->comm);
+	/* at the baseline nothing counts; a process first seen later was born in the interval
+	 * (all of it counts), unless it is a root newly matched by name (it existed before) */
+	int base = (w->first && !m->opts.from_birth) || (fresh && root && m->name_mode);
+	/* counted after the sweep, so that the credits of children that vanished this round
+	 * apply to this round's growth of the parent's cutime */
+	p->cur = ps, p->fresh = fresh, p->base = base;
+	w->procs++;
+	w->rss += ps.rss_pages * (uint64_t)m->pagesize;
+	int r = read_tasks(m, p, w, qn, base);
+	if (r == -ENOMEM)
+		return r;
+	if (!m->opts.no_pss && p->state != 'Z' &&
+	    rd(m, &p->fd_smaps, p->dirfd, "smaps_rollup", m->buf, sizeof m->buf) > 0)
+		w->pss += field_after(m->buf, "\nPss:") * 1024;
+	if (!m->opts.no_fds && p->state != 'Z')
+		count_fds(m, p, w);
+	return 0;
+}
+
+/* Processes not visited this round: reaped (credit their ancestor) or moved out of the tree. */
+static void sweep(struct monitor *m, int *gone, int *left)
+{
+	for (int i = 0; i < m->nprocs; i++) {
+		struct proc_ent *p = m->procs[i];
+		if (p->gen == m->gen || p->start_ticks == UINT64_MAX)
+			continue;
+		struct pstat ps;
+		int alive = p->pid > 0 && p->fd_stat >= 0 &&
+			    rd(m, &p->fd_stat, p->dirfd, "stat", m->buf, sizeof m->buf) > 0 &&
+			    !parse_stat(m->buf, &ps);
+		if (alive) {
+			/* still exists but no longer in the tree (reparented away): count up to now,
+			 * then forget it */
+			account(m, p, &ps, 0, 0);
+			(*left)++;
+			continue;
+		}
+		(*gone)++;
+		/* nearest live ancestor in the tree gets the credit */
+		pid_t pp = p->ppid;
+		for (int hops = 0; hops < 64 && pp > 0; hops++) {
+			int j = hash_find(m, pp);
+			if (j < 0)
+				break;
+			struct proc_ent *a = m->procs[j];
+			if (a->gen == m->gen) {
+				a->credit_ut += p->ut + p->cut;
+				a->credit_st += p->st + p->cst;
+				a->credit_min += p->minflt + p->cminflt;
+				a->credit_maj += p->majflt + p->cmajflt;
+				break;
+			}
+			pp = a->ppid;
+		}
+	}
+	/* free everything not visited */
+	int k = 0;
+	for (int i = 0; i < m->nprocs; i++) {
+		if (m->procs[i]->gen == m->gen)
+			m->procs[k++] = m->procs[i];
+		else
+			proc_free(m, m->procs[i]);
+	}
+	m->nprocs = k;
+	hash_rebuild(m);
+}
+
+/* ---- roots ----------------------------------------------------------------------------- */
+
+static int push_cgroup_procs(struct monitor *m, int *qn)
+{
+	ssize_t n = rd_big(m, &m->cg_fd_procs, AT_FDCWD, "");
+	if (n < 0)
+		return (int)n;
+	const char *q = m->big;
+	while (*q) {
+		while (*q == '\n')
+			q++;
+		if (!*q)
+			break;
+		pid_t pid = (pid_t)parse_u64(&q);
+		if (pid > 0 && queue_push(m, qn, pid))
+			return -ENOMEM;
+		if (*q && *q != '\n')
+			q++;
+	}
+	return 0;
+}
+
+static int push_name_matches(struct monitor *m, int *qn)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		return -errno;
+	struct dirent *de;
+	char rel[300], comm[64];
+	while ((de = readdir(d))) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(rel, sizeof rel, "/proc/%s/comm", de->d_name);
+		int fd = open(rel, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, comm, sizeof comm - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		comm[n] = 0;
+		if (comm[n - 1] == '\n')
+			comm[n - 1] = 0;
+		pid_t pid = (pid_t)atoi(de->d_name);
+		if (pid == getpid())
+			continue;
+		if (!regexec(&m->re, comm, 0, NULL, 0))
+			queue_push(m, qn, pid);
+	}
+	closedir(d);
+	return 0;
+}
+
+/* ---- cgroup CPU ------------------------------------------------------------------------ */
+
+static int cg_open(struct monitor *m, const char *dir, char *err, size_t errlen)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/cpu.stat", dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char b[512];
+	if (fd >= 0) {
+		ssize_t n = pread(fd, b, sizeof b - 1, 0);
+		b[n > 0 ? n : 0] = 0;
+		if (n > 0 && strstr(b, "usage_usec") && strstr(b, "user_usec")) {
+			m->cg_fd_stat = fd;
+			m->cg_version = 2;
+			return 0;
+		}
+		close(fd);
+	}
+	snprintf(path, sizeof path, "%s/cpuacct.usage", dir);
+	m->cg_fd_usage = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof path, "%s/cpuacct.usage_user", dir);
+	m->cg_fd_user = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof path, "%s/cpuacct.usage_sys", dir);
+	m->cg_fd_sys = open(path, O_RDONLY | O_CLOEXEC);
+	if (m->cg_fd_usage >= 0 && m->cg_fd_user >= 0 && m->cg_fd_sys >= 0) {
+		m->cg_version = 1;
+		return 0;
+	}
+	snprintf(err, errlen,
+		 "cannot account cpu of cgroup '%s': neither cpu.stat (v2) nor cpuacct.usage* (v1) "
+		 "readable (pass a cgroup v2 directory or a v1 cpuacct one)", dir);
+	return -ENOENT;
+}
+
+static uint64_t read_num_fd(int fd)
+{
+	char b[64];
+	ssize_t n = pread(fd, b, sizeof b - 1, 0);
+	if (n <= 0)
+		return 0;
+	b[n] = 0;
+	const char *q = b;
+	return parse_u64(&q);
+}
+
+/* Cumulative user/sys ns of the cgroup. v1: cpuacct.usage is exact, the user/sys split is
+ * tick-sampled, so the exact total is split in the tick ratio. */
+static void cg_read(struct monitor *m, uint64_t *user_ns, uint64_t *sys_ns)
+{
+	if (m->cg_version == 2) {
+		char b[1024];
+		ssize_t n = pread(m->cg_fd_stat, b, sizeof b - 1, 0);
+		b[n > 0 ? n : 0] = 0;
+		uint64_t u = field_after(b, "user_usec"), s = field_after(b, "system_usec");
+		uint64_t tot = field_after(b, "usage_usec");
+		/* usage = user + system; keep the exact sum if they disagree by rounding */
+		*user_ns = u * 1000;
+		*sys_ns = (tot > u ? tot - u : s) * 1000;
+		return;
+	}
+	uint64_t tot = read_num_fd(m->cg_fd_usage), u = read_num_fd(m->cg_fd_user),
+		 s = read_num_fd(m->cg_fd_sys);
+	if (!m->cg1_primed) {
+		/* the baseline: split the history in its own ratio */
+		double fu = u + s ? (double)u / (double)(u + s) : 1.0;
+		m->cg1_acc_u = (uint64_t)((double)tot * fu);
+		m->cg1_acc_s = tot - m->cg1_acc_u;
+	} else {
+		/* each interval's exact usage split in that interval's tick ratio (falling back
+		 * to the ratio so far when no tick landed), so the sums stay monotonic */
+		uint64_t dt = dsub(tot, m->cg1_tot), du = dsub(u, m->cg1_u), ds = dsub(s, m->cg1_s);
+		double fu = du + ds ? (double)du / (double)(du + ds)
+			  : u + s ? (double)u / (double)(u + s) : 1.0;
+		uint64_t add_u = (uint64_t)((double)dt * fu);
+		m->cg1_acc_u += add_u;
+		m->cg1_acc_s += dt - add_u;
+	}
+	*user_ns = m->cg1_acc_u, *sys_ns = m->cg1_acc_s;
+	if (tot >= m->cg1_tot)
+		m->cg1_tot = tot;
+	m->cg1_u = u, m->cg1_s = s, m->cg1_primed = 1;
+}
+
+/* ---- sampling -------------------------------------------------------------------------- */
+
+static int walk(struct monitor *m, struct walk *w, int *gone, int *left)
+{
+	m->gen++;
+	int qn = 0, r = 0;
+	if (m->opts.cgroup)
+		r = push_cgroup_procs(m, &qn);
+	else if (m->name_mode)
+		r = push_name_matches(m, &qn);
+	else if (!m->root_gone)
+		r = queue_push(m, &qn, m->opts.pid);
+	if (r == -ENOMEM)
+		return r;
+	int roots = qn;
+	/* breadth-first: parents are read before their children */
+	for (int i = 0; i < qn; i++) {
+		if (i == 0 && m->opts.pid > 0 && m->root_start && !w->first) {
+			/* the root is only ever the process we started with, never a reused pid */
+			int j = hash_find(m, m->opts.pid);
+			if (j < 0 || m->procs[j]->start_ticks != m->root_start)
+				continue;
+		}
+		r = visit(m, m->queue[i], w, &qn, i < roots);
+		if (r == -ENOMEM)
+			return r;
+	}
+	/* /proc/.../children is not reliable while a sibling exits (the kernel walks the list by
+	 * position): a child it skipped is still alive under a parent we visited. Pick such
+	 * children (and, through them, their subtrees) up, or they would look like they left the
+	 * tree and be counted again from scratch when listed next time. */
+	for (int pass = 0; pass < 8 && !m->opts.cgroup && !m->name_mode; pass++) {
+		int before = qn;
+		for (int i = 0; i < m->nprocs; i++) {
+			struct proc_ent *p = m->procs[i];
+			if (p->gen == m->gen || p->pid <= 0 || p->start_ticks == UINT64_MAX ||
+			    p->fd_stat < 0)
+				continue;
+			struct pstat ps;
+			if (rd(m, &p->fd_stat, p->dirfd, "stat", m->buf, sizeof m->buf) < 0 ||
+			    parse_stat(m->buf, &ps))
+				continue;
+			int j = hash_find(m, ps.ppid);
+			if (j >= 0 && m->procs[j]->gen == m->gen && queue_push(m, &qn, p->pid))
+				return -ENOMEM;
+		}
+		if (qn == before)
+			break;
+		for (int i = before; i < qn; i++) {
+			r = visit(m, m->queue[i], w, &qn, 0);
+			if (r == -ENOMEM)
+				return r;
+		}
+	}
+	sweep(m, gone, left);
+	for (int i = 0; i < m->nprocs; i++)
+		account(m, m->procs[i], &m->procs[i]->cur, m->procs[i]->fresh, m->procs[i]->base);
+	if (m->opts.pid > 0) {
+		int j = hash_find(m, m->opts.pid);
+		if (j < 0 || (m->root_start && m->procs[j]->start_ticks != m->root_start))
+			m->root_gone = 1;
+		else if (!m->root_start)
+			m->root_start = m->procs[j]->start_ticks;
+	}
+	return 0;
+}
+
+static int cmp_task(const void *a, const void *b)
+{
+	const struct monitor_task *x = a, *y = b;
+	double dx = x->cpu_total_cores, dy = y->cpu_total_cores;
+	if (dx != dy)
+		return dx < dy ? 1 : -1;
+	uint64_t sx = x->ctxsw_vol + x->ctxsw_invol, sy = y->ctxsw_vol + y->ctxsw_invol;
+	if (sx != sy)
+		return sx < sy ? 1 : -1;
+	return (x->tid ? x->tid : x->pid) - (y->tid ? y->tid : y->pid);
+}
+
+static void fill_tasks(struct monitor *m, struct monitor_sample *s, double secs)
+{
+	s->tasks = NULL;
+	s->ntasks = 0;
+	if (m->opts.top_n <= 0 || secs <= 0)
+		return;
+	int need = 0;
+	for (int i = 0; i < m->nprocs; i++)
+		need += m->opts.threads ? m->procs[i]->ntasks : 1;
+	if (need > m->captasks) {
+		struct monitor_task *t = realloc(m->tasks, (size_t)need * sizeof *t);
+		if (!t)
+			return;
+		m->tasks = t, m->captasks = need;
+	}
+	double tck = (double)m->tck;
+	int n = 0;
+	for (int i = 0; i < m->nprocs; i++) {
+		struct proc_ent *p = m->procs[i];
+		if (m->opts.threads) {
+			for (int j = 0; j < p->ntasks; j++) {
+				struct task_ent *t = &p->tasks[j];
+				struct monitor_task *o = &m->tasks[n++];
+				memset(o, 0, sizeof *o);
+				o->pid = p->pid, o->tid = t->tid;
+				memcpy(o->comm, p->comm, sizeof o->comm);
+				o->cpu_user_cores = (double)t->d_ut / tck / secs;
+				o->cpu_sys_cores = (double)t->d_st / tck / secs;
+				o->ctxsw_vol = t->d_vol, o->ctxsw_invol = t->d_invol;
+			}
+		} else {
+			struct monitor_task *o = &m->tasks[n++];
+			memset(o, 0, sizeof *o);
+			o->pid = p->pid;
+			memcpy(o->comm, p->comm, sizeof o->comm);
+			o->cpu_user_cores = (double)p->d_ut / tck / secs;
+			o->cpu_sys_cores = (double)p->d_st / tck / secs;
+			for (int j = 0; j < p->ntasks; j++)
+				o->ctxsw_vol += p->tasks[j].d_vol, o->ctxsw_invol += p->tasks[j].d_invol;
+		}
+		m->tasks[n - 1].cpu_total_cores =
+			m->tasks[n - 1].cpu_user_cores + m->tasks[n - 1].cpu_sys_cores;
+	}
+	qsort(m->tasks, (size_t)n, sizeof *m->tasks, cmp_task);
+	s->tasks = m->tasks;
+	s->ntasks = n < m->opts.top_n ? n : m->opts.top_n;
+}
+
+static int cpus_allowed(struct monitor *m)
+{
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	if (m->opts.pid > 0 && !m->opts.cgroup) {
+		cpu_set_t set;
+		if (!sched_getaffinity(m->opts.pid, sizeof set, &set))
+			return CPU_COUNT(&set);
+	}
+	return online > 0 ? (int)online : 1;
+}
+
+/* Fills s with acc - from over secs. */
+static void fill(struct monitor *m, struct monitor_sample *s, const struct acc *now,
+		 const struct acc *from, double secs)
+{
+	double tck = (double)m->tck;
+	s->interval_s = secs;
+	s->method = m->method;
+	snprintf(s->method_reason, sizeof s->method_reason, "%s", m->method_reason);
+	if (m->method == MONITOR_PROCWALK) {
+		s->cpu_user_s = (double)dsub(now->ut, from->ut) / tck;
+		s->cpu_sys_s = (double)dsub(now->st, from->st) / tck;
+	} else {
+		s->cpu_user_s = (double)dsub(now->cg_user_ns, from->cg_user_ns) / 1e9;
+		s->cpu_sys_s = (double)dsub(now->cg_sys_ns, from->cg_sys_ns) / 1e9;
+	}
+	s->ctxsw_vol = dsub(now->vol, from->vol);
+	s->ctxsw_invol = dsub(now->invol, from->invol);
+	s->minflt = dsub(now->minflt, from->minflt);
+	s->majflt = dsub(now->majflt, from->majflt);
+	s->runq_wait_s = (double)dsub(now->wait_ns, from->wait_ns) / 1e9;
+	if (secs > 0) {
+		s->cpu_user_cores = s->cpu_user_s / secs;
+		s->cpu_sys_cores = s->cpu_sys_s / secs;
+		s->ctxsw_vol_per_s = (double)s->ctxsw_vol / secs;
+		s->ctxsw_invol_per_s = (double)s->ctxsw_invol / secs;
+	}
+	s->cpu_total_cores = s->cpu_user_cores + s->cpu_sys_cores;
+	s->cpus_allowed = cpus_allowed(m);
+	s->cpu_pct = 100.0 * s->cpu_total_cores / (double)s->cpus_allowed;
+	if (m->pe_on) {
+		s->sw_ok = m->pe.ok[PERFEV_TASK_CLOCK];
+		s->task_clock_ns = dsub(now->perf[PERFEV_TASK_CLOCK], from->perf[PERFEV_TASK_CLOCK]);
+		s->perf_ctxsw = dsub(now->perf[PERFEV_CTXSW], from->perf[PERFEV_CTXSW]);
+		s->cpu_migrations = dsub(now->perf[PERFEV_MIGRATIONS], from->perf[PERFEV_MIGRATIONS]);
+		s->page_faults = dsub(now->perf[PERFEV_PAGE_FAULTS], from->perf[PERFEV_PAGE_FAULTS]);
+		s->syscalls_ok = m->pe.ok[PERFEV_SYSCALLS];
+		s->syscalls = dsub(now->perf[PERFEV_SYSCALLS], from->perf[PERFEV_SYSCALLS]);
+		s->hw_ok = m->pe.ok[PERFEV_CYCLES] && m->pe.ok[PERFEV_INSTRUCTIONS];
+		s->cycles = dsub(now->perf[PERFEV_CYCLES], from->perf[PERFEV_CYCLES]);
+		s->instructions = dsub(now->perf[PERFEV_INSTRUCTIONS], from->perf[PERFEV_INSTRUCTIONS]);
+		s->cache_misses = dsub(now->perf[PERFEV_CACHE_MISSES], from->perf[PERFEV_CACHE_MISSES]);
+		s->dtlb_misses = dsub(now->perf[PERFEV_DTLB_MISSES], from->perf[PERFEV_DTLB_MISSES]);
+		s->ipc = s->hw_ok && s->cycles ? (double)s->instructions / (double)s->cycles : 0;
+		snprintf(s->na_reason, sizeof s->na_reason, "%s", m->pe.hw_reason);
+		snprintf(s->sw_reason, sizeof s->sw_reason, "%s", m->pe.sw_reason);
+		snprintf(s->syscalls_reason, sizeof s->syscalls_reason, "%s", m->pe.sc_reason);
+	} else {
+		snprintf(s->na_reason, sizeof s->na_reason, "n/a (perf counters not requested)");
+		snprintf(s->sw_reason, sizeof s->sw_reason, "n/a (perf counters not requested)");
+		snprintf(s->syscalls_reason, sizeof s->syscalls_reason,
+			 "n/a (perf counters not requested)");
+	}
+}
+
+static int take(struct monitor *m, struct walk *w, int *gone, int *left)
+{
+	int r = walk(m, w, gone, left);
+	if (r)
+		return r;
+	if (m->method != MONITOR_PROCWALK) {
+		/* the cgroup's exact total, split user/system in the ratio the tree's processes
+		 * show (the per-process split, the one getrusage/pidstat/top report); the cgroup's
+		 * own tick split only when no process of the tree showed CPU in the interval */
+		uint64_t ru, rs;
+		cg_read(m, &ru, &rs);
+		uint64_t tot = ru + rs;
+		if (w->first) {
+			m->cg_u0 = m->opts.from_birth ? 0 : ru;
+			m->cg_s0 = m->opts.from_birth ? 0 : rs;
+			m->cg_tot0 = m->cg_u0 + m->cg_s0;
+		}
+		/* the span's exact total so far; the user share follows the tree's cumulative
+		 * ratio, monotonic: each interval gets at most its own total */
+		uint64_t span = dsub(tot, m->cg_tot0);
+		uint64_t dt = dsub(span, m->cg_span_done);
+		uint64_t pu = m->acc.ut, ps = m->acc.st;
+		uint64_t cu = dsub(ru, m->cg_u0), cs = dsub(rs, m->cg_s0);
+		double fu = pu + ps ? (double)pu / (double)(pu + ps)
+			  : cu + cs ? (double)cu / (double)(cu + cs) : 1.0;
+		double target = (double)span * fu - (double)m->cg_span_u;
+		uint64_t add_u = target <= 0 ? 0 : target >= (double)dt ? dt : (uint64_t)(target + 0.5);
+		m->cg_span_u += add_u;
+		m->cg_span_done += dt;
+		m->acc.cg_user_ns = m->cg_u0 + m->cg_span_u;
+		m->acc.cg_sys_ns = m->cg_s0 + (m->cg_span_done - m->cg_span_u);
+	}
+	if (m->have_reaped) {
+		/* the root was reaped: its rusage covers the whole tree reaped inside it */
+		if (m->acc.ut < m->reaped_ut)
+			m->acc.ut = m->reaped_ut;
+		if (m->acc.st < m->reaped_st)
+			m->acc.st = m->reaped_st;
+	}
+	if (m->pe_on)
+		perfev_read(&m->pe, m->acc.perf);
+	return 0;
+}
+
+struct monitor *monitor_start(const struct monitor_opts *opts, char *err, size_t errlen)
+{
+	struct monitor *m = calloc(1, sizeof *m);
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	m->opts = *opts;
+	m->cg_fd_stat = m->cg_fd_user = m->cg_fd_sys = m->cg_fd_usage = m->cg_fd_procs = -1;
+	m->tck = sysconf(_SC_CLK_TCK);
+	m->pagesize = sysconf(_SC_PAGESIZE);
+	/* raise the soft fd limit: kept-open /proc fds are what makes sampling cheap */
+	struct rlimit rl;
+	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+		if (rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+			getrlimit(RLIMIT_NOFILE, &rl);
+		}
+		m->fd_budget = (int)(rl.rlim_cur > 200000 ? 100000 : rl.rlim_cur / 2);
+	}
+	int targets = (opts->pid > 0) + (opts->cgroup != NULL) + (opts->name_regex != NULL);
+	if (targets != 1) {
+		snprintf(err, errlen, "give exactly one target: a pid, a cgroup or a name");
+		goto fail;
+	}
+	if (opts->name_regex) {
+		int rc = regcomp(&m->re, opts->name_regex, REG_EXTENDED | REG_NOSUB);
+		if (rc) {
+			char msg[128];
+			regerror(rc, &m->re, msg, sizeof msg);
+			snprintf(err, errlen, "bad regex '%s': %s", opts->name_regex, msg);
+			goto fail;
+		}
+		m->name_mode = 1;
+	}
+	if (opts->pid > 0 && kill(opts->pid, 0) && errno == ESRCH) {
+		snprintf(err, errlen, "no process %d (pass the pid of a running process)",
+			 (int)opts->pid);
+		goto fail;
+	}
+	if (hash_rebuild(m))
+		goto oom;
+	m->method = MONITOR_PROCWALK;
+	snprintf(m->method_reason, sizeof m->method_reason,
+		 "/proc walk + reaped children (the target has no cgroup of its own)");
+	const char *cg = opts->cgroup ? opts->cgroup : opts->cpu_cgroup;
+	if (cg) {
+		if (cg_open(m, cg, err, errlen))
+			goto fail;
+		m->method = m->cg_version == 2 ? MONITOR_CGROUP2 : MONITOR_CGROUP1;
+		snprintf(m->method_reason, sizeof m->method_reason, "%s of '%.100s'",
+			 m->cg_version == 2 ? "cpu.stat" : "cpuacct.usage", cg);
+	}
+	if (opts->cgroup) {
+		char path[600];
+		snprintf(path, sizeof path, "%s/cgroup.procs", opts->cgroup);
+		m->cg_fd_procs = open(path, O_RDONLY | O_CLOEXEC);
+		if (m->cg_fd_procs < 0) {
+			snprintf(err, errlen, "cannot open '%s': %s (pass a cgroup directory)", path,
+				 strerror(errno));
+			goto fail;
+		}
+	}
+	m->sc_pct = NULL;
+	if (!syscpu_open(&m->sc)) {
+		m->sc_ok = 1;
+		m->sc_pct = calloc((size_t)(1 + m->sc.maxcpus) * SYSCPU_N, sizeof(double));
+		m->per_cpu = calloc((size_t)m->sc.maxcpus, sizeof *m->per_cpu);
+		if (!m->sc_pct || !m->per_cpu)
+			goto oom;
+	}
+	struct walk w = {.first = 1};
+	int gone = 0, left = 0;
+	if (take(m, &w, &gone, &left))
+		goto oom;
+	if (opts->perf_counters) {
+		pid_t *pids = malloc((size_t)(m->nprocs ? m->nprocs : 1) * sizeof *pids);
+		if (!pids)
+			goto oom;
+		for (int i = 0; i < m->nprocs; i++)
+			pids[i] = m->procs[i]->pid;
+		perfev_attach(&m->pe, pids, m->nprocs);
+		free(pids);
+		m->pe_on = 1;
+		memcpy(m->acc.perf, m->pe.base, sizeof m->acc.perf);
+	}
+	m->seen_any = m->nprocs > 0;
+	if (opts->from_birth) {
+		/* everything since birth is in the span: the baseline is zero */
+		struct acc z = {0};
+		memcpy(z.perf, m->acc.perf, sizeof z.perf);
+		m->base = m->prev = z;
+	} else {
+		m->base = m->prev = m->acc;
+	}
+	m->start_ns = m->prev_ns = clock_now_ns();
+	return m;
+oom:
+	snprintf(err, errlen, "out of memory");
+fail:
+	monitor_stop(m, NULL);
+	return NULL;
+}
+
+static void syscpu_fill(struct monitor *m, struct monitor_sample *s)
+{
+	memset(&s->sys, 0, sizeof s->sys);
+	s->ncpus = 0;
+	s->per_cpu = NULL;
+	if (!m->sc_ok || syscpu_read(&m->sc, m->sc_pct))
+		return;
+	for (int row = 0; row <= m->sc.ncpus; row++) {
+		const double *p = m->sc_pct + (size_t)row * SYSCPU_N;
+		struct monitor_syscpu c = {p[SYSCPU_US], p[SYSCPU_SY], p[SYSCPU_NI], p[SYSCPU_ID],
+					   p[SYSCPU_WA], p[SYSCPU_HI], p[SYSCPU_SI], p[SYSCPU_ST]};
+		if (row == 0)
+			s->sys = c;
+		else
+			m->per_cpu[row - 1] = c;
+	}
+	if (m->opts.per_cpu) {
+		s->ncpus = m->sc.ncpus;
+		s->per_cpu = m->per_cpu;
+	}
+}
+
+int monitor_sample(struct monitor *m, struct monitor_sample *s)
+{
+	memset(s, 0, sizeof *s);
+	struct walk w = {0};
+	int gone = 0, left = 0;
+	int r = take(m, &w, &gone, &left);
+	if (r)
+		return r;
+	uint64_t now = clock_now_ns();
+	double secs = (double)(now - m->prev_ns) / 1e9;
+	fill(m, s, &m->acc, &m->prev, secs);
+	s->procs = w.procs, s->threads = w.threads, s->fds = w.fds, s->sockets = w.sockets;
+	s->rss_bytes = w.rss, s->pss_bytes = w.pss;
+	s->gone = gone, s->left = left;
+	m->tot_gone += gone, m->tot_left += left;
+	if (w.procs)
+		m->seen_any = 1;
+	/* the target is gone: a pid tree whose root vanished, or a cgroup/name that is empty
+	 * after having had processes */
+	if (m->opts.pid > 0)
+		s->exited = m->root_gone;
+	else
+		s->exited = m->seen_any && w.procs == 0;
+	m->exited = s->exited;
+	fill_tasks(m, s, secs);
+	syscpu_fill(m, s);
+	if (w.procs > m->max_procs) m->max_procs = w.procs;
+	if (w.threads > m->max_threads) m->max_threads = w.threads;
+	if (w.fds > m->max_fds) m->max_fds = w.fds;
+	if (w.sockets > m->max_sockets) m->max_sockets = w.sockets;
+	if (w.rss > m->max_rss) m->max_rss = w.rss;
+	if (w.pss > m->max_pss) m->max_pss = w.pss;
+	m->prev = m->acc;
+	m->prev_ns = now;
+	return 0;
+}
+
+void monitor_reaped(struct monitor *m, const struct rusage *ru)
+{
+	double tck = (double)m->tck;
+	double u = (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6;
+	double s = (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
+	/* the root's rusage covers its whole life; what the tree had at the baseline was
+	 * before our span (accumulators start at 0 there) */
+	double u_t = u * tck - (double)m->tree0_ut, s_t = s * tck - (double)m->tree0_st;
+	m->reaped_ut = (uint64_t)(u_t > 0 ? u_t + 0.5 : 0);
+	m->reaped_st = (uint64_t)(s_t > 0 ? s_t + 0.5 : 0);
+	m->have_reaped = 1;
+}
+
+int monitor_stop(struct monitor *m, struct monitor_sample *total)
+{
+	if (!m)
+		return -EINVAL;
+	if (total) {
+		memset(total, 0, sizeof *total);
+		fill(m, total, &m->prev, &m->base, (double)(m->prev_ns - m->start_ns) / 1e9);
+		total->procs = m->max_procs, total->threads = m->max_threads;
+		total->fds = m->max_fds, total->sockets = m->max_sockets;
+		total->rss_bytes = m->max_rss, total->pss_bytes = m->max_pss;
+		total->gone = m->tot_gone, total->left = m->tot_left;
+		total->exited = m->exited;
+	}
+	for (int i = 0; i < m->nprocs; i++)
+		proc_free(m, m->procs[i]);
+	free(m->procs);
+	free(m->hash);
+	free(m->queue);
+	free(m->tids);
+	free(m->tasks);
+	free(m->big);
+	free(m->sc_pct);
+	free(m->per_cpu);
+	if (m->sc_ok)
+		syscpu_close(&m->sc);
+	if (m->pe_on)
+		perfev_close(&m->pe);
+	if (m->name_mode)
+		regfree(&m->re);
+	int *fds[] = {&m->cg_fd_stat, &m->cg_fd_user, &m->cg_fd_sys, &m->cg_fd_usage, &m->cg_fd_procs};
+	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+	free(m);
+	return 0;
+}
+
+/* ---- cgroups of ctxlab's own ----------------------------------------------------------- */
+
+static ssize_t slurp(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t n = 0;
+	for (;;) {
+		ssize_t r = read(fd, buf + n, len - 1 - n);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		if (n >= len - 1)
+			break;
+	}
+	close(fd);
+	buf[n] = 0;
+	return (ssize_t)n;
+}
+
+/* Mount point of the cgroup2 hierarchy (v=2) or of the v1 one carrying cpuacct (v=1). */
+static int cg_mount(int v, char *mnt, size_t len, char *mroot, size_t rlen)
+{
+	static char b[32768];
+	if (slurp("/proc/self/mountinfo", b, sizeof b) < 0)
+		return -errno;
+	for (char *line = b; line && *line;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = 0;
+		char *sep = strstr(line, " - ");
+		char root[256], mp[256];
+		if (sep && sscanf(line, "%*s %*s %*s %255s %255s", root, mp) == 2) {
+			char fstype[32], opts[512];
+			if (sscanf(sep + 3, "%31s %*s %511s", fstype, opts) == 2) {
+				int hit = v == 2 ? !strcmp(fstype, "cgroup2")
+						 : !strcmp(fstype, "cgroup") && strstr(opts, "cpuacct");
+				if (hit) {
+					snprintf(mnt, len, "%s", mp);
+					snprintf(mroot, rlen, "%s", root);
+					return 0;
+				}
+			}
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return -ENOENT;
+}
+
+/* The caller's cgroup path in hierarchy v (2, or the v1 one with cpuacct), relative to it. */
+static int cg_self(int v, char *path, size_t len)
+{
+	char b[4096];
+	if (slurp("/proc/self/cgroup", b, sizeof b) < 0)
+		return -errno;
+	for (char *line = b; line && *line;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = 0;
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (c1 && c2) {
+			*c2 = 0;
+			const char *ctrl = c1 + 1;
+			int hit = v == 2 ? !strcmp(line, "0") && !*ctrl : !!strstr(ctrl, "cpuacct");
+			if (hit) {
+				snprintf(path, len, "%s", c2 + 1);
+				return 0;
+			}
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return -ENOENT;
+}
+
+int monitor_cgroup_create(int want, const char *tag, char *path, size_t len, int *version,
+			  char *err, size_t errlen)
+{
+	char why[2][160] = {"", ""};
+	for (int v = 2; v >= 1; v--) {
+		if (want && want != v)
+			continue;
+		char mnt[256], mroot[256], self[256] = "/";
+		if (cg_mount(v, mnt, sizeof mnt, mroot, sizeof mroot)) {
+			snprintf(why[v - 1], sizeof why[0], "no cgroup%s hierarchy mounted",
+				 v == 2 ? "2" : " v1 cpuacct");
+			continue;
+		}
+		if (v == 2) {
+			/* a hierarchy without cpu.stat cannot account (pre-4.15 kernels) */
+			char probe[300];
+			snprintf(probe, sizeof probe, "%s/cpu.stat", mnt);
+			if (access(probe, R_OK)) {
+				snprintf(why[1], sizeof why[0], "'%.120s' not readable", probe);
+				continue;
+			}
+		}
+		cg_self(v, self, sizeof self);
+		if (strcmp(mroot, "/") && !strncmp(self, mroot, strlen(mroot)))
+			memmove(self, self + strlen(mroot), strlen(self + strlen(mroot)) + 1);
+		for (int attempt = 0; attempt < 2; attempt++) {
+			const char *parent = attempt == 0 && strcmp(self, "/") ? self : "";
+			snprintf(path, len, "%s%s/ctxlab-%s-%d", mnt, parent, tag, (int)getpid());
+			if (!mkdir(path, 0755) || errno == EEXIST) {
+				*version = v;
+				return 0;
+			}
+			snprintf(why[v - 1], sizeof why[0], "cannot create '%s': %s", path,
+				 strerror(errno));
+		}
+	}
+	snprintf(err, errlen, "no cgroup of ctxlab's own: %s%s%s (run as root; falling back to "
+		 "the /proc walk)", why[1], why[1][0] && why[0][0] ? "; " : "", why[0]);
+	return -EACCES;
+}
+
+static int cg_write_pid(const char *dir, pid_t pid)
+{
+	char path[600], num[24];
+	snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int n = snprintf(num, sizeof num, "%d\n", (int)pid);
+	ssize_t w = write(fd, num, (size_t)n);
+	int e = errno;
+	close(fd);
+	return w == n ? 0 : -e;
+}
+
+int monitor_cgroup_join(const char *path, pid_t pid) { return cg_write_pid(path, pid); }
+
+int monitor_cgroup_leave(const char *path)
+{
+	char parent[600];
+	snprintf(parent, sizeof parent, "%s", path);
+	char *slash = strrchr(parent, '/');
+	if (!slash)
+		return -EINVAL;
+	*slash = 0;
+	return cg_write_pid(parent, 0);
+}
+
+int monitor_cgroup_remove(const char *path)
+{
+	for (int i = 0; i < 100; i++) {
+		if (!rmdir(path) || errno == ENOENT)
+			return 0;
+		if (errno != EBUSY)
+			return -errno;
+		clock_sleep_ns(10 * NS_PER_MS); /* the last processes are still being released */
+	}
+	return -EBUSY;
+}
