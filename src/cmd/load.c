@@ -283,7 +283,7 @@ static int cmd_load(int argc, char **argv)
 	}
 	if (cfg.proto == LOAD_CHAT && size < 48) {
 		if (have_size)
-			warn("chat lines carry 'ctx ID SEQ TIMESTAMP': --size raised to 48");
+			warn("chat lines carry 'ctx ID SEQ SENT_NS INTENDED_NS': --size raised to 48");
 		size = 48;
 	}
 	cfg.msg = buf_head(&msg);

@@ -481,9 +481,9 @@ static int coro_run(const struct engine_cfg *cfg)
 	s.cfg = cfg;
 	s.p = cfg->proto;
 	int nworkers = cfg->workers > 0 ? cfg->workers : 1;
-	if (!strcmp(s.p->name, "chat") && nworkers > 1) {
-		warn("engine 'coro' runs chat on one worker (a room lives on one loop); ignoring --workers %d",
-		     nworkers);
+	if (s.p->fanout && nworkers > 1) {
+		warn("engine 'coro' runs '%s' on one worker (a room lives on one loop); ignoring "
+		     "--workers %d", s.p->name, nworkers);
 		nworkers = 1;
 	}
 	s.max_outbuf = cfg->pcfg.max_outbuf ? cfg->pcfg.max_outbuf : 1024 * 1024;

@@ -8,7 +8,8 @@
  * blocked reads return and threads finish their in-flight output; it waits for them at most
  * ENGINE_STOP_GRACE_NS.
  *
- * Chat (the protocol that publishes) needs a wake-up when another connection delivers: its
+ * Chat (a protocol with p->fanout set: it publishes) needs a wake-up when another connection
+ * delivers: its
  * connections poll the socket and a per-connection eventfd instead of blocking in read, and
  * their output buffer is guarded by a mutex. A delivery appends and writes the eventfd; the
  * owning thread writes. Publishes are ordered by the room lock.
@@ -271,6 +272,10 @@ static void *conn_thread(void *arg)
 		serve_blocking(c);
 	if (c->member.room)
 		room_leave(s->rooms, &c->member);
+	/* everything that touches s happens before nactive drops: at 0 thread_run frees s */
+	if (s->p->fini)
+		s->p->fini(c->state);
+	shutdown(c->fd, SHUT_WR);
 	pthread_mutex_lock(&s->mu);
 	if (c->next)
 		c->next->prev = c->prev;
@@ -278,15 +283,14 @@ static void *conn_thread(void *arg)
 		c->prev->next = c->next;
 	else
 		s->active = c->next;
+	/* closed under s->mu: the stop path shuts down the fds of listed connections, and a
+	 * closed-then-reused fd number must not be among them */
+	close(c->fd);
 	s->nactive--;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
-	shutdown(c->fd, SHUT_WR);
-	close(c->fd);
 	if (c->wake_fd >= 0)
 		close(c->wake_fd);
-	if (s->p->fini)
-		s->p->fini(c->state);
 	buf_free(&c->in);
 	buf_free(&c->out);
 	pthread_mutex_destroy(&c->lock);
@@ -365,7 +369,7 @@ static int thread_run(const struct engine_cfg *cfg)
 		return error("out of memory starting the thread engine"), 1;
 	s->cfg = cfg;
 	s->p = cfg->proto;
-	s->pubsub = !strcmp(cfg->proto->name, "chat");
+	s->pubsub = cfg->proto->fanout;
 	s->max_outbuf = cfg->pcfg.max_outbuf ? cfg->pcfg.max_outbuf : 1024 * 1024;
 	size_t body = cfg->pcfg.max_body ? cfg->pcfg.max_body : 1024 * 1024;
 	size_t hdr = cfg->pcfg.max_header_bytes ? cfg->pcfg.max_header_bytes : 16 * 1024;

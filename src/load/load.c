@@ -357,12 +357,14 @@ static void sink_pump(struct thr *t, struct conn *c)
 	}
 }
 
-static void chat_send(struct thr *t, struct conn *c, uint64_t now)
+/* Sends c's next line, stamped with the actual send time `now` and the schedule's intended
+ * time, so the receiver records both the corrected and the uncorrected latency. */
+static void chat_send(struct thr *t, struct conn *c, uint64_t now, uint64_t intended)
 {
 	char line[CHAT_MAX_LINE];
 	size_t size = t->run->msg_len;
-	int n = snprintf(line, sizeof(line), "ctx %" PRIu32 " %" PRIu64 " %" PRIu64 " ", c->gidx,
-			 c->sent, now);
+	int n = snprintf(line, sizeof(line), "ctx %" PRIu32 " %" PRIu64 " %" PRIu64 " %" PRIu64 " ",
+			 c->gidx, c->sent, now, intended);
 	if (n < 0)
 		return;
 	size_t len = (size_t)n;
@@ -436,7 +438,7 @@ static void conn_fill(struct thr *t, struct conn *c, uint64_t now)
 		while (c->issued != c->sent && c->state == CS_OPEN) {
 			uint64_t intended = pace_conn_ns(&t->pace, c->idx, c->sent);
 			uint64_t before = c->sent;
-			chat_send(t, c, now);
+			chat_send(t, c, now, intended);
 			if (c->sent == before)
 				break;
 			if (now > intended + LOAD_LATE_NS && intended >= r->measure_ns)
@@ -492,14 +494,14 @@ static void record(struct thr *t, struct conn *c, uint64_t now)
 
 static void chat_line(struct thr *t, const char *s, size_t n, uint64_t now)
 {
-	/* "<senderid>: ctx <gidx> <seq> <send_ns> xxx" */
+	/* "<senderid>: ctx <gidx> <seq> <send_ns> <intended_ns> xxx" */
 	const char *p = memchr(s, ':', n);
 	if (!p || (size_t)(s + n - p) < 7 || memcmp(p, ": ctx ", 6))
 		return;
 	p += 6;
 	const char *end = s + n;
-	uint64_t v[3] = {0, 0, 0};
-	for (int i = 0; i < 3; i++) {
+	uint64_t v[4] = {0, 0, 0, 0};
+	for (int i = 0; i < 4; i++) {
 		if (p >= end || *p < '0' || *p > '9')
 			return;
 		while (p < end && *p >= '0' && *p <= '9')
@@ -512,7 +514,11 @@ static void chat_line(struct thr *t, const char *s, size_t n, uint64_t now)
 	if (!t->in_window)
 		stats_window_start(t);
 	t->st.chat_delivered++;
-	hist_record(t->lat, now > v[2] ? now - v[2] : 0);
+	/* corrected from the intended send time (a tick held back while the server did not
+	 * read still counts from when it was due), uncorrected from the actual send */
+	uint64_t intended = v[3] && v[3] <= v[2] ? v[3] : v[2];
+	hist_record(t->lat, now > intended ? now - intended : 0);
+	hist_record(t->lat_unc, now > v[2] ? now - v[2] : 0);
 }
 
 static void chat_input(struct thr *t, struct conn *c, const char *s, size_t n, uint64_t now)
@@ -1284,7 +1290,7 @@ join:
 		struct thr *t = &ts[i];
 		add_stats(res, &t->st);
 		hist_merge(res->lat, t->lat);
-		hist_merge(res->lat_unc, run.paced && cfg->proto != LOAD_CHAT ? t->lat_unc : t->lat);
+		hist_merge(res->lat_unc, run.paced ? t->lat_unc : t->lat);
 		if (t->finish_ns > last)
 			last = t->finish_ns;
 		if (t->reason[0] && !res->stop_reason[0] &&

@@ -185,4 +185,5 @@ const struct proto chat_proto = {
 	.init = chat_init,
 	.feed = chat_feed,
 	.overflow = chat_overflow,
+	.fanout = 1,
 };

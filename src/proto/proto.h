@@ -19,6 +19,8 @@
  * engine accepted the publishes). Per-connection output is bounded by the engine
  * (cfg->max_outbuf); a connection over the bound gets p->overflow()'s reason line appended and
  * is closed after it is flushed.
+ * A protocol that publishes sets `fanout`: engines key their delivery machinery (wake-ups,
+ * locked output buffers, keeping a room on one loop) on that flag, never on the name.
  */
 #ifndef CTXLAB_PROTO_PROTO_H
 #define CTXLAB_PROTO_PROTO_H
@@ -70,6 +72,8 @@ struct proto {
 	ssize_t (*feed)(void *state, const char *in, size_t len, struct buf *out, int *flags);
 	void (*overflow)(void *state, struct buf *out);  /* reason line for an output overflow; may be NULL */
 	void (*fini)(void *state);                       /* may be NULL */
+	int fanout;        /* 1: calls env->publish, so a connection's output can grow from
+			    * other connections (chat); 0: output comes only from its own feed */
 };
 
 const struct proto *proto_find(const char *name); /* NULL when unknown */

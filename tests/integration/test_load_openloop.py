@@ -58,6 +58,12 @@ def test_chat_delivery_counts():
     assert c["expected"] == 4 * c["sent"] and c["delivered"] == c["expected"], c
     assert c["loss"] == 0
     assert d["latency_us"]["count"] == c["delivered"]
+    # corrected from the intended send time, uncorrected from the actual send: both are
+    # recorded per delivery, and a send is never before its due time, so the corrected
+    # figures are the larger (they were one and the same histogram before)
+    cor, unc = d["latency_us"], d["latency_uncorrected_us"]
+    assert unc["count"] == c["delivered"], unc
+    assert cor["mean"] > unc["mean"] and cor["max"] >= unc["max"], (cor, unc)
 
 
 run_tests([test_stall_shows_in_corrected_tail_only, test_rate_held_within_1pct,

@@ -213,6 +213,17 @@ static void test_no_hooks(void **unused)
 	buf_free(&out);
 }
 
+/* Engines pick their delivery machinery from p->fanout, never from the name: exactly the
+ * protocols that publish have it. */
+static void test_fanout_flag(void **unused)
+{
+	(void)unused;
+	assert_int_equal(proto_find("chat")->fanout, 1);
+	assert_int_equal(proto_find("sink")->fanout, 0);
+	assert_int_equal(proto_find("echo")->fanout, 0);
+	assert_int_equal(proto_find("http")->fanout, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -224,6 +235,7 @@ int main(void)
 		cmocka_unit_test(test_overflow_line),
 		cmocka_unit_test(test_work_per_line),
 		cmocka_unit_test(test_no_hooks),
+		cmocka_unit_test(test_fanout_flag),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
