@@ -1,0 +1,368 @@
+/* ctxlab profile: samples a process tree's call stacks (on-CPU, optionally off-CPU) and
+ * writes folded stacks, an interactive flame graph and a gzipped pprof profile.
+ * Option parsing and wiring only: the profiler is src/profile/. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/spawn.h"
+#include "core/units.h"
+#include "profile/flamesvg.h"
+#include "profile/folded.h"
+#include "profile/pprof.h"
+#include "profile/profile.h"
+
+static const char usage[] =
+	"usage: ctxlab profile [options] (--pid PID | -- CMD [ARGS...])\n"
+	"\n"
+	"Samples the call stacks (kernel and user, frame pointers) of a whole process tree with\n"
+	"perf_event_open, following every thread and child it starts, and prints the functions\n"
+	"with the most samples. With -o it writes folded stacks, an interactive flame graph and a\n"
+	"gzipped pprof profile (go tool pprof). Figures are defined in docs/metrics.md.\n"
+	"\n"
+	"target:\n"
+	"  -p, --pid PID        the process, its threads and descendants (Ctrl-C stops)\n"
+	"  -- CMD [ARGS...]     start CMD and profile it until it exits\n"
+	"options:\n"
+	"  -F, --freq HZ        samples per second of each thread's CPU time (default 99)\n"
+	"  -d, --duration DUR   stop after DUR (a started CMD is then stopped; e.g. 10s, 500ms)\n"
+	"  -o, --output DIR     write DIR/profile.folded, DIR/flame.svg, DIR/profile.pb.gz\n"
+	"                       (with --off-cpu also DIR/offcpu.folded, DIR/offcpu.svg)\n"
+	"  -e, --event EV       cpu-clock (default: a software timer, works without a PMU) or\n"
+	"                       cycles (needs a hardware PMU: an error where there is none)\n"
+	"  --user-only          user-space frames only (no kernel samples)\n"
+	"  --off-cpu            also record the time each stack spends blocked (sched_switch)\n"
+	"  --top N              rows of the self/total table (default 15, 0 = none)\n"
+	"  --title TEXT         flame graph title\n"
+	"  -q, --quiet          no table, only errors\n";
+
+static volatile sig_atomic_t stop_flag;
+static void on_stop(int sig) { (void)sig, stop_flag = 1; }
+
+static int mkdir_p(const char *dir)
+{
+	char path[4096];
+	int n = snprintf(path, sizeof path, "%s", dir);
+	if (n < 0 || (size_t)n >= sizeof path)
+		return -ENAMETOOLONG;
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Writes through path.tmp and renames, so a crash never leaves a half file. */
+static int write_file(const char *dir, const char *name, int (*fn)(FILE *, const void *),
+		      const void *arg)
+{
+	char path[4096], tmp[4200];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	FILE *f = fopen(tmp, "we");
+	if (!f)
+		return error("cannot create '%s': %s", tmp, strerror(errno));
+	int r = fn(f, arg);
+	if (fclose(f) != 0 && !r)
+		r = -EIO;
+	if (r || rename(tmp, path) < 0) {
+		int e = r ? -r : errno;
+		unlink(tmp);
+		return error("cannot write '%s': %s", path, strerror(e));
+	}
+	return 0;
+}
+
+static int put_folded(FILE *f, const void *arg) { return folded_write(arg, f); }
+
+struct svg_arg {
+	const struct folded *f;
+	struct flamesvg_opts o;
+};
+
+static int put_svg(FILE *f, const void *arg)
+{
+	const struct svg_arg *a = arg;
+	return flamesvg_write(a->f, &a->o, f);
+}
+
+static int write_pprof(const char *dir, const struct profile_result *res, int off_cpu,
+		       const char *event, uint64_t hz, const char *binary)
+{
+	char path[4096], comment[128];
+	snprintf(path, sizeof path, "%s/profile.pb.gz", dir);
+	snprintf(comment, sizeof comment, "ctxlab profile: %s at %llu Hz", event,
+		 (unsigned long long)hz);
+	struct pprof_desc d = {
+		.nvalues = off_cpu ? 3 : 2,
+		.type = {"samples", "cpu", "offcpu"},
+		.unit = {"count", "nanoseconds", "nanoseconds"},
+		.default_type = "cpu",
+		.period_type = "cpu",
+		.period_unit = "nanoseconds",
+		.period = (int64_t)res->period_ns,
+		.time_nanos = (int64_t)res->start_wall_ns,
+		.duration_nanos = (int64_t)res->duration_ns,
+		.comment = comment,
+		.main_binary = binary,
+	};
+	const struct folded *sets[2] = {&res->on_cpu, &res->off_cpu};
+	int vc[2] = {0, -1}, vn[2] = {1, 2};
+	struct buf b = BUF_INIT;
+	int r = pprof_encode(&d, sets, vc, vn, off_cpu ? 2 : 1, &b);
+	if (!r)
+		r = pprof_write_gz(buf_head(&b), buf_used(&b), path);
+	buf_free(&b);
+	if (r)
+		return error("cannot write '%s': %s", path, strerror(-r));
+	return 0;
+}
+
+static void print_top(const struct folded *f, size_t top, const char *what, int ms)
+{
+	size_t n;
+	struct folded_fn *fns = folded_functions(f, 1, &n);
+	if (!fns)
+		return;
+	double total = f->total ? (double)f->total : 1;
+	if (ms)
+		printf("%8s %7s %10s %10s  %s (%s)\n", "self%", "total%", "self_ms", "total_ms",
+		       "function", what);
+	else
+		printf("%8s %7s %8s %8s  %s (%s)\n", "self%", "total%", "self", "total", "function",
+		       what);
+	for (size_t i = 0; i < n && i < top; i++) {
+		if (ms)
+			printf("%7.2f%% %6.2f%% %10.1f %10.1f  %s\n", 100.0 * (double)fns[i].self / total,
+			       100.0 * (double)fns[i].total / total, (double)fns[i].self / 1000.0,
+			       (double)fns[i].total / 1000.0, fns[i].name);
+		else
+			printf("%7.2f%% %6.2f%% %8llu %8llu  %s\n", 100.0 * (double)fns[i].self / total,
+			       100.0 * (double)fns[i].total / total, (unsigned long long)fns[i].self,
+			       (unsigned long long)fns[i].total, fns[i].name);
+	}
+	folded_fns_free(fns, n);
+}
+
+extern const struct cmd_info cmd_info_profile;
+
+static int cmd_profile(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"pid", required_argument, NULL, 'p'},   {"freq", required_argument, NULL, 'F'},
+		{"duration", required_argument, NULL, 'd'}, {"output", required_argument, NULL, 'o'},
+		{"event", required_argument, NULL, 'e'}, {"user-only", no_argument, NULL, 'U'},
+		{"off-cpu", no_argument, NULL, 'O'},     {"top", required_argument, NULL, 'T'},
+		{"title", required_argument, NULL, 't'}, {"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+	struct profile_opts po = {.hz = 99};
+	const char *outdir = NULL, *title = NULL, *event = "cpu-clock";
+	pid_t pid = 0;
+	uint64_t top = 15;
+	int quiet = 0;
+	char err[512];
+	if (cmd_wants_help(argc, argv))
+		return cmd_print_usage(&cmd_info_profile);
+	optind = 1;
+	int o;
+	while ((o = getopt_long(argc, argv, "+p:F:d:o:e:q", opts, NULL)) != -1) {
+		switch (o) {
+		case 'p': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v <= 0 || v > 0x7fffffff)
+				return error("bad pid '%s' (a positive process id, e.g. --pid 1234)",
+					     optarg), 2;
+			pid = (pid_t)v;
+			break;
+		}
+		case 'F': {
+			uint64_t hz;
+			if (units_parse_count(optarg, &hz, err, sizeof err) < 0 || hz < 1 || hz > 100000)
+				return error("bad frequency '%s' (samples per second, 1..100000, e.g. "
+					     "-F 99)", optarg), 2;
+			po.hz = (int)hz;
+			break;
+		}
+		case 'd':
+			if (units_parse_duration_ns(optarg, &po.duration_ns, err, sizeof err) < 0)
+				return error("%s", err), 2;
+			if (!po.duration_ns)
+				return error("bad duration '%s' (must be > 0, e.g. -d 10s)", optarg), 2;
+			break;
+		case 'o':
+			outdir = optarg;
+			break;
+		case 'e':
+			if (!strcmp(optarg, "cpu-clock")) {
+				po.event = PROFILE_EV_CPU_CLOCK;
+			} else if (!strcmp(optarg, "cycles")) {
+				po.event = PROFILE_EV_CYCLES;
+			} else {
+				return error("unknown event '%s' (use cpu-clock or cycles)", optarg), 2;
+			}
+			event = optarg;
+			break;
+		case 'U':
+			po.user_only = 1;
+			break;
+		case 'O':
+			po.off_cpu = 1;
+			break;
+		case 'T':
+			if (units_parse_count(optarg, &top, err, sizeof err) < 0)
+				return error("%s", err), 2;
+			break;
+		case 't':
+			title = optarg;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		default:
+			return error("see 'ctxlab profile --help'"), 2;
+		}
+	}
+	char **cmd = NULL;
+	if (optind < argc && !strcmp(argv[optind - 1], "--"))
+		cmd = argv + optind;
+	else if (optind < argc)
+		return error("unexpected argument '%s' (a command to profile goes after '--')",
+			     argv[optind]), 2;
+	if (!cmd && !pid)
+		return error("no target: pass --pid PID or -- CMD [ARGS...] (see 'ctxlab profile "
+			     "--help')"), 2;
+	if (cmd && pid)
+		return error("both --pid and a command given: pass one"), 2;
+
+	if (po.event == PROFILE_EV_CYCLES) {
+		char reason[256];
+		if (!profile_event_supported(PROFILE_EV_CYCLES, reason, sizeof reason))
+			return error("event 'cycles' is %s: leave out --event to use the default "
+				     "cpu-clock", reason), 1;
+	}
+	if (outdir) {
+		int r = mkdir_p(outdir);
+		if (r)
+			return error("cannot create '%s': %s", outdir, strerror(-r)), 1;
+	}
+
+	struct spawn_child child = {.pid = -1, .keeper = -1};
+	pid_t root = pid;
+	if (cmd) {
+		spawn_guard_init();
+		struct spawn_opts so = {.argv = (const char *const *)cmd, .stderr_fd = -1};
+		int r = spawn_start(&so, &child);
+		if (r)
+			return error("cannot start '%s': %s", cmd[0], strerror(-r)), 1;
+		root = child.keeper;
+	}
+	signal(SIGINT, on_stop);
+	signal(SIGTERM, on_stop);
+	po.pids = &root;
+	po.npids = 1;
+	po.stop = &stop_flag;
+
+	struct profile_result res;
+	int r = profile_run(&po, &res, err, sizeof err);
+	if (cmd) {
+		if (child.exited || spawn_wait(&child, 0) == 0)
+			;
+		else
+			spawn_stop(&child, NS_PER_S);
+		if (child.exited && WIFEXITED(child.status) && WEXITSTATUS(child.status))
+			warn("'%s' exited with status %d", cmd[0], WEXITSTATUS(child.status));
+	}
+	if (r) {
+		error("%s", err);
+		return r == -EOPNOTSUPP ? 1 : r == -EACCES || r == -EPERM ? 3 : 1;
+	}
+	if (res.note[0])
+		warn("%s", res.note);
+	if (po.off_cpu && !res.off_cpu_ok)
+		warn("off-CPU profile skipped: %s", res.off_cpu_reason);
+	if (res.lost)
+		warn("%llu records lost (ring buffer full): shares stay fair, counts are low; "
+		     "lower -F", (unsigned long long)res.lost);
+
+	int rc = 0;
+	folded_sort(&res.on_cpu);
+	folded_sort(&res.off_cpu);
+	if (outdir) {
+		char sub[256];
+		snprintf(sub, sizeof sub, "%llu samples, %s at %d Hz, %.2fs",
+			 (unsigned long long)res.samples, event, po.hz,
+			 (double)res.duration_ns / 1e9);
+		struct svg_arg sa = {&res.on_cpu, {.title = title ? title : "CPU Flame Graph",
+						   .subtitle = sub}};
+		rc |= write_file(outdir, "profile.folded", put_folded, &res.on_cpu);
+		if (res.samples)
+			rc |= write_file(outdir, "flame.svg", put_svg, &sa);
+		else if (!res.off_cpu.total)
+			warn("no samples: '%s/flame.svg' not written (did the target run on a CPU?)",
+			     outdir);
+		if (res.off_cpu_ok) {
+			struct svg_arg so = {&res.off_cpu, {.title = "Off-CPU Flame Graph",
+							    .unit = "us", .subtitle = "time blocked"}};
+			rc |= write_file(outdir, "offcpu.folded", put_folded, &res.off_cpu);
+			if (res.off_cpu.total)
+				rc |= write_file(outdir, "offcpu.svg", put_svg, &so);
+		}
+		char exe[4096] = "";
+		if (cmd) {
+			snprintf(exe, sizeof exe, "%s", cmd[0]);
+		} else {
+			char link[64];
+			snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
+			ssize_t n = readlink(link, exe, sizeof exe - 1);
+			exe[n > 0 ? n : 0] = 0;
+		}
+		rc |= write_pprof(outdir, &res, res.off_cpu_ok, event, (uint64_t)po.hz,
+				  exe[0] ? exe : NULL);
+	}
+	if (!quiet) {
+		printf("profile: %llu samples (%s at %d Hz, %.2fs of CPU) over %.2fs, %d process%s, "
+		       "%d thread%s attached, %d CPU%s, %llu lost\n",
+		       (unsigned long long)res.samples, event, po.hz,
+		       (double)res.on_cpu.total_ns / 1e9, (double)res.duration_ns / 1e9,
+		       res.processes_seen, res.processes_seen == 1 ? "" : "es",
+		       res.threads_attached, res.threads_attached == 1 ? "" : "s", res.cpus,
+		       res.cpus == 1 ? "" : "s", (unsigned long long)res.lost);
+		if (top && res.samples)
+			print_top(&res.on_cpu, top, "on-CPU samples", 0);
+		if (res.off_cpu_ok) {
+			printf("off-CPU: %.3fs blocked over %llu switches (%llu unmatched)\n",
+			       (double)res.off_cpu.total_ns / 1e9,
+			       (unsigned long long)res.offcpu_switches,
+			       (unsigned long long)res.offcpu_unmatched);
+			if (top && res.off_cpu.total)
+				print_top(&res.off_cpu, top, "off-CPU time", 1);
+		}
+		if (outdir)
+			printf("wrote %s/: profile.folded%s profile.pb.gz%s%s\n", outdir,
+			       res.samples ? " flame.svg" : "", res.off_cpu_ok ? " offcpu.folded" : "",
+			       res.off_cpu_ok && res.off_cpu.total ? " offcpu.svg" : "");
+	}
+	profile_result_release(&res);
+	return rc ? 1 : 0;
+}
+
+const struct cmd_info cmd_info_profile = {"profile", cmd_profile,
+					  "sample a process tree's stacks: flame graph, folded, pprof",
+					  usage};

@@ -1,0 +1,45 @@
+/* flamesvg: renders folded stacks as a self-contained interactive flame graph (SVG 1.1).
+ *
+ * Layout (as flamegraph.pl): one rectangle per frame, the root ("all") at the bottom, each
+ * frame's children above it sorted by name, width proportional to the frame's inclusive
+ * count; frames narrower than min_width_px are left out (with their children, which are
+ * narrower still). Every frame is a <g class="f"> holding a <title> tooltip ("name (N unit,
+ * P%)"), a <rect> and a <text> label. Inline JavaScript: click a frame to zoom into it
+ * (ancestors stretch to the full width, unrelated frames hide), "Reset Zoom", "Search" (a
+ * regular expression; matching frames turn magenta and the matched share of the total is
+ * shown, each sample counted once), Ctrl-F = search. Kernel frames (name ending "_[k]") are
+ * drawn in orange, user frames in the warm red-yellow palette, colours keyed by name so the
+ * same function has the same colour in every graph.
+ *
+ * Differential mode (flamesvg_write_diff): the graph has the shape of B (widths = B's
+ * counts); each frame is coloured by its change from A to B in inclusive count,
+ * delta = B - A' where A' is A scaled by total(B)/total(A) when normalize (so two profiles
+ * of different lengths compare by share), else A itself. Red = grew, blue = shrank, white =
+ * unchanged; saturation = |delta| / the largest |delta| of any frame. Frames that exist
+ * only in A have no width in B and are not drawn (swap the arguments to see them). Tooltips
+ * give A', B and the delta.
+ *
+ * Not thread-safe. Returns 0 / -errno (-ENOMEM, -EIO on a write error, -ENODATA when there is
+ * nothing to draw: every count is 0).
+ */
+#ifndef CTXLAB_PROFILE_FLAMESVG_H
+#define CTXLAB_PROFILE_FLAMESVG_H
+
+#include <stdio.h>
+
+#include "profile/folded.h"
+
+struct flamesvg_opts {
+	const char *title;     /* NULL = "Flame Graph" ("Differential Flame Graph") */
+	const char *subtitle;  /* NULL = none */
+	const char *unit;      /* what a count is: NULL = "samples" */
+	int width_px;          /* 0 = 1200 */
+	double min_width_px;   /* 0 = 0.1 */
+	int normalize;         /* diff only: scale A to B's total (1 recommended) */
+};
+
+int flamesvg_write(const struct folded *f, const struct flamesvg_opts *o, FILE *out);
+int flamesvg_write_diff(const struct folded *a, const struct folded *b,
+			const struct flamesvg_opts *o, FILE *out);
+
+#endif

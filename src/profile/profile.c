@@ -1,0 +1,1008 @@
+#include "profile/profile.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/spawn.h"
+#include "core/units.h"
+#include "profile/symbols.h"
+
+#define ONCPU_PAGES 64
+#define OFFCPU_PAGES 128
+#define RAW_MAX_BYTES (512u << 20) /* raw samples kept in memory at most */
+#define RESNAP_MAX 8               /* maps re-snapshots per process */
+
+enum { KIND_ON = 0, KIND_OFF = 1 };
+
+/* A raw sample as stored until symbolization; followed by nr u64 callchain entries. */
+struct raw {
+	uint32_t snap;
+	uint32_t tid;
+	uint64_t time;
+	uint64_t period;
+	uint32_t nr;
+	uint32_t kind;
+};
+
+struct swin {
+	uint32_t tid;
+	uint64_t time;
+};
+
+struct snap {
+	pid_t pid;
+	char comm[20];
+	char *maps; /* NULL when the process was gone before it could be read */
+};
+
+struct pident {
+	pid_t pid;   /* 0 = empty slot */
+	int cur;     /* current snapshot index, -1 = none (take one at the next sample) */
+	int resnaps;
+	int sampled;
+	char comm[20]; /* from PERF_RECORD_COMM, "" = unknown */
+};
+
+struct ring {
+	int fd;
+	void *base;
+	size_t size; /* data area bytes */
+	size_t mmap_len;
+};
+
+struct prof {
+	const struct profile_opts *o;
+	struct profile_result *res;
+	struct ring *on, *off; /* [ncpu] */
+	int *cpus, ncpu;
+	int *fds;
+	size_t nfds, capfds;
+	struct buf raw;
+	int raw_full;
+	struct swin *sw;
+	size_t nsw, capsw;
+	struct snap *snaps;
+	size_t nsnaps, capsnaps;
+	struct pident *pids;
+	size_t npids, nslots;
+	unsigned char rec[65536 + 8];
+};
+
+static long perf_open(struct perf_event_attr *a, pid_t tid, int cpu, int group)
+{
+	return syscall(SYS_perf_event_open, a, tid, cpu, group, PERF_FLAG_FD_CLOEXEC);
+}
+
+static int read_paranoid(void)
+{
+	int v = 99;
+	FILE *f = fopen("/proc/sys/kernel/perf_event_paranoid", "re");
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = 99;
+		fclose(f);
+	}
+	return v;
+}
+
+static int hw_forced_off(void)
+{
+	const char *e = getenv("CTXLAB_PERF_NO_HW");
+	return e && e[0] && strcmp(e, "0");
+}
+
+static void attr_sampling(struct perf_event_attr *a, const struct profile_opts *o, int hz)
+{
+	memset(a, 0, sizeof(*a));
+	a->size = sizeof(*a);
+	if (o->event == PROFILE_EV_CYCLES) {
+		a->type = PERF_TYPE_HARDWARE;
+		a->config = PERF_COUNT_HW_CPU_CYCLES;
+	} else {
+		a->type = PERF_TYPE_SOFTWARE;
+		a->config = PERF_COUNT_SW_CPU_CLOCK;
+	}
+	a->freq = 1;
+	a->sample_freq = (uint64_t)hz;
+	a->sample_type = PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_PERIOD |
+			 PERF_SAMPLE_CALLCHAIN;
+	a->inherit = 1;
+	a->comm = 1;
+	a->comm_exec = 1;
+	a->task = 1; /* PERF_RECORD_FORK: a child starts with its parent's name and image */
+	a->sample_id_all = 1;
+	a->exclude_hv = 1;
+	a->exclude_idle = 1;
+	a->exclude_kernel = o->user_only ? 1 : 0;
+	a->exclude_callchain_kernel = o->user_only ? 1 : 0;
+	a->sample_max_stack = 127;
+	a->watermark = 1;
+	a->wakeup_watermark = ONCPU_PAGES * 4096 / 4;
+}
+
+static int read_tp_id(const char *name, char *reason, size_t len)
+{
+	static const char *roots[] = {"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"};
+	int last = ENOENT;
+	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+		char path[256];
+		snprintf(path, sizeof path, "%s/%s/id", roots[i], name);
+		FILE *f = fopen(path, "re");
+		if (!f) {
+			last = errno;
+			continue;
+		}
+		int id = -1;
+		if (fscanf(f, "%d", &id) != 1)
+			id = -1;
+		fclose(f);
+		if (id >= 0)
+			return id;
+	}
+	snprintf(reason, len, "tracepoint '%s' unavailable: cannot read its id under "
+		 "/sys/kernel/tracing/events (%s; mount tracefs and run as root)", name,
+		 strerror(last));
+	return -1;
+}
+
+static void attr_offcpu(struct perf_event_attr *a, const struct profile_opts *o, int tp)
+{
+	memset(a, 0, sizeof(*a));
+	a->size = sizeof(*a);
+	a->type = PERF_TYPE_TRACEPOINT;
+	a->config = (uint64_t)tp;
+	a->sample_period = 1;
+	a->sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CALLCHAIN;
+	a->inherit = 1;
+	a->context_switch = 1;
+	a->sample_id_all = 1;
+	a->exclude_callchain_kernel = o->user_only ? 1 : 0;
+	a->sample_max_stack = 127;
+	a->watermark = 1;
+	a->wakeup_watermark = OFFCPU_PAGES * 4096 / 4;
+}
+
+int profile_event_supported(enum profile_event ev, char *reason, size_t len)
+{
+	if (ev == PROFILE_EV_CYCLES && hw_forced_off()) {
+		snprintf(reason, len, "not supported here (hardware events disabled by "
+			 "CTXLAB_PERF_NO_HW)");
+		return 0;
+	}
+	struct profile_opts o = {.event = ev, .user_only = 1};
+	struct perf_event_attr a;
+	attr_sampling(&a, &o, 99);
+	a.inherit = 0;
+	a.disabled = 1;
+	long fd = perf_open(&a, 0, -1, -1);
+	if (fd >= 0) {
+		close((int)fd);
+		return 1;
+	}
+	int e = errno;
+	if (e == ENOENT || e == EOPNOTSUPP || e == ENODEV || e == EINVAL)
+		snprintf(reason, len, "not supported here (perf_event_open: %s; no hardware PMU, "
+			 "as on most VMs)", strerror(e));
+	else if (e == EACCES || e == EPERM)
+		snprintf(reason, len, "permission denied (perf_event_open: %s; "
+			 "kernel.perf_event_paranoid=%d: run as root or lower it)", strerror(e),
+			 read_paranoid());
+	else
+		snprintf(reason, len, "unavailable (perf_event_open: %s)", strerror(e));
+	return 0;
+}
+
+/* ---- targets ------------------------------------------------------------------------ */
+
+static int list_tids(pid_t pid, pid_t *out, int max, int n)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return n;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		if (n < max)
+			out[n] = (pid_t)atoi(de->d_name);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static int root_alive(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *rp = strrchr(buf, ')');
+	if (!rp || rp[1] != ' ')
+		return 1;
+	return rp[2] != 'Z' && rp[2] != 'X';
+}
+
+static int online_cpus(int **cpus)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	char line[1024] = "";
+	FILE *f = fopen("/sys/devices/system/cpu/online", "re");
+	if (f) {
+		if (!fgets(line, sizeof line, f))
+			line[0] = 0;
+		fclose(f);
+	}
+	line[strcspn(line, "\n")] = 0;
+	char err[128];
+	if (!line[0] || units_parse_cpulist(line, &set, err, sizeof err) < 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		for (long i = 0; i < n && i < CPU_SETSIZE; i++)
+			CPU_SET(i, &set);
+	}
+	int n = CPU_COUNT(&set);
+	*cpus = calloc((size_t)(n ? n : 1), sizeof(int));
+	if (!*cpus)
+		return -ENOMEM;
+	int k = 0;
+	for (int i = 0; i < CPU_SETSIZE && k < n; i++)
+		if (CPU_ISSET(i, &set))
+			(*cpus)[k++] = i;
+	return k;
+}
+
+/* ---- rings ------------------------------------------------------------------------- */
+
+static int ring_map(struct ring *r, int fd, int pages)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	for (int p = pages; p >= 4; p /= 2) {
+		size_t len = (size_t)(p + 1) * (size_t)pg;
+		void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (m != MAP_FAILED) {
+			r->fd = fd;
+			r->base = m;
+			r->size = (size_t)p * (size_t)pg;
+			r->mmap_len = len;
+			return 0;
+		}
+		if (errno != EPERM && errno != ENOMEM)
+			return -errno;
+	}
+	return -errno;
+}
+
+static int add_fd(struct prof *p, int fd)
+{
+	if (p->nfds == p->capfds) {
+		size_t cap = p->capfds ? p->capfds * 2 : 64;
+		int *n = realloc(p->fds, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		p->fds = n;
+		p->capfds = cap;
+	}
+	p->fds[p->nfds++] = fd;
+	return 0;
+}
+
+/* Opens attr on tid/cpu and routes it into ring r (mapping r on first use). 0, or -errno
+ * from perf_event_open (-ESRCH: the thread is gone). */
+static int open_into(struct prof *p, struct perf_event_attr *a, pid_t tid, int cpu,
+		     struct ring *r, int pages)
+{
+	long fd = perf_open(a, tid, cpu, -1);
+	if (fd < 0)
+		return -errno;
+	int e = add_fd(p, (int)fd);
+	if (e) {
+		close((int)fd);
+		return e;
+	}
+	if (r->fd < 0)
+		return ring_map(r, (int)fd, pages);
+	if (ioctl((int)fd, PERF_EVENT_IOC_SET_OUTPUT, r->fd) < 0)
+		return -errno;
+	return 0;
+}
+
+/* ---- pids and snapshots ------------------------------------------------------------ */
+
+static struct pident *pid_get(struct prof *p, pid_t pid)
+{
+	if ((p->npids + 1) * 2 > p->nslots) {
+		size_t ns = p->nslots ? p->nslots * 2 : 64;
+		struct pident *n = calloc(ns, sizeof(*n));
+		if (!n)
+			return NULL;
+		for (size_t i = 0; i < p->nslots; i++) {
+			if (!p->pids[i].pid)
+				continue;
+			size_t j = (size_t)p->pids[i].pid * 2654435761u & (ns - 1);
+			while (n[j].pid)
+				j = (j + 1) & (ns - 1);
+			n[j] = p->pids[i];
+		}
+		free(p->pids);
+		p->pids = n;
+		p->nslots = ns;
+	}
+	size_t j = (size_t)pid * 2654435761u & (p->nslots - 1);
+	while (p->pids[j].pid && p->pids[j].pid != pid)
+		j = (j + 1) & (p->nslots - 1);
+	if (!p->pids[j].pid) {
+		p->pids[j] = (struct pident){.pid = pid, .cur = -1};
+		p->npids++;
+	}
+	return &p->pids[j];
+}
+
+static void read_comm(pid_t pid, char *out, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+	out[0] = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, out, len - 1);
+		close(fd);
+		if (n > 0) {
+			out[n] = 0;
+			out[strcspn(out, "\n")] = 0;
+		} else {
+			out[0] = 0;
+		}
+	}
+	if (!out[0])
+		snprintf(out, len, "[pid %d]", (int)pid);
+}
+
+static int snap_new(struct prof *p, struct pident *pe)
+{
+	if (p->nsnaps == p->capsnaps) {
+		size_t cap = p->capsnaps ? p->capsnaps * 2 : 32;
+		struct snap *n = realloc(p->snaps, cap * sizeof(*n));
+		if (!n)
+			return -1;
+		p->snaps = n;
+		p->capsnaps = cap;
+	}
+	struct snap *s = &p->snaps[p->nsnaps];
+	size_t len;
+	s->pid = pe->pid;
+	s->maps = symbols_snapshot_maps(pe->pid, &len);
+	if (pe->comm[0])
+		snprintf(s->comm, sizeof s->comm, "%s", pe->comm);
+	else
+		read_comm(pe->pid, s->comm, sizeof s->comm);
+	pe->cur = (int)p->nsnaps;
+	return (int)p->nsnaps++;
+}
+
+static int snap_for(struct prof *p, pid_t pid, uint64_t user_ip)
+{
+	struct pident *pe = pid_get(p, pid);
+	if (!pe)
+		return -1;
+	pe->sampled = 1;
+	if (pe->cur < 0)
+		return snap_new(p, pe);
+	struct snap *s = &p->snaps[pe->cur];
+	if (user_ip && s->maps && pe->resnaps < RESNAP_MAX && !symbols_maps_covers(s->maps, user_ip)) {
+		pe->resnaps++;
+		return snap_new(p, pe);
+	}
+	return pe->cur;
+}
+
+/* A new process (fork) has its parent's image until it execs: share the parent's snapshot,
+ * or fill in the child's when it was taken too late (the child already gone). */
+static void inherit_image(struct prof *p, pid_t child, pid_t parent)
+{
+	struct pident *pp = pid_get(p, parent);
+	if (!pp)
+		return;
+	int was = pp->sampled;
+	int ps = snap_for(p, parent, 0);
+	pp = pid_get(p, parent);
+	if (pp)
+		pp->sampled = was; /* looked up here, not sampled */
+	if (ps < 0)
+		return;
+	struct pident *ce = pid_get(p, child);
+	if (!ce)
+		return;
+	if (ce->cur < 0) {
+		ce->cur = ps;
+		return;
+	}
+	struct snap *cs = &p->snaps[ce->cur], *src = &p->snaps[ps];
+	if (cs != src && !cs->maps && src->maps && cs->pid == child) {
+		cs->maps = strdup(src->maps);
+		memcpy(cs->comm, src->comm, sizeof cs->comm);
+	}
+}
+
+/* ---- reading records --------------------------------------------------------------- */
+
+static void store_sample(struct prof *p, int kind, const unsigned char *q, const unsigned char *end)
+{
+	uint64_t period = 0;
+	uint32_t pid, tid;
+	uint64_t time, nr;
+	if (kind == KIND_ON) {
+		if (end - q < 8)
+			return;
+		q += 8; /* ip: the callchain's first entry repeats it */
+	}
+	if (end - q < 16)
+		return;
+	memcpy(&pid, q, 4);
+	memcpy(&tid, q + 4, 4);
+	memcpy(&time, q + 8, 8);
+	q += 16;
+	if (kind == KIND_ON) {
+		if (end - q < 8)
+			return;
+		memcpy(&period, q, 8);
+		q += 8;
+	}
+	if (end - q < 8)
+		return;
+	memcpy(&nr, q, 8);
+	q += 8;
+	if (nr > (uint64_t)(end - q) / 8)
+		return;
+	if (p->raw_full || buf_used(&p->raw) + sizeof(struct raw) + nr * 8 > RAW_MAX_BYTES) {
+		p->raw_full = 1;
+		p->res->lost++;
+		return;
+	}
+	uint64_t uip = 0;
+	for (uint64_t i = 0; i + 1 < nr; i++) {
+		uint64_t v;
+		memcpy(&v, q + i * 8, 8);
+		if (v == (uint64_t)PERF_CONTEXT_USER) {
+			memcpy(&uip, q + (i + 1) * 8, 8);
+			break;
+		}
+	}
+	int s = snap_for(p, (pid_t)pid, uip);
+	if (s < 0)
+		return;
+	struct raw r = {(uint32_t)s, tid, time, period, (uint32_t)nr, (uint32_t)kind};
+	if (buf_reserve(&p->raw, sizeof r + nr * 8))
+		return;
+	buf_append(&p->raw, &r, sizeof r);
+	buf_append(&p->raw, q, nr * 8);
+}
+
+static void handle(struct prof *p, int kind, const unsigned char *rec, size_t len)
+{
+	struct perf_event_header h;
+	memcpy(&h, rec, sizeof h);
+	const unsigned char *q = rec + sizeof h, *end = rec + len;
+	switch (h.type) {
+	case PERF_RECORD_SAMPLE:
+		store_sample(p, kind, q, end);
+		break;
+	case PERF_RECORD_LOST:
+		if (end - q >= 16) {
+			uint64_t lost;
+			memcpy(&lost, q + 8, 8);
+			p->res->lost += lost;
+		}
+		break;
+	case PERF_RECORD_COMM:
+		if (end - q > 8) {
+			uint32_t pid, tid;
+			memcpy(&pid, q, 4);
+			memcpy(&tid, q + 4, 4);
+			if (pid == tid) {
+				struct pident *pe = pid_get(p, (pid_t)pid);
+				if (pe) {
+					snprintf(pe->comm, sizeof pe->comm, "%.*s", 16,
+						 (const char *)q + 8);
+					if (h.misc & PERF_RECORD_MISC_COMM_EXEC) {
+						pe->cur = -1; /* new image: snapshot again */
+						pe->resnaps = 0;
+					}
+				}
+			}
+		}
+		break;
+	case PERF_RECORD_FORK:
+		if (end - q >= 16) {
+			uint32_t pid, ppid;
+			memcpy(&pid, q, 4);
+			memcpy(&ppid, q + 4, 4);
+			if (pid != ppid)
+				inherit_image(p, (pid_t)pid, (pid_t)ppid);
+		}
+		break;
+	case PERF_RECORD_SWITCH:
+		if (!(h.misc & PERF_RECORD_MISC_SWITCH_OUT) && end - q >= 16) {
+			uint32_t tid;
+			uint64_t time;
+			memcpy(&tid, q + 4, 4);
+			memcpy(&time, q + 8, 8);
+			if (p->nsw == p->capsw) {
+				size_t cap = p->capsw ? p->capsw * 2 : 4096;
+				if (cap * sizeof(struct swin) > RAW_MAX_BYTES / 4)
+					break;
+				struct swin *n = realloc(p->sw, cap * sizeof(*n));
+				if (!n)
+					break;
+				p->sw = n;
+				p->capsw = cap;
+			}
+			p->sw[p->nsw++] = (struct swin){tid, time};
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+static void drain(struct prof *p, struct ring *r, int kind)
+{
+	if (r->fd < 0)
+		return;
+	struct perf_event_mmap_page *mp = r->base;
+	const unsigned char *data = (const unsigned char *)r->base + mp->data_offset;
+	size_t size = mp->data_size ? mp->data_size : r->size;
+	uint64_t head = __atomic_load_n(&mp->data_head, __ATOMIC_ACQUIRE);
+	uint64_t tail = mp->data_tail;
+	while (tail + sizeof(struct perf_event_header) <= head) {
+		struct perf_event_header h;
+		for (size_t i = 0; i < sizeof h; i++)
+			((unsigned char *)&h)[i] = data[(tail + i) % size];
+		if (h.size < sizeof h || tail + h.size > head)
+			break;
+		size_t off = (size_t)(tail % size);
+		if (off + h.size <= size) {
+			memcpy(p->rec, data + off, h.size);
+		} else {
+			size_t first = size - off;
+			memcpy(p->rec, data + off, first);
+			memcpy(p->rec + first, data, h.size - first);
+		}
+		handle(p, kind, p->rec, h.size);
+		tail += h.size;
+	}
+	__atomic_store_n(&mp->data_tail, tail, __ATOMIC_RELEASE);
+}
+
+static void drain_all(struct prof *p)
+{
+	for (int c = 0; c < p->ncpu; c++) {
+		drain(p, &p->on[c], KIND_ON);
+		drain(p, &p->off[c], KIND_OFF);
+	}
+}
+
+/* ---- symbolization ----------------------------------------------------------------- */
+
+static void append_frame(struct buf *b, const char *name, int kernel)
+{
+	buf_append(b, ";", 1);
+	for (const char *c = name; *c; c++) {
+		char ch = *c == ';' ? ':' : (*c == '\n' || *c == '\r') ? ' ' : *c;
+		buf_append(b, &ch, 1);
+	}
+	if (kernel)
+		buf_append(b, "_[k]", 4);
+}
+
+struct frame_ref {
+	uint64_t addr;
+	int kernel, exact;
+};
+
+/* Builds "comm;user outermost..;user leaf;kernel outermost..;kernel leaf" for one sample. */
+static int fold_sample(struct prof *p, struct symbols *sy, const struct raw *r,
+		       const uint64_t *ips, struct buf *out, struct frame_ref *fr)
+{
+	const struct snap *s = &p->snaps[r->snap];
+	buf_clear(out);
+	buf_append(out, s->comm, strlen(s->comm));
+	int n = 0, ctx = 0, first_in_ctx = 0;
+	for (uint32_t i = 0; i < r->nr && n < 256; i++) {
+		uint64_t ip = ips[i];
+		if (ip >= (uint64_t)PERF_CONTEXT_MAX) {
+			ctx = ip == (uint64_t)PERF_CONTEXT_KERNEL ? 1 : ip == (uint64_t)PERF_CONTEXT_USER ? 2 : 0;
+			first_in_ctx = 1;
+			continue;
+		}
+		if (!ctx)
+			continue;
+		fr[n++] = (struct frame_ref){ip, ctx == 1, first_in_ctx};
+		first_in_ctx = 0;
+	}
+	int kern = 0;
+	/* user frames come after kernel frames in the chain: print user (reversed), then kernel */
+	for (int i = n - 1; i >= 0; i--) {
+		if (fr[i].kernel)
+			continue;
+		char tmp[300];
+		uint64_t a = fr[i].exact ? fr[i].addr : fr[i].addr - 1;
+		append_frame(out, symbols_user(sy, s->maps, a, tmp, sizeof tmp), 0);
+	}
+	for (int i = n - 1; i >= 0; i--) {
+		if (!fr[i].kernel)
+			continue;
+		uint64_t a = fr[i].exact ? fr[i].addr : fr[i].addr - 1;
+		append_frame(out, symbols_kernel(sy, a), 1);
+		kern = 1;
+	}
+	if (n == 0)
+		append_frame(out, "[unknown]", 0);
+	return kern;
+}
+
+struct offev {
+	uint32_t tid;
+	uint64_t time;
+	size_t raw_off; /* SIZE_MAX for a switch-in */
+};
+
+static int cmp_offev(const void *a, const void *b)
+{
+	const struct offev *x = a, *y = b;
+	if (x->tid != y->tid)
+		return x->tid < y->tid ? -1 : 1;
+	if (x->time != y->time)
+		return x->time < y->time ? -1 : 1;
+	/* at equal times the switch-out comes first */
+	return (x->raw_off == SIZE_MAX) - (y->raw_off == SIZE_MAX);
+}
+
+static int symbolize(struct prof *p)
+{
+	struct profile_result *res = p->res;
+	struct symbols *sy = symbols_new();
+	struct buf line = BUF_INIT;
+	struct frame_ref *fr = malloc(256 * sizeof(*fr));
+	struct offev *ev = NULL;
+	size_t nev = 0, capev = 0;
+	int rc = -ENOMEM;
+	if (!sy || !fr)
+		goto out;
+	size_t off = 0;
+	while (off + sizeof(struct raw) <= p->raw.len) {
+		struct raw r;
+		memcpy(&r, p->raw.data + off, sizeof r);
+		const uint64_t *ips = (const uint64_t *)(void *)(p->raw.data + off + sizeof r);
+		size_t roff = off;
+		off += sizeof r + (size_t)r.nr * 8;
+		if (r.kind == KIND_ON) {
+			res->kernel_stacks |= fold_sample(p, sy, &r, ips, &line, fr);
+			if (folded_add(&res->on_cpu, buf_head(&line), buf_used(&line), 1, r.period))
+				goto out;
+			res->samples++;
+		} else {
+			if (nev == capev) {
+				size_t cap = capev ? capev * 2 : 1024;
+				struct offev *n = realloc(ev, cap * sizeof(*n));
+				if (!n)
+					goto out;
+				ev = n;
+				capev = cap;
+			}
+			ev[nev++] = (struct offev){r.tid, r.time, roff};
+		}
+	}
+	if (nev) {
+		size_t need = nev + p->nsw;
+		struct offev *n = realloc(ev, need * sizeof(*n));
+		if (!n)
+			goto out;
+		ev = n;
+		for (size_t i = 0; i < p->nsw; i++)
+			ev[nev++] = (struct offev){p->sw[i].tid, p->sw[i].time, SIZE_MAX};
+		qsort(ev, nev, sizeof(*ev), cmp_offev);
+		size_t pending = SIZE_MAX;
+		uint32_t cur_tid = 0;
+		for (size_t i = 0; i < nev; i++) {
+			if (ev[i].tid != cur_tid) {
+				if (pending != SIZE_MAX)
+					res->offcpu_unmatched++;
+				pending = SIZE_MAX;
+				cur_tid = ev[i].tid;
+			}
+			if (ev[i].raw_off != SIZE_MAX) {
+				if (pending != SIZE_MAX)
+					res->offcpu_unmatched++;
+				pending = i;
+				continue;
+			}
+			if (pending == SIZE_MAX)
+				continue;
+			uint64_t dt = ev[i].time - ev[pending].time;
+			struct raw r;
+			memcpy(&r, p->raw.data + ev[pending].raw_off, sizeof r);
+			const uint64_t *ips = (const uint64_t *)(void *)(p->raw.data +
+									 ev[pending].raw_off + sizeof r);
+			fold_sample(p, sy, &r, ips, &line, fr);
+			if (folded_add(&res->off_cpu, buf_head(&line), buf_used(&line),
+				       (dt + 500) / 1000, dt))
+				goto out;
+			res->offcpu_switches++;
+			pending = SIZE_MAX;
+		}
+		if (pending != SIZE_MAX)
+			res->offcpu_unmatched++;
+	}
+	int procs = 0;
+	for (size_t i = 0; i < p->nslots; i++)
+		procs += p->pids[i].pid != 0 && p->pids[i].sampled;
+	res->processes_seen = procs;
+	rc = 0;
+out:
+	free(ev);
+	free(fr);
+	buf_free(&line);
+	symbols_free(sy);
+	return rc;
+}
+
+/* ---- the run ----------------------------------------------------------------------- */
+
+static int open_error(struct prof *p, int e, pid_t tid, const char *what, char *err, size_t errlen)
+{
+	const struct profile_opts *o = p->o;
+	if ((e == ENOENT || e == EOPNOTSUPP || e == ENODEV) && o->event == PROFILE_EV_CYCLES)
+		return errbuf(err, errlen, "event 'cycles' is not supported here (perf_event_open: "
+			      "%s; no hardware PMU, as on most VMs): leave out --event to use "
+			      "cpu-clock", strerror(e)), -EOPNOTSUPP;
+	if (e == EACCES || e == EPERM)
+		return errbuf(err, errlen, "cannot open %s on pid %d: %s "
+			      "(kernel.perf_event_paranoid=%d: run as root, or lower it with "
+			      "'sysctl kernel.perf_event_paranoid=1', or pass --user-only)", what,
+			      (int)tid, strerror(e), read_paranoid()), -e;
+	if (e == EMFILE || e == ENFILE)
+		return errbuf(err, errlen, "cannot open %s on pid %d: %s (too many threads to attach "
+			      "to: raise 'ulimit -n' or profile fewer)", what, (int)tid,
+			      strerror(e)), -e;
+	return errbuf(err, errlen, "cannot open %s on pid %d: %s", what, (int)tid, strerror(e)), -e;
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int profile_run(const struct profile_opts *o, struct profile_result *res, char *err,
+		size_t errlen)
+{
+	struct prof p = {.o = o, .res = res};
+	pid_t *tids = NULL;
+	int rc = 0;
+	memset(res, 0, sizeof(*res));
+	folded_init(&res->on_cpu);
+	folded_init(&res->off_cpu);
+	int hz = o->hz > 0 ? o->hz : 99;
+	res->period_ns = NS_PER_S / (uint64_t)hz;
+	if (o->event == PROFILE_EV_CYCLES && hw_forced_off())
+		return errbuf(err, errlen, "event 'cycles' is not supported here (hardware events "
+			      "disabled by CTXLAB_PERF_NO_HW): leave out --event to use cpu-clock"),
+		       -EOPNOTSUPP;
+	if (o->npids < 1)
+		return errbuf(err, errlen, "no target: pass --pid PID or -- CMD"), -EINVAL;
+
+	/* targets: every thread of every root and its descendants */
+	tids = malloc(PROFILE_MAX_THREADS * sizeof(*tids));
+	pid_t *desc = malloc(PROFILE_MAX_THREADS * sizeof(*desc));
+	if (!tids || !desc) {
+		free(desc);
+		rc = -ENOMEM;
+		goto out;
+	}
+	int ntids = 0;
+	for (int i = 0; i < o->npids; i++) {
+		ntids = list_tids(o->pids[i], tids, PROFILE_MAX_THREADS, ntids);
+		int nd = spawn_descendants(o->pids[i], desc, PROFILE_MAX_THREADS);
+		for (int j = 0; j < nd && j < PROFILE_MAX_THREADS; j++)
+			ntids = list_tids(desc[j], tids, PROFILE_MAX_THREADS, ntids);
+	}
+	free(desc);
+	if (ntids > PROFILE_MAX_THREADS) {
+		warn("%d threads in the target trees: attaching to the first %d only", ntids,
+		     PROFILE_MAX_THREADS);
+		ntids = PROFILE_MAX_THREADS;
+	}
+	if (ntids == 0) {
+		errbuf(err, errlen, "no process %d: nothing to profile (check --pid)",
+		       (int)o->pids[0]);
+		rc = -ESRCH;
+		goto out;
+	}
+	raise_nofile();
+	p.ncpu = online_cpus(&p.cpus);
+	if (p.ncpu <= 0) {
+		rc = p.ncpu < 0 ? p.ncpu : -ENODEV;
+		goto out;
+	}
+	res->cpus = p.ncpu;
+	p.on = calloc((size_t)p.ncpu, sizeof(*p.on));
+	p.off = calloc((size_t)p.ncpu, sizeof(*p.off));
+	if (!p.on || !p.off) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (int c = 0; c < p.ncpu; c++)
+		p.on[c].fd = p.off[c].fd = -1;
+
+	struct perf_event_attr a_on, a_off;
+	struct profile_opts eff = *o;
+	attr_sampling(&a_on, &eff, hz);
+	int tp = -1;
+	if (o->off_cpu) {
+		tp = read_tp_id("sched/sched_switch", res->off_cpu_reason, sizeof res->off_cpu_reason);
+		if (tp >= 0)
+			attr_offcpu(&a_off, &eff, tp);
+	}
+	int attached = 0, first = 1;
+	for (int t = 0; t < ntids; t++) {
+		int ok = 1;
+		for (int c = 0; c < p.ncpu && ok; c++) {
+			int e = open_into(&p, &a_on, tids[t], p.cpus[c], &p.on[c], ONCPU_PAGES);
+			if (e == -ESRCH) {
+				ok = 0;
+				break;
+			}
+			if ((e == -EACCES || e == -EPERM) && first && !eff.user_only) {
+				/* kernel profiling refused (perf_event_paranoid=2 for non-root):
+				 * fall back to user stacks only */
+				eff.user_only = 1;
+				attr_sampling(&a_on, &eff, hz);
+				if (tp >= 0)
+					attr_offcpu(&a_off, &eff, tp);
+				e = open_into(&p, &a_on, tids[t], p.cpus[c], &p.on[c], ONCPU_PAGES);
+				if (!e)
+					snprintf(res->note, sizeof res->note,
+						 "kernel stacks left out: kernel profiling not permitted "
+						 "(kernel.perf_event_paranoid=%d; run as root for them)",
+						 read_paranoid());
+			}
+			if (e) {
+				rc = open_error(&p, -e, tids[t], o->event == PROFILE_EV_CYCLES ?
+					"event 'cycles'" : "event 'cpu-clock'", err, errlen);
+				goto out;
+			}
+			first = 0;
+			if (tp >= 0) {
+				e = open_into(&p, &a_off, tids[t], p.cpus[c], &p.off[c], OFFCPU_PAGES);
+				if (e == -ESRCH) {
+					ok = 0;
+					break;
+				}
+				if (e) {
+					snprintf(res->off_cpu_reason, sizeof res->off_cpu_reason,
+						 "cannot open tracepoint 'sched:sched_switch' on pid %d: "
+						 "%s (run as root)", (int)tids[t], strerror(-e));
+					tp = -1;
+				}
+			}
+		}
+		attached += ok;
+	}
+	if (!attached) {
+		errbuf(err, errlen, "every target thread exited before it could be attached to");
+		rc = -ESRCH;
+		goto out;
+	}
+	if (o->off_cpu && tp < 0) {
+		/* close the half-opened off-CPU events: they would only fill rings */
+		for (int c = 0; c < p.ncpu; c++)
+			if (p.off[c].fd >= 0) {
+				munmap(p.off[c].base, p.off[c].mmap_len);
+				p.off[c].base = NULL;
+				p.off[c].fd = -1;
+			}
+	}
+	res->off_cpu_ok = o->off_cpu && tp >= 0;
+	res->threads_attached = attached;
+	res->start_wall_ns = clock_wall_ns();
+	uint64_t t0 = clock_now_ns();
+
+	struct pollfd *pfd = calloc((size_t)p.ncpu * 2, sizeof(*pfd));
+	if (!pfd) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	int npfd = 0;
+	for (int c = 0; c < p.ncpu; c++) {
+		if (p.on[c].fd >= 0)
+			pfd[npfd++] = (struct pollfd){.fd = p.on[c].fd, .events = POLLIN};
+		if (p.off[c].fd >= 0)
+			pfd[npfd++] = (struct pollfd){.fd = p.off[c].fd, .events = POLLIN};
+	}
+	for (;;) {
+		uint64_t now = clock_now_ns();
+		if (o->duration_ns && now - t0 >= o->duration_ns)
+			break;
+		if (o->stop && *o->stop)
+			break;
+		int alive = 0;
+		for (int i = 0; i < o->npids; i++)
+			alive |= root_alive(o->pids[i]);
+		if (!alive)
+			break;
+		int wait_ms = 100;
+		if (o->duration_ns) {
+			uint64_t left = o->duration_ns - (now - t0);
+			if (left / NS_PER_MS < (uint64_t)wait_ms)
+				wait_ms = (int)(left / NS_PER_MS) + 1;
+		}
+		poll(pfd, (nfds_t)npfd, wait_ms);
+		drain_all(&p);
+	}
+	free(pfd);
+	res->duration_ns = clock_now_ns() - t0;
+	for (size_t i = 0; i < p.nfds; i++)
+		ioctl(p.fds[i], PERF_EVENT_IOC_DISABLE, 0);
+	drain_all(&p);
+	rc = symbolize(&p);
+	if (rc)
+		errbuf(err, errlen, "out of memory while symbolizing");
+out:
+	for (int c = 0; p.on && c < p.ncpu; c++)
+		if (p.on[c].base)
+			munmap(p.on[c].base, p.on[c].mmap_len);
+	for (int c = 0; p.off && c < p.ncpu; c++)
+		if (p.off[c].base)
+			munmap(p.off[c].base, p.off[c].mmap_len);
+	for (size_t i = 0; i < p.nfds; i++)
+		close(p.fds[i]);
+	free(p.fds);
+	free(p.on);
+	free(p.off);
+	free(p.cpus);
+	free(tids);
+	buf_free(&p.raw);
+	free(p.sw);
+	for (size_t i = 0; i < p.nsnaps; i++)
+		free(p.snaps[i].maps);
+	free(p.snaps);
+	free(p.pids);
+	if (rc) {
+		folded_release(&res->on_cpu);
+		folded_release(&res->off_cpu);
+	}
+	return rc;
+}
+
+void profile_result_release(struct profile_result *res)
+{
+	folded_release(&res->on_cpu);
+	folded_release(&res->off_cpu);
+}

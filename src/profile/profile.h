@@ -1,0 +1,80 @@
+/* profile: a sampling profiler for process trees (on-CPU and off-CPU) built on
+ * perf_event_open, producing symbolized folded stacks.
+ *
+ * On-CPU: a sampling event (cpu-clock by default, a software event that works without a
+ * PMU; `cycles` when asked and the PMU has it) at `hz` samples per second of each thread's
+ * CPU time, PERF_SAMPLE_IP|TID|TIME|PERIOD|CALLCHAIN, kernel and user call chains (frame
+ * pointers). One event per (thread of the target trees at attach, online CPU), all with
+ * inherit=1 so every thread and process created afterwards is followed; the events of one
+ * CPU share one mmap ring buffer (PERF_EVENT_IOC_SET_OUTPUT), the standard perf record -p
+ * layout (the kernel refuses to mmap inherited per-task events with cpu=-1).
+ *
+ * Off-CPU (opts.off_cpu): the sched:sched_switch tracepoint on the same tasks with call
+ * chains (sample_period 1: every switch-out) plus PERF_RECORD_SWITCH records
+ * (context_switch=1): a switch-out at t_out followed by the same thread's next switch-in at
+ * t_in counts t_in - t_out of blocked time against the switch-out's stack. Switch-outs with
+ * no switch-in before the end (the thread exited, or was still blocked) are not counted.
+ * When the tracepoint id cannot be read (tracefs missing/unreadable) off-CPU is skipped with
+ * the reason in result.off_cpu_reason and the on-CPU profile goes on.
+ *
+ * Stacks are symbolized after collection (symbols.h) against /proc/PID/maps snapshots taken
+ * when a process is first seen (and again when it execs or samples land outside the
+ * snapshot), so processes that exit before the end still resolve. Folded stacks are
+ * `comm;outermost;...;leaf`, kernel frames suffixed "_[k]".
+ *
+ * Runs on the calling thread; not thread-safe. Returns 0 or -errno with err[] saying what
+ * to do: -EOPNOTSUPP (event not supported here), -EACCES/-EPERM (perf_event_paranoid or
+ * permissions), -ESRCH (no target thread left to attach to).
+ */
+#ifndef CTXLAB_PROFILE_PROFILE_H
+#define CTXLAB_PROFILE_PROFILE_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "profile/folded.h"
+
+enum profile_event { PROFILE_EV_CPU_CLOCK, PROFILE_EV_CYCLES };
+
+#define PROFILE_MAX_THREADS 4096 /* threads attached at start; later ones follow by inherit */
+
+struct profile_opts {
+	const pid_t *pids;     /* roots: each with all its descendants and their threads */
+	int npids;
+	int hz;                /* 0 = 99 */
+	enum profile_event event;
+	int user_only;         /* no kernel samples or kernel frames */
+	int off_cpu;
+	uint64_t duration_ns;  /* 0 = until every root has exited (or *stop) */
+	volatile sig_atomic_t *stop; /* polled every 100 ms; NULL = none */
+};
+
+struct profile_result {
+	struct folded on_cpu;   /* count = samples, ns = sampled CPU time (sum of periods) */
+	struct folded off_cpu;  /* count = microseconds blocked, ns = nanoseconds blocked */
+	uint64_t samples;       /* on-CPU samples recorded (= on_cpu.total) */
+	uint64_t lost;          /* records the kernel dropped (ring buffer full) */
+	uint64_t offcpu_switches;   /* matched switch-out/switch-in pairs */
+	uint64_t offcpu_unmatched;  /* switch-outs with no switch-in before the end */
+	uint64_t start_wall_ns, duration_ns;
+	uint64_t period_ns;     /* the nominal sampling period, 1e9 / hz */
+	int threads_attached, cpus;
+	int processes_seen;     /* distinct pids that produced samples */
+	int kernel_stacks;      /* 1 when kernel frames were recorded */
+	int off_cpu_ok;
+	char off_cpu_reason[192]; /* why off-CPU was skipped (off_cpu requested and !off_cpu_ok) */
+	char note[192];           /* a degradation worth telling the user, or "" */
+};
+
+int profile_run(const struct profile_opts *o, struct profile_result *res, char *err,
+		size_t errlen);
+void profile_result_release(struct profile_result *res);
+
+/* Whether `event` can be opened for this process (1) or not (0, reason filled: "not
+ * supported here (...)", "permission denied (...)"). Honours CTXLAB_PERF_NO_HW=1, which
+ * makes hardware events unsupported (tests of the fallback). */
+int profile_event_supported(enum profile_event ev, char *reason, size_t len);
+
+#endif

@@ -1,0 +1,40 @@
+/* symbols: address -> function name, for the profiler.
+ *
+ * User addresses are resolved with libdwfl (elfutils) against a snapshot of the process's
+ * /proc/PID/maps taken while it was alive (so processes that exited before symbolization
+ * still resolve): the snapshot is reported with dwfl_linux_proc_maps_report, and the ELF
+ * files it names are opened from disk. One Dwfl is kept per distinct maps text (forked
+ * children with the same maps share it), so lookups are cached per process image.
+ * Kernel addresses are resolved from /proc/kallsyms (read once; text symbols only).
+ *
+ * Names that cannot be resolved: "module+0xOFFSET" when the address is inside a known
+ * mapping (module = file basename), else "[unknown]" (kernel: "[kernel]" when kallsyms
+ * hides addresses).
+ *
+ * Not thread-safe. Returned names point into storage owned by `struct symbols`, valid until
+ * symbols_free; or into the caller's buf for module+offset names.
+ */
+#ifndef CTXLAB_PROFILE_SYMBOLS_H
+#define CTXLAB_PROFILE_SYMBOLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct symbols;
+
+struct symbols *symbols_new(void);
+void symbols_free(struct symbols *s);
+
+/* Reads /proc/PID/maps into a malloc'd NUL-terminated string (*len bytes); NULL with errno
+ * when the process is gone or unreadable. */
+char *symbols_snapshot_maps(pid_t pid, size_t *len);
+/* 1 when addr lies in an executable mapping of the maps text, else 0. */
+int symbols_maps_covers(const char *maps, uint64_t addr);
+
+/* Resolves a user address in the process image described by maps (a snapshot). */
+const char *symbols_user(struct symbols *s, const char *maps, uint64_t addr, char *buf,
+			 size_t len);
+const char *symbols_kernel(struct symbols *s, uint64_t addr);
+
+#endif

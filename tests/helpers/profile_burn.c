@@ -1,0 +1,106 @@
+/* profile_burn: a known workload for the profiler's tests (like `perf test -w noploop`).
+ *
+ *   profile_burn [SECONDS]          burns CPU for SECONDS (default 1.5) of wall time: 70% of
+ *                                   it in burn_a, 30% in burn_b (the same loop, 7:3 iteration
+ *                                   counts), both called from main
+ *   profile_burn --fork [SECONDS]   the same, in a child process (main -> burn_child -> ...)
+ *   profile_burn --sleep [SECONDS]  sleeps in nanosleep(2) 20 ms at a time, called from nap
+ *                                   (an off-CPU workload)
+ *
+ * Functions are noinline and the project builds with frame pointers, so the call chains
+ * are exact. Exits 0.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ROUND_ITERS 1000000ULL /* one tenth of a round; a round is ~10-30 ms */
+
+volatile uint64_t burn_sink;
+
+static inline __attribute__((always_inline)) uint64_t spin(uint64_t n, uint64_t x)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		__asm__ volatile("" : "+r"(x));
+	}
+	return x;
+}
+
+__attribute__((noinline)) void burn_a(uint64_t n)
+{
+	burn_sink = spin(n, burn_sink + 1);
+}
+
+__attribute__((noinline)) void burn_b(uint64_t n)
+{
+	burn_sink = spin(n, burn_sink + 3);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+__attribute__((noinline)) static void burn_for(double seconds)
+{
+	double end = now_s() + seconds;
+	while (now_s() < end) {
+		burn_a(7 * ROUND_ITERS);
+		burn_b(3 * ROUND_ITERS);
+	}
+}
+
+__attribute__((noinline)) void burn_child(double seconds)
+{
+	burn_for(seconds);
+}
+
+__attribute__((noinline)) void nap(double seconds)
+{
+	double end = now_s() + seconds;
+	struct timespec ts = {0, 20 * 1000 * 1000};
+	while (now_s() < end)
+		nanosleep(&ts, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = "burn";
+	int i = 1;
+	if (argc > 1 && !strncmp(argv[1], "--", 2)) {
+		mode = argv[1] + 2;
+		i = 2;
+	}
+	double seconds = argc > i ? atof(argv[i]) : 1.5;
+	if (seconds <= 0 || seconds > 60) {
+		fprintf(stderr, "profile_burn: bad seconds '%s' (0 < s <= 60)\n", argv[i]);
+		return 2;
+	}
+	if (!strcmp(mode, "burn")) {
+		burn_for(seconds);
+	} else if (!strcmp(mode, "fork")) {
+		pid_t pid = fork();
+		if (pid < 0)
+			return 1;
+		if (pid == 0) {
+			burn_child(seconds);
+			_exit(0);
+		}
+		int st;
+		while (waitpid(pid, &st, 0) < 0)
+			;
+	} else if (!strcmp(mode, "sleep")) {
+		nap(seconds);
+	} else {
+		fprintf(stderr, "profile_burn: unknown mode '%s' (burn, --fork, --sleep)\n", argv[1]);
+		return 2;
+	}
+	return 0;
+}
