@@ -1,0 +1,528 @@
+/* fork: a process per connection, like papayachat.
+ *
+ * The parent listens, accepts and forks one child per connection; it assigns the connection
+ * id before the fork, so ids are unique across processes. The child runs a read -> feed ->
+ * write loop on its blocking socket and exits when the connection ends. Its only wait is a
+ * ppoll(2) on the socket, its stop eventfd and (chat) its room wake-up fd, with the nearest
+ * idle/header/stop deadline as the timeout; a read follows POLLIN, so it never blocks. Writes
+ * are MSG_DONTWAIT: what the socket does not take waits for POLLOUT, and reading pauses while
+ * more than OUT_HIGH bytes wait (as in epoll), so a client that does not read cannot make a
+ * child buffer without bound.
+ *
+ * Chat: papayachat's design (logroom.h): one append-only log per room in a private directory
+ * the parent creates; a child appends its lines under flock and wakes the room's sleeping
+ * processes with SIGUSR1 (a signalfd each); each child sends, from its own offset, every
+ * record it did not write. Records move from the log into the connection's output (at most
+ * --max-outbuf bytes); when the socket is full and the child is more than --max-outbuf
+ * behind the log end (unread log plus queued output), it appends the protocol's overflow
+ * line and closes. A child that was merely not scheduled while others published finds its
+ * socket empty and catches up from the log instead of being dropped. The
+ * parent's room directory has a janitor process that removes it even when the parent is
+ * SIGKILLed.
+ *
+ * Lifetime: every child sets PR_SET_PDEATHSIG(SIGKILL) and checks getppid() right after, so
+ * no child outlives the parent, even one killed with SIGKILL. The parent reaps on SIGCHLD (a
+ * signalfd; waitid WNOWAIT first, so a child that died inside a room has its room slots
+ * scrubbed before its pid can be reused). --max-conns bounds the live children: beyond it a
+ * connection is accepted and closed. EMFILE/ENFILE on accept, or a failing fork, pause
+ * accepting for 100 ms instead of spinning.
+ *
+ * Stop: the parent stops accepting, sends SIGTERM to every child (a child stops reading,
+ * flushes its output and exits), waits FORK_TERM_WAIT_NS, then SIGKILLs and reaps the rest —
+ * all within ENGINE_STOP_GRACE_NS. While it runs, the engine owns the process's children:
+ * it reaps any child that exits.
+ */
+#include "engine/engine.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "engine/logroom.h"
+
+#define OUT_HIGH (256 * 1024)
+#define ACCEPT_BATCH 64
+#define ACCEPT_PAUSE_NS (100 * NS_PER_MS)
+#define FORK_TERM_WAIT_NS (ENGINE_STOP_GRACE_NS * 3 / 4) /* then SIGKILL */
+#define CHILD_FINISH_NS (ENGINE_STOP_GRACE_NS / 2)       /* a child's own flush budget */
+
+/* ---- the child: one connection ------------------------------------------------------- */
+
+struct fconn {
+	const struct engine_cfg *cfg;
+	const struct proto *p;
+	int fd;
+	struct buf in, out;
+	struct logroom *lr;
+	struct logroom_reader rd;
+	struct proto_env env;
+	void *state;
+	int closing;       /* feed nothing more; exit once out is flushed */
+	int overflowed;
+	uint64_t last_ns, partial_since_ns, finish_by_ns;
+	size_t max_outbuf, in_max;
+};
+
+static int env_join(struct proto_env *env, const char *room, size_t len)
+{
+	struct fconn *c = env->engine_ud;
+	if (!c->lr)
+		return -ENOTSUP;
+	return logroom_join(c->lr, &c->rd, room, len, env->conn_id);
+}
+
+static int env_publish(struct proto_env *env, const char *msg, size_t len)
+{
+	struct fconn *c = env->engine_ud;
+	if (!c->rd.room)
+		return 0; /* in no room: nobody to deliver to */
+	return logroom_publish(&c->rd, msg, len);
+}
+
+static void conn_feed(struct fconn *c)
+{
+	size_t done = 0, len = buf_used(&c->in);
+	const char *data = buf_head(&c->in);
+	while (done < len) {
+		int flags = 0;
+		ssize_t n = c->p->feed(c->state, data + done, len - done, &c->out, &flags);
+		if (n > 0)
+			done += (size_t)n;
+		if (n == PROTO_ERROR || (flags & PROTO_F_CLOSE)) {
+			c->closing = 1;
+			break;
+		}
+		if (n <= 0)
+			break;
+	}
+	if (c->closing) {
+		buf_clear(&c->in);
+		c->partial_since_ns = 0;
+		return;
+	}
+	buf_consume(&c->in, done);
+	if (!buf_used(&c->in))
+		c->partial_since_ns = 0;
+	else if (done || !c->partial_since_ns)
+		c->partial_since_ns = c->last_ns;
+}
+
+static void conn_overflow(struct fconn *c)
+{
+	if (c->p->overflow)
+		c->p->overflow(c->state, &c->out);
+	c->overflowed = c->closing = 1;
+	buf_clear(&c->in);
+	logroom_leave(&c->rd);
+}
+
+/* Chat: room records move into out, up to the bound. */
+static void conn_pump(struct fconn *c)
+{
+	if (!c->rd.room || c->overflowed)
+		return;
+	ssize_t r = logroom_read_upto(&c->rd, &c->out, c->max_outbuf);
+	if (r == -EOVERFLOW) {
+		conn_overflow(c);
+	} else if (r < 0) {
+		c->closing = 1;
+		logroom_leave(&c->rd);
+	}
+}
+
+/* After a flush: output still queued means the socket is full; a member that is then more
+ * than the bound behind the log end is a slow reader. */
+static void conn_check_lag(struct fconn *c)
+{
+	if (c->rd.room && !c->overflowed && buf_used(&c->out) &&
+	    logroom_lag_bytes(&c->rd) + buf_used(&c->out) > c->max_outbuf)
+		conn_overflow(c);
+}
+
+/* 0, or -1 when the connection is broken. */
+static int conn_flush(struct fconn *c, uint64_t now)
+{
+	while (buf_used(&c->out)) {
+		ssize_t n = send(c->fd, buf_head(&c->out), buf_used(&c->out),
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			buf_consume(&c->out, (size_t)n);
+			c->last_ns = now;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		return -1;
+	}
+	return 0;
+}
+
+/* 0 = keep going, -1 = the connection is over. */
+static int conn_read(struct fconn *c, uint64_t now)
+{
+	if (buf_reserve(&c->in, ENGINE_READ_BUF))
+		return -1;
+	ssize_t n = read(c->fd, c->in.data + c->in.len, ENGINE_READ_BUF);
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : -1;
+	if (n == 0) { /* the peer is done sending: answer what is complete, then close */
+		c->closing = 1;
+		buf_clear(&c->in);
+		return 0;
+	}
+	c->in.len += (size_t)n;
+	c->last_ns = now;
+	conn_feed(c);
+	if (buf_used(&c->in) > c->in_max)
+		return -1;
+	return 0;
+}
+
+static uint64_t min_deadline(uint64_t a, uint64_t b) { return !a ? b : !b ? a : a < b ? a : b; }
+
+static void conn_loop(struct fconn *c, int stop_fd)
+{
+	const struct engine_cfg *cfg = c->cfg;
+	for (;;) {
+		uint64_t now = clock_now_ns();
+		conn_pump(c);
+		if (conn_flush(c, now) < 0)
+			return;
+		conn_check_lag(c);
+		if (c->closing && !buf_used(&c->out))
+			return;
+		if (cfg->header_timeout_ns && c->partial_since_ns &&
+		    now - c->partial_since_ns >= cfg->header_timeout_ns)
+			return;
+		if (cfg->idle_timeout_ns && now - c->last_ns >= cfg->idle_timeout_ns)
+			return;
+		if (c->finish_by_ns && now >= c->finish_by_ns)
+			return;
+		/* records arrived: read them before sleeping (out has room: the pump stopped
+		 * only at the bound, and then the socket is full and the lag check decided) */
+		if (c->rd.room && logroom_arm(c->lr) && buf_used(&c->out) < c->max_outbuf)
+			continue;
+
+		uint64_t deadline = c->finish_by_ns;
+		if (cfg->idle_timeout_ns)
+			deadline = min_deadline(deadline, c->last_ns + cfg->idle_timeout_ns);
+		if (cfg->header_timeout_ns && c->partial_since_ns)
+			deadline = min_deadline(deadline, c->partial_since_ns + cfg->header_timeout_ns);
+		struct timespec ts, *tsp = NULL;
+		if (deadline) {
+			uint64_t d = deadline > now ? deadline - now : 0;
+			ts.tv_sec = (time_t)(d / NS_PER_S);
+			ts.tv_nsec = (long)(d % NS_PER_S);
+			tsp = &ts;
+		}
+		int want_read = !c->closing && buf_used(&c->out) < OUT_HIGH;
+		struct pollfd pfd[3] = {
+			{.fd = c->fd,
+			 .events = (short)((want_read ? POLLIN : 0) | (buf_used(&c->out) ? POLLOUT : 0))},
+			{.fd = c->finish_by_ns ? -1 : stop_fd, .events = POLLIN},
+			{.fd = c->rd.room ? logroom_wake_fd(c->lr) : -1, .events = POLLIN},
+		};
+		int n = ppoll(pfd, 3, tsp, NULL);
+		if (n < 0 && errno != EINTR)
+			return;
+		if (n <= 0)
+			continue;
+		now = clock_now_ns();
+		if (pfd[1].revents) {
+			/* stop: no new input; what is queued is flushed, for a bounded time */
+			c->closing = 1;
+			buf_clear(&c->in);
+			c->partial_since_ns = 0;
+			c->finish_by_ns = now + CHILD_FINISH_NS;
+		}
+		if (want_read && !c->closing && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			if (conn_read(c, now) < 0)
+				return;
+		if (!want_read && !buf_used(&c->out) && (pfd[0].revents & (POLLHUP | POLLERR)))
+			return;
+	}
+}
+
+static int child_serve(const struct engine_cfg *cfg, int fd, uint64_t conn_id,
+		       const char *room_dir)
+{
+	struct fconn c = {0};
+	c.cfg = cfg;
+	c.p = cfg->proto;
+	c.fd = fd;
+	c.max_outbuf = cfg->pcfg.max_outbuf ? cfg->pcfg.max_outbuf : 1024 * 1024;
+	size_t body = cfg->pcfg.max_body ? cfg->pcfg.max_body : 1024 * 1024;
+	size_t hdr = cfg->pcfg.max_header_bytes ? cfg->pcfg.max_header_bytes : 16 * 1024;
+	size_t line = cfg->pcfg.max_line ? cfg->pcfg.max_line : 64 * 1024;
+	c.in_max = body + hdr + line + 2 * ENGINE_READ_BUF;
+	c.last_ns = clock_now_ns();
+	c.state = calloc(1, c.p->state_size ? c.p->state_size : 1);
+	if (!c.state)
+		return 1;
+	if (room_dir && logroom_open(&c.lr, room_dir) < 0)
+		c.lr = NULL; /* join fails: chat answers with its error line */
+	c.env.cfg = &cfg->pcfg;
+	c.env.conn_id = conn_id;
+	c.env.engine_ud = &c;
+	c.env.join = env_join;
+	c.env.publish = env_publish;
+	net_set_nodelay(fd, 1);
+	int stop_fd = engine_stop_fd();
+	if (c.p->init(c.state, &c.env) == 0)
+		conn_loop(&c, stop_fd);
+	else
+		conn_flush(&c, c.last_ns);
+	logroom_leave(&c.rd);
+	logroom_close(c.lr);
+	if (c.p->fini)
+		c.p->fini(c.state);
+	close(fd);
+	buf_free(&c.in);
+	buf_free(&c.out);
+	free(c.state);
+	return 0;
+}
+
+/* ---- the parent ---------------------------------------------------------------------- */
+
+struct kids {
+	pid_t *pids;
+	size_t n, cap;
+};
+
+static int kids_add(struct kids *k, pid_t pid)
+{
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? k->cap * 2 : 64;
+		pid_t *p = realloc(k->pids, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		k->pids = p;
+		k->cap = cap;
+	}
+	k->pids[k->n++] = pid;
+	return 0;
+}
+
+static void kids_del(struct kids *k, pid_t pid)
+{
+	for (size_t i = k->n; i-- > 0;) {
+		if (k->pids[i] == pid) {
+			k->pids[i] = k->pids[--k->n];
+			return;
+		}
+	}
+}
+
+/* Reaps one exited child (blocking when `block`). A child that did not exit cleanly may
+ * have died inside a room: its slots are scrubbed while its pid is still a zombie's. */
+static int reap_one(struct kids *k, const char *room_dir, int block)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_ALL, 0, &si, WEXITED | WNOWAIT | (block ? 0 : WNOHANG)) < 0 || si.si_pid <= 0)
+		return 0;
+	if (room_dir && !(si.si_code == CLD_EXITED && si.si_status == 0))
+		logroom_dir_scrub(room_dir, si.si_pid);
+	int st;
+	while (waitpid(si.si_pid, &st, 0) < 0 && errno == EINTR)
+		;
+	kids_del(k, si.si_pid);
+	return 1;
+}
+
+static void drain_sigfd(int sfd)
+{
+	struct signalfd_siginfo si[16];
+	while (read(sfd, si, sizeof(si)) > 0)
+		;
+}
+
+struct fsrv {
+	const struct engine_cfg *cfg;
+	int lfd, sfd;
+	sigset_t old_mask;
+	struct logroom_dir room_dir;
+	const char *rooms; /* room_dir.path, or NULL when the protocol has no rooms */
+	struct kids kids;
+	uint64_t next_id;
+	uint64_t paused_until_ns;
+};
+
+static _Noreturn void child_start(struct fsrv *s, pid_t parent, int cfd, uint64_t id)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent) /* the parent died before the line above */
+		_exit(0);
+	close(s->lfd);
+	close(s->sfd);
+	if (s->rooms)
+		logroom_dir_forked(&s->room_dir);
+	engine_stop_reset(); /* a SIGTERM to this child stops this child only */
+	sigprocmask(SIG_SETMASK, &s->old_mask, NULL);
+	_exit(child_serve(s->cfg, cfd, id, s->rooms));
+}
+
+static void accept_batch(struct fsrv *s, pid_t self)
+{
+	const struct engine_cfg *cfg = s->cfg;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		int cfd = net_accept(s->lfd, 0, NULL);
+		if (cfd < 0) {
+			if (cfd == -EMFILE || cfd == -ENFILE || cfd == -ENOBUFS || cfd == -ENOMEM)
+				s->paused_until_ns = clock_now_ns() + ACCEPT_PAUSE_NS;
+			if (cfd == -ECONNABORTED || cfd == -EINTR || cfd == -EPROTO)
+				continue;
+			return;
+		}
+		if (cfg->max_conns > 0 && s->kids.n >= (size_t)cfg->max_conns) {
+			close(cfd);
+			continue;
+		}
+		uint64_t id = s->next_id++;
+		pid_t pid = fork();
+		if (pid == 0)
+			child_start(s, self, cfd, id);
+		close(cfd);
+		if (pid < 0 || kids_add(&s->kids, pid) < 0) {
+			/* out of processes (or memory): stop accepting for a while */
+			if (pid > 0)
+				kill(pid, SIGKILL);
+			s->paused_until_ns = clock_now_ns() + ACCEPT_PAUSE_NS;
+			return;
+		}
+	}
+}
+
+static void shutdown_kids(struct fsrv *s)
+{
+	for (size_t i = 0; i < s->kids.n; i++)
+		kill(s->kids.pids[i], SIGTERM);
+	uint64_t deadline = clock_now_ns() + FORK_TERM_WAIT_NS;
+	while (s->kids.n) {
+		while (reap_one(&s->kids, s->rooms, 0))
+			;
+		uint64_t now = clock_now_ns();
+		if (!s->kids.n || now >= deadline)
+			break;
+		uint64_t d = deadline - now;
+		struct timespec ts = {(time_t)(d / NS_PER_S), (long)(d % NS_PER_S)};
+		struct pollfd pfd = {.fd = s->sfd, .events = POLLIN};
+		ppoll(&pfd, 1, &ts, NULL);
+		drain_sigfd(s->sfd);
+	}
+	for (size_t i = 0; i < s->kids.n; i++)
+		kill(s->kids.pids[i], SIGKILL);
+	while (s->kids.n && reap_one(&s->kids, s->rooms, 1))
+		;
+	s->kids.n = 0;
+}
+
+static int fork_run(const struct engine_cfg *cfg)
+{
+	struct fsrv s;
+	memset(&s, 0, sizeof(s));
+	s.cfg = cfg;
+	s.lfd = s.sfd = -1;
+	s.next_id = 1;
+	signal(SIGPIPE, SIG_IGN);
+
+	struct net_addr bound;
+	s.lfd = net_listen(&cfg->listen, cfg->backlog > 0 ? cfg->backlog : 1024, NET_NONBLOCK,
+			   &bound);
+	if (s.lfd < 0) {
+		char a[128];
+		error("cannot listen on '%s': %s (pick another --listen address or port)",
+		      net_format(&cfg->listen, a, sizeof(a)), strerror(-s.lfd));
+		return 1;
+	}
+	if (cfg->proto->name && !strcmp(cfg->proto->name, "chat")) {
+		int r = logroom_dir_start(&s.room_dir);
+		if (r < 0) {
+			close(s.lfd);
+			error("cannot create the chat room directory in '/dev/shm' or '/tmp': %s "
+			      "(set TMPDIR to a writable directory)", strerror(-r));
+			return 1;
+		}
+		s.rooms = s.room_dir.path;
+	}
+	int stop_fd = engine_stop_fd();
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &s.old_mask);
+	s.sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (s.sfd < 0) {
+		int e = errno;
+		sigprocmask(SIG_SETMASK, &s.old_mask, NULL);
+		close(s.lfd);
+		if (s.rooms)
+			logroom_dir_stop(&s.room_dir);
+		error("cannot create a signalfd for SIGCHLD: %s", strerror(e));
+		return 1;
+	}
+	pid_t self = getpid();
+	engine_ready(cfg, &bound);
+
+	while (!engine_stop_requested()) {
+		uint64_t now = clock_now_ns();
+		int accepting = now >= s.paused_until_ns;
+		struct pollfd pfd[3] = {
+			{.fd = stop_fd, .events = POLLIN},
+			{.fd = s.sfd, .events = POLLIN},
+			{.fd = accepting ? s.lfd : -1, .events = POLLIN},
+		};
+		struct timespec ts, *tsp = NULL;
+		if (!accepting) {
+			uint64_t d = s.paused_until_ns - now;
+			ts.tv_sec = (time_t)(d / NS_PER_S);
+			ts.tv_nsec = (long)(d % NS_PER_S);
+			tsp = &ts;
+		}
+		int n = ppoll(pfd, 3, tsp, NULL);
+		if (n < 0 && errno != EINTR) {
+			error("waiting for connections failed: %s", strerror(errno));
+			break;
+		}
+		if (n <= 0)
+			continue;
+		if (pfd[0].revents)
+			break;
+		if (pfd[1].revents) {
+			drain_sigfd(s.sfd);
+			while (reap_one(&s.kids, s.rooms, 0))
+				;
+			s.paused_until_ns = 0; /* a descriptor or a process may be free again */
+		}
+		if (pfd[2].revents)
+			accept_batch(&s, self);
+	}
+
+	close(s.lfd);
+	shutdown_kids(&s);
+	close(s.sfd);
+	sigprocmask(SIG_SETMASK, &s.old_mask, NULL);
+	if (s.rooms)
+		logroom_dir_stop(&s.room_dir);
+	free(s.kids.pids);
+	return 0;
+}
+
+const struct engine engine_fork = {
+	.name = "fork",
+	.summary = "a process per connection (papayachat); chat through a shared log under flock",
+	.protos = "sink echo http chat",
+	.run = fork_run,
+};
