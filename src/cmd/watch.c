@@ -164,6 +164,7 @@ static void json_sample(struct jw *w, const struct monitor_sample *s, double t_s
 	jw_kdouble(w, "cpu_sys_s", s->cpu_sys_s);
 	jw_kint(w, "gone", s->gone);
 	jw_kint(w, "left", s->left);
+	jw_kint(w, "slow_every", s->slow_every);
 	jw_kstr(w, "method", monitor_method_name(s->method));
 	if (s->ntasks) {
 		jw_key(w, "top");
@@ -207,6 +208,7 @@ static void json_summary(struct jw *w, const struct series *se, const struct mon
 	jw_kuint(w, "samples", se->n);
 	jw_kstr(w, "method", monitor_method_name(tot->method));
 	jw_kstr(w, "method_reason", tot->method_reason);
+	jw_kstr(w, "source", tot->source);
 	for (int i = 0; i < SERIES_NFIG; i++) {
 		struct series_stats st;
 		series_stats(se, i, &st);
@@ -580,6 +582,8 @@ int cmd_watch(int argc, char **argv)
 		       st.stddev, st.cv, st.p95, (unsigned long long)tot.ctxsw_vol,
 		       (unsigned long long)tot.ctxsw_invol, monitor_method_name(tot.method),
 		       tot.method_reason);
+		printf("# source %s; pss/fds refreshed every %d interval(s)\n", tot.source,
+		       tot.slow_every);
 		if (!tot.hw_ok && o.mo.perf_counters)
 			printf("# hardware counters: %s\n", tot.na_reason);
 		if (tot.left)

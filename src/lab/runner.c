@@ -299,6 +299,7 @@ struct trial {
 	int server_ncpus, load_ncpus, shared;
 	char address[96];
 	int have_mon;
+	char acct_reason[256];       /* why this accounting method */
 	struct monitor_sample total;
 	double peak_cores;
 	uint64_t peak_rss, peak_pss;
@@ -388,8 +389,10 @@ static void log_marker(struct ctx *c, const struct trial *t, const char *role)
 	}
 }
 
+/* cgpath: a cgroup of ctxlab's own to start the server in ("" = none), so that its CPU is
+ * accounted exactly, whatever its processes do. */
 static int start_server(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
-			struct spawn_child *srv)
+			struct spawn_child *srv, const char *cgpath)
 {
 	const struct spec_cell *cell = t->cell;
 	char listen[96], workers[32], work[32];
@@ -434,7 +437,13 @@ static int start_server(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 	struct spawn_opts so = {.argv = hc.argv, .cpus = c->server_host.kind == HOST_SSH ? NULL : cpus,
 				.capture_stdout = 1, .stdin_null = 1, .stderr_fd = c->logfd,
 				.netns = hc.netns};
+	/* the server is forked inside the cgroup (we join it for the fork and leave at once):
+	 * nothing it does escapes the accounting */
+	int joined = cgpath && cgpath[0] && !monitor_cgroup_join(cgpath, 0);
 	int rc = spawn_start(&so, srv);
+	if (joined && monitor_cgroup_leave(cgpath))
+		warn_trial(t, "cannot leave the cgroup '%s': the load generator is accounted with "
+			      "the server", cgpath);
 	host_cmd_release(&hc);
 	if (rc < 0)
 		return trial_fail(t, "cannot start the server '%s': %s", c->o->self, strerror(-rc));
@@ -598,7 +607,14 @@ static void run_trial(struct ctx *c, struct trial *t)
 	struct buf json = BUF_INIT;
 	off_t load_since = 0;
 
-	if (start_server(c, t, &scpus, &srv) < 0 && !srv.pid)
+	/* exact accounting: the server's whole tree in a cgroup of its own when we may create
+	 * one (root); else the /proc walk */
+	char cgpath[512] = "", cgerr[256];
+	int cgv = 0;
+	if (host_is_local_machine(&c->server_host) &&
+	    monitor_cgroup_create(0, "run", cgpath, sizeof cgpath, &cgv, cgerr, sizeof cgerr))
+		snprintf(t->acct_reason, sizeof t->acct_reason, "%s", cgerr), cgpath[0] = 0;
+	if (start_server(c, t, &scpus, &srv, cgpath) < 0 && !srv.pid)
 		goto out;
 	have_srv = srv.pid > 0;
 	if (t->status != TRIAL_OK || stopping())
@@ -612,7 +628,9 @@ static void run_trial(struct ctx *c, struct trial *t)
 		goto out;
 	if (host_is_local_machine(&c->server_host)) {
 		char err[256] = "";
-		struct monitor_opts mo = {.pid = srv.keeper};
+		/* the cgroup's baseline is taken now: the window excludes start-up and warm-up
+		 * (so not from_birth) */
+		struct monitor_opts mo = {.pid = srv.keeper, .cpu_cgroup = cgpath[0] ? cgpath : NULL};
 		mon = monitor_start(&mo, err, sizeof err);
 		if (!mon) {
 			trial_fail(t, "cannot monitor the server: %s", err);
@@ -649,6 +667,8 @@ static void run_trial(struct ctx *c, struct trial *t)
 		monitor_stop(mon, &t->total);
 		mon = NULL;
 		t->have_mon = 1;
+		if (!t->acct_reason[0] || t->total.method != MONITOR_PROCWALK)
+			snprintf(t->acct_reason, sizeof t->acct_reason, "%s", t->total.method_reason);
 		t->window_s = (clock_now_ns() - mstart) / 1e9;
 		if (t->total.cpu_total_cores > t->peak_cores)
 			t->peak_cores = t->total.cpu_total_cores;
@@ -693,6 +713,12 @@ out:
 		spawn_stop(&ld, STOP_GRACE_NS);
 	if (have_srv && !srv.exited)
 		spawn_stop(&srv, STOP_GRACE_NS);
+	if (cgpath[0]) {
+		int rc = monitor_cgroup_remove(cgpath);
+		if (rc)
+			warn_trial(t, "cannot remove the cgroup '%s': %s (a server process outlived "
+				      "the trial?)", cgpath, strerror(-rc));
+	}
 	buf_free(&json);
 	if (stopping() && t->status == TRIAL_OK)
 		t->status = TRIAL_INTERRUPTED;
@@ -725,7 +751,7 @@ int runner_probe(const char *self, const char *server_host, const char *engine,
 	struct spawn_child srv = {.pid = 0};
 	cpu_set_t mine;
 	sched_getaffinity(0, sizeof mine, &mine);
-	start_server(&c, &t, &mine, &srv);
+	start_server(&c, &t, &mine, &srv, NULL);
 	if (srv.pid > 0 && !srv.exited)
 		spawn_stop(&srv, STOP_GRACE_NS);
 	if (c.logfd >= 0)
@@ -825,6 +851,8 @@ static void record(struct trial *t, const struct spec *s, struct jw *w)
 	jw_kbool(w, "shared", t->shared);
 	jw_end(w);
 	jw_kstr(w, "accounting", t->have_mon ? monitor_method_name(t->total.method) : "none");
+	if (t->have_mon)
+		jw_kstr(w, "accounting_reason", t->acct_reason);
 	if (t->have_mon) {
 		const struct monitor_sample *m = &t->total;
 		jw_kdouble(w, "window_s", t->window_s);

@@ -31,9 +31,12 @@
 #include "core/clock.h"
 #include "monitor/perfev.h"
 #include "monitor/syscpu.h"
+#include "monitor/tstats.h"
 
 #define STATBUF 1024
 #define BIGBUF 4096
+#define SLOW_BUDGET 0.003 /* of one core: PSS and fd counts */
+#define SLOW_MAX_EVERY 30
 
 struct pstat {
 	char comm[16];
@@ -47,7 +50,7 @@ struct task_ent {
 	pid_t tid;
 	int fd_status, fd_sched, fd_children, fd_stat;
 	uint64_t vol, invol, run_ns, wait_ns, ut, st; /* last seen */
-	uint64_t d_vol, d_invol, d_ut, d_st;           /* over the current interval */
+	uint64_t d_vol, d_invol, d_ut, d_st, d_run;    /* over the current interval */
 };
 
 struct proc_ent {
@@ -60,6 +63,15 @@ struct proc_ent {
 	uint64_t ut, st, cut, cst, minflt, majflt, cminflt, cmajflt; /* last seen */
 	uint64_t credit_ut, credit_st, credit_min, credit_maj;       /* from vanished children */
 	uint64_t d_ut, d_st;                                         /* own, this interval */
+	/* exact CPU (ns): own time of every thread, live or exited, and the children's */
+	uint64_t own_ns, cur_own_ns, d_own_ns, credit_ns;
+	uint64_t raw_u_us, raw_s_us;  /* taskstats' tick-sampled split (last seen) */
+	int slow_read;                /* PSS / fds read at least once */
+	pid_t *kids;                  /* children at the last read (single-threaded; nkids -1:
+				       * unknown) */
+	int nkids, capkids;
+	int fds, sockets;             /* last read (refreshed every slow_every intervals) */
+	uint64_t pss_bytes;
 	int threads;
 	struct pstat cur; /* read this round, counted after the sweep */
 	int fresh, base;
@@ -72,7 +84,9 @@ struct acc {
 	uint64_t minflt, majflt;
 	uint64_t vol, invol;
 	uint64_t wait_ns;
-	uint64_t cg_user_ns, cg_sys_ns; /* cgroup method */
+	uint64_t cg_user_ns, cg_sys_ns; /* exact CPU split user/system (every method) */
+	uint64_t run_ns;                /* procwalk: the tree's exact CPU (ns) */
+	uint64_t raw_u_us, raw_s_us;    /* procwalk: taskstats' tick-sampled split */
 	uint64_t perf[PERFEV_N];
 };
 
@@ -107,6 +121,20 @@ struct monitor {
 	struct acc acc, prev, base;
 	uint64_t start_ns, prev_ns;
 	uint64_t tree0_ut, tree0_st;   /* the tree's T_p sum at the baseline (for monitor_reaped) */
+	uint64_t tree0_ns;
+	uint64_t reaped_ns;            /* exact-CPU floor from monitor_reaped */
+	uint64_t tick_ns;
+
+	struct tstats ts;              /* taskstats: one request per process instead of files */
+	int ts_ok;
+	char source[160];
+	struct task_ent *scratch;      /* read_tasks' new thread list (reused) */
+	int capscratch;
+
+	/* PSS and fd counts (the costliest reads) are refreshed every slow_every intervals,
+	 * chosen so that they cost at most SLOW_BUDGET of a core */
+	int slow_every;
+	uint64_t nsamples, slow_cost_ns, slow_cost_n;
 	int root_gone;
 	uint64_t root_start;
 	uint64_t reaped_ut, reaped_st; /* ticks-equivalent floor from monitor_reaped */
@@ -327,6 +355,7 @@ static void proc_free(struct monitor *m, struct proc_ent *p)
 	closefd(m, &p->fd_stat);
 	closefd(m, &p->fd_smaps);
 	closefd(m, &p->dirfd);
+	free(p->kids);
 	free(p);
 }
 
@@ -356,6 +385,7 @@ static int proc_add(struct monitor *m, pid_t pid)
 	p->pid = pid;
 	p->dirfd = dfd;
 	p->fd_stat = p->fd_smaps = -1;
+	p->nkids = -1;
 	p->gen = 0;
 	m->procs[m->nprocs++] = p;
 	if ((unsigned)m->nprocs * 2 + 2 > m->hashmask + 1) {
@@ -444,11 +474,14 @@ static int list_tids(struct monitor *m, struct proc_ent *p)
 
 struct walk {
 	int first;      /* baseline: record, count nothing */
+	int slow;       /* refresh PSS and fd counts of every process this round */
 	int procs, threads, fds, sockets;
 	uint64_t rss, pss;
+	uint64_t slow_ns; /* time the slow reads took */
+	int slow_n;
 };
 
-static void count_fds(struct monitor *m, struct proc_ent *p, struct walk *w)
+static void count_fds(struct proc_ent *p, int *fds, int *sockets)
 {
 	int fd = openat(p->dirfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -469,27 +502,47 @@ static void count_fds(struct monitor *m, struct proc_ent *p, struct walk *w)
 			off += de->reclen;
 			if (de->name[0] < '0' || de->name[0] > '9')
 				continue;
-			w->fds++;
+			(*fds)++;
 			snprintf(rel, sizeof rel, "fd/%s", de->name);
 			ssize_t l = readlinkat(p->dirfd, rel, link, sizeof link - 1);
 			if (l >= 7 && !memcmp(link, "socket:", 7))
-				w->sockets++;
+				(*sockets)++;
 		}
 	}
 	close(fd);
 }
 
-/* Reads the threads of p: switch counts, run-queue wait, children (pushed on the queue). */
-static int read_tasks(struct monitor *m, struct proc_ent *p, struct walk *w, int *qn, int base)
+/* Reads the threads of p: switch counts, run-queue wait, CPU, children (pushed on the queue).
+ * With taskstats, one request per process (single-threaded) or per thread replaces the
+ * status and schedstat files; p->cur_own_ns gets the process's exact CPU so far (taskstats:
+ * every thread, exited ones included; /proc: the live threads' sum), before clamping. */
+static int read_tasks(struct monitor *m, struct proc_ent *p, struct walk *w, int *qn, int base,
+		      const struct tstats_fig *pre)
 {
 	int n = list_tids(m, p);
 	if (n < 0)
 		return n;
-	struct task_ent *nt = malloc((size_t)(n ? n : 1) * sizeof *nt);
-	if (!nt)
-		return -ENOMEM;
+	if (n > m->capscratch) {
+		struct task_ent *ns = realloc(m->scratch, (size_t)n * sizeof *ns);
+		if (!ns)
+			return -ENOMEM;
+		m->scratch = ns, m->capscratch = n;
+	}
+	struct task_ent *nt = m->scratch;
 	int j = 0, k = 0;
+	uint64_t live_run = 0;
 	char rel[64];
+	struct tstats_fig pf;
+	int have_pf = 0;
+	if (pre) {
+		pf = *pre, have_pf = 1;
+	} else if (m->ts_ok && p->state != 'Z') {
+		/* the whole process: exact CPU including exited threads */
+		int r = tstats_get(&m->ts, p->pid, 1, &pf);
+		if (!r)
+			have_pf = 1;
+	}
+	int q0 = *qn;
 	for (int i = 0; i < n; i++) {
 		pid_t tid = m->tids[i];
 		while (j < p->ntasks && p->tasks[j].tid < tid)
@@ -504,20 +557,27 @@ static int read_tasks(struct monitor *m, struct proc_ent *p, struct walk *w, int
 			t->tid = tid;
 			t->fd_status = t->fd_sched = t->fd_children = t->fd_stat = -1;
 		}
-		t->d_vol = t->d_invol = t->d_ut = t->d_st = 0;
-		snprintf(rel, sizeof rel, "task/%d/status", (int)tid);
-		if (rd(m, &t->fd_status, p->dirfd, rel, m->buf, sizeof m->buf) < 0) {
-			task_close(m, t);
-			continue; /* gone since the listing */
-		}
-		uint64_t vol = field_after(m->buf, "\nvoluntary_ctxt_switches:");
-		uint64_t invol = field_after(m->buf, "\nnonvoluntary_ctxt_switches:");
-		uint64_t wait_ns = t->wait_ns, run_ns = t->run_ns;
-		snprintf(rel, sizeof rel, "task/%d/schedstat", (int)tid);
-		if (rd(m, &t->fd_sched, p->dirfd, rel, m->buf, sizeof m->buf) > 0) {
-			const char *q = m->buf;
-			run_ns = parse_u64(&q);
-			wait_ns = parse_u64(&q);
+		t->d_vol = t->d_invol = t->d_ut = t->d_st = t->d_run = 0;
+		uint64_t vol, invol, wait_ns = t->wait_ns, run_ns = t->run_ns;
+		struct tstats_fig tf;
+		if (have_pf && n == 1 && tid == p->pid) {
+			vol = pf.vol, invol = pf.invol, wait_ns = pf.wait_ns, run_ns = pf.run_ns;
+		} else if (m->ts_ok && p->state != 'Z' && !tstats_get(&m->ts, tid, 0, &tf)) {
+			vol = tf.vol, invol = tf.invol, wait_ns = tf.wait_ns, run_ns = tf.run_ns;
+		} else {
+			snprintf(rel, sizeof rel, "task/%d/status", (int)tid);
+			if (rd(m, &t->fd_status, p->dirfd, rel, m->buf, sizeof m->buf) < 0) {
+				task_close(m, t);
+				continue; /* gone since the listing */
+			}
+			vol = field_after(m->buf, "\nvoluntary_ctxt_switches:");
+			invol = field_after(m->buf, "\nnonvoluntary_ctxt_switches:");
+			snprintf(rel, sizeof rel, "task/%d/schedstat", (int)tid);
+			if (rd(m, &t->fd_sched, p->dirfd, rel, m->buf, sizeof m->buf) > 0) {
+				const char *q = m->buf;
+				run_ns = parse_u64(&q);
+				wait_ns = parse_u64(&q);
+			}
 		}
 		if (m->opts.threads && m->opts.top_n > 0) {
 			snprintf(rel, sizeof rel, "task/%d/stat", (int)tid);
@@ -535,6 +595,7 @@ static int read_tasks(struct monitor *m, struct proc_ent *p, struct walk *w, int
 			/* a thread first seen now was born during the interval: all of it counts */
 			t->d_vol = fresh ? vol : dsub(vol, t->vol);
 			t->d_invol = fresh ? invol : dsub(invol, t->invol);
+			t->d_run = fresh ? run_ns : dsub(run_ns, t->run_ns);
 			m->acc.vol += t->d_vol;
 			m->acc.invol += t->d_invol;
 			m->acc.wait_ns += fresh ? wait_ns : dsub(wait_ns, t->wait_ns);
@@ -545,7 +606,9 @@ static int read_tasks(struct monitor *m, struct proc_ent *p, struct walk *w, int
 			t->invol = invol;
 		if (wait_ns >= t->wait_ns)
 			t->wait_ns = wait_ns;
-		t->run_ns = run_ns;
+		if (run_ns >= t->run_ns)
+			t->run_ns = run_ns;
+		live_run += t->run_ns;
 		snprintf(rel, sizeof rel, "task/%d/children", (int)tid);
 		if (!m->opts.cgroup && rd_big(m, &t->fd_children, p->dirfd, rel) > 0) {
 			const char *q = m->big;
@@ -565,11 +628,50 @@ static int read_tasks(struct monitor *m, struct proc_ent *p, struct walk *w, int
 	}
 	while (j < p->ntasks)
 		task_close(m, &p->tasks[j++]);
-	free(p->tasks);
-	p->tasks = nt;
+	if (k > p->captasks) {
+		struct task_ent *grown = realloc(p->tasks, (size_t)k * sizeof *grown);
+		if (!grown) {
+			for (int i = 0; i < k; i++)
+				task_close(m, &nt[i]);
+			p->ntasks = 0;
+			return -ENOMEM;
+		}
+		p->tasks = grown, p->captasks = k;
+	}
+	if (k)
+		memcpy(p->tasks, nt, (size_t)k * sizeof *nt);
 	p->ntasks = k;
-	p->captasks = n;
 	w->threads += k;
+	if (n == 1 && k == 1) {
+		/* a single-threaded process's children, for the rounds it sleeps through */
+		int nk = *qn - q0;
+		if (nk > p->capkids) {
+			pid_t *g = realloc(p->kids, (size_t)nk * sizeof *g);
+			if (!g)
+				return -ENOMEM;
+			p->kids = g, p->capkids = nk;
+		}
+		if (nk)
+			memcpy(p->kids, m->queue + q0, (size_t)nk * sizeof *p->kids);
+		p->nkids = nk;
+	} else {
+		p->nkids = -1;
+	}
+	p->cur_own_ns = have_pf && pf.run_ns > live_run ? pf.run_ns : live_run;
+	if (have_pf) {
+		/* taskstats' own split (tick-sampled, live threads): the ratio when the
+		 * /proc figures show no tick at all */
+		if (!base && !p->fresh) {
+			m->acc.raw_u_us += dsub(pf.utime_us, p->raw_u_us);
+			m->acc.raw_s_us += dsub(pf.stime_us, p->raw_s_us);
+		} else if (!base) {
+			m->acc.raw_u_us += pf.utime_us, m->acc.raw_s_us += pf.stime_us;
+		}
+		if (pf.utime_us > p->raw_u_us)
+			p->raw_u_us = pf.utime_us;
+		if (pf.stime_us > p->raw_s_us)
+			p->raw_s_us = pf.stime_us;
+	}
 	return 0;
 }
 
@@ -577,11 +679,26 @@ static int read_tasks(struct monitor *m, struct proc_ent *p, struct walk *w, int
 static void account(struct monitor *m, struct proc_ent *p, const struct pstat *ps, int fresh,
 		    int first)
 {
-	p->d_ut = p->d_st = 0;
+	p->d_ut = p->d_st = p->d_own_ns = 0;
+	/* exact own CPU: what the threads report, kept inside what /proc/PID/stat proves (its
+	 * utime and stime are the exact total split and cut down to whole ticks, exited threads
+	 * included): at least (ut+st) ticks, less than (ut+st+2) ticks */
+	uint64_t lo = (ps->ut + ps->st) * m->tick_ns, hi = lo + 2 * m->tick_ns - 1;
+	uint64_t own = p->cur_own_ns < lo ? lo : p->cur_own_ns > hi ? hi : p->cur_own_ns;
+	if (!fresh && own < p->own_ns)
+		own = p->own_ns;
 	if (first) {
 		m->tree0_ut += ps->ut + ps->cut;
 		m->tree0_st += ps->st + ps->cst;
+		m->tree0_ns += own + (ps->cut + ps->cst) * m->tick_ns;
 	} else {
+		uint64_t down = fresh ? own : dsub(own, p->own_ns);
+		uint64_t dcn = ((fresh ? ps->cut : dsub(ps->cut, p->cut)) +
+				(fresh ? ps->cst : dsub(ps->cst, p->cst))) * m->tick_ns;
+		uint64_t cn = dcn < p->credit_ns ? dcn : p->credit_ns;
+		dcn -= cn, p->credit_ns -= cn;
+		m->acc.run_ns += down + dcn;
+		p->d_own_ns = down;
 		uint64_t dut = fresh ? ps->ut : dsub(ps->ut, p->ut);
 		uint64_t dst = fresh ? ps->st : dsub(ps->st, p->st);
 		uint64_t dcut = fresh ? ps->cut : dsub(ps->cut, p->cut);
@@ -603,6 +720,7 @@ static void account(struct monitor *m, struct proc_ent *p, const struct pstat *p
 		p->d_ut = dut, p->d_st = dst;
 	}
 	/* keep the high-water marks: a counter never steps back for one process */
+	p->own_ns = own;
 	if (ps->ut > p->ut) p->ut = ps->ut;
 	if (ps->st > p->st) p->st = ps->st;
 	if (ps->cut > p->cut) p->cut = ps->cut;
@@ -622,6 +740,31 @@ static int visit(struct monitor *m, pid_t pid, struct walk *w, int *qn, int root
 		return 0; /* already visited this round */
 	struct pstat ps;
 	int fresh = 0;
+	struct tstats_fig pf;
+	int have_pf = 0;
+	if (p && m->ts_ok && !w->first && p->threads == 1 && p->ntasks == 1 && p->nkids >= 0 &&
+	    p->state != 'Z' && p->tasks[0].tid == p->pid &&
+	    !tstats_get(&m->ts, p->pid, 1, &pf)) {
+		have_pf = 1;
+		const struct task_ent *t = &p->tasks[0];
+		if (pf.run_ns == t->run_ns && pf.vol == t->vol && pf.invol == t->invol &&
+		    pf.wait_ns == t->wait_ns) {
+			/* it has not run (nor waited to) since the last read: nothing in its stat
+			 * or children list can have changed but through it running (a reparent
+			 * moves it out of its parent's list, which we read). Carry over. */
+			p->gen = m->gen;
+			p->fresh = 0, p->base = 0;
+			p->tasks[0].d_vol = p->tasks[0].d_invol = p->tasks[0].d_ut = 0;
+			p->tasks[0].d_st = p->tasks[0].d_run = 0;
+			w->procs++;
+			w->threads++;
+			w->rss += p->cur.rss_pages * (uint64_t)m->pagesize;
+			for (int i = 0; i < p->nkids; i++)
+				if (queue_push(m, qn, p->kids[i]))
+					return -ENOMEM;
+			goto slow;
+		}
+	}
 	if (p) {
 		if (rd(m, &p->fd_stat, p->dirfd, "stat", m->buf, sizeof m->buf) < 0 ||
 		    parse_stat(m->buf, &ps)) {
@@ -662,14 +805,30 @@ static int visit(struct monitor *m, pid_t pid, struct walk *w, int *qn, int root
 	p->cur = ps, p->fresh = fresh, p->base = base;
 	w->procs++;
 	w->rss += ps.rss_pages * (uint64_t)m->pagesize;
-	int r = read_tasks(m, p, w, qn, base);
+	int r = read_tasks(m, p, w, qn, base, have_pf && !fresh ? &pf : NULL);
 	if (r == -ENOMEM)
 		return r;
-	if (!m->opts.no_pss && p->state != 'Z' &&
-	    rd(m, &p->fd_smaps, p->dirfd, "smaps_rollup", m->buf, sizeof m->buf) > 0)
-		w->pss += field_after(m->buf, "\nPss:") * 1024;
-	if (!m->opts.no_fds && p->state != 'Z')
-		count_fds(m, p, w);
+slow:
+	/* the slow, slow-changing figures: every slow_every-th interval, and at first sight */
+	if ((!m->opts.no_pss || !m->opts.no_fds) && p->state != 'Z' &&
+	    (w->slow || !p->slow_read)) {
+		uint64_t t0 = clock_now_ns();
+		p->pss_bytes = 0;
+		p->fds = p->sockets = 0;
+		if (!m->opts.no_pss &&
+		    rd(m, &p->fd_smaps, p->dirfd, "smaps_rollup", m->buf, sizeof m->buf) > 0)
+			p->pss_bytes = field_after(m->buf, "\nPss:") * 1024;
+		if (!m->opts.no_fds)
+			count_fds(p, &p->fds, &p->sockets);
+		p->slow_read = 1;
+		w->slow_ns += clock_now_ns() - t0;
+		w->slow_n++;
+	}
+	if (p->state != 'Z') {
+		w->pss += p->pss_bytes;
+		w->fds += p->fds;
+		w->sockets += p->sockets;
+	}
 	return 0;
 }
 
@@ -687,6 +846,7 @@ static void sweep(struct monitor *m, int *gone, int *left)
 		if (alive) {
 			/* still exists but no longer in the tree (reparented away): count up to now,
 			 * then forget it */
+			p->cur_own_ns = p->own_ns;
 			account(m, p, &ps, 0, 0);
 			(*left)++;
 			continue;
@@ -704,6 +864,7 @@ static void sweep(struct monitor *m, int *gone, int *left)
 				a->credit_st += p->st + p->cst;
 				a->credit_min += p->minflt + p->cminflt;
 				a->credit_maj += p->majflt + p->cmajflt;
+				a->credit_ns += p->own_ns + (p->cut + p->cst) * m->tick_ns;
 				break;
 			}
 			pp = a->ppid;
@@ -999,17 +1160,13 @@ static int cpus_allowed(struct monitor *m)
 static void fill(struct monitor *m, struct monitor_sample *s, const struct acc *now,
 		 const struct acc *from, double secs)
 {
-	double tck = (double)m->tck;
 	s->interval_s = secs;
 	s->method = m->method;
 	snprintf(s->method_reason, sizeof s->method_reason, "%s", m->method_reason);
-	if (m->method == MONITOR_PROCWALK) {
-		s->cpu_user_s = (double)dsub(now->ut, from->ut) / tck;
-		s->cpu_sys_s = (double)dsub(now->st, from->st) / tck;
-	} else {
-		s->cpu_user_s = (double)dsub(now->cg_user_ns, from->cg_user_ns) / 1e9;
-		s->cpu_sys_s = (double)dsub(now->cg_sys_ns, from->cg_sys_ns) / 1e9;
-	}
+	s->cpu_user_s = (double)dsub(now->cg_user_ns, from->cg_user_ns) / 1e9;
+	s->cpu_sys_s = (double)dsub(now->cg_sys_ns, from->cg_sys_ns) / 1e9;
+	snprintf(s->source, sizeof s->source, "%s", m->source);
+	s->slow_every = m->slow_every;
 	s->ctxsw_vol = dsub(now->vol, from->vol);
 	s->ctxsw_invol = dsub(now->invol, from->invol);
 	s->minflt = dsub(now->minflt, from->minflt);
@@ -1049,44 +1206,54 @@ static void fill(struct monitor *m, struct monitor_sample *s, const struct acc *
 	}
 }
 
+/* Splits the span's exact CPU total (ns) into user and system in the ratio the tree's
+ * processes show (their tick split, the one getrusage/pidstat/top report), falling back to
+ * (fb_u, fb_s) when no process showed a tick; monotonic: each interval gets at most its own
+ * total. u0/s0: the figures at the baseline. */
+static void split_exact(struct monitor *m, uint64_t span, uint64_t fb_u, uint64_t fb_s,
+			uint64_t u0, uint64_t s0)
+{
+	uint64_t dt = dsub(span, m->cg_span_done);
+	uint64_t pu = m->acc.ut, ps = m->acc.st;
+	double fu = pu + ps ? (double)pu / (double)(pu + ps)
+		  : fb_u + fb_s ? (double)fb_u / (double)(fb_u + fb_s) : 1.0;
+	double target = (double)span * fu - (double)m->cg_span_u;
+	uint64_t add_u = target <= 0 ? 0 : target >= (double)dt ? dt : (uint64_t)(target + 0.5);
+	m->cg_span_u += add_u;
+	m->cg_span_done += dt;
+	m->acc.cg_user_ns = u0 + m->cg_span_u;
+	m->acc.cg_sys_ns = s0 + (m->cg_span_done - m->cg_span_u);
+}
+
 static int take(struct monitor *m, struct walk *w, int *gone, int *left)
 {
 	int r = walk(m, w, gone, left);
 	if (r)
 		return r;
-	if (m->method != MONITOR_PROCWALK) {
-		/* the cgroup's exact total, split user/system in the ratio the tree's processes
-		 * show (the per-process split, the one getrusage/pidstat/top report); the cgroup's
-		 * own tick split only when no process of the tree showed CPU in the interval */
-		uint64_t ru, rs;
-		cg_read(m, &ru, &rs);
-		uint64_t tot = ru + rs;
-		if (w->first) {
-			m->cg_u0 = m->opts.from_birth ? 0 : ru;
-			m->cg_s0 = m->opts.from_birth ? 0 : rs;
-			m->cg_tot0 = m->cg_u0 + m->cg_s0;
-		}
-		/* the span's exact total so far; the user share follows the tree's cumulative
-		 * ratio, monotonic: each interval gets at most its own total */
-		uint64_t span = dsub(tot, m->cg_tot0);
-		uint64_t dt = dsub(span, m->cg_span_done);
-		uint64_t pu = m->acc.ut, ps = m->acc.st;
-		uint64_t cu = dsub(ru, m->cg_u0), cs = dsub(rs, m->cg_s0);
-		double fu = pu + ps ? (double)pu / (double)(pu + ps)
-			  : cu + cs ? (double)cu / (double)(cu + cs) : 1.0;
-		double target = (double)span * fu - (double)m->cg_span_u;
-		uint64_t add_u = target <= 0 ? 0 : target >= (double)dt ? dt : (uint64_t)(target + 0.5);
-		m->cg_span_u += add_u;
-		m->cg_span_done += dt;
-		m->acc.cg_user_ns = m->cg_u0 + m->cg_span_u;
-		m->acc.cg_sys_ns = m->cg_s0 + (m->cg_span_done - m->cg_span_u);
-	}
 	if (m->have_reaped) {
 		/* the root was reaped: its rusage covers the whole tree reaped inside it */
 		if (m->acc.ut < m->reaped_ut)
 			m->acc.ut = m->reaped_ut;
 		if (m->acc.st < m->reaped_st)
 			m->acc.st = m->reaped_st;
+		if (m->acc.run_ns < m->reaped_ns)
+			m->acc.run_ns = m->reaped_ns;
+	}
+	if (m->method != MONITOR_PROCWALK) {
+		/* the cgroup's exact total; its own tick split only when no process of the tree
+		 * showed CPU in the interval */
+		uint64_t ru, rs;
+		cg_read(m, &ru, &rs);
+		if (w->first) {
+			m->cg_u0 = m->opts.from_birth ? 0 : ru;
+			m->cg_s0 = m->opts.from_birth ? 0 : rs;
+			m->cg_tot0 = m->cg_u0 + m->cg_s0;
+		}
+		split_exact(m, dsub(ru + rs, m->cg_tot0), dsub(ru, m->cg_u0), dsub(rs, m->cg_s0),
+			    m->cg_u0, m->cg_s0);
+	} else {
+		/* the walk's exact total (ns, never cut to ticks per process) */
+		split_exact(m, m->acc.run_ns, m->acc.raw_u_us, m->acc.raw_s_us, 0, 0);
 	}
 	if (m->pe_on)
 		perfev_read(&m->pe, m->acc.perf);
@@ -1103,7 +1270,22 @@ struct monitor *monitor_start(const struct monitor_opts *opts, char *err, size_t
 	m->opts = *opts;
 	m->cg_fd_stat = m->cg_fd_user = m->cg_fd_sys = m->cg_fd_usage = m->cg_fd_procs = -1;
 	m->tck = sysconf(_SC_CLK_TCK);
+	m->tick_ns = NS_PER_S / (uint64_t)(m->tck > 0 ? m->tck : 100);
 	m->pagesize = sysconf(_SC_PAGESIZE);
+	m->ts.fd = -1;
+	m->slow_every = 1;
+	/* taskstats when the kernel gives it (root, CONFIG_TASKSTATS + TASK_DELAY_ACCT), else
+	 * the per-thread /proc files; CTXLAB_MONITOR_PROC=1 forces the files (for tests) */
+	const char *force = getenv("CTXLAB_MONITOR_PROC");
+	if (force && *force && strcmp(force, "0")) {
+		snprintf(m->source, sizeof m->source, "/proc (taskstats disabled by "
+			 "CTXLAB_MONITOR_PROC)");
+	} else if (!tstats_open(&m->ts)) {
+		m->ts_ok = 1;
+		snprintf(m->source, sizeof m->source, "taskstats");
+	} else {
+		snprintf(m->source, sizeof m->source, "/proc (%.150s)", m->ts.why);
+	}
 	/* raise the soft fd limit: kept-open /proc fds are what makes sampling cheap */
 	struct rlimit rl;
 	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
@@ -1225,10 +1407,20 @@ int monitor_sample(struct monitor *m, struct monitor_sample *s)
 	memset(s, 0, sizeof *s);
 	struct walk w = {0};
 	int gone = 0, left = 0;
+	m->nsamples++;
+	w.slow = m->nsamples % (uint64_t)m->slow_every == 0;
 	int r = take(m, &w, &gone, &left);
 	if (r)
 		return r;
 	uint64_t now = clock_now_ns();
+	if (w.slow && w.slow_n) {
+		/* what a full refresh costs, against the interval: refresh every k-th interval
+		 * so that it stays within SLOW_BUDGET of a core */
+		double iv = (double)(now - m->prev_ns);
+		double k = iv > 0 ? ceil((double)w.slow_ns / (SLOW_BUDGET * iv)) : 1;
+		m->slow_every = k < 1 ? 1 : k > SLOW_MAX_EVERY ? SLOW_MAX_EVERY : (int)k;
+		m->nsamples = 0;
+	}
 	double secs = (double)(now - m->prev_ns) / 1e9;
 	fill(m, s, &m->acc, &m->prev, secs);
 	s->procs = w.procs, s->threads = w.threads, s->fds = w.fds, s->sockets = w.sockets;
@@ -1267,6 +1459,8 @@ void monitor_reaped(struct monitor *m, const struct rusage *ru)
 	double u_t = u * tck - (double)m->tree0_ut, s_t = s * tck - (double)m->tree0_st;
 	m->reaped_ut = (uint64_t)(u_t > 0 ? u_t + 0.5 : 0);
 	m->reaped_st = (uint64_t)(s_t > 0 ? s_t + 0.5 : 0);
+	double n_t = (u + s) * 1e9 - (double)m->tree0_ns;
+	m->reaped_ns = (uint64_t)(n_t > 0 ? n_t + 0.5 : 0);
 	m->have_reaped = 1;
 }
 
@@ -1290,6 +1484,8 @@ int monitor_stop(struct monitor *m, struct monitor_sample *total)
 	free(m->queue);
 	free(m->tids);
 	free(m->tasks);
+	free(m->scratch);
+	tstats_close(&m->ts);
 	free(m->big);
 	free(m->sc_pct);
 	free(m->per_cpu);

@@ -93,6 +93,11 @@ struct monitor_sample {
 	int ntasks;                      /* rows in tasks (opts.top_n) */
 	const struct monitor_task *tasks;     /* busiest first; owned by the monitor, valid until
 					       * the next call */
+	char source[160];                /* where per-process figures come from: "taskstats"
+					  * (one netlink request per process) or "/proc (why)" */
+	int slow_every;                  /* PSS, fds and sockets are refreshed every slow_every
+					  * intervals (1 = every one; more when they would cost
+					  * over 0.3% of a core); new processes are read at once */
 };
 
 struct monitor;

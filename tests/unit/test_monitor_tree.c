@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -303,6 +304,120 @@ static void test_perf_fallback(void **state)
 	unsetenv("CTXLAB_PERF_NO_HW");
 }
 
+/* Many live processes, each using less CPU than one clock tick (a forking server at low load):
+ * /proc/PID/stat cuts each process's time down to whole ticks, so summing per-process tick
+ * deltas saw ~0 (the runner reported 0 server CPU for the fork engine at 256 connections).
+ * The tree's total must match what the children measured of themselves (getrusage). */
+static void small_burners(int force_proc)
+{
+	enum { N = 120 };
+	const uint64_t burn_ns = 3 * MS; /* under one 10 ms tick */
+	if (force_proc)
+		setenv("CTXLAB_MONITOR_PROC", "1", 1);
+	else
+		unsetenv("CTXLAB_MONITOR_PROC");
+	int go[2], res[2], quit[2];
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(res), 0);
+	assert_int_equal(pipe(quit), 0);
+	pid_t root = fork();
+	assert_true(root >= 0);
+	if (root == 0) {
+		close(go[1]), close(res[0]), close(quit[1]);
+		for (int i = 0; i < N; i++) {
+			if (fork() == 0) {
+				char b;
+				if (read(go[0], &b, 1) != 1)
+					_exit(1);
+				struct rusage r0, r1;
+				getrusage(RUSAGE_SELF, &r0);
+				struct timespec ts;
+				clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+				uint64_t end = (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec + burn_ns;
+				int k = 0;
+				do {
+					if (++k % 64 == 0)
+						getppid(); /* some kernel time too */
+					clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+				} while ((uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec < end);
+				getrusage(RUSAGE_SELF, &r1);
+				int64_t us = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1000000 +
+					     (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) +
+					     (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1000000 +
+					     (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec);
+				if (write(res[1], &us, sizeof us) != sizeof us)
+					_exit(1);
+				if (read(quit[0], &b, 1) < 0)
+					_exit(1);
+				_exit(0);
+			}
+		}
+		char b;
+		if (read(quit[0], &b, 1) < 0)
+			_exit(1);
+		while (wait(NULL) > 0)
+			;
+		_exit(0);
+	}
+	close(go[0]), close(res[1]), close(quit[0]);
+	/* wait until every child exists */
+	struct monitor_opts o = {.pid = root};
+	char err[256];
+	struct monitor *m = NULL;
+	uint64_t deadline = clock_now_ns() + 10000 * MS;
+	while (clock_now_ns() < deadline) {
+		m = monitor_start(&o, err, sizeof err);
+		assert_non_null(m);
+		struct monitor_sample smp;
+		assert_int_equal(monitor_sample(m, &smp), 0);
+		if (smp.procs == N + 1)
+			break;
+		monitor_stop(m, NULL);
+		m = NULL;
+		clock_sleep_ns(20 * MS);
+	}
+	assert_non_null(m);
+	struct monitor_sample smp;
+	assert_int_equal(monitor_sample(m, &smp), 0); /* a fresh interval */
+	char gob[N];
+	memset(gob, 'g', sizeof gob);
+	assert_int_equal(write(go[1], gob, sizeof gob), (ssize_t)sizeof gob);
+	int64_t truth_us = 0;
+	for (int i = 0; i < N; i++) {
+		int64_t us;
+		assert_int_equal(read(res[0], &us, sizeof us), (ssize_t)sizeof us);
+		truth_us += us;
+	}
+	double cpu = 0;
+	assert_int_equal(monitor_sample(m, &smp), 0);
+	cpu += smp.cpu_user_s + smp.cpu_sys_s;
+	assert_int_equal(smp.procs, N + 1); /* alive: no reaped-children figures to lean on */
+	printf("# %d live processes x %.0f ms (source %s): measured %.3fs, their own getrusage "
+	       "%.3fs\n", N, burn_ns / 1e6, smp.source, cpu, truth_us / 1e6);
+	monitor_stop(m, NULL);
+	close(quit[1]); /* everyone exits */
+	waitpid(root, NULL, 0);
+	close(go[1]), close(res[0]);
+	unsetenv("CTXLAB_MONITOR_PROC");
+	double truth = truth_us / 1e6;
+	assert_true(truth > N * burn_ns / 1e9 * 0.9);
+	/* the window also holds each child's wake-up and write: a little over the truth */
+	assert_true(cpu >= 0.95 * truth);
+	assert_true(cpu <= 1.25 * truth + 0.02);
+}
+
+static void test_small_burners_taskstats(void **state)
+{
+	(void)state;
+	small_burners(0);
+}
+
+static void test_small_burners_proc(void **state)
+{
+	(void)state;
+	small_burners(1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -313,6 +428,8 @@ int main(void)
 		cmocka_unit_test(test_voluntary_switches_summed_over_threads),
 		cmocka_unit_test(test_exits_and_pid_reuse),
 		cmocka_unit_test(test_perf_fallback),
+		cmocka_unit_test(test_small_burners_taskstats),
+		cmocka_unit_test(test_small_burners_proc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

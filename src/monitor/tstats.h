@@ -1,0 +1,40 @@
+/* tstats: per-process figures from the kernel's taskstats interface over generic netlink
+ * (monitor-internal). One request per process (TASKSTATS_CMD_ATTR_TGID) or per thread
+ * (TASKSTATS_CMD_ATTR_PID) replaces reading /proc/PID/task/TID/{status,schedstat} file by file.
+ *
+ * A TGID answer sums the process's live threads plus, once one of its threads has exited, the
+ * exited ones (the kernel's signal->stats): run_ns (sum_exec_runtime, exact ns) and wait_ns
+ * (run-queue delay) include exited threads, vol/invol (context switches) only live ones.
+ * A zombie leader is left out by the kernel (its figures are in /proc/PID/stat).
+ * Needs CONFIG_TASKSTATS (and CONFIG_TASK_DELAY_ACCT for run_ns/wait_ns; tstats_open checks
+ * both with a probe of the caller itself); other processes' figures need root or the same
+ * user. Not thread-safe: one thread drives a handle. Functions return 0 / -errno.
+ */
+#ifndef CTXLAB_MONITOR_TSTATS_H
+#define CTXLAB_MONITOR_TSTATS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct tstats {
+	int fd;               /* generic netlink socket, -1 when closed */
+	uint16_t family;      /* TASKSTATS family id */
+	uint32_t seq;
+	char why[160];        /* why tstats_open failed */
+};
+
+struct tstats_fig {
+	uint64_t run_ns;      /* CPU time, exact (sum_exec_runtime) */
+	uint64_t wait_ns;     /* time runnable but waiting for a CPU */
+	uint64_t vol, invol;  /* voluntary / involuntary context switches */
+	uint64_t utime_us, stime_us; /* tick-sampled user / system time */
+};
+
+/* Opens the socket, resolves the family and probes the caller. 0, or -errno with why set. */
+int tstats_open(struct tstats *t);
+/* Figures of process `id` (tgid = 1) or of thread `id` (tgid = 0). 0, -ESRCH when it is gone,
+ * other -errno on failure. */
+int tstats_get(struct tstats *t, pid_t id, int tgid, struct tstats_fig *f);
+void tstats_close(struct tstats *t);
+
+#endif
