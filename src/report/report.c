@@ -282,10 +282,13 @@ static int value_of(const struct trials_cell *c, int m, double *v)
 	return 1;
 }
 
+/* One line per panel (protocol x CPUs x ...) at the largest connection count where at least
+ * two engines have data: the engines ranked by server CPU per request (server CPU in cores
+ * when there are no requests), each with its ratio to the baseline (fork when present, else
+ * the first engine), and the context switches each paid per request. */
 static void finding_engines(const struct trials *t, const struct layout *L, const struct panel *p,
 			    struct buf *out, int *count)
 {
-	/* the largest x where at least two series have CPU data */
 	int X = -1;
 	for (int x = L->nx - 1; x >= 0 && X < 0; x--) {
 		int have = 0;
@@ -297,52 +300,72 @@ static void finding_engines(const struct trials *t, const struct layout *L, cons
 	}
 	if (X < 0)
 		return;
-	int base = -1;
+	int m = TRIALS_M_CPU_US_PER_REQUEST;
+	const char *unit = " us/request";
+	int have_pr = 0;
 	double v;
 	for (int s = 0; s < L->ns; s++)
-		if (!strcmp(L->sv[s], "fork") && value_of(cell_at(t, L, p, s, X), TRIALS_M_CPU_CORES, &v))
-			base = s;
-	for (int s = 0; s < L->ns && base < 0; s++)
-		if (value_of(cell_at(t, L, p, s, X), TRIALS_M_CPU_CORES, &v))
-			base = s;
-	const struct trials_cell *bc = cell_at(t, L, p, base, X);
-	char where[256], a[64], b[64];
-	snprintf(where, sizeof where, "at %s %s, %s", L->xv[X], L->xkey ? L->xkey : "",
-		 panel_title(p));
-	for (int s = 0; s < L->ns; s++) {
-		const struct trials_cell *c = cell_at(t, L, p, s, X);
-		double cv, bv;
-		if (s == base || !value_of(c, TRIALS_M_CPU_CORES, &cv) ||
-		    !value_of(bc, TRIALS_M_CPU_CORES, &bv))
-			continue;
-		if (bv > 0)
-			buf_appendf(out, "%s used %.2f× the CPU of %s %s (%s vs %s cores)", L->sv[s],
-				    cv / bv, L->sv[base], where, svg_fmt_num(cv, a, sizeof a),
-				    svg_fmt_num(bv, b, sizeof b));
-		else
-			buf_appendf(out, "%s used %s cores, %s used none, %s", L->sv[s],
-				    svg_fmt_num(cv, a, sizeof a), L->sv[base], where);
-		double cr, br;
-		if (value_of(c, TRIALS_M_CPU_US_PER_REQUEST, &cr) &&
-		    value_of(bc, TRIALS_M_CPU_US_PER_REQUEST, &br) && br > 0)
-			buf_appendf(out, "; %.2f× the CPU per request (%s vs %s us)", cr / br,
-				    svg_fmt_num(cr, a, sizeof a), svg_fmt_num(br, b, sizeof b));
-		double cx, bx;
-		if (value_of(c, TRIALS_M_CTXSW_PER_S, &cx) && value_of(bc, TRIALS_M_CTXSW_PER_S, &bx) &&
-		    bx > 0)
-			buf_appendf(out, "; %.2f× its context switches per second", cx / bx);
-		buf_appendf(out, ".\n");
-		(*count)++;
+		have_pr += value_of(cell_at(t, L, p, s, X), m, &v);
+	if (have_pr < 2) {
+		m = TRIALS_M_CPU_CORES;
+		unit = " cores";
 	}
+	int order[64], n = 0, base = -1;
+	double val[64];
+	for (int s = 0; s < L->ns && n < 64; s++) {
+		if (!value_of(cell_at(t, L, p, s, X), m, &val[s]))
+			continue;
+		order[n++] = s;
+		if (!strcmp(L->sv[s], "fork"))
+			base = s;
+	}
+	if (n < 2)
+		return;
+	if (base < 0)
+		base = order[0];
+	for (int i = 1; i < n; i++) /* insertion sort by value, cheapest first */
+		for (int j = i; j > 0 && val[order[j]] < val[order[j - 1]]; j--) {
+			int tmp = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = tmp;
+		}
+	char a[64], b[64];
+	buf_appendf(out, "at %s %s, %s: server CPU %s — ", L->xv[X], L->xkey ? L->xkey : "",
+		    panel_title(p), m == TRIALS_M_CPU_CORES ? "(cores)" : "per request");
+	for (int i = 0; i < n; i++) {
+		int s = order[i];
+		buf_appendf(out, "%s%s %s%s", i ? ", " : "", L->sv[s], svg_fmt_num(val[s], a, sizeof a),
+			    unit);
+		if (s != base && val[base] > 0)
+			buf_appendf(out, " (%.2f× %s)", val[s] / val[base], L->sv[base]);
+	}
+	double cx;
+	int first = 1;
+	for (int i = 0; i < n; i++) {
+		int s = order[i];
+		if (!value_of(cell_at(t, L, p, s, X), TRIALS_M_CTXSW_PER_REQUEST, &cx))
+			continue;
+		buf_appendf(out, "%s%s %s", first ? "; context switches per request: " : ", ", L->sv[s],
+			    svg_fmt_num(cx, b, sizeof b));
+		first = 0;
+	}
+	buf_appendf(out, ".\n");
+	(*count)++;
 }
 
 /* "Does having more cores make one implementation more efficient?": the same cell at the
  * largest vs the smallest cpus value. */
+#define MAX_GROUPS 32
 static void finding_cores(const struct trials *t, const struct layout *L, struct buf *out,
 			  int *count)
 {
 	if (!has_pkey(t, "cpus"))
 		return;
+	struct {
+		char key[256];
+		struct buf text;
+	} groups[MAX_GROUPS];
+	int ngroups = 0;
 	for (int i = 0; i < t->ncells; i++) {
 		const struct trials_cell *lo = &t->cells[i];
 		const char *lx = L->xkey ? trials_cell_param(lo, L->xkey) : NULL;
@@ -372,13 +395,31 @@ static void finding_cores(const struct trials *t, const struct layout *L, struct
 				continue;
 			const char *sv = L->skey ? trials_cell_param(lo, L->skey) : "the server";
 			const char *proto = trials_cell_param(lo, "proto");
-			buf_appendf(out, "with cpus=%s instead of cpus=%s, %s used %.2f× the %s (%s%s%s%s).\n",
-				    trials_cell_param(hi, "cpus"), trials_cell_param(lo, "cpus"), sv, b / a,
-				    m == TRIALS_M_CPU_CORES ? "CPU" : "CPU per request",
-				    proto ? proto : "", proto && lx ? ", " : "", lx ? lx : "",
-				    lx && L->xkey ? " connections" : "");
-			(*count)++;
+			char key[256];
+			snprintf(key, sizeof key, "with cpus=%s instead of cpus=%s (%s%s%s%s), %s",
+				 trials_cell_param(hi, "cpus"), trials_cell_param(lo, "cpus"),
+				 proto ? proto : "", proto && lx ? ", " : "", lx ? lx : "",
+				 lx && L->xkey ? " connections" : "",
+				 m == TRIALS_M_CPU_CORES ? "server CPU" : "server CPU per request");
+			int g = 0;
+			while (g < ngroups && strcmp(groups[g].key, key))
+				g++;
+			if (g == ngroups) {
+				if (ngroups == MAX_GROUPS)
+					continue;
+				snprintf(groups[g].key, sizeof groups[g].key, "%s", key);
+				groups[g].text = (struct buf)BUF_INIT;
+				ngroups++;
+			}
+			buf_appendf(&groups[g].text, "%s%s %.2f×", buf_used(&groups[g].text) ? ", " : "",
+				    sv, b / a);
 		}
+	}
+	for (int g = 0; g < ngroups; g++) {
+		buf_appendf(out, "%s: %.*s.\n", groups[g].key, (int)buf_used(&groups[g].text),
+			    buf_head(&groups[g].text));
+		buf_free(&groups[g].text);
+		(*count)++;
 	}
 }
 

@@ -174,7 +174,7 @@ def check_static(d):
     total = sum(exp.values())
     assert ch.titles == total, "%d points have a <title>, expected %d" % (ch.titles, total)
     # findings are computed: the fixture's coro/fork CPU ratio appears
-    assert re.search(r"coro used 0\.[34]\d× the CPU of fork at 256 connections", html), "findings missing"
+    assert re.search(r"at 256 connections, [^<]*: server CPU per request — [^<]*coro [\d.]+ us/request \(0\.[34]\d× fork\)", html), "findings missing"
     assert "fixture question" in html
     assert "load generator shared CPUs with the server" in html
     return ch.charts
