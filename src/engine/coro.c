@@ -30,11 +30,10 @@
 #include "core/ev.h"
 #include "core/log.h"
 #include "coro/coro.h"
+#include "engine/econn.h"
 #include "engine/room.h"
 
 #define CORO_STACK (64 * 1024)
-#define EMFILE_PAUSE_NS (100 * NS_PER_MS)
-#define ACCEPT_BATCH 64
 
 struct worker;
 
@@ -43,23 +42,20 @@ struct cconn {
 	int mask;       /* registered ev interest */
 	int wait;       /* what the coroutine is parked on (EV_READ / EV_WRITE), 0 = running */
 	int kill;       /* close at the next resume (timeout, stop grace) */
-	int closing;    /* finish writing out, then close */
 	int dead;       /* output over the bound (chat): nothing more is delivered */
 	struct worker *w;
 	struct coro *co;
 	struct cconn *next, *prev;
-	struct buf in, out;
-	uint64_t last_ns, partial_since_ns;
+	struct econn e; /* input, timeouts, closing (finish writing out, then close) */
+	struct buf out;
 	struct room_member member;
 	struct proto_env env;
 	_Alignas(16) unsigned char state[];
 };
 
 struct csrv {
-	const struct engine_cfg *cfg;
-	const struct proto *p;
+	struct econn_cfg ec;
 	struct room_set *rooms; /* chat: one worker, no lock */
-	size_t in_max, max_outbuf;
 	atomic_int nconns;
 	atomic_uint_fast64_t next_id;
 };
@@ -67,13 +63,11 @@ struct csrv {
 struct worker {
 	struct csrv *s;
 	struct ev_loop *loop;
-	int lfd;
-	pthread_t tid;
+	struct econn_acceptor acc;
 	char *rbuf; /* shared by the worker's coroutines: a coroutine never yields holding data in it */
 	struct cconn *conns;
 	size_t nconns;
 	int stopping;
-	uint64_t sweep_ns;
 };
 
 static void conn_cb(struct ev_loop *l, int fd, int mask, void *ud);
@@ -115,7 +109,7 @@ static int co_flush(struct cconn *c)
 		set_mask(c, EV_READ);
 	}
 	if (c->dead)
-		c->closing = 1;
+		c->e.closing = 1;
 	return c->kill ? -1 : 0;
 }
 
@@ -124,7 +118,7 @@ static int co_flush(struct cconn *c)
 static ssize_t co_read(struct cconn *c, char *buf, size_t len)
 {
 	for (;;) {
-		if (c->kill || c->closing)
+		if (c->kill || c->e.closing)
 			return -1;
 		if (buf_used(&c->out))
 			return -2;
@@ -139,34 +133,14 @@ static ssize_t co_read(struct cconn *c, char *buf, size_t len)
 	}
 }
 
-/* Feeds data[0..len) to the protocol; returns the bytes consumed. */
-static size_t co_feed(struct cconn *c, const char *data, size_t len)
-{
-	const struct proto *p = c->w->s->p;
-	size_t done = 0;
-	while (done < len) {
-		int flags = 0;
-		ssize_t n = p->feed(c->state, data + done, len - done, &c->out, &flags);
-		if (n > 0)
-			done += (size_t)n;
-		if (n == PROTO_ERROR || (flags & PROTO_F_CLOSE)) {
-			c->closing = 1;
-			break;
-		}
-		if (n <= 0)
-			break;
-	}
-	return done;
-}
-
 /* The connection, written as blocking code. */
 static void conn_main(void *arg)
 {
 	struct cconn *c = arg;
 	struct worker *w = c->w;
 	struct csrv *s = w->s;
-	while (!c->closing) {
-		if (co_flush(c) < 0 || c->closing)
+	while (!c->e.closing) {
+		if (co_flush(c) < 0 || c->e.closing)
 			break;
 		ssize_t n = co_read(c, w->rbuf, ENGINE_READ_BUF);
 		if (n == -2)
@@ -174,34 +148,14 @@ static void conn_main(void *arg)
 		if (n < 0)
 			break;
 		if (n == 0) {
-			c->closing = 1; /* peer done sending: answer what is complete */
+			c->e.closing = 1; /* peer done sending: answer what is complete */
 			break;
 		}
-		c->last_ns = ev_now_ns(w->loop);
-		const char *data = w->rbuf;
-		size_t len = (size_t)n;
-		int from_in = buf_used(&c->in) > 0;
-		if (from_in) {
-			if (buf_append(&c->in, data, len))
-				break;
-			data = buf_head(&c->in);
-			len = buf_used(&c->in);
-		}
-		size_t done = co_feed(c, data, len);
-		if (c->closing)
-			break;
-		if (from_in)
-			buf_consume(&c->in, done);
-		else if (done < len && buf_append(&c->in, data + done, len - done))
-			break;
-		if (!buf_used(&c->in))
-			c->partial_since_ns = 0;
-		else if (done || !c->partial_since_ns)
-			c->partial_since_ns = c->last_ns;
-		if (buf_used(&c->in) > s->in_max)
+		if (econn_input(&s->ec, &c->e, c->state, w->rbuf, (size_t)n, &c->out,
+				ev_now_ns(w->loop)) < 0)
 			break;
 	}
-	if (c->closing && !c->kill) {
+	if (c->e.closing && !c->kill) {
 		co_flush(c);
 		shutdown(c->fd, SHUT_WR);
 	}
@@ -216,8 +170,8 @@ static void conn_free(struct cconn *c)
 	if (c->mask)
 		ev_del(w->loop, c->fd, c->mask);
 	close(c->fd);
-	if (s->p->fini)
-		s->p->fini(c->state);
+	if (s->ec.p->fini)
+		s->ec.p->fini(c->state);
 	if (c->next)
 		c->next->prev = c->prev;
 	if (c->prev)
@@ -227,7 +181,7 @@ static void conn_free(struct cconn *c)
 	w->nconns--;
 	atomic_fetch_sub(&s->nconns, 1);
 	coro_free(c->co);
-	buf_free(&c->in);
+	buf_free(&c->e.in);
 	buf_free(&c->out);
 	free(c);
 	if (w->stopping && !w->nconns)
@@ -263,9 +217,9 @@ static void conn_deliver(struct room_member *m, const char *msg, size_t len)
 	struct csrv *s = t->w->s;
 	if (t->dead)
 		return;
-	if (buf_used(&t->out) + len > s->max_outbuf || buf_append(&t->out, msg, len)) {
-		if (s->p->overflow)
-			s->p->overflow(t->state, &t->out);
+	if (buf_used(&t->out) + len > s->ec.max_outbuf_bytes || buf_append(&t->out, msg, len)) {
+		if (s->ec.p->overflow)
+			s->ec.p->overflow(t->state, &t->out);
 		t->dead = 1;
 	}
 	if (t->wait == EV_READ)
@@ -288,20 +242,17 @@ static int env_publish(struct proto_env *env, const char *msg, size_t len)
 static void conn_new(struct worker *w, int fd)
 {
 	struct csrv *s = w->s;
-	struct cconn *c = calloc(1, sizeof(*c) + s->p->state_size);
+	struct cconn *c = calloc(1, sizeof(*c) + s->ec.p->state_size);
 	if (!c) {
 		close(fd);
 		return;
 	}
 	c->fd = fd;
 	c->w = w;
-	c->last_ns = ev_now_ns(w->loop);
+	c->e.last_ns = ev_now_ns(w->loop);
 	c->member.deliver = conn_deliver;
-	c->env.cfg = &s->cfg->pcfg;
-	c->env.conn_id = atomic_fetch_add(&s->next_id, 1);
-	c->env.engine_ud = c;
-	c->env.join = env_join;
-	c->env.publish = env_publish;
+	econn_env_init(&c->env, s->ec.cfg, atomic_fetch_add(&s->next_id, 1), c, env_join,
+		       env_publish);
 	c->co = coro_new(conn_main, c, CORO_STACK);
 	if (!c->co) {
 		close(fd);
@@ -315,7 +266,7 @@ static void conn_new(struct worker *w, int fd)
 	w->nconns++;
 	atomic_fetch_add(&s->nconns, 1);
 	net_set_nodelay(fd, 1);
-	if (s->p->init(c->state, &c->env) < 0 || ev_add(w->loop, fd, EV_READ, conn_cb, c) < 0) {
+	if (s->ec.p->init(c->state, &c->env) < 0 || ev_add(w->loop, fd, EV_READ, conn_cb, c) < 0) {
 		c->kill = 1;
 		conn_run(c);
 		return;
@@ -324,35 +275,15 @@ static void conn_new(struct worker *w, int fd)
 	conn_run(c); /* runs until its first read parks */
 }
 
-static void accept_cb(struct ev_loop *l, int fd, int mask, void *ud);
-
-static int64_t accept_resume(struct ev_loop *l, uint64_t id, void *ud)
+/* econn_acceptor's take: a new connection, unless --max-conns are open */
+static int take(void *ud, int fd)
 {
 	struct worker *w = ud;
-	if (!w->stopping && w->lfd >= 0)
-		ev_add(l, w->lfd, EV_READ, accept_cb, w);
-	return EV_NOMORE;
-}
-
-static void accept_cb(struct ev_loop *l, int fd, int mask, void *ud)
-{
-	struct worker *w = ud;
-	struct csrv *s = w->s;
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		int cfd = net_accept(fd, NET_NONBLOCK, NULL);
-		if (cfd < 0) {
-			if (cfd == -EMFILE || cfd == -ENFILE || cfd == -ENOBUFS || cfd == -ENOMEM) {
-				ev_del(l, fd, EV_READ);
-				ev_timer_add(l, EMFILE_PAUSE_NS, accept_resume, w);
-			}
-			return;
-		}
-		if (s->cfg->max_conns > 0 && atomic_load(&s->nconns) >= s->cfg->max_conns) {
-			close(cfd);
-			continue;
-		}
-		conn_new(w, cfd);
-	}
+	if (econn_full(w->s->ec.cfg, atomic_load(&w->s->nconns)))
+		close(fd);
+	else
+		conn_new(w, fd);
+	return 0;
 }
 
 /* Resumes every parked coroutine marked kill or closing so it can end. */
@@ -361,7 +292,7 @@ static void wake_for_end(struct worker *w)
 	struct cconn *c = w->conns;
 	while (c) {
 		struct cconn *next = c->next;
-		if (c->wait && (c->kill || (c->wait == EV_READ && c->closing)))
+		if (c->wait && (c->kill || (c->wait == EV_READ && c->e.closing)))
 			conn_run(c);
 		c = next;
 	}
@@ -384,15 +315,11 @@ static void stop_cb(struct ev_loop *l, int fd, int mask, void *ud)
 	if (w->stopping)
 		return;
 	w->stopping = 1;
-	if (w->lfd >= 0) {
-		ev_del(l, w->lfd, EV_READ);
-		close(w->lfd);
-		w->lfd = -1;
-	}
+	econn_acceptor_close(&w->acc);
 	/* connections parked in read have nothing in flight: they end now; those writing finish */
 	for (struct cconn *c = w->conns; c; c = c->next)
 		if (c->wait == EV_READ)
-			c->closing = 1;
+			c->e.closing = 1;
 	wake_for_end(w);
 	if (!w->nconns)
 		ev_stop(l);
@@ -403,18 +330,12 @@ static void stop_cb(struct ev_loop *l, int fd, int mask, void *ud)
 static int64_t sweep(struct ev_loop *l, uint64_t id, void *ud)
 {
 	struct worker *w = ud;
-	const struct engine_cfg *cfg = w->s->cfg;
 	uint64_t now = clock_now_ns();
-	for (struct cconn *c = w->conns; c; c = c->next) {
-		if (cfg->header_timeout_ns && c->partial_since_ns &&
-		    now - c->partial_since_ns >= cfg->header_timeout_ns)
+	for (struct cconn *c = w->conns; c; c = c->next)
+		if (econn_expired(&w->s->ec, &c->e, buf_used(&c->out), now))
 			c->kill = 1;
-		else if (cfg->idle_timeout_ns && now - c->last_ns >= cfg->idle_timeout_ns &&
-			 !buf_used(&c->out))
-			c->kill = 1;
-	}
 	wake_for_end(w);
-	return (int64_t)w->sweep_ns;
+	return (int64_t)w->s->ec.sweep_ns;
 }
 
 static void *worker_run(void *arg)
@@ -434,42 +355,41 @@ static void *worker_run(void *arg)
 	return NULL;
 }
 
-static int worker_init(struct csrv *s, struct worker *w, int nworkers, const struct net_addr *addr,
+/* 0, or -1 after printing why */
+static int worker_init(struct csrv *s, struct worker *w, int i, int nworkers,
 		       struct net_addr *bound)
 {
-	const struct engine_cfg *cfg = s->cfg;
 	w->s = s;
-	w->lfd = -1;
+	w->acc.fd = -1;
 	w->loop = ev_new(1024);
 	w->rbuf = malloc(ENGINE_READ_BUF);
 	if (!w->loop || !w->rbuf)
-		return -ENOMEM;
-	int flags = NET_NONBLOCK | (nworkers > 1 ? NET_REUSEPORT : 0);
-	int fd = net_listen(addr, cfg->backlog > 0 ? cfg->backlog : 1024, flags, bound);
+		return error("out of memory starting coro worker %d", i), -1;
+	int fd = econn_listen(s->ec.cfg, i, nworkers, NET_NONBLOCK, bound);
 	if (fd < 0)
-		return fd;
-	w->lfd = fd;
-	int r = ev_add(w->loop, fd, EV_READ, accept_cb, w);
-	if (r < 0 || (r = ev_add(w->loop, engine_stop_fd(), EV_READ, stop_cb, w)) < 0)
-		return r;
-	uint64_t t = cfg->idle_timeout_ns;
-	if (cfg->header_timeout_ns && (!t || cfg->header_timeout_ns < t))
-		t = cfg->header_timeout_ns;
-	if (t) {
-		w->sweep_ns = t / 8;
-		if (w->sweep_ns < 10 * NS_PER_MS)
-			w->sweep_ns = 10 * NS_PER_MS;
-		if (w->sweep_ns > 250 * NS_PER_MS)
-			w->sweep_ns = 250 * NS_PER_MS;
-		ev_timer_add(w->loop, w->sweep_ns, sweep, w);
-	}
+		return -1;
+	int r = econn_acceptor_start(&w->acc, w->loop, fd, take, w);
+	if (r < 0)
+		close(fd);
+	if (r == 0)
+		r = ev_add(w->loop, engine_stop_fd(), EV_READ, stop_cb, w);
+	if (r < 0)
+		return error("cannot start coro worker %d: %s", i, strerror(-r)), -1;
+	if (s->ec.sweep_ns)
+		ev_timer_add(w->loop, s->ec.sweep_ns, sweep, w);
 	return 0;
+}
+
+/* econn_threads_run's abandon: a worker whose thread could not be started */
+static void worker_abandon(void *arg)
+{
+	struct worker *w = arg;
+	econn_acceptor_close(&w->acc);
 }
 
 static void worker_fini(struct worker *w)
 {
-	if (w->lfd >= 0)
-		close(w->lfd);
+	econn_acceptor_close(&w->acc);
 	if (w->loop)
 		ev_free(w->loop);
 	free(w->rbuf);
@@ -478,19 +398,13 @@ static void worker_fini(struct worker *w)
 static int coro_run(const struct engine_cfg *cfg)
 {
 	struct csrv s = {0};
-	s.cfg = cfg;
-	s.p = cfg->proto;
+	econn_cfg_init(&s.ec, cfg);
 	int nworkers = cfg->workers > 0 ? cfg->workers : 1;
-	if (s.p->fanout && nworkers > 1) {
+	if (s.ec.p->fanout && nworkers > 1) {
 		warn("engine 'coro' runs '%s' on one worker (a room lives on one loop); ignoring "
-		     "--workers %d", s.p->name, nworkers);
+		     "--workers %d", s.ec.p->name, nworkers);
 		nworkers = 1;
 	}
-	s.max_outbuf = cfg->pcfg.max_outbuf ? cfg->pcfg.max_outbuf : 1024 * 1024;
-	size_t body = cfg->pcfg.max_body ? cfg->pcfg.max_body : 1024 * 1024;
-	size_t hdr = cfg->pcfg.max_header_bytes ? cfg->pcfg.max_header_bytes : 16 * 1024;
-	size_t line = cfg->pcfg.max_line ? cfg->pcfg.max_line : 64 * 1024;
-	s.in_max = body + hdr + line + 2 * ENGINE_READ_BUF;
 	atomic_init(&s.nconns, 0);
 	atomic_init(&s.next_id, 1);
 	s.rooms = room_set_new(0);
@@ -500,35 +414,15 @@ static int coro_run(const struct engine_cfg *cfg)
 		free(ws);
 		return error("out of memory starting %d coro workers", nworkers), 1;
 	}
-	int rc = 0, started = 0;
-	struct net_addr bound = cfg->listen;
-	for (int i = 0; i < nworkers; i++) {
-		struct net_addr b;
-		int r = worker_init(&s, &ws[i], nworkers, i == 0 ? &cfg->listen : &bound, &b);
-		if (r < 0) {
-			char a[128];
-			error("cannot listen on '%s': %s (pick another --listen address or port)",
-			      net_format(i == 0 ? &cfg->listen : &bound, a, sizeof(a)), strerror(-r));
-			rc = 1;
-			goto out;
-		}
-		if (i == 0)
-			bound = b;
-	}
-	engine_ready(cfg, &bound);
-	for (int i = 1; i < nworkers; i++) {
-		if (pthread_create(&ws[i].tid, NULL, worker_run, &ws[i])) {
-			error("cannot start coro worker %d: %s", i, strerror(errno));
-			engine_request_stop();
+	int rc = 1, inited = 0;
+	struct net_addr bound;
+	for (; inited < nworkers; inited++)
+		if (worker_init(&s, &ws[inited], inited, nworkers, &bound) < 0)
 			break;
-		}
-		started = i;
-	}
-	worker_run(&ws[0]);
-	for (int i = 1; i <= started; i++)
-		pthread_join(ws[i].tid, NULL);
-out:
-	for (int i = 0; i < nworkers; i++)
+	if (inited == nworkers)
+		rc = econn_threads_run(cfg, &bound, ws, sizeof(*ws), nworkers, worker_run,
+				       worker_abandon) < 0;
+	for (int i = 0; i < nworkers && i <= inited; i++)
 		worker_fini(&ws[i]);
 	free(ws);
 	room_set_free(s.rooms);

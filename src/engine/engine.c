@@ -1,10 +1,4 @@
-/* engine: the registry of engines, stop handling and the ready line.
- *
- * Engines that other files provide are declared weak, so the registry lists exactly the engines
- * that exist. A weak undefined reference does not make the linker pull an object out of a
- * static archive, though: for every engine file present in this directory the declaration is
- * made strong (__has_include), which pulls it in; absent files stay weak and read as NULL.
- */
+/* engine: the registry of engines, stop handling and the ready line. */
 #include "engine/engine.h"
 
 #include <errno.h>
@@ -16,60 +10,28 @@
 
 #include "core/log.h"
 
-#if __has_include("fork.c")
 extern const struct engine engine_fork;
-#else
-extern const struct engine engine_fork __attribute__((weak));
-#endif
-#if __has_include("prefork.c")
 extern const struct engine engine_prefork;
-#else
-extern const struct engine engine_prefork __attribute__((weak));
-#endif
-#if __has_include("coro.c")
-extern const struct engine engine_coro;
-#else
-extern const struct engine engine_coro __attribute__((weak));
-#endif
-#if __has_include("uring.c")
-extern const struct engine engine_uring;
-#else
-extern const struct engine engine_uring __attribute__((weak));
-#endif
-#if __has_include("gateway.c")
-extern const struct engine engine_gateway;
-#else
-extern const struct engine engine_gateway __attribute__((weak));
-#endif
 extern const struct engine engine_thread;
 extern const struct engine engine_epoll;
+extern const struct engine engine_coro;
+extern const struct engine engine_uring;
+extern const struct engine engine_gateway;
 extern const struct engine engine_go;
 extern const struct engine engine_nginx;
 
-static const struct engine *table(int i)
-{
-	switch (i) {
-	case 0: return &engine_fork;
-	case 1: return &engine_prefork;
-	case 2: return &engine_thread;
-	case 3: return &engine_epoll;
-	case 4: return &engine_coro;
-	case 5: return &engine_uring;
-	case 6: return &engine_gateway;
-	case 7: return &engine_go;
-	case 8: return &engine_nginx;
-	default: return NULL;
-	}
-}
-#define TABLE_SIZE 9
+/* in the order --list-engines prints them */
+static const struct engine *const engines[] = {
+	&engine_fork, &engine_prefork, &engine_thread, &engine_epoll, &engine_coro,
+	&engine_uring, &engine_gateway, &engine_go, &engine_nginx,
+};
+#define NENGINES (sizeof(engines) / sizeof(engines[0]))
 
 const struct engine *engine_find(const char *name)
 {
-	for (int i = 0; i < TABLE_SIZE; i++) {
-		const struct engine *e = table(i);
-		if (e && !strcmp(e->name, name))
-			return e;
-	}
+	for (size_t i = 0; i < NENGINES; i++)
+		if (!strcmp(engines[i]->name, name))
+			return engines[i];
 	return NULL;
 }
 
@@ -79,12 +41,9 @@ static pthread_once_t names_once = PTHREAD_ONCE_INIT;
 static void names_fill(void)
 {
 	size_t off = 0;
-	for (int i = 0; i < TABLE_SIZE; i++) {
-		const struct engine *e = table(i);
-		if (!e)
-			continue;
+	for (size_t i = 0; i < NENGINES; i++) {
 		int n = snprintf(names_buf + off, sizeof(names_buf) - off, "%s%s", off ? " " : "",
-				 e->name);
+				 engines[i]->name);
 		if (n < 0 || (size_t)n >= sizeof(names_buf) - off)
 			break;
 		off += (size_t)n;

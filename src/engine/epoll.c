@@ -32,28 +32,24 @@
 #include "core/clock.h"
 #include "core/ev.h"
 #include "core/log.h"
+#include "engine/econn.h"
 #include "engine/room.h"
 
 #define OUT_HIGH (256 * 1024)
-#define ACCEPT_BATCH 64
-#define EMFILE_PAUSE_NS (100 * NS_PER_MS)
 
 struct worker;
 
 struct conn {
 	int fd;
 	int mask;           /* our ev interest */
-	int closing;        /* close once out is flushed; feed nothing more */
 	int dead;           /* overflowed (chat): no more deliveries */
 	int dirty;          /* on the worker's same-thread flush list */
 	int wake_queued;    /* on the worker's cross-thread wake list (wake_mu) */
 	struct worker *w;
 	struct conn *next, *prev;      /* worker's connections */
 	struct conn *dirty_next, *wake_next;
-	struct buf in;      /* unconsumed input (a partial request) only */
+	struct econn e;     /* input, timeouts, closing */
 	struct buf out;
-	uint64_t last_ns;
-	uint64_t partial_since_ns; /* 0 = no partial input */
 	pthread_mutex_t lock;      /* out, dead: only with several workers */
 	struct room_member member;
 	struct proto_env env;
@@ -61,13 +57,10 @@ struct conn {
 };
 
 struct srv {
-	const struct engine_cfg *cfg;
-	const struct proto *p;
+	struct econn_cfg ec;
 	struct room_set *rooms;
 	int nworkers;
 	int shared;            /* several workers: lock connections */
-	size_t in_max;         /* bound of a connection's pending input */
-	size_t max_outbuf;
 	atomic_int nconns;
 	atomic_uint_fast64_t next_id;
 };
@@ -75,10 +68,9 @@ struct srv {
 struct worker {
 	struct srv *s;
 	struct ev_loop *loop;
-	int lfd;
+	struct econn_acceptor acc;
 	int stop_fd;
 	int wake_fd;
-	pthread_t tid;
 	char *rbuf;
 	struct buf scratch;
 	struct conn *conns;
@@ -87,7 +79,6 @@ struct worker {
 	pthread_mutex_t wake_mu;
 	struct conn *wake;
 	int stopping;
-	uint64_t sweep_ns;
 };
 
 static _Thread_local struct worker *cur_w;
@@ -153,8 +144,8 @@ static void conn_close(struct conn *c)
 	if (c->mask)
 		ev_del(w->loop, c->fd, c->mask);
 	close(c->fd);
-	if (s->p->fini)
-		s->p->fini(c->state);
+	if (s->ec.p->fini)
+		s->ec.p->fini(c->state);
 	if (c->next)
 		c->next->prev = c->prev;
 	if (c->prev)
@@ -163,7 +154,7 @@ static void conn_close(struct conn *c)
 		w->conns = c->next;
 	w->nconns--;
 	atomic_fetch_sub(&s->nconns, 1);
-	buf_free(&c->in);
+	buf_free(&c->e.in);
 	buf_free(&c->out);
 	if (s->shared)
 		pthread_mutex_destroy(&c->lock);
@@ -177,7 +168,7 @@ static int conn_flush(struct conn *c)
 	int err = 0;
 	lock_conn(c);
 	if (c->dead)
-		c->closing = 1;
+		c->e.closing = 1;
 	size_t used = buf_used(&c->out);
 	if (used) {
 		ssize_t n = send(c->fd, buf_head(&c->out), used, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -194,12 +185,12 @@ static int conn_flush(struct conn *c)
 	}
 	if (used) {
 		int mask = EV_WRITE;
-		if (!c->closing && used < OUT_HIGH)
+		if (!c->e.closing && used < OUT_HIGH)
 			mask |= EV_READ;
 		set_mask(c, mask);
 		return 0;
 	}
-	if (c->closing) {
+	if (c->e.closing) {
 		shutdown(c->fd, SHUT_WR);
 		conn_close(c);
 		return -1;
@@ -226,9 +217,9 @@ static void conn_deliver(struct room_member *m, const char *msg, size_t len)
 	struct srv *s = w->s;
 	lock_conn(t);
 	if (!t->dead) {
-		if (buf_used(&t->out) + len > s->max_outbuf || buf_append(&t->out, msg, len)) {
-			if (s->p->overflow)
-				s->p->overflow(t->state, &t->out);
+		if (buf_used(&t->out) + len > s->ec.max_outbuf_bytes || buf_append(&t->out, msg, len)) {
+			if (s->ec.p->overflow)
+				s->ec.p->overflow(t->state, &t->out);
 			t->dead = 1;
 		}
 	}
@@ -270,55 +261,12 @@ static int env_publish(struct proto_env *env, const char *msg, size_t len)
 	return r < 0 && r != -ENOENT ? r : 0;
 }
 
-/* Feeds data[0..len) and returns the bytes consumed. */
-static size_t conn_feed(struct conn *c, const char *data, size_t len)
-{
-	struct srv *s = c->w->s;
-	struct buf *out = s->shared ? &c->w->scratch : &c->out;
-	size_t done = 0;
-	while (done < len) {
-		int flags = 0;
-		ssize_t n = s->p->feed(c->state, data + done, len - done, out, &flags);
-		if (n > 0)
-			done += (size_t)n;
-		if (n == PROTO_ERROR || (flags & PROTO_F_CLOSE)) {
-			c->closing = 1;
-			break;
-		}
-		if (n <= 0)
-			break;
-	}
-	if (s->shared && buf_used(out)) {
-		lock_conn(c);
-		if (!c->dead && buf_append(&c->out, buf_head(out), buf_used(out)))
-			c->closing = 1;
-		unlock_conn(c);
-		buf_clear(out);
-	}
-	return done;
-}
-
 static void conn_read(struct conn *c)
 {
 	struct worker *w = c->w;
 	struct srv *s = w->s;
-	ssize_t n;
 	const char *data;
-	size_t len;
-	int from_in = buf_used(&c->in) > 0;
-	if (!from_in) {
-		n = read(c->fd, w->rbuf, ENGINE_READ_BUF);
-		data = w->rbuf;
-	} else {
-		if (buf_reserve(&c->in, ENGINE_READ_BUF)) {
-			conn_close(c);
-			return;
-		}
-		n = read(c->fd, c->in.data + c->in.len, ENGINE_READ_BUF);
-		if (n > 0)
-			c->in.len += (size_t)n;
-		data = buf_head(&c->in);
-	}
+	ssize_t n = econn_read(&c->e, c->fd, w->rbuf, &data);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
@@ -327,32 +275,24 @@ static void conn_read(struct conn *c)
 	}
 	if (n == 0) {
 		/* the peer is done sending: answer what is complete, then close */
-		c->closing = 1;
+		c->e.closing = 1;
 		conn_flush(c);
 		return;
 	}
-	len = from_in ? buf_used(&c->in) : (size_t)n;
-	c->last_ns = ev_now_ns(w->loop);
-	size_t done = conn_feed(c, data, len);
+	/* several workers: the output goes through the worker's scratch buffer, so that no
+	 * connection lock is held while the protocol publishes */
+	struct buf *out = s->shared ? &w->scratch : &c->out;
+	int r = econn_input(&s->ec, &c->e, c->state, data, (size_t)n, out, ev_now_ns(w->loop));
+	if (s->shared && buf_used(out)) {
+		lock_conn(c);
+		if (!c->dead && buf_append(&c->out, buf_head(out), buf_used(out)))
+			c->e.closing = 1;
+		unlock_conn(c);
+		buf_clear(out);
+	}
 	if (w->dirty)
 		flush_dirty(w);
-	if (c->closing) {
-		buf_clear(&c->in);
-		c->partial_since_ns = 0;
-	} else if (from_in) {
-		buf_consume(&c->in, done);
-		if (!buf_used(&c->in))
-			c->partial_since_ns = 0;
-		else if (done)
-			c->partial_since_ns = c->last_ns;
-	} else if (done < len) {
-		if (buf_append(&c->in, data + done, len - done)) {
-			conn_close(c);
-			return;
-		}
-		c->partial_since_ns = c->last_ns;
-	}
-	if (buf_used(&c->in) > s->in_max) {
+	if (r < 0) {
 		conn_close(c);
 		return;
 	}
@@ -366,29 +306,26 @@ static void conn_cb(struct ev_loop *l, int fd, int mask, void *ud)
 		if (conn_flush(c) < 0)
 			return;
 	}
-	if ((mask & EV_READ) && (c->mask & EV_READ) && !c->closing)
+	if ((mask & EV_READ) && (c->mask & EV_READ) && !c->e.closing)
 		conn_read(c);
 }
 
 static void conn_new(struct worker *w, int fd)
 {
 	struct srv *s = w->s;
-	struct conn *c = calloc(1, sizeof(*c) + s->p->state_size);
+	struct conn *c = calloc(1, sizeof(*c) + s->ec.p->state_size);
 	if (!c) {
 		close(fd);
 		return;
 	}
 	c->fd = fd;
 	c->w = w;
-	c->last_ns = ev_now_ns(w->loop);
+	c->e.last_ns = ev_now_ns(w->loop);
 	if (s->shared)
 		pthread_mutex_init(&c->lock, NULL);
 	c->member.deliver = conn_deliver;
-	c->env.cfg = &s->cfg->pcfg;
-	c->env.conn_id = atomic_fetch_add(&s->next_id, 1);
-	c->env.engine_ud = c;
-	c->env.join = env_join;
-	c->env.publish = env_publish;
+	econn_env_init(&c->env, s->ec.cfg, atomic_fetch_add(&s->next_id, 1), c, env_join,
+		       env_publish);
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -396,7 +333,7 @@ static void conn_new(struct worker *w, int fd)
 	w->nconns++;
 	atomic_fetch_add(&s->nconns, 1);
 	net_set_nodelay(fd, 1);
-	if (s->p->init(c->state, &c->env) < 0) {
+	if (s->ec.p->init(c->state, &c->env) < 0) {
 		conn_close(c);
 		return;
 	}
@@ -410,36 +347,16 @@ static void conn_new(struct worker *w, int fd)
 		conn_flush(c);
 }
 
-static void accept_cb(struct ev_loop *l, int fd, int mask, void *ud);
-
-static int64_t accept_resume(struct ev_loop *l, uint64_t id, void *ud)
-{
-	struct worker *w = ud;
-	if (!w->stopping && w->lfd >= 0)
-		ev_add(l, w->lfd, EV_READ, accept_cb, w);
-	return EV_NOMORE;
-}
-
-static void accept_cb(struct ev_loop *l, int fd, int mask, void *ud)
+/* econn_acceptor's take: a new connection, unless --max-conns are open */
+static int take(void *ud, int fd)
 {
 	struct worker *w = ud;
 	struct srv *s = w->s;
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		int cfd = net_accept(fd, NET_NONBLOCK, NULL);
-		if (cfd < 0) {
-			if (cfd == -EMFILE || cfd == -ENFILE || cfd == -ENOBUFS || cfd == -ENOMEM) {
-				/* out of descriptors: pause instead of spinning on a readable listener */
-				ev_del(l, fd, EV_READ);
-				ev_timer_add(l, EMFILE_PAUSE_NS, accept_resume, w);
-			}
-			return;
-		}
-		if (s->cfg->max_conns > 0 && atomic_load(&s->nconns) >= s->cfg->max_conns) {
-			close(cfd);
-			continue;
-		}
-		conn_new(w, cfd);
-	}
+	if (econn_full(s->ec.cfg, atomic_load(&s->nconns)))
+		close(fd);
+	else
+		conn_new(w, fd);
+	return 0;
 }
 
 static void wake_cb(struct ev_loop *l, int fd, int mask, void *ud)
@@ -475,17 +392,13 @@ static void stop_cb(struct ev_loop *l, int fd, int mask, void *ud)
 	if (w->stopping)
 		return;
 	w->stopping = 1;
-	if (w->lfd >= 0) {
-		ev_del(l, w->lfd, EV_READ);
-		close(w->lfd);
-		w->lfd = -1;
-	}
+	econn_acceptor_close(&w->acc);
 	/* idle connections go now; those with output pending finish it */
 	struct conn *c = w->conns;
 	while (c) {
 		struct conn *next = c->next;
-		c->closing = 1;
-		buf_clear(&c->in);
+		c->e.closing = 1;
+		buf_clear(&c->e.in);
 		conn_flush(c);
 		c = next;
 	}
@@ -496,20 +409,15 @@ static void stop_cb(struct ev_loop *l, int fd, int mask, void *ud)
 static int64_t sweep(struct ev_loop *l, uint64_t id, void *ud)
 {
 	struct worker *w = ud;
-	const struct engine_cfg *cfg = w->s->cfg;
 	uint64_t now = clock_now_ns();
 	struct conn *c = w->conns;
 	while (c) {
 		struct conn *next = c->next;
-		if (cfg->header_timeout_ns && c->partial_since_ns &&
-		    now - c->partial_since_ns >= cfg->header_timeout_ns)
-			conn_close(c);
-		else if (cfg->idle_timeout_ns && now - c->last_ns >= cfg->idle_timeout_ns &&
-			 !buf_used(&c->out))
+		if (econn_expired(&w->s->ec, &c->e, buf_used(&c->out), now))
 			conn_close(c);
 		c = next;
 	}
-	return (int64_t)w->sweep_ns;
+	return (int64_t)w->s->ec.sweep_ns;
 }
 
 static void *worker_run(void *arg)
@@ -529,57 +437,48 @@ static void *worker_run(void *arg)
 	return NULL;
 }
 
-static int worker_init(struct srv *s, struct worker *w, const struct net_addr *addr,
-		       struct net_addr *bound)
+/* 0, or -1 after printing why */
+static int worker_init(struct srv *s, struct worker *w, int i, struct net_addr *bound)
 {
-	const struct engine_cfg *cfg = s->cfg;
 	w->s = s;
-	w->lfd = w->wake_fd = -1;
+	w->acc.fd = w->wake_fd = -1;
 	pthread_mutex_init(&w->wake_mu, NULL);
 	w->loop = ev_new(1024);
 	w->rbuf = malloc(ENGINE_READ_BUF);
 	if (!w->loop || !w->rbuf)
-		return -ENOMEM;
-	int flags = NET_NONBLOCK | (s->nworkers > 1 ? NET_REUSEPORT : 0);
-	int fd = net_listen(addr, cfg->backlog > 0 ? cfg->backlog : 1024, flags, bound);
+		return error("out of memory starting epoll worker %d", i), -1;
+	int fd = econn_listen(s->ec.cfg, i, s->nworkers, NET_NONBLOCK, bound);
 	if (fd < 0)
-		return fd;
-	w->lfd = fd;
-	int r = ev_add(w->loop, fd, EV_READ, accept_cb, w);
+		return -1;
+	int r = econn_acceptor_start(&w->acc, w->loop, fd, take, w);
 	if (r < 0)
-		return r;
+		close(fd);
 	w->stop_fd = engine_stop_fd();
-	if ((r = ev_add(w->loop, w->stop_fd, EV_READ, stop_cb, w)) < 0)
-		return r;
-	if (s->shared) {
+	if (r == 0)
+		r = ev_add(w->loop, w->stop_fd, EV_READ, stop_cb, w);
+	if (r == 0 && s->shared) {
 		w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (w->wake_fd < 0)
-			return -errno;
-		if ((r = ev_add(w->loop, w->wake_fd, EV_READ, wake_cb, w)) < 0)
-			return r;
+		r = w->wake_fd < 0 ? -errno : ev_add(w->loop, w->wake_fd, EV_READ, wake_cb, w);
 	}
-	uint64_t t = 0;
-	if (cfg->idle_timeout_ns)
-		t = cfg->idle_timeout_ns;
-	if (cfg->header_timeout_ns && (!t || cfg->header_timeout_ns < t))
-		t = cfg->header_timeout_ns;
-	if (t) {
-		w->sweep_ns = t / 8;
-		if (w->sweep_ns < 10 * NS_PER_MS)
-			w->sweep_ns = 10 * NS_PER_MS;
-		if (w->sweep_ns > 250 * NS_PER_MS)
-			w->sweep_ns = 250 * NS_PER_MS;
-		ev_timer_add(w->loop, w->sweep_ns, sweep, w);
-	}
+	if (r < 0)
+		return error("cannot start epoll worker %d: %s", i, strerror(-r)), -1;
+	if (s->ec.sweep_ns)
+		ev_timer_add(w->loop, s->ec.sweep_ns, sweep, w);
 	return 0;
+}
+
+/* econn_threads_run's abandon: a worker whose thread could not be started */
+static void worker_abandon(void *arg)
+{
+	struct worker *w = arg;
+	econn_acceptor_close(&w->acc);
 }
 
 static void worker_fini(struct worker *w)
 {
 	while (w->conns)
 		conn_close(w->conns);
-	if (w->lfd >= 0)
-		close(w->lfd);
+	econn_acceptor_close(&w->acc);
 	if (w->wake_fd >= 0)
 		close(w->wake_fd);
 	if (w->loop)
@@ -592,15 +491,9 @@ static void worker_fini(struct worker *w)
 static int epoll_run(const struct engine_cfg *cfg)
 {
 	struct srv s = {0};
-	s.cfg = cfg;
-	s.p = cfg->proto;
+	econn_cfg_init(&s.ec, cfg);
 	s.nworkers = cfg->workers > 0 ? cfg->workers : 1;
 	s.shared = s.nworkers > 1;
-	s.max_outbuf = cfg->pcfg.max_outbuf ? cfg->pcfg.max_outbuf : 1024 * 1024;
-	size_t body = cfg->pcfg.max_body ? cfg->pcfg.max_body : 1024 * 1024;
-	size_t hdr = cfg->pcfg.max_header_bytes ? cfg->pcfg.max_header_bytes : 16 * 1024;
-	size_t line = cfg->pcfg.max_line ? cfg->pcfg.max_line : 64 * 1024;
-	s.in_max = body + hdr + line + 2 * ENGINE_READ_BUF;
 	atomic_init(&s.nconns, 0);
 	atomic_init(&s.next_id, 1);
 	s.rooms = room_set_new(s.shared);
@@ -610,35 +503,15 @@ static int epoll_run(const struct engine_cfg *cfg)
 		free(ws);
 		return error("out of memory starting %d epoll workers", s.nworkers), 1;
 	}
-	int rc = 0, started = 0;
-	struct net_addr bound = cfg->listen;
-	for (int i = 0; i < s.nworkers; i++) {
-		struct net_addr b;
-		int r = worker_init(&s, &ws[i], i == 0 ? &cfg->listen : &bound, &b);
-		if (r < 0) {
-			char a[128];
-			error("cannot listen on '%s': %s (pick another --listen address or port)",
-			      net_format(i == 0 ? &cfg->listen : &bound, a, sizeof(a)), strerror(-r));
-			rc = 1;
-			goto out;
-		}
-		if (i == 0)
-			bound = b;
-	}
-	for (int i = 1; i < s.nworkers; i++) {
-		if (pthread_create(&ws[i].tid, NULL, worker_run, &ws[i])) {
-			error("cannot start epoll worker %d: %s", i, strerror(errno));
-			engine_request_stop();
+	int rc = 1, inited = 0;
+	struct net_addr bound;
+	for (; inited < s.nworkers; inited++)
+		if (worker_init(&s, &ws[inited], inited, &bound) < 0)
 			break;
-		}
-		started = i;
-	}
-	engine_ready(cfg, &bound);
-	worker_run(&ws[0]);
-	for (int i = 1; i <= started; i++)
-		pthread_join(ws[i].tid, NULL);
-out:
-	for (int i = 0; i < s.nworkers; i++)
+	if (inited == s.nworkers)
+		rc = econn_threads_run(cfg, &bound, ws, sizeof(*ws), s.nworkers, worker_run,
+				       worker_abandon) < 0;
+	for (int i = 0; i < s.nworkers && i <= inited; i++)
 		worker_fini(&ws[i]);
 	free(ws);
 	room_set_free(s.rooms);

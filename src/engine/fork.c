@@ -48,29 +48,26 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "engine/econn.h"
 #include "engine/logroom.h"
 
 #define OUT_HIGH (256 * 1024)
-#define ACCEPT_BATCH 64
-#define ACCEPT_PAUSE_NS (100 * NS_PER_MS)
 #define FORK_TERM_WAIT_NS (ENGINE_STOP_GRACE_NS * 3 / 4) /* then SIGKILL */
 #define CHILD_FINISH_NS (ENGINE_STOP_GRACE_NS / 2)       /* a child's own flush budget */
 
 /* ---- the child: one connection ------------------------------------------------------- */
 
 struct fconn {
-	const struct engine_cfg *cfg;
-	const struct proto *p;
+	struct econn_cfg ec;
 	int fd;
-	struct buf in, out;
+	struct econn e;    /* input, timeouts, closing (exit once out is flushed) */
+	struct buf out;
 	struct logroom *lr;
 	struct logroom_reader rd;
 	struct proto_env env;
 	void *state;
-	int closing;       /* feed nothing more; exit once out is flushed */
 	int overflowed;
-	uint64_t last_ns, partial_since_ns, finish_by_ns;
-	size_t max_outbuf, in_max;
+	uint64_t finish_by_ns;
 };
 
 static int env_join(struct proto_env *env, const char *room, size_t len)
@@ -89,40 +86,12 @@ static int env_publish(struct proto_env *env, const char *msg, size_t len)
 	return logroom_publish(&c->rd, msg, len);
 }
 
-static void conn_feed(struct fconn *c)
-{
-	size_t done = 0, len = buf_used(&c->in);
-	const char *data = buf_head(&c->in);
-	while (done < len) {
-		int flags = 0;
-		ssize_t n = c->p->feed(c->state, data + done, len - done, &c->out, &flags);
-		if (n > 0)
-			done += (size_t)n;
-		if (n == PROTO_ERROR || (flags & PROTO_F_CLOSE)) {
-			c->closing = 1;
-			break;
-		}
-		if (n <= 0)
-			break;
-	}
-	if (c->closing) {
-		buf_clear(&c->in);
-		c->partial_since_ns = 0;
-		return;
-	}
-	buf_consume(&c->in, done);
-	if (!buf_used(&c->in))
-		c->partial_since_ns = 0;
-	else if (done || !c->partial_since_ns)
-		c->partial_since_ns = c->last_ns;
-}
-
 static void conn_overflow(struct fconn *c)
 {
-	if (c->p->overflow)
-		c->p->overflow(c->state, &c->out);
-	c->overflowed = c->closing = 1;
-	buf_clear(&c->in);
+	if (c->ec.p->overflow)
+		c->ec.p->overflow(c->state, &c->out);
+	c->overflowed = c->e.closing = 1;
+	buf_clear(&c->e.in);
 	logroom_leave(&c->rd);
 }
 
@@ -131,11 +100,11 @@ static void conn_pump(struct fconn *c)
 {
 	if (!c->rd.room || c->overflowed)
 		return;
-	ssize_t r = logroom_read_upto(&c->rd, &c->out, c->max_outbuf);
+	ssize_t r = logroom_read_upto(&c->rd, &c->out, c->ec.max_outbuf_bytes);
 	if (r == -EOVERFLOW) {
 		conn_overflow(c);
 	} else if (r < 0) {
-		c->closing = 1;
+		c->e.closing = 1;
 		logroom_leave(&c->rd);
 	}
 }
@@ -145,7 +114,7 @@ static void conn_pump(struct fconn *c)
 static void conn_check_lag(struct fconn *c)
 {
 	if (c->rd.room && !c->overflowed && buf_used(&c->out) &&
-	    logroom_lag_bytes(&c->rd) + buf_used(&c->out) > c->max_outbuf)
+	    logroom_lag_bytes(&c->rd) + buf_used(&c->out) > c->ec.max_outbuf_bytes)
 		conn_overflow(c);
 }
 
@@ -157,7 +126,7 @@ static int conn_flush(struct fconn *c, uint64_t now)
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			buf_consume(&c->out, (size_t)n);
-			c->last_ns = now;
+			c->e.last_ns = now;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -172,54 +141,40 @@ static int conn_flush(struct fconn *c, uint64_t now)
 /* 0 = keep going, -1 = the connection is over. */
 static int conn_read(struct fconn *c, uint64_t now)
 {
-	if (buf_reserve(&c->in, ENGINE_READ_BUF))
-		return -1;
-	ssize_t n = read(c->fd, c->in.data + c->in.len, ENGINE_READ_BUF);
+	const char *data;
+	ssize_t n = econn_read(&c->e, c->fd, NULL, &data);
 	if (n < 0)
 		return errno == EINTR || errno == EAGAIN ? 0 : -1;
 	if (n == 0) { /* the peer is done sending: answer what is complete, then close */
-		c->closing = 1;
-		buf_clear(&c->in);
+		c->e.closing = 1;
+		buf_clear(&c->e.in);
 		return 0;
 	}
-	c->in.len += (size_t)n;
-	c->last_ns = now;
-	conn_feed(c);
-	if (buf_used(&c->in) > c->in_max)
-		return -1;
-	return 0;
+	return econn_input(&c->ec, &c->e, c->state, data, (size_t)n, &c->out, now);
 }
-
-static uint64_t min_deadline(uint64_t a, uint64_t b) { return !a ? b : !b ? a : a < b ? a : b; }
 
 static void conn_loop(struct fconn *c, int stop_fd)
 {
-	const struct engine_cfg *cfg = c->cfg;
 	for (;;) {
 		uint64_t now = clock_now_ns();
 		conn_pump(c);
 		if (conn_flush(c, now) < 0)
 			return;
 		conn_check_lag(c);
-		if (c->closing && !buf_used(&c->out))
+		if (c->e.closing && !buf_used(&c->out))
 			return;
-		if (cfg->header_timeout_ns && c->partial_since_ns &&
-		    now - c->partial_since_ns >= cfg->header_timeout_ns)
-			return;
-		if (cfg->idle_timeout_ns && now - c->last_ns >= cfg->idle_timeout_ns)
+		if (econn_expired(&c->ec, &c->e, 0, now))
 			return;
 		if (c->finish_by_ns && now >= c->finish_by_ns)
 			return;
 		/* records arrived: read them before sleeping (out has room: the pump stopped
 		 * only at the bound, and then the socket is full and the lag check decided) */
-		if (c->rd.room && logroom_arm(c->lr) && buf_used(&c->out) < c->max_outbuf)
+		if (c->rd.room && logroom_arm(c->lr) && buf_used(&c->out) < c->ec.max_outbuf_bytes)
 			continue;
 
-		uint64_t deadline = c->finish_by_ns;
-		if (cfg->idle_timeout_ns)
-			deadline = min_deadline(deadline, c->last_ns + cfg->idle_timeout_ns);
-		if (cfg->header_timeout_ns && c->partial_since_ns)
-			deadline = min_deadline(deadline, c->partial_since_ns + cfg->header_timeout_ns);
+		uint64_t deadline = econn_deadline_ns(&c->ec, &c->e);
+		if (c->finish_by_ns && (!deadline || c->finish_by_ns < deadline))
+			deadline = c->finish_by_ns;
 		struct timespec ts, *tsp = NULL;
 		if (deadline) {
 			uint64_t d = deadline > now ? deadline - now : 0;
@@ -227,7 +182,7 @@ static void conn_loop(struct fconn *c, int stop_fd)
 			ts.tv_nsec = (long)(d % NS_PER_S);
 			tsp = &ts;
 		}
-		int want_read = !c->closing && buf_used(&c->out) < OUT_HIGH;
+		int want_read = !c->e.closing && buf_used(&c->out) < OUT_HIGH;
 		struct pollfd pfd[3] = {
 			{.fd = c->fd,
 			 .events = (short)((want_read ? POLLIN : 0) | (buf_used(&c->out) ? POLLOUT : 0))},
@@ -242,12 +197,12 @@ static void conn_loop(struct fconn *c, int stop_fd)
 		now = clock_now_ns();
 		if (pfd[1].revents) {
 			/* stop: no new input; what is queued is flushed, for a bounded time */
-			c->closing = 1;
-			buf_clear(&c->in);
-			c->partial_since_ns = 0;
+			c->e.closing = 1;
+			buf_clear(&c->e.in);
+			c->e.partial_since_ns = 0;
 			c->finish_by_ns = now + CHILD_FINISH_NS;
 		}
-		if (want_read && !c->closing && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+		if (want_read && !c->e.closing && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			if (conn_read(c, now) < 0)
 				return;
 		if (!want_read && !buf_used(&c->out) && (pfd[0].revents & (POLLHUP | POLLERR)))
@@ -259,37 +214,27 @@ static int child_serve(const struct engine_cfg *cfg, int fd, uint64_t conn_id,
 		       const char *room_dir)
 {
 	struct fconn c = {0};
-	c.cfg = cfg;
-	c.p = cfg->proto;
+	econn_cfg_init(&c.ec, cfg);
 	c.fd = fd;
-	c.max_outbuf = cfg->pcfg.max_outbuf ? cfg->pcfg.max_outbuf : 1024 * 1024;
-	size_t body = cfg->pcfg.max_body ? cfg->pcfg.max_body : 1024 * 1024;
-	size_t hdr = cfg->pcfg.max_header_bytes ? cfg->pcfg.max_header_bytes : 16 * 1024;
-	size_t line = cfg->pcfg.max_line ? cfg->pcfg.max_line : 64 * 1024;
-	c.in_max = body + hdr + line + 2 * ENGINE_READ_BUF;
-	c.last_ns = clock_now_ns();
-	c.state = calloc(1, c.p->state_size ? c.p->state_size : 1);
+	c.e.last_ns = clock_now_ns();
+	c.state = calloc(1, c.ec.p->state_size ? c.ec.p->state_size : 1);
 	if (!c.state)
 		return 1;
 	if (room_dir && logroom_open(&c.lr, room_dir) < 0)
 		c.lr = NULL; /* join fails: chat answers with its error line */
-	c.env.cfg = &cfg->pcfg;
-	c.env.conn_id = conn_id;
-	c.env.engine_ud = &c;
-	c.env.join = env_join;
-	c.env.publish = env_publish;
+	econn_env_init(&c.env, cfg, conn_id, &c, env_join, env_publish);
 	net_set_nodelay(fd, 1);
 	int stop_fd = engine_stop_fd();
-	if (c.p->init(c.state, &c.env) == 0)
+	if (c.ec.p->init(c.state, &c.env) == 0)
 		conn_loop(&c, stop_fd);
 	else
-		conn_flush(&c, c.last_ns);
+		conn_flush(&c, c.e.last_ns);
 	logroom_leave(&c.rd);
 	logroom_close(c.lr);
-	if (c.p->fini)
-		c.p->fini(c.state);
+	if (c.ec.p->fini)
+		c.ec.p->fini(c.state);
 	close(fd);
-	buf_free(&c.in);
+	buf_free(&c.e.in);
 	buf_free(&c.out);
 	free(c.state);
 	return 0;
@@ -378,16 +323,17 @@ static _Noreturn void child_start(struct fsrv *s, pid_t parent, int cfd, uint64_
 static void accept_batch(struct fsrv *s, pid_t self)
 {
 	const struct engine_cfg *cfg = s->cfg;
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
+	for (int i = 0; i < ECONN_ACCEPT_BATCH; i++) {
 		int cfd = net_accept(s->lfd, 0, NULL);
 		if (cfd < 0) {
-			if (cfd == -EMFILE || cfd == -ENFILE || cfd == -ENOBUFS || cfd == -ENOMEM)
-				s->paused_until_ns = clock_now_ns() + ACCEPT_PAUSE_NS;
-			if (cfd == -ECONNABORTED || cfd == -EINTR || cfd == -EPROTO)
+			int what = econn_accept_error(cfd);
+			if (what == ECONN_ACCEPT_PAUSE)
+				s->paused_until_ns = clock_now_ns() + ECONN_ACCEPT_PAUSE_NS;
+			if (what == ECONN_ACCEPT_NEXT)
 				continue;
 			return;
 		}
-		if (cfg->max_conns > 0 && s->kids.n >= (size_t)cfg->max_conns) {
+		if (econn_full(cfg, (int64_t)s->kids.n)) {
 			close(cfd);
 			continue;
 		}
@@ -400,7 +346,7 @@ static void accept_batch(struct fsrv *s, pid_t self)
 			/* out of processes (or memory): stop accepting for a while */
 			if (pid > 0)
 				kill(pid, SIGKILL);
-			s->paused_until_ns = clock_now_ns() + ACCEPT_PAUSE_NS;
+			s->paused_until_ns = clock_now_ns() + ECONN_ACCEPT_PAUSE_NS;
 			return;
 		}
 	}
@@ -440,15 +386,10 @@ static int fork_run(const struct engine_cfg *cfg)
 	signal(SIGPIPE, SIG_IGN);
 
 	struct net_addr bound;
-	s.lfd = net_listen(&cfg->listen, cfg->backlog > 0 ? cfg->backlog : 1024, NET_NONBLOCK,
-			   &bound);
-	if (s.lfd < 0) {
-		char a[128];
-		error("cannot listen on '%s': %s (pick another --listen address or port)",
-		      net_format(&cfg->listen, a, sizeof(a)), strerror(-s.lfd));
+	s.lfd = econn_listen(cfg, 0, 1, NET_NONBLOCK, &bound);
+	if (s.lfd < 0)
 		return 1;
-	}
-	if (cfg->proto->name && !strcmp(cfg->proto->name, "chat")) {
+	if (cfg->proto->fanout) {
 		int r = logroom_dir_start(&s.room_dir);
 		if (r < 0) {
 			close(s.lfd);

@@ -26,6 +26,9 @@
  * Chat: the workers share nothing, so rooms are the fork/prefork engines' log rooms
  * (logroom.h), in both modes: a worker is one process in a room however many of its
  * connections are members, and after every loop iteration it arms its rooms and delivers.
+ * The output bound is the fork engine's (logroom_read_upto): a member whose socket is full and
+ * that is more than --max-outbuf behind the log end gets the overflow line and is closed. The
+ * room directory's janitor removes it even when the front is SIGKILLed.
  *
  * Front: an event loop over the listener (the only process that has it), the stop eventfd,
  * a signalfd for SIGCHLD and, with proxy, every relay. --max-conns is server-wide: a small
@@ -62,12 +65,11 @@
 #include "core/clock.h"
 #include "core/ev.h"
 #include "core/log.h"
+#include "engine/econn.h"
 #include "engine/logroom.h"
 
 #define OUT_HIGH (256 * 1024)
-#define ACCEPT_BATCH 64
 #define CTL_BATCH 64
-#define EMFILE_PAUSE_NS (100 * NS_PER_MS)
 #define TERM_WAIT_NS (ENGINE_STOP_GRACE_NS * 3 / 4) /* then SIGKILL */
 #define WORKER_FINISH_NS (ENGINE_STOP_GRACE_NS / 2)
 #define YOUNG_DEATH_NS NS_PER_S                     /* died younger: restart after RESTART_DELAY */
@@ -91,21 +93,18 @@ struct gworker;
 struct gconn {
 	int fd;
 	int mask;
-	int closing;       /* close once out is flushed; feed nothing more */
+	int overflowed;
 	struct gworker *w;
 	struct gconn *next, *prev;
-	struct buf in;     /* a partial request only */
+	struct econn e;    /* input, timeouts, closing (close once out is flushed) */
 	struct buf out;
-	uint64_t last_ns;
-	uint64_t partial_since_ns;
 	struct logroom_reader rd;
 	struct proto_env env;
 	_Alignas(16) unsigned char state[];
 };
 
 struct gworker {
-	const struct engine_cfg *cfg;
-	const struct proto *p;
+	struct econn_cfg ec;
 	struct shared *sh;
 	int idx;
 	struct ev_loop *loop;
@@ -115,8 +114,6 @@ struct gworker {
 	size_t nconns;
 	struct logroom *lr;
 	int stopping;
-	uint64_t sweep_ns;
-	size_t max_outbuf, in_max;
 };
 
 static void conn_cb(struct ev_loop *l, int fd, int mask, void *ud);
@@ -152,8 +149,8 @@ static void conn_close(struct gconn *c)
 	if (c->mask)
 		ev_del(w->loop, c->fd, c->mask);
 	close(c->fd);
-	if (w->p->fini)
-		w->p->fini(c->state);
+	if (w->ec.p->fini)
+		w->ec.p->fini(c->state);
 	if (c->next)
 		c->next->prev = c->prev;
 	if (c->prev)
@@ -162,7 +159,7 @@ static void conn_close(struct gconn *c)
 		w->conns = c->next;
 	w->nconns--;
 	uncount(w);
-	buf_free(&c->in);
+	buf_free(&c->e.in);
 	buf_free(&c->out);
 	free(c);
 	maybe_finish(w);
@@ -176,7 +173,7 @@ static int conn_flush(struct gconn *c)
 		ssize_t n = send(c->fd, buf_head(&c->out), used, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			buf_consume(&c->out, (size_t)n);
-			c->last_ns = ev_now_ns(c->w->loop);
+			c->e.last_ns = ev_now_ns(c->w->loop);
 		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			conn_close(c);
 			return -1;
@@ -185,12 +182,12 @@ static int conn_flush(struct gconn *c)
 	}
 	if (used) {
 		int mask = EV_WRITE;
-		if (!c->closing && used < OUT_HIGH)
+		if (!c->e.closing && used < OUT_HIGH)
 			mask |= EV_READ;
 		set_mask(c, mask);
 		return 0;
 	}
-	if (c->closing) {
+	if (c->e.closing) {
 		shutdown(c->fd, SHUT_WR);
 		conn_close(c);
 		return -1;
@@ -215,92 +212,54 @@ static int env_publish(struct proto_env *env, const char *msg, size_t len)
 	return logroom_publish(&c->rd, msg, len);
 }
 
-/* Room records for a local member (logroom_for_pending callback). */
+/* Room records for a local member (logroom_for_pending callback): into out up to the
+ * bound, flushed; when output stays queued (the socket is full) and the member is more than
+ * the bound behind the log end, it is a slow reader: overflow line, close after flushing
+ * (the fork and prefork engines' rule, logroom_read_upto). */
 static void conn_pump(struct logroom_reader *rd, void *ud)
 {
 	struct gconn *c = (struct gconn *)((char *)rd - offsetof(struct gconn, rd));
+	size_t max = c->w->ec.max_outbuf_bytes;
 	(void)ud;
-	ssize_t r = logroom_read(rd, &c->out, c->w->max_outbuf);
-	if (r == 0)
-		return;
-	if (r < 0) {
-		if (r == -EOVERFLOW && c->w->p->overflow)
-			c->w->p->overflow(c->state, &c->out);
-		c->closing = 1;
-		buf_clear(&c->in);
+	ssize_t r = logroom_read_upto(rd, &c->out, max);
+	if (r < 0 && r != -EOVERFLOW) { /* the log cannot be read */
+		c->e.closing = 1;
 		logroom_leave(rd);
+		conn_flush(c);
+		return;
 	}
+	if (r >= 0) {
+		if (buf_used(&c->out) && conn_flush(c) < 0)
+			return; /* closed */
+		if (!buf_used(&c->out) || logroom_lag_bytes(rd) + buf_used(&c->out) <= max)
+			return;
+	}
+	/* a slow reader, or a record larger than the bound */
+	if (c->w->ec.p->overflow)
+		c->w->ec.p->overflow(c->state, &c->out);
+	c->overflowed = c->e.closing = 1;
+	buf_clear(&c->e.in);
+	logroom_leave(rd);
 	conn_flush(c);
-}
-
-static size_t conn_feed(struct gconn *c, const char *data, size_t len)
-{
-	size_t done = 0;
-	while (done < len) {
-		int flags = 0;
-		ssize_t n = c->w->p->feed(c->state, data + done, len - done, &c->out, &flags);
-		if (n > 0)
-			done += (size_t)n;
-		if (n == PROTO_ERROR || (flags & PROTO_F_CLOSE)) {
-			c->closing = 1;
-			break;
-		}
-		if (n <= 0)
-			break;
-	}
-	return done;
 }
 
 static void conn_read(struct gconn *c)
 {
 	struct gworker *w = c->w;
-	ssize_t n;
 	const char *data;
-	int from_in = buf_used(&c->in) > 0;
-	if (!from_in) {
-		n = read(c->fd, w->rbuf, ENGINE_READ_BUF);
-		data = w->rbuf;
-	} else {
-		if (buf_reserve(&c->in, ENGINE_READ_BUF)) {
-			conn_close(c);
-			return;
-		}
-		n = read(c->fd, c->in.data + c->in.len, ENGINE_READ_BUF);
-		if (n > 0)
-			c->in.len += (size_t)n;
-		data = buf_head(&c->in);
-	}
+	ssize_t n = econn_read(&c->e, c->fd, w->rbuf, &data);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR)
 			conn_close(c);
 		return;
 	}
 	if (n == 0) { /* the peer is done sending: answer what is complete, then close */
-		c->closing = 1;
-		buf_clear(&c->in);
+		c->e.closing = 1;
+		buf_clear(&c->e.in);
 		conn_flush(c);
 		return;
 	}
-	size_t len = from_in ? buf_used(&c->in) : (size_t)n;
-	c->last_ns = ev_now_ns(w->loop);
-	size_t done = conn_feed(c, data, len);
-	if (c->closing) {
-		buf_clear(&c->in);
-		c->partial_since_ns = 0;
-	} else if (from_in) {
-		buf_consume(&c->in, done);
-		if (!buf_used(&c->in))
-			c->partial_since_ns = 0;
-		else if (done)
-			c->partial_since_ns = c->last_ns;
-	} else if (done < len) {
-		if (buf_append(&c->in, data + done, len - done)) {
-			conn_close(c);
-			return;
-		}
-		c->partial_since_ns = c->last_ns;
-	}
-	if (buf_used(&c->in) > w->in_max) {
+	if (econn_input(&w->ec, &c->e, c->state, data, (size_t)n, &c->out, ev_now_ns(w->loop)) < 0) {
 		conn_close(c);
 		return;
 	}
@@ -316,14 +275,14 @@ static void conn_cb(struct ev_loop *l, int fd, int mask, void *ud)
 		if (conn_flush(c) < 0)
 			return;
 	}
-	if ((mask & EV_READ) && (c->mask & EV_READ) && !c->closing)
+	if ((mask & EV_READ) && (c->mask & EV_READ) && !c->e.closing)
 		conn_read(c);
 }
 
 /* fd is counted in sh->live and per_worker[idx] already (by the front) */
 static void conn_new(struct gworker *w, int fd, uint64_t id)
 {
-	struct gconn *c = calloc(1, sizeof(*c) + w->p->state_size);
+	struct gconn *c = calloc(1, sizeof(*c) + w->ec.p->state_size);
 	if (!c) {
 		uncount(w);
 		close(fd);
@@ -331,12 +290,8 @@ static void conn_new(struct gworker *w, int fd, uint64_t id)
 	}
 	c->fd = fd;
 	c->w = w;
-	c->last_ns = ev_now_ns(w->loop);
-	c->env.cfg = &w->cfg->pcfg;
-	c->env.conn_id = id;
-	c->env.engine_ud = c;
-	c->env.join = env_join;
-	c->env.publish = env_publish;
+	c->e.last_ns = ev_now_ns(w->loop);
+	econn_env_init(&c->env, w->ec.cfg, id, c, env_join, env_publish);
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -344,8 +299,8 @@ static void conn_new(struct gworker *w, int fd, uint64_t id)
 	w->nconns++;
 	net_set_nonblock(fd, 1);
 	net_set_nodelay(fd, 1); /* fails harmlessly on a socketpair end (proxy) */
-	if (w->p->init(c->state, &c->env) < 0) {
-		c->closing = 1;
+	if (w->ec.p->init(c->state, &c->env) < 0) {
+		c->e.closing = 1;
 		conn_flush(c);
 		return;
 	}
@@ -436,8 +391,8 @@ static void stop_cb(struct ev_loop *l, int fd, int mask, void *ud)
 	/* idle connections go now; those with output pending finish it */
 	for (struct gconn *c = w->conns, *next; c; c = next) {
 		next = c->next;
-		c->closing = 1;
-		buf_clear(&c->in);
+		c->e.closing = 1;
+		buf_clear(&c->e.in);
 		conn_flush(c);
 	}
 	ev_timer_add(l, WORKER_FINISH_NS, grace_over, w);
@@ -447,19 +402,15 @@ static void stop_cb(struct ev_loop *l, int fd, int mask, void *ud)
 static int64_t sweep(struct ev_loop *l, uint64_t id, void *ud)
 {
 	struct gworker *w = ud;
-	const struct engine_cfg *cfg = w->cfg;
 	uint64_t now = clock_now_ns();
 	(void)l;
 	(void)id;
 	for (struct gconn *c = w->conns, *next; c; c = next) {
 		next = c->next;
-		if (cfg->header_timeout_ns && c->partial_since_ns &&
-		    now - c->partial_since_ns >= cfg->header_timeout_ns)
-			conn_close(c);
-		else if (cfg->idle_timeout_ns && now - c->last_ns >= cfg->idle_timeout_ns)
+		if (econn_expired(&w->ec, &c->e, 0, now)) /* send progress counts in last_ns */
 			conn_close(c);
 	}
-	return (int64_t)w->sweep_ns;
+	return (int64_t)w->ec.sweep_ns;
 }
 
 static int worker_main(const struct engine_cfg *cfg, int ctl, struct shared *sh, int idx,
@@ -467,16 +418,10 @@ static int worker_main(const struct engine_cfg *cfg, int ctl, struct shared *sh,
 {
 	struct gworker w;
 	memset(&w, 0, sizeof(w));
-	w.cfg = cfg;
-	w.p = cfg->proto;
+	econn_cfg_init(&w.ec, cfg);
 	w.sh = sh;
 	w.idx = idx;
 	w.ctl = ctl;
-	w.max_outbuf = cfg->pcfg.max_outbuf ? cfg->pcfg.max_outbuf : 1024 * 1024;
-	size_t body = cfg->pcfg.max_body ? cfg->pcfg.max_body : 1024 * 1024;
-	size_t hdr = cfg->pcfg.max_header_bytes ? cfg->pcfg.max_header_bytes : 16 * 1024;
-	size_t line = cfg->pcfg.max_line ? cfg->pcfg.max_line : 64 * 1024;
-	w.in_max = body + hdr + line + 2 * ENGINE_READ_BUF;
 	w.loop = ev_new(1024);
 	w.rbuf = malloc(ENGINE_READ_BUF);
 	if (!w.loop || !w.rbuf)
@@ -488,19 +433,8 @@ static int worker_main(const struct engine_cfg *cfg, int ctl, struct shared *sh,
 	    ev_add(w.loop, stop_fd, EV_READ, stop_cb, &w) < 0 ||
 	    (w.lr && ev_add(w.loop, logroom_wake_fd(w.lr), EV_READ, wake_cb, &w) < 0))
 		return 1;
-	uint64_t t = 0;
-	if (cfg->idle_timeout_ns)
-		t = cfg->idle_timeout_ns;
-	if (cfg->header_timeout_ns && (!t || cfg->header_timeout_ns < t))
-		t = cfg->header_timeout_ns;
-	if (t) {
-		w.sweep_ns = t / 8;
-		if (w.sweep_ns < 10 * NS_PER_MS)
-			w.sweep_ns = 10 * NS_PER_MS;
-		if (w.sweep_ns > 250 * NS_PER_MS)
-			w.sweep_ns = 250 * NS_PER_MS;
-		ev_timer_add(w.loop, w.sweep_ns, sweep, &w);
-	}
+	if (w.ec.sweep_ns)
+		ev_timer_add(w.loop, w.ec.sweep_ns, sweep, &w);
 	while (!ev_stopped(w.loop)) {
 		/* deliver room records (other workers' and our own connections') before sleeping */
 		while (w.lr && logroom_arm(w.lr))
@@ -562,6 +496,7 @@ struct gsrv {
 	pid_t self;
 	sigset_t old_mask;
 	struct ev_loop *loop;
+	struct econn_acceptor acc; /* owns lfd once the loop runs */
 	struct shared *sh;
 	size_t sh_bytes;
 	struct slot *slots;
@@ -571,8 +506,8 @@ struct gsrv {
 	struct relay *relays;
 	size_t nrelays;
 	int stopping;
-	char room_dir[512];
-	const char *rooms;
+	struct logroom_dir room_dir;
+	const char *rooms; /* room_dir.path, or NULL when the protocol has no rooms */
 };
 
 static void close_from(unsigned lo, unsigned hi)
@@ -615,6 +550,8 @@ static int spawn_worker(struct gsrv *s, int i)
 		if (getppid() != s->self)
 			_exit(0);
 		engine_stop_reset(); /* a SIGTERM to this worker stops this worker only */
+		if (s->rooms)
+			logroom_dir_forked(&s->room_dir);
 		close_all_but(sv[1], engine_stop_fd());
 		sigprocmask(SIG_SETMASK, &s->old_mask, NULL);
 		_exit(worker_main(s->cfg, sv[1], s->sh, i, s->rooms));
@@ -851,49 +788,17 @@ static int handoff(struct gsrv *s, int cfd)
 	return -EAGAIN;
 }
 
-static void accept_cb(struct ev_loop *l, int fd, int mask, void *ud);
-
-static int64_t accept_resume(struct ev_loop *l, uint64_t id, void *ud)
+/* econn_acceptor's take: hand cfd over, unless --max-conns are open server-wide; < 0 when
+ * the front is out of descriptors itself (proxy: no socketpair), which pauses accepting */
+static int take(void *ud, int cfd)
 {
 	struct gsrv *s = ud;
-	(void)id;
-	if (!s->stopping && s->lfd >= 0)
-		ev_add(l, s->lfd, EV_READ, accept_cb, s);
-	return EV_NOMORE;
-}
-
-static void accept_pause(struct gsrv *s)
-{
-	/* out of descriptors: pause instead of spinning on a readable listener */
-	ev_del(s->loop, s->lfd, EV_READ);
-	ev_timer_add(s->loop, EMFILE_PAUSE_NS, accept_resume, s);
-}
-
-static void accept_cb(struct ev_loop *l, int fd, int mask, void *ud)
-{
-	struct gsrv *s = ud;
-	int max = s->cfg->max_conns;
-	(void)l;
-	(void)mask;
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		int cfd = net_accept(fd, NET_NONBLOCK, NULL);
-		if (cfd < 0) {
-			if (cfd == -EMFILE || cfd == -ENFILE || cfd == -ENOBUFS || cfd == -ENOMEM)
-				accept_pause(s);
-			if (cfd == -ECONNABORTED || cfd == -EINTR || cfd == -EPROTO)
-				continue;
-			return;
-		}
-		if (max > 0 && atomic_load(&s->sh->live) >= max) {
-			close(cfd);
-			continue;
-		}
-		int r = handoff(s, cfd);
-		if (r == -EMFILE || r == -ENFILE) {
-			accept_pause(s);
-			return;
-		}
+	if (econn_full(s->cfg, atomic_load(&s->sh->live))) {
+		close(cfd);
+		return 0;
 	}
+	int r = handoff(s, cfd);
+	return r == -EMFILE || r == -ENFILE ? r : 0;
 }
 
 /* ---- supervision ---- */
@@ -993,11 +898,7 @@ static void front_stop_cb(struct ev_loop *l, int fd, int mask, void *ud)
 	if (s->stopping)
 		return;
 	s->stopping = 1;
-	if (s->lfd >= 0) {
-		ev_del(l, s->lfd, EV_READ);
-		close(s->lfd);
-		s->lfd = -1;
-	}
+	econn_acceptor_close(&s->acc);
 	for (int i = 0; i < s->n; i++) {
 		struct slot *sl = &s->slots[i];
 		if (sl->restart_timer) {
@@ -1041,14 +942,10 @@ static int gateway_run(const struct engine_cfg *cfg)
 	int rc = 1;
 
 	struct net_addr bound;
-	s.lfd = net_listen(&cfg->listen, cfg->backlog > 0 ? cfg->backlog : 1024, NET_NONBLOCK,
-			   &bound);
-	if (s.lfd < 0) {
-		char a[128];
-		error("cannot listen on '%s': %s (pick another --listen address or port)",
-		      net_format(&cfg->listen, a, sizeof(a)), strerror(-s.lfd));
+	s.acc.fd = -1;
+	s.lfd = econn_listen(cfg, 0, 1, NET_NONBLOCK, &bound);
+	if (s.lfd < 0)
 		return 1;
-	}
 	s.sh_bytes = sizeof(struct shared) + (size_t)s.n * sizeof(s.sh->per_worker[0]);
 	void *m = mmap(NULL, s.sh_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	s.slots = calloc((size_t)s.n, sizeof(*s.slots));
@@ -1072,14 +969,14 @@ static int gateway_run(const struct engine_cfg *cfg)
 		s.slots[i].idx = i;
 		s.slots[i].ctl = -1;
 	}
-	if (cfg->proto->name && !strcmp(cfg->proto->name, "chat")) {
-		int r = logroom_dir_create(s.room_dir, sizeof(s.room_dir));
+	if (cfg->proto->fanout) {
+		int r = logroom_dir_start(&s.room_dir);
 		if (r < 0) {
 			error("cannot create the chat room directory in '/dev/shm' or '/tmp': %s "
 			      "(set TMPDIR to a writable directory)", strerror(-r));
 			goto out;
 		}
-		s.rooms = s.room_dir;
+		s.rooms = s.room_dir.path;
 	}
 	int stop_fd = engine_stop_fd();
 	sigset_t chld;
@@ -1100,7 +997,9 @@ static int gateway_run(const struct engine_cfg *cfg)
 			goto out_mask;
 		}
 	}
-	if (ev_add(s.loop, s.lfd, EV_READ, accept_cb, &s) < 0 ||
+	if (econn_acceptor_start(&s.acc, s.loop, s.lfd, take, &s) == 0)
+		s.lfd = -1; /* the acceptor's now */
+	if (s.acc.fd < 0 ||
 	    ev_add(s.loop, stop_fd, EV_READ, front_stop_cb, &s) < 0 ||
 	    ev_add(s.loop, s.sfd, EV_READ, chld_cb, &s) < 0) {
 		error("cannot set up the gateway's event loop: %s", strerror(errno));
@@ -1129,7 +1028,9 @@ out_mask:
 out:
 	if (s.lfd >= 0)
 		close(s.lfd);
-	logroom_dir_remove(s.rooms);
+	econn_acceptor_close(&s.acc);
+	if (s.rooms)
+		logroom_dir_stop(&s.room_dir);
 	munmap(s.sh, s.sh_bytes);
 	free(s.slots);
 	free(s.rbuf);

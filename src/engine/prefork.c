@@ -48,11 +48,10 @@
 #include "core/clock.h"
 #include "core/ev.h"
 #include "core/log.h"
+#include "engine/econn.h"
 #include "engine/logroom.h"
 
 #define OUT_HIGH (256 * 1024)
-#define ACCEPT_BATCH 64
-#define EMFILE_PAUSE_NS (100 * NS_PER_MS)
 #define TERM_WAIT_NS (ENGINE_STOP_GRACE_NS * 3 / 4) /* then SIGKILL */
 #define WORKER_FINISH_NS (ENGINE_STOP_GRACE_NS / 2)
 #define YOUNG_DEATH_NS NS_PER_S                     /* died younger: restart after RESTART_DELAY */
@@ -69,33 +68,27 @@ struct pworker;
 struct pconn {
 	int fd;
 	int mask;
-	int closing;       /* close once out is flushed; feed nothing more */
 	int overflowed;
 	struct pworker *w;
 	struct pconn *next, *prev;
-	struct buf in;     /* a partial request only */
+	struct econn e;    /* input, timeouts, closing (close once out is flushed) */
 	struct buf out;
-	uint64_t last_ns;
-	uint64_t partial_since_ns;
 	struct logroom_reader rd;
 	struct proto_env env;
 	_Alignas(16) unsigned char state[];
 };
 
 struct pworker {
-	const struct engine_cfg *cfg;
-	const struct proto *p;
+	struct econn_cfg ec;
 	struct shared *sh;
 	int idx;
 	struct ev_loop *loop;
-	int lfd;
+	struct econn_acceptor acc;
 	char *rbuf;
 	struct pconn *conns;
 	size_t nconns;
 	struct logroom *lr;
 	int stopping;
-	uint64_t sweep_ns;
-	size_t max_outbuf, in_max;
 };
 
 static void conn_cb(struct ev_loop *l, int fd, int mask, void *ud);
@@ -125,8 +118,8 @@ static void conn_close(struct pconn *c)
 	if (c->mask)
 		ev_del(w->loop, c->fd, c->mask);
 	close(c->fd);
-	if (w->p->fini)
-		w->p->fini(c->state);
+	if (w->ec.p->fini)
+		w->ec.p->fini(c->state);
 	if (c->next)
 		c->next->prev = c->prev;
 	if (c->prev)
@@ -136,7 +129,7 @@ static void conn_close(struct pconn *c)
 	w->nconns--;
 	atomic_fetch_sub(&w->sh->live, 1);
 	atomic_fetch_sub(&w->sh->per_worker[w->idx], 1);
-	buf_free(&c->in);
+	buf_free(&c->e.in);
 	buf_free(&c->out);
 	free(c);
 	maybe_finish(w);
@@ -150,7 +143,7 @@ static int conn_flush(struct pconn *c)
 		ssize_t n = send(c->fd, buf_head(&c->out), used, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			buf_consume(&c->out, (size_t)n);
-			c->last_ns = ev_now_ns(c->w->loop);
+			c->e.last_ns = ev_now_ns(c->w->loop);
 		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			conn_close(c);
 			return -1;
@@ -159,12 +152,12 @@ static int conn_flush(struct pconn *c)
 	}
 	if (used) {
 		int mask = EV_WRITE;
-		if (!c->closing && used < OUT_HIGH)
+		if (!c->e.closing && used < OUT_HIGH)
 			mask |= EV_READ;
 		set_mask(c, mask);
 		return 0;
 	}
-	if (c->closing) {
+	if (c->e.closing) {
 		shutdown(c->fd, SHUT_WR);
 		conn_close(c);
 		return -1;
@@ -195,10 +188,10 @@ static int env_publish(struct proto_env *env, const char *msg, size_t len)
 static void conn_pump(struct logroom_reader *rd, void *ud)
 {
 	struct pconn *c = (struct pconn *)((char *)rd - offsetof(struct pconn, rd));
-	size_t max = c->w->max_outbuf;
+	size_t max = c->w->ec.max_outbuf_bytes;
 	ssize_t r = logroom_read_upto(rd, &c->out, max);
 	if (r < 0 && r != -EOVERFLOW) { /* the log cannot be read */
-		c->closing = 1;
+		c->e.closing = 1;
 		logroom_leave(rd);
 		conn_flush(c);
 		return;
@@ -210,82 +203,31 @@ static void conn_pump(struct logroom_reader *rd, void *ud)
 			return;
 	}
 	/* a slow reader, or a record larger than the bound */
-	if (c->w->p->overflow)
-		c->w->p->overflow(c->state, &c->out);
-	c->overflowed = c->closing = 1;
-	buf_clear(&c->in);
+	if (c->w->ec.p->overflow)
+		c->w->ec.p->overflow(c->state, &c->out);
+	c->overflowed = c->e.closing = 1;
+	buf_clear(&c->e.in);
 	logroom_leave(rd);
 	conn_flush(c);
-}
-
-static size_t conn_feed(struct pconn *c, const char *data, size_t len)
-{
-	size_t done = 0;
-	while (done < len) {
-		int flags = 0;
-		ssize_t n = c->w->p->feed(c->state, data + done, len - done, &c->out, &flags);
-		if (n > 0)
-			done += (size_t)n;
-		if (n == PROTO_ERROR || (flags & PROTO_F_CLOSE)) {
-			c->closing = 1;
-			break;
-		}
-		if (n <= 0)
-			break;
-	}
-	return done;
 }
 
 static void conn_read(struct pconn *c)
 {
 	struct pworker *w = c->w;
-	ssize_t n;
 	const char *data;
-	int from_in = buf_used(&c->in) > 0;
-	if (!from_in) {
-		n = read(c->fd, w->rbuf, ENGINE_READ_BUF);
-		data = w->rbuf;
-	} else {
-		if (buf_reserve(&c->in, ENGINE_READ_BUF)) {
-			conn_close(c);
-			return;
-		}
-		n = read(c->fd, c->in.data + c->in.len, ENGINE_READ_BUF);
-		if (n > 0)
-			c->in.len += (size_t)n;
-		data = buf_head(&c->in);
-	}
+	ssize_t n = econn_read(&c->e, c->fd, w->rbuf, &data);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR)
 			conn_close(c);
 		return;
 	}
 	if (n == 0) { /* the peer is done sending: answer what is complete, then close */
-		c->closing = 1;
-		buf_clear(&c->in);
+		c->e.closing = 1;
+		buf_clear(&c->e.in);
 		conn_flush(c);
 		return;
 	}
-	size_t len = from_in ? buf_used(&c->in) : (size_t)n;
-	c->last_ns = ev_now_ns(w->loop);
-	size_t done = conn_feed(c, data, len);
-	if (c->closing) {
-		buf_clear(&c->in);
-		c->partial_since_ns = 0;
-	} else if (from_in) {
-		buf_consume(&c->in, done);
-		if (!buf_used(&c->in))
-			c->partial_since_ns = 0;
-		else if (done)
-			c->partial_since_ns = c->last_ns;
-	} else if (done < len) {
-		if (buf_append(&c->in, data + done, len - done)) {
-			conn_close(c);
-			return;
-		}
-		c->partial_since_ns = c->last_ns;
-	}
-	if (buf_used(&c->in) > w->in_max) {
+	if (econn_input(&w->ec, &c->e, c->state, data, (size_t)n, &c->out, ev_now_ns(w->loop)) < 0) {
 		conn_close(c);
 		return;
 	}
@@ -299,13 +241,13 @@ static void conn_cb(struct ev_loop *l, int fd, int mask, void *ud)
 		if (conn_flush(c) < 0)
 			return;
 	}
-	if ((mask & EV_READ) && (c->mask & EV_READ) && !c->closing)
+	if ((mask & EV_READ) && (c->mask & EV_READ) && !c->e.closing)
 		conn_read(c);
 }
 
 static void conn_new(struct pworker *w, int fd)
 {
-	struct pconn *c = calloc(1, sizeof(*c) + w->p->state_size);
+	struct pconn *c = calloc(1, sizeof(*c) + w->ec.p->state_size);
 	if (!c) {
 		atomic_fetch_sub(&w->sh->live, 1);
 		close(fd);
@@ -313,12 +255,9 @@ static void conn_new(struct pworker *w, int fd)
 	}
 	c->fd = fd;
 	c->w = w;
-	c->last_ns = ev_now_ns(w->loop);
-	c->env.cfg = &w->cfg->pcfg;
-	c->env.conn_id = atomic_fetch_add(&w->sh->next_id, 1);
-	c->env.engine_ud = c;
-	c->env.join = env_join;
-	c->env.publish = env_publish;
+	c->e.last_ns = ev_now_ns(w->loop);
+	econn_env_init(&c->env, w->ec.cfg, atomic_fetch_add(&w->sh->next_id, 1), c, env_join,
+		       env_publish);
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -326,8 +265,8 @@ static void conn_new(struct pworker *w, int fd)
 	w->nconns++;
 	atomic_fetch_add(&w->sh->per_worker[w->idx], 1);
 	net_set_nodelay(fd, 1);
-	if (w->p->init(c->state, &c->env) < 0) {
-		c->closing = 1;
+	if (w->ec.p->init(c->state, &c->env) < 0) {
+		c->e.closing = 1;
 		conn_flush(c);
 		return;
 	}
@@ -340,39 +279,17 @@ static void conn_new(struct pworker *w, int fd)
 		conn_flush(c);
 }
 
-static void accept_cb(struct ev_loop *l, int fd, int mask, void *ud);
-
-static int64_t accept_resume(struct ev_loop *l, uint64_t id, void *ud)
+/* econn_acceptor's take: a new connection, unless --max-conns are open server-wide */
+static int take(void *ud, int fd)
 {
 	struct pworker *w = ud;
-	if (!w->stopping && w->lfd >= 0)
-		ev_add(l, w->lfd, EV_READ, accept_cb, w);
-	return EV_NOMORE;
-}
-
-static void accept_cb(struct ev_loop *l, int fd, int mask, void *ud)
-{
-	struct pworker *w = ud;
-	int max = w->cfg->max_conns;
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		int cfd = net_accept(fd, NET_NONBLOCK, NULL);
-		if (cfd < 0) {
-			if (cfd == -EMFILE || cfd == -ENFILE || cfd == -ENOBUFS || cfd == -ENOMEM) {
-				/* out of descriptors: pause instead of spinning on a readable listener */
-				ev_del(l, fd, EV_READ);
-				ev_timer_add(l, EMFILE_PAUSE_NS, accept_resume, w);
-			}
-			if (cfd == -ECONNABORTED || cfd == -EINTR || cfd == -EPROTO)
-				continue;
-			return;
-		}
-		if (atomic_fetch_add(&w->sh->live, 1) >= max && max > 0) {
-			atomic_fetch_sub(&w->sh->live, 1);
-			close(cfd);
-			continue;
-		}
-		conn_new(w, cfd);
+	if (econn_full(w->ec.cfg, atomic_fetch_add(&w->sh->live, 1))) {
+		atomic_fetch_sub(&w->sh->live, 1);
+		close(fd);
+	} else {
+		conn_new(w, fd);
 	}
+	return 0;
 }
 
 static void wake_cb(struct ev_loop *l, int fd, int mask, void *ud)
@@ -393,16 +310,12 @@ static void stop_cb(struct ev_loop *l, int fd, int mask, void *ud)
 	if (w->stopping)
 		return;
 	w->stopping = 1;
-	if (w->lfd >= 0) {
-		ev_del(l, w->lfd, EV_READ);
-		close(w->lfd);
-		w->lfd = -1;
-	}
+	econn_acceptor_close(&w->acc);
 	/* idle connections go now; those with output pending finish it */
 	for (struct pconn *c = w->conns, *next; c; c = next) {
 		next = c->next;
-		c->closing = 1;
-		buf_clear(&c->in);
+		c->e.closing = 1;
+		buf_clear(&c->e.in);
 		conn_flush(c);
 	}
 	ev_timer_add(l, WORKER_FINISH_NS, grace_over, w);
@@ -412,17 +325,13 @@ static void stop_cb(struct ev_loop *l, int fd, int mask, void *ud)
 static int64_t sweep(struct ev_loop *l, uint64_t id, void *ud)
 {
 	struct pworker *w = ud;
-	const struct engine_cfg *cfg = w->cfg;
 	uint64_t now = clock_now_ns();
 	for (struct pconn *c = w->conns, *next; c; c = next) {
 		next = c->next;
-		if (cfg->header_timeout_ns && c->partial_since_ns &&
-		    now - c->partial_since_ns >= cfg->header_timeout_ns)
-			conn_close(c);
-		else if (cfg->idle_timeout_ns && now - c->last_ns >= cfg->idle_timeout_ns)
+		if (econn_expired(&w->ec, &c->e, 0, now)) /* send progress counts in last_ns */
 			conn_close(c);
 	}
-	return (int64_t)w->sweep_ns;
+	return (int64_t)w->ec.sweep_ns;
 }
 
 static int worker_main(const struct engine_cfg *cfg, int lfd, struct shared *sh, int idx,
@@ -430,16 +339,10 @@ static int worker_main(const struct engine_cfg *cfg, int lfd, struct shared *sh,
 {
 	struct pworker w;
 	memset(&w, 0, sizeof(w));
-	w.cfg = cfg;
-	w.p = cfg->proto;
+	econn_cfg_init(&w.ec, cfg);
 	w.sh = sh;
 	w.idx = idx;
-	w.lfd = lfd;
-	w.max_outbuf = cfg->pcfg.max_outbuf ? cfg->pcfg.max_outbuf : 1024 * 1024;
-	size_t body = cfg->pcfg.max_body ? cfg->pcfg.max_body : 1024 * 1024;
-	size_t hdr = cfg->pcfg.max_header_bytes ? cfg->pcfg.max_header_bytes : 16 * 1024;
-	size_t line = cfg->pcfg.max_line ? cfg->pcfg.max_line : 64 * 1024;
-	w.in_max = body + hdr + line + 2 * ENGINE_READ_BUF;
+	w.acc.fd = -1;
 	w.loop = ev_new(1024);
 	w.rbuf = malloc(ENGINE_READ_BUF);
 	if (!w.loop || !w.rbuf)
@@ -447,23 +350,12 @@ static int worker_main(const struct engine_cfg *cfg, int lfd, struct shared *sh,
 	if (room_dir && logroom_open(&w.lr, room_dir) < 0)
 		w.lr = NULL; /* joins fail: chat answers with its error line */
 	int stop_fd = engine_stop_fd();
-	if (ev_add(w.loop, lfd, EV_READ, accept_cb, &w) < 0 ||
+	if (econn_acceptor_start(&w.acc, w.loop, lfd, take, &w) < 0 ||
 	    ev_add(w.loop, stop_fd, EV_READ, stop_cb, &w) < 0 ||
 	    (w.lr && ev_add(w.loop, logroom_wake_fd(w.lr), EV_READ, wake_cb, &w) < 0))
 		return 1;
-	uint64_t t = 0;
-	if (cfg->idle_timeout_ns)
-		t = cfg->idle_timeout_ns;
-	if (cfg->header_timeout_ns && (!t || cfg->header_timeout_ns < t))
-		t = cfg->header_timeout_ns;
-	if (t) {
-		w.sweep_ns = t / 8;
-		if (w.sweep_ns < 10 * NS_PER_MS)
-			w.sweep_ns = 10 * NS_PER_MS;
-		if (w.sweep_ns > 250 * NS_PER_MS)
-			w.sweep_ns = 250 * NS_PER_MS;
-		ev_timer_add(w.loop, w.sweep_ns, sweep, &w);
-	}
+	if (w.ec.sweep_ns)
+		ev_timer_add(w.loop, w.ec.sweep_ns, sweep, &w);
 	while (!ev_stopped(w.loop)) {
 		/* deliver room records (other workers' and our own connections') before sleeping */
 		while (w.lr && logroom_arm(w.lr))
@@ -479,8 +371,7 @@ static int worker_main(const struct engine_cfg *cfg, int lfd, struct shared *sh,
 	while (w.conns)
 		conn_close(w.conns);
 	logroom_close(w.lr);
-	if (w.lfd >= 0)
-		close(w.lfd);
+	econn_acceptor_close(&w.acc);
 	ev_free(w.loop);
 	free(w.rbuf);
 	return 0;
@@ -670,14 +561,9 @@ static int prefork_run(const struct engine_cfg *cfg)
 	int rc = 1;
 
 	struct net_addr bound;
-	s.lfd = net_listen(&cfg->listen, cfg->backlog > 0 ? cfg->backlog : 1024, NET_NONBLOCK,
-			   &bound);
-	if (s.lfd < 0) {
-		char a[128];
-		error("cannot listen on '%s': %s (pick another --listen address or port)",
-		      net_format(&cfg->listen, a, sizeof(a)), strerror(-s.lfd));
+	s.lfd = econn_listen(cfg, 0, 1, NET_NONBLOCK, &bound);
+	if (s.lfd < 0)
 		return 1;
-	}
 	s.sh_bytes = sizeof(struct shared) + (size_t)s.n * sizeof(s.sh->per_worker[0]);
 	void *m = mmap(NULL, s.sh_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	s.slots = calloc((size_t)s.n, sizeof(*s.slots));
@@ -692,7 +578,7 @@ static int prefork_run(const struct engine_cfg *cfg)
 	s.sh = m;
 	atomic_init(&s.sh->next_id, 1);
 	atomic_init(&s.sh->live, 0);
-	if (cfg->proto->name && !strcmp(cfg->proto->name, "chat")) {
+	if (cfg->proto->fanout) {
 		int r = logroom_dir_start(&s.room_dir);
 		if (r < 0) {
 			error("cannot create the chat room directory in '/dev/shm' or '/tmp': %s "

@@ -30,6 +30,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "engine/econn.h"
 #include "engine/room.h"
 
 #ifdef CTXLAB_SANITIZED
@@ -37,7 +38,6 @@
 #else
 #define THREAD_STACK_BYTES (256 * 1024)
 #endif
-#define EMFILE_PAUSE_MS 100
 
 struct tsrv;
 
@@ -48,19 +48,17 @@ struct tconn {
 	struct tsrv *s;
 	struct tconn *next, *prev; /* active list (s->mu) */
 	pthread_mutex_t lock;      /* out, dead (chat) */
-	struct buf in, out;
+	struct econn e;            /* input, timeouts, closing */
+	struct buf out;
 	struct room_member member;
 	struct proto_env env;
 	_Alignas(16) unsigned char state[];
 };
 
 struct tsrv {
-	const struct engine_cfg *cfg;
-	const struct proto *p;
+	struct econn_cfg ec;       /* ec.sweep_ns: the SO_RCVTIMEO tick, 0 = no timeouts */
 	int pubsub;
 	struct room_set *rooms;
-	size_t in_max, max_outbuf;
-	uint64_t tick_ns;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct tconn *active;
@@ -74,9 +72,10 @@ static void tconn_deliver(struct room_member *m, const char *msg, size_t len)
 	struct tconn *t = (struct tconn *)((char *)m - offsetof(struct tconn, member));
 	pthread_mutex_lock(&t->lock);
 	if (!t->dead) {
-		if (buf_used(&t->out) + len > t->s->max_outbuf || buf_append(&t->out, msg, len)) {
-			if (t->s->p->overflow)
-				t->s->p->overflow(t->state, &t->out);
+		if (buf_used(&t->out) + len > t->s->ec.max_outbuf_bytes ||
+		    buf_append(&t->out, msg, len)) {
+			if (t->s->ec.p->overflow)
+				t->s->ec.p->overflow(t->state, &t->out);
 			t->dead = 1;
 		}
 	}
@@ -99,29 +98,6 @@ static int env_publish(struct proto_env *env, const char *msg, size_t len)
 	return r < 0 && r != -ENOENT ? r : 0;
 }
 
-/* Feeds all of c->in into out; returns 1 when the connection is to close. */
-static int feed_all(struct tconn *c, struct buf *out)
-{
-	const struct proto *p = c->s->p;
-	size_t done = 0, len = buf_used(&c->in);
-	const char *data = buf_head(&c->in);
-	int close_after = 0;
-	while (done < len) {
-		int flags = 0;
-		ssize_t n = p->feed(c->state, data + done, len - done, out, &flags);
-		if (n > 0)
-			done += (size_t)n;
-		if (n == PROTO_ERROR || (flags & PROTO_F_CLOSE)) {
-			close_after = 1;
-			break;
-		}
-		if (n <= 0)
-			break;
-	}
-	buf_consume(&c->in, done);
-	return close_after;
-}
-
 static int write_all(int fd, struct buf *b)
 {
 	while (buf_used(b)) {
@@ -138,51 +114,31 @@ static int write_all(int fd, struct buf *b)
 	return 0;
 }
 
-/* Checks the timeouts; returns 1 when the connection is to close. */
-static int timed_out(struct tconn *c, uint64_t now, uint64_t last_ns, uint64_t partial_ns)
-{
-	const struct engine_cfg *cfg = c->s->cfg;
-	if (cfg->header_timeout_ns && partial_ns && now - partial_ns >= cfg->header_timeout_ns)
-		return 1;
-	if (cfg->idle_timeout_ns && now - last_ns >= cfg->idle_timeout_ns)
-		return 1;
-	return 0;
-}
-
 /* Blocking loop for protocols that never publish. */
 static void serve_blocking(struct tconn *c)
 {
-	uint64_t last_ns = clock_now_ns(), partial_ns = 0;
+	const struct econn_cfg *ec = &c->s->ec;
+	c->e.last_ns = clock_now_ns();
 	for (;;) {
-		if (buf_reserve(&c->in, ENGINE_READ_BUF))
-			return;
-		ssize_t n = read(c->fd, c->in.data + c->in.len, ENGINE_READ_BUF);
-		uint64_t now = c->s->tick_ns ? clock_now_ns() : 0;
+		const char *data;
+		ssize_t n = econn_read(&c->e, c->fd, NULL, &data);
+		uint64_t now = ec->sweep_ns ? clock_now_ns() : 0;
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN && !engine_stop_requested()) {
-				if (timed_out(c, now, last_ns, partial_ns))
+				if (econn_expired(ec, &c->e, 0, now))
 					return;
-				continue;
+				continue; /* SO_RCVTIMEO tick */
 			}
 			return;
 		}
 		if (n == 0)
 			return;
-		c->in.len += (size_t)n;
-		last_ns = now;
-		int had = buf_used(&c->in) > (size_t)n;
-		int closing = feed_all(c, &c->out);
-		if (write_all(c->fd, &c->out) < 0 || closing)
+		int r = econn_input(ec, &c->e, c->state, data, (size_t)n, &c->out, now);
+		if (write_all(c->fd, &c->out) < 0 || c->e.closing || r < 0)
 			return;
-		if (!buf_used(&c->in))
-			partial_ns = 0;
-		else if (!had || !partial_ns)
-			partial_ns = now;
-		if (buf_used(&c->in) > c->s->in_max)
-			return;
-		if (c->s->tick_ns && timed_out(c, now, last_ns, partial_ns))
+		if (ec->sweep_ns && econn_expired(ec, &c->e, 0, now))
 			return;
 	}
 }
@@ -190,38 +146,40 @@ static void serve_blocking(struct tconn *c)
 /* Poll loop for chat: socket + wake eventfd + stop fd. */
 static void serve_pubsub(struct tconn *c)
 {
+	const struct econn_cfg *ec = &c->s->ec;
 	struct buf scratch = BUF_INIT;
-	uint64_t last_ns = clock_now_ns(), partial_ns = 0;
-	int closing = 0, eof = 0;
+	int eof = 0;
 	struct pollfd pf[3] = {{c->fd, POLLIN, 0}, {c->wake_fd, POLLIN, 0},
 			       {engine_stop_fd(), POLLIN, 0}};
+	c->e.last_ns = clock_now_ns();
 	net_set_nonblock(c->fd, 1);
 	for (;;) {
 		pthread_mutex_lock(&c->lock);
 		if (c->dead)
-			closing = 1;
+			c->e.closing = 1;
 		if (buf_used(&c->out)) {
 			ssize_t n = send(c->fd, buf_head(&c->out), buf_used(&c->out),
 					 MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (n > 0)
 				buf_consume(&c->out, (size_t)n);
 			else if (n < 0 && errno != EAGAIN && errno != EINTR)
-				eof = closing = 1, buf_clear(&c->out);
+				eof = c->e.closing = 1, buf_clear(&c->out);
 		}
 		size_t pending = buf_used(&c->out);
 		pthread_mutex_unlock(&c->lock);
-		if ((closing || eof) && !pending)
+		int closing = c->e.closing || eof;
+		if (closing && !pending)
 			break;
-		pf[0].events = (short)((closing || eof ? 0 : POLLIN) | (pending ? POLLOUT : 0));
+		pf[0].events = (short)((closing ? 0 : POLLIN) | (pending ? POLLOUT : 0));
 		int timeout_ms = -1;
-		if (c->s->tick_ns)
-			timeout_ms = (int)(c->s->tick_ns / NS_PER_MS) + 1;
+		if (ec->sweep_ns)
+			timeout_ms = (int)(ec->sweep_ns / NS_PER_MS) + 1;
 		int r = poll(pf, 3, timeout_ms);
 		if (r < 0 && errno != EINTR)
 			break;
 		uint64_t now = clock_now_ns();
 		if (pf[2].revents) {
-			closing = 1;
+			c->e.closing = 1;
 			pf[2].fd = -1;
 		}
 		if (pf[1].revents & POLLIN) {
@@ -229,34 +187,27 @@ static void serve_pubsub(struct tconn *c)
 			ssize_t rr = read(c->wake_fd, &v, sizeof(v));
 			(void)rr;
 		}
-		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR) && !closing && !eof) {
-			if (buf_reserve(&c->in, ENGINE_READ_BUF))
-				break;
-			ssize_t n = read(c->fd, c->in.data + c->in.len, ENGINE_READ_BUF);
+		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR) && !c->e.closing && !eof) {
+			const char *data;
+			ssize_t n = econn_read(&c->e, c->fd, NULL, &data);
 			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 				eof = 1;
 			} else if (n > 0) {
-				c->in.len += (size_t)n;
-				last_ns = now;
-				if (feed_all(c, &scratch))
-					closing = 1;
+				int in_err = econn_input(ec, &c->e, c->state, data, (size_t)n, &scratch,
+							 now);
 				if (buf_used(&scratch)) {
 					pthread_mutex_lock(&c->lock);
 					if (!c->dead && buf_append(&c->out, buf_head(&scratch),
 								   buf_used(&scratch)))
-						closing = 1;
+						c->e.closing = 1;
 					pthread_mutex_unlock(&c->lock);
 					buf_clear(&scratch);
 				}
-				if (!buf_used(&c->in))
-					partial_ns = 0;
-				else if (!partial_ns)
-					partial_ns = now;
-				if (buf_used(&c->in) > c->s->in_max)
+				if (in_err < 0)
 					break;
 			}
 		}
-		if (c->s->tick_ns && timed_out(c, now, last_ns, partial_ns))
+		if (ec->sweep_ns && econn_expired(ec, &c->e, 0, now))
 			break;
 	}
 	buf_free(&scratch);
@@ -273,8 +224,8 @@ static void *conn_thread(void *arg)
 	if (c->member.room)
 		room_leave(s->rooms, &c->member);
 	/* everything that touches s happens before nactive drops: at 0 thread_run frees s */
-	if (s->p->fini)
-		s->p->fini(c->state);
+	if (s->ec.p->fini)
+		s->ec.p->fini(c->state);
 	shutdown(c->fd, SHUT_WR);
 	pthread_mutex_lock(&s->mu);
 	if (c->next)
@@ -291,7 +242,7 @@ static void *conn_thread(void *arg)
 	pthread_mutex_unlock(&s->mu);
 	if (c->wake_fd >= 0)
 		close(c->wake_fd);
-	buf_free(&c->in);
+	buf_free(&c->e.in);
 	buf_free(&c->out);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -300,7 +251,7 @@ static void *conn_thread(void *arg)
 
 static void conn_start(struct tsrv *s, int fd, pthread_attr_t *attr)
 {
-	struct tconn *c = calloc(1, sizeof(*c) + s->p->state_size);
+	struct tconn *c = calloc(1, sizeof(*c) + s->ec.p->state_size);
 	if (!c) {
 		close(fd);
 		return;
@@ -310,22 +261,19 @@ static void conn_start(struct tsrv *s, int fd, pthread_attr_t *attr)
 	c->wake_fd = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	c->member.deliver = tconn_deliver;
-	c->env.cfg = &s->cfg->pcfg;
-	c->env.conn_id = ++s->next_id;
-	c->env.engine_ud = c;
-	if (s->pubsub) {
+	econn_env_init(&c->env, s->ec.cfg, ++s->next_id, c, s->pubsub ? env_join : NULL,
+		       s->pubsub ? env_publish : NULL);
+	if (s->pubsub)
 		c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		c->env.join = env_join;
-		c->env.publish = env_publish;
-	}
 	net_set_nodelay(fd, 1);
-	if (s->tick_ns) {
-		struct timeval tv = {(time_t)(s->tick_ns / NS_PER_S),
-				     (suseconds_t)(s->tick_ns % NS_PER_S / 1000)};
+	uint64_t tick_ns = s->ec.sweep_ns;
+	if (tick_ns) {
+		struct timeval tv = {(time_t)(tick_ns / NS_PER_S),
+				     (suseconds_t)(tick_ns % NS_PER_S / 1000)};
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	}
-	if ((s->pubsub && c->wake_fd < 0) || s->p->init(c->state, &c->env) < 0) {
+	if ((s->pubsub && c->wake_fd < 0) || s->ec.p->init(c->state, &c->env) < 0) {
 		if (c->member.room)
 			room_leave(s->rooms, &c->member);
 		goto fail;
@@ -351,8 +299,8 @@ static void conn_start(struct tsrv *s, int fd, pthread_attr_t *attr)
 	pthread_mutex_unlock(&s->mu);
 	if (c->member.room)
 		room_leave(s->rooms, &c->member);
-	if (s->p->fini)
-		s->p->fini(c->state);
+	if (s->ec.p->fini)
+		s->ec.p->fini(c->state);
 fail:
 	close(fd);
 	if (c->wake_fd >= 0)
@@ -367,24 +315,8 @@ static int thread_run(const struct engine_cfg *cfg)
 	struct tsrv *s = calloc(1, sizeof(*s));
 	if (!s)
 		return error("out of memory starting the thread engine"), 1;
-	s->cfg = cfg;
-	s->p = cfg->proto;
+	econn_cfg_init(&s->ec, cfg);
 	s->pubsub = cfg->proto->fanout;
-	s->max_outbuf = cfg->pcfg.max_outbuf ? cfg->pcfg.max_outbuf : 1024 * 1024;
-	size_t body = cfg->pcfg.max_body ? cfg->pcfg.max_body : 1024 * 1024;
-	size_t hdr = cfg->pcfg.max_header_bytes ? cfg->pcfg.max_header_bytes : 16 * 1024;
-	size_t line = cfg->pcfg.max_line ? cfg->pcfg.max_line : 64 * 1024;
-	s->in_max = body + hdr + line + 2 * ENGINE_READ_BUF;
-	uint64_t t = cfg->idle_timeout_ns;
-	if (cfg->header_timeout_ns && (!t || cfg->header_timeout_ns < t))
-		t = cfg->header_timeout_ns;
-	if (t) {
-		s->tick_ns = t / 8;
-		if (s->tick_ns < 10 * NS_PER_MS)
-			s->tick_ns = 10 * NS_PER_MS;
-		if (s->tick_ns > 250 * NS_PER_MS)
-			s->tick_ns = 250 * NS_PER_MS;
-	}
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	s->rooms = room_set_new(1);
@@ -393,11 +325,8 @@ static int thread_run(const struct engine_cfg *cfg)
 		return error("out of memory starting the thread engine"), 1;
 	}
 	struct net_addr bound;
-	int lfd = net_listen(&cfg->listen, cfg->backlog > 0 ? cfg->backlog : 1024, 0, &bound);
+	int lfd = econn_listen(cfg, 0, 1, 0, &bound);
 	if (lfd < 0) {
-		char a[128];
-		error("cannot listen on '%s': %s (pick another --listen address or port)",
-		      net_format(&cfg->listen, a, sizeof(a)), strerror(-lfd));
 		room_set_free(s->rooms);
 		free(s);
 		return 1;
@@ -422,14 +351,15 @@ static int thread_run(const struct engine_cfg *cfg)
 			continue;
 		int fd = net_accept(lfd, 0, NULL);
 		if (fd < 0) {
-			if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+			if (econn_accept_error(fd) == ECONN_ACCEPT_PAUSE) {
+				/* out of descriptors: wait (for a stop, at most) before retrying */
 				struct pollfd sp = {engine_stop_fd(), POLLIN, 0};
-				poll(&sp, 1, EMFILE_PAUSE_MS);
+				poll(&sp, 1, (int)(ECONN_ACCEPT_PAUSE_NS / NS_PER_MS));
 			}
 			continue;
 		}
 		pthread_mutex_lock(&s->mu);
-		int full = cfg->max_conns > 0 && s->nactive >= cfg->max_conns;
+		int full = econn_full(cfg, s->nactive);
 		pthread_mutex_unlock(&s->mu);
 		if (full) {
 			close(fd);

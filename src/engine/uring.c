@@ -49,13 +49,13 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "engine/econn.h"
 #include "engine/room.h"
 
 #define OUT_HIGH (256 * 1024)
 #define RING_ENTRIES 1024
 #define URING_NBUFS 128 /* provided read buffers per worker (a power of two) */
 #define BGID 1
-#define EMFILE_PAUSE_NS (100 * NS_PER_MS)
 
 /* user_data: a 16-byte aligned object | op */
 enum {
@@ -74,7 +74,6 @@ struct uworker;
 
 struct uconn {
 	int fd;
-	int closing;       /* close once everything is sent; feed nothing more */
 	int overflowed;    /* chat: over max_outbuf; send the reason and close */
 	int dead;          /* closed: waiting for its ops' completions to free it */
 	int recv_armed, send_armed;
@@ -83,23 +82,18 @@ struct uconn {
 	struct uworker *w;
 	struct uconn *next, *prev;   /* worker's live connections, or its dead ones */
 	struct uconn *dirty_next, *starved_next;
-	struct buf in;      /* a partial request only */
+	struct econn e;     /* input, timeouts, closing (close once everything is sent) */
 	struct buf out;     /* output not yet handed to a send */
 	struct buf sending; /* the in-flight send's bytes */
-	uint64_t last_ns;
-	uint64_t partial_since_ns; /* 0 = no partial input */
 	struct room_member member;
 	struct proto_env env;
 	_Alignas(16) unsigned char state[];
 };
 
 struct usrv {
-	const struct engine_cfg *cfg;
-	const struct proto *p;
+	struct econn_cfg ec;
 	struct room_set *rooms;
 	int nworkers;
-	size_t in_max;
-	size_t max_outbuf;
 	atomic_int nconns;
 	atomic_uint_fast64_t next_id;
 };
@@ -110,7 +104,6 @@ struct uworker {
 	int ring_ok;
 	int lfd;
 	int stop_fd;
-	pthread_t tid;
 	struct io_uring_buf_ring *br;
 	size_t br_bytes;
 	char *bufs;
@@ -122,7 +115,6 @@ struct uworker {
 	struct uconn *conns, *dead;
 	size_t nconns;
 	struct uconn *dirty, *starved;
-	uint64_t sweep_ns;
 	struct __kernel_timespec sweep_ts, pause_ts, grace_ts;
 };
 
@@ -160,9 +152,9 @@ static void conn_free(struct uconn *c)
 	else
 		w->dead = c->next;
 	close(c->fd);
-	if (w->s->p->fini)
-		w->s->p->fini(c->state);
-	buf_free(&c->in);
+	if (w->s->ec.p->fini)
+		w->s->ec.p->fini(c->state);
+	buf_free(&c->e.in);
 	buf_free(&c->out);
 	buf_free(&c->sending);
 	free(c);
@@ -224,7 +216,7 @@ static void conn_close(struct uconn *c)
 static void arm_recv(struct uconn *c)
 {
 	struct uworker *w = c->w;
-	if (c->dead || c->closing || c->recv_armed || c->starved ||
+	if (c->dead || c->e.closing || c->recv_armed || c->starved ||
 	    buf_used(&c->out) + buf_used(&c->sending) >= OUT_HIGH)
 		return;
 	struct io_uring_sqe *sqe = get_sqe(w);
@@ -242,7 +234,7 @@ static void conn_kick(struct uconn *c)
 	if (c->dead)
 		return;
 	if (c->overflowed)
-		c->closing = 1;
+		c->e.closing = 1;
 	if (!c->send_armed) {
 		if (!buf_used(&c->sending) && buf_used(&c->out)) {
 			struct buf t = c->sending;
@@ -256,7 +248,7 @@ static void conn_kick(struct uconn *c)
 					   MSG_NOSIGNAL);
 			io_uring_sqe_set_data(sqe, ud_of(c, OP_SEND));
 			c->send_armed = 1;
-		} else if (c->closing) {
+		} else if (c->e.closing) {
 			shutdown(c->fd, SHUT_WR);
 			conn_close(c);
 			return;
@@ -281,10 +273,10 @@ static void conn_deliver(struct room_member *m, const char *msg, size_t len)
 	struct usrv *s = t->w->s;
 	if (t->dead || t->overflowed)
 		return;
-	if (buf_used(&t->out) + buf_used(&t->sending) + len > s->max_outbuf ||
+	if (buf_used(&t->out) + buf_used(&t->sending) + len > s->ec.max_outbuf_bytes ||
 	    buf_append(&t->out, msg, len)) {
-		if (s->p->overflow)
-			s->p->overflow(t->state, &t->out);
+		if (s->ec.p->overflow)
+			s->ec.p->overflow(t->state, &t->out);
 		t->overflowed = 1;
 	}
 	mark_dirty(t);
@@ -301,25 +293,6 @@ static int env_publish(struct proto_env *env, const char *msg, size_t len)
 	struct uconn *c = env->engine_ud;
 	int r = room_publish(c->w->s->rooms, &c->member, msg, len);
 	return r < 0 && r != -ENOENT ? r : 0;
-}
-
-static size_t conn_feed(struct uconn *c, const char *data, size_t len)
-{
-	const struct proto *p = c->w->s->p;
-	size_t done = 0;
-	while (done < len) {
-		int flags = 0;
-		ssize_t n = p->feed(c->state, data + done, len - done, &c->out, &flags);
-		if (n > 0)
-			done += (size_t)n;
-		if (n == PROTO_ERROR || (flags & PROTO_F_CLOSE)) {
-			c->closing = 1;
-			break;
-		}
-		if (n <= 0)
-			break;
-	}
-	return done;
 }
 
 static void buf_give_back(struct uworker *w, unsigned bid)
@@ -364,40 +337,17 @@ static void on_recv(struct uworker *w, struct uconn *c, int res, unsigned flags)
 	if (res == 0) { /* the peer is done sending: answer what is complete, then close */
 		if (bid >= 0)
 			buf_give_back(w, (unsigned)bid);
-		c->closing = 1;
-		buf_clear(&c->in);
-		c->partial_since_ns = 0;
+		c->e.closing = 1;
+		buf_clear(&c->e.in);
+		c->e.partial_since_ns = 0;
 		conn_kick(c);
 		return;
 	}
-	size_t len = (size_t)res;
-	c->last_ns = clock_now_ns();
-	int from_in = buf_used(&c->in) > 0;
-	int failed = 0;
-	if (from_in) {
-		failed = buf_append(&c->in, data, len) < 0;
-		buf_give_back(w, (unsigned)bid);
-		if (!failed) {
-			size_t done = conn_feed(c, buf_head(&c->in), buf_used(&c->in));
-			buf_consume(&c->in, done);
-			if (!buf_used(&c->in))
-				c->partial_since_ns = 0;
-			else if (done)
-				c->partial_since_ns = c->last_ns;
-		}
-	} else {
-		size_t done = conn_feed(c, data, len);
-		if (done < len && !c->closing) {
-			failed = buf_append(&c->in, data + done, len - done) < 0;
-			c->partial_since_ns = c->last_ns;
-		}
-		buf_give_back(w, (unsigned)bid);
-	}
-	if (c->closing) {
-		buf_clear(&c->in);
-		c->partial_since_ns = 0;
-	}
-	if (failed || buf_used(&c->in) > w->s->in_max) {
+	/* fed straight from the provided buffer, which goes back at once */
+	int r = econn_input(&w->s->ec, &c->e, c->state, data, (size_t)res, &c->out,
+			    clock_now_ns());
+	buf_give_back(w, (unsigned)bid);
+	if (r < 0) {
 		conn_close(c);
 		return;
 	}
@@ -418,7 +368,7 @@ static void on_send(struct uconn *c, int res)
 	}
 	if (res > 0) {
 		buf_consume(&c->sending, (size_t)res);
-		c->last_ns = clock_now_ns();
+		c->e.last_ns = clock_now_ns();
 	}
 	conn_kick(c);
 }
@@ -426,7 +376,7 @@ static void on_send(struct uconn *c, int res)
 static void conn_new(struct uworker *w, int fd)
 {
 	struct usrv *s = w->s;
-	struct uconn *c = calloc(1, sizeof(*c) + s->p->state_size);
+	struct uconn *c = calloc(1, sizeof(*c) + s->ec.p->state_size);
 	if (!c) {
 		close(fd);
 		atomic_fetch_sub(&s->nconns, 1);
@@ -434,21 +384,18 @@ static void conn_new(struct uworker *w, int fd)
 	}
 	c->fd = fd;
 	c->w = w;
-	c->last_ns = clock_now_ns();
+	c->e.last_ns = clock_now_ns();
 	c->member.deliver = conn_deliver;
-	c->env.cfg = &s->cfg->pcfg;
-	c->env.conn_id = atomic_fetch_add(&s->next_id, 1);
-	c->env.engine_ud = c;
-	c->env.join = env_join;
-	c->env.publish = env_publish;
+	econn_env_init(&c->env, s->ec.cfg, atomic_fetch_add(&s->next_id, 1), c, env_join,
+		       env_publish);
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
 	w->conns = c;
 	w->nconns++;
 	net_set_nodelay(fd, 1);
-	if (s->p->init(c->state, &c->env) < 0) {
-		c->closing = 1;
+	if (s->ec.p->init(c->state, &c->env) < 0) {
+		c->e.closing = 1;
 		conn_kick(c);
 		return;
 	}
@@ -496,13 +443,10 @@ static void on_accept(struct uworker *w, int res, unsigned flags)
 	if (res >= 0) {
 		if (w->stopping) {
 			close(res);
-		} else if (s->cfg->max_conns > 0 &&
-			   atomic_fetch_add(&s->nconns, 1) >= s->cfg->max_conns) {
+		} else if (econn_full(s->ec.cfg, atomic_fetch_add(&s->nconns, 1))) {
 			atomic_fetch_sub(&s->nconns, 1);
 			close(res);
 		} else {
-			if (s->cfg->max_conns <= 0)
-				atomic_fetch_add(&s->nconns, 1);
 			conn_new(w, res);
 		}
 		arm_accept(w);
@@ -515,10 +459,10 @@ static void on_accept(struct uworker *w, int res, unsigned flags)
 	}
 	if (w->stopping || res == -ECANCELED)
 		return;
-	if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+	if (econn_accept_error(res) == ECONN_ACCEPT_PAUSE) {
 		/* out of descriptors: pause instead of spinning on a full backlog */
 		if (!w->accept_armed)
-			arm_timeout(w, &w->pause_ts, EMFILE_PAUSE_NS, OP_RESUME);
+			arm_timeout(w, &w->pause_ts, ECONN_ACCEPT_PAUSE_NS, OP_RESUME);
 		return;
 	}
 	arm_accept(w);
@@ -546,8 +490,8 @@ static void on_stop(struct uworker *w)
 	/* idle connections go now; those with output pending finish it */
 	for (struct uconn *c = w->conns, *next; c; c = next) {
 		next = c->next;
-		c->closing = 1;
-		buf_clear(&c->in);
+		c->e.closing = 1;
+		buf_clear(&c->e.in);
 		if (c->recv_armed && !c->send_armed && !buf_used(&c->out)) {
 			shutdown(c->fd, SHUT_WR);
 			conn_close(c);
@@ -561,15 +505,10 @@ static void on_stop(struct uworker *w)
 
 static void sweep(struct uworker *w)
 {
-	const struct engine_cfg *cfg = w->s->cfg;
 	uint64_t now = clock_now_ns();
 	for (struct uconn *c = w->conns, *next; c; c = next) {
 		next = c->next;
-		if (cfg->header_timeout_ns && c->partial_since_ns &&
-		    now - c->partial_since_ns >= cfg->header_timeout_ns)
-			conn_close(c);
-		else if (cfg->idle_timeout_ns && now - c->last_ns >= cfg->idle_timeout_ns &&
-			 !buf_used(&c->out) && !buf_used(&c->sending))
+		if (econn_expired(&w->s->ec, &c->e, buf_used(&c->out) + buf_used(&c->sending), now))
 			conn_close(c);
 	}
 }
@@ -596,7 +535,7 @@ static void handle(struct uworker *w, struct io_uring_cqe *cqe)
 		if (w->stopping)
 			break;
 		sweep(w);
-		arm_timeout(w, &w->sweep_ts, w->sweep_ns, OP_SWEEP);
+		arm_timeout(w, &w->sweep_ts, w->s->ec.sweep_ns, OP_SWEEP);
 		break;
 	case OP_RESUME:
 		arm_accept(w);
@@ -741,10 +680,9 @@ static void ring_error(int r, const char *what)
 	error("cannot set up io_uring (%s): %s (%s)", what, strerror(-r), hint);
 }
 
-static int worker_init(struct usrv *s, struct uworker *w, const struct net_addr *addr,
-		       struct net_addr *bound)
+/* 0, or -1 after printing why */
+static int worker_init(struct usrv *s, struct uworker *w, int i, struct net_addr *bound)
 {
-	const struct engine_cfg *cfg = s->cfg;
 	w->s = s;
 	w->lfd = -1;
 	w->multishot = 1;
@@ -752,34 +690,36 @@ static int worker_init(struct usrv *s, struct uworker *w, const struct net_addr 
 	int r = ring_init(w, &what);
 	if (r < 0) {
 		ring_error(r, what);
-		return -EPROTONOSUPPORT; /* reported */
+		return -1;
 	}
 	/* blocking sockets: io_uring never blocks on them, and retries through its own poll */
-	int flags = s->nworkers > 1 ? NET_REUSEPORT : 0;
-	int fd = net_listen(addr, cfg->backlog > 0 ? cfg->backlog : 1024, flags, bound);
-	if (fd < 0)
-		return fd;
-	w->lfd = fd;
+	w->lfd = econn_listen(s->ec.cfg, i, s->nworkers, 0, bound);
+	if (w->lfd < 0)
+		return -1;
 	arm_accept(w);
 	w->stop_fd = engine_stop_fd();
 	struct io_uring_sqe *sqe = get_sqe(w);
 	io_uring_prep_poll_add(sqe, w->stop_fd, POLLIN);
 	io_uring_sqe_set_data(sqe, ud_of(w, OP_STOP));
-	uint64_t t = 0;
-	if (cfg->idle_timeout_ns)
-		t = cfg->idle_timeout_ns;
-	if (cfg->header_timeout_ns && (!t || cfg->header_timeout_ns < t))
-		t = cfg->header_timeout_ns;
-	if (t) {
-		w->sweep_ns = t / 8;
-		if (w->sweep_ns < 10 * NS_PER_MS)
-			w->sweep_ns = 10 * NS_PER_MS;
-		if (w->sweep_ns > 250 * NS_PER_MS)
-			w->sweep_ns = 250 * NS_PER_MS;
-		arm_timeout(w, &w->sweep_ts, w->sweep_ns, OP_SWEEP);
-	}
+	if (s->ec.sweep_ns)
+		arm_timeout(w, &w->sweep_ts, s->ec.sweep_ns, OP_SWEEP);
 	r = io_uring_submit(&w->ring);
-	return r < 0 ? r : 0;
+	if (r < 0)
+		return error("cannot start uring worker %d: %s", i, strerror(-r)), -1;
+	return 0;
+}
+
+/* econn_threads_run's abandon: a worker whose thread could not be started. Its accept is in
+ * flight (holding the socket open): shut the listener down so that it leaves the
+ * SO_REUSEPORT group now. */
+static void worker_abandon(void *arg)
+{
+	struct uworker *w = arg;
+	if (w->lfd >= 0) {
+		shutdown(w->lfd, SHUT_RD);
+		close(w->lfd);
+		w->lfd = -1;
+	}
 }
 
 static void worker_fini(struct uworker *w)
@@ -791,11 +731,11 @@ static void worker_fini(struct uworker *w)
 		struct uconn *c = w->conns;
 		w->conns = c->next;
 		close(c->fd);
-		if (w->s->p->fini)
-			w->s->p->fini(c->state);
+		if (w->s->ec.p->fini)
+			w->s->ec.p->fini(c->state);
 		if (c->member.room)
 			room_leave(w->s->rooms, &c->member);
-		buf_free(&c->in);
+		buf_free(&c->e.in);
 		buf_free(&c->out);
 		buf_free(&c->sending);
 		free(c);
@@ -804,9 +744,9 @@ static void worker_fini(struct uworker *w)
 		struct uconn *c = w->dead;
 		w->dead = c->next;
 		close(c->fd);
-		if (w->s->p->fini)
-			w->s->p->fini(c->state);
-		buf_free(&c->in);
+		if (w->s->ec.p->fini)
+			w->s->ec.p->fini(c->state);
+		buf_free(&c->e.in);
 		buf_free(&c->out);
 		buf_free(&c->sending);
 		free(c);
@@ -822,20 +762,13 @@ static int uring_run(const struct engine_cfg *cfg)
 {
 	struct usrv s;
 	memset(&s, 0, sizeof(s));
-	s.cfg = cfg;
-	s.p = cfg->proto;
+	econn_cfg_init(&s.ec, cfg);
 	s.nworkers = cfg->workers > 0 ? cfg->workers : 1;
-	int chat = cfg->proto->name && !strcmp(cfg->proto->name, "chat");
-	if (chat && s.nworkers > 1) {
-		warn("the uring engine serves chat with one worker (rooms are not shared across "
-		     "rings); ignoring --workers %d", s.nworkers);
+	if (cfg->proto->fanout && s.nworkers > 1) {
+		warn("the uring engine serves %s with one worker (rooms are not shared across "
+		     "rings); ignoring --workers %d", cfg->proto->name, s.nworkers);
 		s.nworkers = 1;
 	}
-	s.max_outbuf = cfg->pcfg.max_outbuf ? cfg->pcfg.max_outbuf : 1024 * 1024;
-	size_t body = cfg->pcfg.max_body ? cfg->pcfg.max_body : 1024 * 1024;
-	size_t hdr = cfg->pcfg.max_header_bytes ? cfg->pcfg.max_header_bytes : 16 * 1024;
-	size_t line = cfg->pcfg.max_line ? cfg->pcfg.max_line : 64 * 1024;
-	s.in_max = body + hdr + line + 2 * ENGINE_READ_BUF;
 	atomic_init(&s.nconns, 0);
 	atomic_init(&s.next_id, 1);
 	s.rooms = room_set_new(0);
@@ -845,39 +778,15 @@ static int uring_run(const struct engine_cfg *cfg)
 		free(ws);
 		return error("out of memory starting %d uring workers", s.nworkers), 1;
 	}
-	int rc = 0, started = 0;
-	struct net_addr bound = cfg->listen;
-	for (int i = 0; i < s.nworkers; i++) {
-		struct net_addr b;
-		int r = worker_init(&s, &ws[i], i == 0 ? &cfg->listen : &bound, &b);
-		if (r == -EPROTONOSUPPORT) {
-			rc = 1;
-			goto out;
-		}
-		if (r < 0) {
-			char a[128];
-			error("cannot listen on '%s': %s (pick another --listen address or port)",
-			      net_format(i == 0 ? &cfg->listen : &bound, a, sizeof(a)), strerror(-r));
-			rc = 1;
-			goto out;
-		}
-		if (i == 0)
-			bound = b;
-	}
-	for (int i = 1; i < s.nworkers; i++) {
-		if (pthread_create(&ws[i].tid, NULL, worker_run, &ws[i])) {
-			error("cannot start uring worker %d: %s", i, strerror(errno));
-			engine_request_stop();
+	int rc = 1, inited = 0;
+	struct net_addr bound;
+	for (; inited < s.nworkers; inited++)
+		if (worker_init(&s, &ws[inited], inited, &bound) < 0)
 			break;
-		}
-		started = i;
-	}
-	engine_ready(cfg, &bound);
-	worker_run(&ws[0]);
-	for (int i = 1; i <= started; i++)
-		pthread_join(ws[i].tid, NULL);
-out:
-	for (int i = 0; i < s.nworkers; i++)
+	if (inited == s.nworkers)
+		rc = econn_threads_run(cfg, &bound, ws, sizeof(*ws), s.nworkers, worker_run,
+				       worker_abandon) < 0;
+	for (int i = 0; i < s.nworkers && i <= inited; i++)
 		worker_fini(&ws[i]);
 	free(ws);
 	room_set_free(s.rooms);

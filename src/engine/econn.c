@@ -1,0 +1,271 @@
+/* econn: the engines' shared connection policy (see econn.h). */
+#include "engine/econn.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+#define SWEEP_MIN_NS (10 * NS_PER_MS)
+#define SWEEP_MAX_NS (250 * NS_PER_MS)
+
+void econn_cfg_init(struct econn_cfg *ec, const struct engine_cfg *cfg)
+{
+	const struct proto_cfg *pc = &cfg->pcfg;
+	memset(ec, 0, sizeof(*ec));
+	ec->cfg = cfg;
+	ec->p = cfg->proto;
+	ec->max_outbuf_bytes = pc->max_outbuf ? pc->max_outbuf : ECONN_DEFAULT_OUTBUF_BYTES;
+	size_t body = pc->max_body ? pc->max_body : 1024 * 1024;
+	size_t hdr = pc->max_header_bytes ? pc->max_header_bytes : 16 * 1024;
+	size_t line = pc->max_line ? pc->max_line : 64 * 1024;
+	ec->in_max_bytes = body + hdr + line + 2 * ENGINE_READ_BUF;
+	uint64_t t = cfg->idle_timeout_ns;
+	if (cfg->header_timeout_ns && (!t || cfg->header_timeout_ns < t))
+		t = cfg->header_timeout_ns;
+	if (t) {
+		ec->sweep_ns = t / 8;
+		if (ec->sweep_ns < SWEEP_MIN_NS)
+			ec->sweep_ns = SWEEP_MIN_NS;
+		if (ec->sweep_ns > SWEEP_MAX_NS)
+			ec->sweep_ns = SWEEP_MAX_NS;
+	}
+}
+
+void econn_env_init(struct proto_env *env, const struct engine_cfg *cfg, uint64_t conn_id,
+		    void *ud, int (*join)(struct proto_env *, const char *, size_t),
+		    int (*publish)(struct proto_env *, const char *, size_t))
+{
+	env->cfg = &cfg->pcfg;
+	env->conn_id = conn_id;
+	env->engine_ud = ud;
+	env->join = join;
+	env->publish = publish;
+}
+
+/* The feed loop: data[0..len) to the protocol until it needs more input; the bytes used. */
+static size_t feed(const struct proto *p, struct econn *c, void *state, const char *data,
+		   size_t len, struct buf *out)
+{
+	size_t done = 0;
+	while (done < len) {
+		int flags = 0;
+		ssize_t n = p->feed(state, data + done, len - done, out, &flags);
+		if (n > 0)
+			done += (size_t)n;
+		if (n == PROTO_ERROR || (flags & PROTO_F_CLOSE)) {
+			c->closing = 1;
+			break;
+		}
+		if (n <= 0)
+			break;
+	}
+	return done;
+}
+
+ssize_t econn_read(struct econn *c, int fd, char *rbuf, const char **data)
+{
+	if (rbuf && !buf_used(&c->in)) {
+		*data = rbuf;
+		return read(fd, rbuf, ENGINE_READ_BUF);
+	}
+	*data = NULL;
+	if (buf_reserve(&c->in, ENGINE_READ_BUF)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	ssize_t n = read(fd, c->in.data + c->in.len, ENGINE_READ_BUF);
+	if (n > 0)
+		c->in.len += (size_t)n;
+	return n;
+}
+
+int econn_input(const struct econn_cfg *ec, struct econn *c, void *state, const char *data,
+		size_t len, struct buf *out, uint64_t now_ns)
+{
+	int err = 0;
+	size_t done;
+	c->last_ns = now_ns;
+	if (!buf_used(&c->in) && data) {
+		/* the common case: whole requests straight from the read buffer */
+		done = feed(ec->p, c, state, data, len, out);
+		if (done < len && !c->closing)
+			err = buf_append(&c->in, data + done, len - done);
+	} else {
+		if (data && len)
+			err = buf_append(&c->in, data, len);
+		done = err ? 0 : feed(ec->p, c, state, buf_head(&c->in), buf_used(&c->in), out);
+		buf_consume(&c->in, done);
+	}
+	if (c->closing)
+		buf_clear(&c->in);
+	if (!buf_used(&c->in))
+		c->partial_since_ns = 0;
+	else if (done || !c->partial_since_ns)
+		c->partial_since_ns = now_ns;
+	return err || buf_used(&c->in) > ec->in_max_bytes ? -1 : 0;
+}
+
+int econn_expired(const struct econn_cfg *ec, const struct econn *c, size_t out_pending_bytes,
+		  uint64_t now_ns)
+{
+	const struct engine_cfg *cfg = ec->cfg;
+	if (cfg->header_timeout_ns && c->partial_since_ns &&
+	    now_ns - c->partial_since_ns >= cfg->header_timeout_ns)
+		return 1;
+	return cfg->idle_timeout_ns && now_ns - c->last_ns >= cfg->idle_timeout_ns &&
+	       !out_pending_bytes;
+}
+
+static uint64_t min_deadline(uint64_t a, uint64_t b) { return !a ? b : !b ? a : a < b ? a : b; }
+
+uint64_t econn_deadline_ns(const struct econn_cfg *ec, const struct econn *c)
+{
+	const struct engine_cfg *cfg = ec->cfg;
+	uint64_t d = 0;
+	if (cfg->idle_timeout_ns)
+		d = c->last_ns + cfg->idle_timeout_ns;
+	if (cfg->header_timeout_ns && c->partial_since_ns)
+		d = min_deadline(d, c->partial_since_ns + cfg->header_timeout_ns);
+	return d;
+}
+
+/* ---- accept policy -------------------------------------------------------------------- */
+
+int econn_accept_error(int err)
+{
+	switch (err) {
+	case -EMFILE:
+	case -ENFILE:
+	case -ENOBUFS:
+	case -ENOMEM:
+		return ECONN_ACCEPT_PAUSE;
+	case -ECONNABORTED:
+	case -EINTR:
+	case -EPROTO:
+		return ECONN_ACCEPT_NEXT;
+	default:
+		return ECONN_ACCEPT_DONE;
+	}
+}
+
+int econn_full(const struct engine_cfg *cfg, int64_t live)
+{
+	return cfg->max_conns > 0 && live >= cfg->max_conns;
+}
+
+int econn_listen(const struct engine_cfg *cfg, int i, int n, int flags, struct net_addr *bound)
+{
+	const struct net_addr *addr = i == 0 ? &cfg->listen : bound;
+	struct net_addr got;
+	if (n > 1)
+		flags |= NET_REUSEPORT;
+	int fd = net_listen(addr, cfg->backlog > 0 ? cfg->backlog : ECONN_DEFAULT_BACKLOG, flags,
+			    &got);
+	if (fd < 0) {
+		char a[128];
+		error("cannot listen on '%s': %s (pick another --listen address or port)",
+		      net_format(addr, a, sizeof(a)), strerror(-fd));
+		return fd;
+	}
+	if (i == 0)
+		*bound = got;
+	return fd;
+}
+
+static void acceptor_cb(struct ev_loop *l, int fd, int mask, void *ud);
+
+static int64_t acceptor_resume(struct ev_loop *l, uint64_t id, void *ud)
+{
+	struct econn_acceptor *a = ud;
+	(void)id;
+	if (a->fd >= 0)
+		ev_add(l, a->fd, EV_READ, acceptor_cb, a);
+	return EV_NOMORE;
+}
+
+static void acceptor_pause(struct econn_acceptor *a)
+{
+	ev_del(a->loop, a->fd, EV_READ);
+	ev_timer_add(a->loop, ECONN_ACCEPT_PAUSE_NS, acceptor_resume, a);
+}
+
+static void acceptor_cb(struct ev_loop *l, int fd, int mask, void *ud)
+{
+	struct econn_acceptor *a = ud;
+	(void)l;
+	(void)mask;
+	for (int i = 0; i < ECONN_ACCEPT_BATCH && a->fd >= 0; i++) {
+		int cfd = net_accept(fd, NET_NONBLOCK, NULL);
+		if (cfd < 0) {
+			int what = econn_accept_error(cfd);
+			if (what == ECONN_ACCEPT_NEXT)
+				continue;
+			if (what == ECONN_ACCEPT_PAUSE)
+				acceptor_pause(a);
+			return;
+		}
+		if (a->take(a->ud, cfd) < 0) {
+			if (a->fd >= 0)
+				acceptor_pause(a);
+			return;
+		}
+	}
+}
+
+int econn_acceptor_start(struct econn_acceptor *a, struct ev_loop *l, int lfd,
+			 econn_take_fn *take, void *ud)
+{
+	a->loop = l;
+	a->fd = lfd;
+	a->take = take;
+	a->ud = ud;
+	int r = ev_add(l, lfd, EV_READ, acceptor_cb, a);
+	if (r < 0)
+		a->fd = -1;
+	return r;
+}
+
+void econn_acceptor_close(struct econn_acceptor *a)
+{
+	if (a->fd < 0)
+		return;
+	ev_del(a->loop, a->fd, EV_READ);
+	close(a->fd);
+	a->fd = -1;
+}
+
+/* ---- worker threads ------------------------------------------------------------------- */
+
+int econn_threads_run(const struct engine_cfg *cfg, const struct net_addr *bound, void *ws,
+		      size_t size, int n, void *(*run)(void *), void (*abandon)(void *))
+{
+	char *w = ws;
+	pthread_t *tids = n > 1 ? calloc((size_t)n, sizeof(*tids)) : NULL;
+	int started = 1, err = 0;
+	if (n > 1 && !tids)
+		err = -ENOMEM;
+	for (int i = 1; i < n && !err; i++) {
+		int r = pthread_create(&tids[i], NULL, run, w + (size_t)i * size);
+		if (r)
+			err = -r;
+		else
+			started = i + 1;
+	}
+	if (err) {
+		error("cannot start %s worker %d of %d: %s (use fewer --workers)", cfg->engine_name,
+		      started, n, strerror(-err));
+		engine_request_stop();
+		for (int i = started; i < n; i++)
+			abandon(w + (size_t)i * size);
+	}
+	engine_ready(cfg, bound);
+	run(w);
+	for (int i = 1; i < started; i++)
+		pthread_join(tids[i], NULL);
+	free(tids);
+	return err;
+}
