@@ -359,7 +359,7 @@ static void test_malformed_corpus(void **unused)
 		int status, close;
 		assert_int_equal(sscanf(line, "%255[^\t]\t%d\t%d", name, &status, &close), 3);
 		snprintf(path, sizeof(path), "%s/tests/data/http-malformed/%s", src, name);
-		size_t n;
+		size_t n = 0;
 		char *data = slurp(path, &n);
 		if (!data) {
 			print_error("cannot read '%s': %s\n", path, strerror(errno));
