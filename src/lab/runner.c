@@ -803,17 +803,17 @@ static void record(struct trial *t, const struct spec *s, struct jw *w)
 		json_t *e = json_object_get(L, "errors");
 		double ne = e ? jnum(e, "total", NULL) : 0;
 		if (ne > 0)
-			warn_trial(t, "%.0f load errors", ne);
+			warn_trial(t, "the load generator counted errors [%.0f]", ne);
 		double late = jnum(L, "late_sends", NULL);
 		if (late > 0)
-			warn_trial(t, "the load generator sent %.0f messages late (it could not keep its "
-				      "rate)", late);
+			warn_trial(t, "the load generator could not keep its rate: messages sent late "
+				      "[%.0f]", late);
 		json_t *cc = json_object_get(L, "client_cpu");
 		if (cc && dur > 0 && t->load_ncpus > 0) {
 			double cores = (jnum(cc, "user_s", NULL) + jnum(cc, "sys_s", NULL)) / dur;
 			if (cores >= 0.9 * t->load_ncpus)
-				warn_trial(t, "load generator was CPU-bound (%.2f of %d CPUs): throughput is "
-					      "client-bound, compare CPU per request", cores, t->load_ncpus);
+				warn_trial(t, "load generator was CPU-bound: throughput is client-bound, "
+					      "compare CPU per request [%.2f of %d CPUs]", cores, t->load_ncpus);
 		}
 	}
 	jw_obj(w);

@@ -541,8 +541,9 @@ static void env_lines(const struct trials *t, struct buf *out, const char *pre, 
 }
 
 /* Unique strings found at path (a string or an array of strings) over every record. With
- * `generic`, runs of digits are shown as N and each string gets its trial count, so that
- * "sent 3 messages late" and "sent 15 messages late" are one line. */
+ * `generic`, the trial-specific part of a message (in [brackets], or else runs of digits, shown
+ * as N) is left out and each string gets its trial count, so that "messages sent late [3]" and
+ * "messages sent late [15]" are one line. */
 static int uniq_strings_g(const struct trials *t, const char *path, char **v, int max, int generic)
 {
 	int n = 0, counts[64] = {0};
@@ -556,7 +557,9 @@ static int uniq_strings_g(const struct trials *t, const char *path, char **v, in
 				continue;
 			struct buf b = BUF_INIT;
 			for (const char *p = json_string_value(e); *p; p++) {
-				if (generic && *p >= '0' && *p <= '9') {
+				if (generic && p[0] == ' ' && p[1] == '[' && strchr(p, ']')) {
+					p = strchr(p, ']');
+				} else if (generic && *p >= '0' && *p <= '9') {
 					while (p[1] >= '0' && p[1] <= '9')
 						p++;
 					buf_append(&b, "N", 1);
