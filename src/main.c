@@ -1,4 +1,5 @@
 /* ctxlab: measures what concurrency costs. git/perf-style dispatch over the command table. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,17 @@ int cmd_print_usage(const struct cmd_info *ci)
 	if (ci->usage[0] && ci->usage[strlen(ci->usage) - 1] != '\n')
 		fputc('\n', stdout);
 	return 0;
+}
+
+int cmd_usage_error(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	error("%s", msg);
+	return 2;
 }
 
 static const struct cmd_info *find(const char *name)

@@ -15,5 +15,8 @@ struct cmd_info {
 /* True when argv has -h or --help before any "--": commands print usage and return 0. */
 int cmd_wants_help(int argc, char **argv);
 int cmd_print_usage(const struct cmd_info *ci);
+/* A command-line mistake: prints "ctxlab: error: MESSAGE" and returns 2 (the exit code for
+ * bad usage), so `return cmd_usage_error(...)` works. */
+int cmd_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -20,19 +20,6 @@ static const char usage[] =
 	"\n"
 	"  --engines A,B   compare engine A with engine B inside one results directory\n";
 
-/* A command-line mistake: the message, then exit code 2. */
-static int usage_error(const char *fmt, ...) CTXLAB_PRINTF(1, 2);
-static int usage_error(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	error("%s", msg);
-	return 2;
-}
-
 static int cmd_compare(int argc, char **argv)
 {
 	const char *dirs[2] = {NULL, NULL};
@@ -41,16 +28,16 @@ static int cmd_compare(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--engines")) {
 			if (++i >= argc)
-				return usage_error("'--engines' needs a value like 'fork,epoll'");
+				return cmd_usage_error("'--engines' needs a value like 'fork,epoll'");
 			engines = argv[i];
 		} else if (!strncmp(argv[i], "--engines=", 10)) {
 			engines = argv[i] + 10;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
-			return usage_error("unknown option '%s' (see 'ctxlab compare --help')", argv[i]);
+			return cmd_usage_error("unknown option '%s' (see 'ctxlab compare --help')", argv[i]);
 		} else if (nd < 2) {
 			dirs[nd++] = argv[i];
 		} else {
-			return usage_error("too many arguments: '%s' (give two directories, or one with "
+			return cmd_usage_error("too many arguments: '%s' (give two directories, or one with "
 				     "--engines A,B)", argv[i]);
 		}
 	}
@@ -62,7 +49,7 @@ static int cmd_compare(int argc, char **argv)
 		const char *comma = strchr(engines, ',');
 		if (nd != 1 || !comma || comma == engines || !comma[1] ||
 		    (size_t)(comma - engines) >= sizeof a || strlen(comma + 1) >= sizeof b)
-			return usage_error("'--engines' takes one directory and two engines like "
+			return cmd_usage_error("'--engines' takes one directory and two engines like "
 				     "'ctxlab compare DIR --engines fork,epoll'");
 		memcpy(a, engines, comma - engines);
 		a[comma - engines] = 0;
@@ -70,7 +57,7 @@ static int cmd_compare(int argc, char **argv)
 		rc = compare_engines(dirs[0], a, b, &out, err, sizeof err);
 	} else {
 		if (nd != 2)
-			return usage_error("give two results directories (or one with --engines A,B); see "
+			return cmd_usage_error("give two results directories (or one with --engines A,B); see "
 				     "'ctxlab compare --help'");
 		rc = compare_dirs(dirs[0], dirs[1], &out, err, sizeof err);
 	}

@@ -20,19 +20,6 @@ static const char usage[] =
 	"\n"
 	"  -q, --quiet   print nothing on success\n";
 
-/* A command-line mistake: the message, then exit code 2. */
-static int usage_error(const char *fmt, ...) CTXLAB_PRINTF(1, 2);
-static int usage_error(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	error("%s", msg);
-	return 2;
-}
-
 static int cmd_report(int argc, char **argv)
 {
 	const char *dir = NULL;
@@ -41,14 +28,14 @@ static int cmd_report(int argc, char **argv)
 		if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet"))
 			quiet = 1;
 		else if (argv[i][0] == '-' && argv[i][1])
-			return usage_error("unknown option '%s' (see 'ctxlab report --help')", argv[i]);
+			return cmd_usage_error("unknown option '%s' (see 'ctxlab report --help')", argv[i]);
 		else if (dir)
-			return usage_error("too many arguments: '%s' (give one results directory)", argv[i]);
+			return cmd_usage_error("too many arguments: '%s' (give one results directory)", argv[i]);
 		else
 			dir = argv[i];
 	}
 	if (!dir)
-		return usage_error("missing results directory (usage: ctxlab report DIR)");
+		return cmd_usage_error("missing results directory (usage: ctxlab report DIR)");
 	char err[1024];
 	if (report_write(dir, err, sizeof err) < 0) {
 		error("%s", err);

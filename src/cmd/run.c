@@ -43,31 +43,16 @@ static const char usage[] =
 	"Spec format, results layout and every figure: docs/metrics.md (\"Experiment records\").\n"
 	"Ctrl-C stops every child; the files stay valid and --resume continues.\n";
 
-static int usage_error(const char *fmt, ...) CTXLAB_PRINTF(1, 2);
-static int usage_error(const char *fmt, ...)
+/* The whole file as a C string (caller frees), or NULL with errno set. */
+static char *read_text(const char *path)
 {
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	error("%s", msg);
-	return 2;
-}
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return NULL;
 	struct buf b = BUF_INIT;
-	char chunk[8192];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		buf_append(&b, chunk, n);
-	buf_append(&b, "", 1);
-	fclose(f);
-	return b.data;
+	int r = buf_read_file(&b, path);
+	if (r) {
+		errno = -r;
+		return NULL;
+	}
+	return b.data ? b.data : strdup("");
 }
 
 static int mkdirs(const char *path)
@@ -125,7 +110,7 @@ static int cmd_run(int argc, char **argv)
 		else if (!strcmp(a, "-o") || !strcmp(a, "--out") || !strcmp(a, "--resume") ||
 			 !strcmp(a, "--bin")) {
 			if (++i >= argc)
-				return usage_error("'%s' needs a path", a);
+				return cmd_usage_error("'%s' needs a path", a);
 			if (!strcmp(a, "--resume"))
 				resume = argv[i];
 			else if (!strcmp(a, "--bin"))
@@ -133,14 +118,14 @@ static int cmd_run(int argc, char **argv)
 			else
 				out = argv[i];
 		} else if (a[0] == '-' && a[1])
-			return usage_error("unknown option '%s' (see 'ctxlab run --help')", a);
+			return cmd_usage_error("unknown option '%s' (see 'ctxlab run --help')", a);
 		else if (spec_path)
-			return usage_error("too many arguments: '%s' (give one spec file)", a);
+			return cmd_usage_error("too many arguments: '%s' (give one spec file)", a);
 		else
 			spec_path = a;
 	}
 	if (resume && (spec_path || out))
-		return usage_error("'--resume DIR' takes no spec and no --out: the run's own "
+		return cmd_usage_error("'--resume DIR' takes no spec and no --out: the run's own "
 				   "spec.ini is used (%s)", resume);
 
 	char self[4096];
@@ -161,7 +146,7 @@ static int cmd_run(int argc, char **argv)
 	char rfile[4200];
 	if (resume) {
 		snprintf(rfile, sizeof rfile, "%s/spec.ini", resume);
-		text = slurp(rfile);
+		text = read_text(rfile);
 		if (!text)
 			return error("cannot read '%s': %s (is '%s' a results directory of 'ctxlab run'?)",
 				     rfile, strerror(errno), resume), 1;
@@ -174,7 +159,7 @@ static int cmd_run(int argc, char **argv)
 		json_decref(j);
 		file = rfile;
 	} else if (spec_path) {
-		text = slurp(spec_path);
+		text = read_text(spec_path);
 		if (!text)
 			return error("cannot open spec '%s': %s (give the path of an .ini file, or no "
 				     "argument for the default experiment)",

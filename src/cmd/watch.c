@@ -200,7 +200,23 @@ static void json_sample(struct jw *w, const struct monitor_sample *s, double t_s
 	jw_end(w);
 }
 
-static void json_summary(struct jw *w, const struct series *se, const struct monitor_sample *tot)
+/* watch's own CPU (getrusage(RUSAGE_SELF)) from the end of the first sample to the end of the
+ * last: the steady cost of sampling, start-up (first walk, counters opened) left out */
+struct overhead {
+	int ok;          /* 0 with fewer than 2 samples */
+	double cpu_s, span_s;
+};
+
+static double self_cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static void json_summary(struct jw *w, const struct series *se, const struct monitor_sample *tot,
+			 const struct overhead *oh)
 {
 	jw_obj(w);
 	jw_key(w, "summary");
@@ -209,6 +225,16 @@ static void json_summary(struct jw *w, const struct series *se, const struct mon
 	jw_kstr(w, "method", monitor_method_name(tot->method));
 	jw_kstr(w, "method_reason", tot->method_reason);
 	jw_kstr(w, "source", tot->source);
+	jw_key(w, "monitor_overhead");
+	if (oh->ok) {
+		jw_obj(w);
+		jw_kdouble(w, "cpu_s", oh->cpu_s);
+		jw_kdouble(w, "span_s", oh->span_s);
+		jw_kdouble(w, "pct_of_core", oh->span_s > 0 ? 100 * oh->cpu_s / oh->span_s : 0);
+		jw_end(w);
+	} else {
+		jw_null(w);
+	}
 	for (int i = 0; i < SERIES_NFIG; i++) {
 		struct series_stats st;
 		series_stats(se, i, &st);
@@ -505,7 +531,8 @@ int cmd_watch(int argc, char **argv)
 	jw_init(&w);
 	int tty = isatty(1);
 	uint64_t start = clock_now_ns(), next = start;
-	uint64_t n = 0;
+	uint64_t n = 0, oh_t0 = 0;
+	double oh_cpu0 = 0;
 	int rows = 0, rc = 0;
 	if (!o.quiet && o.fmt == FMT_CSV)
 		csv_header();
@@ -545,6 +572,8 @@ int cmd_watch(int argc, char **argv)
 		if (exited)
 			s.exited = 1;
 		n++;
+		if (n == 1)
+			oh_cpu0 = self_cpu_s(), oh_t0 = clock_now_ns();
 		series_add(&se, &s);
 		double t_s = (double)(clock_now_ns() - start) / 1e9;
 		if (!o.quiet) {
@@ -565,13 +594,19 @@ int cmd_watch(int argc, char **argv)
 		if (s.exited || stop_flag || (o.count && n >= o.count))
 			break;
 	}
+	struct overhead oh = {0};
+	if (n >= 2) {
+		oh.ok = 1;
+		oh.cpu_s = self_cpu_s() - oh_cpu0;
+		oh.span_s = (double)(clock_now_ns() - oh_t0) / 1e9;
+	}
 	if (o.cmd && !child.exited) {
 		spawn_stop(&child, NS_PER_S);
 	}
 	struct monitor_sample tot;
 	monitor_stop(m, &tot);
 	if (o.fmt == FMT_JSON) {
-		json_summary(&w, &se, &tot);
+		json_summary(&w, &se, &tot, &oh);
 		flush_jw(&w);
 	} else if (o.fmt == FMT_TABLE && !o.quiet) {
 		struct series_stats st;
@@ -584,6 +619,10 @@ int cmd_watch(int argc, char **argv)
 		       tot.method_reason);
 		printf("# source %s; pss/fds refreshed every %d interval(s)\n", tot.source,
 		       tot.slow_every);
+		if (oh.ok)
+			printf("# monitor overhead: %.2f%% of one core (watch's own CPU %.3fs over "
+			       "%.2fs after the first sample)\n",
+			       oh.span_s > 0 ? 100 * oh.cpu_s / oh.span_s : 0, oh.cpu_s, oh.span_s);
 		if (!tot.hw_ok && o.mo.perf_counters)
 			printf("# hardware counters: %s\n", tot.na_reason);
 		if (tot.left)

@@ -1,6 +1,8 @@
 #include "core/buf.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,4 +84,35 @@ void buf_free(struct buf *b)
 {
 	free(b->data);
 	memset(b, 0, sizeof(*b));
+}
+
+int buf_read_file(struct buf *b, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t start = b->len;
+	for (;;) {
+		int r = buf_reserve(b, 65536);
+		if (r) {
+			close(fd);
+			b->len = start;
+			return r;
+		}
+		ssize_t n = read(fd, b->data + b->len, b->cap - b->len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = -errno;
+			close(fd);
+			b->len = start;
+			return e;
+		}
+		if (n == 0)
+			break;
+		b->len += (size_t)n;
+	}
+	close(fd);
+	b->data[b->len] = 0; /* room is there: every read left a byte */
+	return 0;
 }

@@ -24,5 +24,8 @@ void buf_consume(struct buf *b, size_t n);    /* drop n bytes from the front */
 void buf_compact(struct buf *b);              /* move unread bytes to the start */
 void buf_clear(struct buf *b);
 void buf_free(struct buf *b);
+/* Appends the whole file at path, then a NUL that is not counted in the length (so
+ * buf_head() is a C string). 0, or -errno (the buffer keeps what it had). */
+int buf_read_file(struct buf *b, const char *path);
 
 #endif

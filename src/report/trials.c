@@ -242,34 +242,20 @@ int trials_load_text(struct trials *t, const char *jsonl, char *err, size_t errl
 	return 0;
 }
 
-static char *slurp(const char *path, int *eno)
-{
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		*eno = errno;
-		return NULL;
-	}
-	struct buf b = BUF_INIT;
-	char chunk[65536];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		buf_append(&b, chunk, n);
-	buf_append(&b, "", 1);
-	fclose(f);
-	return b.data;
-}
-
 int trials_load(struct trials *t, const char *dir, char *err, size_t errlen)
 {
 	memset(t, 0, sizeof(*t));
 	t->dir = xstrdup(dir);
 	char path[4096];
 	snprintf(path, sizeof path, "%s/trials.jsonl", dir);
-	int eno = 0;
-	char *text = slurp(path, &eno);
-	if (!text) {
+	struct buf tb = BUF_INIT;
+	int r = buf_read_file(&tb, path);
+	char *text = tb.data;
+	if (!r && !text)
+		text = calloc(1, 1); /* an empty file */
+	if (r || !text) {
 		errbuf(err, errlen, "cannot read '%s': %s (is '%s' a results directory of 'ctxlab run'?)",
-		       path, strerror(eno), dir);
+		       path, strerror(r ? -r : ENOMEM), dir);
 		trials_release(t);
 		return -1;
 	}

@@ -5,7 +5,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 
@@ -43,11 +47,35 @@ static void test_growth_keeps_data(void **state)
 	buf_free(&b);
 }
 
+static void test_read_file(void **state)
+{
+	char path[] = "/tmp/ctxlab-buf-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	static char big[200000];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)('a' + i % 26);
+	assert_int_equal(write(fd, big, sizeof(big)), (int)sizeof(big));
+	close(fd);
+	struct buf b = BUF_INIT;
+	assert_int_equal(buf_append(&b, "head:", 5), 0);
+	assert_int_equal(buf_read_file(&b, path), 0);
+	assert_int_equal(buf_used(&b), 5 + sizeof(big));
+	assert_memory_equal(buf_head(&b) + 5, big, sizeof(big));
+	assert_int_equal(buf_head(&b)[buf_used(&b)], 0); /* NUL-terminated, not counted */
+	unlink(path);
+	/* a missing file: -ENOENT and the buffer keeps what it had */
+	assert_int_equal(buf_read_file(&b, path), -ENOENT);
+	assert_int_equal(buf_used(&b), 5 + sizeof(big));
+	buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_append_consume),
 		cmocka_unit_test(test_growth_keeps_data),
+		cmocka_unit_test(test_read_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
