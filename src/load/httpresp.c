@@ -82,6 +82,45 @@ static int end_headers(struct httpresp *p)
 	return 0;
 }
 
+/* Fast path for a header name wholly inside buf[i..len): returns the offset just past its
+ * ':' with p set up for the value (as the byte-wise ST_HNAME path would), 0 when the name
+ * runs past the end of buf (the caller goes byte by byte), or -1 on a malformed name. */
+static long name_fast(struct httpresp *p, const char *buf, size_t i, size_t len)
+{
+	size_t k = i;
+	for (; k < len; k++) {
+		char c = buf[k];
+		if (c == ':')
+			break;
+		if (c == '\n' || c == '\r' || c == ' ')
+			return -1;
+	}
+	if (k == len)
+		return 0;
+	size_t n = k - i;
+	uint8_t hdr = H_NONE;
+	for (int h = 1; h <= 3; h++) {
+		if (n != hlens[h])
+			continue;
+		size_t j = 0;
+		while (j < n && lower((unsigned char)buf[i + j]) == hnames[h][j])
+			j++;
+		if (j == n)
+			hdr = (uint8_t)h;
+		break;
+	}
+	if (hdr == H_LEN && p->has_len)
+		return -1; /* a second Content-Length */
+	p->hbytes += (uint32_t)(n + 1);
+	if (p->hbytes > HTTPRESP_MAX_HEADER_BYTES)
+		return -1;
+	p->hdr = hdr;
+	p->state = ST_HVAL;
+	p->sub = 0;
+	p->cand = 0;
+	return (long)(k + 1);
+}
+
 /* The chunk-size line ended. */
 static int chunk_line_end(struct httpresp *p)
 {
@@ -102,6 +141,20 @@ int httpresp_feed(struct httpresp *p, const char *buf, size_t len, size_t *used)
 		int c = (unsigned char)buf[i];
 		switch (p->state) {
 		case ST_START:
+			if (len - i >= 12 && !memcmp(buf + i, "HTTP/1.", 7) &&
+			    (buf[i + 7] == '0' || buf[i + 7] == '1') && buf[i + 8] == ' ' &&
+			    buf[i + 9] >= '1' && buf[i + 9] <= '9' && buf[i + 10] >= '0' &&
+			    buf[i + 10] <= '9' && buf[i + 11] >= '0' && buf[i + 11] <= '9') {
+				/* the whole "HTTP/1.x ddd" at once; anything else goes byte by byte */
+				p->http10 = buf[i + 7] == '0';
+				p->status = (buf[i + 9] - '0') * 100 + (buf[i + 10] - '0') * 10 +
+					    (buf[i + 11] - '0');
+				p->sub = 3;
+				p->hbytes += 12;
+				p->state = ST_STATUS_REST;
+				i += 12;
+				continue;
+			}
 			p->state = ST_PROTO;
 			p->sub = 0;
 			/* fall through */
@@ -215,6 +268,15 @@ int httpresp_feed(struct httpresp *p, const char *buf, size_t len, size_t *used)
 					return 1;
 				}
 				continue;
+			}
+			{
+				long r = name_fast(p, buf, i, len);
+				if (r < 0)
+					return -1;
+				if (r > 0) {
+					i = (size_t)r;
+					continue;
+				}
 			}
 			p->state = ST_HNAME;
 			p->cand = CAND_ALL;

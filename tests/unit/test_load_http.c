@@ -146,6 +146,39 @@ static void test_malformed(void **st)
 	assert_int_equal(rc, -1);
 }
 
+/* The whole-name and whole-status-line fast paths agree with the byte-by-byte path: every
+ * split of every case gives the same answer. */
+static void test_fast_paths_match_bytewise(void **st)
+{
+	(void)st;
+	const char *bad[] = {
+		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\ncontent-LENGTH: 2\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nBad\rHeader: x\r\n\r\n",
+		"HTTP/1.1 099 OK\r\n\r\n",
+		"HTTP/1.2 200 OK\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int want[] = {200};
+		for (size_t step = 1; step <= strlen(bad[i]); step++)
+			assert_int_equal(feed_all(bad[i], step, 0, want, NULL), -1);
+	}
+	/* near-miss names are not the headers they resemble: no length, so the body runs to
+	 * the close and the two would-be responses are one */
+	const char *t = "HTTP/1.1 200 OK\r\nContent-Lengths: 2\r\nXConnection: close\r\n"
+			":\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n";
+	const char *u = "HTTP/1.1  201 OK\r\nCONTENT-length: 2\r\nconnection: CLOSE\r\n\r\nok";
+	for (size_t step = 1; step <= strlen(t); step++) {
+		int want[] = {200};
+		assert_int_equal(feed_all(t, step, 0, want, NULL), 1); /* ended by the close */
+	}
+	for (size_t step = 1; step <= strlen(u); step++) {
+		int want[] = {201}, keep[1];
+		assert_int_equal(feed_all(u, step, 0, want, keep), 1);
+		assert_int_equal(keep[0], 0);
+	}
+}
+
 static void test_request_builder(void **st)
 {
 	(void)st;
@@ -215,6 +248,7 @@ int main(void)
 		cmocka_unit_test(test_body_until_close),
 		cmocka_unit_test(test_head_has_no_body),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_fast_paths_match_bytewise),
 		cmocka_unit_test(test_request_builder),
 		cmocka_unit_test(test_split_url),
 	};
