@@ -16,12 +16,13 @@
  * and serves each as a connection (a TCP socket, or a socketpair end). Each control message
  * carries the connection id the front assigned (unique across workers) and one descriptor.
  *
- * Worker: an event loop (core/ev) over nonblocking connections with the epoll/prefork
- * engines' per-connection logic: one read of up to ENGINE_READ_BUF, feed the protocol all
- * complete input, one write of the output; the rest waits for EV_WRITE and reading pauses
- * while more than OUT_HIGH bytes wait. Idle and header timeouts: a sweep timer per worker.
- * A descriptor the worker cannot receive (out of descriptors: MSG_CTRUNC) is dropped by the
- * kernel, which closes it; the connection counts are corrected.
+ * Worker: the prefork engine's worker loop (pworker.h), an event loop (core/ev) over
+ * nonblocking connections with the epoll engine's per-connection logic: one read of up to
+ * ENGINE_READ_BUF, feed the protocol all complete input, one write of the output; the rest
+ * waits for EV_WRITE and reading pauses while more than PWORKER_OUT_HIGH bytes wait. Idle and
+ * header timeouts: a sweep timer per worker. A descriptor the worker cannot receive (out of
+ * descriptors: MSG_CTRUNC) is dropped by the kernel, which closes it; the connection counts
+ * are corrected.
  *
  * Chat: the workers share nothing, so rooms are the fork/prefork engines' log rooms
  * (logroom.h), in both modes: a worker is one process in a room however many of its
@@ -67,11 +68,10 @@
 #include "core/log.h"
 #include "engine/econn.h"
 #include "engine/logroom.h"
+#include "engine/pworker.h"
 
-#define OUT_HIGH (256 * 1024)
 #define CTL_BATCH 64
 #define TERM_WAIT_NS (ENGINE_STOP_GRACE_NS * 3 / 4) /* then SIGKILL */
-#define WORKER_FINISH_NS (ENGINE_STOP_GRACE_NS / 2)
 #define YOUNG_DEATH_NS NS_PER_S                     /* died younger: restart after RESTART_DELAY */
 #define RESTART_DELAY_NS NS_PER_S
 #define DEFAULT_WORKERS 2
@@ -86,232 +86,12 @@ struct ctl_msg {
 	uint64_t conn_id;
 };
 
-/* ---- worker: serves the descriptors handed over on its control socket ---------------- */
+/* ---- worker: pworker.h's loop over the descriptors handed over on its control socket -- */
 
-struct gworker;
-
-struct gconn {
-	int fd;
-	int mask;
-	int overflowed;
-	struct gworker *w;
-	struct gconn *next, *prev;
-	struct econn e;    /* input, timeouts, closing (close once out is flushed) */
-	struct buf out;
-	struct logroom_reader rd;
-	struct proto_env env;
-	_Alignas(16) unsigned char state[];
-};
-
-struct gworker {
-	struct econn_cfg ec;
-	struct shared *sh;
-	int idx;
-	struct ev_loop *loop;
+struct gwsrc {
 	int ctl;
-	char *rbuf;
-	struct gconn *conns;
-	size_t nconns;
-	struct logroom *lr;
-	int stopping;
+	struct pworker *w;
 };
-
-static void conn_cb(struct ev_loop *l, int fd, int mask, void *ud);
-
-static void set_mask(struct gconn *c, int mask)
-{
-	if (mask == c->mask)
-		return;
-	struct ev_loop *l = c->w->loop;
-	if (c->mask & ~mask)
-		ev_del(l, c->fd, c->mask & ~mask);
-	if (mask & ~c->mask)
-		ev_add(l, c->fd, mask & ~c->mask, conn_cb, c);
-	c->mask = mask;
-}
-
-static void maybe_finish(struct gworker *w)
-{
-	if (w->stopping && w->nconns == 0)
-		ev_stop(w->loop);
-}
-
-static void uncount(struct gworker *w)
-{
-	atomic_fetch_sub(&w->sh->live, 1);
-	atomic_fetch_sub(&w->sh->per_worker[w->idx], 1);
-}
-
-static void conn_close(struct gconn *c)
-{
-	struct gworker *w = c->w;
-	logroom_leave(&c->rd);
-	if (c->mask)
-		ev_del(w->loop, c->fd, c->mask);
-	close(c->fd);
-	if (w->ec.p->fini)
-		w->ec.p->fini(c->state);
-	if (c->next)
-		c->next->prev = c->prev;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		w->conns = c->next;
-	w->nconns--;
-	uncount(w);
-	buf_free(&c->e.in);
-	buf_free(&c->out);
-	free(c);
-	maybe_finish(w);
-}
-
-/* Writes what out holds; 0, or -1 when the connection was closed. */
-static int conn_flush(struct gconn *c)
-{
-	size_t used = buf_used(&c->out);
-	if (used) {
-		ssize_t n = send(c->fd, buf_head(&c->out), used, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n > 0) {
-			buf_consume(&c->out, (size_t)n);
-			c->e.last_ns = ev_now_ns(c->w->loop);
-		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			conn_close(c);
-			return -1;
-		}
-		used = buf_used(&c->out);
-	}
-	if (used) {
-		int mask = EV_WRITE;
-		if (!c->e.closing && used < OUT_HIGH)
-			mask |= EV_READ;
-		set_mask(c, mask);
-		return 0;
-	}
-	if (c->e.closing) {
-		shutdown(c->fd, SHUT_WR);
-		conn_close(c);
-		return -1;
-	}
-	set_mask(c, EV_READ);
-	return 0;
-}
-
-static int env_join(struct proto_env *env, const char *room, size_t len)
-{
-	struct gconn *c = env->engine_ud;
-	if (!c->w->lr)
-		return -ENOTSUP;
-	return logroom_join(c->w->lr, &c->rd, room, len, env->conn_id);
-}
-
-static int env_publish(struct proto_env *env, const char *msg, size_t len)
-{
-	struct gconn *c = env->engine_ud;
-	if (!c->rd.room)
-		return 0;
-	return logroom_publish(&c->rd, msg, len);
-}
-
-/* Room records for a local member (logroom_for_pending callback): into out up to the
- * bound, flushed; when output stays queued (the socket is full) and the member is more than
- * the bound behind the log end, it is a slow reader: overflow line, close after flushing
- * (the fork and prefork engines' rule, logroom_read_upto). */
-static void conn_pump(struct logroom_reader *rd, void *ud)
-{
-	struct gconn *c = (struct gconn *)((char *)rd - offsetof(struct gconn, rd));
-	size_t max = c->w->ec.max_outbuf_bytes;
-	(void)ud;
-	ssize_t r = logroom_read_upto(rd, &c->out, max);
-	if (r < 0 && r != -EOVERFLOW) { /* the log cannot be read */
-		c->e.closing = 1;
-		logroom_leave(rd);
-		conn_flush(c);
-		return;
-	}
-	if (r >= 0) {
-		if (buf_used(&c->out) && conn_flush(c) < 0)
-			return; /* closed */
-		if (!buf_used(&c->out) || logroom_lag_bytes(rd) + buf_used(&c->out) <= max)
-			return;
-	}
-	/* a slow reader, or a record larger than the bound */
-	if (c->w->ec.p->overflow)
-		c->w->ec.p->overflow(c->state, &c->out);
-	c->overflowed = c->e.closing = 1;
-	buf_clear(&c->e.in);
-	logroom_leave(rd);
-	conn_flush(c);
-}
-
-static void conn_read(struct gconn *c)
-{
-	struct gworker *w = c->w;
-	const char *data;
-	ssize_t n = econn_read(&c->e, c->fd, w->rbuf, &data);
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			conn_close(c);
-		return;
-	}
-	if (n == 0) { /* the peer is done sending: answer what is complete, then close */
-		c->e.closing = 1;
-		buf_clear(&c->e.in);
-		conn_flush(c);
-		return;
-	}
-	if (econn_input(&w->ec, &c->e, c->state, data, (size_t)n, &c->out, ev_now_ns(w->loop)) < 0) {
-		conn_close(c);
-		return;
-	}
-	conn_flush(c);
-}
-
-static void conn_cb(struct ev_loop *l, int fd, int mask, void *ud)
-{
-	struct gconn *c = ud;
-	(void)l;
-	(void)fd;
-	if (mask & EV_WRITE) {
-		if (conn_flush(c) < 0)
-			return;
-	}
-	if ((mask & EV_READ) && (c->mask & EV_READ) && !c->e.closing)
-		conn_read(c);
-}
-
-/* fd is counted in sh->live and per_worker[idx] already (by the front) */
-static void conn_new(struct gworker *w, int fd, uint64_t id)
-{
-	struct gconn *c = calloc(1, sizeof(*c) + w->ec.p->state_size);
-	if (!c) {
-		uncount(w);
-		close(fd);
-		return;
-	}
-	c->fd = fd;
-	c->w = w;
-	c->e.last_ns = ev_now_ns(w->loop);
-	econn_env_init(&c->env, w->ec.cfg, id, c, env_join, env_publish);
-	c->next = w->conns;
-	if (w->conns)
-		w->conns->prev = c;
-	w->conns = c;
-	w->nconns++;
-	net_set_nonblock(fd, 1);
-	net_set_nodelay(fd, 1); /* fails harmlessly on a socketpair end (proxy) */
-	if (w->ec.p->init(c->state, &c->env) < 0) {
-		c->e.closing = 1;
-		conn_flush(c);
-		return;
-	}
-	if (ev_add(w->loop, fd, EV_READ, conn_cb, c) < 0) {
-		conn_close(c);
-		return;
-	}
-	c->mask = EV_READ;
-	if (buf_used(&c->out))
-		conn_flush(c);
-}
 
 /* Receives one handed-over descriptor: 1 with *fd (or -1 when the kernel dropped it) and
  * *id, 0 when the front closed the channel, -errno (-EAGAIN: nothing there). */
@@ -340,11 +120,12 @@ static int ctl_recv(int ctl, int *fd, uint64_t *id)
 	return 1;
 }
 
+/* each descriptor is counted in sh->live and per_worker[idx] already (by the front) */
 static void ctl_cb(struct ev_loop *l, int fd, int mask, void *ud)
 {
-	struct gworker *w = ud;
+	struct gwsrc *g = ud;
 	(void)mask;
-	for (int i = 0; i < CTL_BATCH && !w->stopping; i++) {
+	for (int i = 0; i < CTL_BATCH && !pworker_stopping(g->w); i++) {
 		int cfd = -1;
 		uint64_t id = 0;
 		int r = ctl_recv(fd, &cfd, &id);
@@ -355,105 +136,55 @@ static void ctl_cb(struct ev_loop *l, int fd, int mask, void *ud)
 			return;
 		}
 		if (cfd < 0) { /* out of descriptors here: the kernel closed it */
-			uncount(w);
+			pworker_uncount(g->w);
 			continue;
 		}
-		conn_new(w, cfd, id);
+		net_set_nonblock(cfd, 1);
+		pworker_add(g->w, cfd, id);
 	}
 }
 
-static void wake_cb(struct ev_loop *l, int fd, int mask, void *ud)
+static int src_start(struct pworker *w, void *ud)
 {
-	/* nothing: the loop drains the signalfd in logroom_arm and delivers right after */
-	(void)l;
-	(void)fd;
-	(void)mask;
-	(void)ud;
+	struct gwsrc *g = ud;
+	g->w = w;
+	return ev_add(pworker_loop(w), g->ctl, EV_READ, ctl_cb, g);
 }
 
-static int64_t grace_over(struct ev_loop *l, uint64_t id, void *ud)
+static void src_stop(struct pworker *w, void *ud)
 {
-	(void)id;
-	(void)ud;
-	ev_stop(l);
-	return EV_NOMORE;
+	struct gwsrc *g = ud;
+	ev_del(pworker_loop(w), g->ctl, EV_READ);
 }
 
-static void stop_cb(struct ev_loop *l, int fd, int mask, void *ud)
+static void src_fini(struct pworker *w, void *ud)
 {
-	struct gworker *w = ud;
-	(void)mask;
-	ev_del(l, fd, EV_READ);
-	if (w->stopping)
-		return;
-	w->stopping = 1;
-	ev_del(l, w->ctl, EV_READ);
-	/* idle connections go now; those with output pending finish it */
-	for (struct gconn *c = w->conns, *next; c; c = next) {
-		next = c->next;
-		c->e.closing = 1;
-		buf_clear(&c->e.in);
-		conn_flush(c);
-	}
-	ev_timer_add(l, WORKER_FINISH_NS, grace_over, w);
-	maybe_finish(w);
+	struct gwsrc *g = ud;
+	(void)w;
+	close(g->ctl);
 }
 
-static int64_t sweep(struct ev_loop *l, uint64_t id, void *ud)
-{
-	struct gworker *w = ud;
-	uint64_t now = clock_now_ns();
-	(void)l;
-	(void)id;
-	for (struct gconn *c = w->conns, *next; c; c = next) {
-		next = c->next;
-		if (econn_expired(&w->ec, &c->e, 0, now)) /* send progress counts in last_ns */
-			conn_close(c);
-	}
-	return (int64_t)w->ec.sweep_ns;
-}
+static const struct pworker_ops src_ops = {
+	.start = src_start,
+	.stop = src_stop,
+	.fini = src_fini,
+};
 
 static int worker_main(const struct engine_cfg *cfg, int ctl, struct shared *sh, int idx,
 		       const char *room_dir)
 {
-	struct gworker w;
-	memset(&w, 0, sizeof(w));
-	econn_cfg_init(&w.ec, cfg);
-	w.sh = sh;
-	w.idx = idx;
-	w.ctl = ctl;
-	w.loop = ev_new(1024);
-	w.rbuf = malloc(ENGINE_READ_BUF);
-	if (!w.loop || !w.rbuf)
-		return 1;
-	if (room_dir && logroom_open(&w.lr, room_dir) < 0)
-		w.lr = NULL; /* joins fail: chat answers with its error line */
-	int stop_fd = engine_stop_fd();
-	if (ev_add(w.loop, ctl, EV_READ, ctl_cb, &w) < 0 ||
-	    ev_add(w.loop, stop_fd, EV_READ, stop_cb, &w) < 0 ||
-	    (w.lr && ev_add(w.loop, logroom_wake_fd(w.lr), EV_READ, wake_cb, &w) < 0))
-		return 1;
-	if (w.ec.sweep_ns)
-		ev_timer_add(w.loop, w.ec.sweep_ns, sweep, &w);
-	while (!ev_stopped(w.loop)) {
-		/* deliver room records (other workers' and our own connections') before sleeping */
-		while (w.lr && logroom_arm(w.lr))
-			logroom_for_pending(w.lr, conn_pump, &w);
-		if (ev_stopped(w.loop))
-			break;
-		int r = ev_poll(w.loop, -1);
-		if (r < 0 && r != -EINTR) {
-			error("gateway worker %d: event loop failed: %s", idx, strerror(-r));
-			break;
-		}
-	}
-	while (w.conns)
-		conn_close(w.conns);
-	logroom_close(w.lr);
-	close(ctl);
-	ev_free(w.loop);
-	free(w.rbuf);
-	return 0;
+	struct gwsrc g = {.ctl = ctl};
+	struct pworker_cfg pc = {
+		.cfg = cfg,
+		.name = "gateway",
+		.idx = idx,
+		.room_dir = room_dir,
+		.live = &sh->live,
+		.mine = &sh->per_worker[idx],
+		.ops = &src_ops,
+		.ud = &g,
+	};
+	return pworker_run(&pc);
 }
 
 /* ---- the front ------------------------------------------------------------------------ */
@@ -815,17 +546,12 @@ static int running(const struct gsrv *s)
  * Scrubs room slots first when it did not exit cleanly (its pid is still a zombie's). */
 static int reap_one(struct gsrv *s, int block, int *status)
 {
-	siginfo_t si;
-	memset(&si, 0, sizeof(si));
-	if (waitid(P_ALL, 0, &si, WEXITED | WNOWAIT | (block ? 0 : WNOHANG)) < 0 || si.si_pid <= 0)
+	pid_t pid = pworker_parent_reap(s->rooms, block, status);
+	if (pid <= 0)
 		return -2;
-	if (s->rooms && !(si.si_code == CLD_EXITED && si.si_status == 0))
-		logroom_dir_scrub(s->rooms, si.si_pid);
-	while (waitpid(si.si_pid, status, 0) < 0 && errno == EINTR)
-		;
 	for (int i = 0; i < s->n; i++) {
 		struct slot *sl = &s->slots[i];
-		if (sl->pid == si.si_pid) {
+		if (sl->pid == pid) {
 			sl->pid = 0;
 			if (sl->ctl >= 0) {
 				close(sl->ctl);
@@ -969,25 +695,12 @@ static int gateway_run(const struct engine_cfg *cfg)
 		s.slots[i].idx = i;
 		s.slots[i].ctl = -1;
 	}
-	if (cfg->proto->fanout) {
-		int r = logroom_dir_start(&s.room_dir);
-		if (r < 0) {
-			error("cannot create the chat room directory in '/dev/shm' or '/tmp': %s "
-			      "(set TMPDIR to a writable directory)", strerror(-r));
-			goto out;
-		}
-		s.rooms = s.room_dir.path;
-	}
+	if (pworker_parent_rooms(cfg, &s.room_dir, &s.rooms) < 0)
+		goto out;
 	int stop_fd = engine_stop_fd();
-	sigset_t chld;
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld, &s.old_mask);
-	s.sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (s.sfd < 0) {
-		error("cannot create a signalfd for SIGCHLD: %s", strerror(errno));
+	s.sfd = pworker_parent_sigchld(&s.old_mask);
+	if (s.sfd < 0)
 		goto out_mask;
-	}
 	for (int i = 0; i < s.n; i++) {
 		int r = spawn_worker(&s, i);
 		if (r < 0) {

@@ -1,15 +1,16 @@
 /* prefork: N worker processes (--workers N, default the number of CPUs this process may run
  * on) accept on one listening socket that the parent created before forking them.
  *
- * Each worker runs an event loop (core/ev, epoll) over nonblocking connections — the epoll
- * engine's per-connection logic in a process of its own — rather than a blocking accept and
- * one connection at a time, so a handful of workers serves many concurrent connections. Per
- * readiness a connection does one read of up to ENGINE_READ_BUF, feeds the protocol all
- * complete input and makes one write of the output; the rest waits for EV_WRITE, and reading
- * pauses while more than OUT_HIGH bytes wait. The listening socket is shared, so a new
- * connection wakes every idle worker (level-triggered epoll without EPOLLEXCLUSIVE: the
- * classic thundering herd of prefork servers); the losers' accept4 returns EAGAIN. EMFILE and
- * ENFILE pause that worker's accepting for 100 ms.
+ * Each worker runs an event loop (core/ev, epoll) over nonblocking connections (pworker.h,
+ * shared with the gateway engine) — the epoll engine's per-connection logic in a process of
+ * its own — rather than a blocking accept and one connection at a time, so a handful of
+ * workers serves many concurrent connections. Per readiness a connection does one read of up
+ * to ENGINE_READ_BUF, feeds the protocol all complete input and makes one write of the
+ * output; the rest waits for EV_WRITE, and reading pauses while more than PWORKER_OUT_HIGH
+ * bytes wait. The listening socket is shared, so a new connection wakes every idle worker
+ * (level-triggered epoll without EPOLLEXCLUSIVE: the classic thundering herd of prefork
+ * servers); the losers' accept4 returns EAGAIN. EMFILE and ENFILE pause that worker's
+ * accepting for 100 ms.
  *
  * Processes share nothing but a small MAP_SHARED block made by the parent: the next
  * connection id (unique across workers) and the live connection counts (--max-conns is a
@@ -50,10 +51,9 @@
 #include "core/log.h"
 #include "engine/econn.h"
 #include "engine/logroom.h"
+#include "engine/pworker.h"
 
-#define OUT_HIGH (256 * 1024)
 #define TERM_WAIT_NS (ENGINE_STOP_GRACE_NS * 3 / 4) /* then SIGKILL */
-#define WORKER_FINISH_NS (ENGINE_STOP_GRACE_NS / 2)
 #define YOUNG_DEATH_NS NS_PER_S                     /* died younger: restart after RESTART_DELAY */
 #define RESTART_DELAY_NS NS_PER_S
 
@@ -63,318 +63,67 @@ struct shared {
 	_Atomic int64_t per_worker[];
 };
 
-struct pworker;
+/* ---- a worker: pworker.h's loop over the connections it accepts ----------------------- */
 
-struct pconn {
-	int fd;
-	int mask;
-	int overflowed;
-	struct pworker *w;
-	struct pconn *next, *prev;
-	struct econn e;    /* input, timeouts, closing (close once out is flushed) */
-	struct buf out;
-	struct logroom_reader rd;
-	struct proto_env env;
-	_Alignas(16) unsigned char state[];
-};
-
-struct pworker {
-	struct econn_cfg ec;
+struct pfworker {
+	const struct engine_cfg *cfg;
 	struct shared *sh;
 	int idx;
-	struct ev_loop *loop;
+	int lfd;
+	struct pworker *w;
 	struct econn_acceptor acc;
-	char *rbuf;
-	struct pconn *conns;
-	size_t nconns;
-	struct logroom *lr;
-	int stopping;
 };
-
-static void conn_cb(struct ev_loop *l, int fd, int mask, void *ud);
-
-static void set_mask(struct pconn *c, int mask)
-{
-	if (mask == c->mask)
-		return;
-	struct ev_loop *l = c->w->loop;
-	if (c->mask & ~mask)
-		ev_del(l, c->fd, c->mask & ~mask);
-	if (mask & ~c->mask)
-		ev_add(l, c->fd, mask & ~c->mask, conn_cb, c);
-	c->mask = mask;
-}
-
-static void maybe_finish(struct pworker *w)
-{
-	if (w->stopping && w->nconns == 0)
-		ev_stop(w->loop);
-}
-
-static void conn_close(struct pconn *c)
-{
-	struct pworker *w = c->w;
-	logroom_leave(&c->rd);
-	if (c->mask)
-		ev_del(w->loop, c->fd, c->mask);
-	close(c->fd);
-	if (w->ec.p->fini)
-		w->ec.p->fini(c->state);
-	if (c->next)
-		c->next->prev = c->prev;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		w->conns = c->next;
-	w->nconns--;
-	atomic_fetch_sub(&w->sh->live, 1);
-	atomic_fetch_sub(&w->sh->per_worker[w->idx], 1);
-	buf_free(&c->e.in);
-	buf_free(&c->out);
-	free(c);
-	maybe_finish(w);
-}
-
-/* Writes what out holds; 0, or -1 when the connection was closed. */
-static int conn_flush(struct pconn *c)
-{
-	size_t used = buf_used(&c->out);
-	if (used) {
-		ssize_t n = send(c->fd, buf_head(&c->out), used, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n > 0) {
-			buf_consume(&c->out, (size_t)n);
-			c->e.last_ns = ev_now_ns(c->w->loop);
-		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			conn_close(c);
-			return -1;
-		}
-		used = buf_used(&c->out);
-	}
-	if (used) {
-		int mask = EV_WRITE;
-		if (!c->e.closing && used < OUT_HIGH)
-			mask |= EV_READ;
-		set_mask(c, mask);
-		return 0;
-	}
-	if (c->e.closing) {
-		shutdown(c->fd, SHUT_WR);
-		conn_close(c);
-		return -1;
-	}
-	set_mask(c, EV_READ);
-	return 0;
-}
-
-static int env_join(struct proto_env *env, const char *room, size_t len)
-{
-	struct pconn *c = env->engine_ud;
-	if (!c->w->lr)
-		return -ENOTSUP;
-	return logroom_join(c->w->lr, &c->rd, room, len, env->conn_id);
-}
-
-static int env_publish(struct proto_env *env, const char *msg, size_t len)
-{
-	struct pconn *c = env->engine_ud;
-	if (!c->rd.room)
-		return 0;
-	return logroom_publish(&c->rd, msg, len);
-}
-
-/* Room records for a local member (logroom_for_pending callback): into out up to the
- * bound, flushed; when output stays queued (the socket is full) and the member is more than
- * the bound behind the log end, it is a slow reader: overflow line, close after flushing. */
-static void conn_pump(struct logroom_reader *rd, void *ud)
-{
-	struct pconn *c = (struct pconn *)((char *)rd - offsetof(struct pconn, rd));
-	size_t max = c->w->ec.max_outbuf_bytes;
-	ssize_t r = logroom_read_upto(rd, &c->out, max);
-	if (r < 0 && r != -EOVERFLOW) { /* the log cannot be read */
-		c->e.closing = 1;
-		logroom_leave(rd);
-		conn_flush(c);
-		return;
-	}
-	if (r >= 0) {
-		if (buf_used(&c->out) && conn_flush(c) < 0)
-			return; /* closed */
-		if (!buf_used(&c->out) || logroom_lag_bytes(rd) + buf_used(&c->out) <= max)
-			return;
-	}
-	/* a slow reader, or a record larger than the bound */
-	if (c->w->ec.p->overflow)
-		c->w->ec.p->overflow(c->state, &c->out);
-	c->overflowed = c->e.closing = 1;
-	buf_clear(&c->e.in);
-	logroom_leave(rd);
-	conn_flush(c);
-}
-
-static void conn_read(struct pconn *c)
-{
-	struct pworker *w = c->w;
-	const char *data;
-	ssize_t n = econn_read(&c->e, c->fd, w->rbuf, &data);
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EINTR)
-			conn_close(c);
-		return;
-	}
-	if (n == 0) { /* the peer is done sending: answer what is complete, then close */
-		c->e.closing = 1;
-		buf_clear(&c->e.in);
-		conn_flush(c);
-		return;
-	}
-	if (econn_input(&w->ec, &c->e, c->state, data, (size_t)n, &c->out, ev_now_ns(w->loop)) < 0) {
-		conn_close(c);
-		return;
-	}
-	conn_flush(c);
-}
-
-static void conn_cb(struct ev_loop *l, int fd, int mask, void *ud)
-{
-	struct pconn *c = ud;
-	if (mask & EV_WRITE) {
-		if (conn_flush(c) < 0)
-			return;
-	}
-	if ((mask & EV_READ) && (c->mask & EV_READ) && !c->e.closing)
-		conn_read(c);
-}
-
-static void conn_new(struct pworker *w, int fd)
-{
-	struct pconn *c = calloc(1, sizeof(*c) + w->ec.p->state_size);
-	if (!c) {
-		atomic_fetch_sub(&w->sh->live, 1);
-		close(fd);
-		return;
-	}
-	c->fd = fd;
-	c->w = w;
-	c->e.last_ns = ev_now_ns(w->loop);
-	econn_env_init(&c->env, w->ec.cfg, atomic_fetch_add(&w->sh->next_id, 1), c, env_join,
-		       env_publish);
-	c->next = w->conns;
-	if (w->conns)
-		w->conns->prev = c;
-	w->conns = c;
-	w->nconns++;
-	atomic_fetch_add(&w->sh->per_worker[w->idx], 1);
-	net_set_nodelay(fd, 1);
-	if (w->ec.p->init(c->state, &c->env) < 0) {
-		c->e.closing = 1;
-		conn_flush(c);
-		return;
-	}
-	if (ev_add(w->loop, fd, EV_READ, conn_cb, c) < 0) {
-		conn_close(c);
-		return;
-	}
-	c->mask = EV_READ;
-	if (buf_used(&c->out))
-		conn_flush(c);
-}
 
 /* econn_acceptor's take: a new connection, unless --max-conns are open server-wide */
 static int take(void *ud, int fd)
 {
-	struct pworker *w = ud;
-	if (econn_full(w->ec.cfg, atomic_fetch_add(&w->sh->live, 1))) {
-		atomic_fetch_sub(&w->sh->live, 1);
+	struct pfworker *pf = ud;
+	struct shared *sh = pf->sh;
+	if (econn_full(pf->cfg, atomic_fetch_add(&sh->live, 1))) {
+		atomic_fetch_sub(&sh->live, 1);
 		close(fd);
-	} else {
-		conn_new(w, fd);
+		return 0;
 	}
+	atomic_fetch_add(&sh->per_worker[pf->idx], 1);
+	pworker_add(pf->w, fd, atomic_fetch_add(&sh->next_id, 1));
 	return 0;
 }
 
-static void wake_cb(struct ev_loop *l, int fd, int mask, void *ud)
+static int src_start(struct pworker *w, void *ud)
 {
-	/* nothing: the loop drains the signalfd in logroom_arm and delivers right after */
+	struct pfworker *pf = ud;
+	pf->w = w;
+	return econn_acceptor_start(&pf->acc, pworker_loop(w), pf->lfd, take, pf);
 }
 
-static int64_t grace_over(struct ev_loop *l, uint64_t id, void *ud)
+/* stop: accept no more; fini: the same (a no-op when closed) */
+static void src_close(struct pworker *w, void *ud)
 {
-	ev_stop(l);
-	return EV_NOMORE;
+	struct pfworker *pf = ud;
+	econn_acceptor_close(&pf->acc);
 }
 
-static void stop_cb(struct ev_loop *l, int fd, int mask, void *ud)
-{
-	struct pworker *w = ud;
-	ev_del(l, fd, EV_READ);
-	if (w->stopping)
-		return;
-	w->stopping = 1;
-	econn_acceptor_close(&w->acc);
-	/* idle connections go now; those with output pending finish it */
-	for (struct pconn *c = w->conns, *next; c; c = next) {
-		next = c->next;
-		c->e.closing = 1;
-		buf_clear(&c->e.in);
-		conn_flush(c);
-	}
-	ev_timer_add(l, WORKER_FINISH_NS, grace_over, w);
-	maybe_finish(w);
-}
-
-static int64_t sweep(struct ev_loop *l, uint64_t id, void *ud)
-{
-	struct pworker *w = ud;
-	uint64_t now = clock_now_ns();
-	for (struct pconn *c = w->conns, *next; c; c = next) {
-		next = c->next;
-		if (econn_expired(&w->ec, &c->e, 0, now)) /* send progress counts in last_ns */
-			conn_close(c);
-	}
-	return (int64_t)w->ec.sweep_ns;
-}
+static const struct pworker_ops src_ops = {
+	.start = src_start,
+	.stop = src_close,
+	.fini = src_close,
+};
 
 static int worker_main(const struct engine_cfg *cfg, int lfd, struct shared *sh, int idx,
 		       const char *room_dir)
 {
-	struct pworker w;
-	memset(&w, 0, sizeof(w));
-	econn_cfg_init(&w.ec, cfg);
-	w.sh = sh;
-	w.idx = idx;
-	w.acc.fd = -1;
-	w.loop = ev_new(1024);
-	w.rbuf = malloc(ENGINE_READ_BUF);
-	if (!w.loop || !w.rbuf)
-		return 1;
-	if (room_dir && logroom_open(&w.lr, room_dir) < 0)
-		w.lr = NULL; /* joins fail: chat answers with its error line */
-	int stop_fd = engine_stop_fd();
-	if (econn_acceptor_start(&w.acc, w.loop, lfd, take, &w) < 0 ||
-	    ev_add(w.loop, stop_fd, EV_READ, stop_cb, &w) < 0 ||
-	    (w.lr && ev_add(w.loop, logroom_wake_fd(w.lr), EV_READ, wake_cb, &w) < 0))
-		return 1;
-	if (w.ec.sweep_ns)
-		ev_timer_add(w.loop, w.ec.sweep_ns, sweep, &w);
-	while (!ev_stopped(w.loop)) {
-		/* deliver room records (other workers' and our own connections') before sleeping */
-		while (w.lr && logroom_arm(w.lr))
-			logroom_for_pending(w.lr, conn_pump, &w);
-		if (ev_stopped(w.loop))
-			break;
-		int r = ev_poll(w.loop, -1);
-		if (r < 0 && r != -EINTR) {
-			error("prefork worker %d: event loop failed: %s", idx, strerror(-r));
-			break;
-		}
-	}
-	while (w.conns)
-		conn_close(w.conns);
-	logroom_close(w.lr);
-	econn_acceptor_close(&w.acc);
-	ev_free(w.loop);
-	free(w.rbuf);
-	return 0;
+	struct pfworker pf = {.cfg = cfg, .sh = sh, .idx = idx, .lfd = lfd, .acc = {.fd = -1}};
+	struct pworker_cfg pc = {
+		.cfg = cfg,
+		.name = "prefork",
+		.idx = idx,
+		.room_dir = room_dir,
+		.live = &sh->live,
+		.mine = &sh->per_worker[idx],
+		.ops = &src_ops,
+		.ud = &pf,
+	};
+	return pworker_run(&pc);
 }
 
 /* ---- the parent ---------------------------------------------------------------------- */
@@ -423,16 +172,11 @@ static int spawn_worker(struct psrv *s, int i)
  * it did not exit cleanly (its pid is still a zombie's, not reusable). */
 static int reap_one(struct psrv *s, int block, int *status)
 {
-	siginfo_t si;
-	memset(&si, 0, sizeof(si));
-	if (waitid(P_ALL, 0, &si, WEXITED | WNOWAIT | (block ? 0 : WNOHANG)) < 0 || si.si_pid <= 0)
+	pid_t pid = pworker_parent_reap(s->rooms, block, status);
+	if (pid <= 0)
 		return -2;
-	if (s->rooms && !(si.si_code == CLD_EXITED && si.si_status == 0))
-		logroom_dir_scrub(s->rooms, si.si_pid);
-	while (waitpid(si.si_pid, status, 0) < 0 && errno == EINTR)
-		;
 	for (int i = 0; i < s->n; i++) {
-		if (s->slots[i].pid == si.si_pid) {
+		if (s->slots[i].pid == pid) {
 			s->slots[i].pid = 0;
 			/* its connections died with it */
 			int64_t gone = atomic_exchange(&s->sh->per_worker[i], 0);
@@ -578,25 +322,12 @@ static int prefork_run(const struct engine_cfg *cfg)
 	s.sh = m;
 	atomic_init(&s.sh->next_id, 1);
 	atomic_init(&s.sh->live, 0);
-	if (cfg->proto->fanout) {
-		int r = logroom_dir_start(&s.room_dir);
-		if (r < 0) {
-			error("cannot create the chat room directory in '/dev/shm' or '/tmp': %s "
-			      "(set TMPDIR to a writable directory)", strerror(-r));
-			goto out;
-		}
-		s.rooms = s.room_dir.path;
-	}
+	if (pworker_parent_rooms(cfg, &s.room_dir, &s.rooms) < 0)
+		goto out;
 	int stop_fd = engine_stop_fd();
-	sigset_t chld;
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld, &s.old_mask);
-	s.sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (s.sfd < 0) {
-		error("cannot create a signalfd for SIGCHLD: %s", strerror(errno));
+	s.sfd = pworker_parent_sigchld(&s.old_mask);
+	if (s.sfd < 0)
 		goto out_mask;
-	}
 	for (int i = 0; i < s.n; i++) {
 		int r = spawn_worker(&s, i);
 		if (r < 0) {
