@@ -18,6 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
+/* noclone: at -O3 GCC clones these into burn_a.constprop.0, which the tests would not find */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NOINLINE __attribute__((noinline, noclone))
+#else
+#define NOINLINE __attribute__((noinline))
+#endif
+
 #define ROUND_ITERS 1000000ULL /* one tenth of a round; a round is ~10-30 ms */
 
 volatile uint64_t burn_sink;
@@ -31,12 +38,12 @@ static inline __attribute__((always_inline)) uint64_t spin(uint64_t n, uint64_t 
 	return x;
 }
 
-__attribute__((noinline)) void burn_a(uint64_t n)
+NOINLINE void burn_a(uint64_t n)
 {
 	burn_sink = spin(n, burn_sink + 1);
 }
 
-__attribute__((noinline)) void burn_b(uint64_t n)
+NOINLINE void burn_b(uint64_t n)
 {
 	burn_sink = spin(n, burn_sink + 3);
 }
@@ -48,7 +55,7 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-__attribute__((noinline)) static void burn_for(double seconds)
+NOINLINE static void burn_for(double seconds)
 {
 	double end = now_s() + seconds;
 	while (now_s() < end) {
@@ -57,12 +64,12 @@ __attribute__((noinline)) static void burn_for(double seconds)
 	}
 }
 
-__attribute__((noinline)) void burn_child(double seconds)
+NOINLINE void burn_child(double seconds)
 {
 	burn_for(seconds);
 }
 
-__attribute__((noinline)) void nap(double seconds)
+NOINLINE void nap(double seconds)
 {
 	double end = now_s() + seconds;
 	struct timespec ts = {0, 20 * 1000 * 1000};
