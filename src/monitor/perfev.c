@@ -7,12 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static long perf_open(struct perf_event_attr *a, pid_t tid)
+static long perf_open(struct perf_event_attr *a, pid_t tid, int group_fd)
 {
-	return syscall(SYS_perf_event_open, a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+	return syscall(SYS_perf_event_open, a, tid, -1, group_fd, PERF_FLAG_FD_CLOEXEC);
 }
 
 /* raw_syscalls:sys_enter's id from tracefs, or -errno. */
@@ -87,6 +88,7 @@ static void attr_for(enum perfev_id id, long tp, struct perf_event_attr *a)
 }
 
 static int is_hw(int id) { return id >= PERFEV_CYCLES; }
+static int leader_of(int id) { return is_hw(id) ? PERFEV_CYCLES : PERFEV_TASK_CLOCK; }
 
 int perfev_hw_supported(char *reason, size_t len)
 {
@@ -97,7 +99,7 @@ int perfev_hw_supported(char *reason, size_t len)
 	struct perf_event_attr a;
 	attr_for(PERFEV_CYCLES, 0, &a);
 	a.inherit = 0;
-	long fd = perf_open(&a, 0);
+	long fd = perf_open(&a, 0, -1);
 	if (fd < 0) {
 		int e = errno;
 		if (e == ENOENT || e == EOPNOTSUPP || e == ENODEV)
@@ -135,6 +137,93 @@ static int list_tasks(pid_t pid, pid_t **tids, int n, int *cap)
 	return n;
 }
 
+static void close_event(struct perfev *p, int id)
+{
+	for (int t = 0; t < p->nthreads; t++)
+		if (p->fds[t * PERFEV_N + id] >= 0)
+			close(p->fds[t * PERFEV_N + id]), p->fds[t * PERFEV_N + id] = -1;
+}
+
+/* Opens event id on every thread: a group leader, a member of its leader's group (grouped),
+ * or on its own. Returns how many opened; *gone counts threads that exited (or whose leader
+ * did not open), *lasterr the last other errno. */
+static int open_event(struct perfev *p, int id, long tp, const pid_t *tids, int n, int grouped,
+		      int *lasterr, int *gone)
+{
+	struct perf_event_attr a;
+	attr_for(id, tp, &a);
+	if (grouped)
+		a.read_format |= PERF_FORMAT_GROUP | PERF_FORMAT_ID;
+	int lead = leader_of(id), opened = 0;
+	*lasterr = 0, *gone = 0;
+	for (int t = 0; t < n; t++) {
+		int gfd = -1;
+		if (grouped && id != lead) {
+			gfd = p->fds[t * PERFEV_N + lead];
+			if (gfd < 0) {
+				(*gone)++; /* its thread was gone when the leader was opened */
+				continue;
+			}
+		}
+		long fd = perf_open(&a, tids[t], gfd);
+		if (fd < 0) {
+			if (errno == ESRCH)
+				(*gone)++; /* the thread exited since it was listed */
+			else
+				*lasterr = errno;
+			continue;
+		}
+		uint64_t eid = 0;
+		if (grouped && ioctl((int)fd, PERF_EVENT_IOC_ID, &eid) < 0) {
+			*lasterr = EINVAL; /* cannot tell members apart: not grouped */
+			close((int)fd);
+			continue;
+		}
+		p->fds[t * PERFEV_N + id] = (int)fd;
+		p->ids[t * PERFEV_N + id] = eid;
+		opened++;
+	}
+	return opened;
+}
+
+static int cmp_tid(const void *a, const void *b)
+{
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int tid_index(const struct perfev *p, pid_t tid)
+{
+	int lo = 0, hi = p->nthreads - 1;
+	while (p->tids && lo <= hi) {
+		int mid = lo + (hi - lo) / 2;
+		if (p->tids[mid] == tid)
+			return mid;
+		if (p->tids[mid] < tid)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+int perfev_attached(const struct perfev *p, pid_t tid) { return tid_index(p, tid) >= 0; }
+
+int perfev_quiet(struct perfev *p, pid_t tid)
+{
+	int t = tid_index(p, tid);
+	if (t < 0)
+		return 0;
+	p->quiet[t] = 1;
+	return 1;
+}
+
+void perfev_unquiet(struct perfev *p)
+{
+	if (p->quiet)
+		memset(p->quiet, 0, (size_t)p->nthreads);
+}
+
 int perfev_attach(struct perfev *p, const pid_t *pids, int npids)
 {
 	memset(p, 0, sizeof *p);
@@ -152,9 +241,16 @@ int perfev_attach(struct perfev *p, const pid_t *pids, int npids)
 		return -E2BIG;
 	}
 	p->nthreads = n;
-	p->fds = malloc(sizeof(int) * (size_t)(n ? n : 1) * PERFEV_N);
-	if (!p->fds) {
-		free(tids);
+	if (n)
+		qsort(tids, (size_t)n, sizeof *tids, cmp_tid);
+	size_t rows = (size_t)(n ? n : 1);
+	p->fds = malloc(sizeof(int) * rows * PERFEV_N);
+	p->ids = calloc(rows * PERFEV_N, sizeof(uint64_t));
+	p->tval = calloc(rows * PERFEV_N, sizeof(uint64_t));
+	p->quiet = calloc(rows, 1);
+	if (!p->fds || !p->ids || !p->tval || !p->quiet) {
+		free(p->fds), free(p->ids), free(p->tval), free(p->quiet), free(tids);
+		memset(p, 0, sizeof *p);
 		return -ENOMEM;
 	}
 	for (int i = 0; i < n * PERFEV_N; i++)
@@ -173,27 +269,21 @@ int perfev_attach(struct perfev *p, const pid_t *pids, int npids)
 			continue;
 		if (id == PERFEV_SYSCALLS && tp < 0)
 			continue;
-		struct perf_event_attr a;
-		attr_for(id, tp, &a);
-		int opened = 0, lasterr = 0, gone = 0;
-		for (int t = 0; t < n; t++) {
-			long fd = perf_open(&a, tids[t]);
-			if (fd < 0) {
-				if (errno == ESRCH)
-					gone++; /* the thread exited since it was listed */
-				else
-					lasterr = errno;
-				continue;
-			}
-			p->fds[t * PERFEV_N + id] = (int)fd;
-			opened++;
+		int lead = leader_of(id);
+		int grouped = id == lead ? 1 : p->ok[lead] && p->grouped[lead];
+		int opened, lasterr, gone;
+		opened = open_event(p, id, tp, tids, n, grouped, &lasterr, &gone);
+		if (grouped && !(opened && opened + gone == n) && lasterr == EINVAL) {
+			/* the kernel will not group this one (or inherit a group): on its own */
+			close_event(p, id);
+			grouped = 0;
+			opened = open_event(p, id, tp, tids, n, grouped, &lasterr, &gone);
 		}
+		p->grouped[id] = grouped;
 		if (opened && opened + gone == n) {
 			p->ok[id] = 1;
 		} else {
-			for (int t = 0; t < n; t++)
-				if (p->fds[t * PERFEV_N + id] >= 0)
-					close(p->fds[t * PERFEV_N + id]), p->fds[t * PERFEV_N + id] = -1;
+			close_event(p, id);
 			char *r = is_hw(id) ? p->hw_reason : id == PERFEV_SYSCALLS ? p->sc_reason
 										    : p->sw_reason;
 			if (!r[0])
@@ -201,31 +291,74 @@ int perfev_attach(struct perfev *p, const pid_t *pids, int npids)
 					 strerror(lasterr ? lasterr : ESRCH));
 		}
 	}
-	free(tids);
+	p->tids = tids;
 	perfev_read(p, p->base);
 	memcpy(p->last, p->base, sizeof p->last);
 	return p->ok[PERFEV_TASK_CLOCK] ? 0 : -ENOTSUP;
 }
 
+/* value scaled by enabled/running when the counter was multiplexed */
+static uint64_t scaled(uint64_t v, uint64_t ena, uint64_t run)
+{
+	if (run && run < ena)
+		return (uint64_t)((double)v * (double)ena / (double)run);
+	return v;
+}
+
+/* One PERF_FORMAT_GROUP read of thread t's group led by lead into val[] (its tval row). */
+static void read_group(struct perfev *p, int t, int lead, uint64_t *val)
+{
+	int fd = p->fds[t * PERFEV_N + lead];
+	uint64_t buf[3 + 2 * PERFEV_N]; /* nr, time_enabled, time_running, {value, id}[nr] */
+	if (fd < 0)
+		return;
+	ssize_t got = read(fd, buf, sizeof buf);
+	if (got < (ssize_t)(3 * sizeof(uint64_t)))
+		return;
+	uint64_t nr = buf[0], have = ((uint64_t)got / sizeof(uint64_t) - 3) / 2;
+	if (nr > have)
+		nr = have;
+	const uint64_t *ids = p->ids + t * PERFEV_N;
+	for (uint64_t i = 0; i < nr; i++) {
+		uint64_t v = buf[3 + 2 * i], eid = buf[4 + 2 * i];
+		for (int id = 0; id < PERFEV_N; id++) {
+			if (p->ok[id] && p->grouped[id] && leader_of(id) == lead &&
+			    p->fds[t * PERFEV_N + id] >= 0 && ids[id] == eid) {
+				val[id] = scaled(v, buf[1], buf[2]);
+				break;
+			}
+		}
+	}
+}
+
 void perfev_read(struct perfev *p, uint64_t *cur)
 {
-	for (int id = 0; id < PERFEV_N; id++) {
-		cur[id] = 0;
-		if (!p->ok[id])
-			continue;
-		uint64_t sum = 0;
-		for (int t = 0; t < p->nthreads; t++) {
+	uint64_t sum[PERFEV_N] = {0};
+	for (int t = 0; t < p->nthreads; t++) {
+		/* a thread's values stay as last read when its read fails or it is quiet */
+		uint64_t *val = p->tval + t * PERFEV_N;
+		for (int id = 0; id < PERFEV_N && !p->quiet[t]; id++) {
+			if (!p->ok[id])
+				continue;
+			if (p->grouped[id]) {
+				if (id == leader_of(id))
+					read_group(p, t, id, val);
+				continue;
+			}
 			int fd = p->fds[t * PERFEV_N + id];
 			uint64_t v[3];
 			if (fd < 0 || read(fd, v, sizeof v) != (ssize_t)sizeof v)
 				continue;
-			if (v[2] && v[2] < v[1]) /* multiplexed: scale */
-				v[0] = (uint64_t)((double)v[0] * (double)v[1] / (double)v[2]);
-			sum += v[0];
+			val[id] = scaled(v[0], v[1], v[2]);
 		}
-		/* never go backwards (a scaled estimate may wobble) */
-		cur[id] = sum < p->last[id] ? p->last[id] : sum;
+		p->quiet[t] = 0;
+		for (int id = 0; id < PERFEV_N; id++)
+			sum[id] += val[id];
 	}
+	/* never go backwards (a scaled estimate may wobble) */
+	for (int id = 0; id < PERFEV_N; id++)
+		cur[id] = !p->ok[id] ? 0 : sum[id] < p->last[id] ? p->last[id] : sum[id];
+	memcpy(p->last, cur, sizeof p->last);
 }
 
 void perfev_close(struct perfev *p)
@@ -235,6 +368,14 @@ void perfev_close(struct perfev *p)
 			if (p->fds[i] >= 0)
 				close(p->fds[i]);
 	free(p->fds);
+	free(p->ids);
+	free(p->tids);
+	free(p->tval);
+	free(p->quiet);
 	p->fds = NULL;
+	p->ids = NULL;
+	p->tids = NULL;
+	p->tval = NULL;
+	p->quiet = NULL;
 	p->nthreads = 0;
 }

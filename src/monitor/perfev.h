@@ -6,6 +6,9 @@
  * page-faults); raw_syscalls:sys_enter when tracefs is readable; hardware events (cycles,
  * instructions, cache-misses, dTLB-load-misses) where the PMU supports them. What is not
  * available is reported with a reason, never as zero.
+ * Each thread's counters are opened as two groups (software + syscalls led by task-clock,
+ * hardware led by cycles, PERF_FORMAT_GROUP), so a read costs one read(2) per group per
+ * thread, not one per counter; an event the kernel will not group is opened on its own.
  * Not thread-safe. Functions return 0 / -errno.
  */
 #ifndef CTXLAB_MONITOR_PERFEV_H
@@ -33,6 +36,11 @@ enum perfev_id {
 struct perfev {
 	int nthreads;
 	int *fds;                 /* [nthreads * PERFEV_N], -1 when not open */
+	uint64_t *ids;            /* [nthreads * PERFEV_N]: PERF_EVENT_IOC_ID of each fd */
+	int grouped[PERFEV_N];    /* 1: read through its group leader's PERF_FORMAT_GROUP read */
+	pid_t *tids;              /* [nthreads], ascending: the thread each row of fds counts */
+	uint64_t *tval;           /* [nthreads * PERFEV_N]: each thread's values at its last read */
+	unsigned char *quiet;     /* [nthreads]: perfev_quiet marks for the next read */
 	int ok[PERFEV_N];         /* 1 when the event counts for the tree */
 	uint64_t last[PERFEV_N];  /* values at the previous read */
 	uint64_t base[PERFEV_N];  /* values at attach */
@@ -45,8 +53,18 @@ struct perfev {
  * Unavailable events are marked !ok with a reason; returns 0 when at least the software
  * events count, else -errno (reasons filled). */
 int perfev_attach(struct perfev *p, const pid_t *pids, int npids);
-/* Reads the tree's totals into cur[PERFEV_N] (cumulative since attach). */
+/* Reads the tree's totals into cur[PERFEV_N] (cumulative since attach). Threads marked with
+ * perfev_quiet are not read: their values at their last read are used; the marks are cleared. */
 void perfev_read(struct perfev *p, uint64_t *cur);
+/* Whether thread tid has counters of its own (was a thread of the tree at attach): 1 / 0. */
+int perfev_attached(const struct perfev *p, pid_t tid);
+/* The caller has proved that thread tid's counters cannot have changed since the previous
+ * perfev_read: the thread has not run since, and no task inheriting its counters has run,
+ * been born, exited or gone out of sight. The next perfev_read skips its read(2)s.
+ * Returns 1 when tid has counters (marked), else 0. */
+int perfev_quiet(struct perfev *p, pid_t tid);
+/* Clears every perfev_quiet mark (the proof failed for this round). */
+void perfev_unquiet(struct perfev *p);
 void perfev_close(struct perfev *p);
 
 /* Whether hardware counters open on this machine: 1, or 0 with a reason. */

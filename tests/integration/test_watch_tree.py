@@ -8,6 +8,9 @@
    shows ~0 (the seeds' mistake); skipped without pidstat.
 3. single process: watch's %usr/%sys agree with pidstat's within 5 points (skips without sysstat).
 4. --csv has a header and one row per sample; bad options fail with a message.
+5. `watch --pid` on a root that sleeps (its perf counters are then not re-read) while children it
+   forks after the start burn: perf task-clock still matches the tree's CPU within 5%; the
+   summary's monitor_overhead is watch's own CPU over a positive span.
 """
 import json
 import os
@@ -61,6 +64,51 @@ def test_cmd_tree():
           "summary has mean stddev cv min max p95")
     check(summary[0]["total"]["perf"].get("hardware", "").startswith("not supported") or
           "cycles" in summary[0]["total"]["perf"], "hardware counters: a value or n/a with a reason")
+
+
+def test_idle_root_perf():
+    # root: idle 0.8 s, then 3 children burning 0.4 s each (staggered), idle 0.6 s, exit; plus
+    # an idle sibling that never runs while watched
+    code = ("import os,sys,time\nprint(os.getpid(),flush=True)\ntime.sleep(0.8)\nks=[]\n"
+            "for i in range(3):\n  k=os.fork()\n  if k==0:\n    t=time.process_time()\n"
+            "    while time.process_time()-t<0.4: pass\n    os._exit(0)\n  ks.append(k)\n"
+            "  time.sleep(0.2)\n"
+            "for k in ks: os.waitpid(k,0)\ntime.sleep(0.6)\n")
+    b = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    root = int(b.stdout.readline())
+    w = subprocess.Popen([CTXLAB, "watch", "--pid", str(root), "-i", "100ms", "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    b.wait(timeout=30)  # reaped: watch sees the root gone
+    out, err = w.communicate(timeout=30)
+    check(w.returncode == 0, "watch --pid on the idle root exits 0 (%s)" % err.strip())
+    objs = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    if not objs or "summary" not in objs[-1]:
+        check(False, "a summary object")
+        return
+    tot, summ = objs[-1]["total"], objs[-1]["summary"]
+    cpu = tot["cpu_user_s"] + tot["cpu_sys_s"]
+    check(cpu >= 1.1, "the children's burn is counted (%.3f s of 1.2)" % cpu)
+    if "task_clock_ns" in tot["perf"]:
+        tc = tot["perf"]["task_clock_ns"] / 1e9
+        print("# idle root: cpu %.3f s, perf task-clock %.3f s" % (cpu, tc))
+        check(abs(tc - cpu) <= 0.05 * cpu + 0.03,
+              "perf task-clock matches the CPU total while the root sleeps (%.3f vs %.3f)"
+              % (tc, cpu))
+    else:
+        print("skip: perf counters n/a here (%s)" % tot["perf"])
+    # per interval too: the children call clock_gettime(CLOCK_PROCESS_CPUTIME_ID) (a real
+    # syscall) as they burn, so every interval with a child on the CPU counts syscalls
+    busy = [o for o in objs[:-1] if o.get("cpu_total_cores", 0) > 0.5]
+    if busy and busy[0].get("syscalls_per_s") is not None:
+        low = [round(o["syscalls_per_s"]) for o in busy if o["syscalls_per_s"] < 1000]
+        check(not low, "every busy interval counts the children's syscalls (%d busy; low %s)"
+              % (len(busy), low))
+    else:
+        print("skip: no busy interval or syscall counter n/a")
+    oh = summ.get("monitor_overhead")
+    check(isinstance(oh, dict) and oh["span_s"] > 1.0 and 0 <= oh["cpu_s"] < oh["span_s"] and
+          abs(oh["pct_of_core"] - 100 * oh["cpu_s"] / oh["span_s"]) < 1e-6,
+          "summary monitor_overhead: own CPU over the span after the first sample (%s)" % oh)
 
 
 def start_burn(args):
@@ -144,5 +192,6 @@ if not os.path.exists(BURN):
 test_cmd_tree()
 test_pid_vs_pidstat()
 test_single_vs_pidstat()
+test_idle_root_perf()
 test_csv_and_errors()
 sys.exit(1 if failures else 0)
