@@ -279,7 +279,12 @@ static void test_pprof(void **state)
 		struct pb sub = {b.p, b.p + len};
 		if (field == 6) {
 			assert_true(nstr < 64);
-			strs[nstr++] = strndup((const char *)b.p, len);
+			/* not strndup: the bytes are not NUL-terminated (ASan strict_string_checks) */
+			char *str = malloc(len + 1);
+			assert_non_null(str);
+			memcpy(str, b.p, len);
+			str[len] = 0;
+			strs[nstr++] = str;
 		} else if (field == 2) {
 			nsamples++;
 			while (sub.p < sub.end) {
