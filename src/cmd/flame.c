@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
@@ -45,6 +46,15 @@ static int out_open(struct out *o)
 		o->f = stdout;
 		return 0;
 	}
+	struct stat st;
+	if (stat(o->path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		/* /dev/null, a FIFO...: write in place, never rename over it */
+		o->tmp[0] = 0;
+		o->f = fopen(o->path, "we");
+		if (!o->f)
+			return error("cannot open '%s': %s", o->path, strerror(errno));
+		return 0;
+	}
 	snprintf(o->tmp, sizeof o->tmp, "%s.tmp", o->path);
 	o->f = fopen(o->tmp, "we");
 	if (!o->f)
@@ -61,6 +71,8 @@ static int out_close(struct out *o, int r)
 	}
 	if (fclose(o->f) != 0 && !r)
 		r = -EIO;
+	if (!o->tmp[0])
+		return r;
 	if (!r && rename(o->tmp, o->path) < 0)
 		r = -errno;
 	if (r)

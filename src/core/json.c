@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -259,8 +260,35 @@ void *json_read_str(const char *text, char *err, size_t errlen)
 	return j;
 }
 
+static int write_all(int fd, const char *data, size_t len)
+{
+	size_t off = 0;
+	while (off < len) {
+		ssize_t n = write(fd, data + off, len - off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		off += (size_t)n;
+	}
+	return 0;
+}
+
 int json_write_file_atomic(const char *path, const char *data, size_t len)
 {
+	/* A path that is not a regular file (/dev/null, /dev/stdout, a FIFO) is written in
+	 * place: renaming over it would replace the device with a file. */
+	struct stat st;
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		int r = write_all(fd, data, len);
+		if (close(fd) < 0 && !r)
+			r = -errno;
+		return r;
+	}
 	char tmp[4096];
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/json.h"
@@ -110,6 +111,11 @@ static void test_read_and_atomic_write(void **state)
 	assert_non_null(strstr(err, "line 2"));
 	unlink(path);
 	rmdir(dir);
+	/* a device is written in place, never replaced by a regular file */
+	assert_int_equal(json_write_file_atomic("/dev/null", "{}", 2), 0);
+	struct stat st;
+	assert_int_equal(stat("/dev/null", &st), 0);
+	assert_true(S_ISCHR(st.st_mode));
 	/* a directory that does not exist: -ENOENT, nothing left behind */
 	assert_true(json_write_file_atomic("/nonexistent-dir/x.json", "1", 1) < 0);
 }
