@@ -98,8 +98,22 @@ static _Noreturn void tree_root(const struct workload_tree_opts *o, int go, int 
 		idle[i] = fork();
 		if (idle[i] == 0) {
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			for (;;)
-				pause();
+			if (!o->idle_tick_ns)
+				for (;;)
+					pause();
+			/* ticks from a common start, spread over the tick so the
+			 * wake-ups do not all land at once */
+			uint64_t next = clock_now_ns() + o->idle_tick_ns * (uint64_t)i / o->idle;
+			for (;;) {
+				clock_sleep_until_ns(next, 0);
+				uint64_t end = clock_thread_cpu_ns() + 20 * NS_PER_US;
+				volatile uint64_t x = 1;
+				do {
+					for (int k = 0; k < 2000; k++)
+						x = x * 6364136223846793005ULL + 1;
+				} while (clock_thread_cpu_ns() < end);
+				next += o->idle_tick_ns;
+			}
 		}
 	}
 	int started = 0;

@@ -30,6 +30,9 @@ struct workload_tree_opts {
 	uint64_t stagger_ns;      /* child i starts its burn after i * stagger_ns */
 	int nested;
 	int idle;                 /* extra children that only sleep until the end */
+	uint64_t idle_tick_ns;    /* > 0: the extra children wake every tick and burn ~20 us
+				   * of user CPU (a busy tree: every process runs every
+				   * interval, so a sampler can skip none) */
 };
 
 struct workload_truth {

@@ -4,7 +4,8 @@
  * root's getrusage truth as one JSON line; ends the tree when stdin closes (or at once with
  * --exit).
  *   monitor_burn [--children K] [--user-ms MS] [--sys-ms MS] [--stagger-ms MS] [--nested]
- *                [--idle N] [--exit]
+ *                [--idle N [--idle-tick-ms MS]] [--exit]
+ * --idle-tick-ms: the N extra children wake every MS and burn ~20 us (a busy tree).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@ int main(int argc, char **argv)
 			o.stagger_ns = strtoull(v, NULL, 10) * NS_PER_MS, i++;
 		else if (!strcmp(argv[i], "--idle"))
 			o.idle = atoi(v), i++;
+		else if (!strcmp(argv[i], "--idle-tick-ms"))
+			o.idle_tick_ns = strtoull(v, NULL, 10) * NS_PER_MS, i++;
 		else if (!strcmp(argv[i], "--nested"))
 			o.nested = 1;
 		else if (!strcmp(argv[i], "--exit"))
