@@ -35,6 +35,10 @@ static const char usage[] =
 	"  --dry-run        print the matrix and the estimated duration, run nothing\n"
 	"  --quick          a short version (repeat 1, 200ms warm-up, 500ms trials, smallest and\n"
 	"                   largest connections only): the default finishes in about a minute\n"
+	"  --profile[=MODE] profile trials into flame graphs (DIR/flame/CELL/, linked from the\n"
+	"                   report): first (MODE's default: the first repeat of every cell), all\n"
+	"                   or off; overrides the spec's [experiment] profile. Sampling at 99 Hz\n"
+	"                   adds a little to the server CPU of a profiled trial (docs/metrics.md)\n"
 	"  -o, --out DIR    results directory (default results/NAME-YYYYmmdd-HHMMSS)\n"
 	"  --resume DIR     continue an interrupted run from its last recorded trial\n"
 	"  -q, --quiet      no progress on stderr\n"
@@ -98,11 +102,21 @@ static int load_spec(struct spec *s, const char *text, const char *file, const c
 static int cmd_run(int argc, char **argv)
 {
 	const char *spec_path = NULL, *out = NULL, *resume = NULL, *bin = NULL;
-	int dry = 0, quick = 0, quiet = 0;
+	int dry = 0, quick = 0, quiet = 0, profile = -1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--dry-run"))
 			dry = 1;
+		else if (!strcmp(a, "--profile"))
+			profile = SPEC_PROFILE_FIRST;
+		else if (!strncmp(a, "--profile=", 10)) {
+			enum spec_profile pr;
+			if (spec_profile_parse(a + 10, &pr) < 0)
+				return cmd_usage_error("bad '%s' (allowed: --profile, "
+						       "--profile=first, --profile=all, "
+						       "--profile=off)", a);
+			profile = (int)pr;
+		}
 		else if (!strcmp(a, "--quick"))
 			quick = 1;
 		else if (!strcmp(a, "-q") || !strcmp(a, "--quiet"))
@@ -127,6 +141,9 @@ static int cmd_run(int argc, char **argv)
 	if (resume && (spec_path || out))
 		return cmd_usage_error("'--resume DIR' takes no spec and no --out: the run's own "
 				   "spec.ini is used (%s)", resume);
+	if (resume && profile >= 0)
+		return cmd_usage_error("'--resume DIR' takes no --profile: the run goes on with "
+				   "the profiling it started with (env.json)");
 
 	char self[4096];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -156,6 +173,10 @@ static int cmd_run(int argc, char **argv)
 		json_t *e = j ? json_object_get(j, "experiment") : NULL;
 		quick = e && json_is_true(json_object_get(e, "quick"));
 		is_default = e && json_is_true(json_object_get(e, "embedded_default"));
+		enum spec_profile pr;
+		const char *ps = e ? json_string_value(json_object_get(e, "profile")) : NULL;
+		if (ps && spec_profile_parse(ps, &pr) == 0)
+			profile = (int)pr;
 		json_decref(j);
 		file = rfile;
 	} else if (spec_path) {
@@ -204,6 +225,8 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (quick)
 		spec_quick(&s);
+	if (profile >= 0)
+		s.profile = (enum spec_profile)profile;
 	if (dry) {
 		spec_print_matrix(&s, stdout);
 		spec_release(&s);

@@ -28,6 +28,7 @@
 #define SAMPLE_NS (200 * NS_PER_MS)
 #define LOAD_GRACE_NS (30 * NS_PER_S)   /* after the window, the load must have exited by then */
 #define STOP_GRACE_NS (2 * NS_PER_S)
+#define PROFILE_GRACE_NS (30 * NS_PER_S) /* after the window, the profiler must be done by then */
 
 static volatile sig_atomic_t stop_sig;
 
@@ -261,6 +262,7 @@ static int write_env(const struct spec *s, const struct runner_opts *o, int ncel
 	jw_kdouble(&w, "warmup_s", s->warmup_ns / 1e9);
 	jw_kdouble(&w, "duration_s", s->duration_ns / 1e9);
 	jw_kbool(&w, "quick", s->quick);
+	jw_kstr(&w, "profile", spec_profile_name(s->profile));
 	jw_kbool(&w, "embedded_default", o->is_default);
 	jw_kint(&w, "cells", ncells);
 	jw_kint(&w, "trials", ntrials);
@@ -308,6 +310,10 @@ struct trial {
 	json_t *load;  /* load's JSON */
 	char warnings[8][256];
 	int nwarn;
+	const char *cell_id;   /* spec_cell_id: names the flame graph directory */
+	int want_profile;      /* spec_profiled: this trial runs the profiler */
+	int profiled;          /* the profiler wrote its flame graph */
+	char flame_dir[256];   /* "flame/ID" (repeat 0) or "flame/ID-rN", relative to the dir */
 };
 
 static void warn_trial(struct trial *t, const char *fmt, ...) CTXLAB_PRINTF(2, 3);
@@ -583,6 +589,74 @@ static int read_load_json(struct spawn_child *ld, struct buf *out, uint64_t dead
 	}
 }
 
+/* Starts `SELF profile -q --pid PID -d DUR -o DIR/flame/ID --title CELL` on the load CPUs for
+ * the rest of the window (until until_ns). A failure to start is a warning. 0 or -1. */
+static int start_profiler(struct ctx *c, struct trial *t, const cpu_set_t *cpus, pid_t pid,
+			  uint64_t until_ns, struct spawn_child *pr, off_t *since)
+{
+	char dir[4096], pidb[32], dur[32], title[640];
+	snprintf(dir, sizeof dir, "%s/%s", c->o->dir, t->flame_dir);
+	snprintf(pidb, sizeof pidb, "%d", (int)pid);
+	uint64_t now = clock_now_ns();
+	uint64_t d_ms = until_ns > now + 10 * NS_PER_MS ? (until_ns - now) / NS_PER_MS : 10;
+	snprintf(dur, sizeof dur, "%llums", (unsigned long long)d_ms);
+	snprintf(title, sizeof title, "CPU flame graph: %s (repeat %d)", t->cell->key, t->repeat);
+	const char *argv[] = {c->o->self, "profile", "-q", "--pid", pidb, "-d", dur, "-o", dir,
+			      "--title", title, NULL};
+	log_marker(c, t, "profile");
+	*since = c->logfd >= 0 ? lseek(c->logfd, 0, SEEK_END) : 0;
+	/* stdout captured (and unread: -q prints nothing there) so that nothing reaches run's */
+	struct spawn_opts so = {.argv = argv, .cpus = cpus, .capture_stdout = 1, .stdin_null = 1,
+				.stderr_fd = c->logfd};
+	int rc = spawn_start(&so, pr);
+	if (rc < 0) {
+		warn_trial(t, "not profiled: cannot start '%s profile': %s", c->o->self,
+			   strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* Waits (at most PROFILE_GRACE_NS) for the profiler started by start_profiler and records
+ * whether it wrote its flame graph; every failure is a trial warning with the reason. */
+static void finish_profiler(struct ctx *c, struct trial *t, struct spawn_child *pr, off_t since)
+{
+	uint64_t deadline = clock_now_ns() + PROFILE_GRACE_NS;
+	while (!pr->exited && !stopping() && clock_now_ns() < deadline)
+		spawn_wait(pr, 100 * (int64_t)NS_PER_MS);
+	if (!pr->exited) {
+		spawn_stop(pr, STOP_GRACE_NS);
+		if (!stopping())
+			warn_trial(t, "not profiled: the profiler did not finish within %.0f s "
+				      "after the window (stopped)", PROFILE_GRACE_NS / 1e9);
+		return;
+	}
+	char tail[200];
+	log_tail(c->logfd, since, tail, sizeof tail);
+	if (!WIFEXITED(pr->status) || WEXITSTATUS(pr->status) != 0) {
+		char st[96];
+		status_text(pr->status, st, sizeof st);
+		warn_trial(t, "not profiled: the profiler %s%s%s", st, tail[0] ? ": " : "", tail);
+		return;
+	}
+	char path[4096];
+	struct stat sb;
+	snprintf(path, sizeof path, "%s/%s/flame.svg", c->o->dir, t->flame_dir);
+	if (stat(path, &sb) == 0 && sb.st_size) {
+		t->profiled = 1;
+		return;
+	}
+	/* an empty profile.folded: no sample (the message stays the same for every cell) */
+	snprintf(path, sizeof path, "%s/%s/profile.folded", c->o->dir, t->flame_dir);
+	if (stat(path, &sb) == 0 && !sb.st_size)
+		warn_trial(t, "not profiled: the profiler recorded no samples (an idle server, or "
+			      "threads that each run only microseconds at a time: docs/metrics.md, "
+			      "\"Profiled trials\")");
+	else
+		warn_trial(t, "not profiled: the profiler wrote no flame graph%s%s",
+			   tail[0] ? ": " : "", tail);
+}
+
 static void run_trial(struct ctx *c, struct trial *t)
 {
 	const struct spec_cell *cell = t->cell;
@@ -601,8 +675,9 @@ static void run_trial(struct ctx *c, struct trial *t)
 	if (t->shared)
 		warn_trial(t, "load generator shared CPUs with the server");
 
-	struct spawn_child srv = {.pid = 0}, ld = {.pid = 0};
-	int have_srv = 0, have_ld = 0;
+	struct spawn_child srv = {.pid = 0}, ld = {.pid = 0}, prof = {.pid = 0};
+	int have_srv = 0, have_ld = 0, have_prof = 0;
+	off_t prof_since = 0;
 	struct monitor *mon = NULL;
 	struct buf json = BUF_INIT;
 	off_t load_since = 0;
@@ -626,6 +701,15 @@ static void run_trial(struct ctx *c, struct trial *t)
 	uint64_t m0 = t0 + c->s->warmup_ns, m1 = m0 + c->s->duration_ns;
 	if (nap_until(m0))
 		goto out;
+	if (t->want_profile) {
+		/* the profiler samples the keeper's whole tree over the window, on the load CPUs */
+		if (host_is_local_machine(&c->server_host))
+			have_prof = !start_profiler(c, t, &lcpus, srv.keeper, m1, &prof,
+						    &prof_since);
+		else
+			warn_trial(t, "not profiled: the server runs on '%s' (profiling runs on "
+				      "local and netns server hosts only)", c->s->server_host);
+	}
 	if (host_is_local_machine(&c->server_host)) {
 		char err[256] = "";
 		/* the cgroup's baseline is taken now: the window excludes start-up and warm-up
@@ -706,9 +790,14 @@ static void run_trial(struct ctx *c, struct trial *t)
 	} else {
 		trial_fail(t, "the load generator wrote no JSON");
 	}
+	/* the profiler ends before the server is stopped, so that no shutdown is sampled */
+	if (have_prof)
+		finish_profiler(c, t, &prof, prof_since);
 out:
 	if (mon)
 		monitor_stop(mon, NULL);
+	if (have_prof && !prof.exited)
+		spawn_stop(&prof, STOP_GRACE_NS);
 	if (have_ld && !ld.exited)
 		spawn_stop(&ld, STOP_GRACE_NS);
 	if (have_srv && !srv.exited)
@@ -832,6 +921,12 @@ static void record(struct trial *t, const struct spec *s, struct jw *w)
 		jw_null(w);
 	} else {
 		jw_kstr(w, "reason", t->reason);
+	}
+	jw_kbool(w, "profiled", t->profiled);
+	if (t->profiled) {
+		char flame[300];
+		snprintf(flame, sizeof flame, "%s/flame.svg", t->flame_dir);
+		jw_kstr(w, "flame", flame);
 	}
 	jw_kuint(w, "start_wall_ns", t->start_wall_ns);
 	jw_kdouble(w, "warmup_s", s->warmup_ns / 1e9);
@@ -1037,10 +1132,22 @@ int runner_run(const struct spec *s, const struct runner_opts *o, char *err, siz
 		return errbuf(err, errlen, "out of memory");
 	}
 	int ndone = o->resume ? load_done(path, done, ntrials) : 0;
+	int nprof_left = 0;
+	for (int k = 0; k < ntrials; k++)
+		nprof_left += !done[k] && spec_profiled(s, k / ncells);
+	char (*ids)[160] = calloc(ncells, sizeof *ids);
+	if (!ids) {
+		free(cells);
+		free(done);
+		return errbuf(err, errlen, "out of memory");
+	}
+	for (int i = 0; i < ncells; i++)
+		spec_cell_id(cells, ncells, i, ids[i], sizeof ids[i]);
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		free(cells);
 		free(done);
+		free(ids);
 		return errbuf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
 	}
 	snprintf(path, sizeof path, "%s/run.log", o->dir);
@@ -1060,9 +1167,15 @@ int runner_run(const struct spec *s, const struct runner_opts *o, char *err, siz
 				"results in %s\n",
 			s->name, ncells, s->repeat, ntrials,
 			ndone ? " (resuming)" : "",
-			units_format_duration(spec_estimate_ns(s, ntrials - ndone), a, sizeof a), o->dir);
+			units_format_duration(spec_estimate_ns(s, ntrials - ndone, nprof_left), a,
+					      sizeof a), o->dir);
 		for (int i = 0; i < s->nnotes; i++)
 			fprintf(stderr, "ctxlab: note: %s\n", s->notes[i]);
+		if (nprof_left)
+			fprintf(stderr, "ctxlab: profiling %d trial%s (profile = %s): flame "
+					"graphs in %s/flame/\n",
+				nprof_left, nprof_left == 1 ? "" : "s",
+				spec_profile_name(s->profile), o->dir);
 	}
 	uint64_t started = clock_now_ns();
 	int ran = 0, failed = 0;
@@ -1077,8 +1190,15 @@ int runner_run(const struct spec *s, const struct runner_opts *o, char *err, siz
 		t.of = ntrials;
 		t.repeat = k / ncells;
 		t.cell = &cells[k % ncells];
+		t.cell_id = ids[k % ncells];
+		t.want_profile = spec_profiled(s, t.repeat);
+		if (t.repeat)
+			snprintf(t.flame_dir, sizeof t.flame_dir, "flame/%s-r%d", t.cell_id,
+				 t.repeat);
+		else
+			snprintf(t.flame_dir, sizeof t.flame_dir, "flame/%s", t.cell_id);
 		uint64_t eta = ran ? (clock_now_ns() - started) / ran * (ntrials - ndone - ran)
-				   : spec_estimate_ns(s, ntrials - ndone);
+				   : spec_estimate_ns(s, ntrials - ndone, nprof_left);
 		progress(o, tty, ndone + ran, ntrials, t.cell->key, eta);
 		run_trial(&c, &t);
 		if (t.status == TRIAL_INTERRUPTED) {
@@ -1114,6 +1234,7 @@ int runner_run(const struct spec *s, const struct runner_opts *o, char *err, siz
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	free(done);
+	free(ids);
 	free(cells);
 	if (!o->quiet && failed)
 		fprintf(stderr, "ctxlab: %d of %d trials failed (reasons in trials.jsonl, children's "

@@ -5,10 +5,12 @@
  * (on the other CPUs when there are any), let the warm-up pass, measure the server's whole
  * tree with the monitor (in-process, on the keeper pid) over the measured window, stop
  * everything (the server is always stopped and reaped) and append one JSON record to
- * DIR/trials.jsonl (write + fsync). A failed trial is recorded with its reason and the run
- * goes on. SIGINT/SIGTERM stop every child and end the run with the files valid. The caller
- * then writes the report (report_write: trials.csv, report.md, report.html). Record schema:
- * docs/metrics.md.
+ * DIR/trials.jsonl (write + fsync). A profiled trial (spec_profiled) also runs `ctxlab profile`
+ * on the keeper pid over the window, on the load CPUs, into DIR/flame/ID/ (ID: spec_cell_id,
+ * "-rN" for repeat N >= 1); a profiler failure is a warning of the trial, never its failure.
+ * A failed trial is recorded with its reason and the run goes on. SIGINT/SIGTERM stop every
+ * child and end the run with the files valid. The caller then writes the report
+ * (report_write: trials.csv, report.md, report.html). Record schema: docs/metrics.md.
  *
  * Call from the main thread (children are spawned with a parent-death signal).
  */

@@ -15,7 +15,7 @@
 #define PROTOS "sink echo http chat"
 
 enum vtype { V_NAME, V_TEXT, V_COUNT, V_DURATION, V_ENGINE, V_PROTO, V_CPUS, V_BANDWIDTH, V_RATE,
-	     V_SIZE, V_HOST, V_ADDR };
+	     V_SIZE, V_HOST, V_ADDR, V_PROFILE };
 
 struct keydef {
 	const char *section, *name;
@@ -30,6 +30,7 @@ static const struct keydef keydefs[] = {
 	{"experiment", "repeat", V_COUNT, 0, 1},
 	{"experiment", "warmup", V_DURATION, 0, 0},
 	{"experiment", "duration", V_DURATION, 0, 1},
+	{"experiment", "profile", V_PROFILE, 0, 0},
 	{"server", "engine", V_ENGINE, 1, 0},
 	{"server", "proto", V_PROTO, 1, 0},
 	{"server", "cpus", V_CPUS, 1, 0},
@@ -332,6 +333,13 @@ static int check_value(struct pstate *ps, const struct keydef *kd, const char *s
 			return fail(ps, ps->line, "bad %s host '%s' (allowed: local, ssh:user@host, "
 				    "netns:NAME)", kd->name, v);
 		return 1;
+	case V_PROFILE: {
+		enum spec_profile pr;
+		if (spec_profile_parse(v, &pr) < 0)
+			return fail(ps, ps->line, "bad profile '%s' (allowed: %s; first = the "
+				    "first repeat of every cell)", v, SPEC_PROFILE_VALUES);
+		return 1;
+	}
 	case V_ADDR: {
 		unsigned char b[16];
 		if (inet_pton(AF_INET, v, b) != 1 && inet_pton(AF_INET6, v, b) != 1)
@@ -556,6 +564,7 @@ static int finish(struct pstate *ps)
 	units_parse_duration_ns(single(s, "experiment", "warmup", "2s"), &s->warmup_ns, e, sizeof e);
 	units_parse_duration_ns(single(s, "experiment", "duration", "10s"), &s->duration_ns, e,
 				sizeof e);
+	spec_profile_parse(single(s, "experiment", "profile", "off"), &s->profile);
 	snprintf(s->server_host, sizeof s->server_host, "%s", single(s, "hosts", "server", "local"));
 	snprintf(s->load_host, sizeof s->load_host, "%s", single(s, "hosts", "load", "local"));
 	snprintf(s->server_address, sizeof s->server_address, "%s",
@@ -846,9 +855,115 @@ void spec_quick(struct spec *s)
 	}
 }
 
-uint64_t spec_estimate_ns(const struct spec *s, int ntrials)
+int spec_profile_parse(const char *text, enum spec_profile *p)
 {
-	return (uint64_t)ntrials * (s->warmup_ns + s->duration_ns + SPEC_TRIAL_OVERHEAD_NS);
+	static const char *const names[] = {"off", "first", "all"};
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(text, names[i])) {
+			*p = (enum spec_profile)i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *spec_profile_name(enum spec_profile p)
+{
+	return p == SPEC_PROFILE_ALL ? "all" : p == SPEC_PROFILE_FIRST ? "first" : "off";
+}
+
+int spec_profiled(const struct spec *s, int repeat)
+{
+	return s->profile == SPEC_PROFILE_ALL || (s->profile == SPEC_PROFILE_FIRST && repeat == 0);
+}
+
+int spec_profiled_trials(const struct spec *s, int ncells, int from, int ntrials)
+{
+	int n = 0;
+	for (int k = from < 0 ? 0 : from; ncells > 0 && k < ntrials; k++)
+		n += spec_profiled(s, k / ncells);
+	return n;
+}
+
+/* Appends "PREFIX" + value to out with every character outside [A-Za-z0-9._-] as '_'. */
+static size_t id_part(char *out, size_t len, size_t o, const char *prefix, const char *value)
+{
+	if (o && o + 1 < len)
+		out[o++] = '-';
+	for (const char *p = prefix; *p && o + 1 < len; p++)
+		out[o++] = *p;
+	for (const char *p = value; *p && o + 1 < len; p++)
+		out[o++] = isalnum((unsigned char)*p) || strchr("._-", *p) ? *p : '_';
+	out[o < len ? o : len - 1] = 0;
+	return o;
+}
+
+static const char *cell_param(const struct spec_cell *c, const char *key)
+{
+	for (int i = 0; i < c->nparams; i++)
+		if (!strcmp(c->p[i].key, key))
+			return c->p[i].value;
+	return NULL;
+}
+
+/* The id without the uniqueness suffix. */
+static void cell_id_base(const struct spec_cell *cells, int n, int i, char *out, size_t len)
+{
+	const struct spec_cell *c = &cells[i];
+	size_t o = 0;
+	out[0] = 0;
+	o = id_part(out, len, o, "", c->proto ? c->proto : "any");
+	o = id_part(out, len, o, "", c->engine ? c->engine : "any");
+	const char *conn = cell_param(c, "connections");
+	if (conn)
+		o = id_part(out, len, o, "c", conn);
+	if (c->cpus) {
+		if (c->cpus_count < 0)
+			o = id_part(out, len, o, "cpulist", c->cpus_list);
+		else
+			o = id_part(out, len, o, "cpus", c->cpus);
+	}
+	for (int k = 0; k < c->nparams; k++) {
+		const char *key = c->p[k].key, *v = c->p[k].value;
+		if (!strcmp(key, "proto") || !strcmp(key, "engine") ||
+		    !strcmp(key, "connections") || !strcmp(key, "cpus"))
+			continue;
+		/* a key only some protocols have (their [load.PROTO]) varies when its values do */
+		int varies = 0;
+		for (int j = 0; j < n && !varies; j++) {
+			const char *w = cell_param(&cells[j], key);
+			varies = w && strcmp(w, v);
+		}
+		if (varies)
+			o = id_part(out, len, o, key, v);
+	}
+}
+
+char *spec_cell_id(const struct spec_cell *cells, int n, int i, char *out, size_t len)
+{
+	if (!len)
+		return out;
+	cell_id_base(cells, n, i, out, len);
+	/* sanitizing could map two values to one name: then the later cells get "-N" */
+	char other[512];
+	size_t olen = len < sizeof other ? len : sizeof other;
+	int dup = 0;
+	for (int j = 0; j < i && !dup; j++) {
+		cell_id_base(cells, n, j, other, olen);
+		dup = !strcmp(other, out);
+	}
+	if (dup) {
+		size_t l = strlen(out);
+		if (l + 12 > len)
+			l = len > 12 ? len - 12 : 0;
+		snprintf(out + l, len - l, "-%d", i + 1);
+	}
+	return out;
+}
+
+uint64_t spec_estimate_ns(const struct spec *s, int ntrials, int nprofiled)
+{
+	return (uint64_t)ntrials * (s->warmup_ns + s->duration_ns + SPEC_TRIAL_OVERHEAD_NS) +
+	       (uint64_t)nprofiled * SPEC_PROFILE_OVERHEAD_NS;
 }
 
 void spec_print_matrix(const struct spec *s, FILE *f)
@@ -877,12 +992,25 @@ void spec_print_matrix(const struct spec *s, FILE *f)
 	for (int i = 0; i < n; i++)
 		fprintf(f, "  %3d  %s\n", i + 1, cells[i].key);
 	fprintf(f, "matrix: %d cells x %d repeats = %d trials\n", n, s->repeat, n * s->repeat);
-	uint64_t est = spec_estimate_ns(s, n * s->repeat);
+	int np = spec_profiled_trials(s, n, 0, n * s->repeat);
+	char pc[32];
+	units_format_duration(SPEC_PROFILE_OVERHEAD_NS, pc, sizeof pc);
+	if (s->profile == SPEC_PROFILE_OFF)
+		fprintf(f, "profiling: off\n");
+	else
+		fprintf(f, "profiling: %s (%s): %d of %d trials sampled at 99 Hz into flame/, each "
+			   "~%s longer (the profiler writes its flame graph)\n",
+			spec_profile_name(s->profile),
+			s->profile == SPEC_PROFILE_ALL ? "every trial"
+						       : "the first repeat of every cell",
+			np, n * s->repeat, pc);
+	uint64_t est = spec_estimate_ns(s, n * s->repeat, np);
 	fprintf(f, "estimated duration: %s = %.1f min (per trial: %s warm-up + %s measured + ~%s "
-		   "start/stop)\n",
+		   "start/stop%s%s)\n",
 		units_format_duration(est, t, sizeof t), est / 60e9,
 		units_format_duration(s->warmup_ns, a, sizeof a),
 		units_format_duration(s->duration_ns, b, sizeof b),
-		units_format_duration(SPEC_TRIAL_OVERHEAD_NS, o, sizeof o));
+		units_format_duration(SPEC_TRIAL_OVERHEAD_NS, o, sizeof o),
+		np ? "; profiled: + ~" : "", np ? pc : "");
 	free(cells);
 }

@@ -1,6 +1,8 @@
 /* spec: experiment specs (INI, read with libinih) and their matrix of cells.
  *
- *   [experiment] name, question, repeat, warmup, duration
+ *   [experiment] name, question, repeat, warmup, duration, profile (off | first | all: which
+ *                trials `ctxlab run` profiles into flame graphs; first = the first repeat of
+ *                every cell)
  *   [server]     engine, proto, cpus, workers, work_cpu_us
  *   [load]       connections, threads, pipeline, bandwidth, rate, size
  *   [load.PROTO] the same keys, for cells of protocol PROTO only (they replace [load]'s;
@@ -54,12 +56,16 @@ struct spec_key {
 	struct spec_value v[SPEC_MAX_VALUES];
 };
 
+enum spec_profile { SPEC_PROFILE_OFF, SPEC_PROFILE_FIRST, SPEC_PROFILE_ALL };
+#define SPEC_PROFILE_VALUES "off, first, all"
+
 struct spec {
 	char file[512];         /* the name used in messages */
 	char name[64];
 	char question[1024];
 	int repeat;
 	uint64_t warmup_ns, duration_ns;
+	enum spec_profile profile; /* [experiment] profile, or `run --profile` */
 	char server_host[256], load_host[256];
 	char server_address[64]; /* where the server listens and the load connects; default 127.0.0.1 */
 	int nkeys;
@@ -119,9 +125,25 @@ int spec_drop_engine(struct spec *s, const char *engine, const char *why);
  * connections reduced to its smallest and largest value. */
 void spec_quick(struct spec *s);
 
-/* Estimated wall time of ntrials trials. */
-uint64_t spec_estimate_ns(const struct spec *s, int ntrials);
+/* "off", "first", "all" -> 0 and *p set; anything else -> -1. */
+int spec_profile_parse(const char *text, enum spec_profile *p);
+const char *spec_profile_name(enum spec_profile p);
+/* Whether the trials of (0-based) repeat r are profiled. */
+int spec_profiled(const struct spec *s, int repeat);
+/* How many of the trials numbered [from, ntrials) are profiled (trial k is repeat k / ncells). */
+int spec_profiled_trials(const struct spec *s, int ncells, int from, int ntrials);
+
+/* A name for cell i of cells[0..n) that is a safe file name (letters, digits, '.', '_', '-')
+ * and unique among the n cells: proto, engine, connections and cpus, then every other
+ * parameter whose value differs between cells ("http-epoll-c64-cpus1",
+ * "sink-fork-c4-cpus1-bandwidth1Mbps"). Returns out. */
+char *spec_cell_id(const struct spec_cell *cells, int n, int i, char *out, size_t len);
+
+/* Estimated wall time of ntrials trials, nprofiled of them profiled. */
+uint64_t spec_estimate_ns(const struct spec *s, int ntrials, int nprofiled);
 #define SPEC_TRIAL_OVERHEAD_NS 400000000ULL /* start/stop of server and load per trial */
+/* a profiled trial waits for the profiler to symbolize and write its flame graph */
+#define SPEC_PROFILE_OVERHEAD_NS 500000000ULL
 
 /* --dry-run: the axes, the cells, the trial count and the estimated duration. */
 void spec_print_matrix(const struct spec *s, FILE *f);

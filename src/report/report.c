@@ -608,6 +608,8 @@ static void placements(const struct trials *t, char **v, int *n, int max)
 	}
 }
 
+static void md_flames(const struct trials *t, struct buf *out);
+
 void report_md(const struct trials *t, struct buf *out)
 {
 	const char *name = env_str(t, "experiment.name", "experiment");
@@ -642,6 +644,7 @@ void report_md(const struct trials *t, struct buf *out)
 	buf_free(&f);
 	buf_appendf(out, "\n## Results (mean ± stddev (CV) over the ok trials of each cell)\n\n");
 	md_table(t, out);
+	md_flames(t, out);
 	buf_appendf(out, "\nFigures are defined in docs/metrics.md (\"Experiment records\"); "
 			 "the raw trials are in trials.jsonl and trials.csv.\n");
 }
@@ -768,8 +771,158 @@ static void html_table(const struct trials *t, struct buf *out)
 	buf_appendf(out, "</table>\n");
 }
 
+/* ---- flame graphs ---- */
+
+/* The flame table's parameter columns: proto, engine, cpus, connections (those present), then
+ * the other parameters. Returns the count; names point into t. */
+static int flame_columns(const struct trials *t, const char **cols, int max)
+{
+	static const char *const first[] = {"proto", "engine", "cpus", "connections"};
+	int n = 0;
+	for (size_t i = 0; i < sizeof first / sizeof first[0] && n < max; i++)
+		for (int k = 0; k < t->npkeys; k++)
+			if (!strcmp(t->pkeys[k], first[i]))
+				cols[n++] = t->pkeys[k];
+	for (int k = 0; k < t->npkeys && n < max; k++) {
+		int seen = 0;
+		for (size_t i = 0; i < sizeof first / sizeof first[0]; i++)
+			seen |= !strcmp(t->pkeys[k], first[i]);
+		if (!seen)
+			cols[n++] = t->pkeys[k];
+	}
+	return n;
+}
+
+/* A record's flame graph path (relative to the results dir) when it is one to link: a
+ * relative path without "..". NULL otherwise. */
+static const char *rec_flame(const json_t *rec)
+{
+	const char *f = jstr(rec, "flame");
+	if (!f || !f[0] || f[0] == '/' || strstr(f, ".."))
+		return NULL;
+	return f;
+}
+
+static int flame_exists(const struct trials *t, const char *rel)
+{
+	char path[4096];
+	struct stat st;
+	snprintf(path, sizeof path, "%s/%s", t->dir ? t->dir : ".", rel);
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int cell_has_flame(const struct trials *t, const struct trials_cell *c)
+{
+	for (int r = 0; r < t->nrec; r++) {
+		const char *ck = jstr(t->rec[r], "cell");
+		if (ck && !strcmp(ck, c->key) && rec_flame(t->rec[r]))
+			return 1;
+	}
+	return 0;
+}
+
+/* Appends the links of a cell's flame graphs, one per profiled trial ("repeat N"), as HTML
+ * (html = 1) or Markdown. */
+static void flame_links(const struct trials *t, const struct trials_cell *c, int html,
+			struct buf *out)
+{
+	int n = 0;
+	for (int r = 0; r < t->nrec; r++) {
+		const json_t *rec = t->rec[r];
+		const char *ck = jstr(rec, "cell"), *f = rec_flame(rec);
+		if (!ck || strcmp(ck, c->key) || !f)
+			continue;
+		long long rep = (long long)json_integer_value(json_object_get(rec, "repeat"));
+		int ok = flame_exists(t, f);
+		if (n++)
+			buf_appendf(out, html ? " " : ", ");
+		if (html && ok) {
+			buf_appendf(out, "<a href=\"");
+			svg_escape(out, f);
+			buf_appendf(out, "\">repeat %lld</a>", rep);
+		} else if (ok) {
+			buf_appendf(out, "[repeat %lld](%s)", rep, f);
+		} else {
+			buf_appendf(out, "repeat %lld (%s missing)", rep, html ? "file" : f);
+		}
+	}
+}
+
+static const char *flame_note =
+	"sampled at 99 Hz (on-CPU, kernel and user stacks of the server's whole tree) over the "
+	"measured window of the profiled trials; the sampling adds a little to those trials' "
+	"server CPU (docs/metrics.md, \"Experiment records\")";
+
+static void md_flames(const struct trials *t, struct buf *out)
+{
+	int any = 0;
+	for (int i = 0; i < t->ncells && !any; i++)
+		any = cell_has_flame(t, &t->cells[i]);
+	if (!any)
+		return;
+	const char *cols[64];
+	int nc = flame_columns(t, cols, 64);
+	buf_appendf(out, "\n## Flame graphs\n\nProfile = %s: %s.\n\n|",
+		    env_str(t, "experiment.profile", "?"), flame_note);
+	for (int k = 0; k < nc; k++)
+		buf_appendf(out, " %s |", cols[k]);
+	buf_appendf(out, " flame graph |\n|");
+	for (int k = 0; k <= nc; k++)
+		buf_appendf(out, "---|");
+	buf_appendf(out, "\n");
+	for (int i = 0; i < t->ncells; i++) {
+		const struct trials_cell *c = &t->cells[i];
+		if (!cell_has_flame(t, c))
+			continue;
+		buf_appendf(out, "|");
+		for (int k = 0; k < nc; k++) {
+			const char *v = trials_cell_param(c, cols[k]);
+			buf_appendf(out, " %s |", v ? v : "");
+		}
+		buf_appendf(out, " ");
+		flame_links(t, c, 0, out);
+		buf_appendf(out, " |\n");
+	}
+}
+
+/* A table of the cells' flame graphs (from the records' "flame" paths), then any other SVG
+ * in DIR/flame/ (put there by hand) as a list. */
 static void html_flames(const struct trials *t, struct buf *out)
 {
+	const char *cols[64];
+	int nc = flame_columns(t, cols, 64), rows = 0;
+	for (int i = 0; i < t->ncells; i++) {
+		const struct trials_cell *c = &t->cells[i];
+		if (!cell_has_flame(t, c))
+			continue;
+		if (!rows++) {
+			buf_appendf(out, "<h2>Flame graphs</h2>\n<p>Profile = ");
+			svg_escape(out, env_str(t, "experiment.profile", "?"));
+			buf_appendf(out, ": ");
+			svg_escape(out, flame_note);
+			buf_appendf(out, ". Each opens as an interactive SVG (click to zoom, "
+					 "search).</p>\n<table id=\"flames\">\n<tr>");
+			for (int k = 0; k < nc; k++) {
+				buf_appendf(out, "<th>");
+				svg_escape(out, cols[k]);
+				buf_appendf(out, "</th>");
+			}
+			buf_appendf(out, "<th>flame graph</th></tr>\n");
+		}
+		buf_appendf(out, "<tr>");
+		for (int k = 0; k < nc; k++) {
+			const char *v = trials_cell_param(c, cols[k]);
+			buf_appendf(out, "<td class=\"p\">");
+			svg_escape(out, v ? v : "");
+			buf_appendf(out, "</td>");
+		}
+		buf_appendf(out, "<td class=\"p\">");
+		flame_links(t, c, 1, out);
+		buf_appendf(out, "</td></tr>\n");
+	}
+	if (rows)
+		buf_appendf(out, "</table>\n");
+
 	char path[4096];
 	snprintf(path, sizeof path, "%s/flame", t->dir ? t->dir : ".");
 	DIR *d = t->dir ? opendir(path) : NULL;
@@ -782,7 +935,8 @@ static void html_flames(const struct trials *t, struct buf *out)
 		if (l < 5 || strcmp(de->d_name + l - 4, ".svg"))
 			continue;
 		if (!n++)
-			buf_appendf(out, "<h2>Flame graphs</h2>\n<ul>\n");
+			buf_appendf(out, rows ? "<h3>Other flame graphs</h3>\n<ul>\n"
+					      : "<h2>Flame graphs</h2>\n<ul>\n");
 		buf_appendf(out, "<li><a href=\"flame/");
 		svg_escape(out, de->d_name);
 		buf_appendf(out, "\">");

@@ -82,6 +82,9 @@ static void test_default_parses_leniently(void **state)
 	for (int i = 0; i < n; i++)
 		assert_string_equal(cells[i].engine, order[i % 4]);
 	assert_string_equal(cells[0].key, "engine=fork proto=sink cpus=1 connections=1 bandwidth=1Mbps size=1k");
+	char id[160];
+	assert_string_equal(spec_cell_id(cells, n, 0, id, sizeof id), "sink-fork-c1-cpus1");
+	assert_string_equal(spec_cell_id(cells, n, n - 1, id, sizeof id), "http-go-c256-cpusall");
 	assert_true(cells[0].bandwidth_bps == 1e6);
 	assert_int_equal(cells[0].size_bytes, 1024);
 	/* http is closed loop: no bandwidth, no rate */
@@ -90,7 +93,10 @@ static void test_default_parses_leniently(void **state)
 	assert_int_equal(cells[n - 1].cpus_count, 0);
 	assert_int_equal(cells[n - 1].connections, 256);
 	/* the ten-minute budget on a 2-core machine */
-	uint64_t est = spec_estimate_ns(&s, n * s.repeat);
+	assert_int_equal(s.profile, SPEC_PROFILE_OFF); /* the lead decides; off keeps 10 min */
+	int np = spec_profiled_trials(&s, n, 0, n * s.repeat);
+	assert_int_equal(np, 0);
+	uint64_t est = spec_estimate_ns(&s, n * s.repeat, np);
 	assert_true(est <= 600ULL * 1000000000ULL);
 	spec_quick(&s);
 	free(cells);
@@ -98,7 +104,7 @@ static void test_default_parses_leniently(void **state)
 	assert_int_equal(n, 4 * 2 * 2 * 2);
 	assert_int_equal(cells[0].connections, 1);
 	assert_int_equal(cells[4].connections, 256);
-	assert_true(spec_estimate_ns(&s, n * s.repeat) <= 90ULL * 1000000000ULL);
+	assert_true(spec_estimate_ns(&s, n * s.repeat, 0) <= 90ULL * 1000000000ULL);
 	free(cells);
 	spec_release(&s);
 }
@@ -141,8 +147,80 @@ static void test_matrix_product(void **state)
 	/* 48 x (1s + 3s + 0.4s) = 211.2s */
 	assert_non_null(strstr(out, "estimated duration: 211s = 3.5 min"));
 	assert_non_null(strstr(out, "   24  engine=fork proto=http cpus=cpu0-1 workers=2 connections=64"));
+	assert_non_null(strstr(out, "profiling: off\n"));
 	free(out);
+	/* cell ids: safe file names, unique, naming the axes that vary */
+	n = spec_cells(&s, &c);
+	char id[160];
+	assert_string_equal(spec_cell_id(c, n, 0, id, sizeof id), "http-epoll-c4-cpus1-workers1");
+	assert_string_equal(spec_cell_id(c, n, n - 1, id, sizeof id),
+			    "http-fork-c64-cpulist0-1-workers2");
+	for (int i = 0; i < n; i++) {
+		char a[160], b[160];
+		spec_cell_id(c, n, i, a, sizeof a);
+		static const char safe[] = "abcdefghijklmnopqrstuvwxyz"
+					   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
+		assert_int_equal(strspn(a, safe), strlen(a));
+		for (int j = 0; j < i; j++)
+			assert_string_not_equal(a, spec_cell_id(c, n, j, b, sizeof b));
+	}
+	free(c);
 	spec_release(&s);
+}
+
+static void test_profile_key(void **state)
+{
+	(void)state;
+	struct spec s;
+	char err[512] = "";
+	const char *text = "[experiment]\nrepeat = 3\nduration = 3s\nwarmup = 1s\nprofile = first\n"
+			   "[server]\nengine = epoll fork\nproto = http sink\n"
+			   "[load]\nconnections = 16\n[load.sink]\nrate = 1k/s 2k/s\n";
+	if (spec_parse_text(&s, text, "p.ini", &cat, 0, err, sizeof err))
+		fail_msg("%s", err);
+	assert_int_equal(s.profile, SPEC_PROFILE_FIRST);
+	assert_true(spec_profiled(&s, 0));
+	assert_false(spec_profiled(&s, 1));
+	struct spec_cell *c;
+	int n = spec_cells(&s, &c);
+	assert_int_equal(n, 2 + 2 * 2);
+	assert_int_equal(spec_profiled_trials(&s, n, 0, n * 3), n);
+	assert_int_equal(spec_profiled_trials(&s, n, 2, n * 3), n - 2); /* resumed after 2 */
+	assert_int_equal(spec_profiled_trials(&s, n, n, n * 3), 0);
+	/* the rate varies among the cells that have one: in their ids, sanitized */
+	char id[160];
+	assert_string_equal(spec_cell_id(c, n, 0, id, sizeof id), "http-epoll-c16-cpusall");
+	assert_string_equal(spec_cell_id(c, n, 3, id, sizeof id), "sink-fork-c16-cpusall-rate1k_s");
+	assert_string_equal(spec_cell_id(c, n, 5, id, sizeof id), "sink-fork-c16-cpusall-rate2k_s");
+	/* every profiled trial costs SPEC_PROFILE_OVERHEAD_NS in the estimate and the dry run */
+	assert_true(spec_estimate_ns(&s, 18, 6) - spec_estimate_ns(&s, 18, 0) ==
+		    6 * SPEC_PROFILE_OVERHEAD_NS);
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	spec_print_matrix(&s, f);
+	fclose(f);
+	assert_non_null(strstr(out, "profiling: first (the first repeat of every cell): 6 of 18 "
+				    "trials"));
+	char want[128];
+	/* 18 x (1s + 3s + 0.4s) + 6 x overhead */
+	uint64_t est = 18ULL * 4400000000ULL + 6 * SPEC_PROFILE_OVERHEAD_NS;
+	snprintf(want, sizeof want, "= %.1f min", est / 60e9);
+	assert_non_null(strstr(out, want));
+	assert_non_null(strstr(out, "profiled: + ~"));
+	free(out);
+	free(c);
+	s.profile = SPEC_PROFILE_ALL; /* run --profile=all */
+	assert_true(spec_profiled(&s, 2));
+	assert_int_equal(spec_profiled_trials(&s, n, 0, n * 3), n * 3);
+	spec_release(&s);
+	enum spec_profile p;
+	assert_int_equal(spec_profile_parse("all", &p), 0);
+	assert_int_equal(p, SPEC_PROFILE_ALL);
+	assert_int_equal(spec_profile_parse("off", &p), 0);
+	assert_int_equal(p, SPEC_PROFILE_OFF);
+	assert_int_equal(spec_profile_parse("yes", &p), -1);
+	assert_string_equal(spec_profile_name(SPEC_PROFILE_FIRST), "first");
 }
 
 static void expect_error(const char *text, const char *want1, const char *want2)
@@ -166,6 +244,9 @@ static void test_errors(void **state)
 
 	expect_error("[server]\nengine = fork\nproto = http\ncolour = red\n", "bad.ini:4: unknown key 'colour' in [server]",
 		     "allowed: engine, proto, cpus, workers, work_cpu_us");
+	expect_error("[experiment]\nprofiling = first\n[server]\nengine = fork\nproto = http\n",
+		     "bad.ini:2: unknown key 'profiling' in [experiment]",
+		     "allowed: name, question, repeat, warmup, duration, profile");
 	expect_error("[servr]\nengine = fork\n", "bad.ini:2: unknown section [servr]",
 		     "allowed: experiment, server, load, load.PROTO, hosts");
 	expect_error("[server]\nengine = fork coroutine\nproto = http\n",
@@ -208,6 +289,13 @@ static void test_errors(void **state)
 	expect_error("[server]\nengine = fork\nproto = http\n[hosts]\nserver_address = localhost\n",
 		     "bad.ini:5: bad server_address 'localhost'", "allowed: an IPv4 or IPv6");
 	expect_error("engine = fork\n", "bad.ini:1: 'engine' is outside a section", NULL);
+	expect_error("[experiment]\nrepeat = 2\nprofile = sometimes\n"
+		     "[server]\nengine = fork\nproto = http\n",
+		     "bad.ini:3: bad profile 'sometimes'", "allowed: off, first, all");
+	expect_error("[experiment]\nprofile = first all\n[server]\nengine = fork\nproto = http\n",
+		     "bad.ini:2: 'profile' takes one value, not a list", NULL);
+	expect_error("[experiment]\nprofile = yes\n[server]\nengine = fork\nproto = http\n",
+		     "bad.ini:2: bad profile 'yes'", NULL);
 	/* a user spec naming a missing engine is an error, never a note */
 	expect_error("[server]\nengine = coro\nproto = sink\n", "bad.ini:2: unknown engine 'coro'", NULL);
 }
@@ -245,6 +333,7 @@ int main(void)
 		cmocka_unit_test(test_matrix_product),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_per_proto_load_and_hosts),
+		cmocka_unit_test(test_profile_key),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
