@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -45,7 +46,7 @@ struct cconn {
 	int dead;       /* output over the bound (chat): nothing more is delivered */
 	struct worker *w;
 	struct coro *co;
-	struct cconn *next, *prev;
+	LIST_ENTRY(cconn) link; /* worker's connections */
 	struct econn e; /* input, timeouts, closing (finish writing out, then close) */
 	struct buf out;
 	struct room_member member;
@@ -53,19 +54,11 @@ struct cconn {
 	_Alignas(16) unsigned char state[];
 };
 
-struct csrv {
-	struct econn_cfg ec;
-	struct room_set *rooms; /* chat: one worker, no lock */
-	atomic_int nconns;
-	atomic_uint_fast64_t next_id;
-};
-
 struct worker {
-	struct csrv *s;
-	struct ev_loop *loop;
-	struct econn_acceptor acc;
-	char *rbuf; /* shared by the worker's coroutines: a coroutine never yields holding data in it */
-	struct cconn *conns;
+	struct econn_srv *s;
+	struct econn_loop el; /* its rbuf is shared by the worker's coroutines: a coroutine never
+			       * yields holding data in it */
+	LIST_HEAD(, cconn) conns;
 	size_t nconns;
 	int stopping;
 };
@@ -74,13 +67,7 @@ static void conn_cb(struct ev_loop *l, int fd, int mask, void *ud);
 
 static void set_mask(struct cconn *c, int mask)
 {
-	if (mask == c->mask)
-		return;
-	if (c->mask & ~mask)
-		ev_del(c->w->loop, c->fd, c->mask & ~mask);
-	if (mask & ~c->mask)
-		ev_add(c->w->loop, c->fd, mask & ~c->mask, conn_cb, c);
-	c->mask = mask;
+	econn_set_mask(c->w->el.loop, c->fd, &c->mask, mask, conn_cb, c);
 }
 
 /* Parks the running coroutine until `what` is ready (or it is woken to write / killed). */
@@ -138,11 +125,11 @@ static void conn_main(void *arg)
 {
 	struct cconn *c = arg;
 	struct worker *w = c->w;
-	struct csrv *s = w->s;
+	struct econn_srv *s = w->s;
 	while (!c->e.closing) {
 		if (co_flush(c) < 0 || c->e.closing)
 			break;
-		ssize_t n = co_read(c, w->rbuf, ENGINE_READ_BUF);
+		ssize_t n = co_read(c, w->el.rbuf, ENGINE_READ_BUF);
 		if (n == -2)
 			continue; /* output to write first */
 		if (n < 0)
@@ -151,8 +138,8 @@ static void conn_main(void *arg)
 			c->e.closing = 1; /* peer done sending: answer what is complete */
 			break;
 		}
-		if (econn_input(&s->ec, &c->e, c->state, w->rbuf, (size_t)n, &c->out,
-				ev_now_ns(w->loop)) < 0)
+		if (econn_input(&s->ec, &c->e, c->state, w->el.rbuf, (size_t)n, &c->out,
+				ev_now_ns(w->el.loop)) < 0)
 			break;
 	}
 	if (c->e.closing && !c->kill) {
@@ -164,28 +151,21 @@ static void conn_main(void *arg)
 static void conn_free(struct cconn *c)
 {
 	struct worker *w = c->w;
-	struct csrv *s = w->s;
+	struct econn_srv *s = w->s;
 	if (c->member.room)
 		room_leave(s->rooms, &c->member);
 	if (c->mask)
-		ev_del(w->loop, c->fd, c->mask);
+		ev_del(w->el.loop, c->fd, c->mask);
 	close(c->fd);
-	if (s->ec.p->fini)
-		s->ec.p->fini(c->state);
-	if (c->next)
-		c->next->prev = c->prev;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		w->conns = c->next;
+	econn_fini(&s->ec, &c->e, c->state);
+	LIST_REMOVE(c, link);
 	w->nconns--;
 	atomic_fetch_sub(&s->nconns, 1);
 	coro_free(c->co);
-	buf_free(&c->e.in);
 	buf_free(&c->out);
 	free(c);
 	if (w->stopping && !w->nconns)
-		ev_stop(w->loop);
+		ev_stop(w->el.loop);
 }
 
 /* Runs c until it parks again; frees it when its coroutine has ended. */
@@ -214,34 +194,17 @@ static void conn_cb(struct ev_loop *l, int fd, int mask, void *ud)
 static void conn_deliver(struct room_member *m, const char *msg, size_t len)
 {
 	struct cconn *t = (struct cconn *)((char *)m - offsetof(struct cconn, member));
-	struct csrv *s = t->w->s;
 	if (t->dead)
 		return;
-	if (buf_used(&t->out) + len > s->ec.max_outbuf_bytes || buf_append(&t->out, msg, len)) {
-		if (s->ec.p->overflow)
-			s->ec.p->overflow(t->state, &t->out);
+	if (econn_deliver(&t->w->s->ec, t->state, &t->out, 0, msg, len) < 0)
 		t->dead = 1;
-	}
 	if (t->wait == EV_READ)
 		set_mask(t, EV_READ | EV_WRITE);
 }
 
-static int env_join(struct proto_env *env, const char *room, size_t len)
-{
-	struct cconn *c = env->engine_ud;
-	return room_join(c->w->s->rooms, &c->member, room, len);
-}
-
-static int env_publish(struct proto_env *env, const char *msg, size_t len)
-{
-	struct cconn *c = env->engine_ud;
-	int r = room_publish(c->w->s->rooms, &c->member, msg, len);
-	return r < 0 && r != -ENOENT ? r : 0;
-}
-
 static void conn_new(struct worker *w, int fd)
 {
-	struct csrv *s = w->s;
+	struct econn_srv *s = w->s;
 	struct cconn *c = calloc(1, sizeof(*c) + s->ec.p->state_size);
 	if (!c) {
 		close(fd);
@@ -249,24 +212,23 @@ static void conn_new(struct worker *w, int fd)
 	}
 	c->fd = fd;
 	c->w = w;
-	c->e.last_ns = ev_now_ns(w->loop);
+	c->e.last_ns = ev_now_ns(w->el.loop);
 	c->member.deliver = conn_deliver;
-	econn_env_init(&c->env, s->ec.cfg, atomic_fetch_add(&s->next_id, 1), c, env_join,
-		       env_publish);
+	c->member.set = s->rooms;
+	econn_env_init(&c->env, s->ec.cfg, atomic_fetch_add(&s->next_id, 1), &c->member,
+		       room_env_join, room_env_publish);
 	c->co = coro_new(conn_main, c, CORO_STACK);
 	if (!c->co) {
 		close(fd);
 		free(c);
 		return;
 	}
-	c->next = w->conns;
-	if (w->conns)
-		w->conns->prev = c;
-	w->conns = c;
+	LIST_INSERT_HEAD(&w->conns, c, link);
 	w->nconns++;
 	atomic_fetch_add(&s->nconns, 1);
 	net_set_nodelay(fd, 1);
-	if (s->ec.p->init(c->state, &c->env) < 0 || ev_add(w->loop, fd, EV_READ, conn_cb, c) < 0) {
+	if (s->ec.p->init(c->state, &c->env) < 0 ||
+	    ev_add(w->el.loop, fd, EV_READ, conn_cb, c) < 0) {
 		c->kill = 1;
 		conn_run(c);
 		return;
@@ -289,19 +251,18 @@ static int take(void *ud, int fd)
 /* Resumes every parked coroutine marked kill or closing so it can end. */
 static void wake_for_end(struct worker *w)
 {
-	struct cconn *c = w->conns;
-	while (c) {
-		struct cconn *next = c->next;
+	for (struct cconn *c = LIST_FIRST(&w->conns), *next; c; c = next) {
+		next = LIST_NEXT(c, link);
 		if (c->wait && (c->kill || (c->wait == EV_READ && c->e.closing)))
 			conn_run(c);
-		c = next;
 	}
 }
 
 static int64_t grace_over(struct ev_loop *l, uint64_t id, void *ud)
 {
 	struct worker *w = ud;
-	for (struct cconn *c = w->conns; c; c = c->next)
+	struct cconn *c;
+	LIST_FOREACH(c, &w->conns, link)
 		c->kill = 1;
 	wake_for_end(w);
 	ev_stop(l);
@@ -315,9 +276,10 @@ static void stop_cb(struct ev_loop *l, int fd, int mask, void *ud)
 	if (w->stopping)
 		return;
 	w->stopping = 1;
-	econn_acceptor_close(&w->acc);
+	econn_acceptor_close(&w->el.acc);
 	/* connections parked in read have nothing in flight: they end now; those writing finish */
-	for (struct cconn *c = w->conns; c; c = c->next)
+	struct cconn *c;
+	LIST_FOREACH(c, &w->conns, link)
 		if (c->wait == EV_READ)
 			c->e.closing = 1;
 	wake_for_end(w);
@@ -331,7 +293,8 @@ static int64_t sweep(struct ev_loop *l, uint64_t id, void *ud)
 {
 	struct worker *w = ud;
 	uint64_t now = clock_now_ns();
-	for (struct cconn *c = w->conns; c; c = c->next)
+	struct cconn *c;
+	LIST_FOREACH(c, &w->conns, link)
 		if (econn_expired(&w->s->ec, &c->e, buf_used(&c->out), now))
 			c->kill = 1;
 	wake_for_end(w);
@@ -341,92 +304,35 @@ static int64_t sweep(struct ev_loop *l, uint64_t id, void *ud)
 static void *worker_run(void *arg)
 {
 	struct worker *w = arg;
-	while (!ev_stopped(w->loop)) {
-		int r = ev_poll(w->loop, -1);
-		if (r < 0 && r != -EINTR) {
-			error("event loop failed: %s", strerror(-r));
-			break;
-		}
-	}
-	for (struct cconn *c = w->conns; c; c = c->next)
+	econn_loop_run(&w->el);
+	struct cconn *c;
+	LIST_FOREACH(c, &w->conns, link)
 		c->kill = 1;
-	while (w->conns)
-		conn_run(w->conns); /* each one ends at once, being killed */
+	while (!LIST_EMPTY(&w->conns))
+		conn_run(LIST_FIRST(&w->conns)); /* each one ends at once, being killed */
 	return NULL;
 }
 
-/* 0, or -1 after printing why */
-static int worker_init(struct csrv *s, struct worker *w, int i, int nworkers,
-		       struct net_addr *bound)
-{
-	w->s = s;
-	w->acc.fd = -1;
-	w->loop = ev_new(1024);
-	w->rbuf = malloc(ENGINE_READ_BUF);
-	if (!w->loop || !w->rbuf)
-		return error("out of memory starting coro worker %d", i), -1;
-	int fd = econn_listen(s->ec.cfg, i, nworkers, NET_NONBLOCK, bound);
-	if (fd < 0)
-		return -1;
-	int r = econn_acceptor_start(&w->acc, w->loop, fd, take, w);
-	if (r < 0)
-		close(fd);
-	if (r == 0)
-		r = ev_add(w->loop, engine_stop_fd(), EV_READ, stop_cb, w);
-	if (r < 0)
-		return error("cannot start coro worker %d: %s", i, strerror(-r)), -1;
-	if (s->ec.sweep_ns)
-		ev_timer_add(w->loop, s->ec.sweep_ns, sweep, w);
-	return 0;
-}
-
-/* econn_threads_run's abandon: a worker whose thread could not be started */
-static void worker_abandon(void *arg)
+/* econn_srv_run's init: 0, or -1 after printing why */
+static int worker_init(struct econn_srv *s, void *arg, int i, struct net_addr *bound)
 {
 	struct worker *w = arg;
-	econn_acceptor_close(&w->acc);
+	w->s = s;
+	return econn_loop_init(&w->el, &s->ec, i, s->nworkers, bound, take, stop_cb, sweep, w);
 }
 
-static void worker_fini(struct worker *w)
+static void worker_fini(void *arg)
 {
-	econn_acceptor_close(&w->acc);
-	if (w->loop)
-		ev_free(w->loop);
-	free(w->rbuf);
+	struct worker *w = arg;
+	econn_loop_fini(&w->el);
 }
 
+/* chat: a delivery wakes the receiving coroutine through its loop, so one worker */
 static int coro_run(const struct engine_cfg *cfg)
 {
-	struct csrv s = {0};
-	econn_cfg_init(&s.ec, cfg);
-	int nworkers = cfg->workers > 0 ? cfg->workers : 1;
-	if (s.ec.p->fanout && nworkers > 1) {
-		warn("engine 'coro' runs '%s' on one worker (a room lives on one loop); ignoring "
-		     "--workers %d", s.ec.p->name, nworkers);
-		nworkers = 1;
-	}
-	atomic_init(&s.nconns, 0);
-	atomic_init(&s.next_id, 1);
-	s.rooms = room_set_new(0);
-	struct worker *ws = calloc((size_t)nworkers, sizeof(*ws));
-	if (!s.rooms || !ws) {
-		room_set_free(s.rooms);
-		free(ws);
-		return error("out of memory starting %d coro workers", nworkers), 1;
-	}
-	int rc = 1, inited = 0;
-	struct net_addr bound;
-	for (; inited < nworkers; inited++)
-		if (worker_init(&s, &ws[inited], inited, nworkers, &bound) < 0)
-			break;
-	if (inited == nworkers)
-		rc = econn_threads_run(cfg, &bound, ws, sizeof(*ws), nworkers, worker_run,
-				       worker_abandon) < 0;
-	for (int i = 0; i < nworkers && i <= inited; i++)
-		worker_fini(&ws[i]);
-	free(ws);
-	room_set_free(s.rooms);
-	return rc;
+	struct econn_srv s;
+	return econn_srv_run(&s, cfg, 0, sizeof(struct worker), worker_init, worker_run,
+			     worker_fini);
 }
 
 const struct engine engine_coro = {

@@ -109,6 +109,13 @@ int econn_input(const struct econn_cfg *ec, struct econn *c, void *state, const 
 	return err || buf_used(&c->in) > ec->in_max_bytes ? -1 : 0;
 }
 
+void econn_fini(const struct econn_cfg *ec, struct econn *c, void *state)
+{
+	if (ec->p->fini)
+		ec->p->fini(state);
+	buf_free(&c->in);
+}
+
 int econn_expired(const struct econn_cfg *ec, const struct econn *c, size_t out_pending_bytes,
 		  uint64_t now_ns)
 {
@@ -131,6 +138,16 @@ uint64_t econn_deadline_ns(const struct econn_cfg *ec, const struct econn *c)
 	if (cfg->header_timeout_ns && c->partial_since_ns)
 		d = min_deadline(d, c->partial_since_ns + cfg->header_timeout_ns);
 	return d;
+}
+
+struct timespec *econn_timeout(uint64_t deadline_ns, uint64_t now_ns, struct timespec *ts)
+{
+	if (!deadline_ns)
+		return NULL;
+	uint64_t d = deadline_ns > now_ns ? deadline_ns - now_ns : 0;
+	ts->tv_sec = (time_t)(d / NS_PER_S);
+	ts->tv_nsec = (long)(d % NS_PER_S);
+	return ts;
 }
 
 /* ---- accept policy -------------------------------------------------------------------- */
@@ -238,14 +255,29 @@ void econn_acceptor_close(struct econn_acceptor *a)
 	a->fd = -1;
 }
 
-/* ---- worker threads ------------------------------------------------------------------- */
+/* ---- workers: an engine run by N threads of one process ------------------------------ */
 
-int econn_threads_run(const struct engine_cfg *cfg, const struct net_addr *bound, void *ws,
-		      size_t size, int n, void *(*run)(void *), void (*abandon)(void *))
+static int worker_count(const struct engine_cfg *cfg, int rooms_shared)
 {
-	char *w = ws;
+	int n = cfg->workers > 0 ? cfg->workers : 1;
+	if (n > 1 && cfg->proto->fanout && !rooms_shared) {
+		warn("engine '%s' runs '%s' on one worker (its rooms are not shared across loops); "
+		     "ignoring --workers %d", cfg->engine_name, cfg->proto->name, n);
+		n = 1;
+	}
+	return n;
+}
+
+/* Runs the n workers of `size` bytes at w: worker 0 here, 1..n-1 on threads; returns when
+ * every one has returned, with *started set to how many ran. When thread i cannot be started
+ * the stop is requested and workers i..n-1 are fini'd at once. Returns 0, or -errno when a
+ * thread could not be started (reported). */
+static int threads_run(const struct econn_srv *s, char *w, size_t size, void *(*run)(void *),
+		       void (*fini)(void *), const struct net_addr *bound, int *started)
+{
+	int n = s->nworkers, err = 0;
 	pthread_t *tids = n > 1 ? calloc((size_t)n, sizeof(*tids)) : NULL;
-	int started = 1, err = 0;
+	*started = 1;
 	if (n > 1 && !tids)
 		err = -ENOMEM;
 	for (int i = 1; i < n && !err; i++) {
@@ -253,19 +285,99 @@ int econn_threads_run(const struct engine_cfg *cfg, const struct net_addr *bound
 		if (r)
 			err = -r;
 		else
-			started = i + 1;
+			*started = i + 1;
 	}
 	if (err) {
-		error("cannot start %s worker %d of %d: %s (use fewer --workers)", cfg->engine_name,
-		      started, n, strerror(-err));
+		error("cannot start %s worker %d of %d: %s (use fewer --workers)",
+		      s->ec.cfg->engine_name, *started, n, strerror(-err));
 		engine_request_stop();
-		for (int i = started; i < n; i++)
-			abandon(w + (size_t)i * size);
+		for (int i = *started; i < n; i++)
+			fini(w + (size_t)i * size);
 	}
-	engine_ready(cfg, bound);
+	engine_ready(s->ec.cfg, bound);
 	run(w);
-	for (int i = 1; i < started; i++)
+	for (int i = 1; i < *started; i++)
 		pthread_join(tids[i], NULL);
 	free(tids);
 	return err;
+}
+
+int econn_srv_run(struct econn_srv *s, const struct engine_cfg *cfg, int rooms_shared,
+		  size_t size, econn_worker_init_fn *init, void *(*run)(void *w),
+		  void (*fini)(void *w))
+{
+	memset(s, 0, sizeof(*s));
+	econn_cfg_init(&s->ec, cfg);
+	s->nworkers = worker_count(cfg, rooms_shared);
+	s->shared = s->nworkers > 1;
+	atomic_init(&s->nconns, 0);
+	atomic_init(&s->next_id, 1);
+	s->rooms = room_set_new(s->shared);
+	char *ws = calloc((size_t)s->nworkers, size);
+	if (!s->rooms || !ws) {
+		room_set_free(s->rooms);
+		free(ws);
+		return error("out of memory starting %d %s workers", s->nworkers, cfg->engine_name),
+		       1;
+	}
+	int rc = 1, inited = 0, live;
+	struct net_addr bound;
+	for (; inited < s->nworkers; inited++)
+		if (init(s, ws + (size_t)inited * size, inited, &bound) < 0)
+			break;
+	if (inited == s->nworkers)
+		rc = threads_run(s, ws, size, run, fini, &bound, &live) < 0;
+	else
+		live = inited + 1; /* the failed one too */
+	for (int i = 0; i < live; i++)
+		fini(ws + (size_t)i * size);
+	free(ws);
+	room_set_free(s->rooms);
+	return rc;
+}
+
+/* ---- event-loop workers (core/ev) ------------------------------------------------------ */
+
+int econn_loop_init(struct econn_loop *el, const struct econn_cfg *ec, int i, int n,
+		    struct net_addr *bound, econn_take_fn *take, ev_fd_fn *stop,
+		    ev_timer_fn *sweep, void *ud)
+{
+	const char *name = ec->cfg->engine_name;
+	el->acc.fd = -1;
+	el->loop = ev_new(1024);
+	el->rbuf = malloc(ENGINE_READ_BUF);
+	if (!el->loop || !el->rbuf)
+		return error("out of memory starting %s worker %d", name, i), -1;
+	int fd = econn_listen(ec->cfg, i, n, NET_NONBLOCK, bound);
+	if (fd < 0)
+		return -1;
+	int r = econn_acceptor_start(&el->acc, el->loop, fd, take, ud);
+	if (r < 0)
+		close(fd);
+	else
+		r = ev_add(el->loop, engine_stop_fd(), EV_READ, stop, ud);
+	if (r < 0)
+		return error("cannot start %s worker %d: %s", name, i, strerror(-r)), -1;
+	if (ec->sweep_ns)
+		ev_timer_add(el->loop, ec->sweep_ns, sweep, ud);
+	return 0;
+}
+
+void econn_loop_run(struct econn_loop *el)
+{
+	while (!ev_stopped(el->loop)) {
+		int r = ev_poll(el->loop, -1);
+		if (r < 0 && r != -EINTR) {
+			error("event loop failed: %s", strerror(-r));
+			break;
+		}
+	}
+}
+
+void econn_loop_fini(struct econn_loop *el)
+{
+	econn_acceptor_close(&el->acc);
+	if (el->loop)
+		ev_free(el->loop);
+	free(el->rbuf);
 }

@@ -7,35 +7,53 @@
  *     from the protocol limits (struct econn_cfg);
  *   - the feed loop: pending input to the protocol until it needs more, errs or asks to close,
  *     the rest kept as a partial request (econn_input);
+ *   - output policy: the bound of queued output that pauses reading (ECONN_OUT_HIGH_BYTES),
+ *     what a flush leaves the connection waiting for (econn_interest), a chat delivery with
+ *     its --max-outbuf bound and overflow line (econn_deliver), and for core/ev loops the
+ *     change of a descriptor's interest (econn_set_mask);
  *   - timeouts arithmetic: the idle and header (slowloris) rules, the sweep period, the nearest
- *     deadline (econn_expired, econn_deadline_ns);
+ *     deadline, a deadline as a ppoll timeout (econn_expired, econn_deadline_ns,
+ *     econn_timeout);
  *   - accept policy: what an accept error means, --max-conns, the listener(s) with their
  *     SO_REUSEPORT rule and their error message, and for core/ev loops an acceptor that pauses
  *     on EMFILE/ENFILE instead of spinning (econn_accept_*, econn_full, econn_listen,
  *     econn_acceptor_*);
- *   - starting N worker threads around a listener each (econn_threads_run).
- * Nothing here waits for I/O except econn_threads_run (which joins), and nothing allocates on
- * the hot path except econn_input, to keep a partial request in the connection's buffer.
+ *   - for the engines run by N threads of one process, their shared state, start-up and
+ *     teardown: N workers around a listener each, worker 0 on the calling thread and the
+ *     others on threads of their own (struct econn_srv, econn_srv_run), and for core/ev
+ *     workers their loop, read buffer, listener, stop and sweep (econn_loop_*).
+ * Connections are kept on <sys/queue.h> lists by every engine (LIST for a worker's
+ * connections, SLIST for work queues), so that none writes its own list code.
+ * Nothing here waits for I/O except econn_srv_run (which runs the workers and joins them)
+ * and econn_loop_run, and nothing allocates on the hot path except econn_input, to keep a
+ * partial request in the connection's buffer, and econn_deliver, to queue a delivery. The
+ * per-event helpers are static inline: sharing them costs no call.
  *
- * Threads: struct econn_cfg is read-only after econn_cfg_init (any thread); a struct econn and
- * a struct econn_acceptor belong to the thread that runs the connection / the loop.
+ * Threads: struct econn_cfg is read-only after econn_cfg_init (any thread), and so is a
+ * struct econn_srv once its workers run, but for its atomics and its (locked) rooms; a struct
+ * econn, a struct econn_acceptor and a struct econn_loop belong to the thread that runs the
+ * connection / the loop.
  */
 #ifndef CTXLAB_ENGINE_ECONN_H
 #define CTXLAB_ENGINE_ECONN_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/ev.h"
 #include "engine/engine.h"
+#include "engine/room.h"
 
 #define ECONN_ACCEPT_BATCH 64                      /* accepts per listener readiness */
 #define ECONN_ACCEPT_PAUSE_NS (100 * NS_PER_MS)    /* out of descriptors: wait this long */
 #define ECONN_DEFAULT_BACKLOG 1024
 #define ECONN_DEFAULT_OUTBUF_BYTES (1024 * 1024)   /* --max-outbuf default */
+#define ECONN_OUT_HIGH_BYTES (256 * 1024)          /* queued output that pauses reading */
 
 /* ---- per server ----------------------------------------------------------------------- */
 
@@ -94,6 +112,10 @@ ssize_t econn_read(struct econn *c, int fd, char *rbuf, const char **data);
 int econn_input(const struct econn_cfg *ec, struct econn *c, void *state, const char *data,
 		size_t len, struct buf *out, uint64_t now_ns);
 
+/* The end of a connection: the protocol's fini on its state (when the protocol has one) and
+ * the pending input freed. The engine closes the socket and frees the rest. */
+void econn_fini(const struct econn_cfg *ec, struct econn *c, void *state);
+
 /* 1 when c is to be closed for a timeout at now_ns: its partial request is older than
  * --header-timeout, or it has been idle (no input) for --idle-timeout while no output is
  * queued (out_pending_bytes == 0: a connection whose peer does not read is not idle; engines
@@ -103,6 +125,56 @@ int econn_expired(const struct econn_cfg *ec, const struct econn *c, size_t out_
 
 /* The nearest timeout deadline of c (monotonic ns), 0 when no timeout applies. */
 uint64_t econn_deadline_ns(const struct econn_cfg *ec, const struct econn *c);
+
+/* A deadline as the timeout of ppoll(2): sets *ts to the time from now_ns to deadline_ns (0
+ * when it has passed) and returns ts; returns NULL (no timeout) when deadline_ns is 0. */
+struct timespec *econn_timeout(uint64_t deadline_ns, uint64_t now_ns, struct timespec *ts);
+
+/* ---- output policy -------------------------------------------------------------------- */
+
+/* What a connection waits for after a flush that left queued_bytes of output: EV_WRITE while
+ * output is queued, with EV_READ too unless it is closing or ECONN_OUT_HIGH_BYTES or more are
+ * queued (a client that does not read cannot make the server buffer without bound); EV_READ
+ * alone when nothing is queued; 0 when it is closing and nothing is queued: it is done (shut
+ * down its write side and close it). */
+static inline int econn_interest(const struct econn *c, size_t queued_bytes)
+{
+	if (!queued_bytes)
+		return c->closing ? 0 : EV_READ;
+	if (c->closing || queued_bytes >= ECONN_OUT_HIGH_BYTES)
+		return EV_WRITE;
+	return EV_WRITE | EV_READ;
+}
+
+/* A room delivery to a connection whose protocol state is `state`: appends msg[0..len) to
+ * out; or, when that would queue more than ec->max_outbuf_bytes (queued_bytes: its output
+ * queued outside out, e.g. in a send in flight) or there is no memory, appends the
+ * protocol's overflow line instead and returns -1: the receiver is a slow reader, gets
+ * nothing more and is closed once its output is flushed. Else 0. */
+static inline int econn_deliver(const struct econn_cfg *ec, void *state, struct buf *out,
+				size_t queued_bytes, const char *msg, size_t len)
+{
+	if (buf_used(out) + queued_bytes + len <= ec->max_outbuf_bytes &&
+	    !buf_append(out, msg, len))
+		return 0;
+	if (ec->p->overflow)
+		ec->p->overflow(state, out);
+	return -1;
+}
+
+/* On a core/ev loop: changes fd's interest from *cur to `mask` (removing what goes, adding
+ * what comes, with callback fn(ud)) and records it in *cur. */
+static inline void econn_set_mask(struct ev_loop *l, int fd, int *cur, int mask, ev_fd_fn *fn,
+				  void *ud)
+{
+	if (mask == *cur)
+		return;
+	if (*cur & ~mask)
+		ev_del(l, fd, *cur & ~mask);
+	if (mask & ~*cur)
+		ev_add(l, fd, mask & ~*cur, fn, ud);
+	*cur = mask;
+}
 
 /* ---- accept policy -------------------------------------------------------------------- */
 
@@ -146,17 +218,63 @@ int econn_acceptor_start(struct econn_acceptor *a, struct ev_loop *l, int lfd,
 /* Stops accepting and closes the listener; a no-op when closed. */
 void econn_acceptor_close(struct econn_acceptor *a);
 
-/* ---- worker threads ------------------------------------------------------------------- */
+/* ---- workers: an engine run by N threads of one process (epoll, coro, uring) ----------- */
 
-/* Runs n workers, each with its own listener already open: worker 0 on the calling thread,
- * workers 1..n-1 on threads of their own, and returns when every one has returned. ws is an
- * array of n workers of `size` bytes; run(w) runs one worker until it ends. engine_ready(cfg,
- * bound) is called once the threads are started. When thread i cannot be started the stop is
- * requested (the running workers end as on SIGTERM) and abandon(w) is called for each of the
- * workers i..n-1, which never run: it closes the worker's listener at once, so SO_REUSEPORT
- * routes no connection to a listener nobody accepts on.
- * Returns 0, or -errno when a thread could not be started (reported). */
-int econn_threads_run(const struct engine_cfg *cfg, const struct net_addr *bound, void *ws,
-		      size_t size, int n, void *(*run)(void *), void (*abandon)(void *));
+/* The server's state the workers share. The engines use it as their server: econn_srv_run
+ * fills it before the first worker's init. */
+struct econn_srv {
+	struct econn_cfg ec;
+	int nworkers;                 /* --workers, default 1; 1 for a protocol with rooms when
+				       * the engine cannot share them across its loops */
+	int shared;                   /* nworkers > 1: the rooms and whatever a worker may touch
+				       * of another's connections are shared across threads */
+	struct room_set *rooms;       /* the chat rooms, locked when shared (room.h) */
+	atomic_int nconns;            /* live connections of all workers (--max-conns) */
+	atomic_uint_fast64_t next_id; /* the next connection id, from 1 */
+};
+
+typedef int econn_worker_init_fn(struct econn_srv *s, void *w, int i, struct net_addr *bound);
+
+/* Runs the engine cfg->engine_name: fills *s (rooms_shared 0: the engine cannot share rooms
+ * across its loops, so a protocol with rooms runs one worker, with a warning that --workers
+ * is ignored), allocates s->nworkers workers of `size` bytes (zeroed), inits them in order up
+ * to the first failure, then (all set up) runs them, calling engine_ready(cfg, bound) once
+ * their threads are started, and returns when every one has returned; last, finis each
+ * worker whose init was called and frees the rooms. The engine's callbacks:
+ *   init(s, w, i, bound): sets w up as worker i of s->nworkers, its listener included
+ *     (econn_listen(s->ec.cfg, i, s->nworkers, ..., bound): worker 0 sets *bound); 0, or -1
+ *     after printing why;
+ *   run(w): runs w until it ends (worker 0 on the calling thread, the others on threads of
+ *     their own);
+ *   fini(w): releases what init set up, also after a failed init. A worker whose thread
+ *     cannot be started is fini'd at once, while the others run (the stop is requested:
+ *     they end as on SIGTERM), so that its listener leaves the SO_REUSEPORT group now
+ *     rather than be routed connections nobody accepts.
+ * Returns the exit code: 0, or 1 when a worker could not be set up or its thread not started
+ * (reported). */
+int econn_srv_run(struct econn_srv *s, const struct engine_cfg *cfg, int rooms_shared,
+		  size_t size, econn_worker_init_fn *init, void *(*run)(void *w),
+		  void (*fini)(void *w));
+
+/* ---- event-loop workers (core/ev) ------------------------------------------------------ */
+
+/* What a worker of the epoll and coro engines sets up around its connections. */
+struct econn_loop {
+	struct ev_loop *loop;
+	struct econn_acceptor acc;
+	char *rbuf; /* ENGINE_READ_BUF bytes, shared by the worker's connections (econn_read) */
+};
+
+/* Sets el up as worker i of n of engine ec->cfg->engine_name: a loop, its read buffer, its
+ * nonblocking listener (econn_listen; bound as there) accepting into take(ud, fd), stop(ud)
+ * on engine_stop_fd() and, when a timeout is set, sweep(ud) every ec->sweep_ns. Returns 0, or
+ * -1 after printing why; econn_loop_fini releases what it set up in both cases. */
+int econn_loop_init(struct econn_loop *el, const struct econn_cfg *ec, int i, int n,
+		    struct net_addr *bound, econn_take_fn *take, ev_fd_fn *stop,
+		    ev_timer_fn *sweep, void *ud);
+/* Runs the loop until ev_stop; a failing wait is reported and ends it too. */
+void econn_loop_run(struct econn_loop *el);
+/* Closes the listener (a no-op when closed), frees the loop and the read buffer. */
+void econn_loop_fini(struct econn_loop *el);
 
 #endif

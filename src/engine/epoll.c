@@ -3,9 +3,9 @@
  *
  * Per readiness a connection does one read, feeds the protocol until it needs more input and
  * makes one write of everything the batch produced; what the socket does not take waits for
- * EV_WRITE (and reading pauses while more than OUT_HIGH bytes wait, so a client that does not
- * read cannot make the server buffer without bound). The read goes into the worker's buffer;
- * only a partial request is copied into the connection's own input buffer. Nothing is
+ * EV_WRITE (and reading pauses while more than ECONN_OUT_HIGH_BYTES wait, so a client that
+ * does not read cannot make the server buffer without bound). The read goes into the worker's
+ * buffer; only a partial request is copied into the connection's own input buffer. Nothing is
  * allocated per request.
  *
  * Chat: a room set shared by all workers. With one worker everything is single-threaded. With
@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -34,8 +35,6 @@
 #include "core/log.h"
 #include "engine/econn.h"
 #include "engine/room.h"
-
-#define OUT_HIGH (256 * 1024)
 
 struct worker;
 
@@ -46,8 +45,8 @@ struct conn {
 	int dirty;          /* on the worker's same-thread flush list */
 	int wake_queued;    /* on the worker's cross-thread wake list (wake_mu) */
 	struct worker *w;
-	struct conn *next, *prev;      /* worker's connections */
-	struct conn *dirty_next, *wake_next;
+	LIST_ENTRY(conn) link;         /* worker's connections */
+	SLIST_ENTRY(conn) dirty_link, wake_link;
 	struct econn e;     /* input, timeouts, closing */
 	struct buf out;
 	pthread_mutex_t lock;      /* out, dead: only with several workers */
@@ -56,28 +55,16 @@ struct conn {
 	_Alignas(16) unsigned char state[];
 };
 
-struct srv {
-	struct econn_cfg ec;
-	struct room_set *rooms;
-	int nworkers;
-	int shared;            /* several workers: lock connections */
-	atomic_int nconns;
-	atomic_uint_fast64_t next_id;
-};
-
 struct worker {
-	struct srv *s;
-	struct ev_loop *loop;
-	struct econn_acceptor acc;
-	int stop_fd;
+	struct econn_srv *s;
+	struct econn_loop el; /* loop, listener, read buffer */
 	int wake_fd;
-	char *rbuf;
 	struct buf scratch;
-	struct conn *conns;
+	LIST_HEAD(, conn) conns;
 	size_t nconns;
-	struct conn *dirty;
+	SLIST_HEAD(, conn) dirty;      /* same-thread flush list */
 	pthread_mutex_t wake_mu;
-	struct conn *wake;
+	SLIST_HEAD(, conn) wake;       /* cross-thread wake list (wake_mu) */
 	int stopping;
 };
 
@@ -97,64 +84,37 @@ static void unlock_conn(struct conn *c)
 		pthread_mutex_unlock(&c->lock);
 }
 
-static void set_mask(struct conn *c, int mask)
-{
-	if (mask == c->mask)
-		return;
-	struct ev_loop *l = c->w->loop;
-	if (c->mask & ~mask)
-		ev_del(l, c->fd, c->mask & ~mask);
-	if (mask & ~c->mask)
-		ev_add(l, c->fd, mask & ~c->mask, conn_cb, c);
-	c->mask = mask;
-}
-
 static void maybe_finish(struct worker *w)
 {
 	if (w->stopping && w->nconns == 0)
-		ev_stop(w->loop);
+		ev_stop(w->el.loop);
 }
 
 static void conn_close(struct conn *c)
 {
 	struct worker *w = c->w;
-	struct srv *s = w->s;
+	struct econn_srv *s = w->s;
 	if (c->member.room)
 		room_leave(s->rooms, &c->member);
 	if (s->shared) {
 		pthread_mutex_lock(&w->wake_mu);
 		if (c->wake_queued) {
-			struct conn **pp = &w->wake;
-			while (*pp && *pp != c)
-				pp = &(*pp)->wake_next;
-			if (*pp)
-				*pp = c->wake_next;
+			SLIST_REMOVE(&w->wake, c, conn, wake_link);
 			c->wake_queued = 0;
 		}
 		pthread_mutex_unlock(&w->wake_mu);
 	}
 	if (c->dirty) {
-		struct conn **pp = &w->dirty;
-		while (*pp && *pp != c)
-			pp = &(*pp)->dirty_next;
-		if (*pp)
-			*pp = c->dirty_next;
+		SLIST_REMOVE(&w->dirty, c, conn, dirty_link);
 		c->dirty = 0;
 	}
 	if (c->mask)
-		ev_del(w->loop, c->fd, c->mask);
+		ev_del(w->el.loop, c->fd, c->mask);
 	close(c->fd);
-	if (s->ec.p->fini)
-		s->ec.p->fini(c->state);
-	if (c->next)
-		c->next->prev = c->prev;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		w->conns = c->next;
+	econn_fini(&s->ec, &c->e, c->state);
+	LIST_REMOVE(c, link);
 	w->nconns--;
 	atomic_fetch_sub(&s->nconns, 1);
-	buf_free(&c->e.in);
 	buf_free(&c->out);
 	if (s->shared)
 		pthread_mutex_destroy(&c->lock);
@@ -183,27 +143,21 @@ static int conn_flush(struct conn *c)
 		conn_close(c);
 		return -1;
 	}
-	if (used) {
-		int mask = EV_WRITE;
-		if (!c->e.closing && used < OUT_HIGH)
-			mask |= EV_READ;
-		set_mask(c, mask);
-		return 0;
-	}
-	if (c->e.closing) {
+	int mask = econn_interest(&c->e, used);
+	if (!mask) { /* closing, everything sent */
 		shutdown(c->fd, SHUT_WR);
 		conn_close(c);
 		return -1;
 	}
-	set_mask(c, EV_READ);
+	econn_set_mask(c->w->el.loop, c->fd, &c->mask, mask, conn_cb, c);
 	return 0;
 }
 
 static void flush_dirty(struct worker *w)
 {
-	while (w->dirty) {
-		struct conn *d = w->dirty;
-		w->dirty = d->dirty_next;
+	struct conn *d;
+	while ((d = SLIST_FIRST(&w->dirty))) {
+		SLIST_REMOVE_HEAD(&w->dirty, dirty_link);
 		d->dirty = 0;
 		conn_flush(d);
 	}
@@ -214,21 +168,14 @@ static void conn_deliver(struct room_member *m, const char *msg, size_t len)
 {
 	struct conn *t = (struct conn *)((char *)m - offsetof(struct conn, member));
 	struct worker *w = t->w;
-	struct srv *s = w->s;
 	lock_conn(t);
-	if (!t->dead) {
-		if (buf_used(&t->out) + len > s->ec.max_outbuf_bytes || buf_append(&t->out, msg, len)) {
-			if (s->ec.p->overflow)
-				s->ec.p->overflow(t->state, &t->out);
-			t->dead = 1;
-		}
-	}
+	if (!t->dead && econn_deliver(&w->s->ec, t->state, &t->out, 0, msg, len) < 0)
+		t->dead = 1;
 	unlock_conn(t);
 	if (w == cur_w) {
 		if (!t->dirty) {
 			t->dirty = 1;
-			t->dirty_next = w->dirty;
-			w->dirty = t;
+			SLIST_INSERT_HEAD(&w->dirty, t, dirty_link);
 		}
 		return;
 	}
@@ -236,9 +183,8 @@ static void conn_deliver(struct room_member *m, const char *msg, size_t len)
 	int kick = 0;
 	if (!t->wake_queued) {
 		t->wake_queued = 1;
-		kick = w->wake == NULL;
-		t->wake_next = w->wake;
-		w->wake = t;
+		kick = SLIST_EMPTY(&w->wake);
+		SLIST_INSERT_HEAD(&w->wake, t, wake_link);
 	}
 	pthread_mutex_unlock(&w->wake_mu);
 	if (kick) {
@@ -248,25 +194,12 @@ static void conn_deliver(struct room_member *m, const char *msg, size_t len)
 	}
 }
 
-static int env_join(struct proto_env *env, const char *room, size_t len)
-{
-	struct conn *c = env->engine_ud;
-	return room_join(c->w->s->rooms, &c->member, room, len);
-}
-
-static int env_publish(struct proto_env *env, const char *msg, size_t len)
-{
-	struct conn *c = env->engine_ud;
-	int r = room_publish(c->w->s->rooms, &c->member, msg, len);
-	return r < 0 && r != -ENOENT ? r : 0;
-}
-
 static void conn_read(struct conn *c)
 {
 	struct worker *w = c->w;
-	struct srv *s = w->s;
+	struct econn_srv *s = w->s;
 	const char *data;
-	ssize_t n = econn_read(&c->e, c->fd, w->rbuf, &data);
+	ssize_t n = econn_read(&c->e, c->fd, w->el.rbuf, &data);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return;
@@ -282,7 +215,7 @@ static void conn_read(struct conn *c)
 	/* several workers: the output goes through the worker's scratch buffer, so that no
 	 * connection lock is held while the protocol publishes */
 	struct buf *out = s->shared ? &w->scratch : &c->out;
-	int r = econn_input(&s->ec, &c->e, c->state, data, (size_t)n, out, ev_now_ns(w->loop));
+	int r = econn_input(&s->ec, &c->e, c->state, data, (size_t)n, out, ev_now_ns(w->el.loop));
 	if (s->shared && buf_used(out)) {
 		lock_conn(c);
 		if (!c->dead && buf_append(&c->out, buf_head(out), buf_used(out)))
@@ -290,7 +223,7 @@ static void conn_read(struct conn *c)
 		unlock_conn(c);
 		buf_clear(out);
 	}
-	if (w->dirty)
+	if (!SLIST_EMPTY(&w->dirty))
 		flush_dirty(w);
 	if (r < 0) {
 		conn_close(c);
@@ -312,7 +245,7 @@ static void conn_cb(struct ev_loop *l, int fd, int mask, void *ud)
 
 static void conn_new(struct worker *w, int fd)
 {
-	struct srv *s = w->s;
+	struct econn_srv *s = w->s;
 	struct conn *c = calloc(1, sizeof(*c) + s->ec.p->state_size);
 	if (!c) {
 		close(fd);
@@ -320,16 +253,14 @@ static void conn_new(struct worker *w, int fd)
 	}
 	c->fd = fd;
 	c->w = w;
-	c->e.last_ns = ev_now_ns(w->loop);
+	c->e.last_ns = ev_now_ns(w->el.loop);
 	if (s->shared)
 		pthread_mutex_init(&c->lock, NULL);
 	c->member.deliver = conn_deliver;
-	econn_env_init(&c->env, s->ec.cfg, atomic_fetch_add(&s->next_id, 1), c, env_join,
-		       env_publish);
-	c->next = w->conns;
-	if (w->conns)
-		w->conns->prev = c;
-	w->conns = c;
+	c->member.set = s->rooms;
+	econn_env_init(&c->env, s->ec.cfg, atomic_fetch_add(&s->next_id, 1), &c->member,
+		       room_env_join, room_env_publish);
+	LIST_INSERT_HEAD(&w->conns, c, link);
 	w->nconns++;
 	atomic_fetch_add(&s->nconns, 1);
 	net_set_nodelay(fd, 1);
@@ -337,7 +268,7 @@ static void conn_new(struct worker *w, int fd)
 		conn_close(c);
 		return;
 	}
-	if (ev_add(w->loop, fd, EV_READ, conn_cb, c) < 0) {
+	if (ev_add(w->el.loop, fd, EV_READ, conn_cb, c) < 0) {
 		conn_close(c);
 		return;
 	}
@@ -351,7 +282,7 @@ static void conn_new(struct worker *w, int fd)
 static int take(void *ud, int fd)
 {
 	struct worker *w = ud;
-	struct srv *s = w->s;
+	struct econn_srv *s = w->s;
 	if (econn_full(s->ec.cfg, atomic_load(&s->nconns)))
 		close(fd);
 	else
@@ -367,9 +298,9 @@ static void wake_cb(struct ev_loop *l, int fd, int mask, void *ud)
 	(void)r;
 	for (;;) {
 		pthread_mutex_lock(&w->wake_mu);
-		struct conn *c = w->wake;
+		struct conn *c = SLIST_FIRST(&w->wake);
 		if (c) {
-			w->wake = c->wake_next;
+			SLIST_REMOVE_HEAD(&w->wake, wake_link);
 			c->wake_queued = 0;
 		}
 		pthread_mutex_unlock(&w->wake_mu);
@@ -392,15 +323,13 @@ static void stop_cb(struct ev_loop *l, int fd, int mask, void *ud)
 	if (w->stopping)
 		return;
 	w->stopping = 1;
-	econn_acceptor_close(&w->acc);
+	econn_acceptor_close(&w->el.acc);
 	/* idle connections go now; those with output pending finish it */
-	struct conn *c = w->conns;
-	while (c) {
-		struct conn *next = c->next;
+	for (struct conn *c = LIST_FIRST(&w->conns), *next; c; c = next) {
+		next = LIST_NEXT(c, link);
 		c->e.closing = 1;
 		buf_clear(&c->e.in);
 		conn_flush(c);
-		c = next;
 	}
 	ev_timer_add(l, ENGINE_STOP_GRACE_NS, grace_over, w);
 	maybe_finish(w);
@@ -410,12 +339,10 @@ static int64_t sweep(struct ev_loop *l, uint64_t id, void *ud)
 {
 	struct worker *w = ud;
 	uint64_t now = clock_now_ns();
-	struct conn *c = w->conns;
-	while (c) {
-		struct conn *next = c->next;
+	for (struct conn *c = LIST_FIRST(&w->conns), *next; c; c = next) {
+		next = LIST_NEXT(c, link);
 		if (econn_expired(&w->s->ec, &c->e, buf_used(&c->out), now))
 			conn_close(c);
-		c = next;
 	}
 	return (int64_t)w->s->ec.sweep_ns;
 }
@@ -424,98 +351,49 @@ static void *worker_run(void *arg)
 {
 	struct worker *w = arg;
 	cur_w = w;
-	while (!ev_stopped(w->loop)) {
-		int r = ev_poll(w->loop, -1);
-		if (r < 0 && r != -EINTR) {
-			error("event loop failed: %s", strerror(-r));
-			break;
-		}
-	}
+	econn_loop_run(&w->el);
 	/* whatever is left after the grace period */
-	while (w->conns)
-		conn_close(w->conns);
+	while (!LIST_EMPTY(&w->conns))
+		conn_close(LIST_FIRST(&w->conns));
 	return NULL;
 }
 
-/* 0, or -1 after printing why */
-static int worker_init(struct srv *s, struct worker *w, int i, struct net_addr *bound)
+/* econn_srv_run's init: 0, or -1 after printing why */
+static int worker_init(struct econn_srv *s, void *arg, int i, struct net_addr *bound)
 {
+	struct worker *w = arg;
 	w->s = s;
-	w->acc.fd = w->wake_fd = -1;
+	w->wake_fd = -1;
 	pthread_mutex_init(&w->wake_mu, NULL);
-	w->loop = ev_new(1024);
-	w->rbuf = malloc(ENGINE_READ_BUF);
-	if (!w->loop || !w->rbuf)
-		return error("out of memory starting epoll worker %d", i), -1;
-	int fd = econn_listen(s->ec.cfg, i, s->nworkers, NET_NONBLOCK, bound);
-	if (fd < 0)
+	if (econn_loop_init(&w->el, &s->ec, i, s->nworkers, bound, take, stop_cb, sweep, w) < 0)
 		return -1;
-	int r = econn_acceptor_start(&w->acc, w->loop, fd, take, w);
-	if (r < 0)
-		close(fd);
-	w->stop_fd = engine_stop_fd();
-	if (r == 0)
-		r = ev_add(w->loop, w->stop_fd, EV_READ, stop_cb, w);
-	if (r == 0 && s->shared) {
+	if (s->shared) {
 		w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		r = w->wake_fd < 0 ? -errno : ev_add(w->loop, w->wake_fd, EV_READ, wake_cb, w);
+		int r = w->wake_fd < 0 ? -errno
+				       : ev_add(w->el.loop, w->wake_fd, EV_READ, wake_cb, w);
+		if (r < 0)
+			return error("cannot start epoll worker %d: %s", i, strerror(-r)), -1;
 	}
-	if (r < 0)
-		return error("cannot start epoll worker %d: %s", i, strerror(-r)), -1;
-	if (s->ec.sweep_ns)
-		ev_timer_add(w->loop, s->ec.sweep_ns, sweep, w);
 	return 0;
 }
 
-/* econn_threads_run's abandon: a worker whose thread could not be started */
-static void worker_abandon(void *arg)
+static void worker_fini(void *arg)
 {
 	struct worker *w = arg;
-	econn_acceptor_close(&w->acc);
-}
-
-static void worker_fini(struct worker *w)
-{
-	while (w->conns)
-		conn_close(w->conns);
-	econn_acceptor_close(&w->acc);
+	while (!LIST_EMPTY(&w->conns))
+		conn_close(LIST_FIRST(&w->conns));
 	if (w->wake_fd >= 0)
 		close(w->wake_fd);
-	if (w->loop)
-		ev_free(w->loop);
-	free(w->rbuf);
+	econn_loop_fini(&w->el);
 	buf_free(&w->scratch);
 	pthread_mutex_destroy(&w->wake_mu);
 }
 
 static int epoll_run(const struct engine_cfg *cfg)
 {
-	struct srv s = {0};
-	econn_cfg_init(&s.ec, cfg);
-	s.nworkers = cfg->workers > 0 ? cfg->workers : 1;
-	s.shared = s.nworkers > 1;
-	atomic_init(&s.nconns, 0);
-	atomic_init(&s.next_id, 1);
-	s.rooms = room_set_new(s.shared);
-	struct worker *ws = calloc((size_t)s.nworkers, sizeof(*ws));
-	if (!s.rooms || !ws) {
-		room_set_free(s.rooms);
-		free(ws);
-		return error("out of memory starting %d epoll workers", s.nworkers), 1;
-	}
-	int rc = 1, inited = 0;
-	struct net_addr bound;
-	for (; inited < s.nworkers; inited++)
-		if (worker_init(&s, &ws[inited], inited, &bound) < 0)
-			break;
-	if (inited == s.nworkers)
-		rc = econn_threads_run(cfg, &bound, ws, sizeof(*ws), s.nworkers, worker_run,
-				       worker_abandon) < 0;
-	for (int i = 0; i < s.nworkers && i <= inited; i++)
-		worker_fini(&ws[i]);
-	free(ws);
-	room_set_free(s.rooms);
-	return rc;
+	struct econn_srv s;
+	return econn_srv_run(&s, cfg, 1, sizeof(struct worker), worker_init, worker_run,
+			     worker_fini);
 }
 
 const struct engine engine_epoll = {

@@ -6,8 +6,8 @@
  * ppoll(2) on the socket, its stop eventfd and (chat) its room wake-up fd, with the nearest
  * idle/header/stop deadline as the timeout; a read follows POLLIN, so it never blocks. Writes
  * are MSG_DONTWAIT: what the socket does not take waits for POLLOUT, and reading pauses while
- * more than OUT_HIGH bytes wait (as in epoll), so a client that does not read cannot make a
- * child buffer without bound.
+ * more than ECONN_OUT_HIGH_BYTES wait (as in epoll), so a client that does not read cannot
+ * make a child buffer without bound.
  *
  * Chat: papayachat's design (logroom.h): one append-only log per room in a private directory
  * the parent creates; a child appends its lines under flock and wakes the room's sleeping
@@ -20,15 +20,16 @@
  * parent's room directory has a janitor process that removes it even when the parent is
  * SIGKILLed.
  *
- * Lifetime: every child sets PR_SET_PDEATHSIG(SIGKILL) and checks getppid() right after, so
- * no child outlives the parent, even one killed with SIGKILL. The parent reaps on SIGCHLD (a
- * signalfd; waitid WNOWAIT first, so a child that died inside a room has its room slots
- * scrubbed before its pid can be reused). --max-conns bounds the live children: beyond it a
+ * Lifetime (psup.h, the parent side shared with prefork and gateway): every child sets
+ * PR_SET_PDEATHSIG(SIGKILL) and checks getppid() right after, so no child outlives the
+ * parent, even one killed with SIGKILL. The parent reaps on SIGCHLD (a signalfd; waitid
+ * WNOWAIT first, so a child that died inside a room has its room slots scrubbed before its
+ * pid can be reused). --max-conns bounds the live children: beyond it a
  * connection is accepted and closed. EMFILE/ENFILE on accept, or a failing fork, pause
  * accepting for 100 ms instead of spinning.
  *
  * Stop: the parent stops accepting, sends SIGTERM to every child (a child stops reading,
- * flushes its output and exits), waits FORK_TERM_WAIT_NS, then SIGKILLs and reaps the rest —
+ * flushes its output and exits), waits PSUP_TERM_WAIT_NS, then SIGKILLs and reaps the rest —
  * all within ENGINE_STOP_GRACE_NS. While it runs, the engine owns the process's children:
  * it reaps any child that exits.
  */
@@ -39,10 +40,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,10 +48,9 @@
 #include "core/log.h"
 #include "engine/econn.h"
 #include "engine/logroom.h"
+#include "engine/psup.h"
 
-#define OUT_HIGH (256 * 1024)
-#define FORK_TERM_WAIT_NS (ENGINE_STOP_GRACE_NS * 3 / 4) /* then SIGKILL */
-#define CHILD_FINISH_NS (ENGINE_STOP_GRACE_NS / 2)       /* a child's own flush budget */
+#define CHILD_FINISH_NS (ENGINE_STOP_GRACE_NS / 2) /* a child's own flush budget */
 
 /* ---- the child: one connection ------------------------------------------------------- */
 
@@ -69,22 +66,6 @@ struct fconn {
 	int overflowed;
 	uint64_t finish_by_ns;
 };
-
-static int env_join(struct proto_env *env, const char *room, size_t len)
-{
-	struct fconn *c = env->engine_ud;
-	if (!c->lr)
-		return -ENOTSUP;
-	return logroom_join(c->lr, &c->rd, room, len, env->conn_id);
-}
-
-static int env_publish(struct proto_env *env, const char *msg, size_t len)
-{
-	struct fconn *c = env->engine_ud;
-	if (!c->rd.room)
-		return 0; /* in no room: nobody to deliver to */
-	return logroom_publish(&c->rd, msg, len);
-}
 
 static void conn_overflow(struct fconn *c)
 {
@@ -175,21 +156,15 @@ static void conn_loop(struct fconn *c, int stop_fd)
 		uint64_t deadline = econn_deadline_ns(&c->ec, &c->e);
 		if (c->finish_by_ns && (!deadline || c->finish_by_ns < deadline))
 			deadline = c->finish_by_ns;
-		struct timespec ts, *tsp = NULL;
-		if (deadline) {
-			uint64_t d = deadline > now ? deadline - now : 0;
-			ts.tv_sec = (time_t)(d / NS_PER_S);
-			ts.tv_nsec = (long)(d % NS_PER_S);
-			tsp = &ts;
-		}
-		int want_read = !c->e.closing && buf_used(&c->out) < OUT_HIGH;
+		struct timespec ts;
+		int want_read = !c->e.closing && buf_used(&c->out) < ECONN_OUT_HIGH_BYTES;
 		struct pollfd pfd[3] = {
 			{.fd = c->fd,
 			 .events = (short)((want_read ? POLLIN : 0) | (buf_used(&c->out) ? POLLOUT : 0))},
 			{.fd = c->finish_by_ns ? -1 : stop_fd, .events = POLLIN},
 			{.fd = c->rd.room ? logroom_wake_fd(c->lr) : -1, .events = POLLIN},
 		};
-		int n = ppoll(pfd, 3, tsp, NULL);
+		int n = ppoll(pfd, 3, econn_timeout(deadline, now, &ts), NULL);
 		if (n < 0 && errno != EINTR)
 			return;
 		if (n <= 0)
@@ -222,7 +197,8 @@ static int child_serve(const struct engine_cfg *cfg, int fd, uint64_t conn_id,
 		return 1;
 	if (room_dir && logroom_open(&c.lr, room_dir) < 0)
 		c.lr = NULL; /* join fails: chat answers with its error line */
-	econn_env_init(&c.env, cfg, conn_id, &c, env_join, env_publish);
+	c.rd.lr = c.lr;
+	econn_env_init(&c.env, cfg, conn_id, &c.rd, logroom_env_join, logroom_env_publish);
 	net_set_nodelay(fd, 1);
 	int stop_fd = engine_stop_fd();
 	if (c.ec.p->init(c.state, &c.env) == 0)
@@ -271,28 +247,15 @@ static void kids_del(struct kids *k, pid_t pid)
 	}
 }
 
-/* Reaps one exited child (blocking when `block`). A child that did not exit cleanly may
- * have died inside a room: its slots are scrubbed while its pid is still a zombie's. */
+/* Reaps one exited child (blocking when `block`; psup_reap_pid): 1, or 0 when none. */
 static int reap_one(struct kids *k, const char *room_dir, int block)
 {
-	siginfo_t si;
-	memset(&si, 0, sizeof(si));
-	if (waitid(P_ALL, 0, &si, WEXITED | WNOWAIT | (block ? 0 : WNOHANG)) < 0 || si.si_pid <= 0)
-		return 0;
-	if (room_dir && !(si.si_code == CLD_EXITED && si.si_status == 0))
-		logroom_dir_scrub(room_dir, si.si_pid);
 	int st;
-	while (waitpid(si.si_pid, &st, 0) < 0 && errno == EINTR)
-		;
-	kids_del(k, si.si_pid);
+	pid_t pid = psup_reap_pid(room_dir, block, &st);
+	if (pid <= 0)
+		return 0;
+	kids_del(k, pid);
 	return 1;
-}
-
-static void drain_sigfd(int sfd)
-{
-	struct signalfd_siginfo si[16];
-	while (read(sfd, si, sizeof(si)) > 0)
-		;
 }
 
 struct fsrv {
@@ -308,15 +271,9 @@ struct fsrv {
 
 static _Noreturn void child_start(struct fsrv *s, pid_t parent, int cfd, uint64_t id)
 {
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent) /* the parent died before the line above */
-		_exit(0);
+	psup_child(parent, s->rooms ? &s->room_dir : NULL, &s->old_mask);
 	close(s->lfd);
 	close(s->sfd);
-	if (s->rooms)
-		logroom_dir_forked(&s->room_dir);
-	engine_stop_reset(); /* a SIGTERM to this child stops this child only */
-	sigprocmask(SIG_SETMASK, &s->old_mask, NULL);
 	_exit(child_serve(s->cfg, cfd, id, s->rooms));
 }
 
@@ -356,19 +313,11 @@ static void shutdown_kids(struct fsrv *s)
 {
 	for (size_t i = 0; i < s->kids.n; i++)
 		kill(s->kids.pids[i], SIGTERM);
-	uint64_t deadline = clock_now_ns() + FORK_TERM_WAIT_NS;
-	while (s->kids.n) {
+	uint64_t deadline = clock_now_ns() + PSUP_TERM_WAIT_NS;
+	do {
 		while (reap_one(&s->kids, s->rooms, 0))
 			;
-		uint64_t now = clock_now_ns();
-		if (!s->kids.n || now >= deadline)
-			break;
-		uint64_t d = deadline - now;
-		struct timespec ts = {(time_t)(d / NS_PER_S), (long)(d % NS_PER_S)};
-		struct pollfd pfd = {.fd = s->sfd, .events = POLLIN};
-		ppoll(&pfd, 1, &ts, NULL);
-		drain_sigfd(s->sfd);
-	}
+	} while (s->kids.n && psup_wait_chld(s->sfd, deadline));
 	for (size_t i = 0; i < s->kids.n; i++)
 		kill(s->kids.pids[i], SIGKILL);
 	while (s->kids.n && reap_one(&s->kids, s->rooms, 1))
@@ -389,29 +338,17 @@ static int fork_run(const struct engine_cfg *cfg)
 	s.lfd = econn_listen(cfg, 0, 1, NET_NONBLOCK, &bound);
 	if (s.lfd < 0)
 		return 1;
-	if (cfg->proto->fanout) {
-		int r = logroom_dir_start(&s.room_dir);
-		if (r < 0) {
-			close(s.lfd);
-			error("cannot create the chat room directory in '/dev/shm' or '/tmp': %s "
-			      "(set TMPDIR to a writable directory)", strerror(-r));
-			return 1;
-		}
-		s.rooms = s.room_dir.path;
+	if (psup_rooms(cfg, &s.room_dir, &s.rooms) < 0) {
+		close(s.lfd);
+		return 1;
 	}
 	int stop_fd = engine_stop_fd();
-	sigset_t chld;
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld, &s.old_mask);
-	s.sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+	s.sfd = psup_sigchld(&s.old_mask);
 	if (s.sfd < 0) {
-		int e = errno;
 		sigprocmask(SIG_SETMASK, &s.old_mask, NULL);
 		close(s.lfd);
 		if (s.rooms)
 			logroom_dir_stop(&s.room_dir);
-		error("cannot create a signalfd for SIGCHLD: %s", strerror(e));
 		return 1;
 	}
 	pid_t self = getpid();
@@ -425,14 +362,9 @@ static int fork_run(const struct engine_cfg *cfg)
 			{.fd = s.sfd, .events = POLLIN},
 			{.fd = accepting ? s.lfd : -1, .events = POLLIN},
 		};
-		struct timespec ts, *tsp = NULL;
-		if (!accepting) {
-			uint64_t d = s.paused_until_ns - now;
-			ts.tv_sec = (time_t)(d / NS_PER_S);
-			ts.tv_nsec = (long)(d % NS_PER_S);
-			tsp = &ts;
-		}
-		int n = ppoll(pfd, 3, tsp, NULL);
+		struct timespec ts;
+		uint64_t until = accepting ? 0 : s.paused_until_ns; /* 0: no timeout */
+		int n = ppoll(pfd, 3, econn_timeout(until, now, &ts), NULL);
 		if (n < 0 && errno != EINTR) {
 			error("waiting for connections failed: %s", strerror(errno));
 			break;
@@ -442,7 +374,7 @@ static int fork_run(const struct engine_cfg *cfg)
 		if (pfd[0].revents)
 			break;
 		if (pfd[1].revents) {
-			drain_sigfd(s.sfd);
+			psup_drain(s.sfd);
 			while (reap_one(&s.kids, s.rooms, 0))
 				;
 			s.paused_until_ns = 0; /* a descriptor or a process may be free again */

@@ -19,7 +19,7 @@
  * Worker: the prefork engine's worker loop (pworker.h), an event loop (core/ev) over
  * nonblocking connections with the epoll engine's per-connection logic: one read of up to
  * ENGINE_READ_BUF, feed the protocol all complete input, one write of the output; the rest
- * waits for EV_WRITE and reading pauses while more than PWORKER_OUT_HIGH bytes wait. Idle and
+ * waits for EV_WRITE and reading pauses while more than ECONN_OUT_HIGH_BYTES wait. Idle and
  * header timeouts: a sweep timer per worker. A descriptor the worker cannot receive (out of
  * descriptors: MSG_CTRUNC) is dropped by the kernel, which closes it; the connection counts
  * are corrected.
@@ -39,13 +39,14 @@
  * tried; when none takes it the connection is closed. EMFILE/ENFILE on accept (or socketpair
  * with proxy) pause accepting for 100 ms.
  *
- * Supervision: workers are forked by the front with PR_SET_PDEATHSIG(SIGKILL) and keep only
- * stdio, their control socket and their stop eventfd (everything else the front had open is
- * closed in the child: a worker must not hold other clients' sockets). The front reaps them
- * (SIGCHLD through a signalfd) and restarts a worker that dies (after 1 s when it lived less
- * than 1 s). Stop: the front closes the listener and sends SIGTERM to the workers — each
- * stops taking connections, closes idle ones and flushes the others for at most 1 s — keeps
- * relaying (proxy) until they are gone, and SIGKILLs what is left after 1.5 s.
+ * Supervision (psup.h, shared with the prefork engine): workers are forked by the front with
+ * PR_SET_PDEATHSIG(SIGKILL) and keep only stdio, their control socket and their stop eventfd
+ * (everything else the front had open is closed in the child: a worker must not hold other
+ * clients' sockets). The front reaps them (SIGCHLD through a signalfd) and restarts a worker
+ * that dies (after 1 s when it lived less than 1 s). Stop: the front closes the listener and
+ * sends SIGTERM to the workers — each stops taking connections, closes idle ones and flushes
+ * the others for at most 1 s — keeps relaying (proxy) until they are gone, and SIGKILLs what
+ * is left after 1.5 s.
  */
 #include "engine/engine.h"
 
@@ -55,11 +56,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/signalfd.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -67,19 +65,11 @@
 #include "core/ev.h"
 #include "core/log.h"
 #include "engine/econn.h"
-#include "engine/logroom.h"
+#include "engine/psup.h"
 #include "engine/pworker.h"
 
 #define CTL_BATCH 64
-#define TERM_WAIT_NS (ENGINE_STOP_GRACE_NS * 3 / 4) /* then SIGKILL */
-#define YOUNG_DEATH_NS NS_PER_S                     /* died younger: restart after RESTART_DELAY */
-#define RESTART_DELAY_NS NS_PER_S
 #define DEFAULT_WORKERS 2
-
-struct shared {
-	_Atomic int64_t live;
-	_Atomic int64_t per_worker[];
-};
 
 /* one control message: the connection id, with one descriptor attached */
 struct ctl_msg {
@@ -170,7 +160,7 @@ static const struct pworker_ops src_ops = {
 	.fini = src_fini,
 };
 
-static int worker_main(const struct engine_cfg *cfg, int ctl, struct shared *sh, int idx,
+static int worker_main(const struct engine_cfg *cfg, int ctl, struct psup_shared *sh, int idx,
 		       const char *room_dir)
 {
 	struct gwsrc g = {.ctl = ctl};
@@ -191,12 +181,11 @@ static int worker_main(const struct engine_cfg *cfg, int ctl, struct shared *sh,
 
 struct gsrv;
 
+/* the front's side of worker idx, beside its psup slot */
 struct slot {
 	struct gsrv *s;
 	int idx;
-	pid_t pid;              /* 0 = not running */
 	int ctl;                /* the front's end of the control socketpair, -1 = none */
-	uint64_t started_ns;
 	uint64_t restart_timer; /* pending restart, 0 = none */
 };
 
@@ -217,28 +206,22 @@ struct relay {
 	int shut;               /* shutdown(fd[1], SHUT_WR) done after the client's EOF */
 	struct buf pend[2];
 	struct rend end[2];
-	struct relay *next, *prev;
+	LIST_ENTRY(relay) link;  /* the front's relays */
 };
 
 struct gsrv {
 	const struct engine_cfg *cfg;
 	int proxy;
-	int lfd, sfd, n;
-	pid_t self;
-	sigset_t old_mask;
+	int lfd, n;
+	struct psup ps;            /* the workers */
 	struct ev_loop *loop;
 	struct econn_acceptor acc; /* owns lfd once the loop runs */
-	struct shared *sh;
-	size_t sh_bytes;
 	struct slot *slots;
 	unsigned rr;
-	uint64_t next_id;
 	char *rbuf;
-	struct relay *relays;
+	LIST_HEAD(, relay) relays;
 	size_t nrelays;
 	int stopping;
-	struct logroom_dir room_dir;
-	const char *rooms; /* room_dir.path, or NULL when the protocol has no rooms */
 };
 
 static void close_from(unsigned lo, unsigned hi)
@@ -262,55 +245,32 @@ static void close_all_but(int a, int b)
 	close_from(hi + 1, ~0U);
 }
 
-static int spawn_worker(struct gsrv *s, int i)
+/* psup's spawn: worker i with its control socketpair */
+static int spawn_worker(struct psup *ps, int i)
 {
-	struct slot *sl = &s->slots[i];
+	struct gsrv *s = ps->ud;
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	net_set_nonblock(sv[0], 1);
-	pid_t pid = fork();
+	pid_t pid = psup_fork(ps, i);
 	if (pid < 0) {
-		int e = errno;
 		close(sv[0]);
 		close(sv[1]);
-		return -e;
+		return (int)pid;
 	}
 	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != s->self)
-			_exit(0);
-		engine_stop_reset(); /* a SIGTERM to this worker stops this worker only */
-		if (s->rooms)
-			logroom_dir_forked(&s->room_dir);
 		close_all_but(sv[1], engine_stop_fd());
-		sigprocmask(SIG_SETMASK, &s->old_mask, NULL);
-		_exit(worker_main(s->cfg, sv[1], s->sh, i, s->rooms));
+		_exit(worker_main(ps->cfg, sv[1], ps->sh, i, ps->rooms));
 	}
 	close(sv[1]);
-	sl->pid = pid;
-	sl->ctl = sv[0];
-	sl->started_ns = clock_now_ns();
+	s->slots[i].ctl = sv[0];
 	return 0;
 }
 
 /* ---- proxy relays ---- */
 
 static void relay_cb(struct ev_loop *l, int fd, int mask, void *ud);
-static int running(const struct gsrv *s);
-
-static void relay_set(struct relay *r, int side, int mask)
-{
-	struct ev_loop *l = r->s->loop;
-	int old = r->mask[side];
-	if (mask == old)
-		return;
-	if (old & ~mask)
-		ev_del(l, r->fd[side], old & ~mask);
-	if (mask & ~old)
-		ev_add(l, r->fd[side], mask & ~old, relay_cb, &r->end[side]);
-	r->mask[side] = mask;
-}
 
 static void relay_close(struct relay *r)
 {
@@ -321,15 +281,10 @@ static void relay_close(struct relay *r)
 		close(r->fd[d]);
 		buf_free(&r->pend[d]);
 	}
-	if (r->next)
-		r->next->prev = r->prev;
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		s->relays = r->next;
+	LIST_REMOVE(r, link);
 	s->nrelays--;
 	free(r);
-	if (s->stopping && !s->nrelays && !running(s))
+	if (s->stopping && !s->nrelays && !psup_running(&s->ps))
 		ev_stop(s->loop);
 }
 
@@ -351,7 +306,7 @@ static int relay_update(struct relay *r)
 			m |= EV_READ;
 		if (buf_used(&r->pend[1 - d]))
 			m |= EV_WRITE;
-		relay_set(r, d, m);
+		econn_set_mask(r->s->loop, r->fd[d], &r->mask[d], m, relay_cb, &r->end[d]);
 	}
 	return 0;
 }
@@ -437,10 +392,7 @@ static int relay_new(struct gsrv *s, int cfd, int wfd)
 		r->end[d].r = r;
 		r->end[d].side = d;
 	}
-	r->next = s->relays;
-	if (s->relays)
-		s->relays->prev = r;
-	s->relays = r;
+	LIST_INSERT_HEAD(&s->relays, r, link);
 	s->nrelays++;
 	relay_update(r);
 	return 0;
@@ -480,7 +432,7 @@ static int handoff(struct gsrv *s, int cfd)
 {
 	for (int tries = 0; tries < s->n; tries++) {
 		struct slot *sl = &s->slots[s->rr++ % (unsigned)s->n];
-		if (sl->pid <= 0 || sl->ctl < 0)
+		if (s->ps.slots[sl->idx].pid <= 0 || sl->ctl < 0)
 			continue;
 		int pass = cfd, pair[2] = {-1, -1};
 		if (s->proxy) {
@@ -491,9 +443,10 @@ static int handoff(struct gsrv *s, int cfd)
 			}
 			pass = pair[1];
 		}
-		uint64_t id = ++s->next_id;
-		atomic_fetch_add(&s->sh->live, 1);
-		atomic_fetch_add(&s->sh->per_worker[sl->idx], 1);
+		struct psup_shared *sh = s->ps.sh;
+		uint64_t id = atomic_fetch_add(&sh->next_id, 1);
+		atomic_fetch_add(&sh->live, 1);
+		atomic_fetch_add(&sh->per_worker[sl->idx], 1);
 		int r = send_fd(sl->ctl, pass, id);
 		if (r == 0) {
 			if (!s->proxy) {
@@ -507,8 +460,8 @@ static int handoff(struct gsrv *s, int cfd)
 			}
 			return 0;
 		}
-		atomic_fetch_sub(&s->sh->live, 1);
-		atomic_fetch_sub(&s->sh->per_worker[sl->idx], 1);
+		atomic_fetch_sub(&sh->live, 1);
+		atomic_fetch_sub(&sh->per_worker[sl->idx], 1);
 		if (pair[0] >= 0) {
 			close(pair[0]);
 			close(pair[1]);
@@ -524,7 +477,7 @@ static int handoff(struct gsrv *s, int cfd)
 static int take(void *ud, int cfd)
 {
 	struct gsrv *s = ud;
-	if (econn_full(s->cfg, atomic_load(&s->sh->live))) {
+	if (econn_full(s->cfg, atomic_load(&s->ps.sh->live))) {
 		close(cfd);
 		return 0;
 	}
@@ -534,36 +487,15 @@ static int take(void *ud, int cfd)
 
 /* ---- supervision ---- */
 
-static int running(const struct gsrv *s)
-{
-	int n = 0;
-	for (int i = 0; i < s->n; i++)
-		n += s->slots[i].pid > 0;
-	return n;
-}
-
-/* Reaps one exited worker; returns its slot index, -1 for an unknown child, -2 for none.
- * Scrubs room slots first when it did not exit cleanly (its pid is still a zombie's). */
+/* Reaps one exited child (psup_reap); a worker's control socket goes with it. */
 static int reap_one(struct gsrv *s, int block, int *status)
 {
-	pid_t pid = pworker_parent_reap(s->rooms, block, status);
-	if (pid <= 0)
-		return -2;
-	for (int i = 0; i < s->n; i++) {
-		struct slot *sl = &s->slots[i];
-		if (sl->pid == pid) {
-			sl->pid = 0;
-			if (sl->ctl >= 0) {
-				close(sl->ctl);
-				sl->ctl = -1;
-			}
-			/* its connections died with it */
-			int64_t gone = atomic_exchange(&s->sh->per_worker[i], 0);
-			atomic_fetch_sub(&s->sh->live, gone);
-			return i;
-		}
+	int i = psup_reap(&s->ps, block, status);
+	if (i >= 0 && s->slots[i].ctl >= 0) {
+		close(s->slots[i].ctl);
+		s->slots[i].ctl = -1;
 	}
-	return -1;
+	return i;
 }
 
 static int64_t restart_cb(struct ev_loop *l, uint64_t id, void *ud)
@@ -572,39 +504,24 @@ static int64_t restart_cb(struct ev_loop *l, uint64_t id, void *ud)
 	struct gsrv *s = sl->s;
 	(void)id;
 	sl->restart_timer = 0;
-	if (s->stopping || sl->pid > 0)
+	if (s->stopping || s->ps.slots[sl->idx].pid > 0)
 		return EV_NOMORE;
-	int r = spawn_worker(s, sl->idx);
-	if (r < 0) {
-		warn("cannot restart gateway worker %d: %s (retrying in 1 s)", sl->idx, strerror(-r));
-		sl->restart_timer = ev_timer_add(l, RESTART_DELAY_NS, restart_cb, sl);
-	}
+	if (psup_restart(&s->ps, sl->idx) < 0)
+		sl->restart_timer = ev_timer_add(l, PSUP_RESTART_DELAY_NS, restart_cb, sl);
 	return EV_NOMORE;
 }
 
 static void chld_cb(struct ev_loop *l, int fd, int mask, void *ud)
 {
 	struct gsrv *s = ud;
-	struct signalfd_siginfo si[16];
 	(void)mask;
-	while (read(fd, si, sizeof(si)) > 0)
-		;
+	psup_drain(fd);
 	int st, i;
-	while ((i = reap_one(s, 0, &st)) != -2) {
-		if (i < 0 || s->stopping)
-			continue;
-		struct slot *sl = &s->slots[i];
-		uint64_t now = clock_now_ns();
-		int young = now - sl->started_ns < YOUNG_DEATH_NS;
-		if (WIFSIGNALED(st))
-			warn("gateway worker %d died of signal %d; restarting it%s", i, WTERMSIG(st),
-			     young ? " in 1 s" : "");
-		else
-			warn("gateway worker %d exited with status %d; restarting it%s", i,
-			     WEXITSTATUS(st), young ? " in 1 s" : "");
-		sl->restart_timer = ev_timer_add(l, young ? RESTART_DELAY_NS : 0, restart_cb, sl);
-	}
-	if (s->stopping && !running(s) && !s->nrelays)
+	while ((i = reap_one(s, 0, &st)) != -2)
+		if (i >= 0 && !s->stopping)
+			s->slots[i].restart_timer = ev_timer_add(l, psup_died(&s->ps, i, st),
+								 restart_cb, &s->slots[i]);
+	if (s->stopping && !psup_running(&s->ps) && !s->nrelays)
 		ev_stop(l);
 }
 
@@ -631,23 +548,12 @@ static void front_stop_cb(struct ev_loop *l, int fd, int mask, void *ud)
 			ev_timer_del(l, sl->restart_timer);
 			sl->restart_timer = 0;
 		}
-		if (sl->pid > 0)
-			kill(sl->pid, SIGTERM);
 	}
+	psup_signal(&s->ps, SIGTERM);
 	/* proxy: the relays keep running until the workers close their ends */
-	ev_timer_add(l, TERM_WAIT_NS, term_over, s);
-	if (!running(s) && !s->nrelays)
+	ev_timer_add(l, PSUP_TERM_WAIT_NS, term_over, s);
+	if (!psup_running(&s->ps) && !s->nrelays)
 		ev_stop(l);
-}
-
-static void shutdown_workers(struct gsrv *s)
-{
-	int st;
-	for (int i = 0; i < s->n; i++)
-		if (s->slots[i].pid > 0)
-			kill(s->slots[i].pid, SIGKILL);
-	while (running(s) && reap_one(s, 1, &st) != -2)
-		;
 }
 
 static int gateway_run(const struct engine_cfg *cfg)
@@ -661,9 +567,7 @@ static int gateway_run(const struct engine_cfg *cfg)
 	memset(&s, 0, sizeof(s));
 	s.cfg = cfg;
 	s.proxy = !strcmp(mode, "proxy");
-	s.sfd = -1;
 	s.n = cfg->workers > 0 ? cfg->workers : DEFAULT_WORKERS;
-	s.self = getpid();
 	signal(SIGPIPE, SIG_IGN);
 	int rc = 1;
 
@@ -672,15 +576,11 @@ static int gateway_run(const struct engine_cfg *cfg)
 	s.lfd = econn_listen(cfg, 0, 1, NET_NONBLOCK, &bound);
 	if (s.lfd < 0)
 		return 1;
-	s.sh_bytes = sizeof(struct shared) + (size_t)s.n * sizeof(s.sh->per_worker[0]);
-	void *m = mmap(NULL, s.sh_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	s.slots = calloc((size_t)s.n, sizeof(*s.slots));
 	s.rbuf = malloc(ENGINE_READ_BUF);
 	s.loop = ev_new(1024);
-	if (m == MAP_FAILED || !s.slots || !s.rbuf || !s.loop) {
+	if (!s.slots || !s.rbuf || !s.loop) {
 		error("out of memory starting %d gateway workers", s.n);
-		if (m != MAP_FAILED)
-			munmap(m, s.sh_bytes);
 		free(s.slots);
 		free(s.rbuf);
 		if (s.loop)
@@ -688,36 +588,21 @@ static int gateway_run(const struct engine_cfg *cfg)
 		close(s.lfd);
 		return 1;
 	}
-	s.sh = m;
-	atomic_init(&s.sh->live, 0);
 	for (int i = 0; i < s.n; i++) {
 		s.slots[i].s = &s;
 		s.slots[i].idx = i;
 		s.slots[i].ctl = -1;
 	}
-	if (pworker_parent_rooms(cfg, &s.room_dir, &s.rooms) < 0)
+	if (psup_init(&s.ps, cfg, s.n, spawn_worker, &s) < 0 || psup_start(&s.ps) < 0)
 		goto out;
-	int stop_fd = engine_stop_fd();
-	s.sfd = pworker_parent_sigchld(&s.old_mask);
-	if (s.sfd < 0)
-		goto out_mask;
-	for (int i = 0; i < s.n; i++) {
-		int r = spawn_worker(&s, i);
-		if (r < 0) {
-			error("cannot start gateway worker %d of %d: %s (use fewer --workers)", i, s.n,
-			      strerror(-r));
-			shutdown_workers(&s);
-			goto out_mask;
-		}
-	}
 	if (econn_acceptor_start(&s.acc, s.loop, s.lfd, take, &s) == 0)
 		s.lfd = -1; /* the acceptor's now */
 	if (s.acc.fd < 0 ||
-	    ev_add(s.loop, stop_fd, EV_READ, front_stop_cb, &s) < 0 ||
-	    ev_add(s.loop, s.sfd, EV_READ, chld_cb, &s) < 0) {
+	    ev_add(s.loop, engine_stop_fd(), EV_READ, front_stop_cb, &s) < 0 ||
+	    ev_add(s.loop, s.ps.sfd, EV_READ, chld_cb, &s) < 0) {
 		error("cannot set up the gateway's event loop: %s", strerror(errno));
-		shutdown_workers(&s);
-		goto out_mask;
+		psup_kill(&s.ps);
+		goto out;
 	}
 	engine_ready(cfg, &bound);
 	rc = 0;
@@ -728,23 +613,17 @@ static int gateway_run(const struct engine_cfg *cfg)
 			break;
 		}
 	}
-	while (s.relays)
-		relay_close(s.relays);
-	shutdown_workers(&s);
-out_mask:
+	while (!LIST_EMPTY(&s.relays))
+		relay_close(LIST_FIRST(&s.relays));
+	psup_kill(&s.ps);
+out:
 	for (int i = 0; i < s.n; i++)
 		if (s.slots[i].ctl >= 0)
 			close(s.slots[i].ctl);
-	if (s.sfd >= 0)
-		close(s.sfd);
-	sigprocmask(SIG_SETMASK, &s.old_mask, NULL);
-out:
+	psup_fini(&s.ps);
 	if (s.lfd >= 0)
 		close(s.lfd);
 	econn_acceptor_close(&s.acc);
-	if (s.rooms)
-		logroom_dir_stop(&s.room_dir);
-	munmap(s.sh, s.sh_bytes);
 	free(s.slots);
 	free(s.rbuf);
 	ev_free(s.loop);

@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proto/proto.h"
+
 #define LR_MAGIC 0x314d4f4f52474f4cULL /* "LOGROOM1" */
 #define LR_REC_MAGIC 0x4345524cU       /* "LREC" */
 #define LR_MAX_MSG (1U << 30)
@@ -571,6 +573,22 @@ int logroom_publish(struct logroom_reader *rd, const void *msg, size_t len)
 			atomic_compare_exchange_strong(&s->pid, &pid, 0);
 	}
 	return 0;
+}
+
+int logroom_env_join(struct proto_env *env, const char *room, size_t len)
+{
+	struct logroom_reader *rd = env->engine_ud;
+	if (!rd->lr)
+		return -ENOTSUP;
+	return logroom_join(rd->lr, rd, room, len, env->conn_id);
+}
+
+int logroom_env_publish(struct proto_env *env, const char *msg, size_t len)
+{
+	struct logroom_reader *rd = env->engine_ud;
+	if (!rd->room)
+		return 0; /* in no room: nobody to deliver to */
+	return logroom_publish(rd, msg, len);
 }
 
 static void room_update_min(struct logroom_room *r)

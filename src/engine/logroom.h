@@ -54,6 +54,7 @@
 
 struct logroom;      /* one per process */
 struct logroom_room; /* a room opened in this process */
+struct proto_env;
 
 /* One connection's membership; caller-owned storage (embed it in the connection). */
 struct logroom_reader {
@@ -61,6 +62,7 @@ struct logroom_reader {
 	uint64_t off;              /* file offset of the next record to read */
 	uint64_t self_id;          /* records with this sender id are not delivered to it */
 	struct logroom_reader *prev, *next; /* the room's readers in this process */
+	struct logroom *lr;        /* what logroom_env_join joins through; NULL: nothing */
 };
 
 /* Creates the private room directory (mode 0700) under /dev/shm, else $TMPDIR, else /tmp,
@@ -110,6 +112,14 @@ void logroom_leave(struct logroom_reader *rd); /* no-op when not in a room */
 /* Appends one record from rd->self_id to rd's room and wakes the waiting processes of the
  * room. -ENOTCONN when rd is in no room, -EMSGSIZE over 1 GiB. */
 int logroom_publish(struct logroom_reader *rd, const void *msg, size_t len);
+
+/* The protocol's join and publish hooks (econn_env_init) for a connection whose
+ * env->engine_ud is its reader rd: join is logroom_join(rd->lr, rd, ..., env->conn_id), or
+ * -ENOTSUP when rd->lr is NULL (the process could not open its logroom: chat answers with
+ * its error line); publish is logroom_publish, or 0 when rd is in no room (nobody to
+ * deliver to). */
+int logroom_env_join(struct proto_env *env, const char *room, size_t len);
+int logroom_env_publish(struct proto_env *env, const char *msg, size_t len);
 
 /* Appends to `out` the bytes of every committed record after rd->off not sent by
  * rd->self_id, in log order, and advances rd->off. Returns the bytes appended, or

@@ -5,12 +5,11 @@
  * shared with the gateway engine) — the epoll engine's per-connection logic in a process of
  * its own — rather than a blocking accept and one connection at a time, so a handful of
  * workers serves many concurrent connections. Per readiness a connection does one read of up
- * to ENGINE_READ_BUF, feeds the protocol all complete input and makes one write of the
- * output; the rest waits for EV_WRITE, and reading pauses while more than PWORKER_OUT_HIGH
- * bytes wait. The listening socket is shared, so a new connection wakes every idle worker
- * (level-triggered epoll without EPOLLEXCLUSIVE: the classic thundering herd of prefork
- * servers); the losers' accept4 returns EAGAIN. EMFILE and ENFILE pause that worker's
- * accepting for 100 ms.
+ * to ENGINE_READ_BUF, feeds the protocol all complete input and makes one write of the output;
+ * the rest waits for EV_WRITE, and reading pauses while more than ECONN_OUT_HIGH_BYTES wait.
+ * The listening socket is shared, so a new connection wakes every idle worker (level-triggered
+ * epoll without EPOLLEXCLUSIVE: the classic thundering herd of prefork servers); the losers'
+ * accept4 returns EAGAIN. EMFILE and ENFILE pause that worker's accepting for 100 ms.
  *
  * Processes share nothing but a small MAP_SHARED block made by the parent: the next
  * connection id (unique across workers) and the live connection counts (--max-conns is a
@@ -22,11 +21,12 @@
  * --max-outbuf behind the log end gets the overflow line and is closed. The room directory's
  * janitor removes it even when the parent is SIGKILLed.
  *
- * The parent supervises: it reaps (SIGCHLD through a signalfd), restarts a worker that dies
- * (after 1 s when the worker lived less than 1 s, so a crashing worker cannot make it spin),
- * and on stop sends SIGTERM to the workers — each stops accepting, closes idle connections,
- * flushes the others for at most 1 s and exits — then SIGKILLs and reaps what is left within
- * ENGINE_STOP_GRACE_NS. Workers set PR_SET_PDEATHSIG(SIGKILL): none outlives the parent.
+ * The parent supervises (psup.h, shared with the gateway engine): it reaps (SIGCHLD through a
+ * signalfd), restarts a worker that dies (after 1 s when the worker lived less than 1 s, so a
+ * crashing worker cannot make it spin), and on stop sends SIGTERM to the workers — each stops
+ * accepting, closes idle connections, flushes the others for at most 1 s and exits — then
+ * SIGKILLs and reaps what is left within ENGINE_STOP_GRACE_NS. Workers set
+ * PR_SET_PDEATHSIG(SIGKILL): none outlives the parent.
  */
 #include "engine/engine.h"
 
@@ -38,11 +38,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,24 +45,14 @@
 #include "core/ev.h"
 #include "core/log.h"
 #include "engine/econn.h"
-#include "engine/logroom.h"
+#include "engine/psup.h"
 #include "engine/pworker.h"
-
-#define TERM_WAIT_NS (ENGINE_STOP_GRACE_NS * 3 / 4) /* then SIGKILL */
-#define YOUNG_DEATH_NS NS_PER_S                     /* died younger: restart after RESTART_DELAY */
-#define RESTART_DELAY_NS NS_PER_S
-
-struct shared {
-	_Atomic uint64_t next_id;
-	_Atomic int64_t live;
-	_Atomic int64_t per_worker[];
-};
 
 /* ---- a worker: pworker.h's loop over the connections it accepts ----------------------- */
 
 struct pfworker {
 	const struct engine_cfg *cfg;
-	struct shared *sh;
+	struct psup_shared *sh;
 	int idx;
 	int lfd;
 	struct pworker *w;
@@ -78,7 +63,7 @@ struct pfworker {
 static int take(void *ud, int fd)
 {
 	struct pfworker *pf = ud;
-	struct shared *sh = pf->sh;
+	struct psup_shared *sh = pf->sh;
 	if (econn_full(pf->cfg, atomic_fetch_add(&sh->live, 1))) {
 		atomic_fetch_sub(&sh->live, 1);
 		close(fd);
@@ -109,7 +94,7 @@ static const struct pworker_ops src_ops = {
 	.fini = src_close,
 };
 
-static int worker_main(const struct engine_cfg *cfg, int lfd, struct shared *sh, int idx,
+static int worker_main(const struct engine_cfg *cfg, int lfd, struct psup_shared *sh, int idx,
 		       const char *room_dir)
 {
 	struct pfworker pf = {.cfg = cfg, .sh = sh, .idx = idx, .lfd = lfd, .acc = {.fd = -1}};
@@ -128,109 +113,34 @@ static int worker_main(const struct engine_cfg *cfg, int lfd, struct shared *sh,
 
 /* ---- the parent ---------------------------------------------------------------------- */
 
-struct slot {
-	pid_t pid;            /* 0 = not running */
-	uint64_t started_ns;
-	uint64_t restart_at_ns; /* when pid == 0 and not stopping */
-};
-
-struct psrv {
-	const struct engine_cfg *cfg;
-	int lfd, sfd, n;
-	pid_t self;
-	sigset_t old_mask;
-	struct shared *sh;
-	size_t sh_bytes;
-	struct slot *slots;
-	struct logroom_dir room_dir;
-	const char *rooms;
-};
-
-static int spawn_worker(struct psrv *s, int i)
+/* psup's spawn: worker i, on the shared listener (psup's ud) */
+static int spawn_worker(struct psup *ps, int i)
 {
-	pid_t pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != s->self)
-			_exit(0);
-		close(s->sfd);
-		if (s->rooms)
-			logroom_dir_forked(&s->room_dir);
-		engine_stop_reset(); /* a SIGTERM to this worker stops this worker only */
-		sigprocmask(SIG_SETMASK, &s->old_mask, NULL);
-		_exit(worker_main(s->cfg, s->lfd, s->sh, i, s->rooms));
-	}
-	s->slots[i].pid = pid;
-	s->slots[i].started_ns = clock_now_ns();
-	s->slots[i].restart_at_ns = 0;
-	return 0;
+	const int *lfd = ps->ud;
+	pid_t pid = psup_fork(ps, i);
+	if (pid == 0)
+		_exit(worker_main(ps->cfg, *lfd, ps->sh, i, ps->rooms));
+	return pid < 0 ? (int)pid : 0;
 }
 
-/* Reaps one exited worker; returns its slot index, -1 for none. Scrubs room slots first when
- * it did not exit cleanly (its pid is still a zombie's, not reusable). */
-static int reap_one(struct psrv *s, int block, int *status)
-{
-	pid_t pid = pworker_parent_reap(s->rooms, block, status);
-	if (pid <= 0)
-		return -2;
-	for (int i = 0; i < s->n; i++) {
-		if (s->slots[i].pid == pid) {
-			s->slots[i].pid = 0;
-			/* its connections died with it */
-			int64_t gone = atomic_exchange(&s->sh->per_worker[i], 0);
-			atomic_fetch_sub(&s->sh->live, gone);
-			return i;
-		}
-	}
-	return -1;
-}
-
-static int running(const struct psrv *s)
-{
-	int n = 0;
-	for (int i = 0; i < s->n; i++)
-		n += s->slots[i].pid > 0;
-	return n;
-}
-
-static void drain_sigfd(int sfd)
-{
-	struct signalfd_siginfo si[16];
-	while (read(sfd, si, sizeof(si)) > 0)
-		;
-}
-
-static void supervise(struct psrv *s, int stop_fd)
+/* Restarts the workers that die (psup's rule) until a stop is requested. */
+static void supervise(struct psup *ps, int stop_fd)
 {
 	while (!engine_stop_requested()) {
 		uint64_t now = clock_now_ns(), next = 0;
-		for (int i = 0; i < s->n; i++) {
-			struct slot *w = &s->slots[i];
+		for (int i = 0; i < ps->n; i++) {
+			struct psup_slot *w = &ps->slots[i];
 			if (w->pid || !w->restart_at_ns)
 				continue;
-			if (w->restart_at_ns <= now) {
-				int r = spawn_worker(s, i);
-				if (r < 0) {
-					warn("cannot restart prefork worker %d: %s (retrying in 1 s)", i,
-					     strerror(-r));
-					w->restart_at_ns = now + RESTART_DELAY_NS;
-				}
-			}
+			if (w->restart_at_ns <= now && psup_restart(ps, i) < 0)
+				w->restart_at_ns = now + PSUP_RESTART_DELAY_NS;
 			if (!w->pid && (!next || w->restart_at_ns < next))
 				next = w->restart_at_ns;
 		}
-		struct timespec ts, *tsp = NULL;
-		if (next) {
-			uint64_t d = next > now ? next - now : 0;
-			ts.tv_sec = (time_t)(d / NS_PER_S);
-			ts.tv_nsec = (long)(d % NS_PER_S);
-			tsp = &ts;
-		}
+		struct timespec ts;
 		struct pollfd pfd[2] = {{.fd = stop_fd, .events = POLLIN},
-					{.fd = s->sfd, .events = POLLIN}};
-		int n = ppoll(pfd, 2, tsp, NULL);
+					{.fd = ps->sfd, .events = POLLIN}};
+		int n = ppoll(pfd, 2, econn_timeout(next, now, &ts), NULL);
 		if (n < 0 && errno != EINTR) {
 			error("prefork supervisor: waiting failed: %s", strerror(errno));
 			return;
@@ -239,48 +149,12 @@ static void supervise(struct psrv *s, int stop_fd)
 			return;
 		if (n <= 0 || !pfd[1].revents)
 			continue;
-		drain_sigfd(s->sfd);
+		psup_drain(ps->sfd);
 		int st, i;
-		while ((i = reap_one(s, 0, &st)) != -2) {
-			if (i < 0 || engine_stop_requested())
-				continue;
-			now = clock_now_ns();
-			int young = now - s->slots[i].started_ns < YOUNG_DEATH_NS;
-			if (WIFSIGNALED(st))
-				warn("prefork worker %d died of signal %d; restarting it%s", i,
-				     WTERMSIG(st), young ? " in 1 s" : "");
-			else
-				warn("prefork worker %d exited with status %d; restarting it%s", i,
-				     WEXITSTATUS(st), young ? " in 1 s" : "");
-			s->slots[i].restart_at_ns = young ? now + RESTART_DELAY_NS : now;
-		}
+		while ((i = psup_reap(ps, 0, &st)) != -2)
+			if (i >= 0 && !engine_stop_requested())
+				ps->slots[i].restart_at_ns = clock_now_ns() + psup_died(ps, i, st);
 	}
-}
-
-static void shutdown_workers(struct psrv *s)
-{
-	for (int i = 0; i < s->n; i++)
-		if (s->slots[i].pid > 0)
-			kill(s->slots[i].pid, SIGTERM);
-	uint64_t deadline = clock_now_ns() + TERM_WAIT_NS;
-	int st;
-	while (running(s)) {
-		while (reap_one(s, 0, &st) != -2)
-			;
-		uint64_t now = clock_now_ns();
-		if (!running(s) || now >= deadline)
-			break;
-		uint64_t d = deadline - now;
-		struct timespec ts = {(time_t)(d / NS_PER_S), (long)(d % NS_PER_S)};
-		struct pollfd pfd = {.fd = s->sfd, .events = POLLIN};
-		ppoll(&pfd, 1, &ts, NULL);
-		drain_sigfd(s->sfd);
-	}
-	for (int i = 0; i < s->n; i++)
-		if (s->slots[i].pid > 0)
-			kill(s->slots[i].pid, SIGKILL);
-	while (running(s) && reap_one(s, 1, &st) != -2)
-		;
 }
 
 static int default_workers(void)
@@ -295,65 +169,25 @@ static int default_workers(void)
 
 static int prefork_run(const struct engine_cfg *cfg)
 {
-	struct psrv s;
-	memset(&s, 0, sizeof(s));
-	s.cfg = cfg;
-	s.sfd = -1;
-	s.n = cfg->workers > 0 ? cfg->workers : default_workers();
-	s.self = getpid();
 	signal(SIGPIPE, SIG_IGN);
-	int rc = 1;
-
 	struct net_addr bound;
-	s.lfd = econn_listen(cfg, 0, 1, NET_NONBLOCK, &bound);
-	if (s.lfd < 0)
+	int lfd = econn_listen(cfg, 0, 1, NET_NONBLOCK, &bound);
+	if (lfd < 0)
 		return 1;
-	s.sh_bytes = sizeof(struct shared) + (size_t)s.n * sizeof(s.sh->per_worker[0]);
-	void *m = mmap(NULL, s.sh_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	s.slots = calloc((size_t)s.n, sizeof(*s.slots));
-	if (m == MAP_FAILED || !s.slots) {
-		error("out of memory starting %d prefork workers", s.n);
-		if (m != MAP_FAILED)
-			munmap(m, s.sh_bytes);
-		free(s.slots);
-		close(s.lfd);
-		return 1;
+	int rc = 1;
+	struct psup ps;
+	if (psup_init(&ps, cfg, cfg->workers > 0 ? cfg->workers : default_workers(), spawn_worker,
+		      &lfd) == 0 && psup_start(&ps) == 0) {
+		engine_ready(cfg, &bound);
+		rc = 0;
+		supervise(&ps, engine_stop_fd());
+		close(lfd);
+		lfd = -1;
+		psup_stop(&ps);
 	}
-	s.sh = m;
-	atomic_init(&s.sh->next_id, 1);
-	atomic_init(&s.sh->live, 0);
-	if (pworker_parent_rooms(cfg, &s.room_dir, &s.rooms) < 0)
-		goto out;
-	int stop_fd = engine_stop_fd();
-	s.sfd = pworker_parent_sigchld(&s.old_mask);
-	if (s.sfd < 0)
-		goto out_mask;
-	for (int i = 0; i < s.n; i++) {
-		int r = spawn_worker(&s, i);
-		if (r < 0) {
-			error("cannot start prefork worker %d of %d: %s (use fewer --workers)", i, s.n,
-			      strerror(-r));
-			shutdown_workers(&s);
-			goto out_mask;
-		}
-	}
-	engine_ready(cfg, &bound);
-	rc = 0;
-	supervise(&s, stop_fd);
-	close(s.lfd);
-	s.lfd = -1;
-	shutdown_workers(&s);
-out_mask:
-	if (s.sfd >= 0)
-		close(s.sfd);
-	sigprocmask(SIG_SETMASK, &s.old_mask, NULL);
-out:
-	if (s.lfd >= 0)
-		close(s.lfd);
-	if (s.rooms)
-		logroom_dir_stop(&s.room_dir);
-	munmap(s.sh, s.sh_bytes);
-	free(s.slots);
+	if (lfd >= 0)
+		close(lfd);
+	psup_fini(&ps);
 	return rc;
 }
 

@@ -5,9 +5,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/buf.h"
@@ -20,7 +19,7 @@ struct wconn {
 	int mask;
 	int overflowed;
 	struct pworker *w;
-	struct wconn *next, *prev;
+	LIST_ENTRY(wconn) link; /* worker's connections */
 	struct econn e;    /* input, timeouts, closing (close once out is flushed) */
 	struct buf out;
 	struct logroom_reader rd;
@@ -33,25 +32,13 @@ struct pworker {
 	struct econn_cfg ec;
 	struct ev_loop *loop;
 	char *rbuf;
-	struct wconn *conns;
+	LIST_HEAD(, wconn) conns;
 	size_t nconns;
 	struct logroom *lr;
 	int stopping;
 };
 
 static void conn_cb(struct ev_loop *l, int fd, int mask, void *ud);
-
-static void set_mask(struct wconn *c, int mask)
-{
-	if (mask == c->mask)
-		return;
-	struct ev_loop *l = c->w->loop;
-	if (c->mask & ~mask)
-		ev_del(l, c->fd, c->mask & ~mask);
-	if (mask & ~c->mask)
-		ev_add(l, c->fd, mask & ~c->mask, conn_cb, c);
-	c->mask = mask;
-}
 
 static void maybe_finish(struct pworker *w)
 {
@@ -72,17 +59,10 @@ static void conn_close(struct wconn *c)
 	if (c->mask)
 		ev_del(w->loop, c->fd, c->mask);
 	close(c->fd);
-	if (w->ec.p->fini)
-		w->ec.p->fini(c->state);
-	if (c->next)
-		c->next->prev = c->prev;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		w->conns = c->next;
+	econn_fini(&w->ec, &c->e, c->state);
+	LIST_REMOVE(c, link);
 	w->nconns--;
 	pworker_uncount(w);
-	buf_free(&c->e.in);
 	buf_free(&c->out);
 	free(c);
 	maybe_finish(w);
@@ -103,36 +83,14 @@ static int conn_flush(struct wconn *c)
 		}
 		used = buf_used(&c->out);
 	}
-	if (used) {
-		int mask = EV_WRITE;
-		if (!c->e.closing && used < PWORKER_OUT_HIGH)
-			mask |= EV_READ;
-		set_mask(c, mask);
-		return 0;
-	}
-	if (c->e.closing) {
+	int mask = econn_interest(&c->e, used);
+	if (!mask) { /* closing, everything sent */
 		shutdown(c->fd, SHUT_WR);
 		conn_close(c);
 		return -1;
 	}
-	set_mask(c, EV_READ);
+	econn_set_mask(c->w->loop, c->fd, &c->mask, mask, conn_cb, c);
 	return 0;
-}
-
-static int env_join(struct proto_env *env, const char *room, size_t len)
-{
-	struct wconn *c = env->engine_ud;
-	if (!c->w->lr)
-		return -ENOTSUP;
-	return logroom_join(c->w->lr, &c->rd, room, len, env->conn_id);
-}
-
-static int env_publish(struct proto_env *env, const char *msg, size_t len)
-{
-	struct wconn *c = env->engine_ud;
-	if (!c->rd.room)
-		return 0;
-	return logroom_publish(&c->rd, msg, len);
 }
 
 /* Room records for a local member (logroom_for_pending callback): into out up to the
@@ -213,11 +171,9 @@ void pworker_add(struct pworker *w, int fd, uint64_t conn_id)
 	c->fd = fd;
 	c->w = w;
 	c->e.last_ns = ev_now_ns(w->loop);
-	econn_env_init(&c->env, w->ec.cfg, conn_id, c, env_join, env_publish);
-	c->next = w->conns;
-	if (w->conns)
-		w->conns->prev = c;
-	w->conns = c;
+	c->rd.lr = w->lr;
+	econn_env_init(&c->env, w->ec.cfg, conn_id, &c->rd, logroom_env_join, logroom_env_publish);
+	LIST_INSERT_HEAD(&w->conns, c, link);
 	w->nconns++;
 	net_set_nodelay(fd, 1); /* fails harmlessly on a socketpair end (gateway proxy) */
 	if (w->ec.p->init(c->state, &c->env) < 0) {
@@ -271,8 +227,8 @@ static void stop_cb(struct ev_loop *l, int fd, int mask, void *ud)
 	w->stopping = 1;
 	w->pc->ops->stop(w, w->pc->ud);
 	/* idle connections go now; those with output pending finish it */
-	for (struct wconn *c = w->conns, *next; c; c = next) {
-		next = c->next;
+	for (struct wconn *c = LIST_FIRST(&w->conns), *next; c; c = next) {
+		next = LIST_NEXT(c, link);
 		c->e.closing = 1;
 		buf_clear(&c->e.in);
 		conn_flush(c);
@@ -287,8 +243,8 @@ static int64_t sweep(struct ev_loop *l, uint64_t id, void *ud)
 	uint64_t now = clock_now_ns();
 	(void)l;
 	(void)id;
-	for (struct wconn *c = w->conns, *next; c; c = next) {
-		next = c->next;
+	for (struct wconn *c = LIST_FIRST(&w->conns), *next; c; c = next) {
+		next = LIST_NEXT(c, link);
 		if (econn_expired(&w->ec, &c->e, 0, now)) /* send progress counts in last_ns */
 			conn_close(c);
 	}
@@ -326,57 +282,11 @@ int pworker_run(const struct pworker_cfg *pc)
 			break;
 		}
 	}
-	while (w.conns)
-		conn_close(w.conns);
+	while (!LIST_EMPTY(&w.conns))
+		conn_close(LIST_FIRST(&w.conns));
 	logroom_close(w.lr);
 	pc->ops->fini(&w, pc->ud);
 	ev_free(w.loop);
 	free(w.rbuf);
 	return 0;
-}
-
-/* ---- the parent ----------------------------------------------------------------------- */
-
-int pworker_parent_rooms(const struct engine_cfg *cfg, struct logroom_dir *d,
-			 const char **rooms)
-{
-	*rooms = NULL;
-	if (!cfg->proto->fanout)
-		return 0;
-	int r = logroom_dir_start(d);
-	if (r < 0) {
-		error("cannot create the chat room directory in '/dev/shm' or '/tmp': %s "
-		      "(set TMPDIR to a writable directory)", strerror(-r));
-		return r;
-	}
-	*rooms = d->path;
-	return 0;
-}
-
-int pworker_parent_sigchld(sigset_t *old_mask)
-{
-	sigset_t chld;
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld, old_mask);
-	int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sfd < 0) {
-		int e = errno;
-		error("cannot create a signalfd for SIGCHLD: %s", strerror(e));
-		return -e;
-	}
-	return sfd;
-}
-
-pid_t pworker_parent_reap(const char *rooms, int block, int *status)
-{
-	siginfo_t si;
-	memset(&si, 0, sizeof(si));
-	if (waitid(P_ALL, 0, &si, WEXITED | WNOWAIT | (block ? 0 : WNOHANG)) < 0 || si.si_pid <= 0)
-		return 0;
-	if (rooms && !(si.si_code == CLD_EXITED && si.si_status == 0))
-		logroom_dir_scrub(rooms, si.si_pid);
-	while (waitpid(si.si_pid, status, 0) < 0 && errno == EINTR)
-		;
-	return si.si_pid;
 }

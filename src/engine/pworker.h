@@ -4,8 +4,8 @@
  * epoll engine's per-connection logic in a process of its own: per readiness a connection
  * does one read of up to ENGINE_READ_BUF (econn_read), feeds the protocol all complete input
  * (econn_input) and makes one write of the output; the rest waits for EV_WRITE, and reading
- * pauses while more than PWORKER_OUT_HIGH bytes wait. Idle and header timeouts: a sweep
- * timer (econn_expired; send progress counts in last_ns).
+ * pauses while more than ECONN_OUT_HIGH_BYTES wait (econn_interest). Idle and header
+ * timeouts: a sweep timer (econn_expired; send progress counts in last_ns).
  *
  * Chat: the workers share nothing, so rooms are log rooms (logroom.h): a worker is one
  * process in a room however many of its connections are members; after every loop iteration
@@ -29,17 +29,14 @@
  * callbacks, on that thread). Nothing here is shared with another process except the two
  * counters the engine passes in (MAP_SHARED memory that the engine owns).
  *
- * The parent (the process that forks and supervises the workers; single-threaded) uses the
- * pworker_parent_* functions: they set up and honour what the workers rely on — the room
- * directory with its janitor, SIGCHLD through a signalfd, and the logroom rule that a
- * worker which died without leaving its rooms has its slots scrubbed before its pid is
- * reaped (and so before the pid can be reused). Supervision policy (restarts, stop) is the
- * engine's.
+ * The parent (the process that forks and supervises the workers) is psup.h's: it sets up
+ * and honours what the workers rely on — the room directory with its janitor, the shared
+ * counters, the logroom rule that a worker which died without leaving its rooms has its
+ * slots scrubbed before its pid is reaped — and restarts and stops them.
  */
 #ifndef CTXLAB_ENGINE_PWORKER_H
 #define CTXLAB_ENGINE_PWORKER_H
 
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -48,7 +45,6 @@
 #include "engine/engine.h"
 #include "engine/logroom.h"
 
-#define PWORKER_OUT_HIGH (256 * 1024)               /* queued output that pauses reading */
 #define PWORKER_FINISH_NS (ENGINE_STOP_GRACE_NS / 2) /* stop: flush for at most this long */
 
 struct pworker; /* one per worker process, inside pworker_run */
@@ -91,25 +87,5 @@ struct ev_loop *pworker_loop(struct pworker *w);
 
 /* 1 once a stop was requested (the source takes nothing more). */
 int pworker_stopping(const struct pworker *w);
-
-/* ---- the parent ----------------------------------------------------------------------- */
-
-/* When the protocol has rooms (cfg->proto->fanout): starts the room directory with its
- * janitor (logroom_dir_start) and sets *rooms to d->path — pass it to the workers, and call
- * logroom_dir_forked(d) in each forked child and logroom_dir_stop(d) at the end; else sets
- * *rooms to NULL. Returns 0, or -errno after printing the error. */
-int pworker_parent_rooms(const struct engine_cfg *cfg, struct logroom_dir *d,
-			 const char **rooms);
-
-/* Blocks SIGCHLD (the previous mask into *old_mask: restore it in the children and at the
- * end, also when this fails) and returns a nonblocking close-on-exec signalfd for it, or
- * -errno after printing the error. */
-int pworker_parent_sigchld(sigset_t *old_mask);
-
-/* Reaps one exited child, waiting for one when block: when rooms (the room directory, or
- * NULL) and the child did not exit with status 0, first clears its slots in every room
- * (logroom_dir_scrub, while its pid is still a zombie's). Returns its pid with *status, or
- * 0 when none (no child has exited and !block, or there are no children). */
-pid_t pworker_parent_reap(const char *rooms, int block, int *status);
 
 #endif

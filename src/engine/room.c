@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/proto.h"
+
 struct room {
 	struct room *next;
 	struct room_member *members; /* head; new members are appended at the tail (head->prev) */
@@ -145,4 +147,17 @@ int room_publish(struct room_set *rs, struct room_member *from, const char *msg,
 	} while (m != r->members);
 	unlock(rs);
 	return n;
+}
+
+int room_env_join(struct proto_env *env, const char *name, size_t len)
+{
+	struct room_member *m = env->engine_ud;
+	return room_join(m->set, m, name, len);
+}
+
+int room_env_publish(struct proto_env *env, const char *msg, size_t len)
+{
+	struct room_member *m = env->engine_ud;
+	int r = room_publish(m->set, m, msg, len);
+	return r < 0 && r != -ENOENT ? r : 0;
 }

@@ -1,4 +1,4 @@
-/* room: chat rooms for in-process engines (thread, epoll): rooms -> member lists.
+/* room: chat rooms for in-process engines (thread, epoll, coro, uring): rooms -> member lists.
  *
  * A member is embedded in the engine's connection. room_publish() delivers a message to every
  * *other* member of the sender's room by calling each member's deliver hook, in member order,
@@ -20,6 +20,7 @@
 struct room;
 struct room_set;
 struct room_member;
+struct proto_env;
 
 typedef void room_deliver_fn(struct room_member *to, const char *msg, size_t len);
 
@@ -27,6 +28,7 @@ struct room_member {
 	struct room_member *next, *prev; /* in room->members */
 	struct room *room;               /* NULL when in no room */
 	room_deliver_fn *deliver;
+	struct room_set *set;            /* the set it joins through room_env_join */
 };
 
 struct room_set *room_set_new(int locked);
@@ -38,5 +40,12 @@ void room_leave(struct room_set *rs, struct room_member *m); /* no-op when in no
 /* Delivers msg to every other member of from's room; returns how many received it, or
  * -ENOENT when `from` is in no room. */
 int room_publish(struct room_set *rs, struct room_member *from, const char *msg, size_t len);
+
+/* The protocol's join and publish hooks (econn_env_init) for a connection whose
+ * env->engine_ud is its member m, m->set set: join is room_join(m->set, m, ...); publish is
+ * room_publish from m, 0 once delivered or when m is in no room (nobody to deliver to), else
+ * -errno. */
+int room_env_join(struct proto_env *env, const char *name, size_t len);
+int room_env_publish(struct proto_env *env, const char *msg, size_t len);
 
 #endif

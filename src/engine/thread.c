@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -46,7 +47,7 @@ struct tconn {
 	int wake_fd;        /* chat only */
 	int dead;           /* overflowed: no more deliveries (lock) */
 	struct tsrv *s;
-	struct tconn *next, *prev; /* active list (s->mu) */
+	LIST_ENTRY(tconn) link;    /* active list (s->mu) */
 	pthread_mutex_t lock;      /* out, dead (chat) */
 	struct econn e;            /* input, timeouts, closing */
 	struct buf out;
@@ -61,7 +62,7 @@ struct tsrv {
 	struct room_set *rooms;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct tconn *active;
+	LIST_HEAD(, tconn) active;
 	int nactive;
 	int stopping;
 	uint64_t next_id;
@@ -71,31 +72,12 @@ static void tconn_deliver(struct room_member *m, const char *msg, size_t len)
 {
 	struct tconn *t = (struct tconn *)((char *)m - offsetof(struct tconn, member));
 	pthread_mutex_lock(&t->lock);
-	if (!t->dead) {
-		if (buf_used(&t->out) + len > t->s->ec.max_outbuf_bytes ||
-		    buf_append(&t->out, msg, len)) {
-			if (t->s->ec.p->overflow)
-				t->s->ec.p->overflow(t->state, &t->out);
-			t->dead = 1;
-		}
-	}
+	if (!t->dead && econn_deliver(&t->s->ec, t->state, &t->out, 0, msg, len) < 0)
+		t->dead = 1;
 	pthread_mutex_unlock(&t->lock);
 	uint64_t one = 1;
 	ssize_t r = write(t->wake_fd, &one, sizeof(one));
 	(void)r;
-}
-
-static int env_join(struct proto_env *env, const char *room, size_t len)
-{
-	struct tconn *c = env->engine_ud;
-	return room_join(c->s->rooms, &c->member, room, len);
-}
-
-static int env_publish(struct proto_env *env, const char *msg, size_t len)
-{
-	struct tconn *c = env->engine_ud;
-	int r = room_publish(c->s->rooms, &c->member, msg, len);
-	return r < 0 && r != -ENOENT ? r : 0;
 }
 
 static int write_all(int fd, struct buf *b)
@@ -224,16 +206,10 @@ static void *conn_thread(void *arg)
 	if (c->member.room)
 		room_leave(s->rooms, &c->member);
 	/* everything that touches s happens before nactive drops: at 0 thread_run frees s */
-	if (s->ec.p->fini)
-		s->ec.p->fini(c->state);
+	econn_fini(&s->ec, &c->e, c->state);
 	shutdown(c->fd, SHUT_WR);
 	pthread_mutex_lock(&s->mu);
-	if (c->next)
-		c->next->prev = c->prev;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->active = c->next;
+	LIST_REMOVE(c, link);
 	/* closed under s->mu: the stop path shuts down the fds of listed connections, and a
 	 * closed-then-reused fd number must not be among them */
 	close(c->fd);
@@ -242,7 +218,6 @@ static void *conn_thread(void *arg)
 	pthread_mutex_unlock(&s->mu);
 	if (c->wake_fd >= 0)
 		close(c->wake_fd);
-	buf_free(&c->e.in);
 	buf_free(&c->out);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -261,8 +236,9 @@ static void conn_start(struct tsrv *s, int fd, pthread_attr_t *attr)
 	c->wake_fd = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	c->member.deliver = tconn_deliver;
-	econn_env_init(&c->env, s->ec.cfg, ++s->next_id, c, s->pubsub ? env_join : NULL,
-		       s->pubsub ? env_publish : NULL);
+	c->member.set = s->rooms;
+	econn_env_init(&c->env, s->ec.cfg, ++s->next_id, &c->member,
+		       s->pubsub ? room_env_join : NULL, s->pubsub ? room_env_publish : NULL);
 	if (s->pubsub)
 		c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	net_set_nodelay(fd, 1);
@@ -279,28 +255,19 @@ static void conn_start(struct tsrv *s, int fd, pthread_attr_t *attr)
 		goto fail;
 	}
 	pthread_mutex_lock(&s->mu);
-	c->next = s->active;
-	if (s->active)
-		s->active->prev = c;
-	s->active = c;
+	LIST_INSERT_HEAD(&s->active, c, link);
 	s->nactive++;
 	pthread_mutex_unlock(&s->mu);
 	pthread_t tid;
 	if (pthread_create(&tid, attr, conn_thread, c) == 0)
 		return;
 	pthread_mutex_lock(&s->mu);
-	if (c->next)
-		c->next->prev = c->prev;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->active = c->next;
+	LIST_REMOVE(c, link);
 	s->nactive--;
 	pthread_mutex_unlock(&s->mu);
 	if (c->member.room)
 		room_leave(s->rooms, &c->member);
-	if (s->ec.p->fini)
-		s->ec.p->fini(c->state);
+	econn_fini(&s->ec, &c->e, c->state);
 fail:
 	close(fd);
 	if (c->wake_fd >= 0)
@@ -371,7 +338,8 @@ static int thread_run(const struct engine_cfg *cfg)
 	/* stop: let blocked reads return, threads flush their output and exit */
 	pthread_mutex_lock(&s->mu);
 	s->stopping = 1;
-	for (struct tconn *c = s->active; c; c = c->next)
+	struct tconn *c;
+	LIST_FOREACH(c, &s->active, link)
 		shutdown(c->fd, SHUT_RD);
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);

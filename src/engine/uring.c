@@ -6,6 +6,15 @@
  * SQE and the idle/header timeouts by a timeout SQE that re-arms itself (a sweep every
  * 1/8 of the shortest timeout, 10..250 ms, only when a timeout is set).
  *
+ * A kernel without multishot accept (before 5.19) fails the first multishot accept with
+ * EINVAL: the worker then says so once (info) and accepts one connection at a time.
+ * Test seam: the environment variable CTXLAB_URING_NO_MULTISHOT=1 (any value but empty or
+ * "0") forces that single-shot path on any kernel: each worker's multishot accept carries an
+ * accept flag no kernel knows, which every kernel rejects with EINVAL exactly as an old one
+ * rejects the multishot flag, so the detection and the fallback both run. Provided-buffer
+ * rings have no fallback (a kernel without them lacks multishot accept too): without them
+ * the engine does not start (ring_error names the reason).
+ *
  * Buffers: the same ENGINE_READ_BUF as every engine. A recv does not name a buffer: it picks
  * one from the worker's provided-buffer ring (URING_NBUFS buffers of ENGINE_READ_BUF, Linux
  * 5.19+), so idle connections hold no read buffer, as with epoll's per-worker buffer. A
@@ -18,8 +27,8 @@
  * and one send of everything it produced. A connection has at most one recv and one send in
  * flight; output produced while a send is in flight waits in `out` and goes in the next send
  * (the in-flight bytes live in `sending`, which nothing appends to). Receiving pauses while
- * more than OUT_HIGH bytes wait, so a client that does not read cannot make the server buffer
- * without bound. Nothing is allocated per request.
+ * more than ECONN_OUT_HIGH_BYTES wait, so a client that does not read cannot make the server
+ * buffer without bound. Nothing is allocated per request.
  *
  * Closing: a connection with an op in flight cannot be freed; it is cancelled
  * (IORING_OP_ASYNC_CANCEL by user_data) and freed when its last completion arrives.
@@ -44,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -52,10 +62,12 @@
 #include "engine/econn.h"
 #include "engine/room.h"
 
-#define OUT_HIGH (256 * 1024)
 #define RING_ENTRIES 1024
 #define URING_NBUFS 128 /* provided read buffers per worker (a power of two) */
 #define BGID 1
+/* an accept flag (in sqe->ioprio) that no kernel knows: every kernel fails the accept with
+ * EINVAL, as one without multishot accept fails IORING_ACCEPT_MULTISHOT (the test seam) */
+#define ACCEPT_UNKNOWN_FLAG (1U << 15)
 
 /* user_data: a 16-byte aligned object | op */
 enum {
@@ -80,8 +92,8 @@ struct uconn {
 	int starved;       /* its recv found no buffer: on the worker's starved list */
 	int dirty;         /* on the worker's dirty list (chat deliveries) */
 	struct uworker *w;
-	struct uconn *next, *prev;   /* worker's live connections, or its dead ones */
-	struct uconn *dirty_next, *starved_next;
+	LIST_ENTRY(uconn) link;      /* worker's live connections, or its dead ones */
+	SLIST_ENTRY(uconn) dirty_link, starved_link;
 	struct econn e;     /* input, timeouts, closing (close once everything is sent) */
 	struct buf out;     /* output not yet handed to a send */
 	struct buf sending; /* the in-flight send's bytes */
@@ -90,16 +102,8 @@ struct uconn {
 	_Alignas(16) unsigned char state[];
 };
 
-struct usrv {
-	struct econn_cfg ec;
-	struct room_set *rooms;
-	int nworkers;
-	atomic_int nconns;
-	atomic_uint_fast64_t next_id;
-};
-
 struct uworker {
-	_Alignas(16) struct usrv *s;
+	_Alignas(16) struct econn_srv *s;
 	struct io_uring ring;
 	int ring_ok;
 	int lfd;
@@ -108,15 +112,18 @@ struct uworker {
 	size_t br_bytes;
 	char *bufs;
 	int multishot;      /* multishot accept works here */
+	int no_multishot;   /* CTXLAB_URING_NO_MULTISHOT: make multishot accept fail (a seam) */
 	int accept_armed;
 	int accept_seen;    /* a completion of the current accept arrived */
 	int stopping;
 	int done;
-	struct uconn *conns, *dead;
+	LIST_HEAD(, uconn) conns, dead;
 	size_t nconns;
-	struct uconn *dirty, *starved;
+	SLIST_HEAD(uconn_queue, uconn) dirty, starved;
 	struct __kernel_timespec sweep_ts, pause_ts, grace_ts;
 };
+
+static atomic_int single_shot_said; /* the fallback was reported (once per process) */
 
 static void *ud_of(const void *obj, int op)
 {
@@ -142,41 +149,32 @@ static void cancel_op(struct uworker *w, const void *obj, int op)
 
 /* ---- connections ---------------------------------------------------------------------- */
 
-static void conn_free(struct uconn *c)
+/* Closes c's socket and frees it: no op of it is in flight (or the ring is gone). */
+static void conn_release(struct uconn *c)
 {
-	struct uworker *w = c->w;
-	if (c->next)
-		c->next->prev = c->prev;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		w->dead = c->next;
 	close(c->fd);
-	if (w->s->ec.p->fini)
-		w->s->ec.p->fini(c->state);
-	buf_free(&c->e.in);
+	econn_fini(&c->w->s->ec, &c->e, c->state);
 	buf_free(&c->out);
 	buf_free(&c->sending);
 	free(c);
+}
+
+/* A closed connection's last completion arrived: off the dead list, freed. */
+static void conn_free(struct uconn *c)
+{
+	LIST_REMOVE(c, link);
+	conn_release(c);
 }
 
 static void unlink_lists(struct uconn *c)
 {
 	struct uworker *w = c->w;
 	if (c->dirty) {
-		struct uconn **pp = &w->dirty;
-		while (*pp && *pp != c)
-			pp = &(*pp)->dirty_next;
-		if (*pp)
-			*pp = c->dirty_next;
+		SLIST_REMOVE(&w->dirty, c, uconn, dirty_link);
 		c->dirty = 0;
 	}
 	if (c->starved) {
-		struct uconn **pp = &w->starved;
-		while (*pp && *pp != c)
-			pp = &(*pp)->starved_next;
-		if (*pp)
-			*pp = c->starved_next;
+		SLIST_REMOVE(&w->starved, c, uconn, starved_link);
 		c->starved = 0;
 	}
 }
@@ -185,24 +183,15 @@ static void unlink_lists(struct uconn *c)
 static void conn_close(struct uconn *c)
 {
 	struct uworker *w = c->w;
-	struct usrv *s = w->s;
+	struct econn_srv *s = w->s;
 	if (c->dead)
 		return;
 	c->dead = 1;
 	if (c->member.room)
 		room_leave(s->rooms, &c->member);
 	unlink_lists(c);
-	if (c->next)
-		c->next->prev = c->prev;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		w->conns = c->next;
-	c->prev = NULL;
-	c->next = w->dead;
-	if (w->dead)
-		w->dead->prev = c;
-	w->dead = c;
+	LIST_REMOVE(c, link);
+	LIST_INSERT_HEAD(&w->dead, c, link);
 	w->nconns--;
 	atomic_fetch_sub(&s->nconns, 1);
 	if (c->recv_armed)
@@ -217,7 +206,7 @@ static void arm_recv(struct uconn *c)
 {
 	struct uworker *w = c->w;
 	if (c->dead || c->e.closing || c->recv_armed || c->starved ||
-	    buf_used(&c->out) + buf_used(&c->sending) >= OUT_HIGH)
+	    buf_used(&c->out) + buf_used(&c->sending) >= ECONN_OUT_HIGH_BYTES)
 		return;
 	struct io_uring_sqe *sqe = get_sqe(w);
 	io_uring_prep_recv(sqe, c->fd, NULL, ENGINE_READ_BUF, 0);
@@ -262,37 +251,18 @@ static void mark_dirty(struct uconn *c)
 	if (c->dirty)
 		return;
 	c->dirty = 1;
-	c->dirty_next = c->w->dirty;
-	c->w->dirty = c;
+	SLIST_INSERT_HEAD(&c->w->dirty, c, dirty_link);
 }
 
 /* room delivery (one worker: the publisher's thread is the owner's) */
 static void conn_deliver(struct room_member *m, const char *msg, size_t len)
 {
 	struct uconn *t = (struct uconn *)((char *)m - offsetof(struct uconn, member));
-	struct usrv *s = t->w->s;
 	if (t->dead || t->overflowed)
 		return;
-	if (buf_used(&t->out) + buf_used(&t->sending) + len > s->ec.max_outbuf_bytes ||
-	    buf_append(&t->out, msg, len)) {
-		if (s->ec.p->overflow)
-			s->ec.p->overflow(t->state, &t->out);
+	if (econn_deliver(&t->w->s->ec, t->state, &t->out, buf_used(&t->sending), msg, len) < 0)
 		t->overflowed = 1;
-	}
 	mark_dirty(t);
-}
-
-static int env_join(struct proto_env *env, const char *room, size_t len)
-{
-	struct uconn *c = env->engine_ud;
-	return room_join(c->w->s->rooms, &c->member, room, len);
-}
-
-static int env_publish(struct proto_env *env, const char *msg, size_t len)
-{
-	struct uconn *c = env->engine_ud;
-	int r = room_publish(c->w->s->rooms, &c->member, msg, len);
-	return r < 0 && r != -ENOENT ? r : 0;
 }
 
 static void buf_give_back(struct uworker *w, unsigned bid)
@@ -320,8 +290,7 @@ static void on_recv(struct uworker *w, struct uconn *c, int res, unsigned flags)
 	}
 	if (res == -ENOBUFS) { /* no read buffer free: again after this batch */
 		c->starved = 1;
-		c->starved_next = w->starved;
-		w->starved = c;
+		SLIST_INSERT_HEAD(&w->starved, c, starved_link);
 		return;
 	}
 	if (res < 0 || (res > 0 && !data)) {
@@ -375,7 +344,7 @@ static void on_send(struct uconn *c, int res)
 
 static void conn_new(struct uworker *w, int fd)
 {
-	struct usrv *s = w->s;
+	struct econn_srv *s = w->s;
 	struct uconn *c = calloc(1, sizeof(*c) + s->ec.p->state_size);
 	if (!c) {
 		close(fd);
@@ -386,12 +355,10 @@ static void conn_new(struct uworker *w, int fd)
 	c->w = w;
 	c->e.last_ns = clock_now_ns();
 	c->member.deliver = conn_deliver;
-	econn_env_init(&c->env, s->ec.cfg, atomic_fetch_add(&s->next_id, 1), c, env_join,
-		       env_publish);
-	c->next = w->conns;
-	if (w->conns)
-		w->conns->prev = c;
-	w->conns = c;
+	c->member.set = s->rooms;
+	econn_env_init(&c->env, s->ec.cfg, atomic_fetch_add(&s->next_id, 1), &c->member,
+		       room_env_join, room_env_publish);
+	LIST_INSERT_HEAD(&w->conns, c, link);
 	w->nconns++;
 	net_set_nodelay(fd, 1);
 	if (s->ec.p->init(c->state, &c->env) < 0) {
@@ -409,10 +376,13 @@ static void arm_accept(struct uworker *w)
 	if (w->stopping || w->lfd < 0 || w->accept_armed)
 		return;
 	struct io_uring_sqe *sqe = get_sqe(w);
-	if (w->multishot)
+	if (w->multishot) {
 		io_uring_prep_multishot_accept(sqe, w->lfd, NULL, NULL, SOCK_CLOEXEC);
-	else
+		if (w->no_multishot)
+			sqe->ioprio |= ACCEPT_UNKNOWN_FLAG;
+	} else {
 		io_uring_prep_accept(sqe, w->lfd, NULL, NULL, SOCK_CLOEXEC);
+	}
 	io_uring_sqe_set_data(sqe, ud_of(w, OP_ACCEPT));
 	w->accept_armed = 1;
 	w->accept_seen = 0;
@@ -434,7 +404,7 @@ static void arm_timeout(struct uworker *w, struct __kernel_timespec *ts, uint64_
 
 static void on_accept(struct uworker *w, int res, unsigned flags)
 {
-	struct usrv *s = w->s;
+	struct econn_srv *s = w->s;
 	int more = (flags & IORING_CQE_F_MORE) != 0;
 	int first = !w->accept_seen;
 	w->accept_seen = 1;
@@ -453,7 +423,12 @@ static void on_accept(struct uworker *w, int res, unsigned flags)
 		return;
 	}
 	if (res == -EINVAL && first && w->multishot && !w->stopping) {
-		w->multishot = 0; /* a kernel without multishot accept: one accept at a time */
+		/* a kernel without multishot accept: one accept at a time */
+		w->multishot = 0;
+		if (!atomic_exchange(&single_shot_said, 1))
+			info("uring: no multishot accept here (Linux < 5.19%s); accepting one "
+			     "connection at a time",
+			     w->no_multishot ? ", or CTXLAB_URING_NO_MULTISHOT is set" : "");
 		arm_accept(w);
 		return;
 	}
@@ -488,8 +463,8 @@ static void on_stop(struct uworker *w)
 		w->lfd = -1;
 	}
 	/* idle connections go now; those with output pending finish it */
-	for (struct uconn *c = w->conns, *next; c; c = next) {
-		next = c->next;
+	for (struct uconn *c = LIST_FIRST(&w->conns), *next; c; c = next) {
+		next = LIST_NEXT(c, link);
 		c->e.closing = 1;
 		buf_clear(&c->e.in);
 		if (c->recv_armed && !c->send_armed && !buf_used(&c->out)) {
@@ -506,8 +481,8 @@ static void on_stop(struct uworker *w)
 static void sweep(struct uworker *w)
 {
 	uint64_t now = clock_now_ns();
-	for (struct uconn *c = w->conns, *next; c; c = next) {
-		next = c->next;
+	for (struct uconn *c = LIST_FIRST(&w->conns), *next; c; c = next) {
+		next = LIST_NEXT(c, link);
 		if (econn_expired(&w->s->ec, &c->e, buf_used(&c->out) + buf_used(&c->sending), now))
 			conn_close(c);
 	}
@@ -550,19 +525,19 @@ static void handle(struct uworker *w, struct io_uring_cqe *cqe)
 
 static void after_batch(struct uworker *w)
 {
-	while (w->dirty) {
-		struct uconn *d = w->dirty;
-		w->dirty = d->dirty_next;
-		d->dirty = 0;
-		conn_kick(d);
+	struct uconn *c;
+	while ((c = SLIST_FIRST(&w->dirty))) {
+		SLIST_REMOVE_HEAD(&w->dirty, dirty_link);
+		c->dirty = 0;
+		conn_kick(c);
 	}
-	struct uconn *st = w->starved;
-	w->starved = NULL;
-	while (st) {
-		struct uconn *next = st->starved_next;
-		st->starved = 0;
-		arm_recv(st);
-		st = next;
+	/* the starved ones of this batch (a recv re-armed now may starve again: next batch) */
+	struct uconn_queue starved = w->starved;
+	SLIST_INIT(&w->starved);
+	while ((c = SLIST_FIRST(&starved))) {
+		SLIST_REMOVE_HEAD(&starved, starved_link);
+		c->starved = 0;
+		arm_recv(c);
 	}
 	maybe_finish(w);
 }
@@ -583,10 +558,10 @@ static void reap_cqes(struct uworker *w)
 static void worker_drain(struct uworker *w)
 {
 	w->stopping = 1;
-	while (w->conns)
-		conn_close(w->conns);
+	while (!LIST_EMPTY(&w->conns))
+		conn_close(LIST_FIRST(&w->conns));
 	uint64_t deadline = clock_now_ns() + 500 * NS_PER_MS;
-	while (w->dead && clock_now_ns() < deadline) {
+	while (!LIST_EMPTY(&w->dead) && clock_now_ns() < deadline) {
 		struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 50 * 1000000};
 		struct io_uring_cqe *cqe;
 		int r = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
@@ -680,12 +655,15 @@ static void ring_error(int r, const char *what)
 	error("cannot set up io_uring (%s): %s (%s)", what, strerror(-r), hint);
 }
 
-/* 0, or -1 after printing why */
-static int worker_init(struct usrv *s, struct uworker *w, int i, struct net_addr *bound)
+/* econn_srv_run's init: 0, or -1 after printing why */
+static int worker_init(struct econn_srv *s, void *arg, int i, struct net_addr *bound)
 {
+	struct uworker *w = arg;
+	const char *no_ms = getenv("CTXLAB_URING_NO_MULTISHOT");
 	w->s = s;
 	w->lfd = -1;
 	w->multishot = 1;
+	w->no_multishot = no_ms && *no_ms && strcmp(no_ms, "0");
 	const char *what = "";
 	int r = ring_init(w, &what);
 	if (r < 0) {
@@ -709,47 +687,26 @@ static int worker_init(struct usrv *s, struct uworker *w, int i, struct net_addr
 	return 0;
 }
 
-/* econn_threads_run's abandon: a worker whose thread could not be started. Its accept is in
- * flight (holding the socket open): shut the listener down so that it leaves the
- * SO_REUSEPORT group now. */
-static void worker_abandon(void *arg)
+static void worker_fini(void *arg)
 {
 	struct uworker *w = arg;
-	if (w->lfd >= 0) {
+	/* a worker that never ran (its thread could not be started) still listens, with its
+	 * accept in flight holding the socket open: leave the SO_REUSEPORT group now */
+	if (w->lfd >= 0)
 		shutdown(w->lfd, SHUT_RD);
-		close(w->lfd);
-		w->lfd = -1;
-	}
-}
-
-static void worker_fini(struct uworker *w)
-{
 	/* the ring goes first: that cancels every op, so no completion refers to a freed conn */
 	if (w->ring_ok)
 		io_uring_queue_exit(&w->ring);
-	while (w->conns) {
-		struct uconn *c = w->conns;
-		w->conns = c->next;
-		close(c->fd);
-		if (w->s->ec.p->fini)
-			w->s->ec.p->fini(c->state);
+	struct uconn *c;
+	while ((c = LIST_FIRST(&w->conns))) {
+		LIST_REMOVE(c, link);
 		if (c->member.room)
 			room_leave(w->s->rooms, &c->member);
-		buf_free(&c->e.in);
-		buf_free(&c->out);
-		buf_free(&c->sending);
-		free(c);
+		conn_release(c);
 	}
-	while (w->dead) {
-		struct uconn *c = w->dead;
-		w->dead = c->next;
-		close(c->fd);
-		if (w->s->ec.p->fini)
-			w->s->ec.p->fini(c->state);
-		buf_free(&c->e.in);
-		buf_free(&c->out);
-		buf_free(&c->sending);
-		free(c);
+	while ((c = LIST_FIRST(&w->dead))) {
+		LIST_REMOVE(c, link);
+		conn_release(c);
 	}
 	if (w->lfd >= 0)
 		close(w->lfd);
@@ -758,39 +715,12 @@ static void worker_fini(struct uworker *w)
 	free(w->bufs);
 }
 
+/* chat: rooms are not shared across rings, so one worker */
 static int uring_run(const struct engine_cfg *cfg)
 {
-	struct usrv s;
-	memset(&s, 0, sizeof(s));
-	econn_cfg_init(&s.ec, cfg);
-	s.nworkers = cfg->workers > 0 ? cfg->workers : 1;
-	if (cfg->proto->fanout && s.nworkers > 1) {
-		warn("the uring engine serves %s with one worker (rooms are not shared across "
-		     "rings); ignoring --workers %d", cfg->proto->name, s.nworkers);
-		s.nworkers = 1;
-	}
-	atomic_init(&s.nconns, 0);
-	atomic_init(&s.next_id, 1);
-	s.rooms = room_set_new(0);
-	struct uworker *ws = calloc((size_t)s.nworkers, sizeof(*ws));
-	if (!s.rooms || !ws) {
-		room_set_free(s.rooms);
-		free(ws);
-		return error("out of memory starting %d uring workers", s.nworkers), 1;
-	}
-	int rc = 1, inited = 0;
-	struct net_addr bound;
-	for (; inited < s.nworkers; inited++)
-		if (worker_init(&s, &ws[inited], inited, &bound) < 0)
-			break;
-	if (inited == s.nworkers)
-		rc = econn_threads_run(cfg, &bound, ws, sizeof(*ws), s.nworkers, worker_run,
-				       worker_abandon) < 0;
-	for (int i = 0; i < s.nworkers && i <= inited; i++)
-		worker_fini(&ws[i]);
-	free(ws);
-	room_set_free(s.rooms);
-	return rc;
+	struct econn_srv s;
+	return econn_srv_run(&s, cfg, 0, sizeof(struct uworker), worker_init, worker_run,
+			     worker_fini);
 }
 
 const struct engine engine_uring = {

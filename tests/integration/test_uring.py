@@ -6,9 +6,16 @@
   (more than the 128 provided read buffers of a ring) all answered;
 - chat with --workers 3 runs one worker (warning) and passes the chat conformance script;
 - a client that sends but never reads: the server stops receiving (bounded buffering), and
-  answers everything once the client reads.
+  answers everything once the client reads;
+- 200 clients connecting at the same moment are all accepted and answered; a stop with
+  connections open ends every one of them and exits 0;
+- the single-shot accept of kernels without multishot accept (before 5.19), forced here by
+  the engine's test seam CTXLAB_URING_NO_MULTISHOT=1: the server says it falls back, and the
+  checks above, the http/echo/sink/chat conformance scripts and the EMFILE pause (the accept
+  error path) pass on it too.
 Skips when io_uring is unusable here.
 """
+import contextlib
 import ctypes
 import os
 import platform
@@ -20,8 +27,27 @@ import time
 
 import ctxlabtest as t
 import test_serve_conformance as conf
+import test_serve_emfile as emfile
 
 NR_IO_URING_SETUP = 425  # the same number on every architecture since Linux 5.1
+NO_MULTISHOT = "CTXLAB_URING_NO_MULTISHOT"
+FALLBACK_NOTE = "no multishot accept here"
+REQ = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+HELLO = (200, b"hello, world\n")
+
+
+@contextlib.contextmanager
+def single_shot():
+    """Servers started inside accept one connection at a time (the engine's seam)."""
+    old = os.environ.get(NO_MULTISHOT)
+    os.environ[NO_MULTISHOT] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ[NO_MULTISHOT]
+        else:
+            os.environ[NO_MULTISHOT] = old
 
 
 def block_io_uring():
@@ -143,6 +169,83 @@ def test_backpressure():
         t.log("a non-reading client could push %d bytes before the server stopped" % sent)
 
 
+def test_concurrent_connects_and_stop(n=200, nidle=20):
+    """n clients connect at the same moment (a thread each, released by a barrier), each
+    gets its answer; then nidle connections stay open, one request answered each, across a
+    SIGTERM: the server exits 0 and every one of them sees the end of the stream. Returns
+    the server's stderr."""
+    s = t.Serve("uring", "http")
+    try:
+        barrier = threading.Barrier(n)
+        got = [None] * n
+
+        def client(i):
+            try:
+                barrier.wait(10)
+                with t.connect(s.addr, timeout=10) as c:
+                    c.sendall(REQ)
+                    st, _, body, _ = t.HttpReader(c).response()
+                    got[i] = (st, body)
+            except Exception as e:  # noqa: BLE001 (reported below, per client)
+                got[i] = repr(e)
+        threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(n)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(30)
+        bad = [(i, g) for i, g in enumerate(got) if g != HELLO]
+        assert not bad, "%d of %d concurrent clients failed, e.g. %r" % (len(bad), n, bad[:3])
+        idle = [t.connect(s.addr, timeout=10) for _ in range(nidle)]
+        for c in idle:
+            c.sendall(REQ)
+            st, _, body, _ = t.HttpReader(c).response()
+            assert (st, body) == HELLO, (st, body)
+        t0 = time.monotonic()
+        rc = s.stop()
+        assert rc == 0, "uring exited %s after SIGTERM: %s" % (rc, s.stderr_text())
+        for c in idle:
+            c.settimeout(5)
+            assert t.recv_until_close(c) == b"", "bytes after the stop"
+            c.close()
+        t.log("%d concurrent connects answered; stop with %d open connections took %.2fs" %
+              (n, nidle, time.monotonic() - t0))
+        return s.stderr_text()
+    finally:
+        s.kill()
+        s.proc.stdout.close()
+        s.proc.stderr.close()
+
+
+def test_multishot_connects_and_stop():
+    err = test_concurrent_connects_and_stop()
+    t.log("without %s: %s" % (NO_MULTISHOT, "fell back to single-shot accept (an old kernel)"
+                              if FALLBACK_NOTE in err else "multishot accept"))
+
+
+def test_single_shot_fallback():
+    """The seam takes the fallback path (the server says so), and the accept checks pass."""
+    with single_shot():
+        err = test_concurrent_connects_and_stop()
+        assert FALLBACK_NOTE in err, "CTXLAB_URING_NO_MULTISHOT=1 but no fallback: %r" % err
+        test_workers_many_conns()
+
+
+def test_single_shot_conformance():
+    with single_shot():
+        conf.check_http(["uring"])
+        conf.check_echo(["uring"])
+        conf.check_sink(["uring"])
+        conf.check_chat_engine("uring")
+        conf.check_chat_overflow("uring")
+        test_chat_one_worker()
+        test_backpressure()
+
+
+def test_single_shot_emfile():
+    with single_shot():
+        emfile.check("uring")
+
+
 def main():
     if not os.access(t.CTXLAB, os.X_OK):
         t.skip("ctxlab binary %s not built" % t.CTXLAB)
@@ -155,7 +258,14 @@ def main():
     else:
         tests += [("--workers 2, 300 connections at once", test_workers_many_conns),
                   ("chat with --workers 3 runs one worker", test_chat_one_worker),
-                  ("backpressure on a non-reading client", test_backpressure)]
+                  ("backpressure on a non-reading client", test_backpressure),
+                  ("200 concurrent connects, stop with connections open",
+                   test_multishot_connects_and_stop),
+                  ("single-shot accept (CTXLAB_URING_NO_MULTISHOT=1): fallback, 200 "
+                   "concurrent connects, stop, --workers 2", test_single_shot_fallback),
+                  ("single-shot accept: http, echo, sink, chat conformance, backpressure",
+                   test_single_shot_conformance),
+                  ("single-shot accept: EMFILE pause and recovery", test_single_shot_emfile)]
     t.run_tests(tests)
 
 
