@@ -24,6 +24,7 @@
 #include "core/units.h"
 #include "lab/host.h"
 #include "monitor/monitor.h"
+#include "profile/profile.h"
 
 #define SAMPLE_NS (200 * NS_PER_MS)
 #define LOAD_GRACE_NS (30 * NS_PER_S)   /* after the window, the load must have exited by then */
@@ -589,20 +590,27 @@ static int read_load_json(struct spawn_child *ld, struct buf *out, uint64_t dead
 	}
 }
 
-/* Starts `SELF profile -q --pid PID -d DUR -o DIR/flame/ID --title CELL` on the load CPUs for
- * the rest of the window (until until_ns). A failure to start is a warning. 0 or -1. */
+/* Starts `SELF profile -q (--cgroup CGPATH | --pid PID) -d DUR -o DIR/flame/ID --title CELL` on
+ * the load CPUs for the rest of the window (until until_ns): per cgroup when the server runs in
+ * a cgroup of its own that perf can sample (cgpath, "" = none), so that thread- and
+ * fork-per-connection servers are sampled in proportion to their CPU; else per task on the
+ * keeper's tree. A failure to start is a warning. 0 or -1. */
 static int start_profiler(struct ctx *c, struct trial *t, const cpu_set_t *cpus, pid_t pid,
-			  uint64_t until_ns, struct spawn_child *pr, off_t *since)
+			  const char *cgpath, uint64_t until_ns, struct spawn_child *pr,
+			  off_t *since)
 {
-	char dir[4096], pidb[32], dur[32], title[640];
+	char dir[4096], pidb[32], dur[32], title[640], why[256];
 	snprintf(dir, sizeof dir, "%s/%s", c->o->dir, t->flame_dir);
 	snprintf(pidb, sizeof pidb, "%d", (int)pid);
 	uint64_t now = clock_now_ns();
 	uint64_t d_ms = until_ns > now + 10 * NS_PER_MS ? (until_ns - now) / NS_PER_MS : 10;
 	snprintf(dur, sizeof dur, "%llums", (unsigned long long)d_ms);
 	snprintf(title, sizeof title, "CPU flame graph: %s (repeat %d)", t->cell->key, t->repeat);
-	const char *argv[] = {c->o->self, "profile", "-q", "--pid", pidb, "-d", dur, "-o", dir,
-			      "--title", title, NULL};
+	/* a v1 cgroup (cpuacct), or perf_event bound to a v1 hierarchy: per task */
+	int per_cgroup = cgpath[0] && profile_cgroup_usable(cgpath, why, sizeof why);
+	const char *argv[] = {c->o->self, "profile", "-q", per_cgroup ? "--cgroup" : "--pid",
+			      per_cgroup ? cgpath : pidb, "-d", dur, "-o", dir, "--title", title,
+			      NULL};
 	log_marker(c, t, "profile");
 	*since = c->logfd >= 0 ? lseek(c->logfd, 0, SEEK_END) : 0;
 	/* stdout captured (and unread: -q prints nothing there) so that nothing reaches run's */
@@ -649,9 +657,10 @@ static void finish_profiler(struct ctx *c, struct trial *t, struct spawn_child *
 	/* an empty profile.folded: no sample (the message stays the same for every cell) */
 	snprintf(path, sizeof path, "%s/%s/profile.folded", c->o->dir, t->flame_dir);
 	if (stat(path, &sb) == 0 && !sb.st_size)
-		warn_trial(t, "not profiled: the profiler recorded no samples (an idle server, or "
-			      "threads that each run only microseconds at a time: docs/metrics.md, "
-			      "\"Profiled trials\")");
+		warn_trial(t, "not profiled: the profiler recorded no samples (an idle server, "
+			      "or, sampled per task for want of a cgroup (run as root), threads "
+			      "that each run only microseconds at a time: docs/metrics.md, "
+			      "\"profile\")");
 	else
 		warn_trial(t, "not profiled: the profiler wrote no flame graph%s%s",
 			   tail[0] ? ": " : "", tail);
@@ -702,9 +711,10 @@ static void run_trial(struct ctx *c, struct trial *t)
 	if (nap_until(m0))
 		goto out;
 	if (t->want_profile) {
-		/* the profiler samples the keeper's whole tree over the window, on the load CPUs */
+		/* the profiler samples the server's cgroup (else the keeper's tree) over the
+		 * window, on the load CPUs */
 		if (host_is_local_machine(&c->server_host))
-			have_prof = !start_profiler(c, t, &lcpus, srv.keeper, m1, &prof,
+			have_prof = !start_profiler(c, t, &lcpus, srv.keeper, cgpath, m1, &prof,
 						    &prof_since);
 		else
 			warn_trial(t, "not profiled: the server runs on '%s' (profiling runs on "

@@ -6,6 +6,7 @@
 #include <linux/perf_event.h>
 #include <poll.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,8 @@ struct prof {
 	struct profile_result *res;
 	struct ring *on, *off; /* [ncpu] */
 	int *cpus, ncpu;
+	int cgfd;               /* cgroup mode: the cgroup directory, else -1 */
+	unsigned long pflags;   /* perf_event_open flags */
 	int *fds;
 	size_t nfds, capfds;
 	struct buf raw;
@@ -83,9 +86,10 @@ struct prof {
 	unsigned char rec[65536 + 8];
 };
 
-static long perf_open(struct perf_event_attr *a, pid_t tid, int cpu, int group)
+static long perf_open(struct perf_event_attr *a, pid_t tid, int cpu, int group,
+		      unsigned long flags)
 {
-	return syscall(SYS_perf_event_open, a, tid, cpu, group, PERF_FLAG_FD_CLOEXEC);
+	return syscall(SYS_perf_event_open, a, tid, cpu, group, flags | PERF_FLAG_FD_CLOEXEC);
 }
 
 static int read_paranoid(void)
@@ -121,7 +125,7 @@ static void attr_sampling(struct perf_event_attr *a, const struct profile_opts *
 	a->sample_freq = (uint64_t)hz;
 	a->sample_type = PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_PERIOD |
 			 PERF_SAMPLE_CALLCHAIN;
-	a->inherit = 1;
+	a->inherit = o->cgroup ? 0 : 1; /* a cgroup event is per CPU: nothing to inherit */
 	a->comm = 1;
 	a->comm_exec = 1;
 	a->task = 1; /* PERF_RECORD_FORK: a child starts with its parent's name and image */
@@ -168,7 +172,7 @@ static void attr_offcpu(struct perf_event_attr *a, const struct profile_opts *o,
 	a->config = (uint64_t)tp;
 	a->sample_period = 1;
 	a->sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CALLCHAIN;
-	a->inherit = 1;
+	a->inherit = o->cgroup ? 0 : 1;
 	a->context_switch = 1;
 	a->sample_id_all = 1;
 	a->exclude_callchain_kernel = o->user_only ? 1 : 0;
@@ -189,7 +193,7 @@ int profile_event_supported(enum profile_event ev, char *reason, size_t len)
 	attr_sampling(&a, &o, 99);
 	a.inherit = 0;
 	a.disabled = 1;
-	long fd = perf_open(&a, 0, -1, -1);
+	long fd = perf_open(&a, 0, -1, -1, 0);
 	if (fd >= 0) {
 		close((int)fd);
 		return 1;
@@ -275,6 +279,180 @@ static int online_cpus(int **cpus)
 	return k;
 }
 
+/* ---- cgroups ----------------------------------------------------------------------- */
+
+/* err for a cgroup event perf_event_open refused with errno e. Returns -e. */
+static int cgroup_error(int e, const char *path, char *err, size_t errlen)
+{
+	if (e == EACCES || e == EPERM)
+		return errbuf(err, errlen, "cannot sample cgroup '%s': per-CPU events not permitted "
+			      "(perf_event_open: %s; kernel.perf_event_paranoid=%d): run as root, or "
+			      "'sysctl kernel.perf_event_paranoid=0'", path, strerror(e),
+			      read_paranoid()), -e;
+	if (e == EBADF || e == ENOENT) /* not a cgroup directory / one of another hierarchy */
+		return errbuf(err, errlen, "'%s' is not a cgroup of the perf_event hierarchy "
+			      "(perf_event_open: %s): pass a cgroup v2 directory, e.g. "
+			      "/sys/fs/cgroup/NAME (perf_event must not be bound to a v1 hierarchy: "
+			      "see /proc/cgroups)", path, strerror(e)), -e;
+	return errbuf(err, errlen, "cannot sample cgroup '%s': perf_event_open: %s", path,
+		      strerror(e)), -e;
+}
+
+/* Opens the cgroup directory: the fd, or -errno with err filled. */
+static int cgroup_open(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	int e = errno;
+	errbuf(err, errlen, "cannot open cgroup '%s': %s (pass a cgroup v2 directory, e.g. "
+	       "/sys/fs/cgroup/NAME)", path, strerror(e));
+	return -e;
+}
+
+static int first_online_cpu(void)
+{
+	int *cpus = NULL;
+	int n = online_cpus(&cpus);
+	int c = n > 0 ? cpus[0] : 0;
+	free(cpus);
+	return c;
+}
+
+int profile_cgroup_usable(const char *path, char *reason, size_t len)
+{
+	int cg = cgroup_open(path, reason, len);
+	if (cg < 0)
+		return 0;
+	struct perf_event_attr a;
+	memset(&a, 0, sizeof a);
+	a.size = sizeof a;
+	a.type = PERF_TYPE_SOFTWARE;
+	a.config = PERF_COUNT_SW_CPU_CLOCK;
+	a.disabled = 1;
+	long fd = perf_open(&a, cg, first_online_cpu(), -1, PERF_FLAG_PID_CGROUP);
+	int e = errno;
+	close(cg);
+	if (fd >= 0) {
+		close((int)fd);
+		return 1;
+	}
+	cgroup_error(e, path, reason, len);
+	return 0;
+}
+
+/* 1 when the cgroup (or one below it) has a process, 0 when not, -1 when unknown. */
+static int cgroup_populated(const char *path)
+{
+	char f[4200], b[512];
+	snprintf(f, sizeof f, "%s/cgroup.events", path);
+	int fd = open(f, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, b, sizeof b - 1);
+		close(fd);
+		if (n > 0) {
+			b[n] = 0;
+			const char *q = strstr(b, "populated ");
+			if (q)
+				return q[10] == '1';
+		}
+	}
+	snprintf(f, sizeof f, "%s/cgroup.procs", path); /* v1: this cgroup's own processes */
+	fd = open(f, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, b, 1);
+	close(fd);
+	return n < 0 ? -1 : n > 0;
+}
+
+/* CPU the cgroup has used (cpu.stat usage_usec, v2; cpuacct.usage where perf_event shares
+ * a v1 hierarchy with cpuacct). 0, or -1 when neither is readable. */
+static int cgroup_cpu_ns(const char *path, uint64_t *ns)
+{
+	char f[4200], b[1024];
+	snprintf(f, sizeof f, "%s/cpu.stat", path);
+	FILE *fp = fopen(f, "re");
+	if (fp) {
+		unsigned long long us;
+		int ok = 0;
+		while (fgets(b, sizeof b, fp))
+			if (sscanf(b, "usage_usec %llu", &us) == 1) {
+				*ns = (uint64_t)us * 1000;
+				ok = 1;
+				break;
+			}
+		fclose(fp);
+		if (ok)
+			return 0;
+	}
+	snprintf(f, sizeof f, "%s/cpuacct.usage", path);
+	fp = fopen(f, "re");
+	if (fp) {
+		unsigned long long v;
+		int ok = fscanf(fp, "%llu", &v) == 1;
+		fclose(fp);
+		if (ok) {
+			*ns = (uint64_t)v;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* utime+stime+cutime+cstime of a process, in clock ticks (0 when it is gone). Its children
+ * reaped so far are in cutime/cstime, its exited threads in utime/stime. */
+static uint64_t proc_cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *q = strrchr(buf, ')');
+	if (!q)
+		return 0;
+	unsigned long long ut, st;
+	long long cut, cst;
+	/* after "comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+	 * utime stime cutime cstime */
+	if (sscanf(q + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
+		   &ut, &st, &cut, &cst) != 4)
+		return 0;
+	return ut + st + (uint64_t)(cut > 0 ? cut : 0) + (uint64_t)(cst > 0 ? cst : 0);
+}
+
+/* CPU used so far by the trees of the roots (every live process once; the reaped ones through
+ * their parents' cutime). 0, or -1 on allocation failure. */
+static int tree_cpu_ns(const struct profile_opts *o, uint64_t *ns)
+{
+	pid_t *desc = malloc(PROFILE_MAX_THREADS * sizeof(*desc));
+	if (!desc)
+		return -1;
+	uint64_t ticks = 0;
+	for (int i = 0; i < o->npids; i++) {
+		ticks += proc_cpu_ticks(o->pids[i]);
+		int nd = spawn_descendants(o->pids[i], desc, PROFILE_MAX_THREADS);
+		for (int j = 0; j < nd && j < PROFILE_MAX_THREADS; j++)
+			ticks += proc_cpu_ticks(desc[j]);
+	}
+	free(desc);
+	long hz = sysconf(_SC_CLK_TCK);
+	*ns = ticks * (NS_PER_S / (uint64_t)(hz > 0 ? hz : 100));
+	return 0;
+}
+
+/* The target's CPU so far (see profile.h: target_cpu_ns). 0 or -1 (unknown). */
+static int target_cpu_ns(const struct profile_opts *o, uint64_t *ns)
+{
+	return o->cgroup ? cgroup_cpu_ns(o->cgroup, ns) : tree_cpu_ns(o, ns);
+}
+
 /* ---- rings ------------------------------------------------------------------------- */
 
 static int ring_map(struct ring *r, int fd, int pages)
@@ -315,7 +493,7 @@ static int add_fd(struct prof *p, int fd)
 static int open_into(struct prof *p, struct perf_event_attr *a, pid_t tid, int cpu,
 		     struct ring *r, int pages)
 {
-	long fd = perf_open(a, tid, cpu, -1);
+	long fd = perf_open(a, tid, cpu, -1, p->pflags);
 	if (fd < 0)
 		return -errno;
 	int e = add_fd(p, (int)fd);
@@ -394,6 +572,14 @@ static int snap_new(struct prof *p, struct pident *pe)
 	struct snap *s = &p->snaps[p->nsnaps];
 	size_t len;
 	s->pid = pe->pid;
+	if (pe->pid == -1) {
+		/* the kernel gives pid -1 for a task already unhashed in its last steps of exit
+		 * (exit_mmap and so on): whose it was is lost, its kernel stack is not */
+		s->maps = NULL;
+		snprintf(s->comm, sizeof s->comm, "[exiting]");
+		pe->cur = (int)p->nsnaps;
+		return (int)p->nsnaps++;
+	}
 	s->maps = symbols_snapshot_maps(pe->pid, &len);
 	if (pe->comm[0])
 		snprintf(s->comm, sizeof s->comm, "%s", pe->comm);
@@ -413,8 +599,18 @@ static int snap_for(struct prof *p, pid_t pid, uint64_t user_ip)
 		return snap_new(p, pe);
 	struct snap *s = &p->snaps[pe->cur];
 	if (user_ip && s->maps && pe->resnaps < RESNAP_MAX && !symbols_maps_covers(s->maps, user_ip)) {
+		int old = pe->cur;
 		pe->resnaps++;
-		return snap_new(p, pe);
+		int n = snap_new(p, pe);
+		if (n >= 0 && !p->snaps[n].maps) {
+			/* the process is gone: the image it had (its parent's, or its own earlier
+			 * snapshot) resolves more than nothing */
+			p->nsnaps--;
+			pe->cur = old;
+			pe->resnaps = RESNAP_MAX;
+			return old;
+		}
+		return n;
 	}
 	return pe->cur;
 }
@@ -544,7 +740,12 @@ static void handle(struct prof *p, int kind, const unsigned char *rec, size_t le
 				inherit_image(p, (pid_t)pid, (pid_t)ppid);
 		}
 		break;
+	case PERF_RECORD_SWITCH_CPU_WIDE:
+		/* cgroup mode: next_prev_pid, next_prev_tid, then the same sample_id as below */
+		q += 8;
+		/* fall through */
 	case PERF_RECORD_SWITCH:
+		/* sample_id: pid, tid (the task switched in), time */
 		if (!(h.misc & PERF_RECORD_MISC_SWITCH_OUT) && end - q >= 16) {
 			uint32_t tid;
 			uint64_t time;
@@ -759,7 +960,7 @@ static int symbolize(struct prof *p)
 	}
 	int procs = 0;
 	for (size_t i = 0; i < p->nslots; i++)
-		procs += p->pids[i].pid != 0 && p->pids[i].sampled;
+		procs += p->pids[i].pid > 0 && p->pids[i].sampled; /* not -1: "[exiting]" */
 	res->processes_seen = procs;
 	rc = 0;
 out:
@@ -800,32 +1001,25 @@ static void raise_nofile(void)
 	}
 }
 
-int profile_run(const struct profile_opts *o, struct profile_result *res, char *err,
-		size_t errlen)
+static void add_note(struct profile_result *res, const char *fmt, ...) CTXLAB_PRINTF(2, 3);
+static void add_note(struct profile_result *res, const char *fmt, ...)
 {
-	struct prof p = {.o = o, .res = res};
-	pid_t *tids = NULL;
-	int rc = 0;
-	memset(res, 0, sizeof(*res));
-	folded_init(&res->on_cpu);
-	folded_init(&res->off_cpu);
-	int hz = o->hz > 0 ? o->hz : 99;
-	res->period_ns = NS_PER_S / (uint64_t)hz;
-	if (o->event == PROFILE_EV_CYCLES && hw_forced_off())
-		return errbuf(err, errlen, "event 'cycles' is not supported here (hardware events "
-			      "disabled by CTXLAB_PERF_NO_HW): leave out --event to use cpu-clock"),
-		       -EOPNOTSUPP;
-	if (o->npids < 1)
-		return errbuf(err, errlen, "no target: pass --pid PID or -- CMD"), -EINVAL;
+	char tmp[sizeof res->note];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	size_t n = strlen(res->note);
+	snprintf(res->note + n, sizeof res->note - n, "%s%s", n ? "; " : "", tmp);
+}
 
-	/* targets: every thread of every root and its descendants */
-	tids = malloc(PROFILE_MAX_THREADS * sizeof(*tids));
+/* Per-task mode: every thread of every root and its descendants into tids[PROFILE_MAX_THREADS].
+ * The count (capped, with a warning). */
+static int list_targets(const struct profile_opts *o, pid_t *tids)
+{
 	pid_t *desc = malloc(PROFILE_MAX_THREADS * sizeof(*desc));
-	if (!tids || !desc) {
-		free(desc);
-		rc = -ENOMEM;
-		goto out;
-	}
+	if (!desc)
+		return -ENOMEM;
 	int ntids = 0;
 	for (int i = 0; i < o->npids; i++) {
 		ntids = list_tids(o->pids[i], tids, PROFILE_MAX_THREADS, ntids);
@@ -839,11 +1033,155 @@ int profile_run(const struct profile_opts *o, struct profile_result *res, char *
 		     PROFILE_MAX_THREADS);
 		ntids = PROFILE_MAX_THREADS;
 	}
-	if (ntids == 0) {
-		errbuf(err, errlen, "no process %d: nothing to profile (check --pid)",
-		       (int)o->pids[0]);
-		rc = -ESRCH;
-		goto out;
+	return ntids;
+}
+
+struct attach_ctx {
+	struct perf_event_attr on, off;
+	struct profile_opts eff; /* o, with user_only raised when kernel profiling is refused */
+	int hz, tp, first;
+};
+
+/* Opens the on-CPU (and off-CPU) events of one target -- a thread, or in cgroup mode the
+ * cgroup's fd -- on every CPU. 1 attached, 0 the thread is gone, or -errno (err filled). */
+static int attach_one(struct prof *p, struct attach_ctx *ac, pid_t target, char *err,
+		      size_t errlen)
+{
+	const struct profile_opts *o = p->o;
+	struct profile_result *res = p->res;
+	for (int c = 0; c < p->ncpu; c++) {
+		int e = open_into(p, &ac->on, target, p->cpus[c], &p->on[c], ONCPU_PAGES);
+		if (e == -ESRCH && !o->cgroup)
+			return 0;
+		if ((e == -EACCES || e == -EPERM) && ac->first && !ac->eff.user_only && !o->cgroup) {
+			/* kernel profiling refused (perf_event_paranoid=2 for non-root): fall back
+			 * to user stacks only. (A cgroup needs per-CPU events, which that setting
+			 * refuses whatever the stacks.) */
+			ac->eff.user_only = 1;
+			attr_sampling(&ac->on, &ac->eff, ac->hz);
+			if (ac->tp >= 0)
+				attr_offcpu(&ac->off, &ac->eff, ac->tp);
+			e = open_into(p, &ac->on, target, p->cpus[c], &p->on[c], ONCPU_PAGES);
+			if (!e)
+				add_note(res, "kernel stacks left out: kernel profiling not "
+					 "permitted (kernel.perf_event_paranoid=%d; run as root for "
+					 "them)", read_paranoid());
+		}
+		if (e && o->cgroup)
+			return cgroup_error(-e, o->cgroup, err, errlen);
+		if (e)
+			return open_error(p, -e, target, o->event == PROFILE_EV_CYCLES ?
+					  "event 'cycles'" : "event 'cpu-clock'", err, errlen);
+		ac->first = 0;
+		if (ac->tp < 0)
+			continue;
+		e = open_into(p, &ac->off, target, p->cpus[c], &p->off[c], OFFCPU_PAGES);
+		if (e == -ESRCH && !o->cgroup)
+			return 0;
+		if (e) {
+			if (o->cgroup)
+				snprintf(res->off_cpu_reason, sizeof res->off_cpu_reason,
+					 "cannot open tracepoint 'sched:sched_switch' on cgroup "
+					 "'%.80s': %s (run as root)", o->cgroup, strerror(-e));
+			else
+				snprintf(res->off_cpu_reason, sizeof res->off_cpu_reason,
+					 "cannot open tracepoint 'sched:sched_switch' on pid %d: %s "
+					 "(run as root)", (int)target, strerror(-e));
+			ac->tp = -1;
+		}
+	}
+	return 1;
+}
+
+/* Polls the rings until the duration, *stop, the roots' exit or (cgroup without roots nor
+ * duration) the cgroup's emptying. */
+static void collect(struct prof *p)
+{
+	const struct profile_opts *o = p->o;
+	struct pollfd *pfd = calloc((size_t)p->ncpu * 2, sizeof(*pfd));
+	int npfd = 0;
+	for (int c = 0; pfd && c < p->ncpu; c++) {
+		if (p->on[c].fd >= 0)
+			pfd[npfd++] = (struct pollfd){.fd = p->on[c].fd, .events = POLLIN};
+		if (p->off[c].fd >= 0)
+			pfd[npfd++] = (struct pollfd){.fd = p->off[c].fd, .events = POLLIN};
+	}
+	uint64_t t0 = clock_now_ns();
+	for (;;) {
+		uint64_t now = clock_now_ns();
+		if (o->duration_ns && now - t0 >= o->duration_ns)
+			break;
+		if (o->stop && *o->stop)
+			break;
+		if (o->npids > 0) {
+			int alive = 0;
+			for (int i = 0; i < o->npids; i++)
+				alive |= root_alive(o->pids[i]);
+			if (!alive)
+				break;
+		} else if (!o->duration_ns && cgroup_populated(o->cgroup) == 0) {
+			break;
+		}
+		int wait_ms = 100;
+		if (o->duration_ns) {
+			uint64_t left = o->duration_ns - (now - t0);
+			if (left / NS_PER_MS < (uint64_t)wait_ms)
+				wait_ms = (int)(left / NS_PER_MS) + 1;
+		}
+		if (pfd)
+			poll(pfd, (nfds_t)npfd, wait_ms);
+		else
+			clock_sleep_ns((uint64_t)wait_ms * NS_PER_MS);
+		drain_all(p);
+	}
+	free(pfd);
+}
+
+int profile_run(const struct profile_opts *o, struct profile_result *res, char *err,
+		size_t errlen)
+{
+	struct prof p = {.o = o, .res = res, .cgfd = -1};
+	pid_t *tids = NULL;
+	int ntids = 0, rc = 0;
+	memset(res, 0, sizeof(*res));
+	folded_init(&res->on_cpu);
+	folded_init(&res->off_cpu);
+	int hz = o->hz > 0 ? o->hz : 99;
+	res->period_ns = NS_PER_S / (uint64_t)hz;
+	res->cgroup_mode = o->cgroup != NULL;
+	if (o->event == PROFILE_EV_CYCLES && hw_forced_off())
+		return errbuf(err, errlen, "event 'cycles' is not supported here (hardware events "
+			      "disabled by CTXLAB_PERF_NO_HW): leave out --event to use cpu-clock"),
+		       -EOPNOTSUPP;
+	if (o->npids < 1 && !o->cgroup)
+		return errbuf(err, errlen, "no target: pass --pid PID, --cgroup PATH or -- CMD"),
+		       -EINVAL;
+
+	if (o->cgroup) {
+		p.cgfd = cgroup_open(o->cgroup, err, errlen);
+		if (p.cgfd < 0)
+			return p.cgfd;
+		p.pflags = PERF_FLAG_PID_CGROUP;
+		if (o->npids < 1 && !o->duration_ns && cgroup_populated(o->cgroup) == 0) {
+			errbuf(err, errlen, "cgroup '%s' has no process: nothing to profile (start "
+			       "something in it first, or pass -d DUR to sample a window anyway)",
+			       o->cgroup);
+			rc = -ESRCH;
+			goto out;
+		}
+	} else {
+		tids = malloc(PROFILE_MAX_THREADS * sizeof(*tids));
+		ntids = tids ? list_targets(o, tids) : -ENOMEM;
+		if (ntids < 0) {
+			rc = ntids;
+			goto out;
+		}
+		if (ntids == 0) {
+			errbuf(err, errlen, "no process %d: nothing to profile (check --pid)",
+			       (int)o->pids[0]);
+			rc = -ESRCH;
+			goto out;
+		}
 	}
 	raise_nofile();
 	p.ncpu = online_cpus(&p.cpus);
@@ -861,66 +1199,37 @@ int profile_run(const struct profile_opts *o, struct profile_result *res, char *
 	for (int c = 0; c < p.ncpu; c++)
 		p.on[c].fd = p.off[c].fd = -1;
 
-	struct perf_event_attr a_on, a_off;
-	struct profile_opts eff = *o;
-	attr_sampling(&a_on, &eff, hz);
-	int tp = -1;
+	struct attach_ctx ac = {.eff = *o, .hz = hz, .tp = -1, .first = 1};
+	attr_sampling(&ac.on, &ac.eff, hz);
 	if (o->off_cpu) {
-		tp = read_tp_id("sched/sched_switch", res->off_cpu_reason, sizeof res->off_cpu_reason);
-		if (tp >= 0)
-			attr_offcpu(&a_off, &eff, tp);
+		ac.tp = read_tp_id("sched/sched_switch", res->off_cpu_reason,
+				   sizeof res->off_cpu_reason);
+		if (ac.tp >= 0)
+			attr_offcpu(&ac.off, &ac.eff, ac.tp);
 	}
-	int attached = 0, first = 1;
-	for (int t = 0; t < ntids; t++) {
-		int ok = 1;
-		for (int c = 0; c < p.ncpu && ok; c++) {
-			int e = open_into(&p, &a_on, tids[t], p.cpus[c], &p.on[c], ONCPU_PAGES);
-			if (e == -ESRCH) {
-				ok = 0;
-				break;
-			}
-			if ((e == -EACCES || e == -EPERM) && first && !eff.user_only) {
-				/* kernel profiling refused (perf_event_paranoid=2 for non-root):
-				 * fall back to user stacks only */
-				eff.user_only = 1;
-				attr_sampling(&a_on, &eff, hz);
-				if (tp >= 0)
-					attr_offcpu(&a_off, &eff, tp);
-				e = open_into(&p, &a_on, tids[t], p.cpus[c], &p.on[c], ONCPU_PAGES);
-				if (!e)
-					snprintf(res->note, sizeof res->note,
-						 "kernel stacks left out: kernel profiling not permitted "
-						 "(kernel.perf_event_paranoid=%d; run as root for them)",
-						 read_paranoid());
-			}
-			if (e) {
-				rc = open_error(&p, -e, tids[t], o->event == PROFILE_EV_CYCLES ?
-					"event 'cycles'" : "event 'cpu-clock'", err, errlen);
+	int attached = 0;
+	if (o->cgroup) {
+		rc = attach_one(&p, &ac, p.cgfd, err, errlen);
+		if (rc < 0)
+			goto out;
+		rc = 0;
+	} else {
+		for (int t = 0; t < ntids; t++) {
+			int r = attach_one(&p, &ac, tids[t], err, errlen);
+			if (r < 0) {
+				rc = r;
 				goto out;
 			}
-			first = 0;
-			if (tp >= 0) {
-				e = open_into(&p, &a_off, tids[t], p.cpus[c], &p.off[c], OFFCPU_PAGES);
-				if (e == -ESRCH) {
-					ok = 0;
-					break;
-				}
-				if (e) {
-					snprintf(res->off_cpu_reason, sizeof res->off_cpu_reason,
-						 "cannot open tracepoint 'sched:sched_switch' on pid %d: "
-						 "%s (run as root)", (int)tids[t], strerror(-e));
-					tp = -1;
-				}
-			}
+			attached += r;
 		}
-		attached += ok;
+		if (!attached) {
+			errbuf(err, errlen, "every target thread exited before it could be attached "
+			       "to");
+			rc = -ESRCH;
+			goto out;
+		}
 	}
-	if (!attached) {
-		errbuf(err, errlen, "every target thread exited before it could be attached to");
-		rc = -ESRCH;
-		goto out;
-	}
-	if (o->off_cpu && tp < 0) {
+	if (o->off_cpu && ac.tp < 0) {
 		/* close the half-opened off-CPU events: they would only fill rings */
 		for (int c = 0; c < p.ncpu; c++)
 			if (p.off[c].fd >= 0) {
@@ -929,51 +1238,37 @@ int profile_run(const struct profile_opts *o, struct profile_result *res, char *
 				p.off[c].fd = -1;
 			}
 	}
-	res->off_cpu_ok = o->off_cpu && tp >= 0;
+	res->off_cpu_ok = o->off_cpu && ac.tp >= 0;
 	res->threads_attached = attached;
 	res->start_wall_ns = clock_wall_ns();
+	uint64_t cpu0 = 0, cpu1 = 0;
+	int cpu_ok = target_cpu_ns(o, &cpu0) == 0;
 	uint64_t t0 = clock_now_ns();
 
-	struct pollfd *pfd = calloc((size_t)p.ncpu * 2, sizeof(*pfd));
-	if (!pfd) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	int npfd = 0;
-	for (int c = 0; c < p.ncpu; c++) {
-		if (p.on[c].fd >= 0)
-			pfd[npfd++] = (struct pollfd){.fd = p.on[c].fd, .events = POLLIN};
-		if (p.off[c].fd >= 0)
-			pfd[npfd++] = (struct pollfd){.fd = p.off[c].fd, .events = POLLIN};
-	}
-	for (;;) {
-		uint64_t now = clock_now_ns();
-		if (o->duration_ns && now - t0 >= o->duration_ns)
-			break;
-		if (o->stop && *o->stop)
-			break;
-		int alive = 0;
-		for (int i = 0; i < o->npids; i++)
-			alive |= root_alive(o->pids[i]);
-		if (!alive)
-			break;
-		int wait_ms = 100;
-		if (o->duration_ns) {
-			uint64_t left = o->duration_ns - (now - t0);
-			if (left / NS_PER_MS < (uint64_t)wait_ms)
-				wait_ms = (int)(left / NS_PER_MS) + 1;
-		}
-		poll(pfd, (nfds_t)npfd, wait_ms);
-		drain_all(&p);
-	}
-	free(pfd);
+	collect(&p);
+
 	res->duration_ns = clock_now_ns() - t0;
+	if (cpu_ok && target_cpu_ns(o, &cpu1) == 0) {
+		res->target_cpu_ok = 1;
+		res->target_cpu_ns = cpu1 > cpu0 ? cpu1 - cpu0 : 0;
+	}
 	for (size_t i = 0; i < p.nfds; i++)
 		ioctl(p.fds[i], PERF_EVENT_IOC_DISABLE, 0);
 	drain_all(&p);
 	rc = symbolize(&p);
-	if (rc)
+	if (rc) {
 		errbuf(err, errlen, "out of memory while symbolizing");
+		goto out;
+	}
+	uint64_t expect = res->target_cpu_ok ? res->target_cpu_ns / res->period_ns : 0;
+	if (!o->cgroup && expect >= 20 && res->samples * 2 < expect)
+		add_note(res, "only %llu samples for %.2f s of CPU the target used (~%llu "
+			 "expected at %d Hz): per-task sampling misses threads and processes that "
+			 "each run less than one period (%.1f ms of CPU) in all, as with many "
+			 "short-running threads or forked children; sample their cgroup instead "
+			 "(--cgroup PATH, or -- CMD as root)", (unsigned long long)res->samples,
+			 (double)res->target_cpu_ns / 1e9, (unsigned long long)expect, hz,
+			 (double)res->period_ns / 1e6);
 out:
 	for (int c = 0; p.on && c < p.ncpu; c++)
 		if (p.on[c].base)
@@ -983,6 +1278,8 @@ out:
 			munmap(p.off[c].base, p.off[c].mmap_len);
 	for (size_t i = 0; i < p.nfds; i++)
 		close(p.fds[i]);
+	if (p.cgfd >= 0)
+		close(p.cgfd);
 	free(p.fds);
 	free(p.on);
 	free(p.off);

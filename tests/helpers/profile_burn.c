@@ -6,10 +6,19 @@
  *   profile_burn --fork [SECONDS]   the same, in a child process (main -> burn_child -> ...)
  *   profile_burn --sleep [SECONDS]  sleeps in nanosleep(2) 20 ms at a time, called from nap
  *                                   (an off-CPU workload)
+ *   profile_burn --threads [SECONDS]  starts short-lived threads, 4 at a time, for SECONDS:
+ *                                   each runs short_task once (burn_a 7 : burn_b 3, ~1-3 ms
+ *                                   of CPU) and exits -- no thread ever runs one sampling
+ *                                   period (10 ms at 99 Hz), like a thread-per-connection
+ *                                   server with many connections
+ *   profile_burn --forks [SECONDS]  the same with forked children (main -> spawn_forks ->
+ *                                   short_task), each reaped before the next: children that
+ *                                   are gone before a profiler could read their maps
  *
  * Functions are noinline and the project builds with frame pointers, so the call chains
- * are exact. Exits 0.
+ * are exact. Exits 0 (1 when a thread or process could not be started).
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +35,7 @@
 #endif
 
 #define ROUND_ITERS 1000000ULL /* one tenth of a round; a round is ~10-30 ms */
+#define SHORT_ITERS 100000ULL  /* one tenth of a short task: ~1-3 ms in all */
 
 volatile uint64_t burn_sink;
 
@@ -69,6 +79,59 @@ NOINLINE void burn_child(double seconds)
 	burn_for(seconds);
 }
 
+NOINLINE void short_task(void)
+{
+	burn_a(7 * SHORT_ITERS);
+	burn_b(3 * SHORT_ITERS);
+	__asm__ volatile("" ::: "memory"); /* no tail call: keep short_task in burn_b's stack */
+}
+
+static void *short_thread(void *arg)
+{
+	(void)arg;
+	short_task();
+	return NULL;
+}
+
+static int failed;
+
+NOINLINE static void spawn_threads(double seconds)
+{
+	double end = now_s() + seconds;
+	while (now_s() < end) {
+		pthread_t t[4];
+		int n = 0;
+		for (int k = 0; k < 4; k++)
+			if (!pthread_create(&t[n], NULL, short_thread, NULL))
+				n++;
+		if (!n) {
+			failed = 1;
+			return;
+		}
+		for (int k = 0; k < n; k++)
+			pthread_join(t[k], NULL);
+	}
+}
+
+NOINLINE static void spawn_forks(double seconds)
+{
+	double end = now_s() + seconds;
+	while (now_s() < end) {
+		pid_t pid = fork();
+		if (pid < 0) {
+			failed = 1;
+			return;
+		}
+		if (pid == 0) {
+			short_task();
+			_exit(0);
+		}
+		int st;
+		while (waitpid(pid, &st, 0) < 0)
+			;
+	}
+}
+
 NOINLINE void nap(double seconds)
 {
 	double end = now_s() + seconds;
@@ -105,9 +168,14 @@ int main(int argc, char **argv)
 			;
 	} else if (!strcmp(mode, "sleep")) {
 		nap(seconds);
+	} else if (!strcmp(mode, "threads")) {
+		spawn_threads(seconds);
+	} else if (!strcmp(mode, "forks")) {
+		spawn_forks(seconds);
 	} else {
-		fprintf(stderr, "profile_burn: unknown mode '%s' (burn, --fork, --sleep)\n", argv[1]);
+		fprintf(stderr, "profile_burn: unknown mode '%s' (burn, --fork, --sleep, --threads, "
+			"--forks)\n", argv[1]);
 		return 2;
 	}
-	return 0;
+	return failed; /* not a tail call: main stays in the stacks */
 }
