@@ -232,22 +232,33 @@ static int list_tids(pid_t pid, pid_t *out, int max, int n)
 	return n;
 }
 
-static int root_alive(pid_t pid)
+/* Reads /proc/PID/stat into buf and returns what follows "comm)" (" state ppid ..."), or NULL
+ * when the process is gone or the line is cut short. */
+static const char *stat_after_comm(pid_t pid, char *buf, size_t len)
 {
-	char path[64], buf[512];
+	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
+		return NULL;
+	ssize_t n = read(fd, buf, len - 1);
 	close(fd);
 	if (n <= 0)
-		return 0;
+		return NULL;
 	buf[n] = 0;
 	char *rp = strrchr(buf, ')');
-	if (!rp || rp[1] != ' ')
+	return rp ? rp + 1 : NULL;
+}
+
+static int root_alive(pid_t pid)
+{
+	char buf[512];
+	const char *q = stat_after_comm(pid, buf, sizeof buf);
+	if (!q)
+		return 0;
+	if (q[0] != ' ')
 		return 1;
-	return rp[2] != 'Z' && rp[2] != 'X';
+	return q[1] != 'Z' && q[1] != 'X';
 }
 
 static int online_cpus(int **cpus)
@@ -404,24 +415,15 @@ static int cgroup_cpu_ns(const char *path, uint64_t *ns)
  * reaped so far are in cutime/cstime, its exited threads in utime/stime. */
 static uint64_t proc_cpu_ticks(pid_t pid)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	char *q = strrchr(buf, ')');
+	char buf[1024];
+	const char *q = stat_after_comm(pid, buf, sizeof buf);
 	if (!q)
 		return 0;
 	unsigned long long ut, st;
 	long long cut, cst;
 	/* after "comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
 	 * utime stime cutime cstime */
-	if (sscanf(q + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
+	if (sscanf(q, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
 		   &ut, &st, &cut, &cst) != 4)
 		return 0;
 	return ut + st + (uint64_t)(cut > 0 ? cut : 0) + (uint64_t)(cst > 0 ? cst : 0);
