@@ -25,11 +25,24 @@ install_deps() {
   local SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
+  # nginx-light's package starts a system nginx on port 80; ctxlab starts its own. Stop only
+  # what this install started: a user's own nginx (running, or enabled) is left alone.
+  local nginx_before="" nginx_enabled=""
+  nginx_before=" $(pgrep -x nginx | tr '\n' ' ')"
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled --quiet nginx 2>/dev/null; then
+    nginx_enabled=1
+  fi
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # nginx-light's package starts a system nginx on port 80; ctxlab starts its own.
-  if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true; fi
-  $SUDO pkill -x nginx 2>/dev/null || true
+  if [[ " ${missing[*]} " == *" nginx-light "* ]]; then
+    if [ -z "$nginx_enabled" ] && [ -z "${nginx_before// /}" ] && command -v systemctl >/dev/null 2>&1; then
+      $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true
+    fi
+    local p
+    for p in $(pgrep -x nginx); do
+      [[ "$nginx_before" == *" $p "* ]] || $SUDO kill "$p" 2>/dev/null || true
+    done
+  fi
 }
 
 build() { # dir cmake-args...

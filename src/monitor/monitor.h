@@ -82,7 +82,7 @@ struct monitor_sample {
 	double cpu_pct;                  /* cpu_total_cores / cpus_allowed * 100 */
 	int cpus_allowed;                /* CPUs the root may run on (online CPUs for a cgroup) */
 	double ipc;                      /* instructions / cycles (hw_ok only) */
-	char sw_reason[128], syscalls_reason[128]; /* why the software / syscall counters are n/a */
+	char sw_reason[128], syscalls_reason[320]; /* why the software / syscall counters are n/a */
 	char method_reason[160];         /* why this CPU accounting method */
 	int exited;                      /* 1: the target is gone; this is the last sample */
 	int gone;                        /* processes that exited during the interval */

@@ -1,5 +1,7 @@
 #include "monitor/perfev.h"
 
+#include "core/tracefs.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,29 +16,6 @@
 static long perf_open(struct perf_event_attr *a, pid_t tid, int group_fd)
 {
 	return syscall(SYS_perf_event_open, a, tid, -1, group_fd, PERF_FLAG_FD_CLOEXEC);
-}
-
-/* raw_syscalls:sys_enter's id from tracefs, or -errno. */
-static long tracepoint_id(const char *ev)
-{
-	static const char *roots[] = {"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"};
-	char path[256], buf[32];
-	int err = -ENOENT;
-	for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
-		snprintf(path, sizeof path, "%s/%s/id", roots[i], ev);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			err = -errno;
-			continue;
-		}
-		ssize_t n = read(fd, buf, sizeof buf - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = 0;
-		return strtol(buf, NULL, 10);
-	}
-	return err;
 }
 
 static int force_no_hw(void)
@@ -257,11 +236,10 @@ int perfev_attach(struct perfev *p, const pid_t *pids, int npids)
 		p->fds[i] = -1;
 	char hwr[128];
 	int hw = perfev_hw_supported(hwr, sizeof hwr);
-	long tp = tracepoint_id("raw_syscalls/sys_enter");
+	char tpr[256];
+	long tp = tracefs_event_id("raw_syscalls/sys_enter", tpr, sizeof tpr);
 	if (tp < 0)
-		snprintf(p->sc_reason, sizeof p->sc_reason,
-			 "n/a (tracefs not readable: %s; mount -t tracefs nodev /sys/kernel/tracing)",
-			 strerror((int)-tp));
+		snprintf(p->sc_reason, sizeof p->sc_reason, "n/a (%s)", tpr);
 	if (!hw)
 		snprintf(p->hw_reason, sizeof p->hw_reason, "%s", hwr);
 	for (int id = 0; id < PERFEV_N; id++) {

@@ -45,7 +45,7 @@ struct perfev {
 	uint64_t last[PERFEV_N];  /* values at the previous read */
 	uint64_t base[PERFEV_N];  /* values at attach */
 	char hw_reason[128];      /* why hardware events are n/a */
-	char sc_reason[128];      /* why the syscall count is n/a */
+	char sc_reason[320];      /* why the syscall count is n/a */
 	char sw_reason[128];
 };
 

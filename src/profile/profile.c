@@ -18,6 +18,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/tracefs.h"
 #include "core/log.h"
 #include "core/spawn.h"
 #include "core/units.h"
@@ -137,31 +138,6 @@ static void attr_sampling(struct perf_event_attr *a, const struct profile_opts *
 	a->sample_max_stack = 127;
 	a->watermark = 1;
 	a->wakeup_watermark = ONCPU_PAGES * 4096 / 4;
-}
-
-static int read_tp_id(const char *name, char *reason, size_t len)
-{
-	static const char *roots[] = {"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"};
-	int last = ENOENT;
-	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
-		char path[256];
-		snprintf(path, sizeof path, "%s/%s/id", roots[i], name);
-		FILE *f = fopen(path, "re");
-		if (!f) {
-			last = errno;
-			continue;
-		}
-		int id = -1;
-		if (fscanf(f, "%d", &id) != 1)
-			id = -1;
-		fclose(f);
-		if (id >= 0)
-			return id;
-	}
-	snprintf(reason, len, "tracepoint '%s' unavailable: cannot read its id under "
-		 "/sys/kernel/tracing/events (%s; mount tracefs and run as root)", name,
-		 strerror(last));
-	return -1;
 }
 
 static void attr_offcpu(struct perf_event_attr *a, const struct profile_opts *o, int tp)
@@ -1204,8 +1180,8 @@ int profile_run(const struct profile_opts *o, struct profile_result *res, char *
 	struct attach_ctx ac = {.eff = *o, .hz = hz, .tp = -1, .first = 1};
 	attr_sampling(&ac.on, &ac.eff, hz);
 	if (o->off_cpu) {
-		ac.tp = read_tp_id("sched/sched_switch", res->off_cpu_reason,
-				   sizeof res->off_cpu_reason);
+		ac.tp = (int)tracefs_event_id("sched/sched_switch", res->off_cpu_reason,
+					      sizeof res->off_cpu_reason);
 		if (ac.tp >= 0)
 			attr_offcpu(&ac.off, &ac.eff, ac.tp);
 	}

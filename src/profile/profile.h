@@ -96,7 +96,7 @@ struct profile_result {
 	int processes_seen;     /* distinct pids that produced samples */
 	int kernel_stacks;      /* 1 when kernel frames were recorded */
 	int off_cpu_ok;
-	char off_cpu_reason[192]; /* why off-CPU was skipped (off_cpu requested and !off_cpu_ok) */
+	char off_cpu_reason[320]; /* why off-CPU was skipped (off_cpu requested and !off_cpu_ok) */
 	char note[512];           /* degradations worth telling the user ("; "-separated), or "" */
 };
 

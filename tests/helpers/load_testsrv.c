@@ -29,14 +29,21 @@
 
 #define MAXC 65536
 
+/* Per-fd state, small on purpose: the table is indexed by fd (MAXC entries), so anything
+ * large (the chat line buffer) is allocated per connection, and chat fans out over a member
+ * list, never over the table. The cost of a chat line must not depend on MAXC or on how the
+ * kernel backs a large table (transparent huge pages). */
+#define LINE_MAX_BYTES 8192
 struct cl {
 	int used, match, joined, silent;
+	int member_ix; /* index in members[] while joined */
 	unsigned id;
-	char line[8192];
+	char *line;
 	size_t llen;
 };
 
 static struct cl *cls;
+static int *members, nmembers;
 static int ep;
 static const char *mode;
 static int status = 200, chunked, conn_close;
@@ -80,6 +87,12 @@ static void drop(int fd, int rst)
 	}
 	epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
 	close(fd);
+	if (cls[fd].joined) { /* swap-remove from the member list */
+		int ix = cls[fd].member_ix, last = members[--nmembers];
+		members[ix] = last;
+		cls[last].member_ix = ix;
+	}
+	free(cls[fd].line);
 	memset(&cls[fd], 0, sizeof(cls[fd]));
 }
 
@@ -146,17 +159,20 @@ static void chat_line(int fd, const char *s, size_t n)
 {
 	struct cl *c = &cls[fd];
 	if (!c->joined) {
-		if (n >= 6 && !memcmp(s, "/join ", 6))
+		if (n >= 6 && !memcmp(s, "/join ", 6)) {
 			c->joined = 1;
+			c->member_ix = nmembers;
+			members[nmembers++] = fd;
+		}
 		return;
 	}
 	char out[8300];
 	int k = snprintf(out, sizeof(out), "%u: %.*s\n", c->id, (int)n, s);
 	if (k < 0 || (size_t)k >= sizeof(out))
 		return;
-	for (int i = 0; i < MAXC; i++)
-		if (i != fd && cls[i].used && cls[i].joined)
-			wr(i, out, (size_t)k);
+	for (int i = 0; i < nmembers; i++)
+		if (members[i] != fd)
+			wr(members[i], out, (size_t)k);
 }
 
 static void on_data(int fd, const char *b, size_t n)
@@ -171,7 +187,7 @@ static void on_data(int fd, const char *b, size_t n)
 			if (b[i] == '\n') {
 				chat_line(fd, c->line, c->llen);
 				c->llen = 0;
-			} else if (c->llen < sizeof(c->line)) {
+			} else if (c->llen < LINE_MAX_BYTES) {
 				c->line[c->llen++] = b[i];
 			}
 		}
@@ -237,6 +253,11 @@ int main(int argc, char **argv)
 		}
 	}
 	cls = calloc(MAXC, sizeof(*cls));
+	members = calloc(MAXC, sizeof(*members));
+	if (!cls || !members) {
+		perror("load_testsrv: calloc");
+		return 1;
+	}
 	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int one = 1;
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -271,6 +292,11 @@ int main(int argc, char **argv)
 				}
 				setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 				memset(&cls[c], 0, sizeof(cls[c]));
+				cls[c].line = malloc(LINE_MAX_BYTES);
+				if (!cls[c].line) {
+					close(c);
+					continue;
+				}
 				cls[c].used = 1;
 				cls[c].id = next_id++;
 				struct epoll_event e2 = {.events = EPOLLIN, .data.fd = c};

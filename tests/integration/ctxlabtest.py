@@ -5,8 +5,9 @@
         reply = t.http_get(s.addr, "/")
 
 Environment: CTXLAB (the binary), CTXLAB_SRC (source dir), CTXLAB_BUILD (build dir).
-Skips: t.skip("reason") prints "SKIP: reason" and exits 0 (ctest counts it as passed; the
-reason is in the log).
+Skips: t.skip("reason") prints "SKIP: reason" and exits 77, which CMake declares as the
+tests' SKIP_RETURN_CODE: ctest reports the test as skipped (never as passed), and
+scripts/test.sh lists skipped tests with their reasons.
 """
 import os
 import re
@@ -28,9 +29,21 @@ EXTERNAL = {"go", "nginx"}
 READY_RE = re.compile(r"^listening on (\S+):(\d+) engine=(\S+) proto=(\S+) pid=(\d+)$")
 
 
+SKIP_RC = 77
+
+
+_in_run_tests = False
+
+
+class Skip(Exception):
+    """Raised by skip() inside run_tests: that test is skipped, the others still run."""
+
+
 def skip(reason):
-    print("SKIP: " + reason)
-    sys.exit(0)
+    print("SKIP: " + reason, flush=True)
+    if _in_run_tests:
+        raise Skip(reason)
+    sys.exit(SKIP_RC)
 
 
 def log(msg):
@@ -345,21 +358,32 @@ def thread_count(pid):
 
 
 def run_tests(tests):
-    """Runs [(name, fn)], prints each result; exits 1 if any failed."""
-    failed = 0
+    """Runs [(name, fn)], prints each result; exits 1 if any failed, else 77 (skipped) if any
+    called skip(), else returns."""
+    global _in_run_tests
+    failed = skipped = 0
     for name, fn in tests:
         t0 = time.monotonic()
+        _in_run_tests = True
         try:
             fn()
             log("ok   %s (%.1fs)" % (name, time.monotonic() - t0))
+        except Skip as e:
+            skipped += 1
+            log("skip %s: %s" % (name, e))
         except Exception as e:  # noqa: BLE001 (report every failure, keep going)
             failed += 1
             import traceback
             traceback.print_exc()
             log("FAIL %s: %s" % (name, e))
+        finally:
+            _in_run_tests = False
     if failed:
         log("%d failed" % failed)
         sys.exit(1)
+    if skipped:
+        log("%d skipped" % skipped)
+        sys.exit(SKIP_RC)
 
 
 if __name__ == "__main__":

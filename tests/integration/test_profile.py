@@ -54,7 +54,7 @@ def check(cond, msg):
 
 def skip(reason):
     print("SKIP: " + reason)
-    sys.exit(0)
+    sys.exit(77)  # ctest's SKIP_RETURN_CODE
 
 
 def run(args, env=None, timeout=60):

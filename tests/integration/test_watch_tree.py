@@ -209,8 +209,8 @@ def test_csv_and_errors():
 
 
 if not os.path.exists(BURN):
-    print("skip: %s not built" % BURN)
-    sys.exit(0)
+    print("SKIP: %s not built" % BURN)
+    sys.exit(77)  # ctest's SKIP_RETURN_CODE
 test_cmd_tree()
 test_pid_vs_pidstat()
 test_single_vs_pidstat()
