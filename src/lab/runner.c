@@ -20,6 +20,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/outfile.h"
 #include "core/spawn.h"
 #include "core/units.h"
 #include "lab/host.h"
@@ -281,10 +282,10 @@ static int write_env(const struct spec *s, const struct runner_opts *o, int ncel
 	jw_end(&w);
 	char path[4096];
 	snprintf(path, sizeof path, "%s/env.json", o->dir);
-	int rc = w.oom ? -ENOMEM : json_write_file_atomic(path, w.buf, w.len);
+	int rc = w.oom ? -ENOMEM : outfile_write(path, w.buf, w.len, 0);
 	jw_release(&w);
 	if (rc < 0)
-		return errbuf(err, errlen, "cannot write '%s': %s", path, strerror(-rc));
+		return errbuf(err, errlen, "cannot write '%s': %s", path, outfile_strerror(rc));
 	return 0;
 }
 
@@ -1127,11 +1128,12 @@ int runner_run(const struct spec *s, const struct runner_opts *o, char *err, siz
 			return errbuf(err, errlen, "cannot create '%s': %s", o->dir, strerror(errno));
 		}
 		snprintf(path, sizeof path, "%s/spec.ini", o->dir);
-		int rc = json_write_file_atomic(path, o->spec_text, strlen(o->spec_text));
+		int rc = outfile_write(path, o->spec_text, strlen(o->spec_text), 0);
 		if (rc < 0 || write_env(s, o, ncells, ntrials, err, errlen) < 0) {
 			free(cells);
 			if (rc < 0)
-				return errbuf(err, errlen, "cannot write '%s': %s", path, strerror(-rc));
+				return errbuf(err, errlen, "cannot write '%s': %s", path,
+					      outfile_strerror(rc));
 			return -1;
 		}
 	}
