@@ -1122,6 +1122,12 @@ int runner_run(const struct spec *s, const struct runner_opts *o, char *err, siz
 		return -1;
 	}
 	char path[4096];
+	if (host_is_local_machine(&c.server_host)) {
+		/* cgroups of runs that were killed (SIGKILL leaves ctxlab-run-PID behind) */
+		char note[1024];
+		if (monitor_cgroup_sweep(note, sizeof note) >= 0 && note[0])
+			warn("stale cgroups: %s", note);
+	}
 	if (!o->resume) {
 		if (mkdir(o->dir, 0755) < 0 && errno != EEXIST) {
 			free(cells);
