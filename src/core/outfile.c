@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -62,11 +63,31 @@ static int open_in_place(struct outfile *o, const char *path)
 	return 0;
 }
 
+/* /dev/stdout, /dev/stderr, /dev/fd/N: the descriptor itself (N, -1 for another path) */
+static int fd_path(const char *path)
+{
+	if (!strcmp(path, "/dev/stdout"))
+		return 1;
+	if (!strcmp(path, "/dev/stderr"))
+		return 2;
+	const char *n = !strncmp(path, "/dev/fd/", 8) ? path + 8
+			: !strncmp(path, "/proc/self/fd/", 14) ? path + 14 : NULL;
+	if (!n || !*n || strspn(n, "0123456789") != strlen(n) || strlen(n) > 6)
+		return -1;
+	return atoi(n);
+}
+
 int outfile_open(struct outfile *o, const char *path, int flags)
 {
 	memset(o, 0, sizeof *o);
 	o->fd = o->dfd = -1;
 	struct stat st;
+	int std = (flags & OUTFILE_NAMED) ? fd_path(path) : -1;
+	if (std >= 0) {
+		/* the descriptor as it is (a shell's `> file` or `>> file`), never renamed over */
+		o->fd = fcntl(std, F_DUPFD_CLOEXEC, 3);
+		return o->fd < 0 ? -errno : 0;
+	}
 	if ((flags & OUTFILE_NAMED) && stat(path, &st) == 0 && !S_ISREG(st.st_mode) &&
 	    !S_ISDIR(st.st_mode) && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) {
 		int r = open_in_place(o, path);

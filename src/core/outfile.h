@@ -21,6 +21,8 @@
  *     same way (a link to /dev/null is written in place; a link to a regular file is replaced
  *     by the new file, never written through).
  *   - a directory: -EISDIR.
+ * With OUTFILE_NAMED, /dev/stdout, /dev/stderr and /dev/fd/N write into that descriptor as it
+ * is (a shell's `> file` or `>> file`), whatever it is open on.
  * The directory part of the path is the caller's (the results directory the user named, or
  * the cwd): it is followed like any path. Subdirectories that ctxlab creates inside a results
  * directory go through outfile_mkdirs_under, which never follows a link.

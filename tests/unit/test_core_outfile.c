@@ -154,6 +154,18 @@ static void test_devices_and_fifos(void **state)
 	assert_int_equal(symlink("/dev/null", at("null")), 0);
 	assert_int_equal(outfile_write(at("null"), "{}", 2, OUTFILE_NAMED), 0);
 	assert_true(is_link(at("null")));
+	/* /dev/fd/N named by the user: into that descriptor, even when it is a regular file
+	 * (a shell's `> out.json`), and /dev/fd is not renamed over */
+	int fd = open(at("redirected"), O_WRONLY | O_CREAT | O_APPEND, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "a", 1), 1);
+	char devfd[32];
+	snprintf(devfd, sizeof devfd, "/dev/fd/%d", fd);
+	assert_int_equal(outfile_write(devfd, "{}", 2, OUTFILE_NAMED), 0);
+	close(fd);
+	assert_string_equal(get(at("redirected")), "a{}");
+	assert_int_equal(lstat("/dev/fd", &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
 	/* /dev/null not named by the user (a file of a results directory in /dev): refused */
 	assert_int_equal(outfile_write("/dev/null", "{}", 2, 0), -EMEDIUMTYPE);
 }
