@@ -5,11 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
 #include "core/log.h"
+#include "core/outfile.h"
 #include "profile/flamesvg.h"
 #include "profile/folded.h"
 
@@ -35,30 +35,30 @@ static const char usage[] =
 	"  --min-width PX       leave out frames narrower than PX (default 0.1)\n";
 
 struct out {
-	const char *path;
-	char tmp[4200];
+	const char *path; /* NULL: stdout */
+	struct outfile of;
 	FILE *f;
 };
 
+/* -o FILE names a path of the user's: /dev/null or a FIFO is written in place, never renamed
+ * over; anything else is replaced whole (core/outfile.h). */
 static int out_open(struct out *o)
 {
 	if (!o->path) {
 		o->f = stdout;
 		return 0;
 	}
-	struct stat st;
-	if (stat(o->path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		/* /dev/null, a FIFO...: write in place, never rename over it */
-		o->tmp[0] = 0;
-		o->f = fopen(o->path, "we");
-		if (!o->f)
-			return error("cannot open '%s': %s", o->path, strerror(errno));
-		return 0;
+	int r = outfile_open(&o->of, o->path, OUTFILE_NAMED);
+	if (r)
+		return error("cannot write '%s': %s", o->path, outfile_strerror(r));
+	int fd = dup(o->of.fd); /* the FILE's own: fclose closes it, the outfile keeps its fd */
+	o->f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!o->f) {
+		if (fd >= 0)
+			close(fd);
+		outfile_abort(&o->of);
+		return error("cannot write '%s': %s", o->path, strerror(errno));
 	}
-	snprintf(o->tmp, sizeof o->tmp, "%s.tmp", o->path);
-	o->f = fopen(o->tmp, "we");
-	if (!o->f)
-		return error("cannot create '%s': %s", o->tmp, strerror(errno));
 	return 0;
 }
 
@@ -71,13 +71,11 @@ static int out_close(struct out *o, int r)
 	}
 	if (fclose(o->f) != 0 && !r)
 		r = -EIO;
-	if (!o->tmp[0])
+	if (r) {
+		outfile_abort(&o->of);
 		return r;
-	if (!r && rename(o->tmp, o->path) < 0)
-		r = -errno;
-	if (r)
-		unlink(o->tmp);
-	return r;
+	}
+	return outfile_commit(&o->of);
 }
 
 extern const struct cmd_info cmd_info_flame;
@@ -171,7 +169,8 @@ static int cmd_flame(int argc, char **argv)
 	r = diff ? flamesvg_write_diff(&a, &b, &fo, out.f) : flamesvg_write(&a, &fo, out.f);
 	r = out_close(&out, r);
 	if (r)
-		error("cannot write '%s': %s", out.path ? out.path : "stdout", strerror(-r));
+		error("cannot write '%s': %s", out.path ? out.path : "stdout",
+		      outfile_strerror(r));
 done:
 	folded_release(&a);
 	folded_release(&b);

@@ -11,6 +11,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/outfile.h"
 #include "core/units.h"
 #include "load/httpreq.h"
 #include "load/load.h"
@@ -330,10 +331,10 @@ static int cmd_load(int argc, char **argv)
 		} else {
 			char *doc = w.buf;
 			size_t len = w.len;
-			int r = json_write_file_atomic(json_path, doc, len);
+			int r = outfile_write(json_path, doc, len, OUTFILE_NAMED);
 			if (r < 0) {
 				error("cannot write '%s': %s (check the directory exists)", json_path,
-				      strerror(-r));
+				      outfile_strerror(r));
 				status = 1;
 			}
 		}

@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/outfile.h"
 #include "core/units.h"
 
 static const char usage[] =
@@ -363,10 +364,10 @@ static int write_json(const struct popts *p, const struct mode_out *out, int n,
 		} else {
 			memcpy(text, w.buf, w.len);
 			text[w.len] = '\n';
-			int e = json_write_file_atomic(p->json, text, w.len + 1);
+			int e = outfile_write(p->json, text, w.len + 1, OUTFILE_NAMED);
 			if (e)
 				rc = error("cannot write '%s': %s (check the directory exists)", p->json,
-					   strerror(-e));
+					   outfile_strerror(e));
 			free(text);
 		}
 	}

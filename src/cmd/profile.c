@@ -16,6 +16,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/outfile.h"
 #include "core/spawn.h"
 #include "core/units.h"
 #include "monitor/monitor.h"
@@ -82,24 +83,35 @@ static int mkdir_p(const char *dir)
 	return 0;
 }
 
-/* Writes through path.tmp and renames, so a crash never leaves a half file. */
+/* Writes whole through a fresh temporary and renames (core/outfile.h), so a crash never
+ * leaves a half file and a link planted at the name is refused, not written through. */
 static int write_file(const char *dir, const char *name, int (*fn)(FILE *, const void *),
 		      const void *arg)
 {
-	char path[4096], tmp[4200];
+	char path[4096];
 	snprintf(path, sizeof path, "%s/%s", dir, name);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	FILE *f = fopen(tmp, "we");
-	if (!f)
-		return error("cannot create '%s': %s", tmp, strerror(errno));
-	int r = fn(f, arg);
+	struct outfile o;
+	int r = outfile_open(&o, path, 0);
+	if (r)
+		return error("cannot write '%s': %s", path, outfile_strerror(r));
+	int fd = dup(o.fd); /* the FILE's own: fclose closes it, the outfile keeps its fd */
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
+		r = -errno;
+		if (fd >= 0)
+			close(fd);
+		outfile_abort(&o);
+		return error("cannot write '%s': %s", path, strerror(-r));
+	}
+	r = fn(f, arg);
 	if (fclose(f) != 0 && !r)
 		r = -EIO;
-	if (r || rename(tmp, path) < 0) {
-		int e = r ? -r : errno;
-		unlink(tmp);
-		return error("cannot write '%s': %s", path, strerror(e));
-	}
+	if (r)
+		outfile_abort(&o);
+	else
+		r = outfile_commit(&o);
+	if (r)
+		return error("cannot write '%s': %s", path, outfile_strerror(r));
 	return 0;
 }
 
@@ -144,7 +156,7 @@ static int write_pprof(const char *dir, const struct profile_result *res, int of
 		r = pprof_write_gz(buf_head(&b), buf_used(&b), path);
 	buf_free(&b);
 	if (r)
-		return error("cannot write '%s': %s", path, strerror(-r));
+		return error("cannot write '%s': %s", path, outfile_strerror(r));
 	return 0;
 }
 

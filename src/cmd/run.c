@@ -1,4 +1,5 @@
 /* ctxlab run [SPEC.ini]: runs an experiment's matrix of trials and writes its report. */
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -39,8 +40,11 @@ static const char usage[] =
 	"                   report): first (MODE's default: the first repeat of every cell), all\n"
 	"                   or off; overrides the spec's [experiment] profile. Sampling at 99 Hz\n"
 	"                   adds a little to the server CPU of a profiled trial (docs/metrics.md)\n"
-	"  -o, --out DIR    results directory (default results/NAME-YYYYmmdd-HHMMSS)\n"
-	"  --resume DIR     continue an interrupted run from its last recorded trial\n"
+	"  -o, --out DIR    results directory (default results/NAME-YYYYmmdd-HHMMSS); it must\n"
+	"                   be new or empty\n"
+	"  --resume DIR     continue an interrupted run: the trials not yet in trials.jsonl\n"
+	"                   (matched by cell and repeat; a corrupt line is skipped with a\n"
+	"                   warning and kept). One run per directory at a time (a lock)\n"
 	"  -q, --quiet      no progress on stderr\n"
 	"  --bin PATH       the ctxlab binary that runs serve and load (default: this one)\n"
 	"\n"
@@ -76,6 +80,20 @@ static int mkdirs(const char *path)
 	return 0;
 }
 
+/* 1 when dir holds no entry (or cannot be read: the run's own open reports that). */
+static int dir_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 1;
+	struct dirent *e;
+	int empty = 1;
+	while (empty && (e = readdir(d)))
+		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+	closedir(d);
+	return empty;
+}
+
 /* Parses the spec against the server host's engines (local first; a remote server host's
  * own list when the spec names one). */
 static int load_spec(struct spec *s, const char *text, const char *file, const char *self,
@@ -102,6 +120,7 @@ static int load_spec(struct spec *s, const char *text, const char *file, const c
 static int cmd_run(int argc, char **argv)
 {
 	const char *spec_path = NULL, *out = NULL, *resume = NULL, *bin = NULL;
+	json_t *engines = NULL; /* --resume: the engines the run ran (env.json) */
 	int dry = 0, quick = 0, quiet = 0, profile = -1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -171,6 +190,11 @@ static int cmd_run(int argc, char **argv)
 		snprintf(env, sizeof env, "%s/env.json", resume);
 		json_t *j = json_read_file(env, jerr, sizeof jerr);
 		json_t *e = j ? json_object_get(j, "experiment") : NULL;
+		json_t *en = e ? json_object_get(e, "engines") : NULL;
+		if (json_is_array(en)) { /* the effective matrix of the run (after the probe) */
+			json_incref(en);
+			engines = en;
+		}
 		quick = e && json_is_true(json_object_get(e, "quick"));
 		is_default = e && json_is_true(json_object_get(e, "embedded_default"));
 		enum spec_profile pr;
@@ -196,7 +220,28 @@ static int cmd_run(int argc, char **argv)
 	struct spec s;
 	if (load_spec(&s, text, file, self, is_default ? SPEC_LENIENT : 0) < 0) {
 		free(text);
+		json_decref(engines);
 		return 1;
+	}
+	if (engines) {
+		/* the same cells as the run being resumed: engines dropped at its start stay out */
+		const struct spec_key *ek = spec_get(&s, "server", "engine");
+		char names[SPEC_MAX_VALUES][32];
+		int ne = ek ? ek->n : 0;
+		for (int i = 0; i < ne; i++)
+			snprintf(names[i], sizeof names[i], "%s", ek->v[i].text);
+		for (int i = 0; i < ne; i++) {
+			size_t k;
+			json_t *v;
+			int kept = 0;
+			json_array_foreach(engines, k, v)
+				kept |= json_is_string(v) && !strcmp(json_string_value(v), names[i]);
+			if (!kept)
+				spec_drop_engine(&s, names[i], "not in the run being resumed (env.json): "
+					 "left out");
+		}
+		json_decref(engines);
+		engines = NULL;
 	}
 	if (is_default && !resume) {
 		/* the default keeps only the engines that start here (e.g. no Go peer built) */
@@ -257,6 +302,22 @@ static int cmd_run(int argc, char **argv)
 			return error("cannot create '%s': %s", dir, strerror(-rc)), 1;
 		}
 	}
+	char err[1024];
+	/* one run per directory at a time: held until the report is written */
+	int lockfd = runner_lock(dir, err, sizeof err);
+	if (lockfd < 0) {
+		spec_release(&s);
+		free(text);
+		return error("%s", err), 1;
+	}
+	if (!resume && !dir_empty(dir)) {
+		spec_release(&s);
+		free(text);
+		close(lockfd);
+		return error("'%s' exists and is not empty: a run writes into a fresh directory "
+			     "(name another with -o, or continue the run there with 'ctxlab run "
+			     "--resume %s')", dir, dir), 1;
+	}
 	struct buf line = BUF_INIT;
 	for (int i = 0; i < argc; i++)
 		buf_appendf(&line, "%s%s", i ? " " : "ctxlab ", argv[i]);
@@ -264,20 +325,22 @@ static int cmd_run(int argc, char **argv)
 	struct runner_opts o = {.self = self, .dir = dir, .spec_text = text,
 				.argv_line = buf_head(&line), .resume = resume != NULL, .quiet = quiet,
 				.is_default = is_default, .ready_timeout_ns = 10000000000ULL};
-	char err[1024];
 	int rc = runner_run(&s, &o, err, sizeof err);
 	buf_free(&line);
 	spec_release(&s);
 	free(text);
 	if (rc < 0) {
+		close(lockfd);
 		error("%s", err);
 		return 1;
 	}
 	/* the report, also after an interrupt (of what was recorded) */
 	if (report_write(dir, err, sizeof err) < 0) {
+		close(lockfd);
 		error("%s", err);
 		return 1;
 	}
+	close(lockfd);
 	printf("%s/report.html\n", dir);
 	return rc;
 }

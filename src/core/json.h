@@ -55,9 +55,6 @@ void jw_kbool(struct jw *w, const char *k, int v);
 void *json_read_file(const char *path, char *err, size_t errlen);
 void *json_read_str(const char *text, char *err, size_t errlen);
 
-/* Writes data to path atomically: path.tmp, fsync, rename. A path that exists and is not a
- * regular file (/dev/null, /dev/stdout, a FIFO) is written in place instead, never replaced.
- * 0 or -errno. */
-int json_write_file_atomic(const char *path, const char *data, size_t len);
+/* Writing files: core/outfile.h (outfile_write). */
 
 #endif

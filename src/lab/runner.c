@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/utsname.h>
@@ -20,6 +21,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/outfile.h"
 #include "core/spawn.h"
 #include "core/units.h"
 #include "lab/host.h"
@@ -267,6 +269,14 @@ static int write_env(const struct spec *s, const struct runner_opts *o, int ncel
 	jw_kbool(&w, "embedded_default", o->is_default);
 	jw_kint(&w, "cells", ncells);
 	jw_kint(&w, "trials", ntrials);
+	/* the effective matrix: engines the start-up probe dropped are not in it, and --resume
+	 * drops them again (the cells and their keys stay those of this run) */
+	const struct spec_key *ek = spec_get(s, "server", "engine");
+	jw_key(&w, "engines");
+	jw_arr(&w);
+	for (int i = 0; ek && i < ek->n; i++)
+		jw_str(&w, ek->v[i].text);
+	jw_end(&w);
 	jw_kstr(&w, "server_host", s->server_host);
 	jw_kstr(&w, "load_host", s->load_host);
 	jw_kstr(&w, "server_address", s->server_address);
@@ -281,10 +291,10 @@ static int write_env(const struct spec *s, const struct runner_opts *o, int ncel
 	jw_end(&w);
 	char path[4096];
 	snprintf(path, sizeof path, "%s/env.json", o->dir);
-	int rc = w.oom ? -ENOMEM : json_write_file_atomic(path, w.buf, w.len);
+	int rc = w.oom ? -ENOMEM : outfile_write(path, w.buf, w.len, 0);
 	jw_release(&w);
 	if (rc < 0)
-		return errbuf(err, errlen, "cannot write '%s': %s", path, strerror(-rc));
+		return errbuf(err, errlen, "cannot write '%s': %s", path, outfile_strerror(rc));
 	return 0;
 }
 
@@ -611,6 +621,12 @@ static int start_profiler(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 	const char *argv[] = {c->o->self, "profile", "-q", per_cgroup ? "--cgroup" : "--pid",
 			      per_cgroup ? cgpath : pidb, "-d", dur, "-o", dir, "--title", title,
 			      NULL};
+	/* DIR/flame/ID made here, never through a link planted in the results directory */
+	int mk = outfile_mkdirs_under(c->o->dir, t->flame_dir);
+	if (mk < 0) {
+		warn_trial(t, "not profiled: cannot create '%s': %s", dir, outfile_strerror(mk));
+		return -1;
+	}
 	log_marker(c, t, "profile");
 	*since = c->logfd >= 0 ? lseek(c->logfd, 0, SEEK_END) : 0;
 	/* stdout captured (and unread: -q prints nothing there) so that nothing reaches run's */
@@ -1048,39 +1064,73 @@ static int append_record(int fd, struct jw *w)
 	return fsync(fd) < 0 ? -errno : 0;
 }
 
-/* Reads the trial numbers already in DIR/trials.jsonl into done[], and cuts a partial last
- * line (a crash mid-write). Returns how many. */
-static int load_done(const char *path, char *done, int ntrials)
+/* Which trials DIR/trials.jsonl holds already: done[repeat * ncells + i] = 1 for every valid
+ * record whose "cell" is the key of cells[i] and whose "repeat" is in range. Matched by cell
+ * key and repeat, never by trial number: a resumed matrix may be ordered or sized otherwise.
+ * A line that is not a valid record (a crash mid-write, a corrupt line) is skipped with a
+ * warning and kept in the file: no byte is ever removed. *unterminated = 1 when the file does
+ * not end with a newline (the caller ends that line before appending). Returns how many
+ * trials are done, or -errno (a link or non-regular file: -ELOOP / -EMEDIUMTYPE). */
+static int load_done(const char *path, const struct spec_cell *cells, int ncells, int repeat,
+		     char *done, int *unterminated)
 {
-	FILE *f = fopen(path, "r+");
-	if (!f)
-		return 0;
+	*unterminated = 0;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return errno == ELOOP ? -ELOOP : -errno;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EMEDIUMTYPE;
+	}
+	FILE *f = fdopen(fd, "r");
+	if (!f) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
-	off_t good = 0;
-	int count = 0;
+	int count = 0, lineno = 0, bad = 0, foreign = 0;
 	while ((n = getline(&line, &cap, f)) > 0) {
-		if (line[n - 1] != '\n')
-			break; /* partial */
+		lineno++;
+		int last = line[n - 1] != '\n';
+		if (last)
+			*unterminated = 1;
 		json_error_t je;
 		json_t *j = json_loadb(line, (size_t)n, 0, &je);
-		if (!j)
-			break;
-		json_t *k = json_object_get(j, "trial");
-		if (json_is_integer(k) && json_integer_value(k) >= 0 && json_integer_value(k) < ntrials &&
-		    !done[json_integer_value(k)]) {
-			done[json_integer_value(k)] = 1;
+		json_t *ck = j ? json_object_get(j, "cell") : NULL;
+		json_t *rk = j ? json_object_get(j, "repeat") : NULL;
+		if (!json_is_string(ck) || !json_is_integer(rk)) {
+			if (++bad <= 5)
+				warn("'%s' line %d is not a valid trial record%s: skipped (kept in "
+				     "the file)", path, lineno, last ? " (cut short)" : "");
+			json_decref(j);
+			continue;
+		}
+		long long r = json_integer_value(rk);
+		int i = 0;
+		while (i < ncells && strcmp(cells[i].key, json_string_value(ck)))
+			i++;
+		if (i == ncells || r < 0 || r >= repeat) {
+			foreign++;
+		} else if (!done[r * ncells + i]) {
+			done[r * ncells + i] = 1;
 			count++;
 		}
 		json_decref(j);
-		good += n;
 	}
 	free(line);
-	fflush(f);
-	if (ftruncate(fileno(f), good) < 0)
-		warn("cannot cut the partial last line of '%s': %s", path, strerror(errno));
 	fclose(f);
+	if (bad > 5)
+		warn("'%s': %d lines in all are not valid trial records (skipped, kept)", path, bad);
+	if (foreign)
+		warn("'%s': %d record%s of cells or repeats not in this matrix (kept, not counted)",
+		     path, foreign, foreign == 1 ? "" : "s");
 	return count;
 }
 
@@ -1107,6 +1157,23 @@ static void progress(const struct runner_opts *o, int tty, int done, int total, 
 	fflush(stderr);
 }
 
+int runner_lock(const char *dir, char *err, size_t errlen)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errbuf(err, errlen, "cannot open '%s': %s", dir, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		close(fd);
+		if (e == EWOULDBLOCK)
+			return errbuf(err, errlen, "'%s' is in use by another 'ctxlab run' (it holds "
+				      "the directory's lock): wait for it to end, or use another "
+				      "directory", dir);
+		return errbuf(err, errlen, "cannot lock '%s': %s", dir, strerror(e));
+	}
+	return fd;
+}
+
 int runner_run(const struct spec *s, const struct runner_opts *o, char *err, size_t errlen)
 {
 	struct spec_cell *cells;
@@ -1121,17 +1188,24 @@ int runner_run(const struct spec *s, const struct runner_opts *o, char *err, siz
 		return -1;
 	}
 	char path[4096];
+	if (host_is_local_machine(&c.server_host)) {
+		/* cgroups of runs that were killed (SIGKILL leaves ctxlab-run-PID behind) */
+		char note[1024];
+		if (monitor_cgroup_sweep(note, sizeof note) >= 0 && note[0])
+			warn("stale cgroups: %s", note);
+	}
 	if (!o->resume) {
 		if (mkdir(o->dir, 0755) < 0 && errno != EEXIST) {
 			free(cells);
 			return errbuf(err, errlen, "cannot create '%s': %s", o->dir, strerror(errno));
 		}
 		snprintf(path, sizeof path, "%s/spec.ini", o->dir);
-		int rc = json_write_file_atomic(path, o->spec_text, strlen(o->spec_text));
+		int rc = outfile_write(path, o->spec_text, strlen(o->spec_text), 0);
 		if (rc < 0 || write_env(s, o, ncells, ntrials, err, errlen) < 0) {
 			free(cells);
 			if (rc < 0)
-				return errbuf(err, errlen, "cannot write '%s': %s", path, strerror(-rc));
+				return errbuf(err, errlen, "cannot write '%s': %s", path,
+					      outfile_strerror(rc));
 			return -1;
 		}
 	}
@@ -1141,7 +1215,13 @@ int runner_run(const struct spec *s, const struct runner_opts *o, char *err, siz
 		free(cells);
 		return errbuf(err, errlen, "out of memory");
 	}
-	int ndone = o->resume ? load_done(path, done, ntrials) : 0;
+	int unterminated = 0;
+	int ndone = o->resume ? load_done(path, cells, ncells, s->repeat, done, &unterminated) : 0;
+	if (ndone < 0) {
+		free(cells);
+		free(done);
+		return errbuf(err, errlen, "cannot read '%s': %s", path, outfile_strerror(ndone));
+	}
 	int nprof_left = 0;
 	for (int k = 0; k < ntrials; k++)
 		nprof_left += !done[k] && spec_profiled(s, k / ncells);
@@ -1153,15 +1233,24 @@ int runner_run(const struct spec *s, const struct runner_opts *o, char *err, siz
 	}
 	for (int i = 0; i < ncells; i++)
 		spec_cell_id(cells, ncells, i, ids[i], sizeof ids[i]);
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	/* appended to, never through a link or into a device planted in the directory */
+	int fd = outfile_open_append(path, 0);
+	if (fd >= 0 && unterminated && write(fd, "\n", 1) != 1) { /* end the cut line, keep it */
+		int e = -errno;
+		close(fd);
+		fd = e;
+	}
 	if (fd < 0) {
 		free(cells);
 		free(done);
 		free(ids);
-		return errbuf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+		return errbuf(err, errlen, "cannot append to '%s': %s", path, outfile_strerror(fd));
 	}
 	snprintf(path, sizeof path, "%s/run.log", o->dir);
-	c.logfd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644); /* best effort */
+	c.logfd = outfile_open_append(path, 1); /* best effort */
+	if (c.logfd < 0)
+		warn("cannot append to '%s': %s (the children's messages are not kept)", path,
+		     outfile_strerror(c.logfd));
 
 	spawn_guard_init();
 	struct sigaction sa = {.sa_handler = on_stop}, old_int, old_term;

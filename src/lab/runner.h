@@ -5,7 +5,8 @@
  * (on the other CPUs when there are any), let the warm-up pass, measure the server's whole
  * tree with the monitor (in-process, on the keeper pid) over the measured window, stop
  * everything (the server is always stopped and reaped) and append one JSON record to
- * DIR/trials.jsonl (write + fsync). A profiled trial (spec_profiled) also runs `ctxlab profile`
+ * DIR/trials.jsonl (write + fsync; every file of DIR is written through core/outfile.h, never
+ * through a link or into a device planted there). A profiled trial (spec_profiled) also runs `ctxlab profile`
  * on the keeper pid over the window, on the load CPUs, into DIR/flame/ID/ (ID: spec_cell_id,
  * "-rN" for repeat N >= 1); a profiler failure is a warning of the trial, never its failure.
  * A failed trial is recorded with its reason and the run goes on. SIGINT/SIGTERM stop every
@@ -28,7 +29,8 @@ struct runner_opts {
 	const char *dir;        /* results directory (created; or the one to resume) */
 	const char *spec_text;  /* the spec as text, copied to DIR/spec.ini */
 	const char *argv_line;  /* the command line, recorded in env.json */
-	int resume;             /* 1: DIR exists; skip the trials already recorded */
+	int resume;             /* 1: DIR exists; skip the trials already recorded (matched by
+				 * cell key and repeat; invalid lines are skipped and kept) */
 	int quiet;              /* no progress */
 	int is_default;         /* the embedded default experiment (recorded for --resume) */
 	uint64_t ready_timeout_ns; /* wait for the listening line (default 10 s) */
@@ -38,6 +40,12 @@ struct runner_opts {
  * 130 when interrupted (files valid, resumable), or -1 with err set (nothing to run, DIR
  * unusable). */
 int runner_run(const struct spec *s, const struct runner_opts *o, char *err, size_t errlen);
+
+/* Takes the results directory's lock (flock LOCK_EX on DIR itself, non-blocking) so that two
+ * runs or resumes of one directory cannot interleave their records. Returns the fd that holds
+ * it (close it once the run and its report are written), or -1 with err set: DIR is in use
+ * by another run, or cannot be opened. */
+int runner_lock(const char *dir, char *err, size_t errlen);
 
 /* The engine catalog of the server host (`ctxlab serve --list-engines`). 0 or -1. */
 int runner_catalog(const char *self, const char *server_host, struct spec_catalog *cat,

@@ -1657,7 +1657,22 @@ int monitor_cgroup_create(int want, const char *tag, char *path, size_t len, int
 		for (int attempt = 0; attempt < 2; attempt++) {
 			const char *parent = attempt == 0 && strcmp(self, "/") ? self : "";
 			snprintf(path, len, "%s%s/ctxlab-%s-%d", mnt, parent, tag, (int)getpid());
-			if (!mkdir(path, 0755) || errno == EEXIST) {
+			int made = !mkdir(path, 0755);
+			if (!made && errno == EEXIST) {
+				/* ours by name: left by a process that had our pid, or by an earlier
+				 * call of ours that could not remove it. Never reused as it is: an
+				 * empty one is made afresh, one that holds processes is refused. */
+				if (rmdir(path) < 0) {
+					snprintf(why[v - 1], sizeof why[0],
+						 "the cgroup '%s' exists already and cannot be removed "
+						 "(%s): not reused; remove it",
+						 path, errno == EBUSY ? "it still holds processes"
+								      : strerror(errno));
+					break;
+				}
+				made = !mkdir(path, 0755);
+			}
+			if (made) {
 				*version = v;
 				return 0;
 			}
@@ -1668,6 +1683,72 @@ int monitor_cgroup_create(int want, const char *tag, char *path, size_t len, int
 	snprintf(err, errlen, "no cgroup of ctxlab's own: %s%s%s (run as root; falling back to "
 		 "the /proc walk)", why[1], why[1][0] && why[0][0] ? "; " : "", why[0]);
 	return -EACCES;
+}
+
+/* name "ctxlab-TAG-PID" (TAG letters): the pid, else 0 */
+static pid_t cg_owner(const char *name)
+{
+	if (strncmp(name, "ctxlab-", 7))
+		return 0;
+	const char *p = name + 7;
+	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
+		p++;
+	if (p == name + 7 || *p != '-' || !p[1])
+		return 0;
+	char *end;
+	long pid = strtol(p + 1, &end, 10);
+	return *end || pid <= 0 || pid > 0x3fffffff ? 0 : (pid_t)pid;
+}
+
+static void sweep_dir(const char *dir, int *removed, char *note, size_t len)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		pid_t pid = cg_owner(e->d_name);
+		if (!pid || pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH)
+			continue;
+		char path[600], procs[8];
+		snprintf(path, sizeof path, "%s/%s/cgroup.procs", dir, e->d_name);
+		ssize_t n = slurp(path, procs, sizeof procs);
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		size_t used = strlen(note);
+		if (n != 0) { /* holds processes (or unreadable): an orphaned tree, left alone */
+			snprintf(note + used, len - used, "%skept '%s' (its owner pid %d is gone but "
+				 "it holds processes: stop them, then rmdir it)",
+				 used ? "; " : "", path, (int)pid);
+			continue;
+		}
+		if (rmdir(path) == 0) {
+			(*removed)++;
+			snprintf(note + used, len - used, "%sremoved '%s' (its owner pid %d is gone)",
+				 used ? "; " : "", path, (int)pid);
+		}
+	}
+	closedir(d);
+}
+
+int monitor_cgroup_sweep(char *note, size_t len)
+{
+	int removed = 0;
+	note[0] = 0;
+	for (int v = 2; v >= 1; v--) {
+		char mnt[256], mroot[256], self[256] = "/";
+		if (cg_mount(v, mnt, sizeof mnt, mroot, sizeof mroot))
+			continue;
+		cg_self(v, self, sizeof self);
+		if (strcmp(mroot, "/") && !strncmp(self, mroot, strlen(mroot)))
+			memmove(self, self + strlen(mroot), strlen(self + strlen(mroot)) + 1);
+		sweep_dir(mnt, &removed, note, len);
+		if (strcmp(self, "/") && self[0]) {
+			char dir[600];
+			snprintf(dir, sizeof dir, "%s%s", mnt, self);
+			sweep_dir(dir, &removed, note, len);
+		}
+	}
+	return removed;
 }
 
 static int cg_write_pid(const char *dir, pid_t pid)

@@ -118,11 +118,17 @@ enum monitor_method monitor_method_of(const struct monitor *m);
 
 /* cgroups of ctxlab's own, so that a command watch starts is accounted from its first instant:
  * create (cgroup v2 first: the unified hierarchy, /sys/fs/cgroup or /sys/fs/cgroup/unified; else
- * v1 cpuacct) a fresh directory named ctxlab-<tag>-<pid>, path written into path[len].
+ * v1 cpuacct) a fresh directory named ctxlab-<tag>-<pid>, path written into path[len]. One
+ * that exists already is never reused: removed and made afresh when empty, else an error.
  * 0, or -errno with err saying why (the caller falls back to the /proc walk).
  * `want`: 0 = best available, 2 = v2 only, 1 = v1 only. *version is set to 2 or 1. */
 int monitor_cgroup_create(int want, const char *tag, char *path, size_t len, int *version,
 			  char *err, size_t errlen);
+/* Removes the cgroups ctxlab-<tag>-<pid> (any tag) that a killed ctxlab left behind: those
+ * at the root and in the caller's cgroup of either hierarchy whose pid no longer exists and
+ * which hold no process (one that still holds processes is kept and named in the note).
+ * Returns how many were removed; note[len] says which ("" when nothing was found). */
+int monitor_cgroup_sweep(char *note, size_t len);
 /* Moves process pid (0 = the caller) into the cgroup. 0 / -errno. */
 int monitor_cgroup_join(const char *path, pid_t pid);
 /* Moves the caller back out: into the parent directory of path, which is the cgroup the caller

@@ -7,6 +7,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/outfile.h"
+
 /* profile.proto field numbers */
 enum {
 	PROFILE_SAMPLE_TYPE = 1,
@@ -320,33 +322,33 @@ out:
 
 int pprof_write_gz(const void *data, size_t len, const char *path)
 {
-	char tmp[4096];
-	int n = snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	if (n < 0 || (size_t)n >= sizeof tmp)
-		return -ENAMETOOLONG;
-	gzFile g = gzopen(tmp, "wb9");
-	if (!g)
-		return errno ? -errno : -ENOMEM;
+	struct outfile o;
+	int r = outfile_open(&o, path, 0);
+	if (r)
+		return r;
+	int fd = dup(o.fd); /* gzclose closes it; the outfile keeps its own */
+	gzFile g = fd >= 0 ? gzdopen(fd, "wb9") : NULL;
+	if (!g) {
+		if (fd >= 0)
+			close(fd);
+		outfile_abort(&o);
+		return -ENOMEM;
+	}
 	const char *p = data;
 	while (len) {
 		unsigned chunk = len > (1u << 30) ? (1u << 30) : (unsigned)len;
 		int w = gzwrite(g, p, chunk);
 		if (w <= 0) {
 			gzclose(g);
-			unlink(tmp);
+			outfile_abort(&o);
 			return -EIO;
 		}
 		p += w;
 		len -= (size_t)w;
 	}
 	if (gzclose(g) != Z_OK) {
-		unlink(tmp);
+		outfile_abort(&o);
 		return -EIO;
 	}
-	if (rename(tmp, path) < 0) {
-		int e = errno;
-		unlink(tmp);
-		return -e;
-	}
-	return 0;
+	return outfile_commit(&o);
 }

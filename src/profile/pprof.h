@@ -40,7 +40,8 @@ struct pprof_desc {
 /* Appends the encoded (uncompressed) Profile message to out. */
 int pprof_encode(const struct pprof_desc *d, const struct folded *const *sets, const int *vc,
 		 const int *vn, int nsets, struct buf *out);
-/* Writes data gzip-compressed to path (write to path.tmp, then rename). */
+/* Writes data gzip-compressed to path, whole (core/outfile.h: a fresh temporary, renamed;
+ * a link or device at path is refused). 0 or -errno. */
 int pprof_write_gz(const void *data, size_t len, const char *path);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "core/outfile.h"
 #include "report/svg.h"
 
 const int report_chart_metrics[] = {TRIALS_M_CPU_CORES, TRIALS_M_CPU_US_PER_REQUEST,
@@ -1039,9 +1040,10 @@ static int write_out(const char *dir, const char *name, struct buf *b, char *err
 {
 	char path[4096];
 	snprintf(path, sizeof path, "%s/%s", dir, name);
-	int rc = json_write_file_atomic(path, buf_head(b), buf_used(b));
+	/* never through a link or into a device planted in the results directory */
+	int rc = outfile_write(path, buf_head(b), buf_used(b), 0);
 	if (rc < 0)
-		return errbuf(err, errlen, "cannot write '%s': %s", path, strerror(-rc));
+		return errbuf(err, errlen, "cannot write '%s': %s", path, outfile_strerror(rc));
 	return 0;
 }
 

@@ -3,7 +3,9 @@
  *
  * Every figure is computed from the trial records (report/trials.h); the findings are
  * sentences generated from the data, never hand-written. Definitions: docs/metrics.md,
- * "Experiment records". Files are written to NAME.tmp, fsynced and renamed.
+ * "Experiment records". Files are written whole with outfile_write (a fresh temporary,
+ * fsynced and renamed); a link, device or FIFO planted at one of their names is refused with
+ * an error naming it, never written through.
  * Functions return 0 or -1 with err set. Not thread-safe.
  */
 #ifndef CTXLAB_REPORT_REPORT_H
