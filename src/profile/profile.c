@@ -1292,6 +1292,7 @@ out:
 		free(p.snaps[i].maps);
 	free(p.snaps);
 	free(p.pids);
+	symbols_files_release(); /* the mapped files the snapshots opened */
 	if (rc) {
 		folded_release(&res->on_cpu);
 		folded_release(&res->off_cpu);
