@@ -23,6 +23,8 @@ static const char usage[] =
 	"With --diff, the graph has the shape of B and each frame is coloured by its change from\n"
 	"A to B: red grew, blue shrank, white unchanged (inclusive counts, A scaled to B's total\n"
 	"unless --no-normalize; frames only in A are not drawn: swap the files to see them).\n"
+	"Stacks deeper than 1024 frames are cut there, the rest drawn as one frame \"[deeper\n"
+	"frames truncated]\"; bytes of a name that are not UTF-8 are drawn as '?'.\n"
 	"\n"
 	"options:\n"
 	"  -o, --output FILE    write the SVG to FILE (default: stdout)\n"

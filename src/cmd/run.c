@@ -49,6 +49,8 @@ static const char usage[] =
 	"  --bin PATH       the ctxlab binary that runs serve and load (default: this one)\n"
 	"\n"
 	"Spec format, results layout and every figure: docs/metrics.md (\"Experiment records\").\n"
+	"A spec whose matrix has more than 10000 cells or 1000000 trials (cells x repeat) is\n"
+	"refused before anything runs (exit 2).\n"
 	"Ctrl-C stops every child; the files stay valid and --resume continues.\n";
 
 /* The whole file as a C string (caller frees), or NULL with errno set. */
@@ -103,16 +105,18 @@ static int load_spec(struct spec *s, const char *text, const char *file, const c
 	char err[1024];
 	if (runner_catalog(self, "local", &cat, err, sizeof err) < 0)
 		return error("%s", err);
-	if (spec_parse_text(s, text, file, &cat, flags, err, sizeof err) < 0)
-		return error("%s", err);
+	int r = spec_parse_text(s, text, file, &cat, flags, err, sizeof err);
+	if (r < 0)
+		return error("%s", err), r;
 	if (!strncmp(s->server_host, "ssh:", 4)) {
 		char host[256];
 		snprintf(host, sizeof host, "%s", s->server_host);
 		spec_release(s);
 		if (runner_catalog(self, host, &cat, err, sizeof err) < 0)
 			return error("%s", err);
-		if (spec_parse_text(s, text, file, &cat, flags, err, sizeof err) < 0)
-			return error("%s", err);
+		r = spec_parse_text(s, text, file, &cat, flags, err, sizeof err);
+		if (r < 0)
+			return error("%s", err), r;
 	}
 	return 0;
 }
@@ -218,10 +222,11 @@ static int cmd_run(int argc, char **argv)
 		is_default = 1;
 	}
 	struct spec s;
-	if (load_spec(&s, text, file, self, is_default ? SPEC_LENIENT : 0) < 0) {
+	int lr = load_spec(&s, text, file, self, is_default ? SPEC_LENIENT : 0);
+	if (lr < 0) {
 		free(text);
 		json_decref(engines);
-		return 1;
+		return lr == -E2BIG ? 2 : 1; /* a matrix too large to run is a usage error */
 	}
 	if (engines) {
 		/* the same cells as the run being resumed: engines dropped at its start stay out */

@@ -15,7 +15,8 @@ struct buf {
 #define BUF_INIT {0}
 
 static inline size_t buf_used(const struct buf *b) { return b->len - b->off; }
-static inline char *buf_head(const struct buf *b) { return b->data + b->off; }
+/* NULL for a buffer that never held anything (no arithmetic on a null pointer) */
+static inline char *buf_head(const struct buf *b) { return b->data ? b->data + b->off : NULL; }
 
 int buf_reserve(struct buf *b, size_t extra); /* room for `extra` more bytes at data+len */
 int buf_append(struct buf *b, const void *p, size_t n);

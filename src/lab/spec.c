@@ -144,6 +144,7 @@ struct pstate {
 	char *err;
 	size_t errlen;
 	int failed;
+	int too_big;        /* failed because the matrix is over SPEC_MAX_CELLS / _TRIALS */
 };
 
 static int fail(struct pstate *ps, int line, const char *fmt, ...) CTXLAB_PRINTF(3, 4);
@@ -499,6 +500,8 @@ static int machine_cpus(void)
 	return CPU_COUNT(&set);
 }
 
+static uint64_t matrix_cells(const struct spec *s);
+
 static int finish(struct pstate *ps)
 {
 	struct spec *s = ps->s;
@@ -560,6 +563,23 @@ static int finish(struct pstate *ps)
 		snprintf(s->name, sizeof s->name, "%s", name);
 	snprintf(s->question, sizeof s->question, "%s", single(s, "experiment", "question", ""));
 	units_parse_count(single(s, "experiment", "repeat", "3"), &u, e, sizeof e);
+	/* the matrix size, in 64 bits: a repeat or axes that multiply past any sensible run
+	 * are refused here, before an int count wraps (it printed "= -198967296 trials") */
+	uint64_t ncells = matrix_cells(s);
+	const struct spec_key *rk = spec_get(s, "experiment", "repeat");
+	if (ncells > SPEC_MAX_CELLS) {
+		ps->too_big = 1;
+		return fail(ps, ps->line, "the matrix has %llu cells, more than %d (allowed: at most "
+			    "%d cells; list fewer values on the axes or split the experiment)",
+			    (unsigned long long)ncells, SPEC_MAX_CELLS, SPEC_MAX_CELLS);
+	}
+	if (u > SPEC_MAX_TRIALS || (ncells && u * ncells > SPEC_MAX_TRIALS)) {
+		ps->too_big = 1;
+		return fail(ps, rk ? rk->line : ps->line, "repeat %llu x %llu cells is more than %d "
+			    "trials (allowed: repeat x cells <= %d; lower the repeat or split the "
+			    "experiment)", (unsigned long long)u, (unsigned long long)ncells,
+			    SPEC_MAX_TRIALS, SPEC_MAX_TRIALS);
+	}
 	s->repeat = (int)u;
 	units_parse_duration_ns(single(s, "experiment", "warmup", "2s"), &s->warmup_ns, e, sizeof e);
 	units_parse_duration_ns(single(s, "experiment", "duration", "10s"), &s->duration_ns, e,
@@ -602,7 +622,7 @@ int spec_parse_text(struct spec *s, const char *text, const char *file,
 		finish(&ps);
 	if (ps.failed) {
 		spec_release(s);
-		return -1;
+		return ps.too_big ? -E2BIG : -1;
 	}
 	return 0;
 }
@@ -799,6 +819,34 @@ int spec_cells(const struct spec *s, struct spec_cell **cellsp)
 	}
 	*cellsp = cells;
 	return n;
+}
+
+/* How many cells spec_cells makes, counted without making them (64 bits: at most 32 values
+ * on each of 11 axes, 2^55, times 32 protocols fits). */
+static uint64_t matrix_cells(const struct spec *s)
+{
+	const struct spec_key *pro = spec_get(s, "server", "proto");
+	const struct spec_key *eng = spec_get(s, "server", "engine");
+	uint64_t total = 0;
+	for (int pi = 0; pro && eng && pi < pro->n; pi++) {
+		const char *proto = pro->v[pi].text;
+		uint64_t engines = 0, cells = 1;
+		for (int ei = 0; ei < eng->n; ei++) {
+			char note[256];
+			int skip = 0;
+			snprintf(note, sizeof note, "engine '%s' does not speak '%s': those cells are left out",
+				 eng->v[ei].text, proto);
+			for (int i = 0; i < s->nnotes; i++)
+				skip |= !strcmp(s->notes[i], note);
+			engines += !skip;
+		}
+		for (size_t d = 2; d < NDISPLAY; d++) {
+			const struct spec_key *k = axis_key(s, proto, (int)d);
+			cells *= k && k->n ? (uint64_t)k->n : 1;
+		}
+		total += engines * cells;
+	}
+	return total;
 }
 
 int spec_drop_engine(struct spec *s, const char *engine, const char *why)

@@ -36,6 +36,9 @@
 #define SPEC_MAX_NOTES 16
 #define SPEC_MAX_ENGINES 32
 #define SPEC_MAX_PARAMS 16
+/* The largest matrix a spec may ask for (cells, and cells x repeat); more is refused. */
+#define SPEC_MAX_CELLS 10000
+#define SPEC_MAX_TRIALS 1000000
 
 struct spec_catalog {
 	int n;
@@ -104,6 +107,8 @@ struct spec_cell {
 int spec_catalog_parse(struct spec_catalog *cat, const char *text);
 int spec_catalog_speaks(const struct spec_catalog *cat, const char *engine, const char *proto);
 
+/* Parse errors return -1 with err "FILE:LINE: ..."; a matrix of more than SPEC_MAX_CELLS cells
+ * or SPEC_MAX_TRIALS trials (cells x repeat, counted in 64 bits) returns -E2BIG, err filled. */
 int spec_parse_text(struct spec *s, const char *text, const char *file,
 		    const struct spec_catalog *cat, int flags, char *err, size_t errlen);
 int spec_parse_file(struct spec *s, const char *path, const struct spec_catalog *cat, int flags,

@@ -70,13 +70,22 @@ static long child(struct tree *t, uint32_t parent, const char *name, size_t len)
 static int tree_add(struct tree *t, const char *stack, uint64_t b, double a)
 {
 	uint32_t cur = 0;
+	int depth = 0;
 	t->v[0].b += b;
 	t->v[0].a += a;
 	const char *p = stack;
 	for (;;) {
 		const char *semi = strchr(p, ';');
 		size_t len = semi ? (size_t)(semi - p) : strlen(p);
+		if (len && depth == FLAMESVG_MAX_DEPTH) {
+			/* deeper frames are cut (rendering recurses once per level): one marker
+			 * frame stands for all of them */
+			p = FLAMESVG_TRUNCATED;
+			len = strlen(p);
+			semi = NULL;
+		}
 		if (len) { /* empty frames (";;") are skipped, as flamegraph.pl does */
+			depth++;
 			long k = child(t, cur, p, len);
 			if (k < 0)
 				return -ENOMEM;
@@ -153,11 +162,53 @@ struct render {
 	uint64_t total;
 };
 
-static void xml_escape(FILE *out, const char *s, size_t max)
+/* Length of the well-formed UTF-8 sequence at s that XML 1.0 allows (no surrogates,
+ * overlongs, U+FFFE/U+FFFF), or 0 when the bytes at s are not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		return (s[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		unsigned char lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+		if (s[1] < lo || s[1] > hi || (s[2] & 0xc0) != 0x80)
+			return 0;
+		if (c == 0xef && s[1] == 0xbf && (s[2] == 0xbe || s[2] == 0xbf))
+			return 0; /* U+FFFE, U+FFFF: not XML characters */
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		unsigned char lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+		if (s[1] < lo || s[1] > hi || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+/* Characters in s, counting each byte that is not well-formed UTF-8 as one ('?' when
+ * written). */
+static size_t utf8_chars(const char *s)
 {
 	size_t n = 0;
-	for (; *s && n < max; s++, n++) {
+	while (*s) {
+		size_t l = utf8_len((const unsigned char *)s);
+		s += l ? l : 1;
+		n++;
+	}
+	return n;
+}
+
+/* Writes at most max characters of s as XML text: markup characters escaped, control
+ * characters and bytes that are not well-formed UTF-8 as '?', never half a sequence (a
+ * frame name is any bytes; the SVG must stay well-formed). */
+static void xml_escape(FILE *out, const char *s, size_t max)
+{
+	for (size_t n = 0; *s && n < max; n++) {
 		unsigned char c = (unsigned char)*s;
+		size_t l = utf8_len((const unsigned char *)s);
 		switch (c) {
 		case '&': fputs("&amp;", out); break;
 		case '<': fputs("&lt;", out); break;
@@ -165,11 +216,12 @@ static void xml_escape(FILE *out, const char *s, size_t max)
 		case '"': fputs("&quot;", out); break;
 		case '\'': fputs("&apos;", out); break;
 		default:
-			if (c < 0x20)
-				fputc('?', out); /* not allowed in XML 1.0 */
+			if (c < 0x20 || !l)
+				fputc('?', out); /* not allowed in XML 1.0, or not UTF-8 */
 			else
-				fputc(c, out);
+				fwrite(s, 1, l, out);
 		}
+		s += l ? l : 1;
 	}
 }
 
@@ -239,7 +291,7 @@ static void frame(struct render *r, uint32_t i, double x, int depth)
 		   "rx=\"2\" ry=\"2\"/><text x=\"%.2f\" y=\"%.0f\">",
 		PAD_X + x, y, w, FRAME_H - 1, fill, PAD_X + x + 3, y + FRAME_H - 4.5);
 	size_t fit = w > 3 * CHAR_PX ? (size_t)((w - 6) / CHAR_PX) : 0;
-	size_t nl = strlen(nd->name);
+	size_t nl = utf8_chars(nd->name);
 	if (fit >= nl) {
 		xml_escape(o, nd->name, SIZE_MAX);
 	} else if (fit >= 3) {

@@ -19,6 +19,11 @@
  * only in A have no width in B and are not drawn (swap the arguments to see them). Tooltips
  * give A', B and the delta.
  *
+ * Depth: a stack deeper than FLAMESVG_MAX_DEPTH frames (below "all") is cut there; its
+ * deeper frames are drawn as one frame named FLAMESVG_TRUNCATED. Names are any bytes: what
+ * is not well-formed UTF-8, and control characters, are drawn as '?'; labels are shortened
+ * by characters, never inside a UTF-8 sequence, so the SVG is always well-formed XML.
+ *
  * Not thread-safe. Returns 0 / -errno (-ENOMEM, -EIO on a write error, -ENODATA when there is
  * nothing to draw: every count is 0).
  */
@@ -28,6 +33,9 @@
 #include <stdio.h>
 
 #include "profile/folded.h"
+
+#define FLAMESVG_MAX_DEPTH 1024
+#define FLAMESVG_TRUNCATED "[deeper frames truncated]"
 
 struct flamesvg_opts {
 	const char *title;     /* NULL = "Flame Graph" ("Differential Flame Graph") */

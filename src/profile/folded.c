@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/log.h"
 
 static uint64_t hash_bytes(const char *s, size_t n)
@@ -49,6 +50,8 @@ static int rehash(struct folded *f, size_t nslots)
 
 int folded_add(struct folded *f, const char *stack, size_t len, uint64_t count, uint64_t ns)
 {
+	if (memchr(stack, 0, len))
+		return -EINVAL; /* stored as a C string: the lookup below relies on it */
 	if (f->n >= UINT32_MAX - 1)
 		return -ENOSPC;
 	if ((f->n + 1) * 2 > f->nslots) {
@@ -106,6 +109,10 @@ int folded_parse(struct folded *f, const char *text, size_t len, char *err, size
 		if (q == p || *p == '#') {
 			p = nl ? nl + 1 : end;
 			continue;
+		}
+		if (memchr(p, 0, (size_t)(q - p))) {
+			errbuf(err, errlen, "line %zu: NUL byte (folded stacks are text)", lineno);
+			return -EINVAL;
 		}
 		const char *sp = q;
 		while (sp > p && sp[-1] != ' ' && sp[-1] != '\t')
@@ -196,6 +203,22 @@ out:
 	if (fd > 0)
 		close(fd);
 	return r < 0 ? r : 0;
+}
+
+int folded_append_frame(struct buf *b, const char *name)
+{
+	for (const char *c = name; *c; c++) {
+		char ch = *c;
+		if (ch == ';')
+			ch = ':';
+		else if (ch == '\n' || ch == '\r' || ch == '\t')
+			ch = ' ';
+		else if ((unsigned char)ch < 0x20)
+			ch = '?';
+		if (buf_append(b, &ch, 1))
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 static int cmp_entry(const void *a, const void *b)

@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct buf;
+
 struct folded_entry {
 	char *stack;     /* "comm;f1;f2", NUL-terminated */
 	uint64_t count;
@@ -38,15 +40,23 @@ struct folded {
 void folded_init(struct folded *f);
 void folded_release(struct folded *f);
 
-/* Adds count/ns to the stack (len bytes, no NUL needed), creating it when new. */
+/* Adds count/ns to the stack (len bytes, no NUL needed), creating it when new; -EINVAL when
+ * the len bytes hold a NUL. */
 int folded_add(struct folded *f, const char *stack, size_t len, uint64_t count, uint64_t ns);
 
 /* Parses folded text: one stack per line, count after the last space; blank lines and lines
  * starting with '#' are skipped. Returns the number of lines merged, or -EINVAL with
- * err[] naming the line ("line 3: no count after the last space ..."). */
+ * err[] naming the line ("line 3: no count after the last space ...", "line 3: NUL byte").
+ * text is any bytes (len of them, no NUL terminator needed): it may come from anyone. */
 int folded_parse(struct folded *f, const char *text, size_t len, char *err, size_t errlen);
 /* Reads a whole file (path "-" = stdin) and parses it; -errno or -EINVAL (err filled). */
 int folded_read_file(struct folded *f, const char *path, char *err, size_t errlen);
+
+/* Appends one frame name to a folded stack being built in b, made safe for the format: ';'
+ * (the frame separator) becomes ':', '\n', '\r' and '\t' (line and count separators) a space,
+ * other control characters '?'. For every name that reaches a stack: functions, and the
+ * process name (comm) that is the root frame. Returns 0 / -ENOMEM. */
+int folded_append_frame(struct buf *b, const char *name);
 
 /* Sorts entries by stack string (byte order, like flamegraph.pl's sort). Rebuilds the index. */
 void folded_sort(struct folded *f);

@@ -699,7 +699,9 @@ static void handle(struct prof *p, int kind, const unsigned char *rec, size_t le
 			if (pid == tid) {
 				struct pident *pe = pid_get(p, (pid_t)pid);
 				if (pe) {
-					snprintf(pe->comm, sizeof pe->comm, "%.*s", 16,
+					/* at most 16 bytes, and none past the record */
+					int cl = end - q - 8 < 16 ? (int)(end - q - 8) : 16;
+					snprintf(pe->comm, sizeof pe->comm, "%.*s", cl,
 						 (const char *)q + 8);
 					if (h.misc & PERF_RECORD_MISC_COMM_EXEC) {
 						pe->cur = -1; /* new image: snapshot again */
@@ -789,10 +791,7 @@ static void drain_all(struct prof *p)
 static void append_frame(struct buf *b, const char *name, int kernel)
 {
 	buf_append(b, ";", 1);
-	for (const char *c = name; *c; c++) {
-		char ch = *c == ';' ? ':' : (*c == '\n' || *c == '\r') ? ' ' : *c;
-		buf_append(b, &ch, 1);
-	}
+	folded_append_frame(b, name);
 	if (kernel)
 		buf_append(b, "_[k]", 4);
 }
@@ -808,7 +807,7 @@ static int fold_sample(struct prof *p, struct symbols *sy, const struct raw *r,
 {
 	const struct snap *s = &p->snaps[r->snap];
 	buf_clear(out);
-	buf_append(out, s->comm, strlen(s->comm));
+	folded_append_frame(out, s->comm); /* comm is the task's to choose: ';', '\n'... */
 	int n = 0, ctx = 0, first_in_ctx = 0;
 	for (uint32_t i = 0; i < r->nr && n < 256; i++) {
 		uint64_t ip = ips[i];
@@ -1269,6 +1268,7 @@ out:
 		free(p.snaps[i].maps);
 	free(p.snaps);
 	free(p.pids);
+	symbols_files_release(); /* the mapped files the snapshots opened */
 	if (rc) {
 		folded_release(&res->on_cpu);
 		folded_release(&res->off_cpu);

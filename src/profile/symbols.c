@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct ksym {
@@ -28,8 +29,159 @@ struct symbols {
 	int ks_loaded, ks_hidden;
 };
 
+/* ---- the files a process maps ---------------------------------------------------------
+ *
+ * /proc/PID/maps names files by paths that mean something in the namespace of whoever reads
+ * maps only when the file is reachable from the reader's root: a process in another mount
+ * namespace (a container) names its own files, which the host may not have, or has as other
+ * files. Opening those paths here would symbolise against the wrong ELF, and let the target
+ * make a root process open any host path. So while the process is alive (at its maps
+ * snapshot) every file it maps is opened through /proc/PID/map_files/START-END (the very
+ * file mapped, even deleted or replaced since) and kept open, one descriptor per file (by
+ * the device and inode maps gives: forked children share them), so that it can still be read
+ * after the process exits. find_elf opens a module from there; only a process that shares
+ * our root and mount namespace may fall back to its path (a snapshot of any other starts with
+ * the line FOREIGN_TAG). */
+
+#define FOREIGN_TAG "ctxlab-foreign-root\n"
+#define MAX_FILES 512
+
+struct mapped_file {
+	unsigned long long ino;
+	char dev[16]; /* "fd:01", as maps prints it */
+	int fd;       /* O_RDONLY */
+};
+
+static struct mapped_file files[MAX_FILES];
+static int nfiles;
+
+void symbols_files_release(void)
+{
+	for (int i = 0; i < nfiles; i++)
+		close(files[i].fd);
+	nfiles = 0;
+}
+
+static const struct mapped_file *file_find(const char *dev, unsigned long long ino)
+{
+	for (int i = 0; i < nfiles; i++)
+		if (files[i].ino == ino && !strcmp(files[i].dev, dev))
+			return &files[i];
+	return NULL;
+}
+
+/* One maps line: its range, permissions, device, inode and path (pointing into the line,
+ * up to the newline). 0 when the line has no path. */
+struct maps_line {
+	unsigned long long lo, hi, ino;
+	char perms[8], dev[16];
+	const char *path;
+	size_t pathlen;
+};
+
+static int maps_parse_line(const char *p, struct maps_line *m)
+{
+	unsigned long long off;
+	int pos = 0;
+	if (sscanf(p, "%llx-%llx %7s %llx %15s %llu %n", &m->lo, &m->hi, m->perms, &off, m->dev,
+		   &m->ino, &pos) < 6 || pos <= 0)
+		return 0;
+	m->path = p + pos;
+	const char *nl = strchr(m->path, '\n');
+	m->pathlen = nl ? (size_t)(nl - m->path) : strlen(m->path);
+	if (!m->pathlen || m->path[0] != '/' || m->ino == 0)
+		return 0;
+	return 1;
+}
+
+/* Opens every file pid maps that is not open yet (see above). */
+static void files_open(pid_t pid, const char *maps)
+{
+	for (const char *p = maps; *p;) {
+		struct maps_line m;
+		if (maps_parse_line(p, &m) && !file_find(m.dev, m.ino) && nfiles < MAX_FILES) {
+			char path[96];
+			snprintf(path, sizeof path, "/proc/%d/map_files/%llx-%llx", (int)pid, m.lo, m.hi);
+			/* O_NONBLOCK: a mapped file is a regular file, but never hang on anything else */
+			int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+			struct stat st;
+			if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+				close(fd);
+				fd = -1;
+			}
+			if (fd >= 0) {
+				files[nfiles] = (struct mapped_file){.ino = m.ino, .fd = fd};
+				snprintf(files[nfiles].dev, sizeof files[nfiles].dev, "%s", m.dev);
+				nfiles++;
+			}
+		}
+		const char *nl = strchr(p, '\n');
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+}
+
+/* Whether pid sees the file system we see: the same root directory and mount namespace. */
+static int same_root(pid_t pid)
+{
+	char path[64], ns[64] = "", self_ns[64] = "";
+	struct stat st, self;
+	snprintf(path, sizeof path, "/proc/%d/root/", (int)pid);
+	if (stat(path, &st) < 0 || stat("/", &self) < 0)
+		return 0; /* cannot tell: do not trust its paths */
+	snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)pid);
+	ssize_t n = readlink(path, ns, sizeof ns - 1);
+	ns[n > 0 ? n : 0] = 0;
+	n = readlink("/proc/self/ns/mnt", self_ns, sizeof self_ns - 1);
+	self_ns[n > 0 ? n : 0] = 0;
+	return st.st_dev == self.st_dev && st.st_ino == self.st_ino && !strcmp(ns, self_ns);
+}
+
+/* find_elf: the module's file from the files opened at the snapshot (its userdata is the
+ * image's maps text: the path gives the device and inode); else, for a process that shares
+ * our root, the path itself as libdwfl opens it (also [vdso]); else nothing. */
+static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
+		    char **file_name, Elf **elfp)
+{
+	const char *maps = *userdata;
+	int foreign = maps && !strncmp(maps, FOREIGN_TAG, strlen(FOREIGN_TAG));
+	size_t nl = strlen(name);
+	for (const char *p = maps; p && *p && name[0] == '/';) {
+		struct maps_line m;
+		if (maps_parse_line(p, &m) && m.pathlen == nl && !memcmp(m.path, name, nl)) {
+			const struct mapped_file *f = file_find(m.dev, m.ino);
+			if (!f)
+				break;
+			char self[64];
+			snprintf(self, sizeof self, "/proc/self/fd/%d", f->fd);
+			int fd = open(self, O_RDONLY | O_CLOEXEC); /* a description of its own */
+			if (fd < 0)
+				break;
+			*file_name = strdup(name);
+			if (!*file_name) {
+				close(fd);
+				return -1;
+			}
+			return fd;
+		}
+		const char *e = strchr(p, '\n');
+		p = e ? e + 1 : NULL;
+	}
+	if (foreign && name[0] == '/')
+		return -1; /* its path means another file here, or none */
+	return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
+}
+
+static int set_maps(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
+		    void *arg)
+{
+	*userdata = arg;
+	return DWARF_CB_OK;
+}
+
 static const Dwfl_Callbacks proc_callbacks = {
-	.find_elf = dwfl_linux_proc_find_elf,
+	.find_elf = find_elf,
 	.find_debuginfo = dwfl_standard_find_debuginfo,
 };
 
@@ -95,6 +247,21 @@ char *symbols_snapshot_maps(pid_t pid, size_t *len)
 	if (b) {
 		b[n] = 0;
 		*len = n;
+		files_open(pid, b);
+		if (!same_root(pid)) { /* its paths are not ours: say so on a first line */
+			size_t tl = strlen(FOREIGN_TAG);
+			char *nb = malloc(n + tl + 1);
+			if (!nb) {
+				free(b);
+				errno = ENOMEM;
+				return NULL;
+			}
+			memcpy(nb, FOREIGN_TAG, tl);
+			memcpy(nb + tl, b, n + 1);
+			free(b);
+			b = nb;
+			*len = n + tl;
+		}
 	}
 	return b;
 }
@@ -148,7 +315,10 @@ static struct image *image_get(struct symbols *s, const char *maps)
 	Dwfl *d = dwfl_begin(&proc_callbacks);
 	if (!d)
 		return im;
-	FILE *f = fmemopen((void *)im->maps, strlen(im->maps), "r");
+	const char *text = im->maps;
+	if (!strncmp(text, FOREIGN_TAG, strlen(FOREIGN_TAG)))
+		text += strlen(FOREIGN_TAG);
+	FILE *f = fmemopen((void *)text, strlen(text), "r");
 	if (!f) {
 		dwfl_end(d);
 		return im;
@@ -163,6 +333,8 @@ static struct image *image_get(struct symbols *s, const char *maps)
 			return im;
 		}
 	}
+	/* before any ELF is looked for: find_elf finds each module's file through the text */
+	dwfl_getmodules(d, set_maps, im->maps, 0);
 	im->dwfl = d;
 	return im;
 }

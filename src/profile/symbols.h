@@ -2,8 +2,12 @@
  *
  * User addresses are resolved with libdwfl (elfutils) against a snapshot of the process's
  * /proc/PID/maps taken while it was alive (so processes that exited before symbolization
- * still resolve): the snapshot is reported with dwfl_linux_proc_maps_report, and the ELF
- * files it names are opened from disk. One Dwfl is kept per distinct maps text (forked
+ * still resolve): the snapshot is reported with dwfl_linux_proc_maps_report. The ELF files
+ * it names are opened, at the snapshot, through /proc/PID/map_files (the very file mapped,
+ * in the process's own mount namespace: right for containers and chroots, and for files
+ * replaced or deleted since) and kept open until symbols_files_release; a process that
+ * shares our root and mount namespace may fall back to the path in maps, any other never
+ * (its paths name other files here). One Dwfl is kept per distinct maps text (forked
  * children with the same maps share it), so lookups are cached per process image.
  * Kernel addresses are resolved from /proc/kallsyms (read once; text symbols only).
  *
@@ -27,8 +31,12 @@ struct symbols *symbols_new(void);
 void symbols_free(struct symbols *s);
 
 /* Reads /proc/PID/maps into a malloc'd NUL-terminated string (*len bytes); NULL with errno
- * when the process is gone or unreadable. */
+ * when the process is gone or unreadable. Opens (once per file, at most 512 files) the files
+ * it maps, for symbols_user. */
 char *symbols_snapshot_maps(pid_t pid, size_t *len);
+/* Closes the files symbols_snapshot_maps opened (after symbolizing: later lookups of those
+ * snapshots fall back as for a file that could not be opened). */
+void symbols_files_release(void);
 /* 1 when addr lies in an executable mapping of the maps text, else 0. */
 int symbols_maps_covers(const char *maps, uint64_t addr);
 

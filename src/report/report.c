@@ -311,9 +311,10 @@ static void finding_engines(const struct trials *t, const struct layout *L, cons
 		m = TRIALS_M_CPU_CORES;
 		unit = " cores";
 	}
-	int order[64], n = 0, base = -1;
-	double val[64];
-	for (int s = 0; s < L->ns && n < 64; s++) {
+	/* sized by the data: a trials.jsonl may name any number of engines */
+	int *order = xcalloc((size_t)L->ns, sizeof(*order)), n = 0, base = -1;
+	double *val = xcalloc((size_t)L->ns, sizeof(*val));
+	for (int s = 0; s < L->ns; s++) {
 		if (!value_of(cell_at(t, L, p, s, X), m, &val[s]))
 			continue;
 		order[n++] = s;
@@ -321,7 +322,7 @@ static void finding_engines(const struct trials *t, const struct layout *L, cons
 			base = s;
 	}
 	if (n < 2)
-		return;
+		goto out;
 	if (base < 0)
 		base = order[0];
 	for (int i = 1; i < n; i++) /* insertion sort by value, cheapest first */
@@ -352,6 +353,9 @@ static void finding_engines(const struct trials *t, const struct layout *L, cons
 	}
 	buf_appendf(out, ".\n");
 	(*count)++;
+out:
+	free(order);
+	free(val);
 }
 
 /* "Does having more cores make one implementation more efficient?": the same cell at the
@@ -417,8 +421,8 @@ static void finding_cores(const struct trials *t, const struct layout *L, struct
 		}
 	}
 	for (int g = 0; g < ngroups; g++) {
-		buf_appendf(out, "%s: %.*s.\n", groups[g].key, (int)buf_used(&groups[g].text),
-			    buf_head(&groups[g].text));
+		const char *txt = buf_used(&groups[g].text) ? buf_head(&groups[g].text) : "";
+		buf_appendf(out, "%s: %.*s.\n", groups[g].key, (int)buf_used(&groups[g].text), txt);
 		buf_free(&groups[g].text);
 		(*count)++;
 	}
@@ -794,14 +798,28 @@ static int flame_columns(const struct trials *t, const char **cols, int max)
 	return n;
 }
 
-/* A record's flame graph path (relative to the results dir) when it is one to link: a
- * relative path without "..". NULL otherwise. */
+/* A record's flame graph path (relative to the results dir) when it is one to link:
+ * "flame/" then one or more '/'-separated components of letters, digits, '.', '_' and '-'
+ * (what the runner writes: flame/CELL-ID/flame.svg), none of them "." or "..". Anything else
+ * (an absolute path, a URL such as javascript:..., a backslash, a query) is not linked: the
+ * records may come from someone else. NULL when not linkable. */
 static const char *rec_flame(const json_t *rec)
 {
 	const char *f = jstr(rec, "flame");
-	if (!f || !f[0] || f[0] == '/' || strstr(f, ".."))
+	if (!f || strncmp(f, "flame/", 6))
 		return NULL;
-	return f;
+	const char *c = f + 6;
+	for (;;) {
+		size_t n = strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				     "0123456789._-");
+		if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return NULL;
+		if (c[n] == 0)
+			return f;
+		if (c[n] != '/')
+			return NULL;
+		c += n + 1;
+	}
 }
 
 static int flame_exists(const struct trials *t, const char *rel)

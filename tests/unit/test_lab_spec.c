@@ -1,5 +1,6 @@
 /* lab/spec: parsing experiment specs, every error with FILE:LINE and the allowed values,
  * the matrix product and its order, --quick and --dry-run, the embedded default. */
+#include <errno.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -324,6 +325,45 @@ static void test_per_proto_load_and_hosts(void **state)
 	spec_release(&s);
 }
 
+/* The matrix size is counted in 64 bits before any int holds it: 4096 cells x 1000000
+ * repeats once printed "= -198967296 trials". Over the bounds: -E2BIG with FILE:LINE. At the
+ * bounds: accepted, and the count is what spec_cells makes (the lenient skips included). */
+static void test_matrix_bounds(void **state)
+{
+	struct spec s;
+	char err[512], text[1024];
+	const char *axes = "[load]\nconnections = 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 "
+			   "22 23 24 25 26 27 28 29 30 31 32\n"
+			   "threads = 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 "
+			   "26 27 28 29 30 31 32\n";
+	/* 32 x 32 x 4 = 4096 cells, x 1000000 */
+	snprintf(text, sizeof text, "[experiment]\nrepeat = 1000000\n[server]\nengine = epoll\n"
+		 "proto = http\n%spipeline = 1 2 3 4\n", axes);
+	assert_int_equal(spec_parse_text(&s, text, "big.ini", &cat, 0, err, sizeof err), -E2BIG);
+	assert_non_null(strstr(err, "big.ini:2: repeat 1000000 x 4096 cells is more than 1000000"));
+	/* 32 x 32 x 10 = 10240 cells */
+	snprintf(text, sizeof text, "[server]\nengine = epoll\nproto = http\n%s"
+		 "pipeline = 1 2 3 4 5 6 7 8 9 10\n", axes);
+	assert_int_equal(spec_parse_text(&s, text, "big.ini", &cat, 0, err, sizeof err), -E2BIG);
+	assert_non_null(strstr(err, "the matrix has 10240 cells, more than 10000"));
+	/* lenient: go does not speak chat, so 3 engines x 2 protos - 1 pair = 5 x 1024 cells */
+	snprintf(text, sizeof text, "[experiment]\nrepeat = 195\n[server]\nengine = epoll go fork\n"
+		 "proto = http chat\n%s", axes);
+	if (spec_parse_text(&s, text, "ok.ini", &cat, SPEC_LENIENT, err, sizeof err))
+		fail_msg("%s", err);
+	struct spec_cell *c;
+	int n = spec_cells(&s, &c);
+	assert_int_equal(n, 5 * 1024);
+	assert_int_equal(s.repeat, 195); /* 998400 trials: under the bound */
+	free(c);
+	spec_release(&s);
+	snprintf(text, sizeof text, "[experiment]\nrepeat = 196\n[server]\nengine = epoll go fork\n"
+		 "proto = http chat\n%s", axes);
+	assert_int_equal(spec_parse_text(&s, text, "ok.ini", &cat, SPEC_LENIENT, err, sizeof err),
+			 -E2BIG);
+	assert_non_null(strstr(err, "repeat 196 x 5120 cells"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -334,6 +374,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_per_proto_load_and_hosts),
 		cmocka_unit_test(test_profile_key),
+		cmocka_unit_test(test_matrix_bounds),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

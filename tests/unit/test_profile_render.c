@@ -188,6 +188,102 @@ static void test_svg(void **state)
 	folded_release(&f);
 }
 
+/* Names that reach a folded stack are the target's to choose (comm from PERF_RECORD_COMM,
+ * function names): ';' would split a frame, '\n' a line, a tab or space + digits the count.
+ * The writer's escaping keeps one stack one line: written and read back, the same stacks. */
+static void test_frame_escape(void **state)
+{
+	(void)state;
+	struct buf b = BUF_INIT;
+	assert_int_equal(folded_append_frame(&b, "evil;comm\nx 5\ty\r\001z"), 0);
+	buf_append(&b, ";", 1);
+	assert_int_equal(folded_append_frame(&b, "f;g"), 0);
+	assert_int_equal((int)buf_used(&b), (int)strlen("evil:comm x 5 y ?z;f:g"));
+	assert_memory_equal(buf_head(&b), "evil:comm x 5 y ?z;f:g", buf_used(&b));
+	struct folded f, g;
+	folded_init(&f);
+	assert_int_equal(folded_add(&f, buf_head(&b), buf_used(&b), 7, 0), 0);
+	/* a NUL inside a stack is refused (entries are C strings) */
+	assert_int_equal(folded_add(&f, "a\0b", 3, 1, 0), -EINVAL);
+	char *mem = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&mem, &len);
+	assert_int_equal(folded_write(&f, m), 0);
+	fclose(m);
+	assert_string_equal(mem, "evil:comm x 5 y ?z;f:g 7\n");
+	parse(&g, mem);
+	assert_int_equal(g.n, 1);
+	assert_string_equal(g.e[0].stack, "evil:comm x 5 y ?z;f:g");
+	assert_int_equal(g.e[0].count, 7);
+	free(mem);
+	buf_free(&b);
+	folded_release(&f);
+	folded_release(&g);
+}
+
+/* Hostile folded input (issue 9): a 400,000-frame stack is cut at FLAMESVG_MAX_DEPTH with a
+ * marker frame (rendering recursed once per frame and overflowed the stack); names that are
+ * not UTF-8 or are cut in a narrow frame never leave half a sequence in the SVG. */
+static int utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
+			: (*p & 0xf8) == 0xf0 ? 3 : -1;
+		if (n < 0 || (n == 1 && *p < 0xc2))
+			return 0;
+		p++;
+		for (int i = 0; i < n; i++, p++)
+			if ((*p & 0xc0) != 0x80)
+				return 0;
+	}
+	return 1;
+}
+
+static void test_svg_hostile(void **state)
+{
+	(void)state;
+	struct buf b = BUF_INIT;
+	buf_appendf(&b, "root");
+	for (int i = 0; i < 400000; i++)
+		buf_appendf(&b, ";f%d", i);
+	buf_appendf(&b, " 3\n");
+	struct folded f;
+	char err[256];
+	folded_init(&f);
+	assert_int_equal(folded_parse(&f, buf_head(&b), buf_used(&b), err, sizeof err), 1);
+	char *svg = render(&f, NULL, NULL);
+	assert_int_equal(count(svg, "<g class=\"f\""), 1 + FLAMESVG_MAX_DEPTH + 1);
+	assert_non_null(strstr(svg, "data-d=\"1025\" data-n=\"" FLAMESVG_TRUNCATED "\""));
+	assert_null(strstr(svg, "data-n=\"f1023\"")); /* root is frame 1: f1022 is the last */
+	assert_non_null(strstr(svg, "data-n=\"f1022\""));
+	free(svg);
+	folded_release(&f);
+	buf_free(&b);
+
+	/* a wide frame and a narrow one whose name is 2-, 3- and 4-byte characters, and names
+	 * with bytes that are not UTF-8 (a lone continuation, a cut sequence, a surrogate,
+	 * U+FFFF, 0xff) */
+	static const char text[] = "main;wide 100000\n"
+				   "main;\xc3\xa9\xc3\xa9\xe2\x82\xac\xe2\x82\xac\xf0\x9f\x94\xa5"
+				   "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+				   "\xc3\xa9\xc3\xa9 700\n"
+				   "main;bad\x80x;cut\xe2\x82 50000\n"
+				   "main;sur\xed\xa0\x80;ff\xef\xbf\xbf;b\xff 50000\n";
+	for (int width = 200; width <= 2000; width += 7) {
+		folded_init(&f);
+		assert_int_equal(folded_parse(&f, text, strlen(text), err, sizeof err), 4);
+		struct flamesvg_opts o = {.width_px = width};
+		svg = render(&f, NULL, &o);
+		if (!utf8_valid(svg))
+			fail_msg("width %d: the SVG is not UTF-8", width);
+		assert_null(strstr(svg, "\xed\xa0\x80"));
+		assert_null(strstr(svg, "\xef\xbf\xbf"));
+		free(svg);
+		folded_release(&f);
+	}
+}
+
 static void test_svg_diff(void **state)
 {
 	(void)state;
@@ -352,6 +448,7 @@ int main(void)
 		cmocka_unit_test(test_parse_merge), cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_functions),   cmocka_unit_test(test_svg),
 		cmocka_unit_test(test_svg_diff),    cmocka_unit_test(test_pprof),
+		cmocka_unit_test(test_frame_escape), cmocka_unit_test(test_svg_hostile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
