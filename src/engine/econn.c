@@ -312,7 +312,7 @@ int econn_srv_run(struct econn_srv *s, const struct engine_cfg *cfg, int rooms_s
 	s->shared = s->nworkers > 1;
 	atomic_init(&s->nconns, 0);
 	atomic_init(&s->next_id, 1);
-	s->rooms = room_set_new(s->shared);
+	s->rooms = room_set_new(s->shared, cfg->pcfg.max_rooms);
 	char *ws = calloc((size_t)s->nworkers, size);
 	if (!s->rooms || !ws) {
 		room_set_free(s->rooms);

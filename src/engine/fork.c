@@ -195,7 +195,7 @@ static int child_serve(const struct engine_cfg *cfg, int fd, uint64_t conn_id,
 	c.state = calloc(1, c.ec.p->state_size ? c.ec.p->state_size : 1);
 	if (!c.state)
 		return 1;
-	if (room_dir && logroom_open(&c.lr, room_dir) < 0)
+	if (room_dir && logroom_open(&c.lr, room_dir, cfg->pcfg.max_rooms) < 0)
 		c.lr = NULL; /* join fails: chat answers with its error line */
 	c.rd.lr = c.lr;
 	econn_env_init(&c.env, cfg, conn_id, &c.rd, logroom_env_join, logroom_env_publish);

@@ -286,7 +286,7 @@ static int thread_run(const struct engine_cfg *cfg)
 	s->pubsub = cfg->proto->fanout;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	s->rooms = room_set_new(1);
+	s->rooms = room_set_new(1, cfg->pcfg.max_rooms);
 	if (!s->rooms) {
 		free(s);
 		return error("out of memory starting the thread engine"), 1;
