@@ -495,7 +495,9 @@ class ForkEngines(unittest.TestCase):
         # pause accepting rather than spin on the readable listener, and recover
         def limit():
             resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-        srv = Server("prefork", "echo", "--workers", "1", preexec_fn=limit)
+        # --max-conns 0: the default cap, bounded by the open-file limit, would close the
+        # connections beyond it before the worker runs out of descriptors
+        srv = Server("prefork", "echo", "--workers", "1", "--max-conns", "0", preexec_fn=limit)
         try:
             conns = [srv.connect(timeout=3) for _ in range(100)]
             time.sleep(0.3)

@@ -36,7 +36,8 @@ def test_help():
     for opt in ("--engine", "--proto", "--listen", "--workers", "--cpus", "--max-conns",
                 "--idle-timeout", "--header-timeout", "--work-cpu-us", "--work-mem",
                 "--work-stride", "--max-body", "--max-header-bytes", "--max-request-line",
-                "--max-headers", "--max-line", "--max-outbuf", "--list-engines", "example"):
+                "--max-headers", "--max-line", "--max-outbuf", "--list-engines", "example",
+                "--max-children", "--max-rooms", "--work-max-cpu-us", "--work-max-mem"):
         assert opt in out, "usage lacks %s" % opt
 
 
@@ -55,6 +56,9 @@ def test_bad_values():
         (["--engine", "nginx", "--proto", "chat"], "nginx", "chat"),
         (["--frobnicate"], "--frobnicate", ""),
         (["--workers"], "--workers", ""),
+        (["--max-rooms", "-1"], "--max-rooms", "-1"),
+        (["--max-children", "lots"], "--max-children", "lots"),
+        (["--work-max-mem", "1T"], "--work-max-mem", "1T"),
     ]
     for args, opt, val in cases:
         rc, out, err = serve_rc(*args, "--listen" if "--listen" not in args else "--backlog",
