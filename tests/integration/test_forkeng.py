@@ -371,6 +371,18 @@ class ForkEngines(unittest.TestCase):
                     s.sendall(b"hi\n")
                     self.assertEqual(recv_exact(s, 3), b"hi\n")
                 c = srv.connect()
+                if engine == "fork":
+                    # at the cap of live children the parent stops accepting: c waits in
+                    # the backlog, neither closed nor served, until a child ends
+                    c.sendall(b"wait\n")
+                    c.settimeout(1.0)
+                    self.assertRaises(socket.timeout, c.recv, 10)
+                    a.close()
+                    c.settimeout(5)
+                    self.assertEqual(recv_exact(c, 5), b"wait\n")
+                    c.close()
+                    b.close()
+                    return
                 self.assertEqual(recv_until_eof(c, timeout=5), b"")  # accepted and closed
                 c.close()
                 a.close()
