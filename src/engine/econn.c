@@ -11,7 +11,7 @@
 #include "core/log.h"
 
 #define SWEEP_MIN_NS (10 * NS_PER_MS)
-#define SWEEP_MAX_NS (250 * NS_PER_MS)
+#define SWEEP_MAX_NS (1000 * NS_PER_MS) /* the 10 s default: a tick a second */
 
 void econn_defaults(struct engine_cfg *cfg)
 {

@@ -80,7 +80,7 @@ struct econn_cfg {
 				  * line) plus two reads */
 	size_t max_outbuf_bytes; /* pcfg.max_outbuf, or ECONN_DEFAULT_OUTBUF_BYTES */
 	uint64_t sweep_ns;       /* timeout check period: 1/8 of the shortest of
-				  * --idle-timeout / --header-timeout, within 10..250 ms;
+				  * --idle-timeout / --header-timeout, within 10..1000 ms;
 				  * 0 when neither is set */
 };
 
