@@ -411,7 +411,15 @@ static int room_create(struct logroom *lr, const char *path)
 	if (dfd < 0)
 		return -errno;
 	int fd = lock_fd(dfd, LOCK_EX);
-	if (fd == 0) {
+	if (fd < 0) {
+		close(dfd);
+		return fd;
+	}
+	/* another process may have created it since our open: then it is not one more */
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno != ENOENT) {
+		fd = -errno;
+	} else if (fd < 0) {
 		int n = lr->max_rooms ? dir_each(lr->dir, count_one, NULL) : 0;
 		if (n < 0)
 			fd = n;
@@ -419,8 +427,8 @@ static int room_create(struct logroom *lr, const char *path)
 			fd = -ENOSPC;
 		else if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
 			fd = -errno;
-		lock_fd(dfd, LOCK_UN);
 	}
+	lock_fd(dfd, LOCK_UN);
 	close(dfd);
 	return fd;
 }

@@ -507,6 +507,74 @@ static void test_max_rooms(void **state)
 	assert_int_equal(logroom_dir_stop(&rdir), 0);
 }
 
+/* max_rooms across processes: members of the server racing to create the same new room
+ * are one room, not one each (the count is taken under the directory's lock, after a second
+ * look for the file): with the cap just room for it, none of them is refused. */
+#define RACERS 4
+#define RACE_ROUNDS 150
+static void test_max_rooms_same_room_race(void **state)
+{
+	(void)state;
+	struct logroom_dir rdir;
+	assert_int_equal(logroom_dir_start(&rdir), 0);
+	struct logroom *lr;
+	assert_int_equal(logroom_open(&lr, rdir.path, 2), 0);
+	struct logroom_reader lobby = {0};
+	assert_int_equal(logroom_join(lr, &lobby, "lobby", 5, 1), 0);
+	int refused = 0;
+	for (int round = 0; round < RACE_ROUNDS && !refused; round++) {
+		int go[2], res[2], done[2];
+		assert_int_equal(pipe(go), 0);
+		assert_int_equal(pipe(res), 0);
+		assert_int_equal(pipe(done), 0);
+		char name[16];
+		int len = snprintf(name, sizeof(name), "r%d", round);
+		pid_t pids[RACERS];
+		for (int i = 0; i < RACERS; i++) {
+			pids[i] = fork();
+			assert_true(pids[i] >= 0);
+			if (pids[i] == 0) {
+				logroom_dir_forked(&rdir);
+				struct logroom *clr;
+				struct logroom_reader rd = {0};
+				if (logroom_open(&clr, rdir.path, 2))
+					_exit(1);
+				wait_byte(go[0]);
+				char r = logroom_join(clr, &rd, name, (size_t)len, 10 + (uint64_t)i)
+						 ? 'n' : 'y';
+				if (write(res[1], &r, 1) != 1)
+					_exit(2);
+				wait_byte(done[0]); /* stay in the room until every racer joined */
+				logroom_close(clr);
+				_exit(0);
+			}
+		}
+		char go_bytes[RACERS];
+		memset(go_bytes, 'g', sizeof(go_bytes));
+		assert_int_equal(write(go[1], go_bytes, RACERS), RACERS);
+		for (int i = 0; i < RACERS; i++) {
+			char r;
+			assert_int_equal(read(res[0], &r, 1), 1);
+			refused += r != 'y';
+		}
+		assert_int_equal(write(done[1], go_bytes, RACERS), RACERS);
+		for (int i = 0; i < RACERS; i++) {
+			int st;
+			assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+			assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		}
+		close(go[0]);
+		close(go[1]);
+		close(res[0]);
+		close(res[1]);
+		close(done[0]);
+		close(done[1]);
+	}
+	assert_int_equal(refused, 0);
+	logroom_close(lr);
+	assert_int_equal(logroom_dir_stop(&rdir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -519,6 +587,7 @@ int main(void)
 		cmocka_unit_test(test_empty_room_file_removed),
 		cmocka_unit_test(test_scrub_removes_empty_room),
 		cmocka_unit_test(test_max_rooms),
+		cmocka_unit_test(test_max_rooms_same_room_race),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
