@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "core/units.h"
+#include "engine/econn.h"
 #include "engine/engine.h"
 #include "proto/proto.h"
 
@@ -34,16 +35,26 @@ static const char usage[] =
 	"                           go: GOMAXPROCS\n"
 	"    --cpus LIST            CPU affinity of the whole server, e.g. 0 or 0-1,3\n"
 	"    --max-conns N          connections served at once; beyond it new ones are accepted\n"
-	"                           and closed (default 0 = unlimited)\n"
-	"    --idle-timeout D       close a connection that sends nothing for D (e.g. 30s;\n"
-	"                           default 0 = never)\n"
+	"                           and closed (fork: left in the backlog, see --max-children);\n"
+	"                           default 10000, or when lower the open-file limit less 64\n"
+	"                           (less half of it, for a limit under 128); 0 = unlimited\n"
+	"    --max-children N       fork: live child processes; at the cap the server stops\n"
+	"                           accepting (connections wait in the backlog) rather than fork\n"
+	"                           (default: --max-conns; 0 = --max-conns)\n"
+	"    --idle-timeout D       close a connection that sends nothing for D while none of\n"
+	"                           its output is pending (default 60s; 0 = never)\n"
 	"    --header-timeout D     close a connection whose request stays incomplete for D\n"
-	"                           (slowloris; e.g. 2s; default 0 = never)\n"
+	"                           (slowloris; default 10s; 0 = never)\n"
 	"    --backlog N            listen backlog (default 1024)\n"
 	"    --work-cpu-us N        burn N us of CPU per message (http: per request; sink, echo,\n"
 	"                           chat: per line)\n"
 	"    --work-mem SIZE        touch a working set of SIZE per message (e.g. 64k, 1M)\n"
 	"    --work-stride SIZE     stride of that touch (default 64)\n"
+	"    --work-max-cpu-us N    http: largest cpu_us a /work request may ask for; above it\n"
+	"                           the answer is 400 naming the cap (default 1000000 = 1 s;\n"
+	"                           0 = the hard limit, 10 s)\n"
+	"    --work-max-mem SIZE    http: largest mem a /work request may ask for, else 400\n"
+	"                           (default 64M; 0 = the hard limit, 1G)\n"
 	"    --max-request-line SIZE  http: longest request line (default 8k)\n"
 	"    --max-headers N        http: most header fields (default 100)\n"
 	"    --max-header-bytes SIZE  http: largest header block (default 16k, then 431)\n"
@@ -51,6 +62,10 @@ static const char usage[] =
 	"    --max-line SIZE        chat: longest line (default 64k)\n"
 	"    --max-outbuf SIZE      output queued per connection before a slow chat reader is\n"
 	"                           disconnected (default 1M)\n"
+	"    --max-rooms N          chat: rooms at once; a /join that would open one more is\n"
+	"                           answered \"* error: too many rooms ...\" and closed (default\n"
+	"                           1024; 0 = unlimited). An emptied room is freed (fork,\n"
+	"                           prefork: its log file is removed)\n"
 	"    --peer-bin PATH        go: the peer binary (default $CTXLAB_GO_PEER, else\n"
 	"                           ctxlab-peer-go next to ctxlab)\n"
 	"    --handoff MODE         gateway: how the front hands a connection to a worker:\n"
@@ -59,12 +74,14 @@ static const char usage[] =
 	"    --list-engines         print the engines that exist, one \"NAME PROTOS\" line each\n"
 	"    -h, --help             this text\n"
 	"\n"
+	"Every limit on what clients can make the server hold is on by default; 0 turns one off.\n"
 	"Durations take ns, us, ms, s, m, h (a bare number is seconds); sizes take k, M, G\n"
 	"(binary). Bad values exit with status 2.\n"
 	"\n"
 	"examples:\n"
 	"    ctxlab serve --engine epoll --proto http --listen 127.0.0.1:8080 --cpus 0\n"
 	"    ctxlab serve --engine thread --proto chat --listen :0 --max-conns 1000\n"
+	"    ctxlab serve --engine fork --proto http --max-children 200 --idle-timeout 0\n"
 	"    ctxlab serve --engine nginx --proto http --workers 2\n"
 	"    ctxlab serve --engine gateway --handoff proxy --workers 2\n";
 
@@ -151,6 +168,7 @@ static int cmd_serve(int argc, char **argv)
 	int r;
 
 	memset(&cfg, 0, sizeof(cfg));
+	econn_defaults(&cfg);
 	proto_cfg_defaults(&cfg.pcfg);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *val = NULL;
@@ -172,7 +190,8 @@ static int cmd_serve(int argc, char **argv)
 			"--idle-timeout", "--header-timeout", "--backlog", "--work-cpu-us",
 			"--work-mem", "--work-stride", "--max-request-line", "--max-headers",
 			"--max-header-bytes", "--max-body", "--max-line", "--max-outbuf",
-			"--peer-bin", "--handoff", NULL};
+			"--peer-bin", "--handoff", "--max-children", "--max-rooms",
+			"--work-max-cpu-us", "--work-max-mem", NULL};
 		int known = 0;
 		for (int k = 0; valued[k]; k++)
 			known |= !strcmp(a, valued[k]);
@@ -208,7 +227,27 @@ static int cmd_serve(int argc, char **argv)
 			r = parse_int(a, val, 1, &cfg.workers);
 		else if (!strcmp(a, "--max-conns"))
 			r = parse_int(a, val, 0, &cfg.max_conns);
-		else if (!strcmp(a, "--backlog"))
+		else if (!strcmp(a, "--max-children"))
+			r = parse_int(a, val, 0, &cfg.max_children);
+		else if (!strcmp(a, "--max-rooms")) {
+			int n;
+			r = parse_int(a, val, 0, &n);
+			if (!r)
+				cfg.pcfg.max_rooms = (size_t)n;
+		} else if (!strcmp(a, "--work-max-cpu-us")) {
+			uint64_t n;
+			char err[256];
+			if (units_parse_count(val, &n, err, sizeof(err)) < 0)
+				r = bad(a, val, err);
+			else if (n > 10000000)
+				r = bad(a, val, "use at most 10000000 (10 s), or 0 for that hard limit");
+			else
+				cfg.pcfg.work_max_cpu_us = n;
+		} else if (!strcmp(a, "--work-max-mem")) {
+			r = parse_size(a, val, &cfg.pcfg.work_max_mem_bytes);
+			if (!r && cfg.pcfg.work_max_mem_bytes > (1ULL << 30))
+				r = bad(a, val, "use at most 1G, or 0 for that hard limit");
+		} else if (!strcmp(a, "--backlog"))
 			r = parse_int(a, val, 1, &cfg.backlog);
 		else if (!strcmp(a, "--idle-timeout"))
 			r = parse_dur(a, val, &cfg.idle_timeout_ns);

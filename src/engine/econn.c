@@ -5,12 +5,31 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/log.h"
 
 #define SWEEP_MIN_NS (10 * NS_PER_MS)
-#define SWEEP_MAX_NS (250 * NS_PER_MS)
+#define SWEEP_MAX_NS (1000 * NS_PER_MS) /* the 10 s default: a tick a second */
+
+void econn_defaults(struct engine_cfg *cfg)
+{
+	int64_t conns = ECONN_DEFAULT_MAX_CONNS;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)INT32_MAX) {
+		int64_t nofile = (int64_t)rl.rlim_cur, reserve = ECONN_RESERVED_FDS;
+		if (reserve > nofile / 2)
+			reserve = nofile / 2;
+		if (nofile - reserve < conns)
+			conns = nofile - reserve;
+	}
+	cfg->max_conns = conns > 0 ? (int)conns : 1;
+	cfg->max_children = 0;
+	cfg->idle_timeout_ns = ECONN_DEFAULT_IDLE_TIMEOUT_NS;
+	cfg->header_timeout_ns = ECONN_DEFAULT_HEADER_TIMEOUT_NS;
+}
 
 void econn_cfg_init(struct econn_cfg *ec, const struct engine_cfg *cfg)
 {
@@ -312,7 +331,7 @@ int econn_srv_run(struct econn_srv *s, const struct engine_cfg *cfg, int rooms_s
 	s->shared = s->nworkers > 1;
 	atomic_init(&s->nconns, 0);
 	atomic_init(&s->next_id, 1);
-	s->rooms = room_set_new(s->shared);
+	s->rooms = room_set_new(s->shared, cfg->pcfg.max_rooms);
 	char *ws = calloc((size_t)s->nworkers, size);
 	if (!s->rooms || !ws) {
 		room_set_free(s->rooms);

@@ -14,6 +14,7 @@
  *   - timeouts arithmetic: the idle and header (slowloris) rules, the sweep period, the nearest
  *     deadline, a deadline as a ppoll timeout (econn_expired, econn_deadline_ns,
  *     econn_timeout);
+ *   - the defaults of the limits (econn_defaults);
  *   - accept policy: what an accept error means, --max-conns, the listener(s) with their
  *     SO_REUSEPORT rule and their error message, and for core/ev loops an acceptor that pauses
  *     on EMFILE/ENFILE instead of spinning (econn_accept_*, econn_full, econn_listen,
@@ -55,6 +56,20 @@
 #define ECONN_DEFAULT_OUTBUF_BYTES (1024 * 1024)   /* --max-outbuf default */
 #define ECONN_OUT_HIGH_BYTES (256 * 1024)          /* queued output that pauses reading */
 
+/* The defaults of `ctxlab serve`: every limit on what a client can make the server hold is
+ * on unless the user sets it to 0. Chosen above what the lab's experiments and tests use
+ * (at most about 1000 connections; requests complete in milliseconds). */
+#define ECONN_DEFAULT_MAX_CONNS 10000              /* --max-conns, within RLIMIT_NOFILE */
+#define ECONN_RESERVED_FDS 64                      /* descriptors kept for listeners, loops */
+#define ECONN_DEFAULT_IDLE_TIMEOUT_NS (60 * NS_PER_S)   /* --idle-timeout */
+#define ECONN_DEFAULT_HEADER_TIMEOUT_NS (10 * NS_PER_S) /* --header-timeout */
+
+/* Sets cfg's connection limits to their defaults: max_conns ECONN_DEFAULT_MAX_CONNS, or the
+ * soft RLIMIT_NOFILE less ECONN_RESERVED_FDS (less half of it, when that is less) when that
+ * is lower (at least 1); max_children 0
+ * (= max_conns); the idle and header timeouts. The protocol's limits are proto_cfg_defaults'. */
+void econn_defaults(struct engine_cfg *cfg);
+
 /* ---- per server ----------------------------------------------------------------------- */
 
 struct econn_cfg {
@@ -65,7 +80,7 @@ struct econn_cfg {
 				  * line) plus two reads */
 	size_t max_outbuf_bytes; /* pcfg.max_outbuf, or ECONN_DEFAULT_OUTBUF_BYTES */
 	uint64_t sweep_ns;       /* timeout check period: 1/8 of the shortest of
-				  * --idle-timeout / --header-timeout, within 10..250 ms;
+				  * --idle-timeout / --header-timeout, within 10..1000 ms;
 				  * 0 when neither is set */
 };
 

@@ -31,7 +31,10 @@ struct engine_cfg {
 	struct proto_cfg pcfg;
 	struct net_addr listen;
 	int workers;               /* prefork processes / epoll loops; 0 = engine default */
-	int max_conns;             /* 0 = unlimited; beyond it new connections are accepted and closed */
+	int max_conns;             /* 0 = unlimited; beyond it new connections are accepted and closed
+				    * (fork: see max_children); serve's default: econn_defaults */
+	int max_children;          /* fork: live children; at the cap the engine stops accepting
+				    * (connections wait in the backlog); 0 = max_conns */
 	uint64_t idle_timeout_ns;  /* 0 = none: close a connection idle this long */
 	uint64_t header_timeout_ns;/* 0 = none: close a connection whose request is incomplete this long (slowloris) */
 	int backlog;               /* default 1024 */

@@ -24,9 +24,12 @@
  * PR_SET_PDEATHSIG(SIGKILL) and checks getppid() right after, so no child outlives the
  * parent, even one killed with SIGKILL. The parent reaps on SIGCHLD (a signalfd; waitid
  * WNOWAIT first, so a child that died inside a room has its room slots scrubbed before its
- * pid can be reused). --max-conns bounds the live children: beyond it a
- * connection is accepted and closed. EMFILE/ENFILE on accept, or a failing fork, pause
- * accepting for 100 ms instead of spinning.
+ * pid can be reused). --max-children (default: --max-conns) bounds the live children: at the
+ * cap the parent stops polling the listener, so further connections wait in the backlog
+ * (and the kernel's SYN handling) until a child is reaped, instead of being forked for; with
+ * a --max-children above --max-conns, connections beyond --max-conns are accepted and closed.
+ * EMFILE/ENFILE on accept, or a failing fork, pause accepting for 100 ms instead of
+ * spinning.
  *
  * Stop: the parent stops accepting, sends SIGTERM to every child (a child stops reading,
  * flushes its output and exits), waits PSUP_TERM_WAIT_NS, then SIGKILLs and reaps the rest —
@@ -195,7 +198,7 @@ static int child_serve(const struct engine_cfg *cfg, int fd, uint64_t conn_id,
 	c.state = calloc(1, c.ec.p->state_size ? c.ec.p->state_size : 1);
 	if (!c.state)
 		return 1;
-	if (room_dir && logroom_open(&c.lr, room_dir) < 0)
+	if (room_dir && logroom_open(&c.lr, room_dir, cfg->pcfg.max_rooms) < 0)
 		c.lr = NULL; /* join fails: chat answers with its error line */
 	c.rd.lr = c.lr;
 	econn_env_init(&c.env, cfg, conn_id, &c.rd, logroom_env_join, logroom_env_publish);
@@ -265,6 +268,7 @@ struct fsrv {
 	struct logroom_dir room_dir;
 	const char *rooms; /* room_dir.path, or NULL when the protocol has no rooms */
 	struct kids kids;
+	size_t max_kids; /* --max-children, else --max-conns; 0 = no cap */
 	uint64_t next_id;
 	uint64_t paused_until_ns;
 };
@@ -281,6 +285,8 @@ static void accept_batch(struct fsrv *s, pid_t self)
 {
 	const struct engine_cfg *cfg = s->cfg;
 	for (int i = 0; i < ECONN_ACCEPT_BATCH; i++) {
+		if (s->max_kids && s->kids.n >= s->max_kids)
+			return; /* at the cap: the rest waits in the backlog */
 		int cfd = net_accept(s->lfd, 0, NULL);
 		if (cfd < 0) {
 			int what = econn_accept_error(cfd);
@@ -332,6 +338,8 @@ static int fork_run(const struct engine_cfg *cfg)
 	s.cfg = cfg;
 	s.lfd = s.sfd = -1;
 	s.next_id = 1;
+	s.max_kids = (size_t)(cfg->max_children > 0 ? cfg->max_children
+				: cfg->max_conns > 0 ? cfg->max_conns : 0);
 	signal(SIGPIPE, SIG_IGN);
 
 	struct net_addr bound;
@@ -356,7 +364,7 @@ static int fork_run(const struct engine_cfg *cfg)
 
 	while (!engine_stop_requested()) {
 		uint64_t now = clock_now_ns();
-		int accepting = now >= s.paused_until_ns;
+		int accepting = now >= s.paused_until_ns && !(s.max_kids && s.kids.n >= s.max_kids);
 		struct pollfd pfd[3] = {
 			{.fd = stop_fd, .events = POLLIN},
 			{.fd = s.sfd, .events = POLLIN},

@@ -69,6 +69,7 @@ struct logroom_room {
 
 struct logroom {
 	char dir[PATH_MAX];
+	size_t max_rooms; /* room files at once in dir; 0 = no bound */
 	int sfd;
 	pid_t pid;
 	struct logroom_room *rooms;
@@ -226,6 +227,29 @@ int logroom_dir_stop(struct logroom_dir *d)
 	return err;
 }
 
+static int lock_fd(int fd, int op);
+
+/* 1 when no process holds a slot of the room (h: its mapped header). */
+static int hdr_empty(struct lr_hdr *h)
+{
+	uint32_t ns = atomic_load(&h->nslots);
+	for (uint32_t i = 0; i < ns && i < LR_NSLOTS; i++)
+		if (atomic_load(&h->slots[i].pid) != 0)
+			return 0;
+	return 1;
+}
+
+/* Under the room file's lock (fd): removes the room's file when no process is left in it,
+ * so that its log (up to LOGROOM_PUNCH_STEP unpunched bytes in /dev/shm) is freed once the
+ * last mapping and descriptor go; a process that opened the file just before then finds it
+ * unlinked once it has the lock and opens the room anew (room_open). */
+static void unlink_if_empty(int dfd, const char *name, int fd, struct lr_hdr *h)
+{
+	struct stat st;
+	if (h->magic == LR_MAGIC && hdr_empty(h) && fstat(fd, &st) == 0 && st.st_nlink > 0)
+		unlinkat(dfd, name, 0);
+}
+
 static int scrub_one(int dfd, const char *name, void *ud)
 {
 	pid_t pid = *(pid_t *)ud;
@@ -247,6 +271,11 @@ static int scrub_one(int dfd, const char *name, void *ud)
 						n++;
 					}
 				}
+				/* the dead process was the last one in the room */
+				if (n && lock_fd(fd, LOCK_EX) == 0) {
+					unlink_if_empty(dfd, name, fd, h);
+					lock_fd(fd, LOCK_UN);
+				}
 			}
 			munmap(h, LOGROOM_HDR_BYTES);
 		}
@@ -264,12 +293,13 @@ int logroom_dir_scrub(const char *path, pid_t pid)
 
 /* ---- process handle ------------------------------------------------------------------ */
 
-int logroom_open(struct logroom **out, const char *dir)
+int logroom_open(struct logroom **out, const char *dir, size_t max_rooms)
 {
 	*out = NULL;
 	struct logroom *lr = calloc(1, sizeof(*lr));
 	if (!lr)
 		return -ENOMEM;
+	lr->max_rooms = max_rooms;
 	int n = snprintf(lr->dir, sizeof(lr->dir), "%s", dir);
 	if (n < 0 || (size_t)n >= sizeof(lr->dir)) {
 		free(lr);
@@ -327,14 +357,29 @@ static void room_name_file(const char *room, size_t len, char *out, size_t outle
 	snprintf(out, outlen, "h-%016" PRIx64 "-%zu", h, len);
 }
 
+static void room_file(const struct logroom *lr, const char *room, size_t len, char *path,
+		      size_t pathlen)
+{
+	char file[2 * LR_NAME_HEX_MAX + 8];
+	room_name_file(room, len, file, sizeof(file));
+	snprintf(path, pathlen, "%s/%s", lr->dir, file);
+}
+
 static void room_free(struct logroom_room *r)
 {
 	struct logroom *lr = r->lr;
 	if (r->hdr) {
 		struct lr_slot *s = &r->hdr->slots[r->slot];
+		int locked = lock_fd(r->fd, LOCK_EX) == 0;
 		atomic_store(&s->waiting, 0);
 		int32_t me = lr->pid;
 		atomic_compare_exchange_strong(&s->pid, &me, 0);
+		if (locked) {
+			char path[PATH_MAX + 2 * LR_NAME_HEX_MAX + 10];
+			room_file(lr, r->name, r->name_len, path, sizeof(path));
+			unlink_if_empty(AT_FDCWD, path, r->fd, r->hdr);
+			lock_fd(r->fd, LOCK_UN);
+		}
 		munmap(r->hdr, LOGROOM_HDR_BYTES);
 	}
 	if (r->fd >= 0)
@@ -347,6 +392,45 @@ static void room_free(struct logroom_room *r)
 		r->next->prev = r->prev;
 	free(r->name);
 	free(r);
+}
+
+static int count_one(int dfd, const char *name, void *ud)
+{
+	(void)dfd;
+	(void)name;
+	(void)ud;
+	return 1;
+}
+
+/* Creates the room file at path, unless lr->max_rooms room files exist: the fd, or -ENOSPC,
+ * -errno. The directory's lock (flock on it) makes count-and-create one step across the
+ * server's processes. */
+static int room_create(struct logroom *lr, const char *path)
+{
+	int dfd = open(lr->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	int fd = lock_fd(dfd, LOCK_EX);
+	if (fd < 0) {
+		close(dfd);
+		return fd;
+	}
+	/* another process may have created it since our open: then it is not one more */
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno != ENOENT) {
+		fd = -errno;
+	} else if (fd < 0) {
+		int n = lr->max_rooms ? dir_each(lr->dir, count_one, NULL) : 0;
+		if (n < 0)
+			fd = n;
+		else if (lr->max_rooms && (size_t)n >= lr->max_rooms)
+			fd = -ENOSPC;
+		else if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
+			fd = -errno;
+	}
+	lock_fd(dfd, LOCK_UN);
+	close(dfd);
+	return fd;
 }
 
 /* Opens (creating when needed) the room file and claims a slot for this process. */
@@ -376,22 +460,34 @@ static int room_open(struct logroom *lr, const char *name, size_t len, struct lo
 		lr->rooms->prev = r;
 	lr->rooms = r;
 
-	char file[2 * LR_NAME_HEX_MAX + 8], path[PATH_MAX + sizeof(file) + 2];
-	room_name_file(name, len, file, sizeof(file));
-	snprintf(path, sizeof(path), "%s/%s", lr->dir, file);
+	char path[PATH_MAX + 2 * LR_NAME_HEX_MAX + 10];
+	room_file(lr, name, len, path, sizeof(path));
 	int err;
-	r->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (r->fd < 0) {
-		err = -errno;
-		goto fail;
-	}
-	err = lock_fd(r->fd, LOCK_EX);
-	if (err)
-		goto fail;
 	struct stat st;
-	if (fstat(r->fd, &st) < 0) {
-		err = -errno;
-		goto unlock;
+	for (;;) {
+		r->fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (r->fd < 0 && errno == ENOENT)
+			r->fd = room_create(lr, path);
+		else if (r->fd < 0)
+			r->fd = -errno;
+		if (r->fd < 0) {
+			err = r->fd;
+			r->fd = -1;
+			goto fail;
+		}
+		err = lock_fd(r->fd, LOCK_EX);
+		if (err)
+			goto fail;
+		if (fstat(r->fd, &st) < 0) {
+			err = -errno;
+			goto unlock;
+		}
+		if (st.st_nlink > 0)
+			break;
+		/* its last member left (and removed it) between our open and our lock */
+		lock_fd(r->fd, LOCK_UN);
+		close(r->fd);
+		r->fd = -1;
 	}
 	if (st.st_size < LOGROOM_HDR_BYTES && ftruncate(r->fd, LOGROOM_HDR_BYTES) < 0) {
 		err = -errno;

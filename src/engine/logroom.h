@@ -29,7 +29,12 @@
  *
  * Space: when the log crosses a LOGROOM_PUNCH_STEP boundary the publisher punches a hole
  * (fallocate PUNCH_HOLE) up to the smallest min_off of the room's processes, so a long
- * benchmark keeps the file's allocated size near the readers' lag.
+ * benchmark keeps the file's allocated size near the readers' lag. When the last process
+ * leaves a room (logroom_leave / logroom_close, or logroom_dir_scrub of a dead one) its file
+ * is unlinked under the room's lock, so an empty room holds no memory; a joiner that opened
+ * the file just before checks st_nlink once it holds the lock and, when it was unlinked,
+ * opens (creates) the room anew. The number of room files is bounded by logroom_open's
+ * max_rooms.
  *
  * Process rules: a struct logroom belongs to one process and one thread; never use one
  * across fork (open it in the child). A process that dies without logroom_close (SIGKILL)
@@ -95,8 +100,10 @@ int logroom_dir_scrub(const char *path, pid_t pid);
 
 /* Per process: blocks LOGROOM_WAKE_SIGNAL (it stays blocked after logroom_close: a late
  * wake-up must not kill the process) and opens the signalfd. *out is owned by the caller
- * until logroom_close. */
-int logroom_open(struct logroom **out, const char *dir);
+ * until logroom_close. max_rooms bounds the room files in dir (--max-rooms, counted across
+ * every process of the server; 0 = no bound): a join that would create one more fails with
+ * -ENOSPC. */
+int logroom_open(struct logroom **out, const char *dir, size_t max_rooms);
 /* Leaves every room (readers are detached), closes files; NULL is a no-op. */
 void logroom_close(struct logroom *lr);
 /* Readable (level) when some other process announced new records: poll it, then call
@@ -104,7 +111,8 @@ void logroom_close(struct logroom *lr);
 int logroom_wake_fd(const struct logroom *lr);
 
 /* Puts rd in room[0..len) (leaving its current room first), reading from the current end:
- * a member gets what is published after it joined. */
+ * a member gets what is published after it joined. On failure rd is in no room: -ENOSPC
+ * when the room does not exist and max_rooms do (logroom_open), else -errno. */
 int logroom_join(struct logroom *lr, struct logroom_reader *rd, const char *room, size_t len,
 		 uint64_t self_id);
 void logroom_leave(struct logroom_reader *rd); /* no-op when not in a room */

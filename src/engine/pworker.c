@@ -261,7 +261,7 @@ int pworker_run(const struct pworker_cfg *pc)
 	w.rbuf = malloc(ENGINE_READ_BUF);
 	if (!w.loop || !w.rbuf)
 		return 1;
-	if (pc->room_dir && logroom_open(&w.lr, pc->room_dir) < 0)
+	if (pc->room_dir && logroom_open(&w.lr, pc->room_dir, pc->cfg->pcfg.max_rooms) < 0)
 		w.lr = NULL; /* joins fail: chat answers with its error line */
 	int stop_fd = engine_stop_fd();
 	if (pc->ops->start(&w, pc->ud) < 0 ||

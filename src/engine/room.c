@@ -19,6 +19,8 @@ struct room_set {
 	int locked;
 	pthread_mutex_t mu;
 	struct room *rooms;
+	size_t nrooms;
+	size_t max_rooms; /* 0 = no bound */
 };
 
 static void lock(struct room_set *rs)
@@ -33,12 +35,13 @@ static void unlock(struct room_set *rs)
 		pthread_mutex_unlock(&rs->mu);
 }
 
-struct room_set *room_set_new(int locked)
+struct room_set *room_set_new(int locked, size_t max_rooms)
 {
 	struct room_set *rs = calloc(1, sizeof(*rs));
 	if (!rs)
 		return NULL;
 	rs->locked = locked;
+	rs->max_rooms = max_rooms;
 	pthread_mutex_init(&rs->mu, NULL);
 	return rs;
 }
@@ -78,6 +81,7 @@ static void leave_locked(struct room_set *rs, struct room_member *m)
 			pp = &(*pp)->next;
 		if (*pp)
 			*pp = r->next;
+		rs->nrooms--;
 		free(r);
 	}
 }
@@ -93,6 +97,10 @@ int room_join(struct room_set *rs, struct room_member *m, const char *name, size
 	while (r && !(r->name_len == len && !memcmp(r->name, name, len)))
 		r = r->next;
 	if (!r) {
+		if (rs->max_rooms && rs->nrooms >= rs->max_rooms) {
+			unlock(rs);
+			return -ENOSPC;
+		}
 		r = calloc(1, sizeof(*r) + len + 1);
 		if (!r) {
 			unlock(rs);
@@ -102,6 +110,7 @@ int room_join(struct room_set *rs, struct room_member *m, const char *name, size
 		r->name_len = len;
 		r->next = rs->rooms;
 		rs->rooms = r;
+		rs->nrooms++;
 	}
 	/* count the new membership first so that leaving the old room cannot free r */
 	r->count++;

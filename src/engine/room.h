@@ -9,7 +9,9 @@
  *
  * Threads: a room set made with room_set_new(1) is safe from any thread; with (0) it belongs
  * to one thread (no locking). Memory: rooms are allocated on first join and freed when empty;
- * members are owned by the caller and must room_leave() before they are freed.
+ * members are owned by the caller and must room_leave() before they are freed. At most
+ * max_rooms rooms exist at once (--max-rooms; 0 = no bound): a join that would create one
+ * more fails with -ENOSPC (the member stays where it was).
  * Returns 0 / -errno.
  */
 #ifndef CTXLAB_ENGINE_ROOM_H
@@ -31,10 +33,11 @@ struct room_member {
 	struct room_set *set;            /* the set it joins through room_env_join */
 };
 
-struct room_set *room_set_new(int locked);
+struct room_set *room_set_new(int locked, size_t max_rooms);
 void room_set_free(struct room_set *rs); /* every member must have left */
 
-/* Moves m into room `name` (leaving its current room); creates the room. */
+/* Moves m into room `name` (leaving its current room); creates the room, or fails with
+ * -ENOSPC when max_rooms rooms exist (m stays in its room), -ENOMEM. */
 int room_join(struct room_set *rs, struct room_member *m, const char *name, size_t len);
 void room_leave(struct room_set *rs, struct room_member *m); /* no-op when in no room */
 /* Delivers msg to every other member of from's room; returns how many received it, or

@@ -14,6 +14,11 @@
  * their output buffer is guarded by a mutex. A delivery appends and writes the eventfd; the
  * owning thread writes. Publishes are ordered by the room lock.
  * EMFILE on accept: the accept loop waits 100 ms (on the stop fd) and retries.
+ * A connection whose thread cannot be started (pthread_create fails: EAGAIN at the process's
+ * or the user's thread limit, ENOMEM) is closed, a warning is printed once per run of such
+ * failures, and the accept loop pauses the same 100 ms before the next accept rather than
+ * spin through the backlog; the next thread that starts ends the run.
+ * Test seam: CTXLAB_THREAD_FAIL_CREATE=N makes the first N thread starts fail with EAGAIN.
  */
 #include "engine/engine.h"
 
@@ -66,6 +71,7 @@ struct tsrv {
 	int nactive;
 	int stopping;
 	uint64_t next_id;
+	long fail_create;          /* CTXLAB_THREAD_FAIL_CREATE: thread starts left to fail */
 };
 
 static void tconn_deliver(struct room_member *m, const char *msg, size_t len)
@@ -224,12 +230,27 @@ static void *conn_thread(void *arg)
 	return NULL;
 }
 
-static void conn_start(struct tsrv *s, int fd, pthread_attr_t *attr)
+/* pthread_create, or the seam's failure */
+static int thread_start(struct tsrv *s, pthread_attr_t *attr, struct tconn *c)
 {
+	if (s->fail_create > 0) {
+		s->fail_create--;
+		return EAGAIN;
+	}
+	pthread_t tid;
+	return pthread_create(&tid, attr, conn_thread, c);
+}
+
+/* Starts fd's connection thread: 0, or -errno when fd was closed because its thread could not
+ * be started (other failures, out of memory, close fd and return 0: they are not a reason to
+ * slow accepting). */
+static int conn_start(struct tsrv *s, int fd, pthread_attr_t *attr)
+{
+	int err = 0;
 	struct tconn *c = calloc(1, sizeof(*c) + s->ec.p->state_size);
 	if (!c) {
 		close(fd);
-		return;
+		return 0;
 	}
 	c->fd = fd;
 	c->s = s;
@@ -258,9 +279,9 @@ static void conn_start(struct tsrv *s, int fd, pthread_attr_t *attr)
 	LIST_INSERT_HEAD(&s->active, c, link);
 	s->nactive++;
 	pthread_mutex_unlock(&s->mu);
-	pthread_t tid;
-	if (pthread_create(&tid, attr, conn_thread, c) == 0)
-		return;
+	err = -thread_start(s, attr, c);
+	if (!err)
+		return 0;
 	pthread_mutex_lock(&s->mu);
 	LIST_REMOVE(c, link);
 	s->nactive--;
@@ -274,6 +295,7 @@ fail:
 		close(c->wake_fd);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+	return err;
 }
 
 static int thread_run(const struct engine_cfg *cfg)
@@ -286,7 +308,7 @@ static int thread_run(const struct engine_cfg *cfg)
 	s->pubsub = cfg->proto->fanout;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	s->rooms = room_set_new(1);
+	s->rooms = room_set_new(1, cfg->pcfg.max_rooms);
 	if (!s->rooms) {
 		free(s);
 		return error("out of memory starting the thread engine"), 1;
@@ -302,6 +324,9 @@ static int thread_run(const struct engine_cfg *cfg)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, THREAD_STACK_BYTES);
+	const char *fail = getenv("CTXLAB_THREAD_FAIL_CREATE");
+	s->fail_create = fail ? strtol(fail, NULL, 10) : 0;
+	int warned = 0;
 	engine_ready(cfg, &bound);
 	struct pollfd pf[2] = {{lfd, POLLIN, 0}, {engine_stop_fd(), POLLIN, 0}};
 	while (!engine_stop_requested()) {
@@ -332,7 +357,18 @@ static int thread_run(const struct engine_cfg *cfg)
 			close(fd);
 			continue;
 		}
-		conn_start(s, fd, &attr);
+		int err = conn_start(s, fd, &attr);
+		if (!err) {
+			warned = 0;
+			continue;
+		}
+		if (!warned)
+			warn("cannot start a thread for a connection: %s (closing connections and "
+			     "pausing accepts until threads start again; lower --max-conns or raise "
+			     "the thread limit, ulimit -u)", strerror(-err));
+		warned = 1;
+		struct pollfd sp = {engine_stop_fd(), POLLIN, 0};
+		poll(&sp, 1, (int)(ECONN_ACCEPT_PAUSE_NS / NS_PER_MS));
 	}
 	close(lfd);
 	/* stop: let blocked reads return, threads flush their output and exit */

@@ -4,7 +4,7 @@
  * Everything a connection does is an SQE: accept (multishot when the kernel has it, else one
  * accept re-armed after each completion), recv, send; the stop eventfd is watched by a poll
  * SQE and the idle/header timeouts by a timeout SQE that re-arms itself (a sweep every
- * 1/8 of the shortest timeout, 10..250 ms, only when a timeout is set).
+ * 1/8 of the shortest timeout, 10..1000 ms, only when a timeout is set).
  *
  * A kernel without multishot accept (before 5.19) fails the first multishot accept with
  * EINVAL: the worker then says so once (info) and accepts one connection at a time.

@@ -15,7 +15,9 @@
  * Errors: a line longer than cfg->max_line bytes (the '\n' and a stripped '\r' not counted)
  * appends `* error: line over N bytes (send shorter lines)\n` and returns PROTO_ERROR, as soon
  * as the over-long line is certain (it need not be complete). A bad room name or a failing
- * join/publish hook also end in an error line and PROTO_ERROR.
+ * join/publish hook also end in an error line and PROTO_ERROR; a join the engine refuses with
+ * -ENOSPC (cfg->max_rooms rooms exist) answers
+ * `* error: too many rooms (this server allows N: --max-rooms; join an existing room)\n`.
  * overflow() appends `* disconnected: output queue over N bytes (slow reader)\n`,
  * N = cfg->max_outbuf (the engine's bound).
  *
@@ -119,7 +121,13 @@ static ssize_t chat_line(struct chat *c, const char *line, size_t len, struct bu
 						 (size_t)CHAT_MAX_ROOM);
 			if (room_len == sizeof(CHAT_LOBBY) - 1 && !memcmp(room, CHAT_LOBBY, room_len))
 				return 0;
-			if (c->env && c->env->join && c->env->join(c->env, room, room_len) < 0)
+			int jr = c->env && c->env->join ? c->env->join(c->env, room, room_len) : 0;
+			if (jr == -ENOSPC)
+				return chat_fail(out, flags,
+						 "* error: too many rooms (this server allows %zu: "
+						 "--max-rooms; join an existing room)\n",
+						 c->env->cfg ? c->env->cfg->max_rooms : 0);
+			if (jr < 0)
 				return chat_fail(out, flags,
 						 "* error: cannot join the room (server refused it; "
 						 "%zu-byte name)\n", room_len);

@@ -3,11 +3,14 @@
  * Routes (GET and HEAD; HEAD gets the same headers and no body):
  *   /                                  200 "hello, world\n" (pre-built constant responses)
  *   /work?cpu_us=N&mem=SIZE&stride=S   runs proto_work(N, SIZE, S), then 200 "ok\n".
- *                                      N: decimal, <= 10000000 (10 s). SIZE, S: bytes with an
+ *                                      N: decimal, <= cfg->work_max_cpu_us (--work-max-cpu-us,
+ *                                      default 1 s; never over 10 s). SIZE, S: bytes with an
  *                                      optional binary suffix (k K KB KiB m M MB MiB g G GB GiB),
- *                                      SIZE <= 1 GiB, 1 <= S <= 1 GiB; unknown keys are ignored;
- *                                      a bad value is 400 (connection kept: the request was
- *                                      well framed). The query may be absent.
+ *                                      SIZE <= cfg->work_max_mem_bytes (--work-max-mem, default
+ *                                      64 MiB; never over 1 GiB), 1 <= S <= 1 GiB; unknown keys
+ *                                      are ignored; a bad value or one over a cap is 400 naming
+ *                                      the cap (connection kept: the request was well framed;
+ *                                      no /work runs). The query may be absent.
  *   anything else                      404; a method other than GET/HEAD is 405 (Allow: GET, HEAD)
  *                                      whatever the path.
  * The configured work knob (cfg->work_*) runs once for every complete request (200/404/405
@@ -56,6 +59,8 @@
  */
 #include "proto/proto.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -117,6 +122,8 @@ struct http {
 	struct proto_env *env;
 	size_t max_line, max_headers, max_header_bytes, max_body;
 	uint64_t cpu_us, mem_bytes, stride_bytes;
+	uint64_t work_max_cpu_us, work_max_mem_bytes; /* /work's caps (cfg, else the hard limits) */
+	char query_err_buf[128]; /* a 400 body naming a cap (m.query_err points here) */
 	int done;            /* closed or failed: no more input is accepted */
 	struct http_msg m;
 };
@@ -366,8 +373,9 @@ static int parse_size(const char *s, size_t n, uint64_t *out)
 	return -1;
 }
 
-static const char *parse_work_query(struct http_msg *m, const char *q, size_t n)
+static const char *parse_work_query(struct http *h, const char *q, size_t n)
 {
+	struct http_msg *m = &h->m;
 	size_t i = 0;
 	while (i < n) {
 		size_t s = i;
@@ -385,12 +393,22 @@ static const char *parse_work_query(struct http_msg *m, const char *q, size_t n)
 		if (klen == 6 && !memcmp(k, "cpu_us", 6)) {
 			size_t used;
 			if (parse_u64(v, vlen, &used, &m->q_cpu_us) || used != vlen ||
-			    m->q_cpu_us > HTTP_MAX_WORK_CPU_US)
-				return "bad cpu_us: use a number of microseconds up to 10000000, "
-				       "e.g. cpu_us=100\n";
+			    m->q_cpu_us > h->work_max_cpu_us) {
+				snprintf(h->query_err_buf, sizeof(h->query_err_buf),
+					 "bad cpu_us: use a number of microseconds up to %" PRIu64
+					 " (this server's --work-max-cpu-us), e.g. cpu_us=100\n",
+					 h->work_max_cpu_us);
+				return h->query_err_buf;
+			}
 		} else if (klen == 3 && !memcmp(k, "mem", 3)) {
-			if (parse_size(v, vlen, &m->q_mem_bytes) || m->q_mem_bytes > HTTP_MAX_WORK_BYTES)
-				return "bad mem: use a size up to 1GiB, e.g. mem=64k\n";
+			if (parse_size(v, vlen, &m->q_mem_bytes) ||
+			    m->q_mem_bytes > h->work_max_mem_bytes) {
+				snprintf(h->query_err_buf, sizeof(h->query_err_buf),
+					 "bad mem: use a size up to %" PRIu64
+					 " bytes (this server's --work-max-mem), e.g. mem=64k\n",
+					 h->work_max_mem_bytes);
+				return h->query_err_buf;
+			}
 		} else if (klen == 6 && !memcmp(k, "stride", 6)) {
 			if (parse_size(v, vlen, &m->q_stride_bytes) || !m->q_stride_bytes ||
 			    m->q_stride_bytes > HTTP_MAX_WORK_BYTES)
@@ -416,7 +434,7 @@ static void on_head(struct http *h, const char *in)
 	} else if (plen == 5 && !memcmp(t, "/work", 5)) {
 		m->route = R_WORK;
 		if (qm)
-			m->query_err = parse_work_query(m, qm + 1, tlen - plen - 1);
+			m->query_err = parse_work_query(h, qm + 1, tlen - plen - 1);
 		if (m->query_err)
 			m->route = R_BAD_QUERY;
 	} else {
@@ -768,6 +786,12 @@ static int http_init(void *state, struct proto_env *env)
 	h->max_header_bytes =
 		cfg && cfg->max_header_bytes ? cfg->max_header_bytes : HTTP_DEFAULT_MAX_HEADER_BYTES;
 	h->max_body = cfg && cfg->max_body ? cfg->max_body : HTTP_DEFAULT_MAX_BODY;
+	h->work_max_cpu_us = HTTP_MAX_WORK_CPU_US;
+	h->work_max_mem_bytes = HTTP_MAX_WORK_BYTES;
+	if (cfg && cfg->work_max_cpu_us && cfg->work_max_cpu_us < HTTP_MAX_WORK_CPU_US)
+		h->work_max_cpu_us = cfg->work_max_cpu_us;
+	if (cfg && cfg->work_max_mem_bytes && cfg->work_max_mem_bytes < HTTP_MAX_WORK_BYTES)
+		h->work_max_mem_bytes = cfg->work_max_mem_bytes;
 	if (cfg) {
 		h->cpu_us = cfg->work_cpu_us;
 		h->mem_bytes = cfg->work_mem_bytes;

@@ -37,4 +37,7 @@ void proto_cfg_defaults(struct proto_cfg *cfg)
 	cfg->max_body = 1024 * 1024;
 	cfg->max_line = 64 * 1024;
 	cfg->max_outbuf = 1024 * 1024;
+	cfg->max_rooms = PROTO_DEFAULT_MAX_ROOMS;
+	cfg->work_max_cpu_us = PROTO_DEFAULT_WORK_MAX_CPU_US;
+	cfg->work_max_mem_bytes = PROTO_DEFAULT_WORK_MAX_MEM_BYTES;
 }

@@ -44,12 +44,25 @@ struct proto_cfg {
 	/* chat */
 	size_t max_line;          /* default 64 KiB */
 	size_t max_outbuf;        /* engine-enforced output bound per connection, default 1 MiB */
+	size_t max_rooms;         /* engine-enforced bound on rooms at once (a join that would
+				   * create one more fails: chat's "too many rooms" line);
+				   * default PROTO_DEFAULT_MAX_ROOMS, 0 = no bound */
 	/* work knobs applied per message (sink/echo/chat: per line; http: per request) */
 	uint64_t work_cpu_us;
 	uint64_t work_mem_bytes;
 	uint64_t work_stride_bytes;
+	/* http: server-side caps of a /work request's own cpu_us and mem (a request over a cap
+	 * is answered 400); set by proto_cfg_defaults, 0 = no cap beyond the hard limits
+	 * (10 s, 1 GiB) */
+	uint64_t work_max_cpu_us;
+	uint64_t work_max_mem_bytes;
 };
 
+#define PROTO_DEFAULT_MAX_ROOMS 1024
+#define PROTO_DEFAULT_WORK_MAX_CPU_US 1000000ULL          /* 1 s */
+#define PROTO_DEFAULT_WORK_MAX_MEM_BYTES (64ULL << 20)   /* 64 MiB */
+
+/* The defaults of every limit above (what `ctxlab serve` starts from). */
 void proto_cfg_defaults(struct proto_cfg *cfg);
 
 struct proto_env {

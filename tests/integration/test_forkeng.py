@@ -371,6 +371,18 @@ class ForkEngines(unittest.TestCase):
                     s.sendall(b"hi\n")
                     self.assertEqual(recv_exact(s, 3), b"hi\n")
                 c = srv.connect()
+                if engine == "fork":
+                    # at the cap of live children the parent stops accepting: c waits in
+                    # the backlog, neither closed nor served, until a child ends
+                    c.sendall(b"wait\n")
+                    c.settimeout(1.0)
+                    self.assertRaises(socket.timeout, c.recv, 10)
+                    a.close()
+                    c.settimeout(5)
+                    self.assertEqual(recv_exact(c, 5), b"wait\n")
+                    c.close()
+                    b.close()
+                    return
                 self.assertEqual(recv_until_eof(c, timeout=5), b"")  # accepted and closed
                 c.close()
                 a.close()
@@ -495,7 +507,9 @@ class ForkEngines(unittest.TestCase):
         # pause accepting rather than spin on the readable listener, and recover
         def limit():
             resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
-        srv = Server("prefork", "echo", "--workers", "1", preexec_fn=limit)
+        # --max-conns 0: the default cap, bounded by the open-file limit, would close the
+        # connections beyond it before the worker runs out of descriptors
+        srv = Server("prefork", "echo", "--workers", "1", "--max-conns", "0", preexec_fn=limit)
         try:
             conns = [srv.connect(timeout=3) for _ in range(100)]
             time.sleep(0.3)

@@ -95,7 +95,7 @@ static void wait_byte(int fd)
 static void writer_child(const char *dir, int id, int ready_w, int go_r, const char *result)
 {
 	struct logroom *lr;
-	if (logroom_open(&lr, dir))
+	if (logroom_open(&lr, dir, 0))
 		_exit(10);
 	struct logroom_reader rd = {0};
 	if (logroom_join(lr, &rd, "lobby", 5, (uint64_t)id))
@@ -155,7 +155,7 @@ static void test_concurrent_writers_exactly_once_in_order(void **state)
 		wait_byte(ready[0]);
 	/* The parent is a pure reader that joined before the first record: the global order. */
 	struct logroom *lr;
-	assert_int_equal(logroom_open(&lr, dir), 0);
+	assert_int_equal(logroom_open(&lr, dir, 0), 0);
 	struct logroom_reader all = {0};
 	assert_int_equal(logroom_join(lr, &all, "lobby", 5, 9999), 0);
 	char go_bytes[WRITERS];
@@ -214,7 +214,7 @@ static void test_skip_own_and_join_position(void **state)
 	assert_int_equal(logroom_dir_start(&rdir), 0);
 	const char *dir = rdir.path;
 	struct logroom *lr;
-	assert_int_equal(logroom_open(&lr, dir), 0);
+	assert_int_equal(logroom_open(&lr, dir, 0), 0);
 	struct logroom_reader a = {0}, b = {0}, c = {0};
 	assert_int_equal(logroom_join(lr, &a, "r1", 2, 1), 0);
 	assert_int_equal(logroom_join(lr, &b, "r1", 2, 2), 0);
@@ -256,7 +256,7 @@ static void test_overflow_bound(void **state)
 	struct logroom_dir rdir;
 	assert_int_equal(logroom_dir_start(&rdir), 0);
 	struct logroom *lr;
-	assert_int_equal(logroom_open(&lr, rdir.path), 0);
+	assert_int_equal(logroom_open(&lr, rdir.path, 0), 0);
 	struct logroom_reader slow = {0}, pub = {0};
 	assert_int_equal(logroom_join(lr, &slow, "lobby", 5, 1), 0);
 	assert_int_equal(logroom_join(lr, &pub, "lobby", 5, 2), 0);
@@ -328,7 +328,7 @@ static void test_janitor_removes_dir_when_creator_dies(void **state)
 		struct logroom_dir d;
 		struct logroom *lr;
 		struct logroom_reader rd = {0};
-		if (logroom_dir_start(&d) || logroom_open(&lr, d.path) ||
+		if (logroom_dir_start(&d) || logroom_open(&lr, d.path, 0) ||
 		    logroom_join(lr, &rd, "lobby", 5, 1) || logroom_publish(&rd, "m\n", 2))
 			_exit(1);
 		if (write(p[1], d.path, strlen(d.path) + 1) < 0)
@@ -361,7 +361,7 @@ static void test_scrub_dead_member(void **state)
 		logroom_dir_forked(&rdir);
 		struct logroom *lr;
 		struct logroom_reader rd = {0};
-		if (logroom_open(&lr, dir) || logroom_join(lr, &rd, "lobby", 5, 7))
+		if (logroom_open(&lr, dir, 0) || logroom_join(lr, &rd, "lobby", 5, 7))
 			_exit(1);
 		raise(SIGKILL); /* dies without leaving */
 		_exit(2);
@@ -389,7 +389,7 @@ static void test_punch_releases_read_log(void **state)
 	assert_int_equal(logroom_dir_start(&rdir), 0);
 	const char *dir = rdir.path;
 	struct logroom *lr;
-	assert_int_equal(logroom_open(&lr, dir), 0);
+	assert_int_equal(logroom_open(&lr, dir, 0), 0);
 	struct logroom_reader rd = {0}, pub = {0};
 	assert_int_equal(logroom_join(lr, &rd, "big", 3, 1), 0);
 	assert_int_equal(logroom_join(lr, &pub, "big", 3, 2), 0);
@@ -418,6 +418,163 @@ static void test_punch_releases_read_log(void **state)
 	assert_int_equal(logroom_dir_stop(&rdir), 0);
 }
 
+/* The room's file goes when its last member leaves: no log is kept in /dev/shm for nobody.
+ * A room left by one of two members keeps its file. */
+static void test_empty_room_file_removed(void **state)
+{
+	(void)state;
+	struct logroom_dir rdir;
+	assert_int_equal(logroom_dir_start(&rdir), 0);
+	char path[600];
+	snprintf(path, sizeof(path), "%s/r-7a", rdir.path);
+	struct logroom *lr;
+	assert_int_equal(logroom_open(&lr, rdir.path, 0), 0);
+	struct logroom_reader a = {0}, b = {0};
+	assert_int_equal(logroom_join(lr, &a, "z", 1, 1), 0);
+	assert_int_equal(logroom_join(lr, &b, "z", 1, 2), 0);
+	static char msg[65536];
+	memset(msg, 'x', sizeof(msg));
+	for (int i = 0; i < 16; i++) /* 1 MiB of log, below the punch step */
+		assert_int_equal(logroom_publish(&a, msg, sizeof(msg)), 0);
+	assert_int_equal(access(path, F_OK), 0);
+	logroom_leave(&a);
+	assert_int_equal(access(path, F_OK), 0); /* b is still in it */
+	logroom_leave(&b);
+	assert_int_equal(access(path, F_OK), -1);
+	/* and the room works again from scratch */
+	assert_int_equal(logroom_join(lr, &a, "z", 1, 1), 0);
+	assert_int_equal(logroom_join(lr, &b, "z", 1, 2), 0);
+	assert_int_equal(logroom_publish(&a, "hi", 2), 0);
+	struct buf out = BUF_INIT;
+	assert_int_equal(logroom_read(&b, &out, 0), 2);
+	buf_free(&out);
+	logroom_close(lr); /* close leaves too */
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(logroom_dir_stop(&rdir), 0);
+}
+
+/* A member killed in its room: the parent's scrub removes the then empty room's file. */
+static void test_scrub_removes_empty_room(void **state)
+{
+	(void)state;
+	struct logroom_dir rdir;
+	assert_int_equal(logroom_dir_start(&rdir), 0);
+	char path[600];
+	snprintf(path, sizeof(path), "%s/r-6c6f626279", rdir.path);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		logroom_dir_forked(&rdir);
+		struct logroom *lr;
+		struct logroom_reader rd = {0};
+		if (logroom_open(&lr, rdir.path, 0) || logroom_join(lr, &rd, "lobby", 5, 7))
+			_exit(1);
+		raise(SIGKILL);
+		_exit(2);
+	}
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+	assert_int_equal(si.si_code, CLD_KILLED);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(logroom_dir_scrub(rdir.path, pid), 1);
+	assert_int_equal(access(path, F_OK), -1);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_int_equal(logroom_dir_stop(&rdir), 0);
+}
+
+/* max_rooms: a join that would create one room too many fails with -ENOSPC (the reader is
+ * in no room); joining an existing room still works, and a freed room makes room. */
+static void test_max_rooms(void **state)
+{
+	(void)state;
+	struct logroom_dir rdir;
+	assert_int_equal(logroom_dir_start(&rdir), 0);
+	struct logroom *lr;
+	assert_int_equal(logroom_open(&lr, rdir.path, 2), 0);
+	struct logroom_reader a = {0}, b = {0}, c = {0};
+	assert_int_equal(logroom_join(lr, &a, "lobby", 5, 1), 0);
+	assert_int_equal(logroom_join(lr, &b, "one", 3, 2), 0);
+	assert_int_equal(logroom_join(lr, &c, "two", 3, 3), -ENOSPC);
+	assert_null(c.room);
+	assert_int_equal(logroom_join(lr, &c, "one", 3, 3), 0);
+	logroom_leave(&b);
+	logroom_leave(&c); /* "one" is empty and gone */
+	assert_int_equal(logroom_join(lr, &c, "two", 3, 3), 0);
+	assert_int_equal(logroom_join(lr, &b, "three", 5, 2), -ENOSPC);
+	logroom_close(lr);
+	assert_int_equal(logroom_dir_stop(&rdir), 0);
+}
+
+/* max_rooms across processes: members of the server racing to create the same new room
+ * are one room, not one each (the count is taken under the directory's lock, after a second
+ * look for the file): with the cap just room for it, none of them is refused. */
+#define RACERS 4
+#define RACE_ROUNDS 150
+static void test_max_rooms_same_room_race(void **state)
+{
+	(void)state;
+	struct logroom_dir rdir;
+	assert_int_equal(logroom_dir_start(&rdir), 0);
+	struct logroom *lr;
+	assert_int_equal(logroom_open(&lr, rdir.path, 2), 0);
+	struct logroom_reader lobby = {0};
+	assert_int_equal(logroom_join(lr, &lobby, "lobby", 5, 1), 0);
+	int refused = 0;
+	for (int round = 0; round < RACE_ROUNDS && !refused; round++) {
+		int go[2], res[2], done[2];
+		assert_int_equal(pipe(go), 0);
+		assert_int_equal(pipe(res), 0);
+		assert_int_equal(pipe(done), 0);
+		char name[16];
+		int len = snprintf(name, sizeof(name), "r%d", round);
+		pid_t pids[RACERS];
+		for (int i = 0; i < RACERS; i++) {
+			pids[i] = fork();
+			assert_true(pids[i] >= 0);
+			if (pids[i] == 0) {
+				logroom_dir_forked(&rdir);
+				struct logroom *clr;
+				struct logroom_reader rd = {0};
+				if (logroom_open(&clr, rdir.path, 2))
+					_exit(1);
+				wait_byte(go[0]);
+				char r = logroom_join(clr, &rd, name, (size_t)len, 10 + (uint64_t)i)
+						 ? 'n' : 'y';
+				if (write(res[1], &r, 1) != 1)
+					_exit(2);
+				wait_byte(done[0]); /* stay in the room until every racer joined */
+				logroom_close(clr);
+				_exit(0);
+			}
+		}
+		char go_bytes[RACERS];
+		memset(go_bytes, 'g', sizeof(go_bytes));
+		assert_int_equal(write(go[1], go_bytes, RACERS), RACERS);
+		for (int i = 0; i < RACERS; i++) {
+			char r;
+			assert_int_equal(read(res[0], &r, 1), 1);
+			refused += r != 'y';
+		}
+		assert_int_equal(write(done[1], go_bytes, RACERS), RACERS);
+		for (int i = 0; i < RACERS; i++) {
+			int st;
+			assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+			assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		}
+		close(go[0]);
+		close(go[1]);
+		close(res[0]);
+		close(res[1]);
+		close(done[0]);
+		close(done[1]);
+	}
+	assert_int_equal(refused, 0);
+	logroom_close(lr);
+	assert_int_equal(logroom_dir_stop(&rdir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -427,6 +584,10 @@ int main(void)
 		cmocka_unit_test(test_scrub_dead_member),
 		cmocka_unit_test(test_janitor_removes_dir_when_creator_dies),
 		cmocka_unit_test(test_punch_releases_read_log),
+		cmocka_unit_test(test_empty_room_file_removed),
+		cmocka_unit_test(test_scrub_removes_empty_room),
+		cmocka_unit_test(test_max_rooms),
+		cmocka_unit_test(test_max_rooms_same_room_race),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -115,6 +115,63 @@ static void test_work(void **unused)
 	}
 }
 
+/* /work's server-side caps: the defaults (1 s, 64 MiB) and a lowered cap answer 400 naming
+ * the cap, without running the work; at the cap the request is served. */
+static void work_status(const struct proto_cfg *cfg, const char *req, const char *want_head,
+			const char *want_in_body, uint64_t max_cpu_ns)
+{
+	struct harness h;
+	harness_init(&h, "http", cfg, 1);
+	uint64_t t0 = clock_thread_cpu_ns();
+	harness_feed_str(&h, req);
+	uint64_t spent = clock_thread_cpu_ns() - t0;
+	harness_feed_str(&h, "GET / HTTP/1.1\r\n\r\n");
+	assert_true(buf_used(&h.out) > strlen(want_head));
+	assert_memory_equal(buf_head(&h.out), want_head, strlen(want_head));
+	if (want_in_body) {
+		char *o = strndup(buf_head(&h.out), buf_used(&h.out));
+		assert_non_null(o);
+		if (!strstr(o, want_in_body))
+			fail_msg("reply to %s lacks '%s': %s", req, want_in_body, o);
+		free(o);
+	}
+	assert_true(spent <= max_cpu_ns);
+	assert_false(h.closed);
+	harness_free(&h);
+}
+
+static void test_work_caps(void **unused)
+{
+	struct proto_cfg cfg;
+	proto_cfg_defaults(&cfg);
+	assert_int_equal(cfg.work_max_cpu_us, 1000000);
+	assert_int_equal(cfg.work_max_mem_bytes, 64 << 20);
+	const uint64_t quick = 200 * NS_PER_MS; /* refused: no work ran */
+	work_status(&cfg, "GET /work?cpu_us=1000001 HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ",
+		    "up to 1000000 (this server's --work-max-cpu-us)", quick);
+	work_status(&cfg, "GET /work?mem=65M HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ",
+		    "up to 67108864 bytes (this server's --work-max-mem)", quick);
+	work_status(&cfg, "GET /work?cpu_us=10000000&mem=1g HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ",
+		    "--work-max-cpu-us", quick);
+	work_status(&cfg, "GET /work?mem=64M&stride=4096 HTTP/1.1\r\n\r\n", "HTTP/1.1 200 ",
+		    NULL, UINT64_MAX);
+	cfg.work_max_cpu_us = 500;
+	cfg.work_max_mem_bytes = 4096;
+	work_status(&cfg, "GET /work?cpu_us=500&mem=4k HTTP/1.1\r\n\r\n", "HTTP/1.1 200 ", NULL,
+		    UINT64_MAX);
+	work_status(&cfg, "GET /work?cpu_us=501 HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ",
+		    "up to 500 ", quick);
+	work_status(&cfg, "GET /work?mem=4097 HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ",
+		    "up to 4096 bytes", quick);
+	/* 0 = no cap beyond the hard limits */
+	cfg.work_max_cpu_us = 0;
+	cfg.work_max_mem_bytes = 0;
+	work_status(&cfg, "GET /work?cpu_us=10000001 HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ",
+		    "up to 10000000 ", quick);
+	work_status(&cfg, "GET /work?mem=2G HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ",
+		    "up to 1073741824 bytes", quick);
+}
+
 static void test_cfg_work_knob(void **unused)
 {
 	struct proto_cfg cfg;
@@ -398,6 +455,7 @@ int main(void)
 		cmocka_unit_test(test_cfg_work_knob),
 		cmocka_unit_test(test_pipeline_every_split),
 		cmocka_unit_test(test_body_consumed_incrementally),
+		cmocka_unit_test(test_work_caps),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_prefixes_need_more),
 		cmocka_unit_test(test_malformed_corpus),
