@@ -500,7 +500,10 @@ int cmd_watch(int argc, char **argv)
 		}
 		/* the child is forked inside the cgroup: nothing it does escapes accounting */
 		int joined = cgpath[0] && !monitor_cgroup_join(cgpath, 0);
-		struct spawn_opts so = {.argv = (const char *const *)o.cmd, .stderr_fd = -1};
+		/* held before exec until the monitor (and its perf counters, inherited by all the
+		 * tree forks) is attached: nothing CMD does escapes the counters */
+		struct spawn_opts so = {.argv = (const char *const *)o.cmd, .stderr_fd = -1,
+					.hold = 1};
 		int r = spawn_start(&so, &child);
 		if (joined)
 			monitor_cgroup_leave(cgpath);
@@ -525,6 +528,17 @@ int cmd_watch(int argc, char **argv)
 				monitor_cgroup_remove(cgpath);
 		}
 		return error("%s", err), 1;
+	}
+	if (o.cmd) {
+		int r = spawn_release(&child);
+		if (r) {
+			error("cannot start '%s': %s", o.cmd[0], strerror(-r));
+			spawn_wait(&child, -1);
+			monitor_stop(m, NULL);
+			if (cgpath[0])
+				monitor_cgroup_remove(cgpath);
+			return 1;
+		}
 	}
 	struct series se = {0};
 	struct jw w;
@@ -557,6 +571,8 @@ int cmd_watch(int argc, char **argv)
 				d.ru_utime.tv_usec = (suseconds_t)((us - (double)(time_t)us) * 1e6);
 				d.ru_stime.tv_sec = (time_t)ss;
 				d.ru_stime.tv_usec = (suseconds_t)((ss - (double)(time_t)ss) * 1e6);
+				d.ru_nvcsw = ru.ru_nvcsw - ru0.ru_nvcsw;
+				d.ru_nivcsw = ru.ru_nivcsw - ru0.ru_nivcsw;
 				monitor_reaped(m, &d);
 				exited = 1;
 			}
