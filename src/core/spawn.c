@@ -870,6 +870,11 @@ static void reaped(struct spawn_child *child, int st)
 	child->status = st;
 	child->exited = 1;
 	guard_del(child->keeper);
+	/* a held program that was never released */
+	if (child->go_fd >= 0)
+		close(child->go_fd), child->go_fd = -1;
+	if (child->st_fd >= 0)
+		close(child->st_fd), child->st_fd = -1;
 }
 
 int spawn_signal(struct spawn_child *child, int sig)
