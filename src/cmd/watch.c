@@ -520,6 +520,11 @@ int cmd_watch(int argc, char **argv)
 	 * keeper still dies with us if we are killed) and our cgroup removed */
 	signal(SIGINT, on_stop);
 	signal(SIGTERM, on_stop);
+	/* tests only: a pause between starting CMD and attaching, where a CMD that were not held
+	 * would run uncounted by the perf counters */
+	const char *delay = getenv("CTXLAB_WATCH_ATTACH_DELAY_MS");
+	if (o.cmd && delay && atoi(delay) > 0)
+		clock_sleep_ns((uint64_t)atoi(delay) * NS_PER_MS);
 	struct monitor *m = monitor_start(&o.mo, err, sizeof err);
 	if (!m) {
 		if (o.cmd) {
