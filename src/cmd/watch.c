@@ -270,6 +270,7 @@ static void json_summary(struct jw *w, const struct series *se, const struct mon
 	jw_kint(w, "left", tot->left);
 	jw_key(w, "perf");
 	jw_obj(w);
+	jw_kstr(w, "scope", tot->perf_per_cgroup ? "cgroup" : "tasks");
 	if (tot->sw_ok) {
 		jw_kuint(w, "task_clock_ns", tot->task_clock_ns);
 		jw_kuint(w, "context_switches", tot->perf_ctxsw);

@@ -171,6 +171,7 @@ struct monitor {
 
 	struct perfev pe;
 	int pe_on;
+	int pe_cgroup;                 /* the counters are per cgroup and CPU */
 
 	struct monitor_task *tasks;
 	int captasks;
@@ -1304,6 +1305,7 @@ static void fill(struct monitor *m, struct monitor_sample *s, const struct acc *
 	s->cpu_pct = 100.0 * s->cpu_total_cores / (double)s->cpus_allowed;
 	if (m->pe_on) {
 		s->sw_ok = m->pe.ok[PERFEV_TASK_CLOCK];
+		s->perf_per_cgroup = m->pe_cgroup;
 		s->task_clock_ns = dsub(now->perf[PERFEV_TASK_CLOCK], from->perf[PERFEV_TASK_CLOCK]);
 		s->perf_ctxsw = dsub(now->perf[PERFEV_CTXSW], from->perf[PERFEV_CTXSW]);
 		s->cpu_migrations = dsub(now->perf[PERFEV_MIGRATIONS], from->perf[PERFEV_MIGRATIONS]);
@@ -1633,7 +1635,15 @@ struct monitor *monitor_start(const struct monitor_opts *opts, char *err, size_t
 	int gone = 0, left = 0;
 	if (take(m, &w, &gone, &left))
 		goto oom;
-	if (opts->perf_counters) {
+	/* perf counters per cgroup and CPU when the target has a v2 cgroup of its own (every
+	 * process counted in full, short-lived ones included), else per task, inherited */
+	const char *pcg = opts->cgroup ? opts->cgroup : opts->cpu_cgroup;
+	if (opts->perf_counters && pcg && m->cg_version == 2 && !getenv("CTXLAB_PERF_PER_TASK") &&
+	    !perfev_attach_cgroup(&m->pe, pcg)) {
+		m->pe_on = 1;
+		m->pe_cgroup = 1;
+		memcpy(m->acc.perf, m->pe.base, sizeof m->acc.perf);
+	} else if (opts->perf_counters) {
 		pid_t *pids = malloc((size_t)(m->nprocs ? m->nprocs : 1) * sizeof *pids);
 		if (!pids)
 			goto oom;

@@ -98,6 +98,9 @@ struct monitor_sample {
 					       * the next call */
 	char source[160];                /* where per-process figures come from: "taskstats"
 					  * (one netlink request per process) or "/proc (why)" */
+	int perf_per_cgroup;             /* 1: the perf counters count the target's cgroup (v2) per
+					  * CPU; 0: per task of the tree, inherited (see
+					  * docs/metrics.md) */
 	int slow_every;                  /* PSS, fds and sockets are refreshed every slow_every
 					  * intervals (1 = every one; more when they would cost
 					  * over 0.3% of a core); new processes are read at once */
