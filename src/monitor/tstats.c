@@ -283,8 +283,10 @@ int tstats_listen(struct tstats *t)
 		    nh->nlmsg_seq == t->seq) {
 			struct nlmsgerr *e = NLMSG_DATA(nh);
 			if (e->error) {
-				snprintf(t->why, sizeof t->why, "cannot register for exit events: %s",
-					 strerror(-e->error));
+				snprintf(t->why, sizeof t->why, "cannot register for exit events: %s%s",
+					 strerror(-e->error), e->error == -EINVAL
+					 ? " (listeners only from the initial PID and user namespaces)"
+					 : "");
 				r = e->error;
 				tstats_close(t);
 				return r;

@@ -54,7 +54,8 @@ struct tstats_exit {
 			       * (getrusage counts it for a reaped process, not for a thread) */
 };
 /* Opens a listener for every possible CPU on a socket of its own (nonblocking, a 32 MiB
- * buffer when root may force it). Needs root (CAP_NET_ADMIN). 0, or -errno with why set. */
+ * buffer when root may force it). Needs root (CAP_NET_ADMIN) in the initial PID and user
+ * namespaces (the kernel refuses listeners elsewhere). 0, or -errno with why set. */
 int tstats_listen(struct tstats *t);
 /* Reads the queued exit events, without blocking, into ev[max]: the count (call again while it
  * returns max), or -errno. An overflow of the socket buffer adds to t->lost. */
