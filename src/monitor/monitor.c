@@ -646,6 +646,8 @@ static int read_tasks(struct monitor *m, struct proc_ent *p, struct walk *w, int
 		} else {
 			snprintf(rel, sizeof rel, "task/%d/status", (int)tid);
 			if (rd(m, &t->fd_status, p->dirfd, rel, m->buf, sizeof m->buf) < 0) {
+				if (!fresh)
+					grave_add(m, p->pid, t); /* its tail: from its exit event */
 				task_close(m, t);
 				continue; /* gone since the listing */
 			}
@@ -1348,8 +1350,8 @@ static void split_exact(struct monitor *m, uint64_t span, uint64_t fb_u, uint64_
 	m->acc.cg_sys_ns = s0 + (m->cg_span_done - m->cg_span_u);
 }
 
-/* The task of event e in the table (a thread this walk read) or in the graveyard (one it no
- * longer found), with its pid's process; NULL when the walk never saw it. */
+/* The task of event e in the table (a thread this walk read), found through its process (or,
+ * when the kernel does not give the tgid, a process with its pid); NULL when not there. */
 static struct task_ent *find_task(struct monitor *m, const struct tstats_exit *e)
 {
 	pid_t pids[2] = {e->tgid > 0 ? e->tgid : e->tid, e->tid};
