@@ -48,8 +48,9 @@ static const char usage[] =
 	"  --no-fds             skip fd and socket counts\n"
 	"  --method M           for -- CMD: auto (default), cgroup2, cgroup1 or procwalk\n"
 	"  --quiet              no table: only the summary (with --json) or nothing\n"
-	"  --selftest           burn known CPU in a forked tree and check every accounting method\n"
-	"                       against getrusage (exit 0 when all pass)\n";
+	"  --selftest           burn known CPU in a forked tree and check every accounting method,\n"
+	"                       and the context switches of short-lived children, against\n"
+	"                       getrusage (exit 0 when all pass)\n";
 
 static volatile sig_atomic_t stop_flag;
 static void on_stop(int sig) { (void)sig, stop_flag = 1; }
@@ -269,6 +270,7 @@ static void json_summary(struct jw *w, const struct series *se, const struct mon
 	jw_kint(w, "left", tot->left);
 	jw_key(w, "perf");
 	jw_obj(w);
+	jw_kstr(w, "scope", tot->perf_per_cgroup ? "cgroup" : "tasks");
 	if (tot->sw_ok) {
 		jw_kuint(w, "task_clock_ns", tot->task_clock_ns);
 		jw_kuint(w, "context_switches", tot->perf_ctxsw);
@@ -369,6 +371,61 @@ static int selftest_one(const char *name, int cg_version)
 	return ok ? 0 : -1;
 }
 
+/* Context switches of a tree of short-lived children (procwalk: the children are born and
+ * gone between samples; only the kernel's exit events can account them) against the root's
+ * getrusage: voluntary within 5% (+5); involuntary within 5% (+5) less 0.5 per exit (the
+ * preemptions of a process's teardown after its exit event reach only its reaper). */
+static int selftest_switches(void)
+{
+	const char *name = "switches";
+	struct workload_tree_opts o = {.children = 200, .par = 4, .sleeps = 5,
+				       .user_ns = 300 * NS_PER_US, .sys_ns = 300 * NS_PER_US};
+	char err[256];
+	struct workload_tree t;
+	if (workload_tree_start(&o, &t))
+		return error("cannot fork the selftest workload: %s", strerror(errno));
+	struct monitor_opts mo = {.pid = t.pid};
+	struct monitor *m = monitor_start(&mo, err, sizeof err);
+	if (!m) {
+		workload_tree_end(&t);
+		return error("%s", err);
+	}
+	workload_tree_go(&t);
+	struct workload_truth tr;
+	uint64_t vol = 0, invol = 0;
+	int got = 0;
+	struct monitor_sample smp;
+	for (int i = 0; i < 400 && !got; i++) {
+		clock_sleep_ns(50 * NS_PER_MS);
+		monitor_sample(m, &smp);
+		vol += smp.ctxsw_vol, invol += smp.ctxsw_invol;
+		got = workload_tree_truth(&t, &tr, 1) == 0;
+	}
+	monitor_sample(m, &smp);
+	vol += smp.ctxsw_vol, invol += smp.ctxsw_invol;
+	monitor_stop(m, NULL);
+	workload_tree_end(&t);
+	if (!got) {
+		printf("%-9s FAIL  the workload did not finish\n", name);
+		return -1;
+	}
+	if (strncmp(smp.source, "taskstats + exit events", 23)) {
+		printf("%-9s SKIP  no taskstats exit events (source: %s)\n", name, smp.source);
+		return 0;
+	}
+	double tv = (double)(tr.children_nvcsw + tr.self_nvcsw);
+	double ti = (double)(tr.children_nivcsw + tr.self_nivcsw);
+	double exits = o.children;
+	int ok = fabs((double)vol - tv) <= 0.05 * tv + 5 &&
+		 (double)invol >= 0.95 * ti - 0.5 * exits - 5 && (double)invol <= 1.05 * ti + 5;
+	printf("%-9s %s  %d short-lived children: voluntary %llu vs getrusage %.0f (%+.2f%%, limit "
+	       "5%%), involuntary %llu vs %.0f (%+.2f%%, limit +5%% / -5%% - 0.5 per exit)\n", name,
+	       ok ? "PASS" : "FAIL", o.children, (unsigned long long)vol, tv,
+	       tv ? 100 * ((double)vol - tv) / tv : 0, (unsigned long long)invol, ti,
+	       ti ? 100 * ((double)invol - ti) / ti : 0);
+	return ok ? 0 : -1;
+}
+
 static int selftest(void)
 {
 	printf("selftest: 6 children (3 user-mode, 3 kernel-mode burners, staggered exits, nested "
@@ -377,6 +434,7 @@ static int selftest(void)
 	r |= selftest_one("procwalk", 0);
 	r |= selftest_one("cgroup2", 2);
 	r |= selftest_one("cgroup1", 1);
+	r |= selftest_switches();
 	return r ? 1 : 0;
 }
 
@@ -500,7 +558,10 @@ int cmd_watch(int argc, char **argv)
 		}
 		/* the child is forked inside the cgroup: nothing it does escapes accounting */
 		int joined = cgpath[0] && !monitor_cgroup_join(cgpath, 0);
-		struct spawn_opts so = {.argv = (const char *const *)o.cmd, .stderr_fd = -1};
+		/* held before exec until the monitor (and its perf counters, inherited by all the
+		 * tree forks) is attached: nothing CMD does escapes the counters */
+		struct spawn_opts so = {.argv = (const char *const *)o.cmd, .stderr_fd = -1,
+					.hold = 1};
 		int r = spawn_start(&so, &child);
 		if (joined)
 			monitor_cgroup_leave(cgpath);
@@ -517,6 +578,11 @@ int cmd_watch(int argc, char **argv)
 	 * keeper still dies with us if we are killed) and our cgroup removed */
 	signal(SIGINT, on_stop);
 	signal(SIGTERM, on_stop);
+	/* tests only: a pause between starting CMD and attaching, where a CMD that were not held
+	 * would run uncounted by the perf counters */
+	const char *delay = getenv("CTXLAB_WATCH_ATTACH_DELAY_MS");
+	if (o.cmd && delay && atoi(delay) > 0)
+		clock_sleep_ns((uint64_t)atoi(delay) * NS_PER_MS);
 	struct monitor *m = monitor_start(&o.mo, err, sizeof err);
 	if (!m) {
 		if (o.cmd) {
@@ -525,6 +591,17 @@ int cmd_watch(int argc, char **argv)
 				monitor_cgroup_remove(cgpath);
 		}
 		return error("%s", err), 1;
+	}
+	if (o.cmd) {
+		int r = spawn_release(&child);
+		if (r) {
+			error("cannot start '%s': %s", o.cmd[0], strerror(-r));
+			spawn_wait(&child, -1);
+			monitor_stop(m, NULL);
+			if (cgpath[0])
+				monitor_cgroup_remove(cgpath);
+			return 1;
+		}
 	}
 	struct series se = {0};
 	struct jw w;
@@ -557,6 +634,8 @@ int cmd_watch(int argc, char **argv)
 				d.ru_utime.tv_usec = (suseconds_t)((us - (double)(time_t)us) * 1e6);
 				d.ru_stime.tv_sec = (time_t)ss;
 				d.ru_stime.tv_usec = (suseconds_t)((ss - (double)(time_t)ss) * 1e6);
+				d.ru_nvcsw = ru.ru_nvcsw - ru0.ru_nvcsw;
+				d.ru_nivcsw = ru.ru_nivcsw - ru0.ru_nivcsw;
 				monitor_reaped(m, &d);
 				exited = 1;
 			}

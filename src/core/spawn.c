@@ -373,7 +373,7 @@ void spawn_guard_init(void)
 
 /* ---- keeper and program ---------------------------------------------------------------- */
 
-enum { MSG_PID = 1, MSG_ERR = 2 };
+enum { MSG_PID = 1, MSG_ERR = 2, MSG_HELD = 3 };
 
 struct msg {
 	int kind;
@@ -386,6 +386,7 @@ struct prep {
 	char netns_path[300];
 	int out_wr;        /* stdout pipe write end or -1 */
 	int st_wr;         /* status pipe write end */
+	int go_rd, go_wr;  /* hold: the program waits for EOF on go_rd before execvp; else -1 */
 	pid_t parent;
 };
 
@@ -445,6 +446,19 @@ static _Noreturn void program_main(const struct prep *p, pid_t keeper)
 		program_fail(p);
 	/* Nothing of ctxlab's leaks into the program: every other fd closes at exec. */
 	syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
+	if (p->go_rd >= 0) {
+		/* held: everything is ready; exec when ctxlab closes its end (spawn_release) */
+		close(p->go_wr);
+		send_msg(p->st_wr, MSG_HELD, 0);
+		char c;
+		ssize_t n;
+		do
+			n = read(p->go_rd, &c, 1);
+		while (n < 0 && errno == EINTR);
+		if (n != 0)
+			_exit(127); /* nothing is ever written: ctxlab went away some other way */
+		close(p->go_rd);
+	}
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -600,13 +614,14 @@ static char **build_env(const char *const *extra)
 
 int spawn_start(const struct spawn_opts *opts, struct spawn_child *child)
 {
-	struct prep p = {.o = opts, .out_wr = -1, .st_wr = -1};
-	int out[2] = {-1, -1}, st[2] = {-1, -1};
+	struct prep p = {.o = opts, .out_wr = -1, .st_wr = -1, .go_rd = -1, .go_wr = -1};
+	int out[2] = {-1, -1}, st[2] = {-1, -1}, go[2] = {-1, -1};
 	char **envp = NULL;
 	int r = 0;
 
 	child->pid = child->keeper = -1;
 	child->stdout_fd = -1;
+	child->go_fd = child->st_fd = -1;
 	child->exited = 0;
 	child->status = 0;
 	if (!opts->argv || !opts->argv[0] || !opts->argv[0][0])
@@ -635,6 +650,11 @@ int spawn_start(const struct spawn_opts *opts, struct spawn_child *child)
 		r = -errno;
 		goto out;
 	}
+	if (opts->hold && pipe2(go, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto out;
+	}
+	p.go_rd = go[0], p.go_wr = go[1];
 	p.out_wr = out[1];
 	p.st_wr = st[1];
 	p.parent = getpid();
@@ -659,12 +679,16 @@ int spawn_start(const struct spawn_opts *opts, struct spawn_child *child)
 		close(out[1]);
 		out[1] = -1;
 	}
+	if (go[0] >= 0) {
+		close(go[0]);
+		go[0] = -1;
+	}
 
 	/* Read until EOF: the keeper closes its end after sending the pid, the program's end
-	 * closes at exec (or an error comes first). */
+	 * closes at exec (or an error comes first). Held: until the program says it waits. */
 	pid_t prog = -1;
-	int err = 0;
-	for (;;) {
+	int err = 0, held = 0;
+	while (!(held && prog > 0)) {
 		struct msg m;
 		ssize_t n = read(st[0], &m, sizeof(m));
 		if (n < 0 && errno == EINTR)
@@ -675,6 +699,8 @@ int spawn_start(const struct spawn_opts *opts, struct spawn_child *child)
 			prog = m.val;
 		else if (m.kind == MSG_ERR && !err)
 			err = m.val > 0 ? m.val : EINVAL;
+		else if (m.kind == MSG_HELD)
+			held = 1;
 	}
 	child->keeper = k;
 	if (err || prog <= 0) {
@@ -689,8 +715,14 @@ int spawn_start(const struct spawn_opts *opts, struct spawn_child *child)
 	child->pid = prog;
 	child->stdout_fd = out[0];
 	out[0] = -1;
+	if (opts->hold) {
+		child->go_fd = go[1], go[1] = -1;
+		child->st_fd = st[0], st[0] = -1;
+	}
 out:
 	for (int i = 0; i < 2; i++) {
+		if (go[i] >= 0)
+			close(go[i]);
 		if (out[i] >= 0)
 			close(out[i]);
 		if (st[i] >= 0)
@@ -698,6 +730,28 @@ out:
 	}
 	free(envp);
 	return r;
+}
+
+int spawn_release(struct spawn_child *child)
+{
+	if (child->go_fd < 0)
+		return -EINVAL;
+	close(child->go_fd);
+	child->go_fd = -1;
+	int err = 0;
+	for (;;) {
+		struct msg m;
+		ssize_t n = read(child->st_fd, &m, sizeof(m));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(m))
+			break;
+		if (m.kind == MSG_ERR && !err)
+			err = m.val > 0 ? m.val : EINVAL;
+	}
+	close(child->st_fd);
+	child->st_fd = -1;
+	return -err;
 }
 
 /* ---- reading lines ------------------------------------------------------------------- */
@@ -816,6 +870,11 @@ static void reaped(struct spawn_child *child, int st)
 	child->status = st;
 	child->exited = 1;
 	guard_del(child->keeper);
+	/* a held program that was never released */
+	if (child->go_fd >= 0)
+		close(child->go_fd), child->go_fd = -1;
+	if (child->st_fd >= 0)
+		close(child->st_fd), child->st_fd = -1;
 }
 
 int spawn_signal(struct spawn_child *child, int sig)

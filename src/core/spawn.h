@@ -30,6 +30,9 @@ struct spawn_opts {
 	int stdin_null;            /* 1: stdin from /dev/null */
 	int stderr_fd;             /* >= 0: the program's stderr goes there; -1: inherited */
 	const char *netns;         /* NULL, or a network namespace name (/run/netns/NAME) to enter */
+	int hold;                  /* 1: the program is forked and set up but waits before execvp
+				    * until spawn_release (so that monitors attach before its first
+				    * instruction); the caller must release it */
 };
 
 struct spawn_child {
@@ -38,6 +41,7 @@ struct spawn_child {
 	int stdout_fd;    /* read end when capture_stdout, else -1 (nonblocking: no; O_CLOEXEC) */
 	int exited;       /* set by spawn_wait/spawn_stop */
 	int status;       /* the program's wait status (as waitpid), valid when exited */
+	int go_fd, st_fd; /* hold: the program's go pipe and the status pipe, until released */
 };
 
 /* Installs the process-wide guard once: SIGINT/SIGTERM/SIGHUP handlers that kill every live
@@ -46,6 +50,9 @@ struct spawn_child {
 void spawn_guard_init(void);
 
 int spawn_start(const struct spawn_opts *opts, struct spawn_child *child);
+/* Lets a program started with opts.hold run: it calls execvp now. 0 once the exec succeeded,
+ * or -errno of the failed exec (the program exits 127: reap it with spawn_wait). */
+int spawn_release(struct spawn_child *child);
 
 /* Reads one line from the child's stdout into buf (without '\n', NUL-terminated), waiting at
  * most timeout_ns. 1 = a line, 0 = EOF, -ETIMEDOUT, or -errno. Buffered per child fd; lines

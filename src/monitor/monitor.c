@@ -94,6 +94,12 @@ struct acc {
 	uint64_t perf[PERFEV_N];
 };
 
+/* a task's switch counts, for the exit events (see credit_exits) */
+struct swent {
+	pid_t tid, tgid;
+	uint64_t vol, invol;
+};
+
 struct monitor {
 	struct monitor_opts opts;
 	enum monitor_method method;
@@ -131,6 +137,18 @@ struct monitor {
 
 	struct tstats ts;              /* taskstats: one request per process instead of files */
 	int ts_ok;
+	/* taskstats exit events: the final switch counts of every task that exits */
+	struct tstats tl;
+	int tl_ok;
+	struct tstats_exit *ev;        /* this round's events, then those kept for the next */
+	int nev, capev, npend;
+	struct swent *grave;           /* tasks dropped by this round's walk, with their counts */
+	int ngrave, capgrave;
+	struct swent *ghost;           /* tasks credited from their event without being seen: a
+					* zombie the next walk finds counts from these figures */
+	int nghost, capghost;
+	pid_t *members;                /* processes accepted as the tree's from their events */
+	int nmembers, capmembers;
 	char source[160];
 	struct task_ent *scratch;      /* read_tasks' new thread list (reused) */
 	int capscratch;
@@ -142,6 +160,7 @@ struct monitor {
 	int root_gone;
 	uint64_t root_start;
 	uint64_t reaped_ut, reaped_st; /* ticks-equivalent floor from monitor_reaped */
+	uint64_t reaped_vol, reaped_invol; /* switch floor from monitor_reaped (from_birth) */
 	int have_reaped;
 	int seen_any, exited;
 
@@ -152,6 +171,7 @@ struct monitor {
 
 	struct perfev pe;
 	int pe_on;
+	int pe_cgroup;                 /* the counters are per cgroup and CPU */
 
 	struct monitor_task *tasks;
 	int captasks;
@@ -424,6 +444,50 @@ static int cmp_pid(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static int cmp_sw(const void *a, const void *b)
+{
+	pid_t x = ((const struct swent *)a)->tid, y = ((const struct swent *)b)->tid;
+	return (x > y) - (x < y);
+}
+
+/* Entry of tid in a[n] sorted by tid, or NULL. */
+static const struct swent *sw_find(const struct swent *a, int n, pid_t tid)
+{
+	int lo = 0, hi = n - 1;
+	while (lo <= hi) {
+		int mid = lo + (hi - lo) / 2;
+		if (a[mid].tid == tid)
+			return &a[mid];
+		if (a[mid].tid < tid)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
+static int sw_push(struct swent **a, int *n, int *cap, pid_t tid, pid_t tgid, uint64_t vol,
+		   uint64_t invol)
+{
+	if (*n == *cap) {
+		int nc = *cap ? *cap * 2 : 256;
+		struct swent *g = realloc(*a, (size_t)nc * sizeof *g);
+		if (!g)
+			return -ENOMEM;
+		*a = g, *cap = nc;
+	}
+	(*a)[(*n)++] = (struct swent){tid, tgid, vol, invol};
+	return 0;
+}
+
+/* A task of process tgid that this walk no longer finds: its counts so far, for its exit
+ * event (which the kernel queued before the task left /proc). */
+static void grave_add(struct monitor *m, pid_t tgid, const struct task_ent *t)
+{
+	if (m->tl_ok)
+		sw_push(&m->grave, &m->ngrave, &m->capgrave, t->tid, tgid, t->vol, t->invol);
+}
+
 /* Lists p's threads into m->tids (sorted). Count, or -errno. */
 static int list_tids(struct monitor *m, struct proc_ent *p)
 {
@@ -551,8 +615,11 @@ static int read_tasks(struct monitor *m, struct proc_ent *p, struct walk *w, int
 	int q0 = *qn;
 	for (int i = 0; i < n; i++) {
 		pid_t tid = m->tids[i];
-		while (j < p->ntasks && p->tasks[j].tid < tid)
-			task_close(m, &p->tasks[j++]); /* a thread that exited: its tail is lost */
+		while (j < p->ntasks && p->tasks[j].tid < tid) {
+			/* a thread that exited: its tail comes with its exit event */
+			grave_add(m, p->pid, &p->tasks[j]);
+			task_close(m, &p->tasks[j++]);
+		}
 		struct task_ent *t = &nt[k];
 		int fresh = 1;
 		if (j < p->ntasks && p->tasks[j].tid == tid) {
@@ -562,6 +629,12 @@ static int read_tasks(struct monitor *m, struct proc_ent *p, struct walk *w, int
 			memset(t, 0, sizeof *t);
 			t->tid = tid;
 			t->fd_status = t->fd_sched = t->fd_children = t->fd_stat = -1;
+			const struct swent *g = sw_find(m->ghost, m->nghost, tid);
+			if (g) {
+				/* already counted from its exit event: only growth beyond that */
+				t->vol = g->vol, t->invol = g->invol;
+				fresh = 0;
+			}
 		}
 		t->d_vol = t->d_invol = t->d_ut = t->d_st = t->d_run = 0;
 		uint64_t vol, invol, wait_ns = t->wait_ns, run_ns = t->run_ns;
@@ -573,6 +646,8 @@ static int read_tasks(struct monitor *m, struct proc_ent *p, struct walk *w, int
 		} else {
 			snprintf(rel, sizeof rel, "task/%d/status", (int)tid);
 			if (rd(m, &t->fd_status, p->dirfd, rel, m->buf, sizeof m->buf) < 0) {
+				if (!fresh)
+					grave_add(m, p->pid, t); /* its tail: from its exit event */
 				task_close(m, t);
 				continue; /* gone since the listing */
 			}
@@ -632,8 +707,10 @@ static int read_tasks(struct monitor *m, struct proc_ent *p, struct walk *w, int
 		}
 		k++;
 	}
-	while (j < p->ntasks)
+	while (j < p->ntasks) {
+		grave_add(m, p->pid, &p->tasks[j]);
 		task_close(m, &p->tasks[j++]);
+	}
 	if (k > p->captasks) {
 		struct task_ent *grown = realloc(p->tasks, (size_t)k * sizeof *grown);
 		if (!grown) {
@@ -896,6 +973,8 @@ static void sweep(struct monitor *m, int *gone, int *left)
 			continue;
 		}
 		(*gone)++;
+		for (int j = 0; j < p->ntasks; j++)
+			grave_add(m, p->pid < 0 ? -p->pid - 1 : p->pid, &p->tasks[j]);
 		/* nearest live ancestor in the tree gets the credit */
 		pid_t pp = p->ppid;
 		for (int hops = 0; hops < 64 && pp > 0; hops++) {
@@ -1067,6 +1146,7 @@ static void cg_read(struct monitor *m, uint64_t *user_ns, uint64_t *sys_ns)
 static int walk(struct monitor *m, struct walk *w, int *gone, int *left)
 {
 	m->gen++;
+	m->ngrave = 0;
 	int qn = 0, r = 0;
 	if (m->opts.cgroup)
 		r = push_cgroup_procs(m, &qn);
@@ -1227,6 +1307,7 @@ static void fill(struct monitor *m, struct monitor_sample *s, const struct acc *
 	s->cpu_pct = 100.0 * s->cpu_total_cores / (double)s->cpus_allowed;
 	if (m->pe_on) {
 		s->sw_ok = m->pe.ok[PERFEV_TASK_CLOCK];
+		s->perf_per_cgroup = m->pe_cgroup;
 		s->task_clock_ns = dsub(now->perf[PERFEV_TASK_CLOCK], from->perf[PERFEV_TASK_CLOCK]);
 		s->perf_ctxsw = dsub(now->perf[PERFEV_CTXSW], from->perf[PERFEV_CTXSW]);
 		s->cpu_migrations = dsub(now->perf[PERFEV_MIGRATIONS], from->perf[PERFEV_MIGRATIONS]);
@@ -1269,11 +1350,154 @@ static void split_exact(struct monitor *m, uint64_t span, uint64_t fb_u, uint64_
 	m->acc.cg_sys_ns = s0 + (m->cg_span_done - m->cg_span_u);
 }
 
+/* The task of event e in the table (a thread this walk read), found through its process (or,
+ * when the kernel does not give the tgid, a process with its pid); NULL when not there. */
+static struct task_ent *find_task(struct monitor *m, const struct tstats_exit *e)
+{
+	pid_t pids[2] = {e->tgid > 0 ? e->tgid : e->tid, e->tid};
+	for (int i = 0; i < (e->tgid > 0 ? 1 : 2); i++) {
+		int j = hash_find(m, pids[i]);
+		if (j < 0)
+			continue;
+		struct proc_ent *p = m->procs[j];
+		int lo = 0, hi = p->ntasks - 1;
+		while (lo <= hi) {
+			int mid = lo + (hi - lo) / 2;
+			if (p->tasks[mid].tid == e->tid)
+				return &p->tasks[mid];
+			if (p->tasks[mid].tid < e->tid)
+				lo = mid + 1;
+			else
+				hi = mid - 1;
+		}
+	}
+	return NULL;
+}
+
+static int is_member(struct monitor *m, pid_t pid)
+{
+	if (pid <= 0)
+		return 0;
+	if (hash_find(m, pid) >= 0)
+		return 1;
+	for (int i = 0; i < m->ngrave; i++) /* sorted by tid: a process's leader has tid == pid */
+		if (m->grave[i].tgid == pid)
+			return 1;
+	for (int i = 0; i < m->nmembers; i++)
+		if (m->members[i] == pid)
+			return 1;
+	return 0;
+}
+
+/* Credits the switches of the tasks that exited, from the kernel's exit events: a task the
+ * walks had read adds what it did since its last read (its tail, otherwise lost); a task
+ * born and gone between two walks adds all of it when its process belongs to the tree (its
+ * process, or for a process its parent, is one of the tree's, live, just gone, or itself
+ * accepted from an event: children usually exit before their parents). A process's last
+ * switch out, made after its event, is added to it, as getrusage counts it. Called right
+ * after the walk: every task the walk no longer found has its event queued by then. */
+static void credit_exits(struct monitor *m, int count)
+{
+	/* this round's events after the ones kept from the last round */
+	int n = m->npend;
+	for (;;) {
+		if (m->capev - n < 256) {
+			int nc = m->capev ? m->capev * 2 : 1024;
+			struct tstats_exit *g = realloc(m->ev, (size_t)nc * sizeof *g);
+			if (!g)
+				break;
+			m->ev = g, m->capev = nc;
+		}
+		int k = tstats_exits(&m->tl, m->ev + n, m->capev - n);
+		if (k <= 0)
+			break;
+		n += k;
+		if (k < m->capev - (n - k))
+			break;
+	}
+	int npend = m->npend;
+	m->nev = n;
+	if (m->ngrave > 1)
+		qsort(m->grave, (size_t)m->ngrave, sizeof *m->grave, cmp_sw);
+	m->nghost = 0;
+	m->nmembers = 0;
+	unsigned char *done = calloc((size_t)(n ? n : 1), 1);
+	if (!done)
+		return;
+	for (int i = 0; i < n; i++) {
+		struct tstats_exit *e = &m->ev[i];
+		struct task_ent *t = find_task(m, e);
+		const struct swent *g = t ? NULL : sw_find(m->grave, m->ngrave, e->tid);
+		if (!t && !g)
+			continue;
+		int leader = e->tgid ? e->tgid == e->tid : !!t && hash_find(m, e->tid) >= 0;
+		if (g)
+			leader = g->tgid == e->tid;
+		uint64_t vol = e->vol + (uint64_t)leader, invol = e->invol;
+		uint64_t lv = t ? t->vol : g->vol, li = t ? t->invol : g->invol;
+		if (count) {
+			m->acc.vol += dsub(vol, lv);
+			m->acc.invol += dsub(invol, li);
+		}
+		if (t) {
+			if (vol > t->vol)
+				t->vol = vol;
+			if (invol > t->invol)
+				t->invol = invol;
+		}
+		done[i] = 1;
+	}
+	/* unseen tasks: accept through their process or parent, until nothing changes (a chain of
+	 * processes that exited in one interval is reported child first) */
+	for (int pass = 0, more = 1; more && pass < 16; pass++) {
+		more = 0;
+		for (int i = 0; i < n; i++) {
+			struct tstats_exit *e = &m->ev[i];
+			if (done[i])
+				continue;
+			int thread = e->tgid > 0 && e->tgid != e->tid;
+			if (!(thread ? is_member(m, e->tgid) : is_member(m, e->ppid)))
+				continue;
+			uint64_t vol = e->vol + (uint64_t)!thread;
+			if (count) {
+				m->acc.vol += vol;
+				m->acc.invol += e->invol;
+			}
+			sw_push(&m->ghost, &m->nghost, &m->capghost, e->tid, thread ? e->tgid : e->tid,
+				vol, e->invol);
+			if (!thread && m->nmembers < (1 << 20)) {
+				if (m->nmembers == m->capmembers) {
+					int nc = m->capmembers ? m->capmembers * 2 : 256;
+					pid_t *g = realloc(m->members, (size_t)nc * sizeof *g);
+					if (g)
+						m->members = g, m->capmembers = nc;
+				}
+				if (m->nmembers < m->capmembers)
+					m->members[m->nmembers++] = e->tid;
+			}
+			done[i] = 1;
+			more = 1;
+		}
+	}
+	if (m->nghost > 1)
+		qsort(m->ghost, (size_t)m->nghost, sizeof *m->ghost, cmp_sw);
+	/* keep this round's unresolved events one more round (their process may show up in the
+	 * next walk's graveyard or events); the last round's are dropped */
+	int k = 0;
+	for (int i = npend; i < n; i++)
+		if (!done[i])
+			m->ev[k++] = m->ev[i];
+	m->npend = k;
+	free(done);
+}
+
 static int take(struct monitor *m, struct walk *w, int *gone, int *left)
 {
 	int r = walk(m, w, gone, left);
 	if (r)
 		return r;
+	if (m->tl_ok)
+		credit_exits(m, !w->first || m->opts.from_birth);
 	if (m->have_reaped) {
 		/* the root was reaped: its rusage covers the whole tree reaped inside it */
 		if (m->acc.ut < m->reaped_ut)
@@ -1282,6 +1506,13 @@ static int take(struct monitor *m, struct walk *w, int *gone, int *left)
 			m->acc.st = m->reaped_st;
 		if (m->acc.run_ns < m->reaped_ns)
 			m->acc.run_ns = m->reaped_ns;
+		/* switches: only from birth (the tree's switches before a later start are not
+		 * known); this adds what exited processes did after their exit event (the
+		 * involuntary switches of tearing them down), which only their reaper sees */
+		if (m->opts.from_birth && m->acc.vol < m->reaped_vol)
+			m->acc.vol = m->reaped_vol;
+		if (m->opts.from_birth && m->acc.invol < m->reaped_invol)
+			m->acc.invol = m->reaped_invol;
 	}
 	if (m->method != MONITOR_PROCWALK) {
 		/* the cgroup's exact total; its own tick split only when no process of the tree
@@ -1324,6 +1555,7 @@ struct monitor *monitor_start(const struct monitor_opts *opts, char *err, size_t
 	m->tick_ns = NS_PER_S / (uint64_t)(m->tck > 0 ? m->tck : 100);
 	m->pagesize = sysconf(_SC_PAGESIZE);
 	m->ts.fd = -1;
+	m->tl.fd = -1;
 	m->slow_every = 1;
 	/* taskstats when the kernel gives it (root, CONFIG_TASKSTATS + TASK_DELAY_ACCT), else
 	 * the per-thread /proc files; CTXLAB_MONITOR_PROC=1 forces the files (for tests) */
@@ -1333,7 +1565,10 @@ struct monitor *monitor_start(const struct monitor_opts *opts, char *err, size_t
 			 "CTXLAB_MONITOR_PROC)");
 	} else if (!tstats_open(&m->ts)) {
 		m->ts_ok = 1;
-		snprintf(m->source, sizeof m->source, "taskstats");
+		m->tl_ok = !tstats_listen(&m->tl);
+		snprintf(m->source, sizeof m->source, "taskstats%s%.100s",
+			 m->tl_ok ? " + exit events" : "; exited tasks' last switches lost: ",
+			 m->tl_ok ? "" : m->tl.why);
 	} else {
 		snprintf(m->source, sizeof m->source, "/proc (%.150s)", m->ts.why);
 	}
@@ -1402,7 +1637,15 @@ struct monitor *monitor_start(const struct monitor_opts *opts, char *err, size_t
 	int gone = 0, left = 0;
 	if (take(m, &w, &gone, &left))
 		goto oom;
-	if (opts->perf_counters) {
+	/* perf counters per cgroup and CPU when the target has a v2 cgroup of its own (every
+	 * process counted in full, short-lived ones included), else per task, inherited */
+	const char *pcg = opts->cgroup ? opts->cgroup : opts->cpu_cgroup;
+	if (opts->perf_counters && pcg && m->cg_version == 2 && !getenv("CTXLAB_PERF_PER_TASK") &&
+	    !perfev_attach_cgroup(&m->pe, pcg)) {
+		m->pe_on = 1;
+		m->pe_cgroup = 1;
+		memcpy(m->acc.perf, m->pe.base, sizeof m->acc.perf);
+	} else if (opts->perf_counters) {
 		pid_t *pids = malloc((size_t)(m->nprocs ? m->nprocs : 1) * sizeof *pids);
 		if (!pids)
 			goto oom;
@@ -1512,6 +1755,8 @@ void monitor_reaped(struct monitor *m, const struct rusage *ru)
 	m->reaped_st = (uint64_t)(s_t > 0 ? s_t + 0.5 : 0);
 	double n_t = (u + s) * 1e9 - (double)m->tree0_ns;
 	m->reaped_ns = (uint64_t)(n_t > 0 ? n_t + 0.5 : 0);
+	m->reaped_vol = ru->ru_nvcsw > 0 ? (uint64_t)ru->ru_nvcsw : 0;
+	m->reaped_invol = ru->ru_nivcsw > 0 ? (uint64_t)ru->ru_nivcsw : 0;
 	m->have_reaped = 1;
 }
 
@@ -1537,6 +1782,11 @@ int monitor_stop(struct monitor *m, struct monitor_sample *total)
 	free(m->tasks);
 	free(m->scratch);
 	tstats_close(&m->ts);
+	tstats_close(&m->tl);
+	free(m->ev);
+	free(m->grave);
+	free(m->ghost);
+	free(m->members);
 	free(m->big);
 	free(m->sc_pct);
 	free(m->per_cpu);

@@ -7,7 +7,10 @@
  *
  * CPU covers every live process and thread of the tree plus children that exited in between
  * (cgroup accounting where available, else /proc walk + reaped-children times), in cores
- * (1.0 = one core busy). Context switches are summed over every thread. Figures never go
+ * (1.0 = one core busy). Context switches are summed over every thread, live or exited: a
+ * task that exits is credited with its final counts from the kernel's taskstats exit event
+ * (root, CONFIG_TASKSTATS), including tasks born and gone between two samples; without it,
+ * only what the walks saw while the tasks lived. Figures never go
  * negative: a vanished or reused PID contributes what it had at its last read.
  * Not thread-safe: one thread drives a monitor. Returns 0 / -errno (err filled on start).
  *
@@ -95,6 +98,9 @@ struct monitor_sample {
 					       * the next call */
 	char source[160];                /* where per-process figures come from: "taskstats"
 					  * (one netlink request per process) or "/proc (why)" */
+	int perf_per_cgroup;             /* 1: the perf counters count the target's cgroup (v2) per
+					  * CPU; 0: per task of the tree, inherited (see
+					  * docs/metrics.md) */
 	int slow_every;                  /* PSS, fds and sockets are refreshed every slow_every
 					  * intervals (1 = every one; more when they would cost
 					  * over 0.3% of a core); new processes are read at once */
@@ -109,7 +115,8 @@ int monitor_stop(struct monitor *m, struct monitor_sample *total); /* frees m; t
 
 /* The caller reaped the tree's root (wait4): `ru` is that child's rusage, which includes every
  * descendant reaped inside the tree. The tree's CPU (procwalk method) is raised to at least
- * ru minus the root's children's times at start, so the last child's tail is not lost.
+ * ru minus the root's children's times at start, so the last child's tail is not lost; with
+ * opts.from_birth, the context switches are raised to at least ru_nvcsw / ru_nivcsw.
  * Call before the last monitor_sample. */
 void monitor_reaped(struct monitor *m, const struct rusage *ru);
 

@@ -18,6 +18,16 @@ static long perf_open(struct perf_event_attr *a, pid_t tid, int group_fd)
 	return syscall(SYS_perf_event_open, a, tid, -1, group_fd, PERF_FLAG_FD_CLOEXEC);
 }
 
+/* Row t's event: thread tids[t] (inherited by what it creates), or per cgroup CPU tids[t]. */
+static long perf_open_row(const struct perfev *p, struct perf_event_attr *a, pid_t id, int group_fd)
+{
+	if (p->cg_fd < 0)
+		return perf_open(a, id, group_fd);
+	a->inherit = 0; /* a cgroup event counts every task of the cgroup on its CPU */
+	return syscall(SYS_perf_event_open, a, p->cg_fd, (int)id, group_fd,
+		       PERF_FLAG_FD_CLOEXEC | PERF_FLAG_PID_CGROUP);
+}
+
 static int force_no_hw(void)
 {
 	const char *e = getenv("CTXLAB_PERF_NO_HW"); /* test hook: exercise the fallback */
@@ -144,10 +154,10 @@ static int open_event(struct perfev *p, int id, long tp, const pid_t *tids, int 
 				continue;
 			}
 		}
-		long fd = perf_open(&a, tids[t], gfd);
+		long fd = perf_open_row(p, &a, tids[t], gfd);
 		if (fd < 0) {
-			if (errno == ESRCH)
-				(*gone)++; /* the thread exited since it was listed */
+			if (errno == ESRCH || (p->cg_fd >= 0 && errno == ENODEV))
+				(*gone)++; /* the thread exited since it was listed (a CPU offline) */
 			else
 				*lasterr = errno;
 			continue;
@@ -186,10 +196,15 @@ static int tid_index(const struct perfev *p, pid_t tid)
 	return -1;
 }
 
-int perfev_attached(const struct perfev *p, pid_t tid) { return tid_index(p, tid) >= 0; }
+int perfev_attached(const struct perfev *p, pid_t tid)
+{
+	return p->cg_fd < 0 && tid_index(p, tid) >= 0;
+}
 
 int perfev_quiet(struct perfev *p, pid_t tid)
 {
+	if (p->cg_fd >= 0)
+		return 0; /* per CPU: every task of the cgroup counts there */
 	int t = tid_index(p, tid);
 	if (t < 0)
 		return 0;
@@ -203,9 +218,12 @@ void perfev_unquiet(struct perfev *p)
 		memset(p->quiet, 0, (size_t)p->nthreads);
 }
 
+static int attach_rows(struct perfev *p, pid_t *tids, int n);
+
 int perfev_attach(struct perfev *p, const pid_t *pids, int npids)
 {
 	memset(p, 0, sizeof *p);
+	p->cg_fd = -1;
 	pid_t *tids = NULL;
 	int n = 0, cap = 0;
 	for (int i = 0; i < npids; i++)
@@ -219,6 +237,41 @@ int perfev_attach(struct perfev *p, const pid_t *pids, int npids)
 		free(tids);
 		return -E2BIG;
 	}
+	return attach_rows(p, tids, n);
+}
+
+int perfev_attach_cgroup(struct perfev *p, const char *cgdir)
+{
+	memset(p, 0, sizeof *p);
+	p->cg_fd = open(cgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p->cg_fd < 0) {
+		int e = errno;
+		snprintf(p->sw_reason, sizeof p->sw_reason, "n/a (cannot open '%.80s': %s)", cgdir,
+			 strerror(e));
+		return -e;
+	}
+	long n = sysconf(_SC_NPROCESSORS_CONF);
+	if (n < 1)
+		n = 1;
+	pid_t *cpus = malloc((size_t)n * sizeof *cpus);
+	if (!cpus) {
+		close(p->cg_fd);
+		p->cg_fd = -1;
+		return -ENOMEM;
+	}
+	for (long c = 0; c < n; c++)
+		cpus[c] = (pid_t)c;
+	int r = attach_rows(p, cpus, (int)n);
+	if (r) {
+		perfev_close(p);
+		return r;
+	}
+	return 0;
+}
+
+/* Opens every event on every row (threads, or a cgroup's CPUs); takes tids. */
+static int attach_rows(struct perfev *p, pid_t *tids, int n)
+{
 	p->nthreads = n;
 	if (n)
 		qsort(tids, (size_t)n, sizeof *tids, cmp_tid);
@@ -229,7 +282,9 @@ int perfev_attach(struct perfev *p, const pid_t *pids, int npids)
 	p->quiet = calloc(rows, 1);
 	if (!p->fds || !p->ids || !p->tval || !p->quiet) {
 		free(p->fds), free(p->ids), free(p->tval), free(p->quiet), free(tids);
+		int cg = p->cg_fd;
 		memset(p, 0, sizeof *p);
+		p->cg_fd = cg;
 		return -ENOMEM;
 	}
 	for (int i = 0; i < n * PERFEV_N; i++)
@@ -356,4 +411,7 @@ void perfev_close(struct perfev *p)
 	p->tval = NULL;
 	p->quiet = NULL;
 	p->nthreads = 0;
+	if (p->cg_fd >= 0)
+		close(p->cg_fd);
+	p->cg_fd = -1;
 }

@@ -2,7 +2,9 @@
  *
  * Counters are opened per thread with inherit=1, so every process and thread the tree
  * creates afterwards is counted, live or exited (read() on an inherited event sums its
- * children). Software events always (task-clock, context-switches, cpu-migrations,
+ * children); an exited task's inherited counts stop when the kernel detaches its counters,
+ * before the end of its exit. Or per cgroup and CPU (perfev_attach_cgroup), which has no
+ * such gap. Software events always (task-clock, context-switches, cpu-migrations,
  * page-faults); raw_syscalls:sys_enter when tracefs is readable; hardware events (cycles,
  * instructions, cache-misses, dTLB-load-misses) where the PMU supports them. What is not
  * available is reported with a reason, never as zero.
@@ -34,6 +36,8 @@ enum perfev_id {
 #define PERFEV_MAX_THREADS 512 /* threads opened at attach; more are counted only if forked later */
 
 struct perfev {
+	int cg_fd;                /* >= 0: per-cgroup counters (perfev_attach_cgroup): the rows
+				   * below are CPUs, not threads */
 	int nthreads;
 	int *fds;                 /* [nthreads * PERFEV_N], -1 when not open */
 	uint64_t *ids;            /* [nthreads * PERFEV_N]: PERF_EVENT_IOC_ID of each fd */
@@ -53,6 +57,11 @@ struct perfev {
  * Unavailable events are marked !ok with a reason; returns 0 when at least the software
  * events count, else -errno (reasons filled). */
 int perfev_attach(struct perfev *p, const pid_t *pids, int npids);
+/* Or: counters of every task in cgroup directory cgdir, one per CPU (PERF_FLAG_PID_CGROUP, like
+ * perf stat -G): processes of any life span count in full, with no per-thread limit. Needs
+ * cgroup v2 (or a v1 perf_event hierarchy) and CPU-wide counters (root, or
+ * perf_event_paranoid <= 0). Returns like perfev_attach; on failure nothing stays open. */
+int perfev_attach_cgroup(struct perfev *p, const char *cgdir);
 /* Reads the tree's totals into cur[PERFEV_N] (cumulative since attach). Threads marked with
  * perfev_quiet are not read: their values at their last read are used; the marks are cleared. */
 void perfev_read(struct perfev *p, uint64_t *cur);

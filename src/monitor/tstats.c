@@ -2,6 +2,8 @@
 #include "monitor/tstats.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
 #include <linux/taskstats.h>
@@ -50,11 +52,17 @@ static int send_req(struct tstats *t, uint16_t type, uint8_t cmd, uint16_t attr,
 static ssize_t recv_ans(struct tstats *t, char *buf, size_t len)
 {
 	for (;;) {
-		ssize_t n = recv(t->fd, buf, len, 0);
+		struct sockaddr_nl from;
+		socklen_t fl = sizeof from;
+		ssize_t n = recvfrom(t->fd, buf, len, 0, (struct sockaddr *)&from, &fl);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
+		}
+		if (fl < sizeof from || from.nl_family != AF_NETLINK || from.nl_pid != 0) {
+			t->forged++;
+			continue; /* not from the kernel: another process may write to our port */
 		}
 		struct nlmsghdr *nh = (struct nlmsghdr *)buf;
 		if (n < (ssize_t)sizeof *nh || !NLMSG_OK(nh, (size_t)n))
@@ -114,6 +122,17 @@ static const struct taskstats *find_stats(const char *p, const char *end, size_t
 	return NULL;
 }
 
+/* Copies the kernel's struct (which may be longer or shorter than ours) into s. 0, or -EPROTO
+ * when it is too short to hold the switch counts. */
+static int copy_stats(const struct taskstats *ts, size_t len, struct taskstats *s)
+{
+	memset(s, 0, sizeof *s);
+	memcpy(s, ts, len < sizeof *s ? len : sizeof *s);
+	if (len < offsetof(struct taskstats, nivcsw) + sizeof s->nivcsw)
+		return -EPROTO;
+	return 0;
+}
+
 int tstats_get(struct tstats *t, pid_t id, int tgid, struct tstats_fig *f)
 {
 	uint32_t v = (uint32_t)id;
@@ -132,9 +151,7 @@ int tstats_get(struct tstats *t, pid_t id, int tgid, struct tstats_fig *f)
 		return -EBADMSG;
 	/* the kernel's struct may be longer (newer) or shorter (older) than ours */
 	struct taskstats s;
-	memset(&s, 0, sizeof s);
-	memcpy(&s, ts, len < sizeof s ? len : sizeof s);
-	if (len < offsetof(struct taskstats, nivcsw) + sizeof s.nivcsw)
+	if (copy_stats(ts, len, &s))
 		return -EPROTO;
 	f->run_ns = s.cpu_run_virtual_total;
 	f->wait_ns = s.cpu_delay_total;
@@ -188,7 +205,161 @@ int tstats_open(struct tstats *t)
 
 void tstats_close(struct tstats *t)
 {
-	if (t->fd >= 0)
+	if (t->fd >= 0) {
+		if (t->mask[0]) /* the kernel also drops a listener whose socket is gone */
+			send_req(t, t->family, TASKSTATS_CMD_GET,
+				 TASKSTATS_CMD_ATTR_DEREGISTER_CPUMASK, t->mask,
+				 (uint16_t)(strlen(t->mask) + 1));
 		close(t->fd);
+	}
 	t->fd = -1;
+	t->mask[0] = 0;
+}
+
+/* ---- exit events ------------------------------------------------------------------------ */
+
+int tstats_listen(struct tstats *t)
+{
+	memset(t, 0, sizeof *t);
+	t->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_GENERIC);
+	if (t->fd < 0) {
+		int e = errno;
+		snprintf(t->why, sizeof t->why, "no generic netlink socket: %s", strerror(e));
+		return -e;
+	}
+	struct sockaddr_nl me = {.nl_family = AF_NETLINK};
+	if (bind(t->fd, (struct sockaddr *)&me, sizeof me) < 0) {
+		int e = errno;
+		snprintf(t->why, sizeof t->why, "cannot bind a netlink socket: %s", strerror(e));
+		tstats_close(t);
+		return -e;
+	}
+	/* a burst of exits between two reads must fit: ~1 KiB per exit */
+	int sz = 32 << 20;
+	if (setsockopt(t->fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz))
+		setsockopt(t->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+	/* resolve_family waits for its answer: blocking until then */
+	struct timeval tv = {.tv_sec = 1};
+	setsockopt(t->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	int fl = fcntl(t->fd, F_GETFL);
+	fcntl(t->fd, F_SETFL, fl & ~O_NONBLOCK);
+	int r = resolve_family(t);
+	if (r) {
+		snprintf(t->why, sizeof t->why, "no taskstats in this kernel (CONFIG_TASKSTATS): %s",
+			 strerror(-r));
+		tstats_close(t);
+		return r;
+	}
+	fcntl(t->fd, F_SETFL, fl | O_NONBLOCK);
+	/* every possible CPU: a task's exit is reported to the listeners of the CPU it exits on */
+	char mask[sizeof t->mask];
+	int fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, mask, sizeof mask - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0) {
+		long c = sysconf(_SC_NPROCESSORS_CONF);
+		n = snprintf(mask, sizeof mask, "0-%ld", c > 0 ? c - 1 : 0);
+	}
+	mask[n] = 0;
+	while (n > 0 && (mask[n - 1] == '\n' || mask[n - 1] == ' '))
+		mask[--n] = 0;
+	r = send_req(t, t->family, TASKSTATS_CMD_GET, TASKSTATS_CMD_ATTR_REGISTER_CPUMASK, mask,
+		     (uint16_t)(n + 1));
+	if (r) {
+		snprintf(t->why, sizeof t->why, "cannot register for exit events: %s", strerror(-r));
+		tstats_close(t);
+		return r;
+	}
+	/* the kernel acknowledges only errors (no NLM_F_ACK): a refusal arrives now or never */
+	struct pollfd pfd = {.fd = t->fd, .events = POLLIN};
+	if (poll(&pfd, 1, 20) == 1) {
+		char buf[512] __attribute__((aligned(8)));
+		struct sockaddr_nl from;
+		socklen_t sl = sizeof from;
+		ssize_t m = recvfrom(t->fd, buf, sizeof buf, MSG_PEEK, (struct sockaddr *)&from, &sl);
+		struct nlmsghdr *nh = (struct nlmsghdr *)buf;
+		if (m >= (ssize_t)sizeof *nh && from.nl_pid == 0 && nh->nlmsg_type == NLMSG_ERROR &&
+		    nh->nlmsg_seq == t->seq) {
+			struct nlmsgerr *e = NLMSG_DATA(nh);
+			if (e->error) {
+				snprintf(t->why, sizeof t->why, "cannot register for exit events: %s%s",
+					 strerror(-e->error), e->error == -EINVAL
+					 ? " (listeners only from the initial PID and user namespaces)"
+					 : "");
+				r = e->error;
+				tstats_close(t);
+				return r;
+			}
+		}
+	}
+	memcpy(t->mask, mask, (size_t)n + 1);
+	return 0;
+}
+
+/* One exit message: the AGGR_PID record (the task's own figures). 1 = filled, 0 = not one. */
+static int parse_exit(const struct nlmsghdr *nh, uint16_t family, struct tstats_exit *ev)
+{
+	if (nh->nlmsg_type != family || nh->nlmsg_len < NLMSG_LENGTH(GENL_HDRLEN))
+		return 0;
+	const struct genlmsghdr *g = NLMSG_DATA(nh);
+	if (g->cmd != TASKSTATS_CMD_NEW)
+		return 0;
+	const char *p = GENL_DATA(nh), *end = (const char *)nh + nh->nlmsg_len;
+	while (p + NLA_HDRLEN <= end) {
+		const struct nlattr *na = (const struct nlattr *)p;
+		if (na->nla_len < NLA_HDRLEN || p + na->nla_len > end)
+			return 0;
+		if ((na->nla_type & NLA_TYPE_MASK) == TASKSTATS_TYPE_AGGR_PID) {
+			size_t len = 0;
+			const struct taskstats *ts = find_stats(p, p + na->nla_len, &len);
+			struct taskstats s;
+			if (!ts || copy_stats(ts, len, &s))
+				return 0;
+			ev->tid = (pid_t)s.ac_pid;
+			ev->ppid = (pid_t)s.ac_ppid;
+			ev->tgid = 0;
+#if TASKSTATS_VERSION >= 12
+			if (len >= offsetof(struct taskstats, ac_tgid) + sizeof s.ac_tgid)
+				ev->tgid = (pid_t)s.ac_tgid;
+#endif
+			ev->vol = s.nvcsw;
+			ev->invol = s.nivcsw;
+			return ev->tid > 0;
+		}
+		p += NLA_ALIGN(na->nla_len);
+	}
+	return 0;
+}
+
+int tstats_exits(struct tstats *t, struct tstats_exit *ev, int max)
+{
+	int k = 0;
+	char buf[8192] __attribute__((aligned(8)));
+	while (k < max) {
+		struct sockaddr_nl from;
+		socklen_t fl = sizeof from;
+		ssize_t n = recvfrom(t->fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from,
+				     &fl);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == ENOBUFS) {
+				t->lost++; /* the buffer overflowed: some exits are gone */
+				continue;
+			}
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			return k ? k : -errno;
+		}
+		if (fl < sizeof from || from.nl_family != AF_NETLINK || from.nl_pid != 0) {
+			t->forged++;
+			continue;
+		}
+		size_t left = (size_t)n;
+		for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, left) && k < max;
+		     nh = NLMSG_NEXT(nh, left))
+			k += parse_exit(nh, t->family, &ev[k]);
+	}
+	return k;
 }

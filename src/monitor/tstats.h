@@ -20,7 +20,10 @@ struct tstats {
 	int fd;               /* generic netlink socket, -1 when closed */
 	uint16_t family;      /* TASKSTATS family id */
 	uint32_t seq;
-	char why[160];        /* why tstats_open failed */
+	char why[160];        /* why tstats_open / tstats_listen failed */
+	uint64_t forged;      /* messages ignored because the kernel did not send them (nl_pid != 0) */
+	uint64_t lost;        /* listener: times the socket overflowed (exit events dropped) */
+	char mask[64];        /* listener: the CPU list registered ("" = not a listener) */
 };
 
 struct tstats_fig {
@@ -35,6 +38,27 @@ int tstats_open(struct tstats *t);
 /* Figures of process `id` (tgid = 1) or of thread `id` (tgid = 0). 0, -ESRCH when it is gone,
  * other -errno on failure. */
 int tstats_get(struct tstats *t, pid_t id, int tgid, struct tstats_fig *f);
+/* Closes the socket (a listener is deregistered first). */
 void tstats_close(struct tstats *t);
+
+/* Exit events: the kernel sends every exiting task's final figures to the listeners registered
+ * for the CPU it exits on (TASKSTATS_CMD_ATTR_REGISTER_CPUMASK). A task's event is queued in
+ * do_exit, before its /proc entry goes away: once a task is gone from /proc, its event can be
+ * read. Only messages from the kernel (nl_pid 0) are accepted; others count in t->forged. */
+struct tstats_exit {
+	pid_t tid;            /* the task that exited */
+	pid_t tgid;           /* its process; 0 when the kernel does not say (taskstats < v12) */
+	pid_t ppid;           /* the parent of its process (real parent's tgid) */
+	uint64_t vol, invol;  /* the task's context-switch counts at exit (this thread only): vol
+			       * lacks the dead task's last switch out, made after the event
+			       * (getrusage counts it for a reaped process, not for a thread) */
+};
+/* Opens a listener for every possible CPU on a socket of its own (nonblocking, a 32 MiB
+ * buffer when root may force it). Needs root (CAP_NET_ADMIN) in the initial PID and user
+ * namespaces (the kernel refuses listeners elsewhere). 0, or -errno with why set. */
+int tstats_listen(struct tstats *t);
+/* Reads the queued exit events, without blocking, into ev[max]: the count (call again while it
+ * returns max), or -errno. An overflow of the socket buffer adds to t->lost. */
+int tstats_exits(struct tstats *t, struct tstats_exit *ev, int max);
 
 #endif

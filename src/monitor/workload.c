@@ -85,6 +85,10 @@ static void burn_child(const struct workload_tree_opts *o, int i)
 		workload_burn_user_ns(o->user_ns);
 	else
 		workload_burn_sys_ns(o->sys_ns);
+	for (int k = 0; k < o->sleeps; k++) {
+		clock_sleep_ns(200 * NS_PER_US);
+		workload_burn_user_ns(50 * NS_PER_US);
+	}
 }
 
 static _Noreturn void tree_root(const struct workload_tree_opts *o, int go, int report)
@@ -116,8 +120,10 @@ static _Noreturn void tree_root(const struct workload_tree_opts *o, int go, int 
 			}
 		}
 	}
-	int started = 0;
+	int started = 0, reaped = 0;
 	for (int i = 0; i < o->children; i++) {
+		while (o->par > 0 && started - reaped >= o->par && wait(NULL) > 0)
+			reaped++; /* only burning children exit */
 		pid_t pid = fork();
 		if (pid == 0) {
 			if (o->nested && i % 3 == 2) {
@@ -136,7 +142,7 @@ static _Noreturn void tree_root(const struct workload_tree_opts *o, int go, int 
 		if (pid > 0)
 			started++;
 	}
-	for (int i = 0; i < started; i++) {
+	for (int i = reaped; i < started; i++) {
 		int st;
 		/* only the burning children: the idle ones are still alive */
 		pid_t r = -1;
@@ -155,7 +161,8 @@ static _Noreturn void tree_root(const struct workload_tree_opts *o, int go, int 
 	getrusage(RUSAGE_CHILDREN, &ch);
 	getrusage(RUSAGE_SELF, &self);
 	struct workload_truth t = {tv_s(ch.ru_utime), tv_s(ch.ru_stime), tv_s(self.ru_utime),
-				   tv_s(self.ru_stime), ch.ru_nvcsw, ch.ru_nivcsw};
+				   tv_s(self.ru_stime), ch.ru_nvcsw, ch.ru_nivcsw,
+				   self.ru_nvcsw, self.ru_nivcsw};
 	if (write(report, &t, sizeof t) != (ssize_t)sizeof t)
 		_exit(1);
 	/* linger until the go pipe closes */

@@ -6,7 +6,8 @@
  * i*stagger, then burns user_ns of user-mode CPU (even i) or sys_ns of kernel-mode CPU (odd i:
  * read(2) of /dev/zero into a 64 KiB buffer) and exits; with `nested`, every third child
  * does its burn in a grandchild it forks and reaps. The root reaps every child as it exits,
- * then reports getrusage(RUSAGE_CHILDREN) and RUSAGE_SELF (the truth), and lingers until
+ * then reports getrusage(RUSAGE_CHILDREN) and RUSAGE_SELF (the truth, CPU and context
+ * switches), and lingers until
  * workload_tree_end. With `idle` > 0, that many extra children just sleep (a large tree).
  *
  * A ping-pong: a process whose two threads hand a byte back and forth `rounds` times over two
@@ -33,12 +34,18 @@ struct workload_tree_opts {
 	uint64_t idle_tick_ns;    /* > 0: the extra children wake every tick and burn ~20 us
 				   * of user CPU (a busy tree: every process runs every
 				   * interval, so a sampler can skip none) */
+	int sleeps;               /* each child then sleeps 200 us and burns 50 us this many
+				   * times (voluntary switches; involuntary ones on busy CPUs) */
+	int par;                  /* > 0: at most this many children at once (the root reaps
+				   * one before it forks the next: short lives, like a server
+				   * forking per connection) */
 };
 
 struct workload_truth {
 	double children_user_s, children_sys_s; /* the root's RUSAGE_CHILDREN */
 	double self_user_s, self_sys_s;         /* the root's RUSAGE_SELF */
 	long children_nvcsw, children_nivcsw;
+	long self_nvcsw, self_nivcsw;           /* the root's own, over its life */
 };
 
 struct workload_tree {

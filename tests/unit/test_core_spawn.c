@@ -443,6 +443,46 @@ static void test_no_fd_leak(void **state)
 	close(c.stdout_fd);
 }
 
+/* The executable a process runs, from /proc/PID/exe. */
+static void exe_of(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	ssize_t n = readlink(path, buf, len - 1);
+	buf[n > 0 ? n : 0] = 0;
+}
+
+static void test_hold(void **state)
+{
+	(void)state;
+	/* held: forked and set up, but not exec'd (still this test's image) until released */
+	const char *argv[] = {helper, "exit", "5", NULL};
+	struct spawn_opts o = {.argv = argv, .stderr_fd = -1, .hold = 1};
+	struct spawn_child c;
+	assert_int_equal(spawn_start(&o, &c), 0);
+	assert_true(c.pid > 0 && c.go_fd >= 0);
+	char self[PATH_MAX], prog[PATH_MAX];
+	exe_of(getpid(), self, sizeof(self));
+	clock_sleep_ns(100 * NS_PER_MS);
+	exe_of(c.pid, prog, sizeof(prog));
+	assert_string_equal(prog, self);
+	assert_int_equal(spawn_wait(&c, 50 * NS_PER_MS), -ETIMEDOUT);
+	assert_int_equal(spawn_release(&c), 0);
+	assert_int_equal(c.go_fd, -1);
+	assert_int_equal(spawn_wait(&c, 10 * NS_PER_S), 0);
+	assert_true(WIFEXITED(c.status));
+	assert_int_equal(WEXITSTATUS(c.status), 5);
+	assert_int_equal(spawn_release(&c), -EINVAL);
+
+	/* an exec failure shows at the release */
+	const char *bad[] = {"/nonexistent/ctxlab-no-such-program", NULL};
+	o.argv = bad;
+	assert_int_equal(spawn_start(&o, &c), 0);
+	assert_int_equal(spawn_release(&c), -ENOENT);
+	assert_int_equal(spawn_wait(&c, 10 * NS_PER_S), 0);
+	assert_int_equal(WEXITSTATUS(c.status), 127);
+}
+
 static void test_netns(void **state)
 {
 	struct spawn_child c;
@@ -491,6 +531,7 @@ int main(void)
 		cmocka_unit_test(test_stop),
 		cmocka_unit_test(test_env_cwd_stdio),
 		cmocka_unit_test(test_no_fd_leak),
+		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_netns),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);

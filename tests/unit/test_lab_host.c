@@ -51,7 +51,7 @@ static void test_local_and_netns(void **state)
 /* Runs `sh -c 'printf "[%s]" LINE'` and returns what the shell made of the words. */
 static void shell_words(const char *line, char *out, size_t len)
 {
-	char cmd[2048];
+	char cmd[2048 + 32];
 	snprintf(cmd, sizeof cmd, "printf '[%%s]' %s", line);
 	char *argv_sh[] = {"sh", "-c", cmd, NULL};
 	(void)argv_sh;

@@ -196,6 +196,54 @@ static void test_voluntary_switches_summed_over_threads(void **state)
 	assert_true(main_vol >= 0 && main_vol < rounds / 10);
 }
 
+/* Short-lived children (most born and gone between two samples; chains through a grandchild)
+ * that block and burn: the tree's switches match the root's getrusage (self + children).
+ * Voluntary within 5% (+5); involuntary within 5% (+5) less 0.5 per exited process (their
+ * preemptions during the kernel's teardown after the exit event reach only the reaper).
+ * Needs taskstats exit events: skipped, with the monitor's reason, where it cannot have them. */
+static void test_switches_of_exited_children(void **state)
+{
+	struct workload_tree_opts o = {.children = 150, .par = 3, .sleeps = 5, .nested = 1,
+				       .user_ns = 300 * NS_PER_US, .sys_ns = 300 * NS_PER_US};
+	struct workload_tree t;
+	assert_int_equal(workload_tree_start(&o, &t), 0);
+	char err[256];
+	struct monitor_opts mo = {.pid = t.pid};
+	struct monitor *m = monitor_start(&mo, err, sizeof err);
+	assert_non_null(m);
+	assert_int_equal(workload_tree_go(&t), 0);
+	struct workload_truth tr;
+	struct monitor_sample smp;
+	uint64_t vol = 0, invol = 0;
+	int got = 0;
+	uint64_t deadline = clock_now_ns() + 30000 * MS;
+	while (!got && clock_now_ns() < deadline) {
+		clock_sleep_ns(60 * MS);
+		assert_int_equal(monitor_sample(m, &smp), 0);
+		vol += smp.ctxsw_vol, invol += smp.ctxsw_invol;
+		got = workload_tree_truth(&t, &tr, 0) == 0;
+	}
+	assert_true(got);
+	assert_int_equal(monitor_sample(m, &smp), 0);
+	vol += smp.ctxsw_vol, invol += smp.ctxsw_invol;
+	monitor_stop(m, NULL);
+	workload_tree_end(&t);
+	if (strncmp(smp.source, "taskstats + exit events", 23)) {
+		/* root, CONFIG_TASKSTATS, the initial PID and user namespaces: the reason is in
+		 * the source */
+		printf("# skip: no taskstats exit events (%s)\n", smp.source);
+		skip();
+	}
+	double tv = (double)(tr.children_nvcsw + tr.self_nvcsw);
+	double ti = (double)(tr.children_nivcsw + tr.self_nivcsw);
+	double exits = o.children + o.children / 3; /* every third child works in a grandchild */
+	printf("# %d short-lived children: voluntary %llu vs getrusage %.0f, involuntary %llu vs "
+	       "%.0f\n", o.children, (unsigned long long)vol, tv, (unsigned long long)invol, ti);
+	assert_true(tv >= 5.0 * o.children);
+	assert_true(fabs((double)vol - tv) <= 0.05 * tv + 5);
+	assert_true((double)invol >= 0.95 * ti - 0.5 * exits - 5 && (double)invol <= 1.05 * ti + 5);
+}
+
 /* Processes exiting mid-read and a reused PID inside the tree: nothing negative, nothing
  * counted twice, nothing lost. The root forks short burners back to back, the second on the
  * first's PID (ns_last_pid) when the kernel allows. */
@@ -447,6 +495,7 @@ int main(void)
 		cmocka_unit_test(test_cgroup_target),
 		cmocka_unit_test(test_voluntary_switches_summed_over_threads),
 		cmocka_unit_test(test_exits_and_pid_reuse),
+		cmocka_unit_test(test_switches_of_exited_children),
 		cmocka_unit_test(test_perf_fallback),
 		cmocka_unit_test(test_small_burners_taskstats),
 		cmocka_unit_test(test_small_burners_proc),
