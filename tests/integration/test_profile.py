@@ -403,6 +403,25 @@ def test_cgroup_server(tmp):
     check(not os.path.exists(cg), "the test's cgroup %s is removed" % cg)
 
 
+def test_window_held(tmp):
+    """Per cgroup, samples count only inside the window whose cpu.stat the profiler reports:
+    held 400 ms after opening its events (CTXLAB_PROFILE_ATTACH_DELAY_MS, as a preemption on a
+    loaded machine), events opened enabled counted ~1.8x the CPU it reported."""
+    p = run(["profile", "-F", "999", "-d", "0.5s", "--", BURN, "2"],
+            env={"CTXLAB_PROFILE_ATTACH_DELAY_MS": "400"})
+    check(p.returncode == 0, "profile -- profile_burn held 400 ms exits 0 (%s)" % p.stderr.strip())
+    if p.returncode:
+        return
+    n, dur, first = summary(p.stdout)
+    print(first)
+    used = float(first.split("the target used ")[1].split("s)")[0]) \
+        if "the target used " in first else -1.0
+    want = used * 999
+    check(want >= 100 and 0.7 * want <= n <= 1.2 * want + 2,
+          "held 400 ms before its %.2f s window: %d samples for the %.3f s the cgroup used "
+          "there (~%.0f at 999 Hz, -30%%..+20%%)" % (dur, n, used, want))
+
+
 def test_cgroup_refused(tmp):
     missing = os.path.join(CG2 or "/sys/fs/cgroup", "ctxlab-no-such-cgroup-%d" % os.getpid())
     p = run(["profile", "-d", "0.2", "--cgroup", missing])
@@ -434,6 +453,7 @@ def main():
         test_cgroup_refused(tmp)
         if CG2:
             test_short_lived(tmp)
+            test_window_held(tmp)
             test_cgroup_server(tmp)
         else:
             print("SKIP: cgroup sampling tests: " + CG2_WHY)
