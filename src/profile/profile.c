@@ -111,6 +111,16 @@ static int hw_forced_off(void)
 	return e && e[0] && strcmp(e, "0");
 }
 
+/* Test hook: CTXLAB_PROFILE_ATTACH_DELAY_MS=N holds the profiler N ms between opening the
+ * events and starting the window, as a preemption on a loaded machine does. */
+static void attach_delay(void)
+{
+	const char *e = getenv("CTXLAB_PROFILE_ATTACH_DELAY_MS");
+	long ms = e ? strtol(e, NULL, 10) : 0;
+	if (ms > 0 && ms <= 10000)
+		clock_sleep_ns((uint64_t)ms * NS_PER_MS);
+}
+
 static void attr_sampling(struct perf_event_attr *a, const struct profile_opts *o, int hz)
 {
 	memset(a, 0, sizeof(*a));
@@ -127,6 +137,7 @@ static void attr_sampling(struct perf_event_attr *a, const struct profile_opts *
 	a->sample_type = PERF_SAMPLE_IP | PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_PERIOD |
 			 PERF_SAMPLE_CALLCHAIN;
 	a->inherit = o->cgroup ? 0 : 1; /* a cgroup event is per CPU: nothing to inherit */
+	a->disabled = o->cgroup ? 1 : 0; /* per cgroup: enabled with the window (profile_run) */
 	a->comm = 1;
 	a->comm_exec = 1;
 	a->task = 1; /* PERF_RECORD_FORK: a child starts with its parent's name and image */
@@ -149,6 +160,7 @@ static void attr_offcpu(struct perf_event_attr *a, const struct profile_opts *o,
 	a->sample_period = 1;
 	a->sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CALLCHAIN;
 	a->inherit = o->cgroup ? 0 : 1;
+	a->disabled = o->cgroup ? 1 : 0;
 	a->context_switch = 1;
 	a->sample_id_all = 1;
 	a->exclude_callchain_kernel = o->user_only ? 1 : 0;
@@ -1217,20 +1229,27 @@ int profile_run(const struct profile_opts *o, struct profile_result *res, char *
 	}
 	res->off_cpu_ok = o->off_cpu && ac.tp >= 0;
 	res->threads_attached = attached;
+	attach_delay();
+	/* The window. Per cgroup the events, opened disabled, count only between the two
+	 * cpu.stat readings: no sample falls outside the CPU time target_cpu_ns covers, however
+	 * long the profiler is held up between the attach and the first reading. */
 	res->start_wall_ns = clock_wall_ns();
 	uint64_t cpu0 = 0, cpu1 = 0;
 	int cpu_ok = target_cpu_ns(o, &cpu0) == 0;
+	if (o->cgroup)
+		for (size_t i = 0; i < p.nfds; i++)
+			ioctl(p.fds[i], PERF_EVENT_IOC_ENABLE, 0);
 	uint64_t t0 = clock_now_ns();
 
 	collect(&p);
 
+	for (size_t i = 0; i < p.nfds; i++)
+		ioctl(p.fds[i], PERF_EVENT_IOC_DISABLE, 0);
 	res->duration_ns = clock_now_ns() - t0;
 	if (cpu_ok && target_cpu_ns(o, &cpu1) == 0) {
 		res->target_cpu_ok = 1;
 		res->target_cpu_ns = cpu1 > cpu0 ? cpu1 - cpu0 : 0;
 	}
-	for (size_t i = 0; i < p.nfds; i++)
-		ioctl(p.fds[i], PERF_EVENT_IOC_DISABLE, 0);
 	drain_all(&p);
 	rc = symbolize(&p);
 	if (rc) {

@@ -44,7 +44,10 @@
  * result.target_cpu_ns is the CPU the target used over the sampling window, measured apart
  * from the samples (per task: utime+stime of the trees from /proc, reaped children included;
  * per cgroup: cpu.stat usage_usec), so that samples * period can be checked against it; in
- * per-task mode result.note says so when the samples cover less than half of it.
+ * per-task mode result.note says so when the samples cover less than half of it. Per cgroup
+ * the events are enabled after the first reading and disabled before the second, so every
+ * sample lies inside that window (test hook: CTXLAB_PROFILE_ATTACH_DELAY_MS=N holds the
+ * profiler N ms between opening the events and the first reading).
  *
  * Runs on the calling thread; not thread-safe. Returns 0 or -errno with err[] saying what
  * to do: -EOPNOTSUPP (event not supported here), -EACCES/-EPERM (perf_event_paranoid or
