@@ -316,10 +316,16 @@ def test_short_lived(tmp):
               "--%s: stacks start with a known comm but %d samples %s" % (mode, nother, other[:2]))
         if mode == "forks":
             procs = int(first.split(" process")[0].split()[-1])
-            under_main = share(stacks, "burn_a", "main")
             check(procs >= 50, "--forks: samples from %d processes (short-lived children)" % procs)
-            check(under_main >= 20, "--forks: children gone before being read resolve through "
-                  "their parent's image: burn_a under main in %.1f%% of the samples" % under_main)
+            # the children's burn_a/burn_b frames resolve through their parent's image: each
+            # such sample has main below it. (As a share of ALL samples this depends on the
+            # build: under ASan, fork and the children's exit (LSan) take most of the CPU.)
+            under_main = share(stacks, "burn_a", "main") + share(stacks, "burn_b", "main")
+            burns = share(stacks, "burn_a") + share(stacks, "burn_b")
+            check(burns > 0 and under_main >= 0.95 * burns,
+                  "--forks: children gone before being read resolve through their parent's "
+                  "image: %.1f%% of the samples in burn_a/burn_b, %.1f%% with main under them"
+                  % (burns, under_main))
         # the same workload per task: documented, and the note must say it misses it
         burn = subprocess.Popen([BURN, "--" + mode, "2.5"])
         try:
