@@ -8,9 +8,6 @@ import re
 import subprocess
 import sys
 
-ORDER = ["serve", "load", "watch", "profile", "flame", "pingpong", "run", "report", "compare"]
-
-
 def roff(text):
     out = []
     for line in text.rstrip("\n").split("\n"):
@@ -26,8 +23,7 @@ def main():
     top = subprocess.run([exe], capture_output=True, text=True, check=True).stdout
     version = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True).stdout.split()[-1]
     cmds = re.findall(r"^   (\w+) +(.*)$", top, re.M)
-    names = [c for c, _ in cmds]
-    names.sort(key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+    names = [c for c, _ in cmds]  # in the command table's order (src/cmd/cmd.c)
     summary = dict(cmds)
     print(f'.TH CTXLAB 1 "" "ctxlab {version}" "ctxlab manual"')
     print(".SH NAME\nctxlab \\- measure what concurrency costs")

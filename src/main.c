@@ -1,4 +1,5 @@
-/* ctxlab: measures what concurrency costs. git/perf-style dispatch over the command table. */
+/* ctxlab: measures what concurrency costs. git/perf-style dispatch over the command table
+ * (cmd_table[] in src/cmd/cmd.c). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,72 +8,10 @@
 #include "cmd/cmd.h"
 #include "core/log.h"
 
-#define CMD(n) extern const struct cmd_info cmd_info_##n;
-#include "commands.def"
-#undef CMD
-
-static const struct cmd_info *commands[] = {
-#define CMD(n) &cmd_info_##n,
-#include "commands.def"
-#undef CMD
-	NULL};
-
-static const char *order[] = {"serve", "load", "watch", "profile", "flame", "pingpong",
-			      "run", "report", "compare", NULL};
-
-int cmd_wants_help(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--"))
-			return 0;
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
-			return 1;
-	}
-	return 0;
-}
-
-int cmd_print_usage(const struct cmd_info *ci)
-{
-	fputs(ci->usage, stdout);
-	if (ci->usage[0] && ci->usage[strlen(ci->usage) - 1] != '\n')
-		fputc('\n', stdout);
-	return 0;
-}
-
-int cmd_usage_error(const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	error("%s", msg);
-	return 2;
-}
-
-static const struct cmd_info *find(const char *name)
-{
-	for (int i = 0; commands[i]; i++)
-		if (!strcmp(commands[i]->name, name))
-			return commands[i];
-	return NULL;
-}
-
 static void list_commands(FILE *f)
 {
-	/* the usual order first, then any other command */
-	for (int i = 0; order[i]; i++) {
-		const struct cmd_info *c = find(order[i]);
-		if (c)
-			fprintf(f, "   %-10s %s\n", c->name, c->summary);
-	}
-	for (int i = 0; commands[i]; i++) {
-		int listed = 0;
-		for (int j = 0; order[j]; j++)
-			listed |= !strcmp(order[j], commands[i]->name);
-		if (!listed)
-			fprintf(f, "   %-10s %s\n", commands[i]->name, commands[i]->summary);
-	}
+	for (int i = 0; cmd_table[i]; i++)
+		fprintf(f, "   %-10s %s\n", cmd_table[i]->name, cmd_table[i]->summary);
 }
 
 static int usage(FILE *f)
@@ -114,12 +53,12 @@ static int unknown(const char *name)
 {
 	const char *best = NULL;
 	int bd = 99;
-	for (int i = 0; commands[i]; i++) {
-		int dd = distance(name, commands[i]->name);
-		if (!strncmp(name, commands[i]->name, strlen(name)) && strlen(name) >= 2)
+	for (int i = 0; cmd_table[i]; i++) {
+		int dd = distance(name, cmd_table[i]->name);
+		if (!strncmp(name, cmd_table[i]->name, strlen(name)) && strlen(name) >= 2)
 			dd = 1;
 		if (dd < bd)
-			bd = dd, best = commands[i]->name;
+			bd = dd, best = cmd_table[i]->name;
 	}
 	fprintf(stderr, "ctxlab: '%s' is not a ctxlab command. See 'ctxlab help'.\n", name);
 	if (best && bd <= 3)
@@ -141,12 +80,12 @@ int main(int argc, char **argv)
 	if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
 		if (argc < 3)
 			return usage(stdout);
-		const struct cmd_info *c = find(argv[2]);
+		const struct cmd_info *c = cmd_find(argv[2]);
 		if (!c)
 			return unknown(argv[2]);
 		return cmd_print_usage(c);
 	}
-	const struct cmd_info *c = find(name);
+	const struct cmd_info *c = cmd_find(name);
 	if (!c)
 		return unknown(name);
 	if (cmd_wants_help(argc - 1, argv + 1))

@@ -17,30 +17,27 @@ static const char usage[] =
 	"second, throughput and p99 latency, each as mean (± stddev, CV, n) with B's change\n"
 	"relative to A in %. Cells are paired by identical parameters, else by every parameter\n"
 	"but the engine, else all ok trials of A are compared with all ok trials of B.\n"
-	"\n"
-	"  --engines A,B   compare engine A with engine B inside one results directory\n";
+	"\n";
+
+static const char *engines;
+
+static const struct opt options[] = {
+	OPT_STRING(0, "engines", &engines, "A,B",
+		   "compare engine A with engine B inside one results directory"),
+	OPT_END(),
+};
+
+extern const struct cmd_info cmd_info_compare;
 
 static int cmd_compare(int argc, char **argv)
 {
-	const char *dirs[2] = {NULL, NULL};
-	const char *engines = NULL;
-	int nd = 0;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--engines")) {
-			if (++i >= argc)
-				return cmd_usage_error("'--engines' needs a value like 'fork,epoll'");
-			engines = argv[i];
-		} else if (!strncmp(argv[i], "--engines=", 10)) {
-			engines = argv[i] + 10;
-		} else if (argv[i][0] == '-' && argv[i][1]) {
-			return cmd_usage_error("unknown option '%s' (see 'ctxlab compare --help')", argv[i]);
-		} else if (nd < 2) {
-			dirs[nd++] = argv[i];
-		} else {
-			return cmd_usage_error("too many arguments: '%s' (give two directories, or one with "
-				     "--engines A,B)", argv[i]);
-		}
-	}
+	int nd = cmd_parse_options(&cmd_info_compare, argc, argv, 0, NULL);
+	if (nd < 0)
+		return 2;
+	if (nd > 2)
+		return cmd_usage_error("too many arguments: '%s' (give two directories, or one with "
+				       "--engines A,B)", argv[2]);
+	char *const *dirs = argv;
 	char err[1024];
 	struct buf out = BUF_INIT;
 	int rc;
@@ -73,4 +70,4 @@ static int cmd_compare(int argc, char **argv)
 
 const struct cmd_info cmd_info_compare = {"compare", cmd_compare,
 					  "A/B comparison of two runs or two engines, with % changes",
-					  usage};
+					  usage, options, NULL};

@@ -1,7 +1,6 @@
 /* ctxlab flame: renders folded stacks as an interactive flame graph SVG, or two profiles as
  * a differential flame graph. Option parsing and wiring only: rendering is src/profile/. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,16 +24,7 @@ static const char usage[] =
 	"unless --no-normalize; frames only in A are not drawn: swap the files to see them).\n"
 	"Stacks deeper than 1024 frames are cut there, the rest drawn as one frame \"[deeper\n"
 	"frames truncated]\"; bytes of a name that are not UTF-8 are drawn as '?'.\n"
-	"\n"
-	"options:\n"
-	"  -o, --output FILE    write the SVG to FILE (default: stdout)\n"
-	"  --diff               differential flame graph of A (before) and B (after)\n"
-	"  --no-normalize       with --diff: compare raw counts, not shares of each total\n"
-	"  --title TEXT         title (default \"Flame Graph\" / \"Differential Flame Graph\")\n"
-	"  --subtitle TEXT      a second line under the title\n"
-	"  --unit NAME          what a count is, for tooltips (default samples)\n"
-	"  --width PX           image width (default 1200)\n"
-	"  --min-width PX       leave out frames narrower than PX (default 0.1)\n";
+	"\n";
 
 struct out {
 	const char *path; /* NULL: stdout */
@@ -80,65 +70,56 @@ static int out_close(struct out *o, int r)
 	return outfile_commit(&o->of);
 }
 
+static struct flamesvg_opts fo = {.normalize = 1};
+static const char *out_path; /* NULL: stdout */
+static int diff, no_normalize;
+
+static int opt_width(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+	if (!arg[0] || *end || v < 100 || v > 100000)
+		return errbuf(err, errlen, "pixels, 100..100000, e.g. --width 1600");
+	*(int *)o->value = (int)v;
+	return 0;
+}
+
+static int opt_min_width(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	char *end;
+	double v = strtod(arg, &end);
+	if (!arg[0] || *end || !(v > 0) || v > 1000)
+		return errbuf(err, errlen, "pixels > 0, e.g. --min-width 0.5");
+	*(double *)o->value = v;
+	return 0;
+}
+
+static const struct opt options[] = {
+	OPT_GROUP("options:"),
+	OPT_STRING('o', "output", &out_path, "FILE", "write the SVG to FILE (default: stdout)"),
+	OPT_FLAG(0, "diff", &diff, "differential flame graph of A (before) and B (after)"),
+	OPT_FLAG(0, "no-normalize", &no_normalize,
+		 "with --diff: compare raw counts, not shares of each total"),
+	OPT_STRING(0, "title", &fo.title, "TEXT",
+		   "title (default \"Flame Graph\" / \"Differential Flame Graph\")"),
+	OPT_STRING(0, "subtitle", &fo.subtitle, "TEXT", "a second line under the title"),
+	OPT_STRING(0, "unit", &fo.unit, "NAME", "what a count is, for tooltips (default samples)"),
+	OPT_CALLBACK(0, "width", &fo.width_px, "PX", "image width (default 1200)", opt_width),
+	OPT_CALLBACK(0, "min-width", &fo.min_width_px, "PX",
+		     "leave out frames narrower than PX (default 0.1)", opt_min_width),
+	OPT_END(),
+};
+
 extern const struct cmd_info cmd_info_flame;
 
 static int cmd_flame(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"output", required_argument, NULL, 'o'},  {"diff", no_argument, NULL, 'D'},
-		{"no-normalize", no_argument, NULL, 'N'},  {"title", required_argument, NULL, 't'},
-		{"subtitle", required_argument, NULL, 's'}, {"unit", required_argument, NULL, 'u'},
-		{"width", required_argument, NULL, 'w'},   {"min-width", required_argument, NULL, 'm'},
-		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
-	struct flamesvg_opts fo = {.normalize = 1};
-	struct out out = {0};
-	int diff = 0;
-	if (cmd_wants_help(argc, argv))
-		return cmd_print_usage(&cmd_info_flame);
-	optind = 1;
-	int o;
-	while ((o = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
-		char *end;
-		switch (o) {
-		case 'o':
-			out.path = optarg;
-			break;
-		case 'D':
-			diff = 1;
-			break;
-		case 'N':
-			fo.normalize = 0;
-			break;
-		case 't':
-			fo.title = optarg;
-			break;
-		case 's':
-			fo.subtitle = optarg;
-			break;
-		case 'u':
-			fo.unit = optarg;
-			break;
-		case 'w': {
-			long v = strtol(optarg, &end, 10);
-			if (*end || v < 100 || v > 100000)
-				return error("bad width '%s' (pixels, 100..100000, e.g. --width 1600)",
-					     optarg), 2;
-			fo.width_px = (int)v;
-			break;
-		}
-		case 'm': {
-			double v = strtod(optarg, &end);
-			if (*end || !(v > 0) || v > 1000)
-				return error("bad min width '%s' (pixels > 0, e.g. --min-width 0.5)",
-					     optarg), 2;
-			fo.min_width_px = v;
-			break;
-		}
-		default:
-			return error("see 'ctxlab flame --help'"), 2;
-		}
-	}
-	int nfiles = argc - optind;
+	int nfiles = cmd_parse_options(&cmd_info_flame, argc, argv, 0, NULL);
+	if (nfiles < 0)
+		return 2;
+	if (no_normalize)
+		fo.normalize = 0;
+	struct out out = {.path = out_path};
 	if (nfiles != (diff ? 2 : 1))
 		return error(diff ? "--diff takes two folded files: A (before) and B (after)"
 				  : "one folded file expected (see 'ctxlab flame --help')"), 2;
@@ -146,21 +127,21 @@ static int cmd_flame(int argc, char **argv)
 	folded_init(&a);
 	folded_init(&b);
 	char err[512];
-	int r = folded_read_file(&a, argv[optind], err, sizeof err);
+	int r = folded_read_file(&a, argv[0], err, sizeof err);
 	if (!r && diff)
-		r = folded_read_file(&b, argv[optind + 1], err, sizeof err);
+		r = folded_read_file(&b, argv[1], err, sizeof err);
 	if (r) {
 		error("%s", err);
 		goto done;
 	}
 	if (!diff && !a.total) {
 		r = error("'%s' holds no samples (every count is 0 or the file is empty)",
-			  argv[optind]);
+			  argv[0]);
 		goto done;
 	}
 	if (diff && !b.total) {
 		r = error("'%s' holds no samples: a differential graph takes B's shape",
-			  argv[optind + 1]);
+			  argv[1]);
 		goto done;
 	}
 	folded_sort(&a);
@@ -181,4 +162,4 @@ done:
 
 const struct cmd_info cmd_info_flame = {"flame", cmd_flame,
 					"render folded stacks as a flame graph (or a differential one)",
-					usage};
+					usage, options, NULL};

@@ -1,7 +1,6 @@
 /* ctxlab pingpong: context-switch micro-benchmarks. Option parsing and output only: the
  * measuring is src/bench/pingpong.c. */
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <sched.h>
 #include <stdio.h>
@@ -36,19 +35,7 @@ static const char usage[] =
 	"  coro          two coroutines handing a buffer over through a tiny run queue\n"
 	"  coro-unix     coroutines doing nonblocking socketpair ping-pong on an event loop: the\n"
 	"                async version of unix-thread\n"
-	"\n"
-	"options:\n"
-	"  -m, --mode LIST        comma-separated modes, or all (default all)\n"
-	"  -n, --rounds N         round trips per pair per repeat (default: sized to --duration)\n"
-	"  -d, --duration DUR     target time of one repeat when -n is not given (default 1s)\n"
-	"  --pin same|split|none  both sides on one CPU / on two CPUs / no affinity (default same)\n"
-	"  --pairs N              independent pairs running concurrently (default 1)\n"
-	"  --size BYTES           message size (default 1)\n"
-	"  --working-set SIZE     each side touches SIZE bytes between messages (default 0)\n"
-	"  --stride BYTES         touch every BYTES-th byte of the working set (default 64)\n"
-	"  -r, --repeat R         measured repeats per mode (default 3): mean, stddev, min\n"
-	"  --json FILE|-          write the results as JSON (- = stdout, the table goes to stderr)\n"
-	"  -q, --quiet            no table\n";
+	"\n";
 
 #define MAX_REPEAT 100
 
@@ -73,7 +60,7 @@ struct popts {
 	int quiet;
 };
 
-static int parse_modes(const char *list, struct popts *p)
+static int parse_modes(const char *list, struct popts *p, char *err, size_t errlen)
 {
 	if (!strcmp(list, "all")) {
 		for (int i = 0; i < PINGPONG_NMODES; i++)
@@ -88,13 +75,14 @@ static int parse_modes(const char *list, struct popts *p)
 		size_t len = e ? (size_t)(e - s) : strlen(s);
 		char name[32];
 		if (len == 0 || len >= sizeof name)
-			return error("bad mode list '%s' (e.g. pipe-thread,coro or all)", list);
+			return errbuf(err, errlen, "a list of modes like pipe-thread,coro or all");
 		memcpy(name, s, len);
 		name[len] = 0;
 		int m = pingpong_mode_parse(name);
 		if (m < 0)
-			return error("unknown mode '%s' (use pipe-proc, pipe-thread, unix-thread, "
-				     "unix-inline, futex-thread, coro, coro-unix or all)", name);
+			return errbuf(err, errlen, "unknown mode '%s' (use pipe-proc, pipe-thread, "
+				      "unix-thread, unix-inline, futex-thread, coro, coro-unix or all)",
+				      name);
 		int dup = 0;
 		for (int i = 0; i < p->nmodes; i++)
 			dup |= p->modes[i] == m;
@@ -105,110 +93,107 @@ static int parse_modes(const char *list, struct popts *p)
 			s++;
 	}
 	if (!p->nmodes)
-		return error("empty mode list (e.g. --mode pipe-thread,coro)");
+		return errbuf(err, errlen, "empty mode list (e.g. --mode pipe-thread,coro)");
 	return 0;
 }
 
+static struct popts pp = {
+	.po = {.pin = PINGPONG_PIN_SAME, .pairs = 1, .msg_bytes = 1, .stride_bytes = 64},
+	.duration_ns = NS_PER_S,
+	.repeat = 3,
+};
+
+static int opt_mode(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	return parse_modes(arg, o->value, err, errlen);
+}
+
+/* a count (size = 0) or a size in bytes within [lo, hi] */
+static int ranged(int size, const char *arg, uint64_t lo, uint64_t hi, const char *why,
+		  uint64_t *v, char *err, size_t errlen)
+{
+	int r = size ? units_parse_size_bytes(arg, v, err, errlen)
+		     : units_parse_count(arg, v, err, errlen);
+	if (r < 0)
+		return -1;
+	if (*v < lo || *v > hi)
+		return errbuf(err, errlen, "%s", why);
+	return 0;
+}
+
+#define RANGED_OPT(fn, size, lo, hi, why, type)                                               \
+	static int fn(const struct opt *o, const char *arg, char *err, size_t errlen)          \
+	{                                                                                      \
+		uint64_t v;                                                                    \
+		if (ranged((size), arg, (lo), (hi), (why), &v, err, errlen) < 0)               \
+			return -1;                                                             \
+		*(type *)o->value = (type)v;                                                   \
+		return 0;                                                                      \
+	}
+RANGED_OPT(opt_rounds, 0, 1, UINT64_MAX, "at least 1", uint64_t)
+RANGED_OPT(opt_pairs, 0, 1, PINGPONG_MAX_PAIRS, "1..256", int)
+RANGED_OPT(opt_size, 1, 1, PINGPONG_MAX_MSG_BYTES, "1 byte..16MiB", size_t)
+RANGED_OPT(opt_ws, 1, 0, 1ULL << 34, "at most 16GiB", size_t)
+RANGED_OPT(opt_stride, 1, 1, UINT64_MAX, "at least 1 byte", size_t)
+RANGED_OPT(opt_repeat, 0, 1, MAX_REPEAT, "1..100", int)
+_Static_assert(PINGPONG_MAX_PAIRS == 256 && MAX_REPEAT == 100, "update the messages above");
+
+static int opt_duration(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	if (units_parse_duration_ns(arg, o->value, err, errlen) < 0)
+		return -1;
+	if (*(uint64_t *)o->value < NS_PER_MS)
+		return errbuf(err, errlen, "at least 1ms");
+	return 0;
+}
+
+static int opt_pin(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	int pin = pingpong_pin_parse(arg);
+	if (pin < 0)
+		return errbuf(err, errlen, "use same, split or none");
+	*(enum pingpong_pin *)o->value = (enum pingpong_pin)pin;
+	return 0;
+}
+
+static const struct opt options[] = {
+	OPT_GROUP("options:"),
+	OPT_CALLBACK('m', "mode", &pp, "LIST", "comma-separated modes, or all (default all)",
+		     opt_mode),
+	OPT_CALLBACK('n', "rounds", &pp.rounds, "N",
+		     "round trips per pair per repeat (default: sized to --duration)", opt_rounds),
+	OPT_CALLBACK('d', "duration", &pp.duration_ns, "DUR",
+		     "target time of one repeat when -n is not given (default 1s)", opt_duration),
+	OPT_CALLBACK(0, "pin", &pp.po.pin, "same|split|none",
+		     "both sides on one CPU / on two CPUs / no affinity (default same)", opt_pin),
+	OPT_CALLBACK(0, "pairs", &pp.po.pairs, "N",
+		     "independent pairs running concurrently (default 1)", opt_pairs),
+	OPT_CALLBACK(0, "size", &pp.po.msg_bytes, "BYTES", "message size (default 1)", opt_size),
+	OPT_CALLBACK(0, "working-set", &pp.po.ws_bytes, "SIZE",
+		     "each side touches SIZE bytes between messages (default 0)", opt_ws),
+	OPT_CALLBACK(0, "stride", &pp.po.stride_bytes, "BYTES",
+		     "touch every BYTES-th byte of the working set (default 64)", opt_stride),
+	OPT_CALLBACK('r', "repeat", &pp.repeat, "R",
+		     "measured repeats per mode (default 3): mean, stddev, min", opt_repeat),
+	OPT_STRING(0, "json", &pp.json, "FILE|-",
+		   "write the results as JSON (- = stdout, the table goes to stderr)"),
+	OPT_FLAG('q', "quiet", &pp.quiet, "no table"),
+	OPT_END(),
+};
+
+extern const struct cmd_info cmd_info_pingpong;
+
 static int parse_args(int argc, char **argv, struct popts *p)
 {
-	static const struct option opts[] = {
-		{"mode", required_argument, 0, 'm'},
-		{"rounds", required_argument, 0, 'n'},
-		{"duration", required_argument, 0, 'd'},
-		{"pin", required_argument, 0, 'p'},
-		{"pairs", required_argument, 0, 'P'},
-		{"size", required_argument, 0, 's'},
-		{"working-set", required_argument, 0, 'w'},
-		{"stride", required_argument, 0, 'S'},
-		{"repeat", required_argument, 0, 'r'},
-		{"json", required_argument, 0, 'j'},
-		{"quiet", no_argument, 0, 'q'},
-		{0, 0, 0, 0},
-	};
 	char err[256];
-	uint64_t v;
-	p->po.pin = PINGPONG_PIN_SAME;
-	p->po.pairs = 1;
-	p->po.msg_bytes = 1;
-	p->po.stride_bytes = 64;
-	p->duration_ns = NS_PER_S;
-	p->repeat = 3;
-	parse_modes("all", p);
-	optind = 1;
-	int o;
-	while ((o = getopt_long(argc, argv, "m:n:d:r:q", opts, NULL)) != -1) {
-		switch (o) {
-		case 'm':
-			if (parse_modes(optarg, p))
-				return -1;
-			break;
-		case 'n':
-			if (units_parse_count(optarg, &p->rounds, err, sizeof err) < 0)
-				return error("%s", err);
-			if (p->rounds < 1)
-				return error("bad round count '%s': at least 1", optarg);
-			break;
-		case 'd':
-			if (units_parse_duration_ns(optarg, &p->duration_ns, err, sizeof err) < 0)
-				return error("%s", err);
-			if (p->duration_ns < NS_PER_MS)
-				return error("bad duration '%s': at least 1ms", optarg);
-			break;
-		case 'p': {
-			int pin = pingpong_pin_parse(optarg);
-			if (pin < 0)
-				return error("bad --pin '%s' (use same, split or none)", optarg);
-			p->po.pin = pin;
-			break;
-		}
-		case 'P':
-			if (units_parse_count(optarg, &v, err, sizeof err) < 0)
-				return error("%s", err);
-			if (v < 1 || v > PINGPONG_MAX_PAIRS)
-				return error("bad --pairs '%s': 1..%d", optarg, PINGPONG_MAX_PAIRS);
-			p->po.pairs = (int)v;
-			break;
-		case 's':
-			if (units_parse_size_bytes(optarg, &v, err, sizeof err) < 0)
-				return error("%s", err);
-			if (v < 1 || v > PINGPONG_MAX_MSG_BYTES)
-				return error("bad --size '%s': 1 byte..16MiB", optarg);
-			p->po.msg_bytes = v;
-			break;
-		case 'w':
-			if (units_parse_size_bytes(optarg, &v, err, sizeof err) < 0)
-				return error("%s", err);
-			if (v > (1ULL << 34))
-				return error("bad --working-set '%s': at most 16GiB", optarg);
-			p->po.ws_bytes = v;
-			break;
-		case 'S':
-			if (units_parse_size_bytes(optarg, &v, err, sizeof err) < 0)
-				return error("%s", err);
-			if (v < 1)
-				return error("bad --stride '%s': at least 1 byte", optarg);
-			p->po.stride_bytes = v;
-			break;
-		case 'r':
-			if (units_parse_count(optarg, &v, err, sizeof err) < 0)
-				return error("%s", err);
-			if (v < 1 || v > MAX_REPEAT)
-				return error("bad --repeat '%s': 1..%d", optarg, MAX_REPEAT);
-			p->repeat = (int)v;
-			break;
-		case 'j':
-			p->json = optarg;
-			break;
-		case 'q':
-			p->quiet = 1;
-			break;
-		default:
-			fputs("see 'ctxlab pingpong --help'\n", stderr);
-			return -1;
-		}
-	}
-	if (optind < argc)
-		return error("unexpected argument '%s' (see 'ctxlab pingpong --help')", argv[optind]);
+	parse_modes("all", &pp, err, sizeof err);
+	int n = cmd_parse_options(&cmd_info_pingpong, argc, argv, 0, NULL);
+	if (n < 0)
+		return -1;
+	if (n > 0)
+		return error("unexpected argument '%s' (see 'ctxlab pingpong --help')", argv[0]);
+	log_set_quiet(pp.quiet); /* -q: info() says nothing */
+	*p = pp;
 	return 0;
 }
 
@@ -474,5 +459,5 @@ static int cmd_pingpong(int argc, char **argv)
 
 const struct cmd_info cmd_info_pingpong = {
 	"pingpong", cmd_pingpong,
-	"context-switch micro-benchmarks: kernel vs user-space switching", usage,
+	"context-switch micro-benchmarks: kernel vs user-space switching", usage, options, NULL,
 };

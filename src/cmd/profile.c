@@ -3,7 +3,6 @@
  * Option parsing and wiring only: the profiler is src/profile/; a command it starts goes into
  * a cgroup of ctxlab's own made by src/monitor/ (monitor_cgroup_create). */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,28 +37,7 @@ static const char usage[] =
 	"a thread- or fork-per-connection server shows next to nothing. Per cgroup (--cgroup,\n"
 	"like perf record -a -G) the period runs per CPU over every task of the cgroup, so they\n"
 	"are sampled in proportion to their CPU; it needs root (or perf_event_paranoid <= 0).\n"
-	"\n"
-	"target:\n"
-	"  -p, --pid PID        the process, its threads and descendants, per task (Ctrl-C\n"
-	"                       stops); a note says when the samples miss most of its CPU\n"
-	"  -G, --cgroup PATH    every task of a cgroup v2 directory (and the cgroups below it),\n"
-	"                       per CPU; until Ctrl-C, -d, or the cgroup is empty\n"
-	"  -- CMD [ARGS...]     start CMD and profile it until it exits: in a cgroup of ctxlab's\n"
-	"                       own, sampled per cgroup, when one can be made (root); else per\n"
-	"                       task, with a note\n"
-	"options:\n"
-	"  -F, --freq HZ        samples per second of CPU time (per thread; per CPU for a\n"
-	"                       cgroup; default 99)\n"
-	"  -d, --duration DUR   stop after DUR (a started CMD is then stopped; e.g. 10s, 500ms)\n"
-	"  -o, --output DIR     write DIR/profile.folded, DIR/flame.svg, DIR/profile.pb.gz\n"
-	"                       (with --off-cpu also DIR/offcpu.folded, DIR/offcpu.svg)\n"
-	"  -e, --event EV       cpu-clock (default: a software timer, works without a PMU) or\n"
-	"                       cycles (needs a hardware PMU: an error where there is none)\n"
-	"  --user-only          user-space frames only (no kernel samples)\n"
-	"  --off-cpu            also record the time each stack spends blocked (sched_switch)\n"
-	"  --top N              rows of the self/total table (default 15, 0 = none)\n"
-	"  --title TEXT         flame graph title\n"
-	"  -q, --quiet          no table, only errors\n";
+	"\n";
 
 static volatile sig_atomic_t stop_flag;
 static void on_stop(int sig) { (void)sig, stop_flag = 1; }
@@ -219,96 +197,98 @@ static int start_in_cgroup(char *path, size_t len, char *why, size_t wlen)
 	return 0;
 }
 
+static struct profile_opts po = {.hz = 99};
+static const char *outdir, *title, *event = "cpu-clock", *cgroup;
+static pid_t pid;
+static uint64_t top = 15;
+static int quiet;
+
+static int opt_cgroup(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	if (!arg[0])
+		return errbuf(err, errlen, "empty cgroup path (a cgroup v2 directory, e.g. "
+				  "--cgroup /sys/fs/cgroup/NAME)");
+	*(const char **)o->value = arg;
+	return 0;
+}
+
+static int opt_freq(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	uint64_t hz;
+	char why[256];
+	if (units_parse_count(arg, &hz, why, sizeof why) < 0 || hz < 1 || hz > 100000)
+		return errbuf(err, errlen, "samples per second, 1..100000, e.g. -F 99");
+	*(int *)o->value = (int)hz;
+	return 0;
+}
+
+static int opt_duration(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	if (units_parse_duration_ns(arg, o->value, err, errlen) < 0)
+		return -1;
+	if (!*(uint64_t *)o->value)
+		return errbuf(err, errlen, "must be > 0, e.g. -d 10s");
+	return 0;
+}
+
+static int opt_event(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	if (!strcmp(arg, "cpu-clock"))
+		po.event = PROFILE_EV_CPU_CLOCK;
+	else if (!strcmp(arg, "cycles"))
+		po.event = PROFILE_EV_CYCLES;
+	else
+		return errbuf(err, errlen, "unknown event (use cpu-clock or cycles)");
+	*(const char **)o->value = arg;
+	return 0;
+}
+
+static const struct opt options[] = {
+	OPT_GROUP("target:"),
+	OPT_CALLBACK('p', "pid", &pid, "PID",
+		     "the process, its threads and descendants, per task (Ctrl-C\n"
+		     "stops); a note says when the samples miss most of its CPU", cmd_opt_pid),
+	OPT_CALLBACK('G', "cgroup", &cgroup, "PATH",
+		     "every task of a cgroup v2 directory (and the cgroups below it),\n"
+		     "per CPU; until Ctrl-C, -d, or the cgroup is empty", opt_cgroup),
+	OPT_DOC("-- CMD [ARGS...]", "start CMD and profile it until it exits: in a cgroup of ctxlab's\n"
+		"own, sampled per cgroup, when one can be made (root); else per\n"
+		"task, with a note"),
+	OPT_GROUP("options:"),
+	OPT_CALLBACK('F', "freq", &po.hz, "HZ",
+		     "samples per second of CPU time (per thread; per CPU for a\n"
+		     "cgroup; default 99)", opt_freq),
+	OPT_CALLBACK('d', "duration", &po.duration_ns, "DUR",
+		     "stop after DUR (a started CMD is then stopped; e.g. 10s, 500ms)", opt_duration),
+	OPT_STRING('o', "output", &outdir, "DIR",
+		   "write DIR/profile.folded, DIR/flame.svg, DIR/profile.pb.gz\n"
+		   "(with --off-cpu also DIR/offcpu.folded, DIR/offcpu.svg)"),
+	OPT_CALLBACK('e', "event", &event, "EV",
+		     "cpu-clock (default: a software timer, works without a PMU) or\n"
+		     "cycles (needs a hardware PMU: an error where there is none)", opt_event),
+	OPT_FLAG(0, "user-only", &po.user_only, "user-space frames only (no kernel samples)"),
+	OPT_FLAG(0, "off-cpu", &po.off_cpu,
+		 "also record the time each stack spends blocked (sched_switch)"),
+	OPT_COUNT(0, "top", &top, "N", "rows of the self/total table (default 15, 0 = none)"),
+	OPT_STRING(0, "title", &title, "TEXT", "flame graph title"),
+	OPT_FLAG('q', "quiet", &quiet, "no table, only errors"),
+	OPT_END(),
+};
+
 static int cmd_profile(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"pid", required_argument, NULL, 'p'},   {"freq", required_argument, NULL, 'F'},
-		{"cgroup", required_argument, NULL, 'G'},
-		{"duration", required_argument, NULL, 'd'}, {"output", required_argument, NULL, 'o'},
-		{"event", required_argument, NULL, 'e'}, {"user-only", no_argument, NULL, 'U'},
-		{"off-cpu", no_argument, NULL, 'O'},     {"top", required_argument, NULL, 'T'},
-		{"title", required_argument, NULL, 't'}, {"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
-	struct profile_opts po = {.hz = 99};
-	const char *outdir = NULL, *title = NULL, *event = "cpu-clock", *cgroup = NULL;
-	pid_t pid = 0;
-	uint64_t top = 15;
-	int quiet = 0;
 	char err[512];
-	if (cmd_wants_help(argc, argv))
-		return cmd_print_usage(&cmd_info_profile);
-	optind = 1;
-	int o;
-	while ((o = getopt_long(argc, argv, "+p:G:F:d:o:e:q", opts, NULL)) != -1) {
-		switch (o) {
-		case 'p': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*end || v <= 0 || v > 0x7fffffff)
-				return error("bad pid '%s' (a positive process id, e.g. --pid 1234)",
-					     optarg), 2;
-			pid = (pid_t)v;
-			break;
-		}
-		case 'G':
-			if (!optarg[0])
-				return error("empty cgroup path (a cgroup v2 directory, e.g. "
-					     "--cgroup /sys/fs/cgroup/NAME)"), 2;
-			cgroup = optarg;
-			break;
-		case 'F': {
-			uint64_t hz;
-			if (units_parse_count(optarg, &hz, err, sizeof err) < 0 || hz < 1 || hz > 100000)
-				return error("bad frequency '%s' (samples per second, 1..100000, e.g. "
-					     "-F 99)", optarg), 2;
-			po.hz = (int)hz;
-			break;
-		}
-		case 'd':
-			if (units_parse_duration_ns(optarg, &po.duration_ns, err, sizeof err) < 0)
-				return error("%s", err), 2;
-			if (!po.duration_ns)
-				return error("bad duration '%s' (must be > 0, e.g. -d 10s)", optarg), 2;
-			break;
-		case 'o':
-			outdir = optarg;
-			break;
-		case 'e':
-			if (!strcmp(optarg, "cpu-clock")) {
-				po.event = PROFILE_EV_CPU_CLOCK;
-			} else if (!strcmp(optarg, "cycles")) {
-				po.event = PROFILE_EV_CYCLES;
-			} else {
-				return error("unknown event '%s' (use cpu-clock or cycles)", optarg), 2;
-			}
-			event = optarg;
-			break;
-		case 'U':
-			po.user_only = 1;
-			break;
-		case 'O':
-			po.off_cpu = 1;
-			break;
-		case 'T':
-			if (units_parse_count(optarg, &top, err, sizeof err) < 0)
-				return error("%s", err), 2;
-			break;
-		case 't':
-			title = optarg;
-			break;
-		case 'q':
-			quiet = 1;
-			break;
-		default:
-			return error("see 'ctxlab profile --help'"), 2;
-		}
-	}
+	int dashdash;
+	int nops = cmd_parse_options(&cmd_info_profile, argc, argv, 0, &dashdash);
+	if (nops < 0)
+		return 2;
+	log_set_quiet(quiet); /* -q: info() says nothing */
 	char **cmd = NULL;
-	if (optind < argc && !strcmp(argv[optind - 1], "--"))
-		cmd = argv + optind;
-	else if (optind < argc)
+	if (nops > 0 && dashdash != 0)
 		return error("unexpected argument '%s' (a command to profile goes after '--')",
-			     argv[optind]), 2;
+			     argv[0]), 2;
+	if (nops > 0)
+		cmd = argv;
 	int targets = !!cmd + !!pid + !!cgroup;
 	if (!targets)
 		return error("no target: pass --pid PID, --cgroup PATH or -- CMD [ARGS...] (see "
@@ -465,4 +445,4 @@ static int cmd_profile(int argc, char **argv)
 
 const struct cmd_info cmd_info_profile = {"profile", cmd_profile,
 					  "sample a process tree's stacks: flame graph, folded, pprof",
-					  usage};
+					  usage, options, NULL};

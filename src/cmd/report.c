@@ -17,25 +17,28 @@ static const char usage[] =
 	"CPU, CPU per request, context switches, throughput and p99 latency against connections\n"
 	"(one line per engine, error bars: one standard deviation), and a table of mean ± stddev\n"
 	"(CV) per cell. Figures are defined in docs/metrics.md, \"Experiment records\".\n"
-	"\n"
-	"  -q, --quiet   print nothing on success\n";
+	"\n";
+
+static int quiet;
+
+static const struct opt options[] = {
+	OPT_FLAG('q', "quiet", &quiet, "print nothing on success"),
+	OPT_END(),
+};
+
+extern const struct cmd_info cmd_info_report;
 
 static int cmd_report(int argc, char **argv)
 {
-	const char *dir = NULL;
-	int quiet = 0;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet"))
-			quiet = 1;
-		else if (argv[i][0] == '-' && argv[i][1])
-			return cmd_usage_error("unknown option '%s' (see 'ctxlab report --help')", argv[i]);
-		else if (dir)
-			return cmd_usage_error("too many arguments: '%s' (give one results directory)", argv[i]);
-		else
-			dir = argv[i];
-	}
-	if (!dir)
+	int n = cmd_parse_options(&cmd_info_report, argc, argv, 0, NULL);
+	if (n < 0)
+		return 2;
+	log_set_quiet(quiet); /* -q: info() says nothing */
+	if (n > 1)
+		return cmd_usage_error("too many arguments: '%s' (give one results directory)", argv[1]);
+	if (n < 1)
 		return cmd_usage_error("missing results directory (usage: ctxlab report DIR)");
+	const char *dir = argv[0];
 	char err[1024];
 	if (report_write(dir, err, sizeof err) < 0) {
 		error("%s", err);
@@ -48,4 +51,4 @@ static int cmd_report(int argc, char **argv)
 
 const struct cmd_info cmd_info_report = {"report", cmd_report,
 					 "write the HTML and Markdown report of a results directory",
-					 usage};
+					 usage, options, NULL};

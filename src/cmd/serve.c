@@ -16,7 +16,7 @@
 #include "engine/engine.h"
 #include "proto/proto.h"
 
-static const char usage[] =
+static const char usage_head[] =
 	"usage: ctxlab serve [--engine E] [--proto P] [--listen HOST:PORT] [options]\n"
 	"\n"
 	"Runs a server under test: one concurrency engine speaking one protocol. Every engine\n"
@@ -24,55 +24,9 @@ static const char usage[] =
 	"When it accepts connections it prints exactly one line to stdout:\n"
 	"    listening on HOST:PORT engine=E proto=P pid=PID\n"
 	"SIGINT/SIGTERM stop accepting, finish in-flight work within 2 s and exit 0.\n"
-	"\n"
-	"options:\n"
-	"    --engine E             concurrency engine (default epoll); --list-engines shows them\n"
-	"    --proto P              protocol: sink, echo, http, chat (default http)\n"
-	"    --listen HOST:PORT     address to listen on (default 127.0.0.1:7000; port 0 picks a\n"
-	"                           free port, printed in the ready line); [::1]:PORT for IPv6\n"
-	"    --workers N            epoll, uring: event loops (threads, SO_REUSEPORT each);\n"
-	"                           prefork, gateway: processes; nginx: worker_processes;\n"
-	"                           go: GOMAXPROCS\n"
-	"    --cpus LIST            CPU affinity of the whole server, e.g. 0 or 0-1,3\n"
-	"    --max-conns N          connections served at once; beyond it new ones are accepted\n"
-	"                           and closed (fork: left in the backlog, see --max-children);\n"
-	"                           default 10000, or when lower the open-file limit less 64\n"
-	"                           (less half of it, for a limit under 128); 0 = unlimited\n"
-	"    --max-children N       fork: live child processes; at the cap the server stops\n"
-	"                           accepting (connections wait in the backlog) rather than fork\n"
-	"                           (default: --max-conns; 0 = --max-conns)\n"
-	"    --idle-timeout D       close a connection that sends nothing for D while none of\n"
-	"                           its output is pending (default 60s; 0 = never)\n"
-	"    --header-timeout D     close a connection whose request stays incomplete for D\n"
-	"                           (slowloris; default 10s; 0 = never)\n"
-	"    --backlog N            listen backlog (default 1024)\n"
-	"    --work-cpu-us N        burn N us of CPU per message (http: per request; sink, echo,\n"
-	"                           chat: per line)\n"
-	"    --work-mem SIZE        touch a working set of SIZE per message (e.g. 64k, 1M)\n"
-	"    --work-stride SIZE     stride of that touch (default 64)\n"
-	"    --work-max-cpu-us N    http: largest cpu_us a /work request may ask for; above it\n"
-	"                           the answer is 400 naming the cap (default 1000000 = 1 s;\n"
-	"                           0 = the hard limit, 10 s)\n"
-	"    --work-max-mem SIZE    http: largest mem a /work request may ask for, else 400\n"
-	"                           (default 64M; 0 = the hard limit, 1G)\n"
-	"    --max-request-line SIZE  http: longest request line (default 8k)\n"
-	"    --max-headers N        http: most header fields (default 100)\n"
-	"    --max-header-bytes SIZE  http: largest header block (default 16k, then 431)\n"
-	"    --max-body SIZE        http: largest request body (default 1M, then 413)\n"
-	"    --max-line SIZE        chat: longest line (default 64k)\n"
-	"    --max-outbuf SIZE      output queued per connection before a slow chat reader is\n"
-	"                           disconnected (default 1M)\n"
-	"    --max-rooms N          chat: rooms at once; a /join that would open one more is\n"
-	"                           answered \"* error: too many rooms ...\" and closed (default\n"
-	"                           1024; 0 = unlimited). An emptied room is freed (fork,\n"
-	"                           prefork: its log file is removed)\n"
-	"    --peer-bin PATH        go: the peer binary (default $CTXLAB_GO_PEER, else\n"
-	"                           ctxlab-peer-go next to ctxlab)\n"
-	"    --handoff MODE         gateway: how the front hands a connection to a worker:\n"
-	"                           fdpass (default; the client socket moves to the worker with\n"
-	"                           SCM_RIGHTS) or proxy (the front relays bytes both ways)\n"
-	"    --list-engines         print the engines that exist, one \"NAME PROTOS\" line each\n"
-	"    -h, --help             this text\n"
+	"\n";
+
+static const char usage_tail[] =
 	"\n"
 	"Every limit on what clients can make the server hold is on by default; 0 turns one off.\n"
 	"Durations take ns, us, ms, s, m, h (a bare number is seconds); sizes take k, M, G\n"
@@ -84,11 +38,6 @@ static const char usage[] =
 	"    ctxlab serve --engine fork --proto http --max-children 200 --idle-timeout 0\n"
 	"    ctxlab serve --engine nginx --proto http --workers 2\n"
 	"    ctxlab serve --engine gateway --handoff proxy --workers 2\n";
-
-static int cmd_serve(int argc, char **argv);
-
-const struct cmd_info cmd_info_serve = {"serve", cmd_serve,
-					"run a server under test: --engine x --proto", usage};
 
 static void on_stop(int sig)
 {
@@ -102,45 +51,169 @@ static int bad(const char *opt, const char *val, const char *why)
 	return 2;
 }
 
-static int parse_int(const char *opt, const char *val, int min, int *out)
+/* option callbacks: check and store one value (core/opt.h) */
+static int to_int(const char *arg, int min, int *out, char *err, size_t errlen)
 {
 	uint64_t n;
-	char err[256];
-	if (units_parse_count(val, &n, err, sizeof(err)) < 0)
-		return bad(opt, val, err);
-	if (n < (uint64_t)min || n > INT_MAX) {
-		char why[64];
-		snprintf(why, sizeof(why), "use a whole number from %d to %d", min, INT_MAX);
-		return bad(opt, val, why);
-	}
+	if (units_parse_count(arg, &n, err, errlen) < 0)
+		return -1;
+	if (n < (uint64_t)min || n > INT_MAX)
+		return errbuf(err, errlen, "use a whole number from %d to %d", min, INT_MAX);
 	*out = (int)n;
 	return 0;
 }
 
-static int parse_size(const char *opt, const char *val, uint64_t *out)
+static int opt_int0(const struct opt *o, const char *arg, char *err, size_t errlen)
 {
-	char err[256];
-	if (units_parse_size_bytes(val, out, err, sizeof(err)) < 0)
-		return bad(opt, val, err);
+	return to_int(arg, 0, o->value, err, errlen);
+}
+
+static int opt_int1(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	return to_int(arg, 1, o->value, err, errlen);
+}
+
+static int opt_size_t0(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	int n = 0;
+	if (to_int(arg, 0, &n, err, errlen) < 0)
+		return -1;
+	*(size_t *)o->value = (size_t)n;
 	return 0;
 }
 
-static int parse_size_t(const char *opt, const char *val, size_t *out)
+static int opt_size_t1(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	int n = 0;
+	if (to_int(arg, 1, &n, err, errlen) < 0)
+		return -1;
+	*(size_t *)o->value = (size_t)n;
+	return 0;
+}
+
+static int opt_bytes(const struct opt *o, const char *arg, char *err, size_t errlen)
 {
 	uint64_t v;
-	int r = parse_size(opt, val, &v);
-	if (!r)
-		*out = (size_t)v;
-	return r;
-}
-
-static int parse_dur(const char *opt, const char *val, uint64_t *out)
-{
-	char err[256];
-	if (units_parse_duration_ns(val, out, err, sizeof(err)) < 0)
-		return bad(opt, val, err);
+	if (units_parse_size_bytes(arg, &v, err, errlen) < 0)
+		return -1;
+	*(size_t *)o->value = (size_t)v;
 	return 0;
 }
+
+static int opt_work_max_cpu(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	uint64_t n;
+	if (units_parse_count(arg, &n, err, errlen) < 0)
+		return -1;
+	if (n > 10000000)
+		return errbuf(err, errlen, "use at most 10000000 (10 s), or 0 for that hard limit");
+	*(uint64_t *)o->value = n;
+	return 0;
+}
+
+static int opt_work_max_mem(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	uint64_t n;
+	if (units_parse_size_bytes(arg, &n, err, errlen) < 0)
+		return -1;
+	if (n > (1ULL << 30))
+		return errbuf(err, errlen, "use at most 1G, or 0 for that hard limit");
+	*(uint64_t *)o->value = n;
+	return 0;
+}
+
+static int opt_handoff(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	if (strcmp(arg, "proxy") && strcmp(arg, "fdpass"))
+		return errbuf(err, errlen, "use proxy or fdpass");
+	*(const char **)o->value = arg;
+	return 0;
+}
+
+static int cmd_serve(int argc, char **argv);
+
+/* static: engine threads may outlive cmd_serve's frame by a moment at exit */
+static struct engine_cfg cfg;
+static const char *engine = "epoll", *proto = "http", *listen_at = "127.0.0.1:7000", *cpus;
+static int list_only;
+
+static const struct opt options[] = {
+	OPT_GROUP("options:"),
+	OPT_STRING(0, "engine", &engine, "E",
+		   "concurrency engine (default epoll); --list-engines shows them"),
+	OPT_STRING(0, "proto", &proto, "P", "protocol: sink, echo, http, chat (default http)"),
+	OPT_STRING(0, "listen", &listen_at, "HOST:PORT",
+		   "address to listen on (default 127.0.0.1:7000; port 0 picks a\n"
+		   "free port, printed in the ready line); [::1]:PORT for IPv6"),
+	OPT_CALLBACK(0, "workers", &cfg.workers, "N",
+		     "epoll, uring: event loops (threads, SO_REUSEPORT each);\n"
+		     "prefork, gateway: processes; nginx: worker_processes;\n"
+		     "go: GOMAXPROCS", opt_int1),
+	OPT_STRING(0, "cpus", &cpus, "LIST", "CPU affinity of the whole server, e.g. 0 or 0-1,3"),
+	OPT_CALLBACK(0, "max-conns", &cfg.max_conns, "N",
+		     "connections served at once; beyond it new ones are accepted\n"
+		     "and closed (fork: left in the backlog, see --max-children);\n"
+		     "default 10000, or when lower the open-file limit less 64\n"
+		     "(less half of it, for a limit under 128); 0 = unlimited", opt_int0),
+	OPT_CALLBACK(0, "max-children", &cfg.max_children, "N",
+		     "fork: live child processes; at the cap the server stops\n"
+		     "accepting (connections wait in the backlog) rather than fork\n"
+		     "(default: --max-conns; 0 = --max-conns)", opt_int0),
+	OPT_DURATION(0, "idle-timeout", &cfg.idle_timeout_ns, "D",
+		     "close a connection that sends nothing for D while none of\n"
+		     "its output is pending (default 60s; 0 = never)"),
+	OPT_DURATION(0, "header-timeout", &cfg.header_timeout_ns, "D",
+		     "close a connection whose request stays incomplete for D\n"
+		     "(slowloris; default 10s; 0 = never)"),
+	OPT_CALLBACK(0, "backlog", &cfg.backlog, "N", "listen backlog (default 1024)", opt_int1),
+	OPT_COUNT(0, "work-cpu-us", &cfg.pcfg.work_cpu_us, "N",
+		  "burn N us of CPU per message (http: per request; sink, echo,\n"
+		  "chat: per line)"),
+	OPT_SIZE(0, "work-mem", &cfg.pcfg.work_mem_bytes, "SIZE",
+		 "touch a working set of SIZE per message (e.g. 64k, 1M)"),
+	OPT_SIZE(0, "work-stride", &cfg.pcfg.work_stride_bytes, "SIZE",
+		 "stride of that touch (default 64)"),
+	OPT_CALLBACK(0, "work-max-cpu-us", &cfg.pcfg.work_max_cpu_us, "N",
+		     "http: largest cpu_us a /work request may ask for; above it\n"
+		     "the answer is 400 naming the cap (default 1000000 = 1 s;\n"
+		     "0 = the hard limit, 10 s)", opt_work_max_cpu),
+	OPT_CALLBACK(0, "work-max-mem", &cfg.pcfg.work_max_mem_bytes, "SIZE",
+		     "http: largest mem a /work request may ask for, else 400\n"
+		     "(default 64M; 0 = the hard limit, 1G)", opt_work_max_mem),
+	OPT_CALLBACK(0, "max-request-line", &cfg.pcfg.max_request_line, "SIZE",
+		     "http: longest request line (default 8k)", opt_bytes),
+	OPT_CALLBACK(0, "max-headers", &cfg.pcfg.max_headers, "N",
+		     "http: most header fields (default 100)", opt_size_t1),
+	OPT_CALLBACK(0, "max-header-bytes", &cfg.pcfg.max_header_bytes, "SIZE",
+		     "http: largest header block (default 16k, then 431)", opt_bytes),
+	OPT_CALLBACK(0, "max-body", &cfg.pcfg.max_body, "SIZE",
+		     "http: largest request body (default 1M, then 413)", opt_bytes),
+	OPT_CALLBACK(0, "max-line", &cfg.pcfg.max_line, "SIZE", "chat: longest line (default 64k)",
+		     opt_bytes),
+	OPT_CALLBACK(0, "max-outbuf", &cfg.pcfg.max_outbuf, "SIZE",
+		     "output queued per connection before a slow chat reader is\n"
+		     "disconnected (default 1M)", opt_bytes),
+	OPT_CALLBACK(0, "max-rooms", &cfg.pcfg.max_rooms, "N",
+		     "chat: rooms at once; a /join that would open one more is\n"
+		     "answered \"* error: too many rooms ...\" and closed (default\n"
+		     "1024; 0 = unlimited). An emptied room is freed (fork,\n"
+		     "prefork: its log file is removed)", opt_size_t0),
+	OPT_STRING(0, "peer-bin", &cfg.peer_bin, "PATH",
+		   "go: the peer binary (default $CTXLAB_GO_PEER, else\n"
+		   "ctxlab-peer-go next to ctxlab)"),
+	OPT_CALLBACK(0, "handoff", &cfg.handoff, "MODE",
+		     "gateway: how the front hands a connection to a worker:\n"
+		     "fdpass (default; the client socket moves to the worker with\n"
+		     "SCM_RIGHTS) or proxy (the front relays bytes both ways)", opt_handoff),
+	OPT_FLAG(0, "list-engines", &list_only,
+		 "print the engines that exist, one \"NAME PROTOS\" line each"),
+	OPT_DOC("-h, --help", "this text"),
+	OPT_END(),
+};
+
+const struct cmd_info cmd_info_serve = {"serve", cmd_serve,
+					"run a server under test: --engine x --proto", usage_head,
+					options, usage_tail};
 
 static int list_engines(void)
 {
@@ -161,128 +234,15 @@ static int list_engines(void)
 
 static int cmd_serve(int argc, char **argv)
 {
-	/* static: engine threads may outlive this frame by a moment at exit */
-	static struct engine_cfg cfg;
-	const char *engine = "epoll", *proto = "http", *listen = "127.0.0.1:7000";
-	const char *cpus = NULL;
-	int r;
-
-	memset(&cfg, 0, sizeof(cfg));
 	econn_defaults(&cfg);
 	proto_cfg_defaults(&cfg.pcfg);
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *val = NULL;
-		char name[64];
-		const char *eq = strchr(a, '=');
-		if (!strncmp(a, "--", 2) && eq && (size_t)(eq - a) < sizeof(name)) {
-			memcpy(name, a, (size_t)(eq - a));
-			name[eq - a] = 0;
-			val = eq + 1;
-			a = name;
-		}
-		if (!strcmp(a, "--list-engines")) {
-			if (val)
-				return bad(a, val, "it takes no value");
-			return list_engines();
-		}
-		static const char *const valued[] = {
-			"--engine", "--proto", "--listen", "--workers", "--cpus", "--max-conns",
-			"--idle-timeout", "--header-timeout", "--backlog", "--work-cpu-us",
-			"--work-mem", "--work-stride", "--max-request-line", "--max-headers",
-			"--max-header-bytes", "--max-body", "--max-line", "--max-outbuf",
-			"--peer-bin", "--handoff", "--max-children", "--max-rooms",
-			"--work-max-cpu-us", "--work-max-mem", NULL};
-		int known = 0;
-		for (int k = 0; valued[k]; k++)
-			known |= !strcmp(a, valued[k]);
-		if (!known) {
-			error("unknown option '%s' (see 'ctxlab serve --help')", argv[i]);
-			return 2;
-		}
-		if (!val) {
-			if (i + 1 >= argc) {
-				error("option '%s' needs a value (see 'ctxlab serve --help')", a);
-				return 2;
-			}
-			val = argv[++i];
-		}
-		r = 0;
-		if (!strcmp(a, "--engine"))
-			engine = val;
-		else if (!strcmp(a, "--proto"))
-			proto = val;
-		else if (!strcmp(a, "--listen"))
-			listen = val;
-		else if (!strcmp(a, "--cpus"))
-			cpus = val;
-		else if (!strcmp(a, "--peer-bin"))
-			cfg.peer_bin = val;
-		else if (!strcmp(a, "--handoff")) {
-			if (strcmp(val, "proxy") && strcmp(val, "fdpass"))
-				r = bad(a, val, "use proxy or fdpass");
-			else
-				cfg.handoff = val;
-		}
-		else if (!strcmp(a, "--workers"))
-			r = parse_int(a, val, 1, &cfg.workers);
-		else if (!strcmp(a, "--max-conns"))
-			r = parse_int(a, val, 0, &cfg.max_conns);
-		else if (!strcmp(a, "--max-children"))
-			r = parse_int(a, val, 0, &cfg.max_children);
-		else if (!strcmp(a, "--max-rooms")) {
-			int n;
-			r = parse_int(a, val, 0, &n);
-			if (!r)
-				cfg.pcfg.max_rooms = (size_t)n;
-		} else if (!strcmp(a, "--work-max-cpu-us")) {
-			uint64_t n;
-			char err[256];
-			if (units_parse_count(val, &n, err, sizeof(err)) < 0)
-				r = bad(a, val, err);
-			else if (n > 10000000)
-				r = bad(a, val, "use at most 10000000 (10 s), or 0 for that hard limit");
-			else
-				cfg.pcfg.work_max_cpu_us = n;
-		} else if (!strcmp(a, "--work-max-mem")) {
-			r = parse_size(a, val, &cfg.pcfg.work_max_mem_bytes);
-			if (!r && cfg.pcfg.work_max_mem_bytes > (1ULL << 30))
-				r = bad(a, val, "use at most 1G, or 0 for that hard limit");
-		} else if (!strcmp(a, "--backlog"))
-			r = parse_int(a, val, 1, &cfg.backlog);
-		else if (!strcmp(a, "--idle-timeout"))
-			r = parse_dur(a, val, &cfg.idle_timeout_ns);
-		else if (!strcmp(a, "--header-timeout"))
-			r = parse_dur(a, val, &cfg.header_timeout_ns);
-		else if (!strcmp(a, "--work-cpu-us")) {
-			uint64_t n;
-			char err[256];
-			if (units_parse_count(val, &n, err, sizeof(err)) < 0)
-				r = bad(a, val, err);
-			else
-				cfg.pcfg.work_cpu_us = n;
-		} else if (!strcmp(a, "--work-mem"))
-			r = parse_size(a, val, &cfg.pcfg.work_mem_bytes);
-		else if (!strcmp(a, "--work-stride"))
-			r = parse_size(a, val, &cfg.pcfg.work_stride_bytes);
-		else if (!strcmp(a, "--max-request-line"))
-			r = parse_size_t(a, val, &cfg.pcfg.max_request_line);
-		else if (!strcmp(a, "--max-header-bytes"))
-			r = parse_size_t(a, val, &cfg.pcfg.max_header_bytes);
-		else if (!strcmp(a, "--max-body"))
-			r = parse_size_t(a, val, &cfg.pcfg.max_body);
-		else if (!strcmp(a, "--max-line"))
-			r = parse_size_t(a, val, &cfg.pcfg.max_line);
-		else if (!strcmp(a, "--max-outbuf"))
-			r = parse_size_t(a, val, &cfg.pcfg.max_outbuf);
-		else if (!strcmp(a, "--max-headers")) {
-			int n;
-			r = parse_int(a, val, 1, &n);
-			if (!r)
-				cfg.pcfg.max_headers = (size_t)n;
-		}
-		if (r)
-			return r;
-	}
+	int n = cmd_parse_options(&cmd_info_serve, argc, argv, 0, NULL);
+	if (n < 0)
+		return 2;
+	if (n > 0)
+		return cmd_usage_error("unexpected argument '%s' (see 'ctxlab serve --help')", argv[0]);
+	if (list_only)
+		return list_engines();
 	if (cfg.pcfg.max_outbuf == 0)
 		return bad("--max-outbuf", "0", "use at least 1 byte (e.g. 64k)");
 
@@ -302,8 +262,8 @@ static int cmd_serve(int argc, char **argv)
 	}
 	cfg.engine_name = e->name;
 	char err[256];
-	if (net_parse(listen, &cfg.listen, err, sizeof(err)) < 0) {
-		error("bad value '%s' for --listen: %s", listen, err);
+	if (net_parse(listen_at, &cfg.listen, err, sizeof(err)) < 0) {
+		error("bad value '%s' for --listen: %s", listen_at, err);
 		return 2;
 	}
 	if (cpus) {

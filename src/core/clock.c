@@ -13,7 +13,6 @@ static uint64_t ts_ns(clockid_t id)
 uint64_t clock_now_ns(void) { return ts_ns(CLOCK_MONOTONIC); }
 uint64_t clock_wall_ns(void) { return ts_ns(CLOCK_REALTIME); }
 uint64_t clock_thread_cpu_ns(void) { return ts_ns(CLOCK_THREAD_CPUTIME_ID); }
-uint64_t clock_process_cpu_ns(void) { return ts_ns(CLOCK_PROCESS_CPUTIME_ID); }
 
 void clock_sleep_until_ns(uint64_t deadline_ns, int precise)
 {

@@ -15,7 +15,6 @@
 uint64_t clock_now_ns(void);        /* CLOCK_MONOTONIC */
 uint64_t clock_wall_ns(void);       /* CLOCK_REALTIME, for timestamps in results only */
 uint64_t clock_thread_cpu_ns(void); /* CPU time of the calling thread */
-uint64_t clock_process_cpu_ns(void);
 
 /* Sleeps until the monotonic deadline: clock_nanosleep(TIMER_ABSTIME) to within
  * CLOCK_SPIN_NS, then spins. Returns at once when the deadline has passed. Precise to

@@ -9,7 +9,6 @@ static const char *prog = "ctxlab";
 static int quiet;
 
 void log_set_prog(const char *name) { prog = name; }
-const char *log_prog(void) { return prog; }
 void log_set_quiet(int q) { quiet = q; }
 
 static void vreport(const char *prefix, const char *fmt, va_list ap)

@@ -9,6 +9,8 @@
  *  warn()  prints "ctxlab: warning: ...".
  *  BUG()   prints file:line and aborts: an invariant of ctxlab itself was broken.
  *  info()  prints "ctxlab: ..." unless quiet.
+ * Quiet (log_set_quiet(1), what a command's -q/--quiet sets) silences info() only: progress
+ * and notes; warn(), error(), die() and BUG() always print.
  * Thread-safe: each message is written with a single write(2).
  */
 #ifndef CTXLAB_CORE_LOG_H
@@ -19,7 +21,6 @@
 #define CTXLAB_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 void log_set_prog(const char *name);
-const char *log_prog(void);
 void log_set_quiet(int quiet);
 
 _Noreturn void die(const char *fmt, ...) CTXLAB_PRINTF(1, 2);

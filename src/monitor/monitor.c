@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/procfs.h"
 #include "monitor/perfev.h"
 #include "monitor/syscpu.h"
 #include "monitor/tstats.h"
@@ -37,14 +38,6 @@
 #define BIGBUF 4096
 #define SLOW_BUDGET 0.003 /* of one core: PSS and fd counts */
 #define SLOW_MAX_EVERY 30
-
-struct pstat {
-	char comm[16];
-	char state;
-	pid_t ppid;
-	uint64_t minflt, cminflt, majflt, cmajflt, ut, st, cut, cst, start, rss_pages;
-	int threads;
-};
 
 struct task_ent {
 	pid_t tid;
@@ -77,7 +70,7 @@ struct proc_ent {
 	int fds, sockets;             /* last read (refreshed every slow_every intervals) */
 	uint64_t pss_bytes;
 	int threads;
-	struct pstat cur; /* read this round, counted after the sweep */
+	struct procfs_stat cur; /* read this round, counted after the sweep */
 	int fresh, base;
 	struct task_ent *tasks;
 	int ntasks, captasks;
@@ -214,16 +207,6 @@ static uint64_t parse_u64(const char **pp)
 	return v;
 }
 
-static void skip_field(const char **pp)
-{
-	const char *p = *pp;
-	while (*p == ' ')
-		p++;
-	while (*p && *p != ' ')
-		p++;
-	*pp = p;
-}
-
 /* Reads a /proc file through a kept fd (opened on first use when the fd budget allows, else
  * opened and closed each time). Returns bytes read (NUL-terminated), or -errno. */
 static ssize_t rd(struct monitor *m, int *fd, int dirfd, const char *rel, char *buf, size_t len)
@@ -278,42 +261,6 @@ static void closefd(struct monitor *m, int *fd)
 	}
 }
 
-
-static int parse_stat(const char *buf, struct pstat *ps)
-{
-	const char *lp = strchr(buf, '('), *rp = strrchr(buf, ')');
-	if (!lp || !rp || rp < lp)
-		return -EINVAL;
-	size_t cl = (size_t)(rp - lp - 1);
-	if (cl > sizeof ps->comm - 1)
-		cl = sizeof ps->comm - 1;
-	memcpy(ps->comm, lp + 1, cl);
-	ps->comm[cl] = 0;
-	const char *p = rp + 1;
-	while (*p == ' ')
-		p++;
-	ps->state = *p;
-	skip_field(&p);                        /* 3 state */
-	ps->ppid = (pid_t)parse_u64(&p);       /* 4 */
-	for (int i = 5; i <= 9; i++)
-		skip_field(&p);
-	ps->minflt = parse_u64(&p);            /* 10 */
-	ps->cminflt = parse_u64(&p);
-	ps->majflt = parse_u64(&p);
-	ps->cmajflt = parse_u64(&p);
-	ps->ut = parse_u64(&p);                /* 14 */
-	ps->st = parse_u64(&p);
-	ps->cut = parse_u64(&p);
-	ps->cst = parse_u64(&p);               /* 17 */
-	skip_field(&p);                        /* 18 priority (may be negative) */
-	skip_field(&p);                        /* 19 nice */
-	ps->threads = (int)parse_u64(&p);      /* 20 */
-	skip_field(&p);                        /* 21 */
-	ps->start = parse_u64(&p);             /* 22 */
-	skip_field(&p);                        /* 23 vsize */
-	ps->rss_pages = parse_u64(&p);         /* 24 */
-	return 0;
-}
 
 static uint64_t field_after(const char *buf, const char *key)
 {
@@ -501,40 +448,9 @@ static int list_tids(struct monitor *m, struct proc_ent *p)
 		m->tids[0] = p->pid;
 		return 1;
 	}
-	int fd = openat(p->dirfd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int n = 0;
-	char dbuf[4096];
-	for (;;) {
-		long r = syscall(SYS_getdents64, fd, dbuf, sizeof dbuf);
-		if (r <= 0)
-			break;
-		for (long off = 0; off < r;) {
-			struct {
-				uint64_t ino;
-				int64_t off;
-				unsigned short reclen;
-				unsigned char type;
-				char name[];
-			} *de = (void *)(dbuf + off);
-			off += de->reclen;
-			if (de->name[0] < '0' || de->name[0] > '9')
-				continue;
-			if (n == m->captids) {
-				int nc = m->captids ? m->captids * 2 : 64;
-				pid_t *t = realloc(m->tids, (size_t)nc * sizeof *t);
-				if (!t) {
-					close(fd);
-					return -ENOMEM;
-				}
-				m->tids = t, m->captids = nc;
-			}
-			const char *q = de->name;
-			m->tids[n++] = (pid_t)parse_u64(&q);
-		}
-	}
-	close(fd);
+	int n = procfs_list_tasks(p->dirfd, p->pid, &m->tids, 0, &m->captids);
+	if (n < 0)
+		return n;
 	qsort(m->tids, (size_t)n, sizeof *m->tids, cmp_pid);
 	return n;
 }
@@ -662,9 +578,9 @@ static int read_tasks(struct monitor *m, struct proc_ent *p, struct walk *w, int
 		}
 		if (m->opts.threads && m->opts.top_n > 0) {
 			snprintf(rel, sizeof rel, "task/%d/stat", (int)tid);
-			struct pstat ts;
+			struct procfs_stat ts;
 			if (rd(m, &t->fd_stat, p->dirfd, rel, m->buf, sizeof m->buf) > 0 &&
-			    !parse_stat(m->buf, &ts)) {
+			    !procfs_parse_stat(m->buf, &ts)) {
 				if (!base) {
 					t->d_ut = fresh ? ts.ut : dsub(ts.ut, t->ut);
 					t->d_st = fresh ? ts.st : dsub(ts.st, t->st);
@@ -759,7 +675,7 @@ static int read_tasks(struct monitor *m, struct proc_ent *p, struct walk *w, int
 }
 
 /* Counts p's growth since its last read. fresh: first sight (born during the interval). */
-static void account(struct monitor *m, struct proc_ent *p, const struct pstat *ps, int fresh,
+static void account(struct monitor *m, struct proc_ent *p, const struct procfs_stat *ps, int fresh,
 		    int first)
 {
 	p->d_ut = p->d_st = p->d_own_ns = 0;
@@ -833,7 +749,7 @@ static int visit(struct monitor *m, pid_t pid, struct walk *w, int *qn, int root
 	struct proc_ent *p = idx >= 0 ? m->procs[idx] : NULL;
 	if (p && p->gen == m->gen)
 		return 0; /* already visited this round */
-	struct pstat ps;
+	struct procfs_stat ps;
 	int fresh = 0;
 	struct tstats_fig pf;
 	int have_pf = 0;
@@ -888,7 +804,7 @@ static int visit(struct monitor *m, pid_t pid, struct walk *w, int *qn, int root
 		p->ss_ok = 0; /* the schedstat check needs a baseline taken while idle */
 	if (p) {
 		if (rd(m, &p->fd_stat, p->dirfd, "stat", m->buf, sizeof m->buf) < 0 ||
-		    parse_stat(m->buf, &ps)) {
+		    procfs_parse_stat(m->buf, &ps)) {
 			/* the process we knew is dead and the pid reused: the sweep deals with the
 			 * old entry; track the new one under a fresh entry */
 			p->pid = -p->pid - 1; /* retire from lookups until swept */
@@ -904,7 +820,7 @@ static int visit(struct monitor *m, pid_t pid, struct walk *w, int *qn, int root
 			return idx == -ENOENT || idx == -ESRCH ? 0 : idx;
 		p = m->procs[idx];
 		if (rd(m, &p->fd_stat, p->dirfd, "stat", m->buf, sizeof m->buf) < 0 ||
-		    parse_stat(m->buf, &ps)) {
+		    procfs_parse_stat(m->buf, &ps)) {
 			p->gen = m->gen - 1; /* vanished already: swept, nothing counted */
 			p->start_ticks = UINT64_MAX;
 			return 0;
@@ -960,10 +876,10 @@ static void sweep(struct monitor *m, int *gone, int *left)
 		struct proc_ent *p = m->procs[i];
 		if (p->gen == m->gen || p->start_ticks == UINT64_MAX)
 			continue;
-		struct pstat ps;
+		struct procfs_stat ps;
 		int alive = p->pid > 0 && p->fd_stat >= 0 &&
 			    rd(m, &p->fd_stat, p->dirfd, "stat", m->buf, sizeof m->buf) > 0 &&
-			    !parse_stat(m->buf, &ps);
+			    !procfs_parse_stat(m->buf, &ps);
 		if (alive) {
 			/* still exists but no longer in the tree (reparented away): count up to now,
 			 * then forget it */
@@ -1180,9 +1096,9 @@ static int walk(struct monitor *m, struct walk *w, int *gone, int *left)
 			if (p->gen == m->gen || p->pid <= 0 || p->start_ticks == UINT64_MAX ||
 			    p->fd_stat < 0)
 				continue;
-			struct pstat ps;
+			struct procfs_stat ps;
 			if (rd(m, &p->fd_stat, p->dirfd, "stat", m->buf, sizeof m->buf) < 0 ||
-			    parse_stat(m->buf, &ps))
+			    procfs_parse_stat(m->buf, &ps))
 				continue;
 			int j = hash_find(m, ps.ppid);
 			if (j >= 0 && m->procs[j]->gen == m->gen && queue_push(m, &qn, p->pid))

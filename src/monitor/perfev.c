@@ -1,8 +1,8 @@
 #include "monitor/perfev.h"
 
+#include "core/procfs.h"
 #include "core/tracefs.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
@@ -99,31 +99,6 @@ int perfev_hw_supported(char *reason, size_t len)
 	}
 	close((int)fd);
 	return 1;
-}
-
-/* Appends the tids of pid into *tids (grown); returns the new count. */
-static int list_tasks(pid_t pid, pid_t **tids, int n, int *cap)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return n;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		if (n == *cap) {
-			int nc = *cap ? *cap * 2 : 64;
-			pid_t *t = realloc(*tids, (size_t)nc * sizeof *t);
-			if (!t)
-				break;
-			*tids = t, *cap = nc;
-		}
-		(*tids)[n++] = (pid_t)atoi(de->d_name);
-	}
-	closedir(d);
-	return n;
 }
 
 static void close_event(struct perfev *p, int id)
@@ -226,8 +201,11 @@ int perfev_attach(struct perfev *p, const pid_t *pids, int npids)
 	p->cg_fd = -1;
 	pid_t *tids = NULL;
 	int n = 0, cap = 0;
-	for (int i = 0; i < npids; i++)
-		n = list_tasks(pids[i], &tids, n, &cap);
+	for (int i = 0; i < npids; i++) {
+		int r = procfs_list_tasks(-1, pids[i], &tids, n, &cap);
+		if (r >= 0) /* else gone, or out of memory: the threads listed so far */
+			n = r;
+	}
 	if (n > PERFEV_MAX_THREADS) {
 		snprintf(p->sw_reason, sizeof p->sw_reason,
 			 "n/a (tree has %d threads at start, more than %d: start the command under "

@@ -1,6 +1,5 @@
 #include "profile/profile.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
@@ -20,6 +19,7 @@
 #include "core/clock.h"
 #include "core/tracefs.h"
 #include "core/log.h"
+#include "core/procfs.h"
 #include "core/spawn.h"
 #include "core/units.h"
 #include "profile/symbols.h"
@@ -201,52 +201,12 @@ int profile_event_supported(enum profile_event ev, char *reason, size_t len)
 
 /* ---- targets ------------------------------------------------------------------------ */
 
-static int list_tids(pid_t pid, pid_t *out, int max, int n)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return n;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		if (n < max)
-			out[n] = (pid_t)atoi(de->d_name);
-		n++;
-	}
-	closedir(d);
-	return n;
-}
-
-/* Reads /proc/PID/stat into buf and returns what follows "comm)" (" state ppid ..."), or NULL
- * when the process is gone or the line is cut short. */
-static const char *stat_after_comm(pid_t pid, char *buf, size_t len)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	ssize_t n = read(fd, buf, len - 1);
-	close(fd);
-	if (n <= 0)
-		return NULL;
-	buf[n] = 0;
-	char *rp = strrchr(buf, ')');
-	return rp ? rp + 1 : NULL;
-}
-
 static int root_alive(pid_t pid)
 {
-	char buf[512];
-	const char *q = stat_after_comm(pid, buf, sizeof buf);
-	if (!q)
+	struct procfs_stat st;
+	if (procfs_read_stat(pid, &st))
 		return 0;
-	if (q[0] != ' ')
-		return 1;
-	return q[1] != 'Z' && q[1] != 'X';
+	return st.state != 'Z' && st.state != 'X';
 }
 
 static int online_cpus(int **cpus)
@@ -403,18 +363,10 @@ static int cgroup_cpu_ns(const char *path, uint64_t *ns)
  * reaped so far are in cutime/cstime, its exited threads in utime/stime. */
 static uint64_t proc_cpu_ticks(pid_t pid)
 {
-	char buf[1024];
-	const char *q = stat_after_comm(pid, buf, sizeof buf);
-	if (!q)
+	struct procfs_stat st;
+	if (procfs_read_stat(pid, &st))
 		return 0;
-	unsigned long long ut, st;
-	long long cut, cst;
-	/* after "comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
-	 * utime stime cutime cstime */
-	if (sscanf(q, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld",
-		   &ut, &st, &cut, &cst) != 4)
-		return 0;
-	return ut + st + (uint64_t)(cut > 0 ? cut : 0) + (uint64_t)(cst > 0 ? cst : 0);
+	return st.ut + st.st + st.cut + st.cst;
 }
 
 /* CPU used so far by the trees of the roots (every live process once; the reaped ones through
@@ -1009,14 +961,21 @@ static int list_targets(const struct profile_opts *o, pid_t *tids)
 	pid_t *desc = malloc(PROFILE_MAX_THREADS * sizeof(*desc));
 	if (!desc)
 		return -ENOMEM;
-	int ntids = 0;
+	pid_t *all = NULL;
+	int ntids = 0, cap = 0, r;
 	for (int i = 0; i < o->npids; i++) {
-		ntids = list_tids(o->pids[i], tids, PROFILE_MAX_THREADS, ntids);
+		if ((r = procfs_list_tasks(-1, o->pids[i], &all, ntids, &cap)) >= 0)
+			ntids = r; /* else gone (or out of memory: the threads so far) */
 		int nd = spawn_descendants(o->pids[i], desc, PROFILE_MAX_THREADS);
 		for (int j = 0; j < nd && j < PROFILE_MAX_THREADS; j++)
-			ntids = list_tids(desc[j], tids, PROFILE_MAX_THREADS, ntids);
+			if ((r = procfs_list_tasks(-1, desc[j], &all, ntids, &cap)) >= 0)
+				ntids = r;
 	}
 	free(desc);
+	if (ntids)
+		memcpy(tids, all, (size_t)(ntids < PROFILE_MAX_THREADS ? ntids : PROFILE_MAX_THREADS) *
+					  sizeof *tids);
+	free(all);
 	if (ntids > PROFILE_MAX_THREADS) {
 		warn("%d threads in the target trees: attaching to the first %d only", ntids,
 		     PROFILE_MAX_THREADS);

@@ -1,4 +1,5 @@
-"""The command-line skeleton: help, version, unknown-command suggestions, per-command help."""
+"""The command-line skeleton: help, version, unknown-command suggestions, per-command help, and
+usage errors worded the same by every command (src/core/opt.c) with exit status 2."""
 import os
 import re
 import subprocess
@@ -47,6 +48,38 @@ if cmds:
     check(r.returncode == 2 and f"did you mean '{cmds[0]}'?" in r.stderr, f"'{typo}' suggests '{cmds[0]}'")
 r = run("help", "nosuchthing")
 check(r.returncode == 2, "help of an unknown command exits 2")
+
+# The order `ctxlab help` lists is the command table's (src/cmd/cmd.c), every command in it.
+check(cmds[:9] == ["serve", "load", "watch", "profile", "flame", "pingpong", "run", "report",
+                   "compare"], "commands listed in the table's order")
+
+# Usage errors: the same words, exit 2, nothing on stdout. load still parses with getopt
+# (its conversion to an option table is pending), so it is left out here.
+PENDING = {"load"}
+for c in cmds:
+    if c in PENDING:
+        continue
+    r = run(c, "--no-such-option", "x")
+    want = f"ctxlab: error: unknown option '--no-such-option' (see 'ctxlab {c} --help')\n"
+    check(r.returncode == 2 and r.stderr == want and r.stdout == "",
+          f"{c}: unknown option exits 2 with the common message (got {r.returncode} {r.stderr!r})")
+# valued options: a missing value and a bad value, for each converted command
+for args, want in [
+        (["serve", "--workers"], "option '--workers' needs a value"),
+        (["serve", "--workers", "0"], "bad value '0' for --workers: "),
+        (["serve", "--list-engines=1"], "option '--list-engines' takes no value"),
+        (["profile", "--pid", "x1"], "bad value 'x1' for --pid: a positive process id"),
+        (["profile", "-p0"], "bad value '0' for -p: a positive process id"),
+        (["profile", "-F"], "option '-F' needs a value"),
+        (["flame", "--width", "5"], "bad value '5' for --width: "),
+        (["pingpong", "--pin", "left"], "bad value 'left' for --pin: use same, split or none"),
+        (["pingpong", "-r", "0"], "bad value '0' for -r: 1..100"),
+        (["compare", "--engines"], "option '--engines' needs a value"),
+        (["report", "-q=1"], "unknown option '-='")]:
+    r = run(*args)
+    check(r.returncode == 2 and r.stderr.startswith("ctxlab: error: " + want)
+          and r.stderr.rstrip().endswith(f"(see 'ctxlab {args[0]} --help')") and r.stdout == "",
+          f"{' '.join(args)}: exit 2, {want!r} (got {r.returncode} {r.stderr!r})")
 
 print(f"{passes} passed, {failures} failed")
 sys.exit(1 if failures else 0)
