@@ -17,6 +17,7 @@
 #include "core/spawn.h"
 #include "core/units.h"
 #include "monitor/monitor.h"
+#include "monitor/monout.h"
 #include "monitor/series.h"
 #include "monitor/workload.h"
 
@@ -146,155 +147,14 @@ static void csv_row(const struct monitor_sample *s, double t_s)
 	printf(",%s\n", monitor_method_name(s->method));
 }
 
-static void json_sample(struct jw *w, const struct monitor_sample *s, double t_s)
-{
-	double v[SERIES_NFIG];
-	series_row(s, v);
-	jw_obj(w);
-	jw_kdouble(w, "t_s", t_s);
-	for (int i = 0; i < SERIES_NFIG; i++) {
-		jw_key(w, series_names[i]);
-		if (isnan(v[i]))
-			jw_null(w);
-		else
-			jw_double(w, v[i]);
-	}
-	jw_kuint(w, "ctxsw_vol", s->ctxsw_vol);
-	jw_kuint(w, "ctxsw_invol", s->ctxsw_invol);
-	jw_kdouble(w, "cpu_user_s", s->cpu_user_s);
-	jw_kdouble(w, "cpu_sys_s", s->cpu_sys_s);
-	jw_kint(w, "gone", s->gone);
-	jw_kint(w, "left", s->left);
-	jw_kint(w, "slow_every", s->slow_every);
-	jw_kstr(w, "method", monitor_method_name(s->method));
-	if (s->ntasks) {
-		jw_key(w, "top");
-		jw_arr(w);
-		for (int i = 0; i < s->ntasks; i++) {
-			jw_obj(w);
-			jw_kint(w, "pid", s->tasks[i].pid);
-			if (s->tasks[i].tid)
-				jw_kint(w, "tid", s->tasks[i].tid);
-			jw_kstr(w, "comm", s->tasks[i].comm);
-			jw_kdouble(w, "cpu_user_cores", s->tasks[i].cpu_user_cores);
-			jw_kdouble(w, "cpu_sys_cores", s->tasks[i].cpu_sys_cores);
-			jw_kuint(w, "ctxsw_vol", s->tasks[i].ctxsw_vol);
-			jw_kuint(w, "ctxsw_invol", s->tasks[i].ctxsw_invol);
-			jw_end(w);
-		}
-		jw_end(w);
-	}
-	if (s->ncpus) {
-		jw_key(w, "per_cpu");
-		jw_arr(w);
-		for (int i = 0; i < s->ncpus; i++) {
-			const struct monitor_syscpu *c = &s->per_cpu[i];
-			jw_obj(w);
-			jw_kdouble(w, "us", c->us), jw_kdouble(w, "sy", c->sy);
-			jw_kdouble(w, "ni", c->ni), jw_kdouble(w, "id", c->id);
-			jw_kdouble(w, "wa", c->wa), jw_kdouble(w, "hi", c->hi);
-			jw_kdouble(w, "si", c->si), jw_kdouble(w, "st", c->st);
-			jw_end(w);
-		}
-		jw_end(w);
-	}
-	jw_end(w);
-}
-
 /* watch's own CPU (getrusage(RUSAGE_SELF)) from the end of the first sample to the end of the
  * last: the steady cost of sampling, start-up (first walk, counters opened) left out */
-struct overhead {
-	int ok;          /* 0 with fewer than 2 samples */
-	double cpu_s, span_s;
-};
-
 static double self_cpu_s(void)
 {
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static void json_summary(struct jw *w, const struct series *se, const struct monitor_sample *tot,
-			 const struct overhead *oh)
-{
-	jw_obj(w);
-	jw_key(w, "summary");
-	jw_obj(w);
-	jw_kuint(w, "samples", se->n);
-	jw_kstr(w, "method", monitor_method_name(tot->method));
-	jw_kstr(w, "method_reason", tot->method_reason);
-	jw_kstr(w, "source", tot->source);
-	jw_key(w, "monitor_overhead");
-	if (oh->ok) {
-		jw_obj(w);
-		jw_kdouble(w, "cpu_s", oh->cpu_s);
-		jw_kdouble(w, "span_s", oh->span_s);
-		jw_kdouble(w, "pct_of_core", oh->span_s > 0 ? 100 * oh->cpu_s / oh->span_s : 0);
-		jw_end(w);
-	} else {
-		jw_null(w);
-	}
-	for (int i = 0; i < SERIES_NFIG; i++) {
-		struct series_stats st;
-		series_stats(se, i, &st);
-		jw_key(w, series_names[i]);
-		if (!st.count) {
-			jw_null(w);
-			continue;
-		}
-		jw_obj(w);
-		jw_kdouble(w, "mean", st.mean), jw_kdouble(w, "stddev", st.stddev);
-		jw_kdouble(w, "cv", st.cv), jw_kdouble(w, "min", st.min);
-		jw_kdouble(w, "max", st.max), jw_kdouble(w, "p95", st.p95);
-		jw_end(w);
-	}
-	jw_end(w);
-	jw_key(w, "total");
-	jw_obj(w);
-	jw_kdouble(w, "span_s", tot->interval_s);
-	jw_kdouble(w, "cpu_user_s", tot->cpu_user_s);
-	jw_kdouble(w, "cpu_sys_s", tot->cpu_sys_s);
-	jw_kdouble(w, "cpu_total_cores", tot->cpu_total_cores);
-	jw_kuint(w, "ctxsw_vol", tot->ctxsw_vol);
-	jw_kuint(w, "ctxsw_invol", tot->ctxsw_invol);
-	jw_kuint(w, "minflt", tot->minflt);
-	jw_kuint(w, "majflt", tot->majflt);
-	jw_kdouble(w, "runq_wait_s", tot->runq_wait_s);
-	jw_kint(w, "max_procs", tot->procs);
-	jw_kint(w, "max_threads", tot->threads);
-	jw_kuint(w, "max_rss_bytes", tot->rss_bytes);
-	jw_kuint(w, "max_pss_bytes", tot->pss_bytes);
-	jw_kint(w, "gone", tot->gone);
-	jw_kint(w, "left", tot->left);
-	jw_key(w, "perf");
-	jw_obj(w);
-	jw_kstr(w, "scope", tot->perf_per_cgroup ? "cgroup" : "tasks");
-	if (tot->sw_ok) {
-		jw_kuint(w, "task_clock_ns", tot->task_clock_ns);
-		jw_kuint(w, "context_switches", tot->perf_ctxsw);
-		jw_kuint(w, "cpu_migrations", tot->cpu_migrations);
-		jw_kuint(w, "page_faults", tot->page_faults);
-	} else {
-		jw_kstr(w, "software", tot->sw_reason);
-	}
-	if (tot->syscalls_ok)
-		jw_kuint(w, "syscalls", tot->syscalls);
-	else
-		jw_kstr(w, "syscalls", tot->syscalls_reason);
-	if (tot->hw_ok) {
-		jw_kuint(w, "cycles", tot->cycles);
-		jw_kuint(w, "instructions", tot->instructions);
-		jw_kdouble(w, "ipc", tot->ipc);
-		jw_kuint(w, "cache_misses", tot->cache_misses);
-		jw_kuint(w, "dtlb_misses", tot->dtlb_misses);
-	} else {
-		jw_kstr(w, "hardware", tot->na_reason);
-	}
-	jw_end(w);
-	jw_end(w);
-	jw_end(w);
 }
 
 static void flush_jw(struct jw *w)
@@ -666,14 +526,14 @@ int cmd_watch(int argc, char **argv)
 				csv_row(&s, t_s);
 				fflush(stdout);
 			} else {
-				json_sample(&w, &s, t_s);
+				monout_sample(&w, &s, t_s);
 				flush_jw(&w);
 			}
 		}
 		if (s.exited || stop_flag || (o.count && n >= o.count))
 			break;
 	}
-	struct overhead oh = {0};
+	struct monout_overhead oh = {0};
 	if (n >= 2) {
 		oh.ok = 1;
 		oh.cpu_s = self_cpu_s() - oh_cpu0;
@@ -685,7 +545,7 @@ int cmd_watch(int argc, char **argv)
 	struct monitor_sample tot;
 	monitor_stop(m, &tot);
 	if (o.fmt == FMT_JSON) {
-		json_summary(&w, &se, &tot, &oh);
+		monout_summary(&w, &se, &tot, &oh);
 		flush_jw(&w);
 	} else if (o.fmt == FMT_TABLE && !o.quiet) {
 		struct series_stats st;
