@@ -12,7 +12,7 @@
 struct side {
 	const char *label;
 	const char *cell;
-	struct trials_stat st[TRIALS_NMETRICS];
+	struct trials_stat st[RECORD_NMETRICS];
 	double peak_cores; /* max over trials of the peak (or of the average when no peak) */
 	int has_peak;
 };
@@ -23,28 +23,27 @@ static void side_from_records(struct side *s, const struct trials *t, const char
 	if (!vals)
 		die("out of memory");
 	s->has_peak = 0;
-	for (int m = 0; m < TRIALS_NMETRICS; m++) {
+	for (int m = 0; m < RECORD_NMETRICS; m++) {
 		int n = 0;
 		for (int r = 0; r < t->nrec; r++) {
-			const json_t *rec = t->rec[r];
-			const char *st = json_string_value(json_object_get(rec, "status"));
-			const char *cell = json_string_value(json_object_get(rec, "cell"));
-			if (!st || strcmp(st, "ok"))
+			const struct record *rec = &t->rec[r];
+			const char *cell = rec->cell;
+			if (!rec->ok)
 				continue;
 			if (cell_key && (!cell || strcmp(cell, cell_key)))
 				continue;
 			double v;
-			if (trials_rec_metric(rec, m, &v))
+			if (record_metric(rec, m, &v))
 				vals[n++] = v;
 		}
 		trials_stat_compute(&s->st[m], vals, n);
 	}
 	free(vals);
-	if (s->st[TRIALS_M_CPU_PEAK_CORES].n) {
-		s->peak_cores = s->st[TRIALS_M_CPU_PEAK_CORES].max;
+	if (s->st[RECORD_M_CPU_PEAK_CORES].n) {
+		s->peak_cores = s->st[RECORD_M_CPU_PEAK_CORES].max;
 		s->has_peak = 1;
-	} else if (s->st[TRIALS_M_CPU_CORES].n) {
-		s->peak_cores = s->st[TRIALS_M_CPU_CORES].max;
+	} else if (s->st[RECORD_M_CPU_CORES].n) {
+		s->peak_cores = s->st[RECORD_M_CPU_CORES].max;
 		s->has_peak = 1;
 	}
 }
@@ -89,7 +88,7 @@ static void report_pair(struct buf *out, const struct side *a, const struct side
 	char x[64], y[64], z[64];
 	buf_appendf(out, "A/B COMPARISON\n==============\nA: %s  [%s]\nB: %s  [%s]\n\n", a->label,
 		    a->cell ? a->cell : "all ok trials", b->label, b->cell ? b->cell : "all ok trials");
-	int m = TRIALS_M_CPU_CORES;
+	int m = RECORD_M_CPU_CORES;
 	buf_appendf(out, "CPU USAGE (server, cores):\n");
 	for (int i = 0; i < 2; i++) {
 		const struct side *s = i ? b : a;
@@ -111,11 +110,11 @@ static void report_pair(struct buf *out, const struct side *a, const struct side
 		buf_appendf(out, "n/a");
 	}
 	buf_appendf(out, "\n\n");
-	section(out, "SYSTEM CPU (server, cores)", a, b, TRIALS_M_CPU_SYS_CORES, "cores");
-	section(out, "CPU PER REQUEST (server)", a, b, TRIALS_M_CPU_US_PER_REQUEST, "us");
-	section(out, "CONTEXT SWITCHES (server)", a, b, TRIALS_M_CTXSW_PER_S, "/s");
-	section(out, "THROUGHPUT", a, b, TRIALS_M_REQUESTS_PER_S, "req/s");
-	section(out, "LATENCY (p99)", a, b, TRIALS_M_P99_US, "us");
+	section(out, "SYSTEM CPU (server, cores)", a, b, RECORD_M_CPU_SYS_CORES, "cores");
+	section(out, "CPU PER REQUEST (server)", a, b, RECORD_M_CPU_US_PER_REQUEST, "us");
+	section(out, "CONTEXT SWITCHES (server)", a, b, RECORD_M_CTXSW_PER_S, "/s");
+	section(out, "THROUGHPUT", a, b, RECORD_M_REQUESTS_PER_S, "req/s");
+	section(out, "LATENCY (p99)", a, b, RECORD_M_P99_US, "us");
 }
 
 /* The key of c with its engine parameter removed. */

@@ -12,14 +12,14 @@
 #include "core/outfile.h"
 #include "report/svg.h"
 
-const int report_chart_metrics[] = {TRIALS_M_CPU_CORES, TRIALS_M_CPU_US_PER_REQUEST,
-				    TRIALS_M_CTXSW_PER_S, TRIALS_M_REQUESTS_PER_S, TRIALS_M_P99_US};
+const int report_chart_metrics[] = {RECORD_M_CPU_CORES, RECORD_M_CPU_US_PER_REQUEST,
+				    RECORD_M_CTXSW_PER_S, RECORD_M_REQUESTS_PER_S, RECORD_M_P99_US};
 const int report_nchart_metrics = sizeof report_chart_metrics / sizeof report_chart_metrics[0];
 
 /* columns of the Markdown/HTML table */
-static const int table_metrics[] = {TRIALS_M_CPU_CORES,    TRIALS_M_CPU_SYS_CORES,
-				    TRIALS_M_CPU_US_PER_REQUEST, TRIALS_M_CTXSW_PER_S,
-				    TRIALS_M_REQUESTS_PER_S, TRIALS_M_P99_US, TRIALS_M_ERRORS};
+static const int table_metrics[] = {RECORD_M_CPU_CORES,    RECORD_M_CPU_SYS_CORES,
+				    RECORD_M_CPU_US_PER_REQUEST, RECORD_M_CTXSW_PER_S,
+				    RECORD_M_REQUESTS_PER_S, RECORD_M_P99_US, RECORD_M_ERRORS};
 #define NTABLE ((int)(sizeof table_metrics / sizeof table_metrics[0]))
 
 #define CV_NOISY 0.10
@@ -198,7 +198,7 @@ static void fmt_stat(struct buf *b, const struct trials_stat *st)
 
 static const char *unit_suffix(int m)
 {
-	const char *u = trials_metrics[m].unit;
+	const char *u = record_metrics[m].unit;
 	return u[0] ? u : "";
 }
 
@@ -219,7 +219,7 @@ static void csv_field(struct buf *b, const char *s)
 
 static const char *jstr(const json_t *o, const char *path)
 {
-	return json_string_value(trials_path(o, path));
+	return json_string_value(record_path(o, path));
 }
 
 /* ---- CSV ---- */
@@ -231,11 +231,12 @@ void report_csv(const struct trials *t, struct buf *out)
 		buf_append(out, ",", 1);
 		csv_field(out, t->pkeys[k]);
 	}
-	for (int m = 0; m < TRIALS_NMETRICS; m++)
-		buf_appendf(out, ",%s", trials_metrics[m].id);
+	for (int m = 0; m < RECORD_NMETRICS; m++)
+		buf_appendf(out, ",%s", record_metrics[m].id);
 	buf_appendf(out, ",server_cpus,load_cpus,accounting,reason,warnings\n");
 	for (int r = 0; r < t->nrec; r++) {
-		const json_t *rec = t->rec[r];
+		const struct record *R = &t->rec[r];
+		const json_t *rec = R->json;
 		json_t *params = json_object_get(rec, "params");
 		const char *st = jstr(rec, "status");
 		buf_appendf(out, "%lld,%lld,", (long long)json_integer_value(json_object_get(rec, "trial")),
@@ -246,15 +247,14 @@ void report_csv(const struct trials *t, struct buf *out)
 			buf_append(out, ",", 1);
 			csv_field(out, v ? v : "");
 		}
-		for (int m = 0; m < TRIALS_NMETRICS; m++) {
+		for (int m = 0; m < RECORD_NMETRICS; m++) {
 			double v;
-			if (trials_rec_metric(rec, m, &v))
+			if (record_metric(R, m, &v))
 				buf_appendf(out, ",%.17g", v);
 			else
 				buf_append(out, ",", 1);
 		}
-		const char *f[] = {jstr(rec, "placement.server_cpus"), jstr(rec, "placement.load_cpus"),
-				   jstr(rec, "accounting"), jstr(rec, "reason")};
+		const char *f[] = {R->server_cpus, R->load_cpus, R->accounting, R->reason};
 		for (int i = 0; i < 4; i++) {
 			buf_append(out, ",", 1);
 			csv_field(out, f[i] ? f[i] : "");
@@ -295,20 +295,20 @@ static void finding_engines(const struct trials *t, const struct layout *L, cons
 		int have = 0;
 		double v;
 		for (int s = 0; s < L->ns; s++)
-			have += value_of(cell_at(t, L, p, s, x), TRIALS_M_CPU_CORES, &v);
+			have += value_of(cell_at(t, L, p, s, x), RECORD_M_CPU_CORES, &v);
 		if (have >= 2)
 			X = x;
 	}
 	if (X < 0)
 		return;
-	int m = TRIALS_M_CPU_US_PER_REQUEST;
+	int m = RECORD_M_CPU_US_PER_REQUEST;
 	const char *unit = " us/request";
 	int have_pr = 0;
 	double v;
 	for (int s = 0; s < L->ns; s++)
 		have_pr += value_of(cell_at(t, L, p, s, X), m, &v);
 	if (have_pr < 2) {
-		m = TRIALS_M_CPU_CORES;
+		m = RECORD_M_CPU_CORES;
 		unit = " cores";
 	}
 	/* sized by the data: a trials.jsonl may name any number of engines */
@@ -333,7 +333,7 @@ static void finding_engines(const struct trials *t, const struct layout *L, cons
 		}
 	char a[64], b[64];
 	buf_appendf(out, "at %s %s, %s: server CPU %s — ", L->xv[X], L->xkey ? L->xkey : "",
-		    panel_title(p), m == TRIALS_M_CPU_CORES ? "(cores)" : "per request");
+		    panel_title(p), m == RECORD_M_CPU_CORES ? "(cores)" : "per request");
 	for (int i = 0; i < n; i++) {
 		int s = order[i];
 		buf_appendf(out, "%s%s %s%s", i ? ", " : "", L->sv[s], svg_fmt_num(val[s], a, sizeof a),
@@ -345,7 +345,7 @@ static void finding_engines(const struct trials *t, const struct layout *L, cons
 	int first = 1;
 	for (int i = 0; i < n; i++) {
 		int s = order[i];
-		if (!value_of(cell_at(t, L, p, s, X), TRIALS_M_CTXSW_PER_REQUEST, &cx))
+		if (!value_of(cell_at(t, L, p, s, X), RECORD_M_CTXSW_PER_REQUEST, &cx))
 			continue;
 		buf_appendf(out, "%s%s %s", first ? "; context switches per request: " : ", ", L->sv[s],
 			    svg_fmt_num(cx, b, sizeof b));
@@ -389,10 +389,10 @@ static void finding_cores(const struct trials *t, const struct layout *L, struct
 			}
 			if (!same || diff != 1)
 				continue;
-			int m = TRIALS_M_CPU_US_PER_REQUEST;
+			int m = RECORD_M_CPU_US_PER_REQUEST;
 			double a, b;
 			if (!value_of(lo, m, &a) || !value_of(hi, m, &b)) {
-				m = TRIALS_M_CPU_CORES;
+				m = RECORD_M_CPU_CORES;
 				if (!value_of(lo, m, &a) || !value_of(hi, m, &b))
 					continue;
 			}
@@ -405,7 +405,7 @@ static void finding_cores(const struct trials *t, const struct layout *L, struct
 				 trials_cell_param(hi, "cpus"), trials_cell_param(lo, "cpus"),
 				 proto ? proto : "", proto && lx ? ", " : "", lx ? lx : "",
 				 lx && L->xkey ? " connections" : "",
-				 m == TRIALS_M_CPU_CORES ? "server CPU" : "server CPU per request");
+				 m == RECORD_M_CPU_CORES ? "server CPU" : "server CPU per request");
 			int g = 0;
 			while (g < ngroups && strcmp(groups[g].key, key))
 				g++;
@@ -444,9 +444,9 @@ int report_findings(const struct trials *t, struct buf *out)
 		failed += c->nfailed;
 		if (c->nfailed && !first_fail)
 			first_fail = c->fail_reason;
-		if (c->st[TRIALS_M_CPU_CORES].n >= 2) {
+		if (c->st[RECORD_M_CPU_CORES].n >= 2) {
 			with++;
-			if (c->st[TRIALS_M_CPU_CORES].cv > CV_NOISY) {
+			if (c->st[RECORD_M_CPU_CORES].cv > CV_NOISY) {
 				noisy++;
 				if (!first_noisy)
 					first_noisy = c->key;
@@ -480,7 +480,7 @@ static void md_table(const struct trials *t, struct buf *out)
 		buf_appendf(out, " %s |", t->pkeys[k]);
 	for (int i = 0; i < NTABLE; i++) {
 		int m = table_metrics[i];
-		buf_appendf(out, " %s%s%s%s |", trials_metrics[m].label, unit_suffix(m)[0] ? " (" : "",
+		buf_appendf(out, " %s%s%s%s |", record_metrics[m].label, unit_suffix(m)[0] ? " (" : "",
 			    unit_suffix(m), unit_suffix(m)[0] ? ")" : "");
 	}
 	buf_appendf(out, " ok/trials |\n|");
@@ -524,7 +524,7 @@ static void env_lines(const struct trials *t, struct buf *out, const char *pre, 
 		if (v)
 			buf_appendf(out, "%s%s: %s%s", pre, keys[i][1], v, post);
 	}
-	json_t *n = trials_path(t->env, "cores");
+	json_t *n = record_path(t->env, "cores");
 	if (json_is_integer(n))
 		buf_appendf(out, "%scores: %lld%s", pre, (long long)json_integer_value(n), post);
 	json_t *e = json_object_get(t->env, "experiment");
@@ -553,7 +553,7 @@ static int uniq_strings_g(const struct trials *t, const char *path, char **v, in
 {
 	int n = 0, counts[64] = {0};
 	for (int r = 0; r < t->nrec; r++) {
-		json_t *j = trials_path(t->rec[r], path);
+		json_t *j = record_path(t->rec[r].json, path);
 		json_t *one = json_is_string(j) ? j : NULL;
 		size_t i, len = one ? 1 : json_array_size(j);
 		for (i = 0; i < len; i++) {
@@ -603,8 +603,7 @@ static void placements(const struct trials *t, char **v, int *n, int max)
 {
 	*n = 0;
 	for (int r = 0; r < t->nrec && *n < max; r++) {
-		const char *s = jstr(t->rec[r], "placement.server_cpus");
-		const char *l = jstr(t->rec[r], "placement.load_cpus");
+		const char *s = t->rec[r].server_cpus, *l = t->rec[r].load_cpus;
 		if (!s || !l)
 			continue;
 		char line[160];
@@ -679,10 +678,10 @@ static void html_metric_charts(const struct trials *t, const struct layout *L, c
 			if (!strcmp(L->p[p].proto, proto))
 				for (int i = 0; i < L->p[p].n; i++)
 					any |= t->cells[L->p[p].cells[i]].st[m].n > 0;
-		buf_appendf(out, "<h3>%s</h3>\n", trials_metrics[m].label);
+		buf_appendf(out, "<h3>%s</h3>\n", record_metrics[m].label);
 		if (!any) {
 			buf_appendf(out, "<p>n/a: no trial of this protocol recorded %s.</p>\n",
-				    trials_metrics[m].label);
+				    record_metrics[m].label);
 			continue;
 		}
 		buf_appendf(out, "<div class=\"charts\">\n");
@@ -702,7 +701,7 @@ static void html_metric_charts(const struct trials *t, const struct layout *L, c
 					buf_appendf(&tip, "%s, %s %s: %s ± %s %s (CV %.1f%%), n=%d, min %s, max %s",
 						    L->sv[s], L->xv[x], L->xkey ? L->xkey : "",
 						    svg_fmt_num(st->mean, a, sizeof a),
-						    svg_fmt_num(st->sd, b, sizeof b), trials_metrics[m].unit,
+						    svg_fmt_num(st->sd, b, sizeof b), record_metrics[m].unit,
 						    st->cv * 100, st->n, svg_fmt_num(st->min, lo, sizeof lo),
 						    svg_fmt_num(st->max, hi, sizeof hi));
 					buf_append(&tip, "", 1);
@@ -712,14 +711,14 @@ static void html_metric_charts(const struct trials *t, const struct layout *L, c
 				}
 			char id[64], title[512], ylabel[128];
 			snprintf(id, sizeof id, "chart-%d", (*chart_no)++);
-			snprintf(title, sizeof title, "%s — %s", trials_metrics[m].label,
+			snprintf(title, sizeof title, "%s — %s", record_metrics[m].label,
 				 panel_title(&L->p[p]));
-			snprintf(ylabel, sizeof ylabel, "%s%s%s%s", trials_metrics[m].label,
+			snprintf(ylabel, sizeof ylabel, "%s%s%s%s", record_metrics[m].label,
 				 unit_suffix(m)[0] ? " (" : "", unit_suffix(m), unit_suffix(m)[0] ? ")" : "");
 			struct svg_chart ch = {id, title, ylabel, L->xkey ? L->xkey : "",
 					       L->nx, (const char *const *)L->xv, L->ns,
 					       (const char *const *)L->sv, pts};
-			buf_appendf(out, "<figure data-metric=\"%s\" data-panel=\"", trials_metrics[m].id);
+			buf_appendf(out, "<figure data-metric=\"%s\" data-panel=\"", record_metrics[m].id);
 			svg_escape(out, L->p[p].key);
 			buf_appendf(out, "\">\n");
 			svg_line_chart(out, &ch);
@@ -743,7 +742,7 @@ static void html_table(const struct trials *t, struct buf *out)
 	}
 	for (int i = 0; i < NTABLE; i++) {
 		int m = table_metrics[i];
-		buf_appendf(out, "<th>%s%s%s%s</th>", trials_metrics[m].label,
+		buf_appendf(out, "<th>%s%s%s%s</th>", record_metrics[m].label,
 			    unit_suffix(m)[0] ? " (" : "", unit_suffix(m), unit_suffix(m)[0] ? ")" : "");
 	}
 	buf_appendf(out, "<th>ok/trials</th></tr>\n");
@@ -833,8 +832,8 @@ static int flame_exists(const struct trials *t, const char *rel)
 static int cell_has_flame(const struct trials *t, const struct trials_cell *c)
 {
 	for (int r = 0; r < t->nrec; r++) {
-		const char *ck = jstr(t->rec[r], "cell");
-		if (ck && !strcmp(ck, c->key) && rec_flame(t->rec[r]))
+		const char *ck = t->rec[r].cell;
+		if (ck && !strcmp(ck, c->key) && rec_flame(t->rec[r].json))
 			return 1;
 	}
 	return 0;
@@ -847,11 +846,10 @@ static void flame_links(const struct trials *t, const struct trials_cell *c, int
 {
 	int n = 0;
 	for (int r = 0; r < t->nrec; r++) {
-		const json_t *rec = t->rec[r];
-		const char *ck = jstr(rec, "cell"), *f = rec_flame(rec);
+		const char *ck = t->rec[r].cell, *f = rec_flame(t->rec[r].json);
 		if (!ck || strcmp(ck, c->key) || !f)
 			continue;
-		long long rep = (long long)json_integer_value(json_object_get(rec, "repeat"));
+		long long rep = t->rec[r].repeat;
 		int ok = flame_exists(t, f);
 		if (n++)
 			buf_appendf(out, html ? " " : ", ");

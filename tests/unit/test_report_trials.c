@@ -55,12 +55,12 @@ static void test_cells_and_findings(void **state)
 	assert_int_equal(t.ncells, 4);
 	const struct trials_cell *fork4 = &t.cells[0], *epoll16 = &t.cells[3];
 	assert_string_equal(fork4->key, "engine=fork proto=http connections=4");
-	assert_true(fork4->st[TRIALS_M_CPU_CORES].mean > 0.4999 && fork4->st[TRIALS_M_CPU_CORES].mean < 0.5001);
+	assert_true(fork4->st[RECORD_M_CPU_CORES].mean > 0.4999 && fork4->st[RECORD_M_CPU_CORES].mean < 0.5001);
 	assert_int_equal(epoll16->ntrials, 2);
 	assert_int_equal(epoll16->nok, 1);
 	assert_string_equal(epoll16->fail_reason, "boom");
-	assert_true(epoll16->st[TRIALS_M_CPU_CORES].mean == 0.2); /* the failed 9.99 is not averaged */
-	assert_int_equal(epoll16->st[TRIALS_M_P99_US].n, 0);      /* absent metric: no value */
+	assert_true(epoll16->st[RECORD_M_CPU_CORES].mean == 0.2); /* the failed 9.99 is not averaged */
+	assert_int_equal(epoll16->st[RECORD_M_P99_US].n, 0);      /* absent metric: no value */
 
 	struct buf f = BUF_INIT;
 	int n = report_findings(&t, &f);
