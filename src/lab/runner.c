@@ -24,6 +24,7 @@
 #include "core/outfile.h"
 #include "core/spawn.h"
 #include "core/units.h"
+#include "lab/env.h"
 #include "lab/host.h"
 #include "lab/launch.h"
 #include "lab/record.h"
@@ -113,141 +114,6 @@ int runner_catalog(const char *self, const char *server_host, struct spec_catalo
 		return errbuf(err, errlen, "cannot list the engines of the server host '%s' with "
 			      "'ctxlab serve --list-engines'%s%s (is ctxlab installed there?)",
 			      server_host, out[0] ? ": " : "", out);
-	return 0;
-}
-
-static void read_file_str(const char *path, char *out, size_t len)
-{
-	out[0] = 0;
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return;
-	if (fgets(out, (int)len, f)) {
-		size_t l = strlen(out);
-		while (l && (out[l - 1] == '\n' || out[l - 1] == ' '))
-			out[--l] = 0;
-	}
-	fclose(f);
-}
-
-static void cpu_model(char *out, size_t len)
-{
-	snprintf(out, len, "unknown");
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	if (!f)
-		return;
-	char line[512];
-	while (fgets(line, sizeof line, f)) {
-		if (!strncmp(line, "model name", 10)) {
-			char *c = strchr(line, ':');
-			if (c) {
-				c++;
-				while (*c == ' ' || *c == '\t')
-					c++;
-				c[strcspn(c, "\n")] = 0;
-				snprintf(out, len, "%s", c);
-			}
-			break;
-		}
-	}
-	fclose(f);
-}
-
-static int spec_uses_engine(const struct spec *s, const char *engine)
-{
-	const struct spec_key *k = spec_get(s, "server", "engine");
-	for (int i = 0; k && i < k->n; i++)
-		if (!strcmp(k->v[i].text, engine))
-			return 1;
-	return 0;
-}
-
-static int write_env(const struct spec *s, const struct runner_opts *o, int ncells, int ntrials,
-		     char *err, size_t errlen)
-{
-	struct jw w;
-	jw_init(&w);
-	struct utsname u;
-	char buf[1024];
-	jw_obj(&w);
-	if (uname(&u) == 0) {
-		snprintf(buf, sizeof buf, "%s %s %s %s", u.sysname, u.release, u.version, u.machine);
-		jw_kstr(&w, "kernel", buf);
-		jw_kstr(&w, "hostname", u.nodename);
-	}
-	cpu_model(buf, sizeof buf);
-	jw_kstr(&w, "cpu_model", buf);
-	cpu_set_t mine;
-	CPU_ZERO(&mine);
-	sched_getaffinity(0, sizeof mine, &mine);
-	jw_kint(&w, "cores", CPU_COUNT(&mine));
-	jw_kint(&w, "cores_online", sysconf(_SC_NPROCESSORS_ONLN));
-	read_file_str("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor", buf, sizeof buf);
-	jw_kstr(&w, "governor", buf[0] ? buf : "n/a (no cpufreq on this machine)");
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	jw_kstr(&w, "started", buf);
-	jw_key(&w, "versions");
-	jw_obj(&w);
-	jw_kstr(&w, "ctxlab", CTXLAB_VERSION);
-	struct host here = {.kind = HOST_LOCAL};
-	if (spec_uses_engine(s, "go")) {
-		const char *argv[] = {"go", "version", NULL};
-		if (launch_capture(&here, argv, NULL, 0, buf, sizeof buf, 10 * NS_PER_S) == 0)
-			jw_kstr(&w, "go", buf);
-		else
-			jw_kstr(&w, "go", "n/a (go not found)");
-	}
-	if (spec_uses_engine(s, "nginx")) {
-		const char *argv[] = {"nginx", "-v", NULL};
-		if (launch_capture(&here, argv, NULL, 1, buf, sizeof buf, 10 * NS_PER_S) == 0)
-			jw_kstr(&w, "nginx", buf);
-		else
-			jw_kstr(&w, "nginx", "n/a (nginx not found)");
-	}
-	jw_end(&w);
-	jw_key(&w, "experiment");
-	jw_obj(&w);
-	jw_kstr(&w, "name", s->name);
-	if (s->question[0])
-		jw_kstr(&w, "question", s->question);
-	jw_kstr(&w, "spec", s->file);
-	jw_kint(&w, "repeat", s->repeat);
-	jw_kdouble(&w, "warmup_s", s->warmup_ns / 1e9);
-	jw_kdouble(&w, "duration_s", s->duration_ns / 1e9);
-	jw_kbool(&w, "quick", s->quick);
-	jw_kstr(&w, "profile", spec_profile_name(s->profile));
-	jw_kbool(&w, "embedded_default", o->is_default);
-	jw_kint(&w, "cells", ncells);
-	jw_kint(&w, "trials", ntrials);
-	/* the effective matrix: engines the start-up probe dropped are not in it, and --resume
-	 * drops them again (the cells and their keys stay those of this run) */
-	const struct spec_key *ek = spec_get(s, "server", "engine");
-	jw_key(&w, "engines");
-	jw_arr(&w);
-	for (int i = 0; ek && i < ek->n; i++)
-		jw_str(&w, ek->v[i].text);
-	jw_end(&w);
-	jw_kstr(&w, "server_host", s->server_host);
-	jw_kstr(&w, "load_host", s->load_host);
-	jw_kstr(&w, "server_address", s->server_address);
-	if (o->argv_line)
-		jw_kstr(&w, "command", o->argv_line);
-	jw_key(&w, "notes");
-	jw_arr(&w);
-	for (int i = 0; i < s->nnotes; i++)
-		jw_str(&w, s->notes[i]);
-	jw_end(&w);
-	jw_end(&w);
-	jw_end(&w);
-	char path[4096];
-	snprintf(path, sizeof path, "%s/env.json", o->dir);
-	int rc = w.oom ? -ENOMEM : outfile_write(path, w.buf, w.len, 0);
-	jw_release(&w);
-	if (rc < 0)
-		return errbuf(err, errlen, "cannot write '%s': %s", path, outfile_strerror(rc));
 	return 0;
 }
 
@@ -939,7 +805,7 @@ int runner_run(const struct spec *s, const struct runner_opts *o, char *err, siz
 		}
 		snprintf(path, sizeof path, "%s/spec.ini", o->dir);
 		int rc = outfile_write(path, o->spec_text, strlen(o->spec_text), 0);
-		if (rc < 0 || write_env(s, o, ncells, ntrials, err, errlen) < 0) {
+		if (rc < 0 || env_write(o->dir, s, &(struct env_run){.argv_line = o->argv_line, .is_default = o->is_default, .ncells = ncells, .ntrials = ntrials}, err, errlen) < 0) {
 			free(cells);
 			if (rc < 0)
 				return errbuf(err, errlen, "cannot write '%s': %s", path,
