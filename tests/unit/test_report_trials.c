@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -93,6 +94,28 @@ static void test_cells_and_findings(void **state)
 	trials_release(&t);
 }
 
+/* report and compare read through lab/record: a record of a newer schema major version is
+ * refused with the reason (a report of figures it may misread would be wrong), older ones are
+ * read (no "schema" = 1.0) */
+static void test_newer_schema_refused(void **state)
+{
+	(void)state;
+	struct trials t;
+	char err[256] = "";
+	static const char newer[] = REC(0, 0, "fork", "4", "0.40", "ok")
+		"{\"schema\": \"2.0\", \"trial\": 1, \"repeat\": 0, \"cell\": \"x\", \"status\": \"ok\"}\n";
+	assert_int_equal(trials_load_text(&t, newer, err, sizeof err), -EPROTONOSUPPORT);
+	assert_non_null(strstr(err, "record 2"));
+	assert_non_null(strstr(err, "schema 2.0"));
+	assert_int_equal(t.nrec, 0); /* released */
+	static const char older[] = "{\"schema\": \"1.0\", \"trial\": 0, \"repeat\": 0, \"cell\": \"x\","
+		" \"status\": \"ok\", \"server_cpu\": {\"total_cores\": 0.5}}\n";
+	assert_int_equal(trials_load_text(&t, older, err, sizeof err), 0);
+	assert_int_equal(t.nrec, 1);
+	assert_true(t.cells[0].st[RECORD_M_CPU_CORES].mean == 0.5);
+	trials_release(&t);
+}
+
 static void test_svg_escape_and_points(void **state)
 {
 	(void)state;
@@ -114,6 +137,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_cells_and_findings),
+		cmocka_unit_test(test_newer_schema_refused),
 		cmocka_unit_test(test_svg_escape_and_points),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
