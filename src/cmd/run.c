@@ -105,6 +105,7 @@ static int cmd_run(int argc, char **argv)
 		snprintf(self, sizeof self, "%s", bin);
 	}
 
+	log_set_quiet(quiet); /* -q: the run's messages go through info() */
 	struct buf line = BUF_INIT;
 	for (int i = 0; i < argc; i++)
 		buf_appendf(&line, "%s%s", i ? " " : "ctxlab ", argv[i]);

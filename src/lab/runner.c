@@ -754,11 +754,10 @@ static void progress(const struct runner_opts *o, int tty, int done, int total, 
 			bar[i] = i < fill ? '#' : '.';
 		bar[width] = 0;
 		fprintf(stderr, "\r\033[K[%s] %d/%d ETA %s  %.80s", bar, done, total, eta, cell);
+		fflush(stderr);
 	} else {
-		fprintf(stderr, "ctxlab: trial %d/%d, ETA %s: %s\n", done + 1 > total ? total : done + 1,
-			total, eta, cell);
+		info("trial %d/%d, ETA %s: %s", done + 1 > total ? total : done + 1, total, eta, cell);
 	}
-	fflush(stderr);
 }
 
 int runner_lock(const char *dir, char *err, size_t errlen)
@@ -778,136 +777,147 @@ int runner_lock(const char *dir, char *err, size_t errlen)
 	return fd;
 }
 
-int runner_run(const struct spec *s, const struct runner_opts *o, char *err, size_t errlen)
-{
+/* A run's open files and what is already done. */
+struct run {
 	struct spec_cell *cells;
-	int ncells = spec_cells(s, &cells);
-	if (ncells <= 0)
-		return errbuf(err, errlen, "the experiment has no cells to run");
-	int ntrials = ncells * s->repeat;
-	struct ctx c = {.s = s, .o = o, .logfd = -1};
-	if (host_parse(&c.server_host, s->server_host, err, errlen) < 0 ||
-	    host_parse(&c.load_host, s->load_host, err, errlen) < 0) {
-		free(cells);
-		return -1;
-	}
+	int ncells, ntrials, ndone, nprof_left;
+	char *done;                /* [ntrials]: recorded already */
+	char (*ids)[160];          /* [ncells]: spec_cell_id */
+	int fd;                    /* trials.jsonl, appended to */
+};
+
+static void run_release(struct run *r, struct ctx *c)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	if (c->logfd >= 0)
+		close(c->logfd);
+	free(r->cells);
+	free(r->done);
+	free(r->ids);
+}
+
+/* A new run: DIR, DIR/spec.ini and DIR/env.json. 0 or -1 with err set. */
+static int run_create(const struct spec *s, const struct runner_opts *o, const struct run *r,
+		      char *err, size_t errlen)
+{
 	char path[4096];
-	if (host_is_local_machine(&c.server_host)) {
+	if (mkdir(o->dir, 0755) < 0 && errno != EEXIST)
+		return errbuf(err, errlen, "cannot create '%s': %s", o->dir, strerror(errno));
+	snprintf(path, sizeof path, "%s/spec.ini", o->dir);
+	int rc = outfile_write(path, o->spec_text, strlen(o->spec_text), 0);
+	if (rc < 0)
+		return errbuf(err, errlen, "cannot write '%s': %s", path, outfile_strerror(rc));
+	struct env_run er = {.argv_line = o->argv_line, .is_default = o->is_default,
+			     .ncells = r->ncells, .ntrials = r->ntrials};
+	return env_write(o->dir, s, &er, err, errlen);
+}
+
+/* Opens the run: its cells, the trials already recorded (resume), trials.jsonl for appending
+ * and run.log. 0, or -1 with err set (run_release it either way). */
+static int run_open(struct run *r, struct ctx *c, const struct spec *s,
+		    const struct runner_opts *o, char *err, size_t errlen)
+{
+	memset(r, 0, sizeof *r);
+	r->fd = -1;
+	r->ncells = spec_cells(s, &r->cells);
+	if (r->ncells <= 0)
+		return errbuf(err, errlen, "the experiment has no cells to run");
+	r->ntrials = r->ncells * s->repeat;
+	if (host_parse(&c->server_host, s->server_host, err, errlen) < 0 ||
+	    host_parse(&c->load_host, s->load_host, err, errlen) < 0)
+		return -1;
+	if (host_is_local_machine(&c->server_host)) {
 		/* cgroups of runs that were killed (SIGKILL leaves ctxlab-run-PID behind) */
 		char note[1024];
 		if (monitor_cgroup_sweep(note, sizeof note) >= 0 && note[0])
 			warn("stale cgroups: %s", note);
 	}
-	if (!o->resume) {
-		if (mkdir(o->dir, 0755) < 0 && errno != EEXIST) {
-			free(cells);
-			return errbuf(err, errlen, "cannot create '%s': %s", o->dir, strerror(errno));
-		}
-		snprintf(path, sizeof path, "%s/spec.ini", o->dir);
-		int rc = outfile_write(path, o->spec_text, strlen(o->spec_text), 0);
-		if (rc < 0 || env_write(o->dir, s, &(struct env_run){.argv_line = o->argv_line, .is_default = o->is_default, .ncells = ncells, .ntrials = ntrials}, err, errlen) < 0) {
-			free(cells);
-			if (rc < 0)
-				return errbuf(err, errlen, "cannot write '%s': %s", path,
-					      outfile_strerror(rc));
-			return -1;
-		}
-	}
+	if (!o->resume && run_create(s, o, r, err, errlen) < 0)
+		return -1;
+	char path[4096];
 	snprintf(path, sizeof path, "%s/trials.jsonl", o->dir);
-	char *done = calloc(ntrials, 1);
-	if (!done) {
-		free(cells);
+	r->done = calloc(r->ntrials, 1);
+	r->ids = calloc(r->ncells, sizeof *r->ids);
+	if (!r->done || !r->ids)
 		return errbuf(err, errlen, "out of memory");
-	}
 	int unterminated = 0;
-	int ndone = o->resume ? load_done(path, cells, ncells, s->repeat, done, &unterminated) : 0;
-	if (ndone < 0) {
-		free(cells);
-		free(done);
-		if (ndone == -EPROTONOSUPPORT)
-			return errbuf(err, errlen, "cannot resume '%s': it holds records of a newer "
-				      "schema than this ctxlab writes (resume it with that ctxlab)",
-				      o->dir);
-		return errbuf(err, errlen, "cannot read '%s': %s", path, outfile_strerror(ndone));
-	}
-	int nprof_left = 0;
-	for (int k = 0; k < ntrials; k++)
-		nprof_left += !done[k] && spec_profiled(s, k / ncells);
-	char (*ids)[160] = calloc(ncells, sizeof *ids);
-	if (!ids) {
-		free(cells);
-		free(done);
-		return errbuf(err, errlen, "out of memory");
-	}
-	for (int i = 0; i < ncells; i++)
-		spec_cell_id(cells, ncells, i, ids[i], sizeof ids[i]);
+	r->ndone = o->resume ? load_done(path, r->cells, r->ncells, s->repeat, r->done,
+					 &unterminated) : 0;
+	if (r->ndone == -EPROTONOSUPPORT)
+		return errbuf(err, errlen, "cannot resume '%s': it holds records of a newer schema "
+			      "than this ctxlab writes (resume it with that ctxlab)", o->dir);
+	if (r->ndone < 0)
+		return errbuf(err, errlen, "cannot read '%s': %s", path, outfile_strerror(r->ndone));
+	for (int k = 0; k < r->ntrials; k++)
+		r->nprof_left += !r->done[k] && spec_profiled(s, k / r->ncells);
+	for (int i = 0; i < r->ncells; i++)
+		spec_cell_id(r->cells, r->ncells, i, r->ids[i], sizeof r->ids[i]);
 	/* appended to, never through a link or into a device planted in the directory */
-	int fd = outfile_open_append(path, 0);
-	if (fd >= 0 && unterminated && write(fd, "\n", 1) != 1) { /* end the cut line, keep it */
+	r->fd = outfile_open_append(path, 0);
+	if (r->fd >= 0 && unterminated && write(r->fd, "\n", 1) != 1) { /* end the cut line */
 		int e = -errno;
-		close(fd);
-		fd = e;
+		close(r->fd);
+		r->fd = e;
 	}
-	if (fd < 0) {
-		free(cells);
-		free(done);
-		free(ids);
-		return errbuf(err, errlen, "cannot append to '%s': %s", path, outfile_strerror(fd));
-	}
+	if (r->fd < 0)
+		return errbuf(err, errlen, "cannot append to '%s': %s", path, outfile_strerror(r->fd));
 	snprintf(path, sizeof path, "%s/run.log", o->dir);
-	c.logfd = outfile_open_append(path, 1); /* best effort */
-	if (c.logfd < 0)
+	c->logfd = outfile_open_append(path, 1); /* best effort */
+	if (c->logfd < 0)
 		warn("cannot append to '%s': %s (the children's messages are not kept)", path,
-		     outfile_strerror(c.logfd));
+		     outfile_strerror(c->logfd));
+	return 0;
+}
 
-	spawn_guard_init();
-	struct sigaction sa = {.sa_handler = on_stop}, old_int, old_term;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	stop_sig = 0;
+static void run_banner(const struct spec *s, const struct runner_opts *o, const struct run *r)
+{
+	char a[32];
+	info("running '%s': %d cells x %d repeats = %d trials%s, about %s; results in %s", s->name,
+	     r->ncells, s->repeat, r->ntrials, r->ndone ? " (resuming)" : "",
+	     units_format_duration(spec_estimate_ns(s, r->ntrials - r->ndone, r->nprof_left), a,
+				   sizeof a), o->dir);
+	for (int i = 0; i < s->nnotes; i++)
+		info("note: %s", s->notes[i]);
+	if (r->nprof_left)
+		info("profiling %d trial%s (profile = %s): flame graphs in %s/flame/", r->nprof_left,
+		     r->nprof_left == 1 ? "" : "s", spec_profile_name(s->profile), o->dir);
+}
 
-	int tty = isatty(2);
-	if (!o->quiet) {
-		char a[32];
-		fprintf(stderr, "ctxlab: running '%s': %d cells x %d repeats = %d trials%s, about %s; "
-				"results in %s\n",
-			s->name, ncells, s->repeat, ntrials,
-			ndone ? " (resuming)" : "",
-			units_format_duration(spec_estimate_ns(s, ntrials - ndone, nprof_left), a,
-					      sizeof a), o->dir);
-		for (int i = 0; i < s->nnotes; i++)
-			fprintf(stderr, "ctxlab: note: %s\n", s->notes[i]);
-		if (nprof_left)
-			fprintf(stderr, "ctxlab: profiling %d trial%s (profile = %s): flame "
-					"graphs in %s/flame/\n",
-				nprof_left, nprof_left == 1 ? "" : "s",
-				spec_profile_name(s->profile), o->dir);
-	}
+/* Trial k of the run, ready to run. */
+static void trial_init(struct trial *t, const struct spec *s, const struct run *r, int k)
+{
+	memset(t, 0, sizeof *t);
+	t->k = k;
+	t->of = r->ntrials;
+	t->repeat = k / r->ncells;
+	t->cell = &r->cells[k % r->ncells];
+	t->cell_id = r->ids[k % r->ncells];
+	t->want_profile = spec_profiled(s, t->repeat);
+	if (t->repeat)
+		snprintf(t->flame_dir, sizeof t->flame_dir, "flame/%s-r%d", t->cell_id, t->repeat);
+	else
+		snprintf(t->flame_dir, sizeof t->flame_dir, "flame/%s", t->cell_id);
+}
+
+/* Runs the trials not yet recorded; *failed counts the failed ones. Returns how many ran. */
+static int run_trials(struct ctx *c, const struct run *r, int tty, int *failed)
+{
+	const struct spec *s = c->s;
+	const struct runner_opts *o = c->o;
 	uint64_t started = clock_now_ns();
-	int ran = 0, failed = 0;
+	int ran = 0;
 	struct jw w;
 	jw_init(&w);
-	for (int k = 0; k < ntrials && !stopping(); k++) {
-		if (done[k])
+	for (int k = 0; k < r->ntrials && !stopping(); k++) {
+		if (r->done[k])
 			continue;
 		struct trial t;
-		memset(&t, 0, sizeof t);
-		t.k = k;
-		t.of = ntrials;
-		t.repeat = k / ncells;
-		t.cell = &cells[k % ncells];
-		t.cell_id = ids[k % ncells];
-		t.want_profile = spec_profiled(s, t.repeat);
-		if (t.repeat)
-			snprintf(t.flame_dir, sizeof t.flame_dir, "flame/%s-r%d", t.cell_id,
-				 t.repeat);
-		else
-			snprintf(t.flame_dir, sizeof t.flame_dir, "flame/%s", t.cell_id);
-		uint64_t eta = ran ? (clock_now_ns() - started) / ran * (ntrials - ndone - ran)
-				   : spec_estimate_ns(s, ntrials - ndone, nprof_left);
-		progress(o, tty, ndone + ran, ntrials, t.cell->key, eta);
-		run_trial(&c, &t);
+		trial_init(&t, s, r, k);
+		uint64_t eta = ran ? (clock_now_ns() - started) / ran * (r->ntrials - r->ndone - ran)
+				   : spec_estimate_ns(s, r->ntrials - r->ndone, r->nprof_left);
+		progress(o, tty, r->ndone + ran, r->ntrials, t.cell->key, eta);
+		run_trial(c, &t);
 		if (t.status == TRIAL_INTERRUPTED) {
 			json_decref(t.load);
 			break;
@@ -915,43 +925,55 @@ int runner_run(const struct spec *s, const struct runner_opts *o, char *err, siz
 		jw_reset(&w);
 		record(&t, s, &w);
 		json_decref(t.load);
-		int rc = append_record(fd, &w);
+		int rc = append_record(r->fd, &w);
 		if (rc < 0) {
 			error("cannot append to '%s/trials.jsonl': %s", o->dir, strerror(-rc));
 			break;
 		}
 		if (t.status != TRIAL_OK) {
-			failed++;
-			if (!o->quiet)
-				fprintf(stderr, "%sctxlab: trial %d/%d failed: %s\n", tty ? "\r\033[K" : "",
-					k + 1, ntrials, t.reason);
+			(*failed)++;
+			if (!o->quiet && tty)
+				fputs("\r\033[K", stderr);
+			info("trial %d/%d failed: %s", k + 1, r->ntrials, t.reason);
 		}
 		ran++;
 	}
 	jw_release(&w);
+	return ran;
+}
+
+int runner_run(const struct spec *s, const struct runner_opts *o, char *err, size_t errlen)
+{
+	struct ctx c = {.s = s, .o = o, .logfd = -1};
+	struct run r;
+	if (run_open(&r, &c, s, o, err, errlen) < 0) {
+		run_release(&r, &c);
+		return -1;
+	}
+	spawn_guard_init();
+	struct sigaction sa = {.sa_handler = on_stop}, old_int, old_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	stop_sig = 0;
+	int tty = isatty(2);
+	run_banner(s, o, &r);
+	int failed = 0, ran = run_trials(&c, &r, tty, &failed);
 	if (!o->quiet) {
-		progress(o, tty, ndone + ran, ntrials, stopping() ? "interrupted" : "done", 0);
+		progress(o, tty, r.ndone + ran, r.ntrials, stopping() ? "interrupted" : "done", 0);
 		if (tty)
 			fputc('\n', stderr);
 	}
-	close(fd);
-	if (c.logfd >= 0)
-		close(c.logfd);
+	run_release(&r, &c);
 	int interrupted = stopping();
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
-	free(done);
-	free(ids);
-	free(cells);
-	if (!o->quiet && failed)
-		fprintf(stderr, "ctxlab: %d of %d trials failed (reasons in trials.jsonl, children's "
-				"messages in %s/run.log)\n",
-			failed, ran, o->dir);
+	if (failed)
+		info("%d of %d trials failed (reasons in trials.jsonl, children's messages in "
+		     "%s/run.log)", failed, ran, o->dir);
 	if (interrupted) {
-		if (!o->quiet)
-			fprintf(stderr, "ctxlab: interrupted; every child stopped; continue with "
-					"'ctxlab run --resume %s'\n",
-				o->dir);
+		info("interrupted; every child stopped; continue with 'ctxlab run --resume %s'",
+		     o->dir);
 		return 130;
 	}
 	return 0;

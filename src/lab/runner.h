@@ -31,7 +31,8 @@ struct runner_opts {
 	const char *argv_line;  /* the command line, recorded in env.json */
 	int resume;             /* 1: DIR exists; skip the trials already recorded (matched by
 				 * cell key and repeat; invalid lines are skipped and kept) */
-	int quiet;              /* no progress */
+	int quiet;              /* no progress bar (the messages go through info(): the caller
+				 * sets log_set_quiet for -q) */
 	int is_default;         /* the embedded default experiment (recorded for --resume) */
 	uint64_t ready_timeout_ns; /* wait for the listening line (default 10 s) */
 };
