@@ -1,5 +1,6 @@
 #include "report/compare.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +18,12 @@ struct side {
 	int has_peak;
 };
 
-static void side_from_records(struct side *s, const struct trials *t, const char *cell_key)
+/* 0, or -ENOMEM */
+static int side_from_records(struct side *s, const struct trials *t, const char *cell_key)
 {
 	double *vals = malloc((t->nrec + 1) * sizeof(double));
 	if (!vals)
-		die("out of memory");
+		return -ENOMEM;
 	s->has_peak = 0;
 	for (int m = 0; m < RECORD_NMETRICS; m++) {
 		int n = 0;
@@ -46,6 +48,7 @@ static void side_from_records(struct side *s, const struct trials *t, const char
 		s->peak_cores = s->st[RECORD_M_CPU_CORES].max;
 		s->has_peak = 1;
 	}
+	return 0;
 }
 
 static void change(struct buf *out, double a, double b)
@@ -159,8 +162,12 @@ int compare_trials(const struct trials *a, const char *label_a, const struct tri
 				}
 				struct side sa = {label_a, ca->key, {{0}}, 0, 0};
 				struct side sb = {label_b, cb->key, {{0}}, 0, 0};
-				side_from_records(&sa, a, ca->key);
-				side_from_records(&sb, b, cb->key);
+				if (side_from_records(&sa, a, ca->key) < 0 ||
+				    side_from_records(&sb, b, cb->key) < 0) {
+					buf_free(&ka);
+					buf_free(&kb);
+					return errbuf(err, errlen, "out of memory");
+				}
 				if (pairs)
 					buf_appendf(out, "\n");
 				report_pair(out, &sa, &sb);
@@ -181,8 +188,8 @@ int compare_trials(const struct trials *a, const char *label_a, const struct tri
 				      a->nrec ? label_b : label_a);
 		struct side sa = {label_a, NULL, {{0}}, 0, 0};
 		struct side sb = {label_b, NULL, {{0}}, 0, 0};
-		side_from_records(&sa, a, NULL);
-		side_from_records(&sb, b, NULL);
+		if (side_from_records(&sa, a, NULL) < 0 || side_from_records(&sb, b, NULL) < 0)
+			return errbuf(err, errlen, "out of memory");
 		report_pair(out, &sa, &sb);
 		pairs = 1;
 	}

@@ -46,19 +46,24 @@ struct layout {
 	struct panel *p;
 };
 
-static void *xcalloc(size_t n, size_t sz)
+/* Allocation failures: the piece being built is left out and oom is set; report_write then
+ * fails with "out of memory" instead of writing an incomplete report (no die() in a library).
+ * The report is built by one thread (see report.h). */
+static int oom;
+
+static void *rcalloc(size_t n, size_t sz)
 {
 	void *p = calloc(n ? n : 1, sz);
 	if (!p)
-		die("out of memory");
+		oom = 1;
 	return p;
 }
 
-static char *xstrdup(const char *s)
+static char *rstrdup(const char *s)
 {
 	char *d = strdup(s ? s : "");
 	if (!d)
-		die("out of memory");
+		oom = 1;
 	return d;
 }
 
@@ -75,7 +80,8 @@ static int add_unique(char **v, int n, const char *s)
 	for (int i = 0; i < n; i++)
 		if (!strcmp(v[i], s))
 			return n;
-	v[n] = xstrdup(s);
+	if (!(v[n] = rstrdup(s)))
+		return n;
 	return n + 1;
 }
 
@@ -115,15 +121,20 @@ static void panel_key(const struct trials_cell *c, const struct layout *L, struc
 	buf_append(b, "", 1);
 }
 
+static void layout_release(struct layout *L);
+
+/* On an allocation failure the layout is empty (no panel: no chart, no finding; oom set). */
 static void layout_build(const struct trials *t, struct layout *L)
 {
 	memset(L, 0, sizeof(*L));
 	L->xkey = has_pkey(t, "connections") ? "connections" : NULL;
 	L->skey = has_pkey(t, "engine") ? "engine" : NULL;
-	L->xv = xcalloc(t->ncells + 1, sizeof(char *));
-	L->sv = xcalloc(t->ncells + 1, sizeof(char *));
-	L->p = xcalloc(t->ncells + 1, sizeof(struct panel));
+	L->xv = rcalloc(t->ncells + 1, sizeof(char *));
+	L->sv = rcalloc(t->ncells + 1, sizeof(char *));
+	L->p = rcalloc(t->ncells + 1, sizeof(struct panel));
 	struct buf b = BUF_INIT;
+	if (!L->xv || !L->sv || !L->p)
+		goto fail;
 	for (int i = 0; i < t->ncells; i++) {
 		const struct trials_cell *c = &t->cells[i];
 		const char *xv = L->xkey ? trials_cell_param(c, L->xkey) : NULL;
@@ -136,16 +147,26 @@ static void layout_build(const struct trials *t, struct layout *L)
 			if (!strcmp(L->p[p].key, buf_head(&b)))
 				break;
 		if (p == L->np) {
-			L->p[p].key = xstrdup(buf_head(&b));
+			L->p[p].key = rstrdup(buf_head(&b));
 			const char *proto = trials_cell_param(c, "proto");
-			L->p[p].proto = xstrdup(proto ? proto : "");
-			L->p[p].cells = xcalloc(t->ncells, sizeof(int));
+			L->p[p].proto = rstrdup(proto ? proto : "");
+			L->p[p].cells = rcalloc(t->ncells, sizeof(int));
 			L->np++;
+			if (!L->p[p].key || !L->p[p].proto || !L->p[p].cells)
+				goto fail;
 		}
 		L->p[p].cells[L->p[p].n++] = i;
 	}
 	buf_free(&b);
+	if (oom)
+		goto fail;
 	sort_values(L->xv, L->nx);
+	return;
+fail:
+	buf_free(&b);
+	layout_release(L);
+	memset(L, 0, sizeof(*L));
+	oom = 1;
 }
 
 static void layout_release(struct layout *L)
@@ -312,8 +333,10 @@ static void finding_engines(const struct trials *t, const struct layout *L, cons
 		unit = " cores";
 	}
 	/* sized by the data: a trials.jsonl may name any number of engines */
-	int *order = xcalloc((size_t)L->ns, sizeof(*order)), n = 0, base = -1;
-	double *val = xcalloc((size_t)L->ns, sizeof(*val));
+	int *order = rcalloc((size_t)L->ns, sizeof(*order)), n = 0, base = -1;
+	double *val = rcalloc((size_t)L->ns, sizeof(*val));
+	if (!order || !val)
+		goto out;
 	for (int s = 0; s < L->ns; s++) {
 		if (!value_of(cell_at(t, L, p, s, X), m, &val[s]))
 			continue;
@@ -578,7 +601,8 @@ static int uniq_strings_g(const struct trials *t, const char *path, char **v, in
 				if (!strcmp(v[k], buf_head(&b)))
 					break;
 			if (k == n && n < max && n < 64)
-				v[n++] = xstrdup(buf_head(&b));
+				if ((v[n] = rstrdup(buf_head(&b))))
+					n++;
 			if (k < 64)
 				counts[k]++;
 			buf_free(&b);
@@ -688,8 +712,13 @@ static void html_metric_charts(const struct trials *t, const struct layout *L, c
 		for (int p = 0; p < L->np; p++) {
 			if (strcmp(L->p[p].proto, proto))
 				continue;
-			struct svg_point *pts = xcalloc((size_t)L->ns * L->nx, sizeof(*pts));
-			char **tips = xcalloc((size_t)L->ns * L->nx, sizeof(char *));
+			struct svg_point *pts = rcalloc((size_t)L->ns * L->nx, sizeof(*pts));
+			char **tips = rcalloc((size_t)L->ns * L->nx, sizeof(char *));
+			if (!pts || !tips) {
+				free(pts);
+				free(tips);
+				continue;
+			}
 			for (int s = 0; s < L->ns; s++)
 				for (int x = 0; x < L->nx; x++) {
 					const struct trials_cell *c = cell_at(t, L, &L->p[p], s, x);
@@ -1063,6 +1092,14 @@ static int write_out(const char *dir, const char *name, struct buf *b, char *err
 	return 0;
 }
 
+/* An allocation failure while building a piece (oom): nothing incomplete is written. */
+static int built(char *err, size_t errlen)
+{
+	if (oom)
+		return errbuf(err, errlen, "out of memory while writing the report");
+	return 0;
+}
+
 int report_write(const char *dir, char *err, size_t errlen)
 {
 	struct trials t;
@@ -1070,16 +1107,19 @@ int report_write(const char *dir, char *err, size_t errlen)
 		return -1;
 	struct buf b = BUF_INIT;
 	int rc = 0;
+	oom = 0;
 	report_csv(&t, &b);
-	if (write_out(dir, "trials.csv", &b, err, errlen) < 0)
+	if (built(err, errlen) < 0)
+		rc = -1;
+	if (!rc && write_out(dir, "trials.csv", &b, err, errlen) < 0)
 		rc = -1;
 	buf_clear(&b);
 	report_md(&t, &b);
-	if (!rc && write_out(dir, "report.md", &b, err, errlen) < 0)
+	if (!rc && (built(err, errlen) < 0 || write_out(dir, "report.md", &b, err, errlen) < 0))
 		rc = -1;
 	buf_clear(&b);
 	report_html(&t, &b);
-	if (!rc && write_out(dir, "report.html", &b, err, errlen) < 0)
+	if (!rc && (built(err, errlen) < 0 || write_out(dir, "report.html", &b, err, errlen) < 0))
 		rc = -1;
 	buf_free(&b);
 	trials_release(&t);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <errno.h>
+#include <limits.h>
+#include <sys/resource.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -116,6 +118,27 @@ static void test_newer_schema_refused(void **state)
 	trials_release(&t);
 }
 
+/* an allocation that fails is an error returned to the caller, never die() (which would end
+ * this test's process with status 1): a trial set whose per-record buffer cannot be had under
+ * a 1 GiB address-space limit */
+static void test_compare_out_of_memory_is_an_error(void **state)
+{
+	(void)state;
+	struct rlimit rl = {1UL << 30, 1UL << 30};
+	if (setrlimit(RLIMIT_AS, &rl) < 0) {
+		printf("SKIP: setrlimit(RLIMIT_AS): %s\n", strerror(errno));
+		skip();
+	}
+	struct trials t;
+	memset(&t, 0, sizeof t);
+	t.nrec = INT_MAX - 1; /* (nrec + 1) doubles: 16 GiB */
+	struct buf out = BUF_INIT;
+	char err[256] = "";
+	assert_int_equal(compare_trials(&t, "a", &t, "b", NULL, NULL, &out, err, sizeof err), -1);
+	assert_string_equal(err, "out of memory");
+	buf_free(&out);
+}
+
 static void test_svg_escape_and_points(void **state)
 {
 	(void)state;
@@ -138,6 +161,7 @@ int main(void)
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_cells_and_findings),
 		cmocka_unit_test(test_newer_schema_refused),
+		cmocka_unit_test(test_compare_out_of_memory_is_an_error),
 		cmocka_unit_test(test_svg_escape_and_points),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
