@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/ready.h"
 
 extern const struct engine engine_fork;
 extern const struct engine engine_prefork;
@@ -131,10 +132,13 @@ void engine_ready(const struct engine_cfg *cfg, const struct net_addr *bound)
 	pthread_mutex_lock(&ready_mu);
 	if (!ready_done) {
 		ready_done = 1;
+		char line[256];
 		net_format(bound, addr, sizeof(addr));
-		fprintf(stdout, "listening on %s engine=%s proto=%s pid=%d\n", addr,
-			cfg->engine_name, cfg->proto ? cfg->proto->name : "?", (int)getpid());
-		fflush(stdout);
+		if (ready_format(line, sizeof(line), addr, cfg->engine_name,
+				 cfg->proto ? cfg->proto->name : "?", getpid()) > 0) {
+			fprintf(stdout, "%s\n", line);
+			fflush(stdout);
+		}
 	}
 	pthread_mutex_unlock(&ready_mu);
 }

@@ -20,6 +20,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/ready.h"
 #include "core/spawn.h"
 
 #define GO_READY_TIMEOUT_NS (10 * NS_PER_S)
@@ -122,11 +123,8 @@ static int go_run(const struct engine_cfg *cfg)
 	r = spawn_read_line(&child, line, sizeof(line), GO_READY_TIMEOUT_NS);
 	struct net_addr bound;
 	char err[256];
-	const char *pre = "listening on ";
-	char *sp = NULL;
-	if (r == 1 && !strncmp(line, pre, strlen(pre)) && (sp = strchr(line + strlen(pre), ' ')))
-		*sp = 0;
-	if (r != 1 || !sp || net_parse(line + strlen(pre), &bound, err, sizeof(err)) < 0) {
+	struct ready rl;
+	if (r != 1 || ready_parse(line, &rl) < 0 || net_parse(rl.addr, &bound, err, sizeof(err)) < 0) {
 		if (r == 1)
 			error("the go peer '%s' printed '%s' instead of its ready line", peer, line);
 		else

@@ -24,8 +24,12 @@
 #include "core/outfile.h"
 #include "core/spawn.h"
 #include "core/units.h"
+#include "lab/env.h"
 #include "lab/host.h"
+#include "lab/launch.h"
+#include "lab/record.h"
 #include "monitor/monitor.h"
+#include "monitor/monout.h"
 #include "profile/profile.h"
 
 #define SAMPLE_NS (200 * NS_PER_MS)
@@ -97,53 +101,6 @@ int runner_placement(int cpus_count, const char *cpus_list, cpu_set_t *server, c
 
 /* ---- small helpers ---- */
 
-/* Runs argv and returns its stdout (or stderr) in out, at most len, trimmed. 0 or -1. */
-static int capture(const char *const *argv, const char *netns, int want_stderr, char *out,
-		   size_t len, uint64_t timeout_ns)
-{
-	out[0] = 0;
-	int pfd[2] = {-1, -1};
-	if (want_stderr && pipe2(pfd, O_CLOEXEC) < 0)
-		return -1;
-	int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	struct spawn_opts so = {.argv = argv, .capture_stdout = !want_stderr, .stdin_null = 1,
-				.stderr_fd = want_stderr ? pfd[1] : devnull, .netns = netns};
-	struct spawn_child ch;
-	int rc = spawn_start(&so, &ch);
-	if (pfd[1] >= 0)
-		close(pfd[1]);
-	if (devnull >= 0)
-		close(devnull);
-	if (rc < 0) {
-		if (pfd[0] >= 0)
-			close(pfd[0]);
-		return -1;
-	}
-	size_t o = 0;
-	uint64_t deadline = clock_now_ns() + timeout_ns;
-	if (want_stderr) {
-		ssize_t n;
-		while (o + 1 < len && (n = read(pfd[0], out + o, len - 1 - o)) > 0)
-			o += (size_t)n;
-		out[o] = 0;
-		close(pfd[0]);
-	} else {
-		char line[1024];
-		while (clock_now_ns() < deadline) {
-			int r = spawn_read_line(&ch, line, sizeof line, deadline - clock_now_ns());
-			if (r <= 0)
-				break;
-			o += snprintf(out + o, o < len ? len - o : 0, "%s\n", line);
-			if (o >= len)
-				o = len - 1;
-		}
-	}
-	spawn_stop(&ch, STOP_GRACE_NS);
-	while (o && (out[o - 1] == '\n' || out[o - 1] == ' '))
-		out[--o] = 0;
-	return (WIFEXITED(ch.status) && WEXITSTATUS(ch.status) == 0) ? 0 : -1;
-}
-
 int runner_catalog(const char *self, const char *server_host, struct spec_catalog *cat,
 		   char *err, size_t errlen)
 {
@@ -151,150 +108,12 @@ int runner_catalog(const char *self, const char *server_host, struct spec_catalo
 	if (host_parse(&h, server_host, err, errlen) < 0)
 		return -1;
 	const char *argv[] = {self, "serve", "--list-engines", NULL};
-	struct host_cmd hc;
-	if (host_cmd(&h, argv, "ctxlab", &hc, err, errlen) < 0)
-		return -1;
 	char out[4096];
-	int rc = capture(hc.argv, hc.netns, 0, out, sizeof out, 20 * NS_PER_S);
-	host_cmd_release(&hc);
+	int rc = launch_capture(&h, argv, "ctxlab", 0, out, sizeof out, 20 * NS_PER_S);
 	if (rc < 0 || spec_catalog_parse(cat, out) <= 0)
 		return errbuf(err, errlen, "cannot list the engines of the server host '%s' with "
 			      "'ctxlab serve --list-engines'%s%s (is ctxlab installed there?)",
 			      server_host, out[0] ? ": " : "", out);
-	return 0;
-}
-
-static void read_file_str(const char *path, char *out, size_t len)
-{
-	out[0] = 0;
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return;
-	if (fgets(out, (int)len, f)) {
-		size_t l = strlen(out);
-		while (l && (out[l - 1] == '\n' || out[l - 1] == ' '))
-			out[--l] = 0;
-	}
-	fclose(f);
-}
-
-static void cpu_model(char *out, size_t len)
-{
-	snprintf(out, len, "unknown");
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	if (!f)
-		return;
-	char line[512];
-	while (fgets(line, sizeof line, f)) {
-		if (!strncmp(line, "model name", 10)) {
-			char *c = strchr(line, ':');
-			if (c) {
-				c++;
-				while (*c == ' ' || *c == '\t')
-					c++;
-				c[strcspn(c, "\n")] = 0;
-				snprintf(out, len, "%s", c);
-			}
-			break;
-		}
-	}
-	fclose(f);
-}
-
-static int spec_uses_engine(const struct spec *s, const char *engine)
-{
-	const struct spec_key *k = spec_get(s, "server", "engine");
-	for (int i = 0; k && i < k->n; i++)
-		if (!strcmp(k->v[i].text, engine))
-			return 1;
-	return 0;
-}
-
-static int write_env(const struct spec *s, const struct runner_opts *o, int ncells, int ntrials,
-		     char *err, size_t errlen)
-{
-	struct jw w;
-	jw_init(&w);
-	struct utsname u;
-	char buf[1024];
-	jw_obj(&w);
-	if (uname(&u) == 0) {
-		snprintf(buf, sizeof buf, "%s %s %s %s", u.sysname, u.release, u.version, u.machine);
-		jw_kstr(&w, "kernel", buf);
-		jw_kstr(&w, "hostname", u.nodename);
-	}
-	cpu_model(buf, sizeof buf);
-	jw_kstr(&w, "cpu_model", buf);
-	cpu_set_t mine;
-	CPU_ZERO(&mine);
-	sched_getaffinity(0, sizeof mine, &mine);
-	jw_kint(&w, "cores", CPU_COUNT(&mine));
-	jw_kint(&w, "cores_online", sysconf(_SC_NPROCESSORS_ONLN));
-	read_file_str("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor", buf, sizeof buf);
-	jw_kstr(&w, "governor", buf[0] ? buf : "n/a (no cpufreq on this machine)");
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	jw_kstr(&w, "started", buf);
-	jw_key(&w, "versions");
-	jw_obj(&w);
-	jw_kstr(&w, "ctxlab", CTXLAB_VERSION);
-	if (spec_uses_engine(s, "go")) {
-		const char *argv[] = {"go", "version", NULL};
-		if (capture(argv, NULL, 0, buf, sizeof buf, 10 * NS_PER_S) == 0)
-			jw_kstr(&w, "go", buf);
-		else
-			jw_kstr(&w, "go", "n/a (go not found)");
-	}
-	if (spec_uses_engine(s, "nginx")) {
-		const char *argv[] = {"nginx", "-v", NULL};
-		if (capture(argv, NULL, 1, buf, sizeof buf, 10 * NS_PER_S) == 0)
-			jw_kstr(&w, "nginx", buf);
-		else
-			jw_kstr(&w, "nginx", "n/a (nginx not found)");
-	}
-	jw_end(&w);
-	jw_key(&w, "experiment");
-	jw_obj(&w);
-	jw_kstr(&w, "name", s->name);
-	if (s->question[0])
-		jw_kstr(&w, "question", s->question);
-	jw_kstr(&w, "spec", s->file);
-	jw_kint(&w, "repeat", s->repeat);
-	jw_kdouble(&w, "warmup_s", s->warmup_ns / 1e9);
-	jw_kdouble(&w, "duration_s", s->duration_ns / 1e9);
-	jw_kbool(&w, "quick", s->quick);
-	jw_kstr(&w, "profile", spec_profile_name(s->profile));
-	jw_kbool(&w, "embedded_default", o->is_default);
-	jw_kint(&w, "cells", ncells);
-	jw_kint(&w, "trials", ntrials);
-	/* the effective matrix: engines the start-up probe dropped are not in it, and --resume
-	 * drops them again (the cells and their keys stay those of this run) */
-	const struct spec_key *ek = spec_get(s, "server", "engine");
-	jw_key(&w, "engines");
-	jw_arr(&w);
-	for (int i = 0; ek && i < ek->n; i++)
-		jw_str(&w, ek->v[i].text);
-	jw_end(&w);
-	jw_kstr(&w, "server_host", s->server_host);
-	jw_kstr(&w, "load_host", s->load_host);
-	jw_kstr(&w, "server_address", s->server_address);
-	if (o->argv_line)
-		jw_kstr(&w, "command", o->argv_line);
-	jw_key(&w, "notes");
-	jw_arr(&w);
-	for (int i = 0; i < s->nnotes; i++)
-		jw_str(&w, s->notes[i]);
-	jw_end(&w);
-	jw_end(&w);
-	jw_end(&w);
-	char path[4096];
-	snprintf(path, sizeof path, "%s/env.json", o->dir);
-	int rc = w.oom ? -ENOMEM : outfile_write(path, w.buf, w.len, 0);
-	jw_release(&w);
-	if (rc < 0)
-		return errbuf(err, errlen, "cannot write '%s': %s", path, outfile_strerror(rc));
 	return 0;
 }
 
@@ -314,9 +133,7 @@ struct trial {
 	int have_mon;
 	char acct_reason[256];       /* why this accounting method */
 	struct monitor_sample total;
-	double peak_cores;
-	uint64_t peak_rss, peak_pss;
-	int peak_procs, peak_threads;
+	struct monitor_peak peak;
 	double window_s;
 	json_t *load;  /* load's JSON */
 	char warnings[8][256];
@@ -351,42 +168,6 @@ static int trial_fail(struct trial *t, const char *fmt, ...)
 	return -1;
 }
 
-/* The last non-empty line written to the log since offset (a child's stderr). */
-static void log_tail(int logfd, off_t since, char *out, size_t len)
-{
-	out[0] = 0;
-	if (logfd < 0)
-		return;
-	off_t end = lseek(logfd, 0, SEEK_END);
-	if (end <= since)
-		return;
-	off_t from = end - since > 4096 ? end - 4096 : since;
-	char buf[4097];
-	ssize_t n = pread(logfd, buf, (size_t)(end - from), from);
-	if (n <= 0)
-		return;
-	buf[n] = 0;
-	while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = 0;
-	const char *last = strrchr(buf, '\n');
-	const char *src = last ? last + 1 : buf;
-	size_t l = strlen(src);
-	if (l >= len)
-		l = len - 1;
-	memcpy(out, src, l);
-	out[l] = 0;
-}
-
-static void status_text(int status, char *out, size_t len)
-{
-	if (WIFEXITED(status))
-		snprintf(out, len, "exited with status %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		snprintf(out, len, "was killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
-	else
-		snprintf(out, len, "ended (status 0x%x)", status);
-}
-
 struct ctx {
 	const struct spec *s;
 	const struct runner_opts *o;
@@ -409,7 +190,7 @@ static void log_marker(struct ctx *c, const struct trial *t, const char *role)
 /* cgpath: a cgroup of ctxlab's own to start the server in ("" = none), so that its CPU is
  * accounted exactly, whatever its processes do. */
 static int start_server(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
-			struct spawn_child *srv, const char *cgpath)
+			struct launch *srv, const char *cgpath)
 {
 	const struct spec_cell *cell = t->cell;
 	char listen[96], workers[32], work[32];
@@ -446,69 +227,29 @@ static int start_server(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 	}
 	argv[n] = NULL;
 	char err[256];
-	struct host_cmd hc;
-	if (host_cmd(&c->server_host, argv, "ctxlab", &hc, err, sizeof err) < 0)
-		return trial_fail(t, "%s", err);
 	log_marker(c, t, "server");
-	off_t since = c->logfd >= 0 ? lseek(c->logfd, 0, SEEK_END) : 0;
-	struct spawn_opts so = {.argv = hc.argv, .cpus = c->server_host.kind == HOST_SSH ? NULL : cpus,
-				.capture_stdout = 1, .stdin_null = 1, .stderr_fd = c->logfd,
-				.netns = hc.netns};
-	/* the server is forked inside the cgroup (we join it for the fork and leave at once):
-	 * nothing it does escapes the accounting */
-	int joined = cgpath && cgpath[0] && !monitor_cgroup_join(cgpath, 0);
-	int rc = spawn_start(&so, srv);
-	if (joined && monitor_cgroup_leave(cgpath))
+	struct launch_spec ls = {.host = &c->server_host, .argv = argv, .remote_prog = "ctxlab",
+				 .cpus = cpus, .cgroup = cgpath, .logfd = c->logfd, .stop = &stop_sig};
+	if (launch_start(srv, &ls, err, sizeof err) < 0)
+		return trial_fail(t, "%s", err);
+	if (srv->cgroup_leave_failed)
 		warn_trial(t, "cannot leave the cgroup '%s': the load generator is accounted with "
 			      "the server", cgpath);
-	host_cmd_release(&hc);
+	struct ready rl;
+	int rc = launch_ready(srv, c->o->ready_timeout_ns, &rl, err, sizeof err);
+	if (rc == -EINTR)
+		return -1;
 	if (rc < 0)
-		return trial_fail(t, "cannot start the server '%s': %s", c->o->self, strerror(-rc));
-	/* wait for "listening on HOST:PORT engine=E proto=P pid=PID" */
-	char line[512];
-	uint64_t deadline = clock_now_ns() + c->o->ready_timeout_ns;
-	for (;;) {
-		if (stopping())
-			return -1;
-		uint64_t now = clock_now_ns();
-		if (now >= deadline) {
-			char tail[256];
-			log_tail(c->logfd, since, tail, sizeof tail);
-			return trial_fail(t, "the server printed no 'listening on' line within %.0f s%s%s",
-					  c->o->ready_timeout_ns / 1e9, tail[0] ? ": " : "", tail);
-		}
-		uint64_t step = deadline - now > 100 * NS_PER_MS ? 100 * NS_PER_MS : deadline - now;
-		int r = spawn_read_line(srv, line, sizeof line, step);
-		if (r == -ETIMEDOUT)
-			continue;
-		if (r <= 0) {
-			char tail[256], st[96] = "ended";
-			spawn_wait(srv, 2 * (int64_t)NS_PER_S);
-			if (srv->exited)
-				status_text(srv->status, st, sizeof st);
-			log_tail(c->logfd, since, tail, sizeof tail);
-			return trial_fail(t, "the server %s before it listened%s%s", st,
-					  tail[0] ? ": " : "", tail);
-		}
-		if (!strncmp(line, "listening on ", 13))
-			break;
-	}
-	char *addr = line + 13, *sp = strchr(addr, ' ');
-	if (sp)
-		*sp = 0;
-	char *colon = strrchr(addr, ':');
-	if (!colon)
-		return trial_fail(t, "cannot read the server's address in '%s'", line);
+		return trial_fail(t, "the server %s", err);
 	/* the load connects to server_address (the server may print 0.0.0.0) */
 	if (strchr(c->s->server_address, ':'))
-		snprintf(t->address, sizeof t->address, "[%s]:%s", c->s->server_address, colon + 1);
+		snprintf(t->address, sizeof t->address, "[%s]:%d", c->s->server_address, rl.port);
 	else
-		snprintf(t->address, sizeof t->address, "%s:%s", c->s->server_address, colon + 1);
+		snprintf(t->address, sizeof t->address, "%s:%d", c->s->server_address, rl.port);
 	return 0;
 }
 
-static int start_load(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
-		      struct spawn_child *ld, off_t *since)
+static int start_load(struct ctx *c, struct trial *t, const cpu_set_t *cpus, struct launch *ld)
 {
 	const struct spec_cell *cell = t->cell;
 	char conns[32], dur[32], warm[32], thr[32], pipe_[32], target[160];
@@ -559,45 +300,12 @@ static int start_load(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 	argv[n++] = target;
 	argv[n] = NULL;
 	char err[256];
-	struct host_cmd hc;
-	if (host_cmd(&c->load_host, argv, "ctxlab", &hc, err, sizeof err) < 0)
-		return trial_fail(t, "%s", err);
 	log_marker(c, t, "load");
-	*since = c->logfd >= 0 ? lseek(c->logfd, 0, SEEK_END) : 0;
-	struct spawn_opts so = {.argv = hc.argv, .cpus = c->load_host.kind == HOST_SSH ? NULL : cpus,
-				.capture_stdout = 1, .stdin_null = 1, .stderr_fd = c->logfd,
-				.netns = hc.netns};
-	int rc = spawn_start(&so, ld);
-	host_cmd_release(&hc);
-	if (rc < 0)
-		return trial_fail(t, "cannot start the load generator: %s", strerror(-rc));
+	struct launch_spec ls = {.host = &c->load_host, .argv = argv, .remote_prog = "ctxlab",
+				 .cpus = cpus, .logfd = c->logfd, .stop = &stop_sig};
+	if (launch_start(ld, &ls, err, sizeof err) < 0)
+		return trial_fail(t, "cannot start the load generator: %s", err);
 	return 0;
-}
-
-/* Reads the load's stdout (its JSON, one long line) to EOF, at most until deadline. Raw
- * reads: the JSON may be longer than a line spawn_read_line keeps. */
-static int read_load_json(struct spawn_child *ld, struct buf *out, uint64_t deadline)
-{
-	char chunk[8192];
-	for (;;) {
-		if (stopping())
-			return -EINTR;
-		uint64_t now = clock_now_ns();
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		struct pollfd pfd = {.fd = ld->stdout_fd, .events = POLLIN};
-		int r = poll(&pfd, 1, 100);
-		if (r < 0 && errno != EINTR)
-			return -errno;
-		if (r <= 0)
-			continue;
-		ssize_t n = read(ld->stdout_fd, chunk, sizeof chunk);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : 0;
-		buf_append(out, chunk, (size_t)n);
-	}
 }
 
 /* Starts `SELF profile -q (--cgroup CGPATH | --pid PID) -d DUR -o DIR/flame/ID --title CELL` on
@@ -606,8 +314,7 @@ static int read_load_json(struct spawn_child *ld, struct buf *out, uint64_t dead
  * fork-per-connection servers are sampled in proportion to their CPU; else per task on the
  * keeper's tree. A failure to start is a warning. 0 or -1. */
 static int start_profiler(struct ctx *c, struct trial *t, const cpu_set_t *cpus, pid_t pid,
-			  const char *cgpath, uint64_t until_ns, struct spawn_child *pr,
-			  off_t *since)
+			  const char *cgpath, uint64_t until_ns, struct launch *pr)
 {
 	char dir[4096], pidb[32], dur[32], title[640], why[256];
 	snprintf(dir, sizeof dir, "%s/%s", c->o->dir, t->flame_dir);
@@ -628,14 +335,13 @@ static int start_profiler(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 		return -1;
 	}
 	log_marker(c, t, "profile");
-	*since = c->logfd >= 0 ? lseek(c->logfd, 0, SEEK_END) : 0;
-	/* stdout captured (and unread: -q prints nothing there) so that nothing reaches run's */
-	struct spawn_opts so = {.argv = argv, .cpus = cpus, .capture_stdout = 1, .stdin_null = 1,
-				.stderr_fd = c->logfd};
-	int rc = spawn_start(&so, pr);
-	if (rc < 0) {
-		warn_trial(t, "not profiled: cannot start '%s profile': %s", c->o->self,
-			   strerror(-rc));
+	/* stdout captured (and unread: -q prints nothing there) so that nothing reaches run's;
+	 * always on this machine (the server host is local or netns) */
+	struct host here = {.kind = HOST_LOCAL};
+	struct launch_spec ls = {.host = &here, .argv = argv, .cpus = cpus, .logfd = c->logfd,
+				 .stop = &stop_sig};
+	if (launch_start(pr, &ls, why, sizeof why) < 0) {
+		warn_trial(t, "not profiled: %s", why);
 		return -1;
 	}
 	return 0;
@@ -643,23 +349,24 @@ static int start_profiler(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 
 /* Waits (at most PROFILE_GRACE_NS) for the profiler started by start_profiler and records
  * whether it wrote its flame graph; every failure is a trial warning with the reason. */
-static void finish_profiler(struct ctx *c, struct trial *t, struct spawn_child *pr, off_t since)
+static void finish_profiler(struct ctx *c, struct trial *t, struct launch *pr)
 {
 	uint64_t deadline = clock_now_ns() + PROFILE_GRACE_NS;
-	while (!pr->exited && !stopping() && clock_now_ns() < deadline)
-		spawn_wait(pr, 100 * (int64_t)NS_PER_MS);
-	if (!pr->exited) {
-		spawn_stop(pr, STOP_GRACE_NS);
+	int status = 0;
+	while (!launch_ended(pr, &status) && !stopping() && clock_now_ns() < deadline)
+		launch_wait(pr, 100 * (int64_t)NS_PER_MS);
+	if (!launch_ended(pr, &status)) {
+		launch_stop(pr);
 		if (!stopping())
 			warn_trial(t, "not profiled: the profiler did not finish within %.0f s "
 				      "after the window (stopped)", PROFILE_GRACE_NS / 1e9);
 		return;
 	}
 	char tail[200];
-	log_tail(c->logfd, since, tail, sizeof tail);
-	if (!WIFEXITED(pr->status) || WEXITSTATUS(pr->status) != 0) {
+	launch_tail(pr, tail, sizeof tail);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		char st[96];
-		status_text(pr->status, st, sizeof st);
+		launch_status_text(status, st, sizeof st);
 		warn_trial(t, "not profiled: the profiler %s%s%s", st, tail[0] ? ": " : "", tail);
 		return;
 	}
@@ -682,133 +389,87 @@ static void finish_profiler(struct ctx *c, struct trial *t, struct spawn_child *
 			   tail[0] ? ": " : "", tail);
 }
 
-static void run_trial(struct ctx *c, struct trial *t)
+/* Places the trial's server and load on their CPUs. 0, or -1 with the trial failed. */
+static int place_trial(struct trial *t, cpu_set_t *scpus, cpu_set_t *lcpus)
 {
 	const struct spec_cell *cell = t->cell;
-	cpu_set_t scpus, lcpus;
-	t->status = TRIAL_OK;
-	t->start_wall_ns = clock_wall_ns();
-	if (runner_placement(cell->cpus_count, cell->cpus_list, &scpus, &lcpus, &t->shared) < 0) {
-		trial_fail(t, "cannot place the server on cpus '%s' (CPUs this process may use changed?)",
-			   cell->cpus);
-		return;
-	}
-	units_format_cpulist(&scpus, t->server_cpus, sizeof t->server_cpus);
-	units_format_cpulist(&lcpus, t->load_cpus, sizeof t->load_cpus);
-	t->server_ncpus = CPU_COUNT(&scpus);
-	t->load_ncpus = CPU_COUNT(&lcpus);
+	if (runner_placement(cell->cpus_count, cell->cpus_list, scpus, lcpus, &t->shared) < 0)
+		return trial_fail(t, "cannot place the server on cpus '%s' (CPUs this process may "
+				  "use changed?)", cell->cpus);
+	units_format_cpulist(scpus, t->server_cpus, sizeof t->server_cpus);
+	units_format_cpulist(lcpus, t->load_cpus, sizeof t->load_cpus);
+	t->server_ncpus = CPU_COUNT(scpus);
+	t->load_ncpus = CPU_COUNT(lcpus);
 	if (t->shared)
 		warn_trial(t, "load generator shared CPUs with the server");
+	return 0;
+}
 
-	struct spawn_child srv = {.pid = 0}, ld = {.pid = 0}, prof = {.pid = 0};
-	int have_srv = 0, have_ld = 0, have_prof = 0;
-	off_t prof_since = 0;
-	struct monitor *mon = NULL;
-	struct buf json = BUF_INIT;
-	off_t load_since = 0;
-
-	/* exact accounting: the server's whole tree in a cgroup of its own when we may create
-	 * one (root); else the /proc walk */
-	char cgpath[512] = "", cgerr[256];
-	int cgv = 0;
-	if (host_is_local_machine(&c->server_host) &&
-	    monitor_cgroup_create(0, "run", cgpath, sizeof cgpath, &cgv, cgerr, sizeof cgerr))
-		snprintf(t->acct_reason, sizeof t->acct_reason, "%s", cgerr), cgpath[0] = 0;
-	if (start_server(c, t, &scpus, &srv, cgpath) < 0 && !srv.pid)
-		goto out;
-	have_srv = srv.pid > 0;
-	if (t->status != TRIAL_OK || stopping())
-		goto out;
-	if (start_load(c, t, &lcpus, &ld, &load_since) < 0)
-		goto out;
-	have_ld = 1;
-	uint64_t t0 = clock_now_ns();
-	uint64_t m0 = t0 + c->s->warmup_ns, m1 = m0 + c->s->duration_ns;
-	if (nap_until(m0))
-		goto out;
-	if (t->want_profile) {
-		/* the profiler samples the server's cgroup (else the keeper's tree) over the
-		 * window, on the load CPUs */
-		if (host_is_local_machine(&c->server_host))
-			have_prof = !start_profiler(c, t, &lcpus, srv.keeper, cgpath, m1, &prof,
-						    &prof_since);
-		else
-			warn_trial(t, "not profiled: the server runs on '%s' (profiling runs on "
-				      "local and netns server hosts only)", c->s->server_host);
-	}
-	if (host_is_local_machine(&c->server_host)) {
-		char err[256] = "";
-		/* the cgroup's baseline is taken now: the window excludes start-up and warm-up
-		 * (so not from_birth) */
-		struct monitor_opts mo = {.pid = srv.keeper, .cpu_cgroup = cgpath[0] ? cgpath : NULL};
-		mon = monitor_start(&mo, err, sizeof err);
-		if (!mon) {
-			trial_fail(t, "cannot monitor the server: %s", err);
-			goto out;
-		}
-	} else {
+/* Samples the server's tree (keeper pid, its cgroup when cgpath) from now until m1 into
+ * t->total and the peaks. 0, or -1 when interrupted or the monitor could not start. */
+static int measure_window(struct ctx *c, struct trial *t, pid_t keeper, const char *cgpath,
+			  uint64_t m1)
+{
+	if (!host_is_local_machine(&c->server_host)) {
 		warn_trial(t, "server on '%s': its CPU is not measured (the monitor runs in-process "
 			      "on local and netns hosts only)", c->s->server_host);
+		return nap_until(m1) ? -1 : 0;
 	}
+	char err[256] = "";
+	/* the cgroup's baseline is taken now: the window excludes start-up and warm-up (so not
+	 * from_birth) */
+	struct monitor_opts mo = {.pid = keeper, .cpu_cgroup = cgpath[0] ? cgpath : NULL};
+	struct monitor *mon = monitor_start(&mo, err, sizeof err);
+	if (!mon)
+		return trial_fail(t, "cannot monitor the server: %s", err);
 	uint64_t mstart = clock_now_ns();
-	while (mon) {
+	for (;;) {
 		uint64_t next = clock_now_ns() + SAMPLE_NS;
-		if (next > m1)
-			next = m1;
-		if (nap_until(next))
-			goto out;
-		struct monitor_sample smp;
-		if (monitor_sample(mon, &smp) == 0) {
-			if (smp.cpu_total_cores > t->peak_cores && smp.interval_s >= 0.05)
-				t->peak_cores = smp.cpu_total_cores;
-			if (smp.rss_bytes > t->peak_rss)
-				t->peak_rss = smp.rss_bytes;
-			if (smp.pss_bytes > t->peak_pss)
-				t->peak_pss = smp.pss_bytes;
-			if (smp.procs > t->peak_procs)
-				t->peak_procs = smp.procs;
-			if (smp.threads > t->peak_threads)
-				t->peak_threads = smp.threads;
+		if (nap_until(next > m1 ? m1 : next)) {
+			monitor_stop(mon, NULL);
+			return -1;
 		}
+		struct monitor_sample smp;
+		if (monitor_sample(mon, &smp) == 0)
+			monout_peak_update(&t->peak, &smp);
 		if (clock_now_ns() >= m1)
 			break;
 	}
-	if (mon) {
-		monitor_stop(mon, &t->total);
-		mon = NULL;
-		t->have_mon = 1;
-		if (!t->acct_reason[0] || t->total.method != MONITOR_PROCWALK)
-			snprintf(t->acct_reason, sizeof t->acct_reason, "%s", t->total.method_reason);
-		t->window_s = (clock_now_ns() - mstart) / 1e9;
-		if (t->total.cpu_total_cores > t->peak_cores)
-			t->peak_cores = t->total.cpu_total_cores;
-	} else if (nap_until(m1)) {
+	monitor_stop(mon, &t->total);
+	t->have_mon = 1;
+	if (!t->acct_reason[0] || t->total.method != MONITOR_PROCWALK)
+		snprintf(t->acct_reason, sizeof t->acct_reason, "%s", t->total.method_reason);
+	t->window_s = (clock_now_ns() - mstart) / 1e9;
+	if (t->total.cpu_total_cores > t->peak.cpu_total_cores)
+		t->peak.cpu_total_cores = t->total.cpu_total_cores;
+	return 0;
+}
+
+/* Reads the load generator's JSON into t->load once it is done. 0, or -1 (interrupted, or
+ * the trial failed). */
+static int collect_load(struct trial *t, struct launch *ld, uint64_t m1)
+{
+	struct buf json = BUF_INIT;
+	int rc = 0, rr = launch_read_all(ld, &json, m1 + LOAD_GRACE_NS);
+	if (rr == -EINTR) {
+		rc = -1;
 		goto out;
 	}
-	/* the server must still be up at the end of the window */
-	if (spawn_wait(&srv, 0) == 0) {
-		char st[96];
-		status_text(srv.status, st, sizeof st);
-		trial_fail(t, "the server %s during the trial", st);
-	}
-	int rr = read_load_json(&ld, &json, m1 + LOAD_GRACE_NS);
-	if (rr == -EINTR)
-		goto out;
 	if (rr == -ETIMEDOUT) {
-		trial_fail(t, "the load generator did not finish within %.0f s after its duration",
-			   LOAD_GRACE_NS / 1e9);
+		rc = trial_fail(t, "the load generator did not finish within %.0f s after its "
+				"duration", LOAD_GRACE_NS / 1e9);
 		goto out;
 	}
-	spawn_wait(&ld, 5 * (int64_t)NS_PER_S);
-	if (!ld.exited || !WIFEXITED(ld.status) || WEXITSTATUS(ld.status) != 0) {
+	launch_wait(ld, 5 * (int64_t)NS_PER_S);
+	int status = 0;
+	if (!launch_ended(ld, &status) || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		char st[96] = "did not exit", tail[256];
-		if (ld.exited)
-			status_text(ld.status, st, sizeof st);
-		log_tail(c->logfd, load_since, tail, sizeof tail);
+		if (launch_ended(ld, &status))
+			launch_status_text(status, st, sizeof st);
+		launch_tail(ld, tail, sizeof tail);
 		trial_fail(t, "the load generator %s%s%s", st, tail[0] ? ": " : "", tail);
 	}
-	if (json.len) {
-		buf_append(&json, "", 1);
+	if (json.len && buf_append(&json, "", 1) == 0) {
 		char jerr[256];
 		t->load = json_read_str(buf_head(&json), jerr, sizeof jerr);
 		if (!t->load)
@@ -816,25 +477,64 @@ static void run_trial(struct ctx *c, struct trial *t)
 	} else {
 		trial_fail(t, "the load generator wrote no JSON");
 	}
-	/* the profiler ends before the server is stopped, so that no shutdown is sampled */
-	if (have_prof)
-		finish_profiler(c, t, &prof, prof_since);
 out:
-	if (mon)
-		monitor_stop(mon, NULL);
-	if (have_prof && !prof.exited)
-		spawn_stop(&prof, STOP_GRACE_NS);
-	if (have_ld && !ld.exited)
-		spawn_stop(&ld, STOP_GRACE_NS);
-	if (have_srv && !srv.exited)
-		spawn_stop(&srv, STOP_GRACE_NS);
+	buf_free(&json);
+	return rc;
+}
+
+static void run_trial(struct ctx *c, struct trial *t)
+{
+	cpu_set_t scpus, lcpus;
+	t->status = TRIAL_OK;
+	t->start_wall_ns = clock_wall_ns();
+	if (place_trial(t, &scpus, &lcpus) < 0)
+		return;
+	struct launch srv = {.started = 0}, ld = {.started = 0}, prof = {.started = 0};
+	/* exact accounting: the server's whole tree in a cgroup of its own when we may create
+	 * one (root); else the /proc walk */
+	char cgpath[512] = "", cgerr[256];
+	int cgv = 0;
+	if (host_is_local_machine(&c->server_host) &&
+	    monitor_cgroup_create(0, "run", cgpath, sizeof cgpath, &cgv, cgerr, sizeof cgerr))
+		snprintf(t->acct_reason, sizeof t->acct_reason, "%s", cgerr), cgpath[0] = 0;
+	if (start_server(c, t, &scpus, &srv, cgpath) < 0 || stopping())
+		goto out;
+	if (start_load(c, t, &lcpus, &ld) < 0)
+		goto out;
+	uint64_t m0 = clock_now_ns() + c->s->warmup_ns, m1 = m0 + c->s->duration_ns;
+	if (nap_until(m0))
+		goto out;
+	if (t->want_profile && host_is_local_machine(&c->server_host))
+		/* the profiler samples the server's cgroup (else the keeper's tree) over the
+		 * window, on the load CPUs */
+		start_profiler(c, t, &lcpus, srv.child.keeper, cgpath, m1, &prof);
+	else if (t->want_profile)
+		warn_trial(t, "not profiled: the server runs on '%s' (profiling runs on local and "
+			      "netns server hosts only)", c->s->server_host);
+	if (measure_window(c, t, srv.child.keeper, cgpath, m1) < 0)
+		goto out;
+	/* the server must still be up at the end of the window */
+	int status;
+	if (launch_ended(&srv, &status)) {
+		char st[96];
+		launch_status_text(status, st, sizeof st);
+		trial_fail(t, "the server %s during the trial", st);
+	}
+	if (collect_load(t, &ld, m1) < 0)
+		goto out;
+	/* the profiler ends before the server is stopped, so that no shutdown is sampled */
+	if (prof.started)
+		finish_profiler(c, t, &prof);
+out:
+	launch_stop(&prof);
+	launch_stop(&ld);
+	launch_stop(&srv);
 	if (cgpath[0]) {
 		int rc = monitor_cgroup_remove(cgpath);
 		if (rc)
 			warn_trial(t, "cannot remove the cgroup '%s': %s (a server process outlived "
 				      "the trial?)", cgpath, strerror(-rc));
 	}
-	buf_free(&json);
 	if (stopping() && t->status == TRIAL_OK)
 		t->status = TRIAL_INTERRUPTED;
 }
@@ -863,12 +563,11 @@ int runner_probe(const char *self, const char *server_host, const char *engine,
 	c.logfd = mkstemp(path);
 	if (c.logfd >= 0)
 		unlink(path);
-	struct spawn_child srv = {.pid = 0};
+	struct launch srv = {.started = 0};
 	cpu_set_t mine;
 	sched_getaffinity(0, sizeof mine, &mine);
 	start_server(&c, &t, &mine, &srv, NULL);
-	if (srv.pid > 0 && !srv.exited)
-		spawn_stop(&srv, STOP_GRACE_NS);
+	launch_stop(&srv);
 	if (c.logfd >= 0)
 		close(c.logfd);
 	if (t.status != TRIAL_OK) {
@@ -880,164 +579,63 @@ int runner_probe(const char *self, const char *server_host, const char *engine,
 
 /* ---- the record ---- */
 
-static double jnum(const json_t *o, const char *key, int *ok)
+/* Checks the load generator's figures: a trial that moved nothing failed; errors, late sends and
+ * a CPU-bound client are warnings of the trial. */
+static void check_load(struct trial *t)
 {
-	json_t *v = json_object_get(o, key);
-	if (ok)
-		*ok = json_is_number(v);
-	return json_is_number(v) ? json_number_value(v) : 0;
+	const json_t *L = t->load;
+	if (t->status != TRIAL_OK || !L)
+		return;
+	struct record_load_figs f;
+	record_load_figs(L, &f);
+	if (f.requests <= 0 && f.bytes <= 0) {
+		trial_fail(t, "the load generator moved no data");
+		return;
+	}
+	json_t *e = json_object_get(L, "errors");
+	double ne = json_number_value(json_object_get(e, "total"));
+	if (ne > 0)
+		warn_trial(t, "the load generator counted errors [%.0f]", ne);
+	double late = json_number_value(json_object_get(L, "late_sends"));
+	if (late > 0)
+		warn_trial(t, "the load generator could not keep its rate: messages sent late [%.0f]",
+			   late);
+	json_t *cc = json_object_get(L, "client_cpu");
+	if (cc && f.duration_s > 0 && t->load_ncpus > 0) {
+		double cores = (json_number_value(json_object_get(cc, "user_s")) +
+				json_number_value(json_object_get(cc, "sys_s"))) / f.duration_s;
+		if (cores >= 0.9 * t->load_ncpus)
+			warn_trial(t, "load generator was CPU-bound: throughput is client-bound, "
+				      "compare CPU per request [%.2f of %d CPUs]", cores, t->load_ncpus);
+	}
 }
 
-static void copy_obj(struct jw *w, const char *key, const json_t *v)
-{
-	if (!v)
-		return;
-	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-	if (!s)
-		return;
-	jw_key(w, key);
-	jw_raw(w, s);
-	free(s);
-}
-
+/* The record of a finished trial (lab/record.h writes it). */
 static void record(struct trial *t, const struct spec *s, struct jw *w)
 {
+	check_load(t);
 	const struct spec_cell *cell = t->cell;
-	const json_t *L = t->load;
-	double dur = L ? jnum(L, "duration_s", NULL) : 0;
-	double requests = L ? jnum(L, "requests", NULL) : 0;
-	if (L && requests <= 0)
-		requests = jnum(L, "messages_sent", NULL);
-	double rate = dur > 0 ? requests / dur : 0;
-	double bytes = L ? jnum(L, "bytes_sent", NULL) + jnum(L, "bytes_received", NULL) : 0;
-	double bps = dur > 0 ? bytes / dur : 0;
-
-	if (t->status == TRIAL_OK && L && requests <= 0 && bytes <= 0)
-		trial_fail(t, "the load generator moved no data");
-	if (t->status == TRIAL_OK && L) {
-		json_t *e = json_object_get(L, "errors");
-		double ne = e ? jnum(e, "total", NULL) : 0;
-		if (ne > 0)
-			warn_trial(t, "the load generator counted errors [%.0f]", ne);
-		double late = jnum(L, "late_sends", NULL);
-		if (late > 0)
-			warn_trial(t, "the load generator could not keep its rate: messages sent late "
-				      "[%.0f]", late);
-		json_t *cc = json_object_get(L, "client_cpu");
-		if (cc && dur > 0 && t->load_ncpus > 0) {
-			double cores = (jnum(cc, "user_s", NULL) + jnum(cc, "sys_s", NULL)) / dur;
-			if (cores >= 0.9 * t->load_ncpus)
-				warn_trial(t, "load generator was CPU-bound: throughput is client-bound, "
-					      "compare CPU per request [%.2f of %d CPUs]", cores, t->load_ncpus);
-		}
-	}
-	jw_obj(w);
-	jw_kint(w, "trial", t->k);
-	jw_kint(w, "of", t->of);
-	jw_kint(w, "repeat", t->repeat);
-	jw_kstr(w, "cell", cell->key);
-	jw_key(w, "params");
-	jw_obj(w);
+	struct record_param params[SPEC_MAX_PARAMS];
 	for (int i = 0; i < cell->nparams; i++)
-		jw_kstr(w, cell->p[i].key, cell->p[i].value);
-	jw_end(w);
-	jw_kstr(w, "status", t->status == TRIAL_OK ? "ok" : "failed");
-	if (t->status == TRIAL_OK) {
-		jw_key(w, "reason");
-		jw_null(w);
-	} else {
-		jw_kstr(w, "reason", t->reason);
-	}
-	jw_kbool(w, "profiled", t->profiled);
-	if (t->profiled) {
-		char flame[300];
-		snprintf(flame, sizeof flame, "%s/flame.svg", t->flame_dir);
-		jw_kstr(w, "flame", flame);
-	}
-	jw_kuint(w, "start_wall_ns", t->start_wall_ns);
-	jw_kdouble(w, "warmup_s", s->warmup_ns / 1e9);
-	jw_kdouble(w, "duration_s", s->duration_ns / 1e9);
-	jw_key(w, "hosts");
-	jw_obj(w);
-	jw_kstr(w, "server", s->server_host);
-	jw_kstr(w, "load", s->load_host);
-	jw_kstr(w, "server_address", t->address[0] ? t->address : s->server_address);
-	jw_end(w);
-	jw_key(w, "placement");
-	jw_obj(w);
-	jw_kstr(w, "server_cpus", t->server_cpus);
-	jw_kint(w, "server_ncpus", t->server_ncpus);
-	jw_kstr(w, "load_cpus", t->load_cpus);
-	jw_kint(w, "load_ncpus", t->load_ncpus);
-	jw_kbool(w, "shared", t->shared);
-	jw_end(w);
-	jw_kstr(w, "accounting", t->have_mon ? monitor_method_name(t->total.method) : "none");
-	if (t->have_mon)
-		jw_kstr(w, "accounting_reason", t->acct_reason);
-	if (t->have_mon) {
-		const struct monitor_sample *m = &t->total;
-		jw_kdouble(w, "window_s", t->window_s);
-		jw_key(w, "server_cpu");
-		jw_obj(w);
-		jw_kdouble(w, "user_cores", m->cpu_user_cores);
-		jw_kdouble(w, "sys_cores", m->cpu_sys_cores);
-		jw_kdouble(w, "total_cores", m->cpu_total_cores);
-		jw_kdouble(w, "peak_cores", t->peak_cores);
-		jw_kdouble(w, "user_s", m->cpu_user_s);
-		jw_kdouble(w, "sys_s", m->cpu_sys_s);
-		if (rate > 0)
-			jw_kdouble(w, "us_per_request", m->cpu_total_cores * 1e6 / rate);
-		if (bps > 0)
-			jw_kdouble(w, "ms_per_mb", m->cpu_total_cores * 1e3 / (bps / 1e6));
-		jw_end(w);
-		jw_key(w, "ctxsw");
-		jw_obj(w);
-		double cs = m->ctxsw_vol_per_s + m->ctxsw_invol_per_s;
-		jw_kdouble(w, "voluntary_per_s", m->ctxsw_vol_per_s);
-		jw_kdouble(w, "involuntary_per_s", m->ctxsw_invol_per_s);
-		jw_kdouble(w, "per_s", cs);
-		if (rate > 0)
-			jw_kdouble(w, "per_request", cs / rate);
-		jw_kuint(w, "voluntary", m->ctxsw_vol);
-		jw_kuint(w, "involuntary", m->ctxsw_invol);
-		jw_end(w);
-		jw_key(w, "memory");
-		jw_obj(w);
-		jw_kuint(w, "rss_bytes", t->peak_rss ? t->peak_rss : m->rss_bytes);
-		jw_kuint(w, "pss_bytes", t->peak_pss ? t->peak_pss : m->pss_bytes);
-		jw_kint(w, "procs", t->peak_procs ? t->peak_procs : m->procs);
-		jw_kint(w, "threads", t->peak_threads ? t->peak_threads : m->threads);
-		jw_end(w);
-	}
-	if (L) {
-		jw_key(w, "throughput");
-		jw_obj(w);
-		jw_kdouble(w, "requests", requests);
-		jw_kdouble(w, "requests_per_s", rate);
-		jw_kdouble(w, "bytes_per_s", bps);
-		jw_end(w);
-		/* latency exists only where responses were timed (not for sink) */
-		const json_t *lat = json_object_get(L, "latency_us");
-		if (lat && jnum(lat, "count", NULL) > 0) {
-			copy_obj(w, "latency_us", lat);
-			copy_obj(w, "latency_uncorrected_us", json_object_get(L, "latency_uncorrected_us"));
-		}
-		copy_obj(w, "errors", json_object_get(L, "errors"));
-		copy_obj(w, "client_cpu", json_object_get(L, "client_cpu"));
-		jw_key(w, "load");
-		jw_obj(w);
-		copy_obj(w, "config", json_object_get(L, "config"));
-		copy_obj(w, "target_rate_per_s", json_object_get(L, "target_rate_per_s"));
-		copy_obj(w, "late_sends", json_object_get(L, "late_sends"));
-		copy_obj(w, "duration_s", json_object_get(L, "duration_s"));
-		jw_end(w);
-	}
-	jw_key(w, "warnings");
-	jw_arr(w);
+		params[i] = (struct record_param){cell->p[i].key, cell->p[i].value};
+	const char *warnings[8];
 	for (int i = 0; i < t->nwarn; i++)
-		jw_str(w, t->warnings[i]);
-	jw_end(w);
-	jw_end(w);
+		warnings[i] = t->warnings[i];
+	struct record r = {
+		.trial = t->k, .of = t->of, .repeat = t->repeat, .cell = cell->key,
+		.nparams = cell->nparams, .params = params, .ok = t->status == TRIAL_OK,
+		.reason = t->reason, .profiled = t->profiled, .flame_dir = t->flame_dir,
+		.start_wall_ns = t->start_wall_ns, .warmup_s = s->warmup_ns / 1e9,
+		.duration_s = s->duration_ns / 1e9, .server_host = s->server_host,
+		.load_host = s->load_host,
+		.server_address = t->address[0] ? t->address : s->server_address,
+		.server_cpus = t->server_cpus, .load_cpus = t->load_cpus,
+		.server_ncpus = t->server_ncpus, .load_ncpus = t->load_ncpus, .shared = t->shared,
+		.have_mon = t->have_mon, .accounting = monitor_method_name(t->total.method),
+		.accounting_reason = t->acct_reason, .window_s = t->window_s, .total = &t->total,
+		.peak = &t->peak, .load = t->load, .nwarn = t->nwarn, .warnings = warnings,
+	};
+	record_write(w, &r);
 }
 
 /* ---- the run ---- */
@@ -1101,20 +699,26 @@ static int load_done(const char *path, const struct spec_cell *cells, int ncells
 		int last = line[n - 1] != '\n';
 		if (last)
 			*unterminated = 1;
-		json_error_t je;
-		json_t *j = json_loadb(line, (size_t)n, 0, &je);
-		json_t *ck = j ? json_object_get(j, "cell") : NULL;
-		json_t *rk = j ? json_object_get(j, "repeat") : NULL;
-		if (!json_is_string(ck) || !json_is_integer(rk)) {
+		struct record rec;
+		char rerr[256];
+		int rc = record_parse(line, (size_t)n, &rec, rerr, sizeof rerr);
+		if (rc == -EPROTONOSUPPORT) {
+			/* a newer ctxlab's records: appending older ones would mix schemas */
+			error("'%s' line %d: %s", path, lineno, rerr);
+			record_release(&rec);
+			count = -EPROTONOSUPPORT;
+			break;
+		}
+		if (rc < 0 || !rec.cell || !json_is_integer(json_object_get(rec.json, "repeat"))) {
 			if (++bad <= 5)
 				warn("'%s' line %d is not a valid trial record%s: skipped (kept in "
 				     "the file)", path, lineno, last ? " (cut short)" : "");
-			json_decref(j);
+			record_release(&rec);
 			continue;
 		}
-		long long r = json_integer_value(rk);
+		int r = rec.repeat;
 		int i = 0;
-		while (i < ncells && strcmp(cells[i].key, json_string_value(ck)))
+		while (i < ncells && strcmp(cells[i].key, rec.cell))
 			i++;
 		if (i == ncells || r < 0 || r >= repeat) {
 			foreign++;
@@ -1122,7 +726,7 @@ static int load_done(const char *path, const struct spec_cell *cells, int ncells
 			done[r * ncells + i] = 1;
 			count++;
 		}
-		json_decref(j);
+		record_release(&rec);
 	}
 	free(line);
 	fclose(f);
@@ -1150,11 +754,10 @@ static void progress(const struct runner_opts *o, int tty, int done, int total, 
 			bar[i] = i < fill ? '#' : '.';
 		bar[width] = 0;
 		fprintf(stderr, "\r\033[K[%s] %d/%d ETA %s  %.80s", bar, done, total, eta, cell);
+		fflush(stderr);
 	} else {
-		fprintf(stderr, "ctxlab: trial %d/%d, ETA %s: %s\n", done + 1 > total ? total : done + 1,
-			total, eta, cell);
+		info("trial %d/%d, ETA %s: %s", done + 1 > total ? total : done + 1, total, eta, cell);
 	}
-	fflush(stderr);
 }
 
 int runner_lock(const char *dir, char *err, size_t errlen)
@@ -1174,132 +777,147 @@ int runner_lock(const char *dir, char *err, size_t errlen)
 	return fd;
 }
 
-int runner_run(const struct spec *s, const struct runner_opts *o, char *err, size_t errlen)
-{
+/* A run's open files and what is already done. */
+struct run {
 	struct spec_cell *cells;
-	int ncells = spec_cells(s, &cells);
-	if (ncells <= 0)
-		return errbuf(err, errlen, "the experiment has no cells to run");
-	int ntrials = ncells * s->repeat;
-	struct ctx c = {.s = s, .o = o, .logfd = -1};
-	if (host_parse(&c.server_host, s->server_host, err, errlen) < 0 ||
-	    host_parse(&c.load_host, s->load_host, err, errlen) < 0) {
-		free(cells);
-		return -1;
-	}
+	int ncells, ntrials, ndone, nprof_left;
+	char *done;                /* [ntrials]: recorded already */
+	char (*ids)[160];          /* [ncells]: spec_cell_id */
+	int fd;                    /* trials.jsonl, appended to */
+};
+
+static void run_release(struct run *r, struct ctx *c)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	if (c->logfd >= 0)
+		close(c->logfd);
+	free(r->cells);
+	free(r->done);
+	free(r->ids);
+}
+
+/* A new run: DIR, DIR/spec.ini and DIR/env.json. 0 or -1 with err set. */
+static int run_create(const struct spec *s, const struct runner_opts *o, const struct run *r,
+		      char *err, size_t errlen)
+{
 	char path[4096];
-	if (host_is_local_machine(&c.server_host)) {
+	if (mkdir(o->dir, 0755) < 0 && errno != EEXIST)
+		return errbuf(err, errlen, "cannot create '%s': %s", o->dir, strerror(errno));
+	snprintf(path, sizeof path, "%s/spec.ini", o->dir);
+	int rc = outfile_write(path, o->spec_text, strlen(o->spec_text), 0);
+	if (rc < 0)
+		return errbuf(err, errlen, "cannot write '%s': %s", path, outfile_strerror(rc));
+	struct env_run er = {.argv_line = o->argv_line, .is_default = o->is_default,
+			     .ncells = r->ncells, .ntrials = r->ntrials};
+	return env_write(o->dir, s, &er, err, errlen);
+}
+
+/* Opens the run: its cells, the trials already recorded (resume), trials.jsonl for appending
+ * and run.log. 0, or -1 with err set (run_release it either way). */
+static int run_open(struct run *r, struct ctx *c, const struct spec *s,
+		    const struct runner_opts *o, char *err, size_t errlen)
+{
+	memset(r, 0, sizeof *r);
+	r->fd = -1;
+	r->ncells = spec_cells(s, &r->cells);
+	if (r->ncells <= 0)
+		return errbuf(err, errlen, "the experiment has no cells to run");
+	r->ntrials = r->ncells * s->repeat;
+	if (host_parse(&c->server_host, s->server_host, err, errlen) < 0 ||
+	    host_parse(&c->load_host, s->load_host, err, errlen) < 0)
+		return -1;
+	if (host_is_local_machine(&c->server_host)) {
 		/* cgroups of runs that were killed (SIGKILL leaves ctxlab-run-PID behind) */
 		char note[1024];
 		if (monitor_cgroup_sweep(note, sizeof note) >= 0 && note[0])
 			warn("stale cgroups: %s", note);
 	}
-	if (!o->resume) {
-		if (mkdir(o->dir, 0755) < 0 && errno != EEXIST) {
-			free(cells);
-			return errbuf(err, errlen, "cannot create '%s': %s", o->dir, strerror(errno));
-		}
-		snprintf(path, sizeof path, "%s/spec.ini", o->dir);
-		int rc = outfile_write(path, o->spec_text, strlen(o->spec_text), 0);
-		if (rc < 0 || write_env(s, o, ncells, ntrials, err, errlen) < 0) {
-			free(cells);
-			if (rc < 0)
-				return errbuf(err, errlen, "cannot write '%s': %s", path,
-					      outfile_strerror(rc));
-			return -1;
-		}
-	}
+	if (!o->resume && run_create(s, o, r, err, errlen) < 0)
+		return -1;
+	char path[4096];
 	snprintf(path, sizeof path, "%s/trials.jsonl", o->dir);
-	char *done = calloc(ntrials, 1);
-	if (!done) {
-		free(cells);
+	r->done = calloc(r->ntrials, 1);
+	r->ids = calloc(r->ncells, sizeof *r->ids);
+	if (!r->done || !r->ids)
 		return errbuf(err, errlen, "out of memory");
-	}
 	int unterminated = 0;
-	int ndone = o->resume ? load_done(path, cells, ncells, s->repeat, done, &unterminated) : 0;
-	if (ndone < 0) {
-		free(cells);
-		free(done);
-		return errbuf(err, errlen, "cannot read '%s': %s", path, outfile_strerror(ndone));
-	}
-	int nprof_left = 0;
-	for (int k = 0; k < ntrials; k++)
-		nprof_left += !done[k] && spec_profiled(s, k / ncells);
-	char (*ids)[160] = calloc(ncells, sizeof *ids);
-	if (!ids) {
-		free(cells);
-		free(done);
-		return errbuf(err, errlen, "out of memory");
-	}
-	for (int i = 0; i < ncells; i++)
-		spec_cell_id(cells, ncells, i, ids[i], sizeof ids[i]);
+	r->ndone = o->resume ? load_done(path, r->cells, r->ncells, s->repeat, r->done,
+					 &unterminated) : 0;
+	if (r->ndone == -EPROTONOSUPPORT)
+		return errbuf(err, errlen, "cannot resume '%s': it holds records of a newer schema "
+			      "than this ctxlab writes (resume it with that ctxlab)", o->dir);
+	if (r->ndone < 0)
+		return errbuf(err, errlen, "cannot read '%s': %s", path, outfile_strerror(r->ndone));
+	for (int k = 0; k < r->ntrials; k++)
+		r->nprof_left += !r->done[k] && spec_profiled(s, k / r->ncells);
+	for (int i = 0; i < r->ncells; i++)
+		spec_cell_id(r->cells, r->ncells, i, r->ids[i], sizeof r->ids[i]);
 	/* appended to, never through a link or into a device planted in the directory */
-	int fd = outfile_open_append(path, 0);
-	if (fd >= 0 && unterminated && write(fd, "\n", 1) != 1) { /* end the cut line, keep it */
+	r->fd = outfile_open_append(path, 0);
+	if (r->fd >= 0 && unterminated && write(r->fd, "\n", 1) != 1) { /* end the cut line */
 		int e = -errno;
-		close(fd);
-		fd = e;
+		close(r->fd);
+		r->fd = e;
 	}
-	if (fd < 0) {
-		free(cells);
-		free(done);
-		free(ids);
-		return errbuf(err, errlen, "cannot append to '%s': %s", path, outfile_strerror(fd));
-	}
+	if (r->fd < 0)
+		return errbuf(err, errlen, "cannot append to '%s': %s", path, outfile_strerror(r->fd));
 	snprintf(path, sizeof path, "%s/run.log", o->dir);
-	c.logfd = outfile_open_append(path, 1); /* best effort */
-	if (c.logfd < 0)
+	c->logfd = outfile_open_append(path, 1); /* best effort */
+	if (c->logfd < 0)
 		warn("cannot append to '%s': %s (the children's messages are not kept)", path,
-		     outfile_strerror(c.logfd));
+		     outfile_strerror(c->logfd));
+	return 0;
+}
 
-	spawn_guard_init();
-	struct sigaction sa = {.sa_handler = on_stop}, old_int, old_term;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	stop_sig = 0;
+static void run_banner(const struct spec *s, const struct runner_opts *o, const struct run *r)
+{
+	char a[32];
+	info("running '%s': %d cells x %d repeats = %d trials%s, about %s; results in %s", s->name,
+	     r->ncells, s->repeat, r->ntrials, r->ndone ? " (resuming)" : "",
+	     units_format_duration(spec_estimate_ns(s, r->ntrials - r->ndone, r->nprof_left), a,
+				   sizeof a), o->dir);
+	for (int i = 0; i < s->nnotes; i++)
+		info("note: %s", s->notes[i]);
+	if (r->nprof_left)
+		info("profiling %d trial%s (profile = %s): flame graphs in %s/flame/", r->nprof_left,
+		     r->nprof_left == 1 ? "" : "s", spec_profile_name(s->profile), o->dir);
+}
 
-	int tty = isatty(2);
-	if (!o->quiet) {
-		char a[32];
-		fprintf(stderr, "ctxlab: running '%s': %d cells x %d repeats = %d trials%s, about %s; "
-				"results in %s\n",
-			s->name, ncells, s->repeat, ntrials,
-			ndone ? " (resuming)" : "",
-			units_format_duration(spec_estimate_ns(s, ntrials - ndone, nprof_left), a,
-					      sizeof a), o->dir);
-		for (int i = 0; i < s->nnotes; i++)
-			fprintf(stderr, "ctxlab: note: %s\n", s->notes[i]);
-		if (nprof_left)
-			fprintf(stderr, "ctxlab: profiling %d trial%s (profile = %s): flame "
-					"graphs in %s/flame/\n",
-				nprof_left, nprof_left == 1 ? "" : "s",
-				spec_profile_name(s->profile), o->dir);
-	}
+/* Trial k of the run, ready to run. */
+static void trial_init(struct trial *t, const struct spec *s, const struct run *r, int k)
+{
+	memset(t, 0, sizeof *t);
+	t->k = k;
+	t->of = r->ntrials;
+	t->repeat = k / r->ncells;
+	t->cell = &r->cells[k % r->ncells];
+	t->cell_id = r->ids[k % r->ncells];
+	t->want_profile = spec_profiled(s, t->repeat);
+	if (t->repeat)
+		snprintf(t->flame_dir, sizeof t->flame_dir, "flame/%s-r%d", t->cell_id, t->repeat);
+	else
+		snprintf(t->flame_dir, sizeof t->flame_dir, "flame/%s", t->cell_id);
+}
+
+/* Runs the trials not yet recorded; *failed counts the failed ones. Returns how many ran. */
+static int run_trials(struct ctx *c, const struct run *r, int tty, int *failed)
+{
+	const struct spec *s = c->s;
+	const struct runner_opts *o = c->o;
 	uint64_t started = clock_now_ns();
-	int ran = 0, failed = 0;
+	int ran = 0;
 	struct jw w;
 	jw_init(&w);
-	for (int k = 0; k < ntrials && !stopping(); k++) {
-		if (done[k])
+	for (int k = 0; k < r->ntrials && !stopping(); k++) {
+		if (r->done[k])
 			continue;
 		struct trial t;
-		memset(&t, 0, sizeof t);
-		t.k = k;
-		t.of = ntrials;
-		t.repeat = k / ncells;
-		t.cell = &cells[k % ncells];
-		t.cell_id = ids[k % ncells];
-		t.want_profile = spec_profiled(s, t.repeat);
-		if (t.repeat)
-			snprintf(t.flame_dir, sizeof t.flame_dir, "flame/%s-r%d", t.cell_id,
-				 t.repeat);
-		else
-			snprintf(t.flame_dir, sizeof t.flame_dir, "flame/%s", t.cell_id);
-		uint64_t eta = ran ? (clock_now_ns() - started) / ran * (ntrials - ndone - ran)
-				   : spec_estimate_ns(s, ntrials - ndone, nprof_left);
-		progress(o, tty, ndone + ran, ntrials, t.cell->key, eta);
-		run_trial(&c, &t);
+		trial_init(&t, s, r, k);
+		uint64_t eta = ran ? (clock_now_ns() - started) / ran * (r->ntrials - r->ndone - ran)
+				   : spec_estimate_ns(s, r->ntrials - r->ndone, r->nprof_left);
+		progress(o, tty, r->ndone + ran, r->ntrials, t.cell->key, eta);
+		run_trial(c, &t);
 		if (t.status == TRIAL_INTERRUPTED) {
 			json_decref(t.load);
 			break;
@@ -1307,43 +925,55 @@ int runner_run(const struct spec *s, const struct runner_opts *o, char *err, siz
 		jw_reset(&w);
 		record(&t, s, &w);
 		json_decref(t.load);
-		int rc = append_record(fd, &w);
+		int rc = append_record(r->fd, &w);
 		if (rc < 0) {
 			error("cannot append to '%s/trials.jsonl': %s", o->dir, strerror(-rc));
 			break;
 		}
 		if (t.status != TRIAL_OK) {
-			failed++;
-			if (!o->quiet)
-				fprintf(stderr, "%sctxlab: trial %d/%d failed: %s\n", tty ? "\r\033[K" : "",
-					k + 1, ntrials, t.reason);
+			(*failed)++;
+			if (!o->quiet && tty)
+				fputs("\r\033[K", stderr);
+			info("trial %d/%d failed: %s", k + 1, r->ntrials, t.reason);
 		}
 		ran++;
 	}
 	jw_release(&w);
+	return ran;
+}
+
+int runner_run(const struct spec *s, const struct runner_opts *o, char *err, size_t errlen)
+{
+	struct ctx c = {.s = s, .o = o, .logfd = -1};
+	struct run r;
+	if (run_open(&r, &c, s, o, err, errlen) < 0) {
+		run_release(&r, &c);
+		return -1;
+	}
+	spawn_guard_init();
+	struct sigaction sa = {.sa_handler = on_stop}, old_int, old_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	stop_sig = 0;
+	int tty = isatty(2);
+	run_banner(s, o, &r);
+	int failed = 0, ran = run_trials(&c, &r, tty, &failed);
 	if (!o->quiet) {
-		progress(o, tty, ndone + ran, ntrials, stopping() ? "interrupted" : "done", 0);
+		progress(o, tty, r.ndone + ran, r.ntrials, stopping() ? "interrupted" : "done", 0);
 		if (tty)
 			fputc('\n', stderr);
 	}
-	close(fd);
-	if (c.logfd >= 0)
-		close(c.logfd);
+	run_release(&r, &c);
 	int interrupted = stopping();
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
-	free(done);
-	free(ids);
-	free(cells);
-	if (!o->quiet && failed)
-		fprintf(stderr, "ctxlab: %d of %d trials failed (reasons in trials.jsonl, children's "
-				"messages in %s/run.log)\n",
-			failed, ran, o->dir);
+	if (failed)
+		info("%d of %d trials failed (reasons in trials.jsonl, children's messages in "
+		     "%s/run.log)", failed, ran, o->dir);
 	if (interrupted) {
-		if (!o->quiet)
-			fprintf(stderr, "ctxlab: interrupted; every child stopped; continue with "
-					"'ctxlab run --resume %s'\n",
-				o->dir);
+		info("interrupted; every child stopped; continue with 'ctxlab run --resume %s'",
+		     o->dir);
 		return 130;
 	}
 	return 0;

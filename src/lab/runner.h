@@ -1,17 +1,19 @@
-/* runner: executes an experiment's trials and records them.
+/* runner: the trial loop — executes an experiment's trials and records them.
  *
  * For each trial (repeat-major, engines interleaved within a repeat): start `ctxlab serve` on
- * the server host with its CPU set, wait for its "listening on" line, start `ctxlab load`
- * (on the other CPUs when there are any), let the warm-up pass, measure the server's whole
- * tree with the monitor (in-process, on the keeper pid) over the measured window, stop
- * everything (the server is always stopped and reaped) and append one JSON record to
- * DIR/trials.jsonl (write + fsync; every file of DIR is written through core/outfile.h, never
- * through a link or into a device planted there). A profiled trial (spec_profiled) also runs `ctxlab profile`
- * on the keeper pid over the window, on the load CPUs, into DIR/flame/ID/ (ID: spec_cell_id,
- * "-rN" for repeat N >= 1); a profiler failure is a warning of the trial, never its failure.
- * A failed trial is recorded with its reason and the run goes on. SIGINT/SIGTERM stop every
- * child and end the run with the files valid. The caller then writes the report
- * (report_write: trials.csv, report.md, report.html). Record schema: docs/metrics.md.
+ * the server host with its CPU set and wait for its ready line (lab/launch.h, core/ready.h),
+ * start `ctxlab load` (on the other CPUs when there are any), let the warm-up pass, measure the
+ * server's whole tree with the monitor (in-process, on the keeper pid) over the measured
+ * window, stop everything (the server is always stopped and reaped) and append one record to
+ * DIR/trials.jsonl (lab/record.h writes it; write + fsync; every file of DIR is written through
+ * core/outfile.h, never through a link or into a device planted there). DIR/env.json is
+ * lab/env.h's. A profiled trial (spec_profiled) also runs `ctxlab profile` on the keeper pid
+ * over the window, on the load CPUs, into DIR/flame/ID/ (ID: spec_cell_id, "-rN" for repeat
+ * N >= 1); a profiler failure is a warning of the trial, never its failure. A failed trial is
+ * recorded with its reason and the run goes on. SIGINT/SIGTERM stop every child and end the
+ * run with the files valid. Messages go through core/log.h (info: silenced by -q). The caller
+ * then writes the report (report_write: trials.csv, report.md, report.html). Record schema:
+ * docs/metrics.md.
  *
  * Call from the main thread (children are spawned with a parent-death signal).
  */
@@ -31,7 +33,8 @@ struct runner_opts {
 	const char *argv_line;  /* the command line, recorded in env.json */
 	int resume;             /* 1: DIR exists; skip the trials already recorded (matched by
 				 * cell key and repeat; invalid lines are skipped and kept) */
-	int quiet;              /* no progress */
+	int quiet;              /* no progress bar (the messages go through info(): the caller
+				 * sets log_set_quiet for -q) */
 	int is_default;         /* the embedded default experiment (recorded for --resume) */
 	uint64_t ready_timeout_ns; /* wait for the listening line (default 10 s) */
 };

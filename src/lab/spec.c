@@ -627,40 +627,6 @@ int spec_parse_text(struct spec *s, const char *text, const char *file,
 	return 0;
 }
 
-int spec_parse_file(struct spec *s, const char *path, const struct spec_catalog *cat, int flags,
-		    char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return errbuf(err, errlen, "cannot open spec '%s': %s (give the path of an .ini file, "
-			      "or no argument for the default experiment)", path, strerror(errno));
-	char *text = NULL;
-	size_t len = 0;
-	char chunk[8192];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-		char *t = realloc(text, len + n + 1);
-		if (!t) {
-			free(text);
-			fclose(f);
-			return errbuf(err, errlen, "out of memory");
-		}
-		text = t;
-		memcpy(text + len, chunk, n);
-		len += n;
-	}
-	fclose(f);
-	if (!text)
-		text = strdup("");
-	else
-		text[len] = 0;
-	if (!text)
-		return errbuf(err, errlen, "out of memory");
-	int rc = spec_parse_text(s, text, path, cat, flags, err, errlen);
-	free(text);
-	return rc;
-}
-
 void spec_release(struct spec *s)
 {
 	for (int i = 0; i < s->nkeys; i++)

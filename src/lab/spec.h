@@ -111,8 +111,6 @@ int spec_catalog_speaks(const struct spec_catalog *cat, const char *engine, cons
  * or SPEC_MAX_TRIALS trials (cells x repeat, counted in 64 bits) returns -E2BIG, err filled. */
 int spec_parse_text(struct spec *s, const char *text, const char *file,
 		    const struct spec_catalog *cat, int flags, char *err, size_t errlen);
-int spec_parse_file(struct spec *s, const char *path, const struct spec_catalog *cat, int flags,
-		    char *err, size_t errlen);
 void spec_release(struct spec *s);
 
 /* The values of [section] key, NULL when absent. */

@@ -1,5 +1,6 @@
 #include "report/compare.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,41 +13,42 @@
 struct side {
 	const char *label;
 	const char *cell;
-	struct trials_stat st[TRIALS_NMETRICS];
+	struct trials_stat st[RECORD_NMETRICS];
 	double peak_cores; /* max over trials of the peak (or of the average when no peak) */
 	int has_peak;
 };
 
-static void side_from_records(struct side *s, const struct trials *t, const char *cell_key)
+/* 0, or -ENOMEM */
+static int side_from_records(struct side *s, const struct trials *t, const char *cell_key)
 {
 	double *vals = malloc((t->nrec + 1) * sizeof(double));
 	if (!vals)
-		die("out of memory");
+		return -ENOMEM;
 	s->has_peak = 0;
-	for (int m = 0; m < TRIALS_NMETRICS; m++) {
+	for (int m = 0; m < RECORD_NMETRICS; m++) {
 		int n = 0;
 		for (int r = 0; r < t->nrec; r++) {
-			const json_t *rec = t->rec[r];
-			const char *st = json_string_value(json_object_get(rec, "status"));
-			const char *cell = json_string_value(json_object_get(rec, "cell"));
-			if (!st || strcmp(st, "ok"))
+			const struct record *rec = &t->rec[r];
+			const char *cell = rec->cell;
+			if (!rec->ok)
 				continue;
 			if (cell_key && (!cell || strcmp(cell, cell_key)))
 				continue;
 			double v;
-			if (trials_rec_metric(rec, m, &v))
+			if (record_metric(rec, m, &v))
 				vals[n++] = v;
 		}
 		trials_stat_compute(&s->st[m], vals, n);
 	}
 	free(vals);
-	if (s->st[TRIALS_M_CPU_PEAK_CORES].n) {
-		s->peak_cores = s->st[TRIALS_M_CPU_PEAK_CORES].max;
+	if (s->st[RECORD_M_CPU_PEAK_CORES].n) {
+		s->peak_cores = s->st[RECORD_M_CPU_PEAK_CORES].max;
 		s->has_peak = 1;
-	} else if (s->st[TRIALS_M_CPU_CORES].n) {
-		s->peak_cores = s->st[TRIALS_M_CPU_CORES].max;
+	} else if (s->st[RECORD_M_CPU_CORES].n) {
+		s->peak_cores = s->st[RECORD_M_CPU_CORES].max;
 		s->has_peak = 1;
 	}
+	return 0;
 }
 
 static void change(struct buf *out, double a, double b)
@@ -89,7 +91,7 @@ static void report_pair(struct buf *out, const struct side *a, const struct side
 	char x[64], y[64], z[64];
 	buf_appendf(out, "A/B COMPARISON\n==============\nA: %s  [%s]\nB: %s  [%s]\n\n", a->label,
 		    a->cell ? a->cell : "all ok trials", b->label, b->cell ? b->cell : "all ok trials");
-	int m = TRIALS_M_CPU_CORES;
+	int m = RECORD_M_CPU_CORES;
 	buf_appendf(out, "CPU USAGE (server, cores):\n");
 	for (int i = 0; i < 2; i++) {
 		const struct side *s = i ? b : a;
@@ -111,11 +113,11 @@ static void report_pair(struct buf *out, const struct side *a, const struct side
 		buf_appendf(out, "n/a");
 	}
 	buf_appendf(out, "\n\n");
-	section(out, "SYSTEM CPU (server, cores)", a, b, TRIALS_M_CPU_SYS_CORES, "cores");
-	section(out, "CPU PER REQUEST (server)", a, b, TRIALS_M_CPU_US_PER_REQUEST, "us");
-	section(out, "CONTEXT SWITCHES (server)", a, b, TRIALS_M_CTXSW_PER_S, "/s");
-	section(out, "THROUGHPUT", a, b, TRIALS_M_REQUESTS_PER_S, "req/s");
-	section(out, "LATENCY (p99)", a, b, TRIALS_M_P99_US, "us");
+	section(out, "SYSTEM CPU (server, cores)", a, b, RECORD_M_CPU_SYS_CORES, "cores");
+	section(out, "CPU PER REQUEST (server)", a, b, RECORD_M_CPU_US_PER_REQUEST, "us");
+	section(out, "CONTEXT SWITCHES (server)", a, b, RECORD_M_CTXSW_PER_S, "/s");
+	section(out, "THROUGHPUT", a, b, RECORD_M_REQUESTS_PER_S, "req/s");
+	section(out, "LATENCY (p99)", a, b, RECORD_M_P99_US, "us");
 }
 
 /* The key of c with its engine parameter removed. */
@@ -160,8 +162,12 @@ int compare_trials(const struct trials *a, const char *label_a, const struct tri
 				}
 				struct side sa = {label_a, ca->key, {{0}}, 0, 0};
 				struct side sb = {label_b, cb->key, {{0}}, 0, 0};
-				side_from_records(&sa, a, ca->key);
-				side_from_records(&sb, b, cb->key);
+				if (side_from_records(&sa, a, ca->key) < 0 ||
+				    side_from_records(&sb, b, cb->key) < 0) {
+					buf_free(&ka);
+					buf_free(&kb);
+					return errbuf(err, errlen, "out of memory");
+				}
 				if (pairs)
 					buf_appendf(out, "\n");
 				report_pair(out, &sa, &sb);
@@ -182,8 +188,8 @@ int compare_trials(const struct trials *a, const char *label_a, const struct tri
 				      a->nrec ? label_b : label_a);
 		struct side sa = {label_a, NULL, {{0}}, 0, 0};
 		struct side sb = {label_b, NULL, {{0}}, 0, 0};
-		side_from_records(&sa, a, NULL);
-		side_from_records(&sb, b, NULL);
+		if (side_from_records(&sa, a, NULL) < 0 || side_from_records(&sb, b, NULL) < 0)
+			return errbuf(err, errlen, "out of memory");
 		report_pair(out, &sa, &sb);
 		pairs = 1;
 	}

@@ -12,14 +12,14 @@
 #include "core/outfile.h"
 #include "report/svg.h"
 
-const int report_chart_metrics[] = {TRIALS_M_CPU_CORES, TRIALS_M_CPU_US_PER_REQUEST,
-				    TRIALS_M_CTXSW_PER_S, TRIALS_M_REQUESTS_PER_S, TRIALS_M_P99_US};
+const int report_chart_metrics[] = {RECORD_M_CPU_CORES, RECORD_M_CPU_US_PER_REQUEST,
+				    RECORD_M_CTXSW_PER_S, RECORD_M_REQUESTS_PER_S, RECORD_M_P99_US};
 const int report_nchart_metrics = sizeof report_chart_metrics / sizeof report_chart_metrics[0];
 
 /* columns of the Markdown/HTML table */
-static const int table_metrics[] = {TRIALS_M_CPU_CORES,    TRIALS_M_CPU_SYS_CORES,
-				    TRIALS_M_CPU_US_PER_REQUEST, TRIALS_M_CTXSW_PER_S,
-				    TRIALS_M_REQUESTS_PER_S, TRIALS_M_P99_US, TRIALS_M_ERRORS};
+static const int table_metrics[] = {RECORD_M_CPU_CORES,    RECORD_M_CPU_SYS_CORES,
+				    RECORD_M_CPU_US_PER_REQUEST, RECORD_M_CTXSW_PER_S,
+				    RECORD_M_REQUESTS_PER_S, RECORD_M_P99_US, RECORD_M_ERRORS};
 #define NTABLE ((int)(sizeof table_metrics / sizeof table_metrics[0]))
 
 #define CV_NOISY 0.10
@@ -46,19 +46,24 @@ struct layout {
 	struct panel *p;
 };
 
-static void *xcalloc(size_t n, size_t sz)
+/* Allocation failures: the piece being built is left out and oom is set; report_write then
+ * fails with "out of memory" instead of writing an incomplete report (no die() in a library).
+ * The report is built by one thread (see report.h). */
+static int oom;
+
+static void *rcalloc(size_t n, size_t sz)
 {
 	void *p = calloc(n ? n : 1, sz);
 	if (!p)
-		die("out of memory");
+		oom = 1;
 	return p;
 }
 
-static char *xstrdup(const char *s)
+static char *rstrdup(const char *s)
 {
 	char *d = strdup(s ? s : "");
 	if (!d)
-		die("out of memory");
+		oom = 1;
 	return d;
 }
 
@@ -75,7 +80,8 @@ static int add_unique(char **v, int n, const char *s)
 	for (int i = 0; i < n; i++)
 		if (!strcmp(v[i], s))
 			return n;
-	v[n] = xstrdup(s);
+	if (!(v[n] = rstrdup(s)))
+		return n;
 	return n + 1;
 }
 
@@ -115,15 +121,20 @@ static void panel_key(const struct trials_cell *c, const struct layout *L, struc
 	buf_append(b, "", 1);
 }
 
+static void layout_release(struct layout *L);
+
+/* On an allocation failure the layout is empty (no panel: no chart, no finding; oom set). */
 static void layout_build(const struct trials *t, struct layout *L)
 {
 	memset(L, 0, sizeof(*L));
 	L->xkey = has_pkey(t, "connections") ? "connections" : NULL;
 	L->skey = has_pkey(t, "engine") ? "engine" : NULL;
-	L->xv = xcalloc(t->ncells + 1, sizeof(char *));
-	L->sv = xcalloc(t->ncells + 1, sizeof(char *));
-	L->p = xcalloc(t->ncells + 1, sizeof(struct panel));
+	L->xv = rcalloc(t->ncells + 1, sizeof(char *));
+	L->sv = rcalloc(t->ncells + 1, sizeof(char *));
+	L->p = rcalloc(t->ncells + 1, sizeof(struct panel));
 	struct buf b = BUF_INIT;
+	if (!L->xv || !L->sv || !L->p)
+		goto fail;
 	for (int i = 0; i < t->ncells; i++) {
 		const struct trials_cell *c = &t->cells[i];
 		const char *xv = L->xkey ? trials_cell_param(c, L->xkey) : NULL;
@@ -136,16 +147,26 @@ static void layout_build(const struct trials *t, struct layout *L)
 			if (!strcmp(L->p[p].key, buf_head(&b)))
 				break;
 		if (p == L->np) {
-			L->p[p].key = xstrdup(buf_head(&b));
+			L->p[p].key = rstrdup(buf_head(&b));
 			const char *proto = trials_cell_param(c, "proto");
-			L->p[p].proto = xstrdup(proto ? proto : "");
-			L->p[p].cells = xcalloc(t->ncells, sizeof(int));
+			L->p[p].proto = rstrdup(proto ? proto : "");
+			L->p[p].cells = rcalloc(t->ncells, sizeof(int));
 			L->np++;
+			if (!L->p[p].key || !L->p[p].proto || !L->p[p].cells)
+				goto fail;
 		}
 		L->p[p].cells[L->p[p].n++] = i;
 	}
 	buf_free(&b);
+	if (oom)
+		goto fail;
 	sort_values(L->xv, L->nx);
+	return;
+fail:
+	buf_free(&b);
+	layout_release(L);
+	memset(L, 0, sizeof(*L));
+	oom = 1;
 }
 
 static void layout_release(struct layout *L)
@@ -198,7 +219,7 @@ static void fmt_stat(struct buf *b, const struct trials_stat *st)
 
 static const char *unit_suffix(int m)
 {
-	const char *u = trials_metrics[m].unit;
+	const char *u = record_metrics[m].unit;
 	return u[0] ? u : "";
 }
 
@@ -219,7 +240,7 @@ static void csv_field(struct buf *b, const char *s)
 
 static const char *jstr(const json_t *o, const char *path)
 {
-	return json_string_value(trials_path(o, path));
+	return json_string_value(record_path(o, path));
 }
 
 /* ---- CSV ---- */
@@ -231,11 +252,12 @@ void report_csv(const struct trials *t, struct buf *out)
 		buf_append(out, ",", 1);
 		csv_field(out, t->pkeys[k]);
 	}
-	for (int m = 0; m < TRIALS_NMETRICS; m++)
-		buf_appendf(out, ",%s", trials_metrics[m].id);
+	for (int m = 0; m < RECORD_NMETRICS; m++)
+		buf_appendf(out, ",%s", record_metrics[m].id);
 	buf_appendf(out, ",server_cpus,load_cpus,accounting,reason,warnings\n");
 	for (int r = 0; r < t->nrec; r++) {
-		const json_t *rec = t->rec[r];
+		const struct record *R = &t->rec[r];
+		const json_t *rec = R->json;
 		json_t *params = json_object_get(rec, "params");
 		const char *st = jstr(rec, "status");
 		buf_appendf(out, "%lld,%lld,", (long long)json_integer_value(json_object_get(rec, "trial")),
@@ -246,15 +268,14 @@ void report_csv(const struct trials *t, struct buf *out)
 			buf_append(out, ",", 1);
 			csv_field(out, v ? v : "");
 		}
-		for (int m = 0; m < TRIALS_NMETRICS; m++) {
+		for (int m = 0; m < RECORD_NMETRICS; m++) {
 			double v;
-			if (trials_rec_metric(rec, m, &v))
+			if (record_metric(R, m, &v))
 				buf_appendf(out, ",%.17g", v);
 			else
 				buf_append(out, ",", 1);
 		}
-		const char *f[] = {jstr(rec, "placement.server_cpus"), jstr(rec, "placement.load_cpus"),
-				   jstr(rec, "accounting"), jstr(rec, "reason")};
+		const char *f[] = {R->server_cpus, R->load_cpus, R->accounting, R->reason};
 		for (int i = 0; i < 4; i++) {
 			buf_append(out, ",", 1);
 			csv_field(out, f[i] ? f[i] : "");
@@ -295,25 +316,27 @@ static void finding_engines(const struct trials *t, const struct layout *L, cons
 		int have = 0;
 		double v;
 		for (int s = 0; s < L->ns; s++)
-			have += value_of(cell_at(t, L, p, s, x), TRIALS_M_CPU_CORES, &v);
+			have += value_of(cell_at(t, L, p, s, x), RECORD_M_CPU_CORES, &v);
 		if (have >= 2)
 			X = x;
 	}
 	if (X < 0)
 		return;
-	int m = TRIALS_M_CPU_US_PER_REQUEST;
+	int m = RECORD_M_CPU_US_PER_REQUEST;
 	const char *unit = " us/request";
 	int have_pr = 0;
 	double v;
 	for (int s = 0; s < L->ns; s++)
 		have_pr += value_of(cell_at(t, L, p, s, X), m, &v);
 	if (have_pr < 2) {
-		m = TRIALS_M_CPU_CORES;
+		m = RECORD_M_CPU_CORES;
 		unit = " cores";
 	}
 	/* sized by the data: a trials.jsonl may name any number of engines */
-	int *order = xcalloc((size_t)L->ns, sizeof(*order)), n = 0, base = -1;
-	double *val = xcalloc((size_t)L->ns, sizeof(*val));
+	int *order = rcalloc((size_t)L->ns, sizeof(*order)), n = 0, base = -1;
+	double *val = rcalloc((size_t)L->ns, sizeof(*val));
+	if (!order || !val)
+		goto out;
 	for (int s = 0; s < L->ns; s++) {
 		if (!value_of(cell_at(t, L, p, s, X), m, &val[s]))
 			continue;
@@ -333,7 +356,7 @@ static void finding_engines(const struct trials *t, const struct layout *L, cons
 		}
 	char a[64], b[64];
 	buf_appendf(out, "at %s %s, %s: server CPU %s — ", L->xv[X], L->xkey ? L->xkey : "",
-		    panel_title(p), m == TRIALS_M_CPU_CORES ? "(cores)" : "per request");
+		    panel_title(p), m == RECORD_M_CPU_CORES ? "(cores)" : "per request");
 	for (int i = 0; i < n; i++) {
 		int s = order[i];
 		buf_appendf(out, "%s%s %s%s", i ? ", " : "", L->sv[s], svg_fmt_num(val[s], a, sizeof a),
@@ -345,7 +368,7 @@ static void finding_engines(const struct trials *t, const struct layout *L, cons
 	int first = 1;
 	for (int i = 0; i < n; i++) {
 		int s = order[i];
-		if (!value_of(cell_at(t, L, p, s, X), TRIALS_M_CTXSW_PER_REQUEST, &cx))
+		if (!value_of(cell_at(t, L, p, s, X), RECORD_M_CTXSW_PER_REQUEST, &cx))
 			continue;
 		buf_appendf(out, "%s%s %s", first ? "; context switches per request: " : ", ", L->sv[s],
 			    svg_fmt_num(cx, b, sizeof b));
@@ -389,10 +412,10 @@ static void finding_cores(const struct trials *t, const struct layout *L, struct
 			}
 			if (!same || diff != 1)
 				continue;
-			int m = TRIALS_M_CPU_US_PER_REQUEST;
+			int m = RECORD_M_CPU_US_PER_REQUEST;
 			double a, b;
 			if (!value_of(lo, m, &a) || !value_of(hi, m, &b)) {
-				m = TRIALS_M_CPU_CORES;
+				m = RECORD_M_CPU_CORES;
 				if (!value_of(lo, m, &a) || !value_of(hi, m, &b))
 					continue;
 			}
@@ -405,7 +428,7 @@ static void finding_cores(const struct trials *t, const struct layout *L, struct
 				 trials_cell_param(hi, "cpus"), trials_cell_param(lo, "cpus"),
 				 proto ? proto : "", proto && lx ? ", " : "", lx ? lx : "",
 				 lx && L->xkey ? " connections" : "",
-				 m == TRIALS_M_CPU_CORES ? "server CPU" : "server CPU per request");
+				 m == RECORD_M_CPU_CORES ? "server CPU" : "server CPU per request");
 			int g = 0;
 			while (g < ngroups && strcmp(groups[g].key, key))
 				g++;
@@ -444,9 +467,9 @@ int report_findings(const struct trials *t, struct buf *out)
 		failed += c->nfailed;
 		if (c->nfailed && !first_fail)
 			first_fail = c->fail_reason;
-		if (c->st[TRIALS_M_CPU_CORES].n >= 2) {
+		if (c->st[RECORD_M_CPU_CORES].n >= 2) {
 			with++;
-			if (c->st[TRIALS_M_CPU_CORES].cv > CV_NOISY) {
+			if (c->st[RECORD_M_CPU_CORES].cv > CV_NOISY) {
 				noisy++;
 				if (!first_noisy)
 					first_noisy = c->key;
@@ -480,7 +503,7 @@ static void md_table(const struct trials *t, struct buf *out)
 		buf_appendf(out, " %s |", t->pkeys[k]);
 	for (int i = 0; i < NTABLE; i++) {
 		int m = table_metrics[i];
-		buf_appendf(out, " %s%s%s%s |", trials_metrics[m].label, unit_suffix(m)[0] ? " (" : "",
+		buf_appendf(out, " %s%s%s%s |", record_metrics[m].label, unit_suffix(m)[0] ? " (" : "",
 			    unit_suffix(m), unit_suffix(m)[0] ? ")" : "");
 	}
 	buf_appendf(out, " ok/trials |\n|");
@@ -524,7 +547,7 @@ static void env_lines(const struct trials *t, struct buf *out, const char *pre, 
 		if (v)
 			buf_appendf(out, "%s%s: %s%s", pre, keys[i][1], v, post);
 	}
-	json_t *n = trials_path(t->env, "cores");
+	json_t *n = record_path(t->env, "cores");
 	if (json_is_integer(n))
 		buf_appendf(out, "%scores: %lld%s", pre, (long long)json_integer_value(n), post);
 	json_t *e = json_object_get(t->env, "experiment");
@@ -553,7 +576,7 @@ static int uniq_strings_g(const struct trials *t, const char *path, char **v, in
 {
 	int n = 0, counts[64] = {0};
 	for (int r = 0; r < t->nrec; r++) {
-		json_t *j = trials_path(t->rec[r], path);
+		json_t *j = record_path(t->rec[r].json, path);
 		json_t *one = json_is_string(j) ? j : NULL;
 		size_t i, len = one ? 1 : json_array_size(j);
 		for (i = 0; i < len; i++) {
@@ -578,7 +601,8 @@ static int uniq_strings_g(const struct trials *t, const char *path, char **v, in
 				if (!strcmp(v[k], buf_head(&b)))
 					break;
 			if (k == n && n < max && n < 64)
-				v[n++] = xstrdup(buf_head(&b));
+				if ((v[n] = rstrdup(buf_head(&b))))
+					n++;
 			if (k < 64)
 				counts[k]++;
 			buf_free(&b);
@@ -603,8 +627,7 @@ static void placements(const struct trials *t, char **v, int *n, int max)
 {
 	*n = 0;
 	for (int r = 0; r < t->nrec && *n < max; r++) {
-		const char *s = jstr(t->rec[r], "placement.server_cpus");
-		const char *l = jstr(t->rec[r], "placement.load_cpus");
+		const char *s = t->rec[r].server_cpus, *l = t->rec[r].load_cpus;
 		if (!s || !l)
 			continue;
 		char line[160];
@@ -679,18 +702,23 @@ static void html_metric_charts(const struct trials *t, const struct layout *L, c
 			if (!strcmp(L->p[p].proto, proto))
 				for (int i = 0; i < L->p[p].n; i++)
 					any |= t->cells[L->p[p].cells[i]].st[m].n > 0;
-		buf_appendf(out, "<h3>%s</h3>\n", trials_metrics[m].label);
+		buf_appendf(out, "<h3>%s</h3>\n", record_metrics[m].label);
 		if (!any) {
 			buf_appendf(out, "<p>n/a: no trial of this protocol recorded %s.</p>\n",
-				    trials_metrics[m].label);
+				    record_metrics[m].label);
 			continue;
 		}
 		buf_appendf(out, "<div class=\"charts\">\n");
 		for (int p = 0; p < L->np; p++) {
 			if (strcmp(L->p[p].proto, proto))
 				continue;
-			struct svg_point *pts = xcalloc((size_t)L->ns * L->nx, sizeof(*pts));
-			char **tips = xcalloc((size_t)L->ns * L->nx, sizeof(char *));
+			struct svg_point *pts = rcalloc((size_t)L->ns * L->nx, sizeof(*pts));
+			char **tips = rcalloc((size_t)L->ns * L->nx, sizeof(char *));
+			if (!pts || !tips) {
+				free(pts);
+				free(tips);
+				continue;
+			}
 			for (int s = 0; s < L->ns; s++)
 				for (int x = 0; x < L->nx; x++) {
 					const struct trials_cell *c = cell_at(t, L, &L->p[p], s, x);
@@ -702,7 +730,7 @@ static void html_metric_charts(const struct trials *t, const struct layout *L, c
 					buf_appendf(&tip, "%s, %s %s: %s ± %s %s (CV %.1f%%), n=%d, min %s, max %s",
 						    L->sv[s], L->xv[x], L->xkey ? L->xkey : "",
 						    svg_fmt_num(st->mean, a, sizeof a),
-						    svg_fmt_num(st->sd, b, sizeof b), trials_metrics[m].unit,
+						    svg_fmt_num(st->sd, b, sizeof b), record_metrics[m].unit,
 						    st->cv * 100, st->n, svg_fmt_num(st->min, lo, sizeof lo),
 						    svg_fmt_num(st->max, hi, sizeof hi));
 					buf_append(&tip, "", 1);
@@ -712,14 +740,14 @@ static void html_metric_charts(const struct trials *t, const struct layout *L, c
 				}
 			char id[64], title[512], ylabel[128];
 			snprintf(id, sizeof id, "chart-%d", (*chart_no)++);
-			snprintf(title, sizeof title, "%s — %s", trials_metrics[m].label,
+			snprintf(title, sizeof title, "%s — %s", record_metrics[m].label,
 				 panel_title(&L->p[p]));
-			snprintf(ylabel, sizeof ylabel, "%s%s%s%s", trials_metrics[m].label,
+			snprintf(ylabel, sizeof ylabel, "%s%s%s%s", record_metrics[m].label,
 				 unit_suffix(m)[0] ? " (" : "", unit_suffix(m), unit_suffix(m)[0] ? ")" : "");
 			struct svg_chart ch = {id, title, ylabel, L->xkey ? L->xkey : "",
 					       L->nx, (const char *const *)L->xv, L->ns,
 					       (const char *const *)L->sv, pts};
-			buf_appendf(out, "<figure data-metric=\"%s\" data-panel=\"", trials_metrics[m].id);
+			buf_appendf(out, "<figure data-metric=\"%s\" data-panel=\"", record_metrics[m].id);
 			svg_escape(out, L->p[p].key);
 			buf_appendf(out, "\">\n");
 			svg_line_chart(out, &ch);
@@ -743,7 +771,7 @@ static void html_table(const struct trials *t, struct buf *out)
 	}
 	for (int i = 0; i < NTABLE; i++) {
 		int m = table_metrics[i];
-		buf_appendf(out, "<th>%s%s%s%s</th>", trials_metrics[m].label,
+		buf_appendf(out, "<th>%s%s%s%s</th>", record_metrics[m].label,
 			    unit_suffix(m)[0] ? " (" : "", unit_suffix(m), unit_suffix(m)[0] ? ")" : "");
 	}
 	buf_appendf(out, "<th>ok/trials</th></tr>\n");
@@ -833,8 +861,8 @@ static int flame_exists(const struct trials *t, const char *rel)
 static int cell_has_flame(const struct trials *t, const struct trials_cell *c)
 {
 	for (int r = 0; r < t->nrec; r++) {
-		const char *ck = jstr(t->rec[r], "cell");
-		if (ck && !strcmp(ck, c->key) && rec_flame(t->rec[r]))
+		const char *ck = t->rec[r].cell;
+		if (ck && !strcmp(ck, c->key) && rec_flame(t->rec[r].json))
 			return 1;
 	}
 	return 0;
@@ -847,11 +875,10 @@ static void flame_links(const struct trials *t, const struct trials_cell *c, int
 {
 	int n = 0;
 	for (int r = 0; r < t->nrec; r++) {
-		const json_t *rec = t->rec[r];
-		const char *ck = jstr(rec, "cell"), *f = rec_flame(rec);
+		const char *ck = t->rec[r].cell, *f = rec_flame(t->rec[r].json);
 		if (!ck || strcmp(ck, c->key) || !f)
 			continue;
-		long long rep = (long long)json_integer_value(json_object_get(rec, "repeat"));
+		long long rep = t->rec[r].repeat;
 		int ok = flame_exists(t, f);
 		if (n++)
 			buf_appendf(out, html ? " " : ", ");
@@ -1065,6 +1092,14 @@ static int write_out(const char *dir, const char *name, struct buf *b, char *err
 	return 0;
 }
 
+/* An allocation failure while building a piece (oom): nothing incomplete is written. */
+static int built(char *err, size_t errlen)
+{
+	if (oom)
+		return errbuf(err, errlen, "out of memory while writing the report");
+	return 0;
+}
+
 int report_write(const char *dir, char *err, size_t errlen)
 {
 	struct trials t;
@@ -1072,16 +1107,19 @@ int report_write(const char *dir, char *err, size_t errlen)
 		return -1;
 	struct buf b = BUF_INIT;
 	int rc = 0;
+	oom = 0;
 	report_csv(&t, &b);
-	if (write_out(dir, "trials.csv", &b, err, errlen) < 0)
+	if (built(err, errlen) < 0)
+		rc = -1;
+	if (!rc && write_out(dir, "trials.csv", &b, err, errlen) < 0)
 		rc = -1;
 	buf_clear(&b);
 	report_md(&t, &b);
-	if (!rc && write_out(dir, "report.md", &b, err, errlen) < 0)
+	if (!rc && (built(err, errlen) < 0 || write_out(dir, "report.md", &b, err, errlen) < 0))
 		rc = -1;
 	buf_clear(&b);
 	report_html(&t, &b);
-	if (!rc && write_out(dir, "report.html", &b, err, errlen) < 0)
+	if (!rc && (built(err, errlen) < 0 || write_out(dir, "report.html", &b, err, errlen) < 0))
 		rc = -1;
 	buf_free(&b);
 	trials_release(&t);

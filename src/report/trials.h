@@ -1,10 +1,11 @@
 /* trials: reads a results directory written by `ctxlab run` (env.json, trials.jsonl) and
  * aggregates its trial records into cells (one cell = one combination of parameters; its
- * repeats are the trials). The record schema is defined in docs/metrics.md, "Experiment records".
+ * repeats are the trials). Records are read through lab/record.h (their one reader); the
+ * schema is defined in docs/metrics.md, "Experiment records".
  *
  *   struct trials t;
  *   if (trials_load(&t, dir, err, sizeof err) < 0) ...;
- *   for (int i = 0; i < t.ncells; i++) t.cells[i].st[TRIALS_M_CPU_CORES].mean ...
+ *   for (int i = 0; i < t.ncells; i++) t.cells[i].st[RECORD_M_CPU_CORES].mean ...
  *   trials_release(&t);
  *
  * Statistics use the trials whose status is "ok" only; failed trials are counted and their
@@ -17,34 +18,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-enum trials_metric_id {
-	TRIALS_M_CPU_CORES,
-	TRIALS_M_CPU_USER_CORES,
-	TRIALS_M_CPU_SYS_CORES,
-	TRIALS_M_CPU_PEAK_CORES,
-	TRIALS_M_CPU_US_PER_REQUEST,
-	TRIALS_M_CPU_MS_PER_MB,
-	TRIALS_M_CTXSW_PER_S,
-	TRIALS_M_CTXSW_PER_REQUEST,
-	TRIALS_M_REQUESTS_PER_S,
-	TRIALS_M_BYTES_PER_S,
-	TRIALS_M_P50_US,
-	TRIALS_M_P99_US,
-	TRIALS_M_P99_9_US,
-	TRIALS_M_P99_UNCORRECTED_US,
-	TRIALS_M_RSS_BYTES,
-	TRIALS_M_PSS_BYTES,
-	TRIALS_M_ERRORS,
-	TRIALS_NMETRICS
-};
-
-struct trials_metric {
-	const char *id;    /* short name, also the CSV column */
-	const char *path;  /* dotted path in the trial record */
-	const char *label; /* human name */
-	const char *unit;  /* "cores", "us", "/s" ... */
-};
-extern const struct trials_metric trials_metrics[TRIALS_NMETRICS];
+#include "lab/record.h"
 
 struct trials_stat {
 	int n;                  /* values used */
@@ -58,14 +32,14 @@ struct trials_cell {
 	char **pk, **pv;        /* parameter names and values (strings) */
 	int ntrials, nok, nfailed;
 	char *fail_reason;      /* first failure reason, NULL when none */
-	struct trials_stat st[TRIALS_NMETRICS];
+	struct trials_stat st[RECORD_NMETRICS];
 };
 
 struct trials {
 	char *dir;
 	json_t *env;            /* env.json, or NULL when absent */
 	int nrec;
-	json_t **rec;           /* every parsed record of trials.jsonl, in file order */
+	struct record *rec;     /* every parsed record of trials.jsonl, in file order */
 	int ncells;
 	struct trials_cell *cells; /* in order of first appearance */
 	int npkeys;
@@ -73,7 +47,9 @@ struct trials {
 	int bad_lines;          /* lines of trials.jsonl that were not valid JSON objects (skipped) */
 };
 
-/* Reads dir/trials.jsonl (required) and dir/env.json (optional). 0, or -1 with err set. */
+/* Reads dir/trials.jsonl (required) and dir/env.json (optional). 0, or -errno with err set:
+ * the file cannot be read, memory ran out, or a record is of a newer schema major version than
+ * this ctxlab reads (-EPROTONOSUPPORT: the report would be wrong, so none is made). */
 int trials_load(struct trials *t, const char *dir, char *err, size_t errlen);
 /* Same from a jsonl text already in memory (env NULL); for tests and compare. */
 int trials_load_text(struct trials *t, const char *jsonl, char *err, size_t errlen);
@@ -81,10 +57,6 @@ void trials_release(struct trials *t);
 
 /* The value of a cell's parameter, NULL when the cell has no such parameter. */
 const char *trials_cell_param(const struct trials_cell *c, const char *key);
-/* A metric of one record: 1 and *v set when present and numeric, else 0. */
-int trials_rec_metric(const json_t *rec, int metric, double *v);
-/* A value by dotted path in a JSON object; NULL when absent. */
-json_t *trials_path(const json_t *obj, const char *path);
 /* Statistics of vals[0..n). */
 void trials_stat_compute(struct trials_stat *st, const double *vals, int n);
 

@@ -26,7 +26,43 @@ CTXLAB = os.environ.get("CTXLAB") or os.path.join(BUILD, "ctxlab")
 # (headers), and they take only some of serve's options
 EXTERNAL = {"go", "nginx"}
 
+# The ready line (src/core/ready.h is the contract; tests/unit/test_core_ready.c pins the same
+# examples): "listening on HOST:PORT engine=E proto=P pid=PID"; outside peers (load_testsrv)
+# print only "listening on HOST:PORT". parse_ready is the one parser of the Python tests.
+READY_PREFIX = "listening on "
 READY_RE = re.compile(r"^listening on (\S+):(\d+) engine=(\S+) proto=(\S+) pid=(\d+)$")
+_READY_ADDR_RE = re.compile(r"^(\[[^\]]+\]|[^\s\[\]]+):(\d+)$")
+
+
+def parse_ready(line):
+    """The fields of a ready line as a dict (host without brackets, port, engine, proto, pid;
+    engine/proto "" and pid 0 when the line has only the address), or None when the line is
+    not a well-formed ready line. Mirrors ready_parse in src/core/ready.c."""
+    if isinstance(line, bytes):
+        line = line.decode("utf-8", "replace")
+    line = line.rstrip("\n")
+    if not line.startswith(READY_PREFIX):
+        return None
+    words = line[len(READY_PREFIX):].split(" ")
+    if not words or "" in words:
+        return None
+    m = _READY_ADDR_RE.match(words[0])
+    if not m or int(m.group(2)) > 65535:
+        return None
+    host = m.group(1)[1:-1] if m.group(1).startswith("[") else m.group(1)
+    r = {"addr": words[0], "host": host, "port": int(m.group(2)), "engine": "", "proto": "",
+         "pid": 0}
+    for w in words[1:]:
+        k, eq, v = w.partition("=")
+        if not eq or not v:
+            continue
+        if k in ("engine", "proto"):
+            r[k] = v
+        elif k == "pid":
+            if not v.isdigit() or int(v) <= 0:
+                return None
+            r["pid"] = int(v)
+    return r
 
 
 SKIP_RC = 77
@@ -118,15 +154,15 @@ class Serve:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      stdin=subprocess.DEVNULL, preexec_fn=preexec_fn)
         self.line = self._read_ready(ready_timeout)
-        m = READY_RE.match(self.line)
-        if not m:
+        r = parse_ready(self.line)
+        if not r or not r["pid"]:
             self.kill()
             raise AssertionError("bad ready line from %s/%s: %r (stderr: %s)" %
                                  (engine, proto, self.line, self.stderr_text()))
-        self.host, self.port = m.group(1), int(m.group(2))
+        self.host, self.port = r["host"], r["port"]
         self.addr = (self.host, self.port)
-        assert m.group(3) == engine and m.group(4) == proto, self.line
-        self.pid = int(m.group(5))
+        assert r["engine"] == engine and r["proto"] == proto, self.line
+        self.pid = r["pid"]
         assert self.pid == self.proc.pid, (self.pid, self.proc.pid)
 
     def _read_ready(self, timeout):
@@ -398,4 +434,18 @@ if __name__ == "__main__":
             assert (st, body) == (200, b"hello, world\n"), (st, body)
             assert s.pid in proc_tree(s.pid)
             assert tree_cpu_s(s.pid) >= 0
-    run_tests([("ctxlabtest self-check", selfcheck)])
+    def ready_parser():
+        # the examples of tests/unit/test_core_ready.c: the two parsers agree
+        r = parse_ready("listening on 127.0.0.1:7000 engine=epoll proto=http pid=42")
+        assert r == {"addr": "127.0.0.1:7000", "host": "127.0.0.1", "port": 7000,
+                     "engine": "epoll", "proto": "http", "pid": 42}, r
+        r = parse_ready(b"listening on [::1]:65535 engine=go proto=echo pid=7\n")
+        assert (r["host"], r["port"], r["pid"]) == ("::1", 65535, 7), r
+        assert parse_ready("listening on 0.0.0.0:80")["port"] == 80
+        assert parse_ready("listening on 1.2.3.4:80 engine=e proto=p pid=1 tls=no")["pid"] == 1
+        for bad in ("ctxlab: warning: something", "listening on ",
+                    "listening on 127.0.0.1 engine=x", "listening on 127.0.0.1:99999",
+                    "listening on 1.2.3.4:80 pid=abc", "listening on 1.2.3.4:80 pid=-3",
+                    "listening on [::1:80", "listening on  1.2.3.4:80"):
+            assert parse_ready(bad) is None, bad
+    run_tests([("ctxlabtest self-check", selfcheck), ("ready-line parser", ready_parser)])

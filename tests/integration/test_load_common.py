@@ -7,6 +7,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ctxlabtest import parse_ready  # noqa: E402  the one ready-line parser of the tests
+
 CTXLAB = os.environ.get("CTXLAB", "ctxlab")
 BUILD = os.environ.get("CTXLAB_BUILD", os.path.dirname(CTXLAB))
 SRV = os.path.join(BUILD, "load_testsrv")
@@ -20,11 +23,11 @@ class Server:
         self.p = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                   text=True)
         line = self.p.stdout.readline()
-        m = re.search(r"listening on (\S+):(\d+)", line)
-        if not m:
+        r = parse_ready(line)
+        if not r:
             self.stop()
             raise RuntimeError("server did not start: %r" % line)
-        self.port = int(m.group(2))
+        self.port = r["port"]
         self.addr = "127.0.0.1:%d" % self.port
 
     def stop(self):

@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <limits.h>
+#include <sys/resource.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -55,12 +58,12 @@ static void test_cells_and_findings(void **state)
 	assert_int_equal(t.ncells, 4);
 	const struct trials_cell *fork4 = &t.cells[0], *epoll16 = &t.cells[3];
 	assert_string_equal(fork4->key, "engine=fork proto=http connections=4");
-	assert_true(fork4->st[TRIALS_M_CPU_CORES].mean > 0.4999 && fork4->st[TRIALS_M_CPU_CORES].mean < 0.5001);
+	assert_true(fork4->st[RECORD_M_CPU_CORES].mean > 0.4999 && fork4->st[RECORD_M_CPU_CORES].mean < 0.5001);
 	assert_int_equal(epoll16->ntrials, 2);
 	assert_int_equal(epoll16->nok, 1);
 	assert_string_equal(epoll16->fail_reason, "boom");
-	assert_true(epoll16->st[TRIALS_M_CPU_CORES].mean == 0.2); /* the failed 9.99 is not averaged */
-	assert_int_equal(epoll16->st[TRIALS_M_P99_US].n, 0);      /* absent metric: no value */
+	assert_true(epoll16->st[RECORD_M_CPU_CORES].mean == 0.2); /* the failed 9.99 is not averaged */
+	assert_int_equal(epoll16->st[RECORD_M_P99_US].n, 0);      /* absent metric: no value */
 
 	struct buf f = BUF_INIT;
 	int n = report_findings(&t, &f);
@@ -93,6 +96,49 @@ static void test_cells_and_findings(void **state)
 	trials_release(&t);
 }
 
+/* report and compare read through lab/record: a record of a newer schema major version is
+ * refused with the reason (a report of figures it may misread would be wrong), older ones are
+ * read (no "schema" = 1.0) */
+static void test_newer_schema_refused(void **state)
+{
+	(void)state;
+	struct trials t;
+	char err[256] = "";
+	static const char newer[] = REC(0, 0, "fork", "4", "0.40", "ok")
+		"{\"schema\": \"2.0\", \"trial\": 1, \"repeat\": 0, \"cell\": \"x\", \"status\": \"ok\"}\n";
+	assert_int_equal(trials_load_text(&t, newer, err, sizeof err), -EPROTONOSUPPORT);
+	assert_non_null(strstr(err, "record 2"));
+	assert_non_null(strstr(err, "schema 2.0"));
+	assert_int_equal(t.nrec, 0); /* released */
+	static const char older[] = "{\"schema\": \"1.0\", \"trial\": 0, \"repeat\": 0, \"cell\": \"x\","
+		" \"status\": \"ok\", \"server_cpu\": {\"total_cores\": 0.5}}\n";
+	assert_int_equal(trials_load_text(&t, older, err, sizeof err), 0);
+	assert_int_equal(t.nrec, 1);
+	assert_true(t.cells[0].st[RECORD_M_CPU_CORES].mean == 0.5);
+	trials_release(&t);
+}
+
+/* an allocation that fails is an error returned to the caller, never die() (which would end
+ * this test's process with status 1): a trial set whose per-record buffer cannot be had under
+ * a 1 GiB address-space limit */
+static void test_compare_out_of_memory_is_an_error(void **state)
+{
+	(void)state;
+	struct rlimit rl = {1UL << 30, 1UL << 30};
+	if (setrlimit(RLIMIT_AS, &rl) < 0) {
+		printf("SKIP: setrlimit(RLIMIT_AS): %s\n", strerror(errno));
+		skip();
+	}
+	struct trials t;
+	memset(&t, 0, sizeof t);
+	t.nrec = INT_MAX - 1; /* (nrec + 1) doubles: 16 GiB */
+	struct buf out = BUF_INIT;
+	char err[256] = "";
+	assert_int_equal(compare_trials(&t, "a", &t, "b", NULL, NULL, &out, err, sizeof err), -1);
+	assert_string_equal(err, "out of memory");
+	buf_free(&out);
+}
+
 static void test_svg_escape_and_points(void **state)
 {
 	(void)state;
@@ -114,6 +160,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_cells_and_findings),
+		cmocka_unit_test(test_newer_schema_refused),
+		cmocka_unit_test(test_compare_out_of_memory_is_an_error),
 		cmocka_unit_test(test_svg_escape_and_points),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,40 @@
+/* env: DIR/env.json, the environment and the experiment of a run — its one writer and its one
+ * reader (`run --resume` reads back what the run started with). Keys: docs/metrics.md,
+ * "env.json" (tests/integration/test_metrics_keys.py checks that each one is defined there).
+ * Not thread-safe. */
+#ifndef CTXLAB_LAB_ENV_H
+#define CTXLAB_LAB_ENV_H
+
+#include <stddef.h>
+
+#include "lab/spec.h"
+
+struct env_run {
+	const char *argv_line;  /* the command line ("command"), NULL = left out */
+	int is_default;         /* the embedded default experiment */
+	int ncells, ntrials;
+};
+
+/* Writes DIR/env.json (whole, through core/outfile.h): the machine (kernel, CPU model, cores,
+ * governor, versions of the outside peers the spec runs) and the experiment. 0, or -1 with err
+ * set. */
+int env_write(const char *dir, const struct spec *s, const struct env_run *run, char *err,
+	      size_t errlen);
+
+#define ENV_MAX_ENGINES 64
+
+/* What a resumed run takes from env.json. */
+struct env_resume {
+	int have_engines;                       /* "engines" was there */
+	int nengines;
+	char engines[ENV_MAX_ENGINES][32];      /* the effective matrix (after the start-up probe) */
+	int quick, is_default;
+	int profile;                            /* enum spec_profile, -1 when absent */
+};
+
+/* Reads DIR/env.json. 0; -ENOENT (absent or unreadable: err says why; *r holds the defaults,
+ * the caller goes on with them). */
+int env_read(const char *dir, struct env_resume *r, char *err, size_t errlen);
+int env_resume_has_engine(const struct env_resume *r, const char *engine);
+
+#endif

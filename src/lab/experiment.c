@@ -1,0 +1,257 @@
+#include "lab/experiment.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "lab/default_spec.h"
+#include "lab/env.h"
+#include "lab/runner.h"
+#include "lab/spec.h"
+
+/* The whole file as a C string (caller frees), or NULL with errno set. */
+static char *read_text(const char *path)
+{
+	struct buf b = BUF_INIT;
+	int r = buf_read_file(&b, path);
+	if (r) {
+		errno = -r;
+		return NULL;
+	}
+	return b.data ? b.data : strdup("");
+}
+
+static int mkdirs(const char *path)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof tmp, "%s", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* 1 when dir holds no entry (or cannot be read: the run's own open reports that). */
+static int dir_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 1;
+	struct dirent *e;
+	int empty = 1;
+	while (empty && (e = readdir(d)))
+		empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+	closedir(d);
+	return empty;
+}
+
+/* Parses the spec against the server host's engines (local first; a remote server host's
+ * own list when the spec names one). 0, or the parser's negative return with err set. */
+static int load_spec(struct spec *s, const char *text, const char *file, const char *self,
+		     int flags, char *err, size_t errlen)
+{
+	struct spec_catalog cat;
+	if (runner_catalog(self, "local", &cat, err, errlen) < 0)
+		return -1;
+	int r = spec_parse_text(s, text, file, &cat, flags, err, errlen);
+	if (r < 0)
+		return r;
+	if (!strncmp(s->server_host, "ssh:", 4)) {
+		char host[256];
+		snprintf(host, sizeof host, "%s", s->server_host);
+		spec_release(s);
+		if (runner_catalog(self, host, &cat, err, errlen) < 0)
+			return -1;
+		r = spec_parse_text(s, text, file, &cat, flags, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* The spec's text and file name: DIR/spec.ini on resume, the file, or the embedded default.
+ * NULL with err set. */
+static char *spec_source(const struct experiment_opts *o, char *file, size_t flen,
+			 int *is_default, char *err, size_t errlen)
+{
+	char *text;
+	*is_default = 0;
+	if (o->resume) {
+		snprintf(file, flen, "%s/spec.ini", o->resume);
+		if (!(text = read_text(file)))
+			errbuf(err, errlen, "cannot read '%s': %s (is '%s' a results directory of "
+			       "'ctxlab run'?)", file, strerror(errno), o->resume);
+	} else if (o->spec_path) {
+		snprintf(file, flen, "%s", o->spec_path);
+		if (!(text = read_text(file)))
+			errbuf(err, errlen, "cannot open spec '%s': %s (give the path of an .ini file, "
+			       "or no argument for the default experiment)", file, strerror(errno));
+	} else {
+		snprintf(file, flen, "%s", DEFAULT_SPEC_FILE " (embedded)");
+		*is_default = 1;
+		if (!(text = strdup(default_spec_text)))
+			errbuf(err, errlen, "out of memory");
+	}
+	return text;
+}
+
+/* --resume: the same cells as the run being resumed (engines dropped at its start stay out) */
+static void keep_resumed_engines(struct spec *s, const struct env_resume *env)
+{
+	const struct spec_key *ek = spec_get(s, "server", "engine");
+	char names[SPEC_MAX_VALUES][32];
+	int ne = ek ? ek->n : 0;
+	for (int i = 0; i < ne; i++)
+		snprintf(names[i], sizeof names[i], "%s", ek->v[i].text);
+	for (int i = 0; i < ne; i++)
+		if (!env_resume_has_engine(env, names[i]))
+			spec_drop_engine(s, names[i], "not in the run being resumed (env.json): "
+					 "left out");
+}
+
+/* The default keeps only the engines that start here (e.g. no Go peer built). 0 or -1. */
+static int probe_default_engines(struct spec *s, const char *self, char *err, size_t errlen)
+{
+	const struct spec_key *ek = spec_get(s, "server", "engine");
+	const struct spec_key *pk = spec_get(s, "server", "proto");
+	char names[SPEC_MAX_VALUES][32];
+	int ne = ek ? ek->n : 0;
+	for (int i = 0; i < ne; i++)
+		snprintf(names[i], sizeof names[i], "%s", ek->v[i].text);
+	for (int i = 0; i < ne && pk && pk->n; i++) {
+		char why[600], note[700];
+		if (runner_probe(self, s->server_host, names[i], pk->v[pk->n - 1].text, why,
+				 sizeof why) == 0)
+			continue;
+		snprintf(note, sizeof note, "cannot start here (%.500s): dropped from the default "
+			 "experiment", why);
+		spec_drop_engine(s, names[i], note);
+	}
+	ek = spec_get(s, "server", "engine");
+	if (!ek || !ek->n)
+		return errbuf(err, errlen, "no engine of the default experiment starts here (see "
+			      "the notes above; try 'ctxlab serve --engine epoll')");
+	return 0;
+}
+
+/* The spec to run, every option applied. 0, or -1 with err set. */
+static int experiment_spec(const struct experiment_opts *o, struct spec *s, char **text,
+			   int *is_default, struct experiment_result *res, char *err, size_t errlen)
+{
+	char file[4200];
+	*text = spec_source(o, file, sizeof file, is_default, err, errlen);
+	if (!*text)
+		return -1;
+	struct env_resume env = {.profile = -1};
+	int quick = o->quick, profile = o->profile;
+	if (o->resume) {
+		char eerr[256];
+		env_read(o->resume, &env, eerr, sizeof eerr); /* absent: the defaults */
+		quick = env.quick;
+		*is_default = env.is_default;
+		profile = env.profile;
+	}
+	int lr = load_spec(s, *text, file, o->self, *is_default ? SPEC_LENIENT : 0, err, errlen);
+	if (lr < 0) {
+		res->usage = lr == -E2BIG; /* a matrix too large to run is a usage error */
+		return -1;
+	}
+	if (o->resume && env.have_engines)
+		keep_resumed_engines(s, &env);
+	if (*is_default && !o->resume && probe_default_engines(s, o->self, err, errlen) < 0) {
+		spec_release(s);
+		return -1;
+	}
+	if (quick)
+		spec_quick(s);
+	if (profile >= 0)
+		s->profile = (enum spec_profile)profile;
+	return 0;
+}
+
+/* Picks (or takes) the results directory and locks it. 0, or -1 with err set. */
+static int experiment_dir(const struct experiment_opts *o, const struct spec *s,
+			  struct experiment_result *res, char *err, size_t errlen)
+{
+	char *dir = res->dir;
+	size_t len = sizeof res->dir;
+	if (o->resume) {
+		snprintf(dir, len, "%s", o->resume);
+	} else if (o->out) {
+		snprintf(dir, len, "%s", o->out);
+	} else {
+		char stamp[32];
+		time_t now = time(NULL);
+		struct tm tm;
+		localtime_r(&now, &tm);
+		strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+		snprintf(dir, len, "results/%s-%s", s->name, stamp);
+		struct stat st;
+		for (int i = 2; stat(dir, &st) == 0 && i < 100; i++)
+			snprintf(dir, len, "results/%s-%s-%d", s->name, stamp, i);
+	}
+	if (!o->resume) {
+		int rc = mkdirs(dir);
+		if (rc < 0)
+			return errbuf(err, errlen, "cannot create '%s': %s", dir, strerror(-rc));
+	}
+	/* one run per directory at a time: held until the report is written */
+	res->lockfd = runner_lock(dir, err, errlen);
+	if (res->lockfd < 0)
+		return -1;
+	if (!o->resume && !dir_empty(dir)) {
+		close(res->lockfd);
+		res->lockfd = -1;
+		return errbuf(err, errlen, "'%s' exists and is not empty: a run writes into a fresh "
+			      "directory (name another with -o, or continue the run there with "
+			      "'ctxlab run --resume %s')", dir, dir);
+	}
+	return 0;
+}
+
+int experiment_run(const struct experiment_opts *o, struct experiment_result *res, char *err,
+		   size_t errlen)
+{
+	memset(res, 0, sizeof *res);
+	res->lockfd = -1;
+	struct spec s;
+	char *text = NULL;
+	int is_default = 0;
+	if (experiment_spec(o, &s, &text, &is_default, res, err, errlen) < 0) {
+		free(text);
+		return -1;
+	}
+	int rc;
+	if (o->dry) {
+		spec_print_matrix(&s, o->dry_out ? o->dry_out : stdout);
+		rc = 1;
+	} else if (experiment_dir(o, &s, res, err, errlen) < 0) {
+		rc = -1;
+	} else {
+		struct runner_opts ro = {.self = o->self, .dir = res->dir, .spec_text = text,
+					 .argv_line = o->argv_line, .resume = o->resume != NULL,
+					 .quiet = o->quiet, .is_default = is_default,
+					 .ready_timeout_ns = 10000000000ULL};
+		rc = runner_run(&s, &ro, err, errlen);
+		if (rc < 0) {
+			close(res->lockfd);
+			res->lockfd = -1;
+		}
+	}
+	spec_release(&s);
+	free(text);
+	return rc;
+}

@@ -1,0 +1,294 @@
+#include "lab/record.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const struct record_metric_info record_metrics[RECORD_NMETRICS] = {
+	[RECORD_M_CPU_CORES] = {"cpu_cores", "server_cpu.total_cores", "server CPU", "cores"},
+	[RECORD_M_CPU_USER_CORES] = {"cpu_user_cores", "server_cpu.user_cores", "server user CPU", "cores"},
+	[RECORD_M_CPU_SYS_CORES] = {"cpu_sys_cores", "server_cpu.sys_cores", "server system CPU", "cores"},
+	[RECORD_M_CPU_PEAK_CORES] = {"cpu_peak_cores", "server_cpu.peak_cores", "server CPU peak", "cores"},
+	[RECORD_M_CPU_US_PER_REQUEST] = {"cpu_us_per_request", "server_cpu.us_per_request",
+					 "server CPU per request", "us"},
+	[RECORD_M_CPU_MS_PER_MB] = {"cpu_ms_per_mb", "server_cpu.ms_per_mb", "server CPU per MB", "ms"},
+	[RECORD_M_CTXSW_PER_S] = {"ctxsw_per_s", "ctxsw.per_s", "context switches", "/s"},
+	[RECORD_M_CTXSW_PER_REQUEST] = {"ctxsw_per_request", "ctxsw.per_request",
+					"context switches per request", ""},
+	[RECORD_M_REQUESTS_PER_S] = {"requests_per_s", "throughput.requests_per_s", "throughput", "req/s"},
+	[RECORD_M_BYTES_PER_S] = {"bytes_per_s", "throughput.bytes_per_s", "bytes moved", "B/s"},
+	[RECORD_M_P50_US] = {"p50_us", "latency_us.p50", "p50 latency", "us"},
+	[RECORD_M_P99_US] = {"p99_us", "latency_us.p99", "p99 latency", "us"},
+	[RECORD_M_P99_9_US] = {"p99_9_us", "latency_us.p99_9", "p99.9 latency", "us"},
+	[RECORD_M_P99_UNCORRECTED_US] = {"p99_uncorrected_us", "latency_uncorrected_us.p99",
+					 "p99 latency (uncorrected)", "us"},
+	[RECORD_M_RSS_BYTES] = {"rss_bytes", "memory.rss_bytes", "server RSS", "B"},
+	[RECORD_M_PSS_BYTES] = {"pss_bytes", "memory.pss_bytes", "server PSS", "B"},
+	[RECORD_M_ERRORS] = {"errors", "errors.total", "errors", ""},
+};
+
+/* ---- writing ---- */
+
+static double jnum(const json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	return json_is_number(v) ? json_number_value(v) : 0;
+}
+
+static void copy_obj(struct jw *w, const char *key, const json_t *v)
+{
+	if (!v)
+		return;
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!s) {
+		w->oom = 1;
+		return;
+	}
+	jw_key(w, key);
+	jw_raw(w, s);
+	free(s);
+}
+
+void record_load_figs(const json_t *L, struct record_load_figs *f)
+{
+	memset(f, 0, sizeof *f);
+	if (!L)
+		return;
+	f->duration_s = jnum(L, "duration_s");
+	f->requests = jnum(L, "requests");
+	if (f->requests <= 0)
+		f->requests = jnum(L, "messages_sent");
+	f->bytes = jnum(L, "bytes_sent") + jnum(L, "bytes_received");
+	f->requests_per_s = f->duration_s > 0 ? f->requests / f->duration_s : 0;
+	f->bytes_per_s = f->duration_s > 0 ? f->bytes / f->duration_s : 0;
+}
+
+static void write_head(struct jw *w, const struct record *r)
+{
+	jw_kstr(w, "schema", RECORD_SCHEMA);
+	jw_kint(w, "trial", r->trial);
+	jw_kint(w, "of", r->of);
+	jw_kint(w, "repeat", r->repeat);
+	jw_kstr(w, "cell", r->cell);
+	jw_key(w, "params");
+	jw_obj(w);
+	for (int i = 0; i < r->nparams; i++)
+		jw_kstr(w, r->params[i].key, r->params[i].value);
+	jw_end(w);
+	jw_kstr(w, "status", r->ok ? "ok" : "failed");
+	if (r->ok) {
+		jw_key(w, "reason");
+		jw_null(w);
+	} else {
+		jw_kstr(w, "reason", r->reason);
+	}
+	jw_kbool(w, "profiled", r->profiled);
+	if (r->profiled) {
+		char flame[300];
+		snprintf(flame, sizeof flame, "%s/flame.svg", r->flame_dir);
+		jw_kstr(w, "flame", flame);
+	}
+	jw_kuint(w, "start_wall_ns", r->start_wall_ns);
+	jw_kdouble(w, "warmup_s", r->warmup_s);
+	jw_kdouble(w, "duration_s", r->duration_s);
+	jw_key(w, "hosts");
+	jw_obj(w);
+	jw_kstr(w, "server", r->server_host);
+	jw_kstr(w, "load", r->load_host);
+	jw_kstr(w, "server_address", r->server_address);
+	jw_end(w);
+	jw_key(w, "placement");
+	jw_obj(w);
+	jw_kstr(w, "server_cpus", r->server_cpus);
+	jw_kint(w, "server_ncpus", r->server_ncpus);
+	jw_kstr(w, "load_cpus", r->load_cpus);
+	jw_kint(w, "load_ncpus", r->load_ncpus);
+	jw_kbool(w, "shared", r->shared);
+	jw_end(w);
+}
+
+static void write_load(struct jw *w, const json_t *L, const struct record_load_figs *f)
+{
+	jw_key(w, "throughput");
+	jw_obj(w);
+	jw_kdouble(w, "requests", f->requests);
+	jw_kdouble(w, "requests_per_s", f->requests_per_s);
+	jw_kdouble(w, "bytes_per_s", f->bytes_per_s);
+	jw_end(w);
+	/* latency exists only where responses were timed (not for sink) */
+	const json_t *lat = json_object_get(L, "latency_us");
+	if (lat && jnum(lat, "count") > 0) {
+		copy_obj(w, "latency_us", lat);
+		copy_obj(w, "latency_uncorrected_us", json_object_get(L, "latency_uncorrected_us"));
+	}
+	copy_obj(w, "errors", json_object_get(L, "errors"));
+	copy_obj(w, "client_cpu", json_object_get(L, "client_cpu"));
+	jw_key(w, "load");
+	jw_obj(w);
+	copy_obj(w, "config", json_object_get(L, "config"));
+	copy_obj(w, "target_rate_per_s", json_object_get(L, "target_rate_per_s"));
+	copy_obj(w, "late_sends", json_object_get(L, "late_sends"));
+	copy_obj(w, "duration_s", json_object_get(L, "duration_s"));
+	jw_end(w);
+}
+
+void record_write(struct jw *w, const struct record *r)
+{
+	struct record_load_figs f;
+	record_load_figs(r->load, &f);
+	jw_obj(w);
+	write_head(w, r);
+	jw_kstr(w, "accounting", r->have_mon ? r->accounting : "none");
+	if (r->have_mon) {
+		jw_kstr(w, "accounting_reason", r->accounting_reason);
+		jw_kdouble(w, "window_s", r->window_s);
+		monout_record(w, r->total, r->peak, f.requests_per_s, f.bytes_per_s);
+	}
+	if (r->load)
+		write_load(w, r->load, &f);
+	jw_key(w, "warnings");
+	jw_arr(w);
+	for (int i = 0; i < r->nwarn; i++)
+		jw_str(w, r->warnings[i]);
+	jw_end(w);
+	jw_end(w);
+}
+
+/* ---- reading ---- */
+
+json_t *record_path(const json_t *obj, const char *path)
+{
+	char part[64];
+	const char *p = path;
+	json_t *cur = (json_t *)obj;
+	while (cur && *p) {
+		const char *dot = strchr(p, '.');
+		size_t n = dot ? (size_t)(dot - p) : strlen(p);
+		if (n >= sizeof part || !json_is_object(cur))
+			return NULL;
+		memcpy(part, p, n);
+		part[n] = 0;
+		cur = json_object_get(cur, part);
+		p += n + (dot ? 1 : 0);
+	}
+	return cur;
+}
+
+int record_metric(const struct record *r, int metric, double *v)
+{
+	if (metric < 0 || metric >= RECORD_NMETRICS || !r->json)
+		return 0;
+	json_t *j = record_path(r->json, record_metrics[metric].path);
+	if (!j || !json_is_number(j))
+		return 0;
+	*v = json_number_value(j);
+	return isfinite(*v);
+}
+
+/* "MAJOR.MINOR" (MINOR optional); -EINVAL when it is not that */
+static int parse_version(const char *s, int *major, int *minor)
+{
+	char *end;
+	long ma = strtol(s, &end, 10), mi = 0;
+	if (end == s || ma < 0 || ma > 1000000)
+		return -EINVAL;
+	if (*end == '.') {
+		const char *p = end + 1;
+		mi = strtol(p, &end, 10);
+		if (end == p || mi < 0 || mi > 1000000)
+			return -EINVAL;
+	}
+	if (*end)
+		return -EINVAL;
+	*major = (int)ma;
+	*minor = (int)mi;
+	return 0;
+}
+
+static const char *jstr(const json_t *o, const char *path)
+{
+	return json_string_value(record_path(o, path));
+}
+
+static int jint(const json_t *o, const char *key, int dflt)
+{
+	json_t *v = json_object_get(o, key);
+	return json_is_integer(v) ? (int)json_integer_value(v) : dflt;
+}
+
+static int read_params(struct record *r, const json_t *params)
+{
+	size_t n = json_object_size(params);
+	r->params = calloc(n + 1, sizeof *r->params);
+	if (!r->params)
+		return -ENOMEM;
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)params, k, v)
+	{
+		r->params[r->nparams].key = k;
+		r->params[r->nparams].value = json_string_value(v); /* NULL: not a string */
+		r->nparams++;
+	}
+	return 0;
+}
+
+int record_parse(const char *line, size_t len, struct record *r, char *err, size_t errlen)
+{
+	memset(r, 0, sizeof *r);
+	r->repeat = -1;
+	json_error_t je;
+	json_t *j = json_loadb(line, len, 0, &je);
+	if (!j || !json_is_object(j)) {
+		json_decref(j);
+		snprintf(err, errlen, "not a JSON object%s%s", j ? "" : ": ", j ? "" : je.text);
+		return -EINVAL;
+	}
+	r->json = j;
+	r->schema_major = 1;
+	json_t *sv = json_object_get(j, "schema");
+	if (sv && (!json_is_string(sv) ||
+		   parse_version(json_string_value(sv), &r->schema_major, &r->schema_minor) < 0)) {
+		snprintf(err, errlen, "its \"schema\" is not a version MAJOR.MINOR");
+		return -EINVAL;
+	}
+	if (r->schema_major > RECORD_SCHEMA_MAJOR) {
+		snprintf(err, errlen, "the record has schema %d.%d, newer than this ctxlab reads "
+			 "(%d.x): read it with a newer ctxlab", r->schema_major, r->schema_minor,
+			 RECORD_SCHEMA_MAJOR);
+		return -EPROTONOSUPPORT;
+	}
+	r->trial = jint(j, "trial", -1);
+	r->of = jint(j, "of", 0);
+	r->repeat = jint(j, "repeat", -1);
+	r->cell = jstr(j, "cell");
+	if (read_params(r, json_object_get(j, "params")) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	const char *st = jstr(j, "status");
+	r->ok = st && !strcmp(st, "ok");
+	r->reason = jstr(j, "reason");
+	r->profiled = json_is_true(json_object_get(j, "profiled"));
+	r->flame_dir = jstr(j, "flame");
+	r->server_host = jstr(j, "hosts.server");
+	r->load_host = jstr(j, "hosts.load");
+	r->server_address = jstr(j, "hosts.server_address");
+	r->server_cpus = jstr(j, "placement.server_cpus");
+	r->load_cpus = jstr(j, "placement.load_cpus");
+	r->server_ncpus = jint(json_object_get(j, "placement"), "server_ncpus", 0);
+	r->load_ncpus = jint(json_object_get(j, "placement"), "load_ncpus", 0);
+	r->accounting = jstr(j, "accounting");
+	r->accounting_reason = jstr(j, "accounting_reason");
+	r->have_mon = json_object_get(j, "server_cpu") != NULL;
+	return 0;
+}
+
+void record_release(struct record *r)
+{
+	free(r->params);
+	json_decref(r->json);
+	memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,118 @@
+/* record: the trial record, one JSON object per line of DIR/trials.jsonl — its one writer and
+ * its one reader. `ctxlab run` writes records (record_write), `report`, `compare` and
+ * `run --resume` read them (record_parse); nothing else spells the record's keys. The keys are
+ * defined in docs/metrics.md, "Trial record" (tests/integration/test_metrics_keys.py checks
+ * that every key written here is there).
+ *
+ * Schema version: every record carries "schema": "MAJOR.MINOR" (RECORD_SCHEMA). A minor
+ * version adds keys; a major one changes or removes them. A reader reads every record of its
+ * own major version or an older one (a record without "schema" is 1.0: written before the key
+ * existed) and refuses a newer major version (-EPROTONOSUPPORT, err says which version and
+ * what to do). Keys it does not know are ignored.
+ *
+ * Who writes what: the monitor's figures ("server_cpu", "ctxsw", "memory") through
+ * monitor/monout.h; the load generator's through its own JSON (load/loadout.c), embedded;
+ * everything else here. Not thread-safe; the caller owns struct record.
+ */
+#ifndef CTXLAB_LAB_RECORD_H
+#define CTXLAB_LAB_RECORD_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/json.h"
+#include "monitor/monitor.h"
+#include "monitor/monout.h"
+
+#define RECORD_SCHEMA_MAJOR 1
+#define RECORD_SCHEMA_MINOR 1
+#define RECORD_SCHEMA "1.1"
+
+struct record_param {
+	const char *key, *value;
+};
+
+/* One trial. Writing: the caller fills it (pointers to its own strings). Reading: the strings
+ * point into r->json (valid until record_release). */
+struct record {
+	int schema_major, schema_minor;   /* read: 1.0 when absent */
+	int trial, of, repeat;            /* read: repeat -1 when absent */
+	const char *cell;                 /* the cell key; read: NULL when absent */
+	int nparams;
+	struct record_param *params;      /* in the cell's order */
+	int ok;                           /* status "ok"; else "failed" with reason */
+	const char *reason;
+	int profiled;
+	const char *flame_dir;            /* write: "flame/ID"; read: the "flame" path or NULL */
+	uint64_t start_wall_ns;
+	double warmup_s, duration_s;
+	const char *server_host, *load_host, *server_address;
+	const char *server_cpus, *load_cpus;
+	int server_ncpus, load_ncpus, shared;
+	/* the monitor's figures over the window (write only; read them with record_metric) */
+	int have_mon;
+	const char *accounting, *accounting_reason;
+	double window_s;
+	const struct monitor_sample *total;
+	const struct monitor_peak *peak;
+	/* the load generator's document (load --json), embedded by its own keys; write only */
+	const json_t *load;
+	int nwarn;
+	const char *const *warnings;
+	/* read: the whole record */
+	json_t *json;
+};
+
+/* The load generator's figures a record is computed from (load's keys are load's: read here
+ * only to derive the record's throughput). */
+struct record_load_figs {
+	double duration_s, requests, bytes, requests_per_s, bytes_per_s;
+};
+void record_load_figs(const json_t *load, struct record_load_figs *f);
+
+/* Writes r as one JSON object (no newline) into w. */
+void record_write(struct jw *w, const struct record *r);
+
+/* Parses one line into r (record_release it, also after an error). 0; -EINVAL when the line is
+ * not a JSON object; -EPROTONOSUPPORT when its schema's major version is newer than this
+ * reader's (err says so). */
+int record_parse(const char *line, size_t len, struct record *r, char *err, size_t errlen);
+void record_release(struct record *r);
+
+/* ---- the figures the report aggregates: names and where they are in a record ---- */
+enum record_metric_id {
+	RECORD_M_CPU_CORES,
+	RECORD_M_CPU_USER_CORES,
+	RECORD_M_CPU_SYS_CORES,
+	RECORD_M_CPU_PEAK_CORES,
+	RECORD_M_CPU_US_PER_REQUEST,
+	RECORD_M_CPU_MS_PER_MB,
+	RECORD_M_CTXSW_PER_S,
+	RECORD_M_CTXSW_PER_REQUEST,
+	RECORD_M_REQUESTS_PER_S,
+	RECORD_M_BYTES_PER_S,
+	RECORD_M_P50_US,
+	RECORD_M_P99_US,
+	RECORD_M_P99_9_US,
+	RECORD_M_P99_UNCORRECTED_US,
+	RECORD_M_RSS_BYTES,
+	RECORD_M_PSS_BYTES,
+	RECORD_M_ERRORS,
+	RECORD_NMETRICS
+};
+
+struct record_metric_info {
+	const char *id;    /* short name, also the CSV column */
+	const char *path;  /* dotted path in the record */
+	const char *label; /* human name */
+	const char *unit;  /* "cores", "us", "/s" ... */
+};
+extern const struct record_metric_info record_metrics[RECORD_NMETRICS];
+
+/* A metric of a parsed record: 1 and *v set when present, numeric and finite; else 0. */
+int record_metric(const struct record *r, int metric, double *v);
+/* A value by dotted path in a JSON object; NULL when absent. */
+json_t *record_path(const json_t *obj, const char *path);
+
+#endif
