@@ -488,10 +488,10 @@ int stats_holm(const double *p, size_t n, double *adj)
 /* ---- decisions -------------------------------------------------------------------- */
 
 int stats_significant(double p_adjusted, double ci_lo, double ci_hi, double rel_shift,
-		      double alpha, double noise_floor, unsigned *why)
+		      size_t na, size_t nb, double alpha, double noise_floor, unsigned *why)
 {
 	if (!(alpha > 0 && alpha <= 1) || !(noise_floor >= 0) || isnan(p_adjusted) ||
-	    isnan(ci_lo) || isnan(ci_hi))
+	    isnan(ci_lo) || isnan(ci_hi) || !na || !nb)
 		return -EINVAL;
 	unsigned w = 0;
 	if (!(p_adjusted < alpha))
@@ -500,6 +500,8 @@ int stats_significant(double p_adjusted, double ci_lo, double ci_hi, double rel_
 		w |= STATS_FAIL_CI;
 	if (!(fabs(rel_shift) > noise_floor))
 		w |= STATS_FAIL_FLOOR;
+	if (!(stats_mw_min_p(na, nb) < alpha))
+		w |= STATS_FAIL_N;
 	if (why)
 		*why = w;
 	return w == 0;
@@ -514,6 +516,8 @@ const char *stats_fail_name(unsigned bit)
 		return "ci";
 	case STATS_FAIL_FLOOR:
 		return "noise floor";
+	case STATS_FAIL_N:
+		return "n";
 	default:
 		return "?";
 	}

@@ -13,8 +13,8 @@
  *   struct stats_compare c;
  *   stats_compare(a, na, b, nb, 0.95, &c);      // medians + CIs, HL shift + CI, MW p
  *   ... collect c.mw.p of every metric of the cell, stats_holm() them ...
- *   unsigned why; int sig = stats_significant(p_adj, c.hl.lo, c.hl.hi, c.rel_shift,
- *                                             0.05, STATS_NOISE_FLOOR, &why);
+ *   unsigned why; int sig = stats_significant(p_adj, c.hl.lo, c.hl.hi, c.rel_shift, na, nb,
+ *                                             STATS_ALPHA, STATS_NOISE_FLOOR, &why);
  */
 #ifndef CTXLAB_CORE_STATS_H
 #define CTXLAB_CORE_STATS_H
@@ -137,15 +137,20 @@ int stats_holm(const double *p, size_t n, double *adj);
 #define STATS_FAIL_P     1u   /* adjusted p >= alpha */
 #define STATS_FAIL_CI    2u   /* the shift's CI includes 0 */
 #define STATS_FAIL_FLOOR 4u   /* |rel_shift| <= noise floor (or rel_shift is NaN) */
+#define STATS_FAIL_N     8u   /* n_a, n_b too small: stats_mw_min_p(n_a, n_b) >= alpha */
 
 /* Significant iff p_adjusted < alpha AND the shift CI excludes 0 (ci_lo > 0 or ci_hi < 0)
- * AND |rel_shift| > noise_floor. Returns 1 (significant) or 0, with every failed condition
- * in *why (0 when significant; why may be NULL); -EINVAL when alpha is outside (0, 1],
- * noise_floor is negative or NaN, or p_adjusted / a CI bound is NaN. */
+ * AND |rel_shift| > noise_floor AND an exact test with n_a and n_b values could reach
+ * p < alpha at all (stats_mw_min_p(n_a, n_b) < alpha). The last condition guards the normal
+ * approximation, which with ties in tiny samples can give p below what any exact test
+ * allows (a = {1,1,1}, b = {2,2,2}: p = 0.047, exact conditional p = 0.1).
+ * Returns 1 (significant) or 0, with every failed condition in *why (0 when significant; why
+ * may be NULL); -EINVAL when alpha is outside (0, 1], noise_floor is negative or NaN,
+ * p_adjusted / a CI bound is NaN, or n_a or n_b is 0. */
 int stats_significant(double p_adjusted, double ci_lo, double ci_hi, double rel_shift,
-		      double alpha, double noise_floor, unsigned *why);
+		      size_t na, size_t nb, double alpha, double noise_floor, unsigned *why);
 
-/* Short text of one STATS_FAIL_* bit ("p", "ci", "noise floor"); "?" for anything else. */
+/* Short text of one STATS_FAIL_* bit ("p", "ci", "noise floor", "n"); "?" for anything else. */
 const char *stats_fail_name(unsigned bit);
 
 /* The smallest two-sided p-value an exact Mann-Whitney test can give with n_a and n_b values

@@ -382,29 +382,49 @@ static void test_holm(void **state)
 static void test_significant(void **state)
 {
 	unsigned why = 99;
-	assert_int_equal(stats_significant(0.01, 0.5, 2.0, 0.10, 0.05, 0.02, &why), 1);
+	assert_int_equal(stats_significant(0.01, 0.5, 2.0, 0.10, 10, 10, 0.05, 0.02, &why), 1);
 	assert_int_equal(why, 0);
 	/* each condition alone */
-	assert_int_equal(stats_significant(0.05, 0.5, 2.0, 0.10, 0.05, 0.02, &why), 0);
+	assert_int_equal(stats_significant(0.05, 0.5, 2.0, 0.10, 10, 10, 0.05, 0.02, &why), 0);
 	assert_int_equal(why, STATS_FAIL_P); /* p = alpha is not below alpha */
-	assert_int_equal(stats_significant(0.01, -0.5, 2.0, 0.10, 0.05, 0.02, &why), 0);
+	assert_int_equal(stats_significant(0.01, -0.5, 2.0, 0.10, 10, 10, 0.05, 0.02, &why), 0);
 	assert_int_equal(why, STATS_FAIL_CI);
-	assert_int_equal(stats_significant(0.01, 0, 2.0, 0.10, 0.05, 0.02, &why), 0);
+	assert_int_equal(stats_significant(0.01, 0, 2.0, 0.10, 10, 10, 0.05, 0.02, &why), 0);
 	assert_int_equal(why, STATS_FAIL_CI); /* a bound at 0 does not exclude 0 */
-	assert_int_equal(stats_significant(0.01, 0.5, 2.0, 0.02, 0.05, 0.02, &why), 0);
+	assert_int_equal(stats_significant(0.01, 0.5, 2.0, 0.02, 10, 10, 0.05, 0.02, &why), 0);
 	assert_int_equal(why, STATS_FAIL_FLOOR); /* on the floor is not above it */
-	assert_int_equal(stats_significant(0.01, -2.0, -0.5, -0.30, 0.05, 0.02, &why), 1);
-	assert_int_equal(stats_significant(0.01, -2.0, -0.5, NAN, 0.05, 0.02, &why), 0);
+	assert_int_equal(stats_significant(0.01, -2.0, -0.5, -0.30, 10, 10, 0.05, 0.02, &why), 1);
+	assert_int_equal(stats_significant(0.01, -2.0, -0.5, NAN, 10, 10, 0.05, 0.02, &why), 0);
 	assert_int_equal(why, STATS_FAIL_FLOOR);
 	/* all three */
-	assert_int_equal(stats_significant(0.5, -1, 1, 0.001, 0.05, 0.02, &why), 0);
+	assert_int_equal(stats_significant(0.5, -1, 1, 0.001, 10, 10, 0.05, 0.02, &why), 0);
 	assert_int_equal(why, STATS_FAIL_P | STATS_FAIL_CI | STATS_FAIL_FLOOR);
-	assert_int_equal(stats_significant(NAN, -1, 1, 0.001, 0.05, 0.02, &why), -EINVAL);
-	assert_int_equal(stats_significant(0.01, -1, 1, 0.001, 0, 0.02, &why), -EINVAL);
-	assert_int_equal(stats_significant(0.01, -1, 1, 0.001, 0.05, -1, &why), -EINVAL);
+	assert_int_equal(stats_significant(NAN, -1, 1, 0.001, 10, 10, 0.05, 0.02, &why), -EINVAL);
+	assert_int_equal(stats_significant(0.01, -1, 1, 0.001, 10, 10, 0, 0.02, &why), -EINVAL);
+	assert_int_equal(stats_significant(0.01, -1, 1, 0.001, 10, 10, 0.05, -1, &why), -EINVAL);
 	assert_string_equal(stats_fail_name(STATS_FAIL_P), "p");
 	assert_string_equal(stats_fail_name(STATS_FAIL_CI), "ci");
 	assert_string_equal(stats_fail_name(STATS_FAIL_FLOOR), "noise floor");
+	assert_string_equal(stats_fail_name(STATS_FAIL_N), "n");
+	assert_string_equal(stats_fail_name(16), "?");
+	/* n: 3 v 3 can never reach 0.05 (smallest exact p 0.1), 4 v 4 can (2/70) */
+	assert_int_equal(stats_significant(0.01, 0.5, 2.0, 0.10, 3, 3, 0.05, 0.02, &why), 0);
+	assert_int_equal(why, STATS_FAIL_N);
+	assert_int_equal(stats_significant(0.01, 0.5, 2.0, 0.10, 4, 4, 0.05, 0.02, &why), 1);
+	assert_int_equal(stats_significant(0.01, 0.5, 2.0, 0.10, 0, 4, 0.05, 0.02, &why), -EINVAL);
+	/* the case the n condition exists for: ties in tiny samples push the normal
+	 * approximation below what any exact test allows. a = {1,1,1}, b = {2,2,2}: U = 9,
+	 * sum(t^3 - t) = 48, sigma^2 = 9/12 (7 - 48/30) = 4.05, z = 4/sqrt(4.05) = 1.987616,
+	 * p = erfc(z/sqrt 2) = 0.046854 < 0.05; HL = 1 with CI [1, 1]: every other condition holds */
+	double t1[] = {1, 1, 1}, t2[] = {2, 2, 2};
+	struct stats_compare c;
+	assert_int_equal(stats_compare(t1, 3, t2, 3, 0.95, &c), 0);
+	assert_false(c.mw.exact);
+	assert_close(c.mw.p, 0.046854177603873774, 1e-10, "tiny tied p");
+	assert_close(c.hl.lo, 1, 0, "tiny tied lo");
+	assert_int_equal(stats_significant(c.mw.p, c.hl.lo, c.hl.hi, c.rel_shift, 3, 3, 0.05, 0.02,
+					   &why), 0);
+	assert_int_equal(why, STATS_FAIL_N);
 }
 
 static void test_min_n(void **state)
@@ -448,7 +468,7 @@ static void test_compare(void **state)
 	assert_close(c.rel_shift, 2.3 / 2.9, 1e-12, "rel shift");
 	assert_close(c.mw.p, 14.0 / 252, 1e-12, "p");
 	unsigned why;
-	assert_int_equal(stats_significant(c.mw.p, c.hl.lo, c.hl.hi, c.rel_shift, 0.05, 0.02, &why), 0);
+	assert_int_equal(stats_significant(c.mw.p, c.hl.lo, c.hl.hi, c.rel_shift, 5, 5, 0.05, 0.02, &why), 0);
 	assert_int_equal(why, STATS_FAIL_P | STATS_FAIL_CI);
 	/* median a = 0: relative shift is infinite with the sign of the shift */
 	double z[] = {-1, 0, 1}, w[] = {5, 6, 7};
