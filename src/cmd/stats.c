@@ -419,9 +419,9 @@ static int compare_two(struct sample *a, struct sample *b, struct verdict *v, do
 {
 	int r = stats_compare(a->v, a->n, b->v, b->n, LEVEL, &v->c);
 	if (r == -E2BIG)
-		return error("'%s' x '%s': %zu x %zu pairs exceed the %u the Hodges-Lehmann shift "
-			     "takes (give fewer values: one per trial)", a->name, b->name, a->n,
-			     b->n, (unsigned)STATS_MAX_PAIRS);
+		return error("'%s' and '%s': %zu x %zu values make more pairs than the "
+			     "Hodges-Lehmann shift takes (%u); give fewer values (one per trial)",
+			     a->name, b->name, a->n, b->n, (unsigned)STATS_MAX_PAIRS);
 	if (r < 0)
 		return error("cannot compare '%s' with '%s': %s", a->name, b->name, strerror(-r));
 	/* one comparison: Holm over a single p leaves it as it is; compare runs it per cell over

@@ -186,6 +186,11 @@ def run_all(d):
         # the second file's error names the second file
         p = stats(a, "-", stdin="1\n\n x\n")
         assert p.returncode == 1 and "'standard input' line 3: 'x'" in p.stderr, p.stderr
+        # too many pairs for the Hodges-Lehmann shift (2^24): refused, saying so
+        big = write(d, "big", range(4097))
+        p = stats(big, big)
+        assert p.returncode == 1 and "more pairs than the Hodges-Lehmann shift takes" in p.stderr, \
+            p.stderr
         p = stats(os.path.join(d, "missing"))
         assert p.returncode == 1 and "cannot open '%s'" % os.path.join(d, "missing") in p.stderr
 

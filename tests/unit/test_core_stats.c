@@ -218,6 +218,20 @@ static void test_hl_ties_normal(void **state)
 	assert_close(s.hi, 4, 0, "hi");
 	/* coverage 1 - 2 Phi((1 - 0.5 - 8) / sigma) = 1 - 2 Phi(-2.232527) = 0.974420 */
 	assert_close(s.confidence, 0.97442, 1e-4, "coverage ties");
+
+	/* where the continuity correction moves k: a = {1,2,2,3,4,5}, b = {2,...,7}. Tied groups
+	 * 2 (x3), 3, 4, 5 (x2 each): sum(t^3 - t) = 24 + 3*6 = 42; sigma^2 = 36/12 (13 - 42/132)
+	 * = 38.045455, z sigma = 1.959964 * 6.168100 = 12.089259; k = floor(18 + 0.5 - 12.089259)
+	 * = 6 (without the +0.5 it would be 5); coverage 1 - 2 Phi((6 - 0.5 - 18) / sigma) =
+	 * 0.957292. Sorted differences: D(6) = -1, D(31) = 4; median 2. */
+	double c[] = {1, 2, 2, 3, 4, 5}, d[] = {2, 3, 4, 5, 6, 7};
+	assert_int_equal(stats_hodges_lehmann(c, 6, d, 6, 0.95, &s), 0);
+	assert_false(s.exact);
+	assert_int_equal(s.k, 6);
+	assert_close(s.lo, -1, 0, "lo cc");
+	assert_close(s.hi, 4, 0, "hi cc");
+	assert_close(s.shift, 2, 0, "HL cc");
+	assert_close(s.confidence, 0.9572921670758195, 1e-9, "coverage cc");
 }
 
 /* ---- median CI ------------------------------------------------------------------------- */
@@ -264,6 +278,13 @@ static void test_median_ci_table(void **state)
 		assert_int_equal(m.lo_rank, 1);
 		assert_int_equal(m.hi_rank, n);
 		assert_close(m.confidence, 1 - pow(2, 1 - (double)n), 1e-15, "small n coverage");
+	}
+	/* a coverage equal to the level counts as reaching it: n = 3 at 75 %, 1 - 2/8 = 0.75 */
+	{
+		struct stats_median_ci m3;
+		assert_int_equal(stats_median_ci(x, 3, 0.75, &m3), 0);
+		assert_true(m3.reached);
+		assert_close(m3.confidence, 0.75, 0, "coverage = level");
 	}
 	/* large n: for n = 10001 the exact rank is 4902: 2 P(B <= 4901) = 0.047709,
 	 * 2 P(B <= 4902) = 0.0500018 > 0.05 (exact sums of Python math.comb as fractions) */
