@@ -54,7 +54,8 @@ check(cmds[:9] == ["serve", "load", "watch", "profile", "flame", "pingpong", "ru
                    "compare"], "commands listed in the table's order")
 
 # Usage errors: the same words, exit 2, nothing on stdout. load still parses with getopt
-# (its conversion to an option table is pending), so it is left out here.
+# (its conversion to an option table is pending), so it is left out here; run is checked with
+# its valued options below.
 PENDING = {"load"}
 for c in cmds:
     if c in PENDING:
@@ -75,7 +76,13 @@ for args, want in [
         (["pingpong", "--pin", "left"], "bad value 'left' for --pin: use same, split or none"),
         (["pingpong", "-r", "0"], "bad value '0' for -r: 1..100"),
         (["compare", "--engines"], "option '--engines' needs a value"),
-        (["report", "-q=1"], "unknown option '-='")]:
+        (["report", "-q=1"], "unknown option '-='"),
+        (["run", "--out"], "option '--out' needs a value"),
+        (["run", "-qo"], "option '-o' needs a value"),
+        (["run", "--quick=1"], "option '--quick' takes no value"),
+        (["run", "--profile=sometimes"], "bad value 'sometimes' for --profile: use --profile, "
+         "--profile=first, --profile=all or --profile=off"),
+        (["run", "--dry-run", "a.ini", "b.ini"], "too many arguments: 'b.ini'")]:
     r = run(*args)
     check(r.returncode == 2 and r.stderr.startswith("ctxlab: error: " + want)
           and r.stderr.rstrip().endswith(f"(see 'ctxlab {args[0]} --help')") and r.stdout == "",
