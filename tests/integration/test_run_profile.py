@@ -111,6 +111,9 @@ def test_profile_first(tmp):
         [(r["cell"], r["reason"]) for r in recs]
     env = json.load(open(os.path.join(out, "env.json")))
     assert env["experiment"]["profile"] == "first", env["experiment"]
+    # the command line as typed, though the option parser moves the operand (SPEC) in argv
+    assert env["experiment"]["command"] == "ctxlab run -q -o %s %s" % (out, spec), \
+        env["experiment"].get("command")
     for r in recs:
         if r["repeat"] != 0:
             assert r["profiled"] is False and "flame" not in r, r
