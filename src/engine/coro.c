@@ -338,6 +338,5 @@ static int coro_run(const struct engine_cfg *cfg)
 const struct engine engine_coro = {
 	.name = "coro",
 	.summary = "a coroutine per connection on an event loop (Go-like); --workers N loops",
-	.protos = "sink echo http chat",
 	.run = coro_run,
 };

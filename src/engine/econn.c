@@ -38,10 +38,7 @@ void econn_cfg_init(struct econn_cfg *ec, const struct engine_cfg *cfg)
 	ec->cfg = cfg;
 	ec->p = cfg->proto;
 	ec->max_outbuf_bytes = pc->max_outbuf ? pc->max_outbuf : ECONN_DEFAULT_OUTBUF_BYTES;
-	size_t body = pc->max_body ? pc->max_body : 1024 * 1024;
-	size_t hdr = pc->max_header_bytes ? pc->max_header_bytes : 16 * 1024;
-	size_t line = pc->max_line ? pc->max_line : 64 * 1024;
-	ec->in_max_bytes = body + hdr + line + 2 * ENGINE_READ_BUF;
+	ec->in_max_bytes = cfg->proto->in_max_bytes(pc) + 2 * ENGINE_READ_BUF;
 	uint64_t t = cfg->idle_timeout_ns;
 	if (cfg->header_timeout_ns && (!t || cfg->header_timeout_ns < t))
 		t = cfg->header_timeout_ns;

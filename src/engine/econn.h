@@ -53,7 +53,7 @@
 #define ECONN_ACCEPT_BATCH 64                      /* accepts per listener readiness */
 #define ECONN_ACCEPT_PAUSE_NS (100 * NS_PER_MS)    /* out of descriptors: wait this long */
 #define ECONN_DEFAULT_BACKLOG 1024
-#define ECONN_DEFAULT_OUTBUF_BYTES (1024 * 1024)   /* --max-outbuf default */
+#define ECONN_DEFAULT_OUTBUF_BYTES PROTO_DEFAULT_MAX_OUTBUF /* --max-outbuf default */
 #define ECONN_OUT_HIGH_BYTES (256 * 1024)          /* queued output that pauses reading */
 
 /* The defaults of `ctxlab serve`: every limit on what a client can make the server hold is
@@ -76,8 +76,7 @@ struct econn_cfg {
 	const struct engine_cfg *cfg;
 	const struct proto *p;
 	size_t in_max_bytes;     /* pending input beyond this closes the connection: the
-				  * largest request the protocol accepts (body + header block +
-				  * line) plus two reads */
+				  * protocol's p->in_max_bytes(pcfg) plus two reads */
 	size_t max_outbuf_bytes; /* pcfg.max_outbuf, or ECONN_DEFAULT_OUTBUF_BYTES */
 	uint64_t sweep_ns;       /* timeout check period: 1/8 of the shortest of
 				  * --idle-timeout / --header-timeout, within 10..1000 ms;

@@ -42,16 +42,24 @@ struct engine_cfg {
 	const char *handoff;       /* gateway: "proxy" or "fdpass"; NULL = fdpass */
 };
 
+/* An engine names no protocol. One that runs struct proto code (every in-tree engine) needs
+ * nothing and speaks every protocol in the table; one that stands an outside program in for
+ * that code needs the protocol capabilities the program provides (nginx: PROTO_CAP_HTTP1; the
+ * Go peer: PROTO_CAP_PEER). */
 struct engine {
 	const char *name;
 	const char *summary;
-	const char *protos;        /* protocols it speaks, space-separated ("sink echo http chat") */
+	unsigned needs;            /* PROTO_CAP_* a protocol must all have; 0 = any protocol */
 	int (*run)(const struct engine_cfg *cfg); /* returns the exit code */
 };
 
 const struct engine *engine_find(const char *name);
 const char *engine_names(void);          /* space-separated, in table order */
-int engine_speaks(const struct engine *e, const char *proto);
+/* 1 when e can serve p (p's caps include e->needs), else 0. */
+int engine_speaks(const struct engine *e, const struct proto *p);
+/* The protocols e speaks, space-separated in table order, into buf (whole names only, as many
+ * as fit in len); returns buf. */
+char *engine_protos(const struct engine *e, char *buf, size_t len);
 
 /* Stop handling, async-signal-safe. engine_stop_fd() is an eventfd that becomes readable
  * when a stop is requested: engines poll/epoll it next to their listeners. */

@@ -399,6 +399,5 @@ static int epoll_run(const struct engine_cfg *cfg)
 const struct engine engine_epoll = {
 	.name = "epoll",
 	.summary = "nonblocking event loop; --workers N loops with SO_REUSEPORT",
-	.protos = "sink echo http chat",
 	.run = epoll_run,
 };

@@ -404,6 +404,5 @@ static int fork_run(const struct engine_cfg *cfg)
 const struct engine engine_fork = {
 	.name = "fork",
 	.summary = "a process per connection (papayachat); chat through a shared log under flock",
-	.protos = "sink echo http chat",
 	.run = fork_run,
 };

@@ -633,6 +633,5 @@ out:
 const struct engine engine_gateway = {
 	.name = "gateway",
 	.summary = "front process handing connections to N worker processes; --handoff proxy|fdpass",
-	.protos = "sink echo http chat",
 	.run = gateway_run,
 };

@@ -215,6 +215,6 @@ out:
 const struct engine engine_nginx = {
 	.name = "nginx",
 	.summary = "outside peer: Debian's nginx with a generated minimal config (http only)",
-	.protos = "http",
+	.needs = PROTO_CAP_HTTP1,
 	.run = nginx_run,
 };

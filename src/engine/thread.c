@@ -401,6 +401,5 @@ static int thread_run(const struct engine_cfg *cfg)
 const struct engine engine_thread = {
 	.name = "thread",
 	.summary = "a thread per connection, blocking I/O, bounded by --max-conns",
-	.protos = "sink echo http chat",
 	.run = thread_run,
 };

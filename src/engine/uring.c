@@ -726,6 +726,5 @@ static int uring_run(const struct engine_cfg *cfg)
 const struct engine engine_uring = {
 	.name = "uring",
 	.summary = "io_uring completion loops (liburing); --workers N rings with SO_REUSEPORT",
-	.protos = "sink echo http chat",
 	.run = uring_run,
 };
