@@ -330,5 +330,12 @@ static int cmd_serve(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	return e->run(&cfg);
+	static char engine_err[512];
+	engine_err[0] = 0;
+	cfg.err = engine_err;
+	cfg.errlen = sizeof(engine_err);
+	int rc = e->run(&cfg);
+	if (rc && engine_err[0])
+		error("%s", engine_err);
+	return rc;
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -126,6 +127,26 @@ void engine_stop_reset(void)
 	if (old >= 0)
 		close(old);
 	stop_flag = 0;
+}
+
+/* ---- set-up errors ------------------------------------------------------------------- */
+
+static pthread_mutex_t fail_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int engine_fail(const struct engine_cfg *cfg, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!cfg || !cfg->err || !cfg->errlen)
+		return error("%s", msg);
+	pthread_mutex_lock(&fail_mu);
+	if (!cfg->err[0])
+		snprintf(cfg->err, cfg->errlen, "%s", msg);
+	pthread_mutex_unlock(&fail_mu);
+	return -1;
 }
 
 /* ---- ready line ---------------------------------------------------------------------- */

@@ -40,6 +40,11 @@ struct engine_cfg {
 	int backlog;               /* default 1024 */
 	const char *peer_bin;      /* external engines (go): path of the peer binary, NULL = default */
 	const char *handoff;       /* gateway: "proxy" or "fdpass"; NULL = fdpass */
+	/* Set-up errors: the engine writes the first one here (engine_fail) and run returns
+	 * non-zero; `ctxlab serve` prints it. NULL: engine_fail prints it through the logger.
+	 * Run-time trouble (a worker died, an event loop failed) goes through core/log.h. */
+	char *err;
+	size_t errlen;
 };
 
 /* An engine names no protocol. One that runs struct proto code (every in-tree engine) needs
@@ -67,6 +72,12 @@ void engine_request_stop(void);
 int engine_stop_requested(void);
 int engine_stop_fd(void);
 void engine_stop_reset(void); /* in a freshly forked child that serves independently */
+
+/* Records a set-up error in cfg->err (the first one wins: later ones are consequences) or,
+ * without a buffer, prints it through the logger. Thread-safe. Returns -1, so
+ * `return engine_fail(cfg, ...)` works. */
+int engine_fail(const struct engine_cfg *cfg, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Prints the ready line once (thread-safe). */
 void engine_ready(const struct engine_cfg *cfg, const struct net_addr *bound);

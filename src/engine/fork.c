@@ -351,7 +351,7 @@ static int fork_run(const struct engine_cfg *cfg)
 		return 1;
 	}
 	int stop_fd = engine_stop_fd();
-	s.sfd = psup_sigchld(&s.old_mask);
+	s.sfd = psup_sigchld(cfg, &s.old_mask);
 	if (s.sfd < 0) {
 		sigprocmask(SIG_SETMASK, &s.old_mask, NULL);
 		close(s.lfd);

@@ -1,11 +1,15 @@
 /* engine: engines declare the protocol capabilities they need, never protocol names; the input
- * bound of a connection is the protocol's own plus the read slack. */
+ * bound of a connection is the protocol's own plus the read slack; set-up errors go to the
+ * caller's error buffer, not to stderr. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "engine/econn.h"
 #include "engine/engine.h"
@@ -63,11 +67,74 @@ static void test_in_bound(void **state)
 	assert_int_equal(ec.in_max_bytes, 1002 + 2 * ENGINE_READ_BUF);
 }
 
+/* stderr into a temp file while fn runs; returns the bytes written there */
+static long stderr_bytes(void (*fn)(void *), void *arg)
+{
+	fflush(stderr);
+	FILE *tmp = tmpfile();
+	assert_non_null(tmp);
+	int saved = dup(2);
+	dup2(fileno(tmp), 2);
+	fn(arg);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	long n = lseek(fileno(tmp), 0, SEEK_END);
+	fclose(tmp);
+	return n;
+}
+
+static void fail_twice(void *arg)
+{
+	const struct engine_cfg *cfg = arg;
+	assert_int_equal(engine_fail(cfg, "first %d", 1), -1);
+	assert_int_equal(engine_fail(cfg, "second"), -1);
+}
+
+static void listen_taken(void *arg)
+{
+	struct engine_cfg *cfg = arg;
+	struct net_addr bound;
+	int fd = econn_listen(cfg, 0, 1, 0, &bound);
+	assert_true(fd < 0);
+}
+
+static void test_fail_buffer(void **state)
+{
+	(void)state;
+	char err[128] = "";
+	struct engine_cfg cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.err = err;
+	cfg.errlen = sizeof(err);
+	/* with a buffer: nothing printed, the first message kept */
+	assert_int_equal(stderr_bytes(fail_twice, &cfg), 0);
+	assert_string_equal(err, "first 1");
+	/* without one: printed through the logger */
+	cfg.err = NULL;
+	assert_true(stderr_bytes(fail_twice, &cfg) > 0);
+
+	/* a library set-up error (a taken port) lands in the buffer, not on stderr */
+	char eb[64];
+	struct net_addr any;
+	assert_int_equal(net_parse("127.0.0.1:0", &any, eb, sizeof(eb)), 0);
+	struct net_addr got;
+	int lfd = net_listen(&any, 16, 0, &got);
+	assert_true(lfd >= 0);
+	cfg.listen = got;
+	cfg.err = err;
+	err[0] = 0;
+	assert_int_equal(stderr_bytes(listen_taken, &cfg), 0);
+	assert_non_null(strstr(err, "cannot listen on '127.0.0.1:"));
+	close(lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_speaks),
 		cmocka_unit_test(test_in_bound),
+		cmocka_unit_test(test_fail_buffer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
