@@ -23,12 +23,12 @@
 
 #define RBUF_BYTES (64 * 1024)
 #define SINK_CHUNK_BYTES (64 * 1024)
-#define CHAT_MAX_OUT_BYTES (256 * 1024)
-#define CHAT_MAX_LINE 4096            /* the longest stamped line */
+#define FANOUT_MAX_OUT_BYTES (256 * 1024)
+#define STAMP_MAX_LINE 4096            /* the longest stamped line */
 #define HK_NS (10 * NS_PER_MS)       /* housekeeping period once running */
 #define HK_CONNECT_NS (1 * NS_PER_MS) /* while waiting for the start */
-#define CHAT_SETTLE_NS (100 * NS_PER_MS)
-#define CHAT_DRAIN_NS (1000 * NS_PER_MS)
+#define FANOUT_SETTLE_NS (100 * NS_PER_MS)
+#define FANOUT_DRAIN_NS (1000 * NS_PER_MS)
 
 enum { PH_CONNECT, PH_RUN, PH_STOP };
 enum { CS_CLOSED, CS_CONNECTING, CS_OPEN, CS_DEAD };
@@ -367,12 +367,12 @@ static void sink_pump(struct thr *t, struct conn *c)
  * time, so the receiver records both the corrected and the uncorrected latency. */
 static void stamped_send(struct thr *t, struct conn *c, uint64_t now, uint64_t intended)
 {
-	char line[CHAT_MAX_LINE];
+	char line[STAMP_MAX_LINE];
 	size_t len = t->run->client->stamp(line, sizeof(line), t->run->msg_len, c->gidx, c->sent,
 					   now, intended);
 	if (!len)
 		return;
-	if (buf_used(&c->out) + len > CHAT_MAX_OUT_BYTES)
+	if (buf_used(&c->out) + len > FANOUT_MAX_OUT_BYTES)
 		return; /* the server does not read: this tick stays owed */
 	if (buf_append(&c->out, line, len) < 0)
 		return;
@@ -716,7 +716,7 @@ static int64_t end_cb(struct ev_loop *l, uint64_t id, void *ud)
 	if (t->run->flags & LOAD_C_FANOUT) {
 		t->sending_over = 1;
 		t->finish_ns = clock_now_ns();
-		uint64_t drain = CHAT_DRAIN_NS;
+		uint64_t drain = FANOUT_DRAIN_NS;
 		if (t->cfg->timeout_ns && t->cfg->timeout_ns < drain)
 			drain = t->cfg->timeout_ns;
 		ev_timer_add(l, drain, drain_cb, t);
@@ -1169,7 +1169,7 @@ int load_run(const struct load_cfg *cfg, struct load_result *res, char *err, siz
 		(void)rr;
 	}
 	uint64_t now = clock_now_ns();
-	run.t0_ns = now + (run.flags & LOAD_C_FANOUT ? CHAT_SETTLE_NS : 0);
+	run.t0_ns = now + (run.flags & LOAD_C_FANOUT ? FANOUT_SETTLE_NS : 0);
 	run.measure_ns = run.t0_ns + cfg->warmup_ns;
 	run.end_ns = cfg->duration_ns ? run.measure_ns + cfg->duration_ns : 0;
 	atomic_store_explicit(&run.phase, atomic_load(&g_interrupt) ? PH_STOP : PH_RUN,
@@ -1194,7 +1194,7 @@ int load_run(const struct load_cfg *cfg, struct load_result *res, char *err, siz
 				if (ts[i].loop)
 					ev_stop(ts[i].loop);
 		}
-		if (!stopping && run.end_ns && now > run.end_ns + CHAT_DRAIN_NS + 5 * NS_PER_S) {
+		if (!stopping && run.end_ns && now > run.end_ns + FANOUT_DRAIN_NS + 5 * NS_PER_S) {
 			/* a thread did not end on its own: never hang */
 			stopping = 1;
 			atomic_store(&run.phase, PH_STOP);
