@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/outfile.h"
 #include "core/units.h"
+#include "load/client.h"
 #include "load/httpreq.h"
 #include "load/load.h"
 #include "load/loadout.h"
@@ -206,32 +207,21 @@ static int cmd_load(int argc, char **argv)
 	}
 	const char *target = argv[optind];
 	cfg.target_str = target;
-	if (!strcmp(proto, "http"))
-		cfg.proto = LOAD_HTTP;
-	else if (!strcmp(proto, "echo"))
-		cfg.proto = LOAD_ECHO;
-	else if (!strcmp(proto, "sink"))
-		cfg.proto = LOAD_SINK;
-	else if (!strcmp(proto, "chat"))
-		cfg.proto = LOAD_CHAT;
-	else
-		return error("unknown protocol '%s' (use http, echo, sink or chat)", proto), 2;
+	cfg.client = load_client_find(proto);
+	if (!cfg.client)
+		return error("unknown protocol '%s' (use %s)", proto, load_client_names()), 2;
 	if (!cfg.conns || !cfg.pipeline || size == 0 || size > 1 << 20)
 		return error("connections, pipeline and size must be > 0 (size <= 1MiB)"), 2;
 	if (cfg.rate_per_s > 0 && cfg.bandwidth_bps > 0)
 		return error("give --rate or --bandwidth, not both"), 2;
-	if (cfg.bandwidth_bps > 0 && (cfg.proto == LOAD_HTTP || cfg.proto == LOAD_CHAT))
-		return error("--bandwidth is for raw TCP: use it with --proto sink or echo"), 2;
 	if (!cfg.keepalive && cfg.pipeline > 1)
 		return error("--no-keepalive sends one request per connection: drop --pipeline"), 2;
 	if (cfg.requests && have_duration)
 		return error("give -d or -n, not both"), 2;
 	if (!cfg.requests && !have_duration)
 		cfg.duration_ns = 10 * 1000000000ULL;
-	if (cfg.proto == LOAD_CHAT && cfg.requests)
-		return error("chat runs for a duration: use -d"), 2;
-	if (cfg.proto == LOAD_SINK && cfg.requests && cfg.rate_per_s <= 0 && cfg.bandwidth_bps <= 0)
-		return error("an unpaced sink runs for a duration: use -d (or -n with --rate)"), 2;
+	if (cfg.client->check && cfg.client->check(&cfg, err, sizeof(err)) < 0)
+		return error("%s", err), 2;
 	if (!have_duration && cfg.duration_ns == 0 && !cfg.requests)
 		return error("the duration must be > 0"), 2;
 
@@ -259,36 +249,25 @@ static int cmd_load(int argc, char **argv)
 	cfg.threads = threads;
 
 	struct buf msg = BUF_INIT;
-	if (cfg.proto == LOAD_HTTP) {
-		struct httpreq rq = {
-			.method = method,
-			.host = hostport,
-			.path = path,
-			.headers = headers,
-			.nheaders = nheaders,
-			.body = body,
-			.body_len = body ? strlen(body) : 0,
-			.keepalive = cfg.keepalive,
-		};
-		if (httpreq_build(&msg, &rq, err, sizeof(err)) < 0)
-			return error("%s", err), 2;
-		cfg.head = !strcmp(method, "HEAD");
-	} else if (message && cfg.proto != LOAD_CHAT) {
-		if (!*message)
-			return error("the message is empty"), 2;
-		buf_append(&msg, message, strlen(message));
-	} else {
-		for (uint64_t i = 0; i + 1 < size; i++)
-			buf_append(&msg, "x", 1);
-		buf_append(&msg, "\n", 1);
+	const struct load_client_opts co = {
+		.hostport = hostport,
+		.path = path,
+		.method = method,
+		.headers = headers,
+		.nheaders = nheaders,
+		.body = body,
+		.message = message,
+		.size = size,
+		.have_size = have_size,
+	};
+	char note[256] = "";
+	if (cfg.client->frame(&cfg, &co, &msg, note, sizeof(note), err, sizeof(err)) < 0) {
+		buf_free(&msg);
+		return error("%s", err), 2;
 	}
-	if (cfg.proto == LOAD_CHAT && size < 48) {
-		if (have_size)
-			warn("chat lines carry 'ctx ID SEQ SENT_NS INTENDED_NS': --size raised to 48");
-		size = 48;
-	}
+	if (note[0])
+		warn("%s", note);
 	cfg.msg = buf_head(&msg);
-	cfg.msg_len = cfg.proto == LOAD_CHAT ? size : buf_used(&msg);
 
 	FILE *out = stdout;
 	if (json_path && !strcmp(json_path, "-"))

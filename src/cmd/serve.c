@@ -226,8 +226,9 @@ static int list_engines(void)
 		else
 			end = p + strlen(p);
 		const struct engine *e = engine_find(p);
+		char protos[256];
 		if (e)
-			printf("%s %s\n", e->name, e->protos);
+			printf("%s %s\n", e->name, engine_protos(e, protos, sizeof(protos)));
 	}
 	return 0;
 }
@@ -256,8 +257,10 @@ static int cmd_serve(int argc, char **argv)
 		error("unknown protocol '%s' for --proto (use one of: %s)", proto, proto_names());
 		return 2;
 	}
-	if (!engine_speaks(e, proto)) {
-		error("engine '%s' does not speak '%s' (it speaks: %s)", engine, proto, e->protos);
+	if (!engine_speaks(e, cfg.proto)) {
+		char protos[256];
+		error("engine '%s' does not speak '%s' (it speaks: %s)", engine, proto,
+		      engine_protos(e, protos, sizeof(protos)));
 		return 2;
 	}
 	cfg.engine_name = e->name;
@@ -287,5 +290,12 @@ static int cmd_serve(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	return e->run(&cfg);
+	static char engine_err[512];
+	engine_err[0] = 0;
+	cfg.err = engine_err;
+	cfg.errlen = sizeof(engine_err);
+	int rc = e->run(&cfg);
+	if (rc && engine_err[0])
+		error("%s", engine_err);
+	return rc;
 }

@@ -138,35 +138,6 @@ void hist_record_n(struct hist *h, uint64_t value, uint64_t count)
 	add(h, clamp(h, value, count), count);
 }
 
-/*
- * Records value, then value - k*interval for k = 1..K, K = value/interval - 1 (the values
- * that stay >= interval), exactly as HdrHistogram's recordValueWithExpectedInterval. Instead
- * of one add per missing sample it adds, per slot, how many of the series fall in that slot,
- * so the cost is bounded by the number of slots touched, not by value/interval. A value above
- * the range is clamped first and the series runs down from the clamped value.
- */
-void hist_record_corrected(struct hist *h, uint64_t value, uint64_t expected_interval)
-{
-	value = clamp(h, value, 1);
-	add(h, value, 1);
-	if (!expected_interval || value <= expected_interval)
-		return;
-	uint64_t left = value / expected_interval - 1;  /* K */
-	uint64_t v = value - expected_interval;         /* largest missing sample */
-	while (left) {
-		size_t idx = index_of(v);
-		uint64_t lo = lowest_of(idx);
-		uint64_t n = (v - lo) / expected_interval + 1; /* series members in [lo, v] */
-		if (n > left)
-			n = left;
-		uint64_t smallest = v - (n - 1) * expected_interval;
-		add_slot(h, smallest, v, n);
-		left -= n;
-		if (left)
-			v = smallest - expected_interval;
-	}
-}
-
 void hist_merge(struct hist *dst, const struct hist *src)
 {
 	if (!src->total) {

@@ -27,7 +27,6 @@ void hist_reset(struct hist *h);
 
 void hist_record(struct hist *h, uint64_t value);
 void hist_record_n(struct hist *h, uint64_t value, uint64_t count);
-void hist_record_corrected(struct hist *h, uint64_t value, uint64_t expected_interval);
 void hist_merge(struct hist *dst, const struct hist *src);   /* dst += src */
 
 uint64_t hist_count(const struct hist *h);

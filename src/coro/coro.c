@@ -258,7 +258,6 @@ void coro_yield(void)
 
 int coro_done(const struct coro *c) { return c->done; }
 struct coro *coro_current(void) { return current; }
-void *coro_arg(const struct coro *c) { return c->arg; }
 
 const char *coro_backend(void)
 {

@@ -31,7 +31,6 @@ void coro_resume(struct coro *c);    /* BUG() when c is done or running */
 void coro_yield(void);               /* BUG() outside a coroutine */
 int coro_done(const struct coro *c);
 struct coro *coro_current(void);     /* NULL on a thread's own stack */
-void *coro_arg(const struct coro *c);
 const char *coro_backend(void);      /* "asm-x86_64", "asm-aarch64" or "ucontext" */
 
 #endif

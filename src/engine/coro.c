@@ -313,7 +313,7 @@ static void *worker_run(void *arg)
 	return NULL;
 }
 
-/* econn_srv_run's init: 0, or -1 after printing why */
+/* econn_srv_run's init: 0, or -1 after engine_fail */
 static int worker_init(struct econn_srv *s, void *arg, int i, struct net_addr *bound)
 {
 	struct worker *w = arg;
@@ -338,6 +338,5 @@ static int coro_run(const struct engine_cfg *cfg)
 const struct engine engine_coro = {
 	.name = "coro",
 	.summary = "a coroutine per connection on an event loop (Go-like); --workers N loops",
-	.protos = "sink echo http chat",
 	.run = coro_run,
 };

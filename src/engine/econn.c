@@ -38,10 +38,7 @@ void econn_cfg_init(struct econn_cfg *ec, const struct engine_cfg *cfg)
 	ec->cfg = cfg;
 	ec->p = cfg->proto;
 	ec->max_outbuf_bytes = pc->max_outbuf ? pc->max_outbuf : ECONN_DEFAULT_OUTBUF_BYTES;
-	size_t body = pc->max_body ? pc->max_body : 1024 * 1024;
-	size_t hdr = pc->max_header_bytes ? pc->max_header_bytes : 16 * 1024;
-	size_t line = pc->max_line ? pc->max_line : 64 * 1024;
-	ec->in_max_bytes = body + hdr + line + 2 * ENGINE_READ_BUF;
+	ec->in_max_bytes = cfg->proto->in_max_bytes(pc) + 2 * ENGINE_READ_BUF;
 	uint64_t t = cfg->idle_timeout_ns;
 	if (cfg->header_timeout_ns && (!t || cfg->header_timeout_ns < t))
 		t = cfg->header_timeout_ns;
@@ -203,8 +200,8 @@ int econn_listen(const struct engine_cfg *cfg, int i, int n, int flags, struct n
 			    &got);
 	if (fd < 0) {
 		char a[128];
-		error("cannot listen on '%s': %s (pick another --listen address or port)",
-		      net_format(addr, a, sizeof(a)), strerror(-fd));
+		engine_fail(cfg, "cannot listen on '%s': %s (pick another --listen address or port)",
+			    net_format(addr, a, sizeof(a)), strerror(-fd));
 		return fd;
 	}
 	if (i == 0)
@@ -307,8 +304,8 @@ static int threads_run(const struct econn_srv *s, char *w, size_t size, void *(*
 			*started = i + 1;
 	}
 	if (err) {
-		error("cannot start %s worker %d of %d: %s (use fewer --workers)",
-		      s->ec.cfg->engine_name, *started, n, strerror(-err));
+		engine_fail(s->ec.cfg, "cannot start %s worker %d of %d: %s (use fewer --workers)",
+			    s->ec.cfg->engine_name, *started, n, strerror(-err));
 		engine_request_stop();
 		for (int i = *started; i < n; i++)
 			fini(w + (size_t)i * size);
@@ -336,7 +333,8 @@ int econn_srv_run(struct econn_srv *s, const struct engine_cfg *cfg, int rooms_s
 	if (!s->rooms || !ws) {
 		room_set_free(s->rooms);
 		free(ws);
-		return error("out of memory starting %d %s workers", s->nworkers, cfg->engine_name),
+		return engine_fail(cfg, "out of memory starting %d %s workers", s->nworkers,
+				   cfg->engine_name),
 		       1;
 	}
 	int rc = 1, inited = 0, live;
@@ -366,7 +364,7 @@ int econn_loop_init(struct econn_loop *el, const struct econn_cfg *ec, int i, in
 	el->loop = ev_new(1024);
 	el->rbuf = malloc(ENGINE_READ_BUF);
 	if (!el->loop || !el->rbuf)
-		return error("out of memory starting %s worker %d", name, i), -1;
+		return engine_fail(ec->cfg, "out of memory starting %s worker %d", name, i);
 	int fd = econn_listen(ec->cfg, i, n, NET_NONBLOCK, bound);
 	if (fd < 0)
 		return -1;
@@ -376,7 +374,7 @@ int econn_loop_init(struct econn_loop *el, const struct econn_cfg *ec, int i, in
 	else
 		r = ev_add(el->loop, engine_stop_fd(), EV_READ, stop, ud);
 	if (r < 0)
-		return error("cannot start %s worker %d: %s", name, i, strerror(-r)), -1;
+		return engine_fail(ec->cfg, "cannot start %s worker %d: %s", name, i, strerror(-r));
 	if (ec->sweep_ns)
 		ev_timer_add(el->loop, ec->sweep_ns, sweep, ud);
 	return 0;

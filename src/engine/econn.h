@@ -53,7 +53,7 @@
 #define ECONN_ACCEPT_BATCH 64                      /* accepts per listener readiness */
 #define ECONN_ACCEPT_PAUSE_NS (100 * NS_PER_MS)    /* out of descriptors: wait this long */
 #define ECONN_DEFAULT_BACKLOG 1024
-#define ECONN_DEFAULT_OUTBUF_BYTES (1024 * 1024)   /* --max-outbuf default */
+#define ECONN_DEFAULT_OUTBUF_BYTES PROTO_DEFAULT_MAX_OUTBUF /* --max-outbuf default */
 #define ECONN_OUT_HIGH_BYTES (256 * 1024)          /* queued output that pauses reading */
 
 /* The defaults of `ctxlab serve`: every limit on what a client can make the server hold is
@@ -76,8 +76,7 @@ struct econn_cfg {
 	const struct engine_cfg *cfg;
 	const struct proto *p;
 	size_t in_max_bytes;     /* pending input beyond this closes the connection: the
-				  * largest request the protocol accepts (body + header block +
-				  * line) plus two reads */
+				  * protocol's p->in_max_bytes(pcfg) plus two reads */
 	size_t max_outbuf_bytes; /* pcfg.max_outbuf, or ECONN_DEFAULT_OUTBUF_BYTES */
 	uint64_t sweep_ns;       /* timeout check period: 1/8 of the shortest of
 				  * --idle-timeout / --header-timeout, within 10..1000 ms;
@@ -207,7 +206,7 @@ int econn_full(const struct engine_cfg *cfg, int64_t live);
 /* Opens the listener of worker i of n: worker 0 binds cfg->listen and sets *bound to what it
  * got (the port the kernel picked for port 0); workers 1.. bind *bound. SO_REUSEPORT when
  * n > 1; flags: NET_NONBLOCK or 0; backlog cfg->backlog or ECONN_DEFAULT_BACKLOG. Returns
- * the fd, or -errno after printing "cannot listen on 'ADDR': ..." . */
+ * the fd, or -errno after engine_fail(cfg, "cannot listen on 'ADDR': ..."). */
 int econn_listen(const struct engine_cfg *cfg, int i, int n, int flags, struct net_addr *bound);
 
 /* A new connection for the engine (nonblocking, close-on-exec). Returns 0 to go on
@@ -258,7 +257,7 @@ typedef int econn_worker_init_fn(struct econn_srv *s, void *w, int i, struct net
  * worker whose init was called and frees the rooms. The engine's callbacks:
  *   init(s, w, i, bound): sets w up as worker i of s->nworkers, its listener included
  *     (econn_listen(s->ec.cfg, i, s->nworkers, ..., bound): worker 0 sets *bound); 0, or -1
- *     after printing why;
+ *     after engine_fail;
  *   run(w): runs w until it ends (worker 0 on the calling thread, the others on threads of
  *     their own);
  *   fini(w): releases what init set up, also after a failed init. A worker whose thread
@@ -283,7 +282,7 @@ struct econn_loop {
 /* Sets el up as worker i of n of engine ec->cfg->engine_name: a loop, its read buffer, its
  * nonblocking listener (econn_listen; bound as there) accepting into take(ud, fd), stop(ud)
  * on engine_stop_fd() and, when a timeout is set, sweep(ud) every ec->sweep_ns. Returns 0, or
- * -1 after printing why; econn_loop_fini releases what it set up in both cases. */
+ * -1 after engine_fail; econn_loop_fini releases what it set up in both cases. */
 int econn_loop_init(struct econn_loop *el, const struct econn_cfg *ec, int i, int n,
 		    struct net_addr *bound, econn_take_fn *take, ev_fd_fn *stop,
 		    ev_timer_fn *sweep, void *ud);

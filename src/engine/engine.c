@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -57,20 +58,28 @@ const char *engine_names(void)
 	return names_buf;
 }
 
-int engine_speaks(const struct engine *e, const char *proto)
+int engine_speaks(const struct engine *e, const struct proto *p)
 {
-	size_t n = strlen(proto);
-	const char *p = e->protos;
-	while (p && *p) {
-		while (*p == ' ')
-			p++;
-		const char *end = strchr(p, ' ');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-		if (len == n && len && !memcmp(p, proto, n))
-			return 1;
-		p += len;
+	return p && (p->caps & e->needs) == e->needs;
+}
+
+char *engine_protos(const struct engine *e, char *buf, size_t len)
+{
+	size_t off = 0;
+	if (len)
+		buf[0] = 0;
+	for (size_t i = 0; proto_at(i); i++) {
+		const struct proto *p = proto_at(i);
+		if (!engine_speaks(e, p))
+			continue;
+		int n = snprintf(buf + off, len - off, "%s%s", off ? " " : "", p->name);
+		if (n < 0 || (size_t)n >= len - off) {
+			buf[off] = 0; /* whole names only */
+			break;
+		}
+		off += (size_t)n;
 	}
-	return 0;
+	return buf;
 }
 
 /* ---- stop handling ------------------------------------------------------------------- */
@@ -119,6 +128,26 @@ void engine_stop_reset(void)
 	if (old >= 0)
 		close(old);
 	stop_flag = 0;
+}
+
+/* ---- set-up errors ------------------------------------------------------------------- */
+
+static pthread_mutex_t fail_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int engine_fail(const struct engine_cfg *cfg, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!cfg || !cfg->err || !cfg->errlen)
+		return error("%s", msg);
+	pthread_mutex_lock(&fail_mu);
+	if (!cfg->err[0])
+		snprintf(cfg->err, cfg->errlen, "%s", msg);
+	pthread_mutex_unlock(&fail_mu);
+	return -1;
 }
 
 /* ---- ready line ---------------------------------------------------------------------- */

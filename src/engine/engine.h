@@ -40,18 +40,31 @@ struct engine_cfg {
 	int backlog;               /* default 1024 */
 	const char *peer_bin;      /* external engines (go): path of the peer binary, NULL = default */
 	const char *handoff;       /* gateway: "proxy" or "fdpass"; NULL = fdpass */
+	/* Set-up errors: the engine writes the first one here (engine_fail) and run returns
+	 * non-zero; `ctxlab serve` prints it. NULL: engine_fail prints it through the logger.
+	 * Run-time trouble (a worker died, an event loop failed) goes through core/log.h. */
+	char *err;
+	size_t errlen;
 };
 
+/* An engine names no protocol. One that runs struct proto code (every in-tree engine) needs
+ * nothing and speaks every protocol in the table; one that stands an outside program in for
+ * that code needs the protocol capabilities the program provides (nginx: PROTO_CAP_HTTP1; the
+ * Go peer: PROTO_CAP_PEER). */
 struct engine {
 	const char *name;
 	const char *summary;
-	const char *protos;        /* protocols it speaks, space-separated ("sink echo http chat") */
+	unsigned needs;            /* PROTO_CAP_* a protocol must all have; 0 = any protocol */
 	int (*run)(const struct engine_cfg *cfg); /* returns the exit code */
 };
 
 const struct engine *engine_find(const char *name);
 const char *engine_names(void);          /* space-separated, in table order */
-int engine_speaks(const struct engine *e, const char *proto);
+/* 1 when e can serve p (p's caps include e->needs), else 0. */
+int engine_speaks(const struct engine *e, const struct proto *p);
+/* The protocols e speaks, space-separated in table order, into buf (whole names only, as many
+ * as fit in len); returns buf. */
+char *engine_protos(const struct engine *e, char *buf, size_t len);
 
 /* Stop handling, async-signal-safe. engine_stop_fd() is an eventfd that becomes readable
  * when a stop is requested: engines poll/epoll it next to their listeners. */
@@ -59,6 +72,12 @@ void engine_request_stop(void);
 int engine_stop_requested(void);
 int engine_stop_fd(void);
 void engine_stop_reset(void); /* in a freshly forked child that serves independently */
+
+/* Records a set-up error in cfg->err (the first one wins: later ones are consequences) or,
+ * without a buffer, prints it through the logger. Thread-safe. Returns -1, so
+ * `return engine_fail(cfg, ...)` works. */
+int engine_fail(const struct engine_cfg *cfg, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Prints the ready line once (thread-safe). */
 void engine_ready(const struct engine_cfg *cfg, const struct net_addr *bound);

@@ -358,7 +358,7 @@ static void *worker_run(void *arg)
 	return NULL;
 }
 
-/* econn_srv_run's init: 0, or -1 after printing why */
+/* econn_srv_run's init: 0, or -1 after engine_fail */
 static int worker_init(struct econn_srv *s, void *arg, int i, struct net_addr *bound)
 {
 	struct worker *w = arg;
@@ -372,7 +372,8 @@ static int worker_init(struct econn_srv *s, void *arg, int i, struct net_addr *b
 		int r = w->wake_fd < 0 ? -errno
 				       : ev_add(w->el.loop, w->wake_fd, EV_READ, wake_cb, w);
 		if (r < 0)
-			return error("cannot start epoll worker %d: %s", i, strerror(-r)), -1;
+			return engine_fail(s->ec.cfg, "cannot start epoll worker %d: %s", i,
+					   strerror(-r));
 	}
 	return 0;
 }
@@ -399,6 +400,5 @@ static int epoll_run(const struct engine_cfg *cfg)
 const struct engine engine_epoll = {
 	.name = "epoll",
 	.summary = "nonblocking event loop; --workers N loops with SO_REUSEPORT",
-	.protos = "sink echo http chat",
 	.run = epoll_run,
 };

@@ -351,7 +351,7 @@ static int fork_run(const struct engine_cfg *cfg)
 		return 1;
 	}
 	int stop_fd = engine_stop_fd();
-	s.sfd = psup_sigchld(&s.old_mask);
+	s.sfd = psup_sigchld(cfg, &s.old_mask);
 	if (s.sfd < 0) {
 		sigprocmask(SIG_SETMASK, &s.old_mask, NULL);
 		close(s.lfd);
@@ -404,6 +404,5 @@ static int fork_run(const struct engine_cfg *cfg)
 const struct engine engine_fork = {
 	.name = "fork",
 	.summary = "a process per connection (papayachat); chat through a shared log under flock",
-	.protos = "sink echo http chat",
 	.run = fork_run,
 };

@@ -560,7 +560,7 @@ static int gateway_run(const struct engine_cfg *cfg)
 {
 	const char *mode = cfg->handoff ? cfg->handoff : "fdpass";
 	if (strcmp(mode, "fdpass") && strcmp(mode, "proxy")) {
-		error("unknown handoff '%s' for --handoff (use proxy or fdpass)", mode);
+		engine_fail(cfg, "unknown handoff '%s' for --handoff (use proxy or fdpass)", mode);
 		return 2;
 	}
 	struct gsrv s;
@@ -580,7 +580,7 @@ static int gateway_run(const struct engine_cfg *cfg)
 	s.rbuf = malloc(ENGINE_READ_BUF);
 	s.loop = ev_new(1024);
 	if (!s.slots || !s.rbuf || !s.loop) {
-		error("out of memory starting %d gateway workers", s.n);
+		engine_fail(cfg, "out of memory starting %d gateway workers", s.n);
 		free(s.slots);
 		free(s.rbuf);
 		if (s.loop)
@@ -600,7 +600,7 @@ static int gateway_run(const struct engine_cfg *cfg)
 	if (s.acc.fd < 0 ||
 	    ev_add(s.loop, engine_stop_fd(), EV_READ, front_stop_cb, &s) < 0 ||
 	    ev_add(s.loop, s.ps.sfd, EV_READ, chld_cb, &s) < 0) {
-		error("cannot set up the gateway's event loop: %s", strerror(errno));
+		engine_fail(cfg, "cannot set up the gateway's event loop: %s", strerror(errno));
 		psup_kill(&s.ps);
 		goto out;
 	}
@@ -633,6 +633,5 @@ out:
 const struct engine engine_gateway = {
 	.name = "gateway",
 	.summary = "front process handing connections to N worker processes; --handoff proxy|fdpass",
-	.protos = "sink echo http chat",
 	.run = gateway_run,
 };

@@ -146,6 +146,6 @@ static int go_run(const struct engine_cfg *cfg)
 const struct engine engine_go = {
 	.name = "go",
 	.summary = "outside peer: Go net/http (ctxlab-peer-go, a goroutine per connection)",
-	.protos = "sink echo http chat",
+	.needs = PROTO_CAP_PEER,
 	.run = go_run,
 };

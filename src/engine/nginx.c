@@ -144,27 +144,27 @@ static void show_log(const char *dir)
 static int nginx_run(const struct engine_cfg *cfg)
 {
 	if (access(NGINX_BIN, X_OK)) {
-		error("'%s' not found: %s (run scripts/setup.sh to install nginx-light)", NGINX_BIN,
-		      strerror(errno));
+		engine_fail(cfg, "'%s' not found: %s (run scripts/setup.sh to install nginx-light)",
+			    NGINX_BIN, strerror(errno));
 		return 2;
 	}
 	struct net_addr addr = cfg->listen;
 	int r;
 	if (net_port(&addr) == 0 && (r = pick_port(&addr)) < 0) {
-		error("cannot find a free port for nginx: %s", strerror(-r));
+		engine_fail(cfg, "cannot find a free port for nginx: %s", strerror(-r));
 		return 1;
 	}
 	char dir[] = "/tmp/ctxlab-nginx-XXXXXX";
 	if (!mkdtemp(dir)) {
-		error("cannot create a temp dir for nginx '%s': %s (check /tmp)", dir,
-		      strerror(errno));
+		engine_fail(cfg, "cannot create a temp dir for nginx '%s': %s (check /tmp)", dir,
+			    strerror(errno));
 		return 1;
 	}
 	char listen[128], conf[PATH_MAX], elog[PATH_MAX];
 	net_format(&addr, listen, sizeof(listen));
 	int rc = 1;
 	if ((r = write_config(dir, cfg, listen)) < 0) {
-		error("cannot write '%s/nginx.conf': %s", dir, strerror(-r));
+		engine_fail(cfg, "cannot write '%s/nginx.conf': %s", dir, strerror(-r));
 		goto out;
 	}
 	snprintf(conf, sizeof(conf), "%s/nginx.conf", dir);
@@ -174,7 +174,8 @@ static int nginx_run(const struct engine_cfg *cfg)
 	struct spawn_child child;
 	memset(&child, 0, sizeof(child));
 	if ((r = spawn_start(&o, &child)) < 0) {
-		error("cannot start '%s': %s (run scripts/setup.sh)", NGINX_BIN, strerror(-r));
+		engine_fail(cfg, "cannot start '%s': %s (run scripts/setup.sh)", NGINX_BIN,
+			    strerror(-r));
 		goto out;
 	}
 	uint64_t until = clock_now_ns() + NGINX_READY_TIMEOUT_NS;
@@ -189,9 +190,9 @@ static int nginx_run(const struct engine_cfg *cfg)
 	}
 	if (!ready) {
 		if (!engine_stop_requested()) {
-			error("nginx did not accept connections on '%s' (its error log follows)",
-			      listen);
-			show_log(dir);
+			show_log(dir); /* nginx's own words, through the logger */
+			engine_fail(cfg, "nginx did not accept connections on '%s' (its error log is "
+					 "above)", listen);
 		}
 		spawn_stop(&child, ENGINE_STOP_GRACE_NS);
 		rc = engine_stop_requested() ? 0 : 1;
@@ -215,6 +216,6 @@ out:
 const struct engine engine_nginx = {
 	.name = "nginx",
 	.summary = "outside peer: Debian's nginx with a generated minimal config (http only)",
-	.protos = "http",
+	.needs = PROTO_CAP_HTTP1,
 	.run = nginx_run,
 };

@@ -194,6 +194,5 @@ static int prefork_run(const struct engine_cfg *cfg)
 const struct engine engine_prefork = {
 	.name = "prefork",
 	.summary = "N worker processes, each an event loop, accepting on one shared socket",
-	.protos = "sink echo http chat",
 	.run = prefork_run,
 };

@@ -24,15 +24,15 @@ int psup_rooms(const struct engine_cfg *cfg, struct logroom_dir *d, const char *
 		return 0;
 	int r = logroom_dir_start(d);
 	if (r < 0) {
-		error("cannot create the chat room directory in '/dev/shm' or '/tmp': %s "
-		      "(set TMPDIR to a writable directory)", strerror(-r));
+		engine_fail(cfg, "cannot create the chat room directory in '/dev/shm' or '/tmp': %s "
+				 "(set TMPDIR to a writable directory)", strerror(-r));
 		return r;
 	}
 	*rooms = d->path;
 	return 0;
 }
 
-int psup_sigchld(sigset_t *old_mask)
+int psup_sigchld(const struct engine_cfg *cfg, sigset_t *old_mask)
 {
 	sigset_t chld;
 	sigemptyset(&chld);
@@ -41,7 +41,7 @@ int psup_sigchld(sigset_t *old_mask)
 	int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd < 0) {
 		int e = errno;
-		error("cannot create a signalfd for SIGCHLD: %s", strerror(e));
+		engine_fail(cfg, "cannot create a signalfd for SIGCHLD: %s", strerror(e));
 		return -e;
 	}
 	return sfd;
@@ -109,13 +109,13 @@ int psup_init(struct psup *ps, const struct engine_cfg *cfg, int n, psup_spawn_f
 	if (m != MAP_FAILED)
 		ps->sh = m;
 	if (!ps->sh || !ps->slots)
-		return error("out of memory starting %d %s workers", n, cfg->engine_name), -1;
+		return engine_fail(cfg, "out of memory starting %d %s workers", n, cfg->engine_name);
 	atomic_init(&ps->sh->next_id, 1);
 	atomic_init(&ps->sh->live, 0);
 	if (psup_rooms(cfg, &ps->room_dir, &ps->rooms) < 0)
 		return -1;
 	ps->masked = 1;
-	ps->sfd = psup_sigchld(&ps->old_mask);
+	ps->sfd = psup_sigchld(cfg, &ps->old_mask);
 	return ps->sfd < 0 ? -1 : 0;
 }
 
@@ -124,8 +124,8 @@ int psup_start(struct psup *ps)
 	for (int i = 0; i < ps->n; i++) {
 		int r = ps->spawn(ps, i);
 		if (r < 0) {
-			error("cannot start %s worker %d of %d: %s (use fewer --workers)",
-			      ps->cfg->engine_name, i, ps->n, strerror(-r));
+			engine_fail(ps->cfg, "cannot start %s worker %d of %d: %s (use fewer --workers)",
+				    ps->cfg->engine_name, i, ps->n, strerror(-r));
 			psup_kill(ps);
 			return -1;
 		}

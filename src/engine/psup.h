@@ -23,7 +23,7 @@
  * polls, the gateway's front runs an event loop.
  *
  * Threads: the parent is single-threaded; all of this runs on its thread (psup_child in the
- * child, right after fork). Errors: -errno, or -1 after printing what failed.
+ * child, right after fork). Errors: -errno, or -1 after engine_fail(cfg, ...) said what failed.
  */
 #ifndef CTXLAB_ENGINE_PSUP_H
 #define CTXLAB_ENGINE_PSUP_H
@@ -47,13 +47,13 @@
 /* When the protocol has rooms (cfg->proto->fanout): starts the room directory with its
  * janitor (logroom_dir_start) and sets *rooms to d->path — pass d to psup_child in each
  * child and call logroom_dir_stop(d) at the end; else sets *rooms to NULL. Returns 0, or
- * -errno after printing the error. */
+ * -errno after engine_fail(cfg, ...). */
 int psup_rooms(const struct engine_cfg *cfg, struct logroom_dir *d, const char **rooms);
 
 /* Blocks SIGCHLD (the previous mask into *old_mask: restore it at the end, also when this
- * fails) and returns a nonblocking close-on-exec signalfd for it, or -errno after printing
- * the error. */
-int psup_sigchld(sigset_t *old_mask);
+ * fails) and returns a nonblocking close-on-exec signalfd for it, or -errno after
+ * engine_fail(cfg, ...). */
+int psup_sigchld(const struct engine_cfg *cfg, sigset_t *old_mask);
 
 /* Reads everything pending on the SIGCHLD signalfd sfd. */
 void psup_drain(int sfd);
@@ -111,12 +111,12 @@ struct psup {
 
 /* Sets ps up for n workers of cfg->engine_name that spawn(ps, i) starts: the shared
  * counters, the slots, the room directory (psup_rooms), SIGCHLD (psup_sigchld). Returns 0,
- * or -1 after printing why; psup_fini releases what it set up in both cases. */
+ * or -1 after engine_fail; psup_fini releases what it set up in both cases. */
 int psup_init(struct psup *ps, const struct engine_cfg *cfg, int n, psup_spawn_fn *spawn,
 	      void *ud);
 
-/* Starts the n workers; on a failure prints "cannot start ENGINE worker I of N", kills and
- * reaps those started (psup_kill) and returns -1. */
+/* Starts the n workers; on a failure records "cannot start ENGINE worker I of N"
+ * (engine_fail), kills and reaps those started (psup_kill) and returns -1. */
 int psup_start(struct psup *ps);
 
 /* fork() for worker i: in the child, psup_child (and the SIGCHLD signalfd closed), then 0 is

@@ -303,7 +303,7 @@ static int thread_run(const struct engine_cfg *cfg)
 	/* on the heap: threads still blocked after the grace period keep using it until exit */
 	struct tsrv *s = calloc(1, sizeof(*s));
 	if (!s)
-		return error("out of memory starting the thread engine"), 1;
+		return engine_fail(cfg, "out of memory starting the thread engine"), 1;
 	econn_cfg_init(&s->ec, cfg);
 	s->pubsub = cfg->proto->fanout;
 	pthread_mutex_init(&s->mu, NULL);
@@ -311,7 +311,7 @@ static int thread_run(const struct engine_cfg *cfg)
 	s->rooms = room_set_new(1, cfg->pcfg.max_rooms);
 	if (!s->rooms) {
 		free(s);
-		return error("out of memory starting the thread engine"), 1;
+		return engine_fail(cfg, "out of memory starting the thread engine"), 1;
 	}
 	struct net_addr bound;
 	int lfd = econn_listen(cfg, 0, 1, 0, &bound);
@@ -401,6 +401,5 @@ static int thread_run(const struct engine_cfg *cfg)
 const struct engine engine_thread = {
 	.name = "thread",
 	.summary = "a thread per connection, blocking I/O, bounded by --max-conns",
-	.protos = "sink echo http chat",
 	.run = thread_run,
 };

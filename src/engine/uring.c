@@ -635,7 +635,7 @@ static int ring_init(struct uworker *w, const char **what)
 	return 0;
 }
 
-static void ring_error(int r, const char *what)
+static void ring_error(const struct engine_cfg *cfg, int r, const char *what)
 {
 	const char *hint;
 	if (r == -EPERM || r == -EACCES)
@@ -652,10 +652,10 @@ static void ring_error(int r, const char *what)
 	else
 		hint = "the uring engine needs Linux 5.19+ with io_uring enabled; use --engine "
 		       "epoll";
-	error("cannot set up io_uring (%s): %s (%s)", what, strerror(-r), hint);
+	engine_fail(cfg, "cannot set up io_uring (%s): %s (%s)", what, strerror(-r), hint);
 }
 
-/* econn_srv_run's init: 0, or -1 after printing why */
+/* econn_srv_run's init: 0, or -1 after engine_fail */
 static int worker_init(struct econn_srv *s, void *arg, int i, struct net_addr *bound)
 {
 	struct uworker *w = arg;
@@ -667,7 +667,7 @@ static int worker_init(struct econn_srv *s, void *arg, int i, struct net_addr *b
 	const char *what = "";
 	int r = ring_init(w, &what);
 	if (r < 0) {
-		ring_error(r, what);
+		ring_error(s->ec.cfg, r, what);
 		return -1;
 	}
 	/* blocking sockets: io_uring never blocks on them, and retries through its own poll */
@@ -683,7 +683,7 @@ static int worker_init(struct econn_srv *s, void *arg, int i, struct net_addr *b
 		arm_timeout(w, &w->sweep_ts, s->ec.sweep_ns, OP_SWEEP);
 	r = io_uring_submit(&w->ring);
 	if (r < 0)
-		return error("cannot start uring worker %d: %s", i, strerror(-r)), -1;
+		return engine_fail(s->ec.cfg, "cannot start uring worker %d: %s", i, strerror(-r));
 	return 0;
 }
 
@@ -726,6 +726,5 @@ static int uring_run(const struct engine_cfg *cfg)
 const struct engine engine_uring = {
 	.name = "uring",
 	.summary = "io_uring completion loops (liburing); --workers N rings with SO_REUSEPORT",
-	.protos = "sink echo http chat",
 	.run = uring_run,
 };

@@ -18,17 +18,17 @@
 #include "core/clock.h"
 #include "core/ev.h"
 #include "core/log.h"
-#include "load/httpresp.h"
+#include "load/client.h"
 #include "load/pace.h"
 
 #define RBUF_BYTES (64 * 1024)
 #define SINK_CHUNK_BYTES (64 * 1024)
-#define CHAT_MAX_OUT_BYTES (256 * 1024)
-#define CHAT_MAX_LINE 4096
+#define FANOUT_MAX_OUT_BYTES (256 * 1024)
+#define STAMP_MAX_LINE 4096            /* the longest stamped line */
 #define HK_NS (10 * NS_PER_MS)       /* housekeeping period once running */
 #define HK_CONNECT_NS (1 * NS_PER_MS) /* while waiting for the start */
-#define CHAT_SETTLE_NS (100 * NS_PER_MS)
-#define CHAT_DRAIN_NS (1000 * NS_PER_MS)
+#define FANOUT_SETTLE_NS (100 * NS_PER_MS)
+#define FANOUT_DRAIN_NS (1000 * NS_PER_MS)
 
 enum { PH_CONNECT, PH_RUN, PH_STOP };
 enum { CS_CLOSED, CS_CONNECTING, CS_OPEN, CS_DEAD };
@@ -56,15 +56,17 @@ struct conn {
 	uint64_t wleft;         /* bytes queued, not yet written (fixed-message protocols) */
 	uint64_t sent, done;    /* messages queued / finished (answered or failed) */
 	uint64_t issued;        /* open loop: schedule ticks dealt to this connection */
-	uint64_t rx_partial;    /* echo: bytes of the current echo received */
 	uint64_t start_ns;      /* when the current connect started */
 	uint64_t *ring;         /* send times of the messages in flight [pipeline] */
-	struct httpresp rp;
-	struct buf in, out;     /* chat only: partial line received, bytes not yet written */
+	void *cst;              /* the client's per-connection state (client->state_size) */
+	struct buf out;         /* fan-out only: bytes not yet written */
 };
 
 struct run {
 	const struct load_cfg *cfg;
+	const struct load_client *client;
+	unsigned flags;         /* client->flags */
+	int conn_per_req;       /* LOAD_C_KEEPALIVE and --no-keepalive: a connection per request */
 	atomic_int phase;
 	atomic_uint ready, finished;
 	atomic_int joined;
@@ -87,6 +89,7 @@ struct thr {
 	struct conn *conns;
 	uint32_t n, gbase;
 	uint64_t *rings;
+	char *cstates;          /* the connections' client states, state_stride bytes each */
 	char *rbuf;
 	struct stats st;
 	struct hist *lat, *lat_unc;
@@ -129,9 +132,12 @@ static void wake_main(struct run *r)
 	(void)w;
 }
 
-static int is_reqresp(const struct load_cfg *cfg)
+static int is_reqresp(const struct thr *t) { return (t->run->flags & LOAD_C_REQRESP) != 0; }
+
+static void client_reset(struct thr *t, struct conn *c)
 {
-	return cfg->proto == LOAD_HTTP || cfg->proto == LOAD_ECHO;
+	if (t->run->client->reset)
+		t->run->client->reset(c->cst, t->cfg);
 }
 
 /* ---- connection lifecycle ------------------------------------------------------------- */
@@ -151,7 +157,7 @@ static void conn_drop_fd(struct thr *t, struct conn *c)
 		c->fd = -1;
 	}
 	c->wantw = 0;
-	if (t->cfg->proto == LOAD_CHAT && c->state == CS_OPEN)
+	if ((t->run->flags & LOAD_C_FANOUT) && c->state == CS_OPEN)
 		atomic_fetch_sub(&t->run->joined, 1);
 }
 
@@ -159,17 +165,15 @@ static void conn_drop_fd(struct thr *t, struct conn *c)
 static void conn_fail_inflight(struct thr *t, struct conn *c, int e)
 {
 	uint64_t k = c->sent - c->done;
-	if (is_reqresp(t->cfg)) {
+	if (is_reqresp(t)) {
 		t->st.err[e] += k;
 		t->inflight -= k;
 		c->done = c->sent;
 	}
 	c->wleft = 0;
 	c->wpos = 0;
-	c->rx_partial = 0;
-	buf_clear(&c->in);
 	buf_clear(&c->out);
-	httpresp_init(&c->rp, t->cfg->head);
+	client_reset(t, c);
 }
 
 static void conn_dead(struct thr *t, struct conn *c)
@@ -239,20 +243,20 @@ static void conn_open(struct thr *t, struct conn *c)
 	}
 	c->fd = fd;
 	c->state = CS_CONNECTING;
-	httpresp_init(&c->rp, cfg->head);
+	client_reset(t, c);
 	int r = ev_add(t->loop, fd, EV_WRITE, on_io, c);
 	if (r < 0)
 		connect_failed(t, c, r);
 }
 
-static void chat_flush(struct thr *t, struct conn *c);
+static void out_flush(struct thr *t, struct conn *c);
 
 static void conn_opened(struct thr *t, struct conn *c, uint64_t now)
 {
 	c->state = CS_OPEN;
 	t->st.conns_opened++;
 	c->wantw = 0;
-	int mask = t->cfg->proto == LOAD_SINK && !t->run->paced ? EV_WRITE : 0;
+	int mask = (t->run->flags & LOAD_C_SENDONLY) && !t->run->paced ? EV_WRITE : 0;
 	ev_del(t->loop, c->fd, EV_WRITE);
 	if (mask)
 		c->wantw = 1;
@@ -260,10 +264,11 @@ static void conn_opened(struct thr *t, struct conn *c, uint64_t now)
 		conn_reset(t, c, E_RESET);
 		return;
 	}
-	if (t->cfg->proto == LOAD_CHAT) {
-		if (buf_appendf(&c->out, "/join %s\n", t->cfg->room) == 0) {
-			atomic_fetch_add(&t->run->joined, 1);
-			chat_flush(t, c);
+	if (t->run->client->greet) {
+		if (t->run->client->greet(c->cst, t->cfg, &c->out) == 0) {
+			if (t->run->flags & LOAD_C_FANOUT)
+				atomic_fetch_add(&t->run->joined, 1);
+			out_flush(t, c);
 		}
 	}
 	if (!t->started) {
@@ -315,7 +320,8 @@ static int conn_flush(struct thr *t, struct conn *c)
 	return 0;
 }
 
-static void chat_flush(struct thr *t, struct conn *c)
+/* Writes c->out (fan-out: the greeting and the stamped lines). */
+static void out_flush(struct thr *t, struct conn *c)
 {
 	while (buf_used(&c->out)) {
 		ssize_t w = send(c->fd, buf_head(&c->out), buf_used(&c->out),
@@ -359,19 +365,14 @@ static void sink_pump(struct thr *t, struct conn *c)
 
 /* Sends c's next line, stamped with the actual send time `now` and the schedule's intended
  * time, so the receiver records both the corrected and the uncorrected latency. */
-static void chat_send(struct thr *t, struct conn *c, uint64_t now, uint64_t intended)
+static void stamped_send(struct thr *t, struct conn *c, uint64_t now, uint64_t intended)
 {
-	char line[CHAT_MAX_LINE];
-	size_t size = t->run->msg_len;
-	int n = snprintf(line, sizeof(line), "ctx %" PRIu32 " %" PRIu64 " %" PRIu64 " %" PRIu64 " ",
-			 c->gidx, c->sent, now, intended);
-	if (n < 0)
+	char line[STAMP_MAX_LINE];
+	size_t len = t->run->client->stamp(line, sizeof(line), t->run->msg_len, c->gidx, c->sent,
+					   now, intended);
+	if (!len)
 		return;
-	size_t len = (size_t)n;
-	while (len + 1 < size && len + 1 < sizeof(line))
-		line[len++] = 'x';
-	line[len++] = '\n';
-	if (buf_used(&c->out) + len > CHAT_MAX_OUT_BYTES)
+	if (buf_used(&c->out) + len > FANOUT_MAX_OUT_BYTES)
 		return; /* the server does not read: this tick stays owed */
 	if (buf_append(&c->out, line, len) < 0)
 		return;
@@ -386,7 +387,7 @@ static void chat_send(struct thr *t, struct conn *c, uint64_t now, uint64_t inte
 		if (members > 1)
 			t->st.chat_expected += (uint64_t)(members - 1);
 	}
-	chat_flush(t, c);
+	out_flush(t, c);
 }
 
 /* Queues k copies of the fixed message, stamped now. */
@@ -394,13 +395,13 @@ static int conn_queue(struct thr *t, struct conn *c, uint64_t k, uint64_t now)
 {
 	uint32_t p = t->run->pipeline;
 	uint64_t stamp = now;
-	if (t->cfg->proto == LOAD_HTTP && !t->cfg->keepalive && !t->run->paced)
+	if (t->run->conn_per_req && !t->run->paced)
 		stamp = c->start_ns; /* a connection per request: the connect is part of it */
 	for (uint64_t i = 0; i < k; i++)
 		c->ring[(c->sent + i) % p] = stamp;
 	c->sent += k;
 	t->st.sent += k;
-	if (is_reqresp(t->cfg))
+	if (is_reqresp(t))
 		t->inflight += k;
 	c->wleft += k * t->run->msg_len;
 	return conn_flush(t, c);
@@ -413,12 +414,12 @@ static void conn_fill(struct thr *t, struct conn *c, uint64_t now)
 	if (c->state != CS_OPEN || t->sending_over)
 		return;
 	if (!r->paced) {
-		if (t->cfg->proto == LOAD_SINK) {
+		if (r->flags & LOAD_C_SENDONLY) {
 			sink_pump(t, c);
 			return;
 		}
 		uint64_t room = r->pipeline - (c->sent - c->done);
-		if (!t->cfg->keepalive && t->cfg->proto == LOAD_HTTP && c->sent != c->done)
+		if (r->conn_per_req && c->sent != c->done)
 			room = 0;
 		if (t->quota && t->in_window) {
 			uint64_t left = t->quota - t->dealt;
@@ -434,11 +435,11 @@ static void conn_fill(struct thr *t, struct conn *c, uint64_t now)
 	uint64_t owed = c->issued - c->sent;
 	if (!owed)
 		return;
-	if (t->cfg->proto == LOAD_CHAT) {
+	if (r->flags & LOAD_C_FANOUT) {
 		while (c->issued != c->sent && c->state == CS_OPEN) {
 			uint64_t intended = pace_conn_ns(&t->pace, c->idx, c->sent);
 			uint64_t before = c->sent;
-			chat_send(t, c, now, intended);
+			stamped_send(t, c, now, intended);
 			if (c->sent == before)
 				break;
 			if (now > intended + LOAD_LATE_NS && intended >= r->measure_ns)
@@ -447,7 +448,7 @@ static void conn_fill(struct thr *t, struct conn *c, uint64_t now)
 		return;
 	}
 	uint64_t room;
-	if (t->cfg->proto == LOAD_SINK)
+	if (r->flags & LOAD_C_SENDONLY)
 		room = (r->rep_len / r->msg_len) - (c->wleft + r->msg_len - 1) / r->msg_len;
 	else
 		room = r->pipeline - (c->sent - c->done);
@@ -461,7 +462,7 @@ static void conn_fill(struct thr *t, struct conn *c, uint64_t now)
 			t->st.late++;
 	}
 	t->owed -= owed;
-	if (t->cfg->proto == LOAD_SINK) {
+	if (r->flags & LOAD_C_SENDONLY) {
 		/* nothing comes back: a message is done when queued */
 		c->sent += owed;
 		c->done += owed;
@@ -492,91 +493,61 @@ static void record(struct thr *t, struct conn *c, uint64_t now)
 	t->st.answered++;
 }
 
-static void chat_line(struct thr *t, const char *s, size_t n, uint64_t now)
+/* A fan-out answer: a delivery, timed by the stamps it carries. */
+static void delivered(struct thr *t, const struct load_answer *a, uint64_t now)
 {
-	/* "<senderid>: ctx <gidx> <seq> <send_ns> <intended_ns> xxx" */
-	const char *p = memchr(s, ':', n);
-	if (!p || (size_t)(s + n - p) < 7 || memcmp(p, ": ctx ", 6))
-		return;
-	p += 6;
-	const char *end = s + n;
-	uint64_t v[4] = {0, 0, 0, 0};
-	for (int i = 0; i < 4; i++) {
-		if (p >= end || *p < '0' || *p > '9')
-			return;
-		while (p < end && *p >= '0' && *p <= '9')
-			v[i] = v[i] * 10 + (uint64_t)(*p++ - '0');
-		if (p < end && *p == ' ')
-			p++;
-	}
-	if (v[2] < t->run->measure_ns)
+	if (a->sent_ns < t->run->measure_ns)
 		return;
 	if (!t->in_window)
 		stats_window_start(t);
 	t->st.chat_delivered++;
 	/* corrected from the intended send time (a tick held back while the server did not
 	 * read still counts from when it was due), uncorrected from the actual send */
-	uint64_t intended = v[3] && v[3] <= v[2] ? v[3] : v[2];
+	uint64_t intended = a->intended_ns && a->intended_ns <= a->sent_ns ? a->intended_ns
+									  : a->sent_ns;
 	hist_record(t->lat, now > intended ? now - intended : 0);
-	hist_record(t->lat_unc, now > v[2] ? now - v[2] : 0);
+	hist_record(t->lat_unc, now > a->sent_ns ? now - a->sent_ns : 0);
 }
 
-static void chat_input(struct thr *t, struct conn *c, const char *s, size_t n, uint64_t now)
+/* An answer to the oldest message in flight on c. */
+static void answered(struct thr *t, struct conn *c, const struct load_answer *a, uint64_t now)
 {
-	if (buf_used(&c->in)) {
-		if (buf_append(&c->in, s, n) < 0)
-			return;
-		s = buf_head(&c->in);
-		n = buf_used(&c->in);
-	}
-	const char *p = s, *end = s + n;
-	const char *nl;
-	while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
-		chat_line(t, p, (size_t)(nl - p), now);
-		p = nl + 1;
-	}
-	size_t rest = (size_t)(end - p);
-	if (rest > CHAT_MAX_LINE)
-		rest = 0; /* an overlong line: drop it */
-	if (buf_used(&c->in)) {
-		buf_consume(&c->in, n - rest);
-		if (rest == 0)
-			buf_clear(&c->in);
-	} else if (rest) {
-		buf_append(&c->in, p, rest);
-	}
-}
-
-/* Returns 0, or -1 when c was closed/reset. */
-static int http_input(struct thr *t, struct conn *c, const char *s, size_t n, uint64_t now)
-{
-	while (n) {
-		size_t used;
-		if (c->sent == c->done) {
-			/* bytes nobody asked for */
-			conn_reset(t, c, E_PARSE);
-			return -1;
-		}
-		int rc = httpresp_feed(&c->rp, s, n, &used);
-		if (rc < 0) {
-			conn_reset(t, c, E_PARSE);
-			return -1;
-		}
-		if (rc == 0)
-			return 0;
-		int st = c->rp.status;
-		int ka = c->rp.keepalive;
+	if (t->run->flags & LOAD_C_STATUS) {
+		int st = a->status;
 		t->st.status[st < LOAD_STATUS_MAX ? st : 0]++;
 		if (st >= 200 && st < 300)
 			t->st.ok++;
 		else
 			t->st.err_status++;
-		record(t, c, now);
-		httpresp_init(&c->rp, t->cfg->head);
+	} else {
+		t->st.ok++;
+	}
+	record(t, c, now);
+}
+
+/* Received bytes through the client's parser. Returns 0, or -1 when c was closed/reset. */
+static int conn_input(struct thr *t, struct conn *c, const char *s, size_t n, uint64_t now)
+{
+	const struct run *r = t->run;
+	while (n) {
+		size_t used = n;
+		struct load_answer a;
+		int rc = r->client->parse(c->cst, s, n, c->sent - c->done, &used, &a);
+		if (rc < 0) {
+			conn_reset(t, c, E_PARSE);
+			return -1;
+		}
 		s += used;
 		n -= used;
-		if (!ka || !t->cfg->keepalive) {
-			/* the server closes after this response: what else is in flight is lost */
+		if (rc == 0)
+			continue;
+		if (r->flags & LOAD_C_FANOUT) {
+			delivered(t, &a, now);
+			continue;
+		}
+		answered(t, c, &a, now);
+		if (a.close || r->conn_per_req) {
+			/* the server closes after this answer: what else is in flight is lost */
 			conn_reset(t, c, c->sent != c->done ? E_CLOSED : -1);
 			return -1;
 		}
@@ -586,26 +557,16 @@ static int http_input(struct thr *t, struct conn *c, const char *s, size_t n, ui
 
 static void on_readable(struct thr *t, struct conn *c)
 {
-	const struct load_cfg *cfg = t->cfg;
 	for (;;) {
 		ssize_t n = recv(c->fd, t->rbuf, RBUF_BYTES, MSG_DONTWAIT);
 		if (n == 0) {
 			/* end of file */
 			int e = E_CLOSED;
-			if (cfg->proto == LOAD_HTTP && c->sent != c->done) {
-				int rc = httpresp_eof(&c->rp);
-				if (rc == 1) {
-					uint64_t now = clock_now_ns();
-					int st = c->rp.status;
-					t->st.status[st < LOAD_STATUS_MAX ? st : 0]++;
-					if (st >= 200 && st < 300)
-						t->st.ok++;
-					else
-						t->st.err_status++;
-					record(t, c, now);
-				} else if (rc < 0) {
-					e = E_CLOSED;
-				}
+			const struct load_client *cl = t->run->client;
+			if (cl->eof && c->sent != c->done) {
+				struct load_answer a;
+				if (cl->eof(c->cst, &a) == 1)
+					answered(t, c, &a, clock_now_ns());
 			}
 			conn_reset(t, c, c->sent != c->done ? e : -1);
 			return;
@@ -620,35 +581,13 @@ static void on_readable(struct thr *t, struct conn *c)
 		}
 		uint64_t now = clock_now_ns();
 		t->st.bytes_rx += (uint64_t)n;
-		switch (cfg->proto) {
-		case LOAD_HTTP:
-			if (http_input(t, c, t->rbuf, (size_t)n, now) < 0)
-				return;
-			break;
-		case LOAD_ECHO: {
-			c->rx_partial += (uint64_t)n;
-			while (c->rx_partial >= t->run->msg_len) {
-				if (c->sent == c->done) {
-					conn_reset(t, c, E_PARSE);
-					return;
-				}
-				c->rx_partial -= t->run->msg_len;
-				t->st.ok++;
-				record(t, c, now);
-			}
-			break;
-		}
-		case LOAD_CHAT:
-			chat_input(t, c, t->rbuf, (size_t)n, now);
-			break;
-		case LOAD_SINK:
-			break;
-		}
+		if (t->run->client->parse && conn_input(t, c, t->rbuf, (size_t)n, now) < 0)
+			return;
 		if (t->started)
 			conn_fill(t, c, now);
 		if (c->state != CS_OPEN)
 			return;
-		if (quota_done(t) && is_reqresp(cfg)) {
+		if (quota_done(t) && is_reqresp(t)) {
 			thr_finish(t, NULL);
 			return;
 		}
@@ -678,9 +617,9 @@ static void on_io(struct ev_loop *l, int fd, int mask, void *ud)
 			return;
 	}
 	if (mask & EV_WRITE) {
-		if (t->cfg->proto == LOAD_CHAT)
-			chat_flush(t, c);
-		else if (t->cfg->proto == LOAD_SINK && !t->run->paced)
+		if (t->run->flags & LOAD_C_FANOUT)
+			out_flush(t, c);
+		else if ((t->run->flags & LOAD_C_SENDONLY) && !t->run->paced)
 			sink_pump(t, c);
 		else
 			conn_flush(t, c);
@@ -774,10 +713,10 @@ static int64_t end_cb(struct ev_loop *l, uint64_t id, void *ud)
 	struct thr *t = ud;
 	if (t->finished)
 		return EV_NOMORE;
-	if (t->cfg->proto == LOAD_CHAT) {
+	if (t->run->flags & LOAD_C_FANOUT) {
 		t->sending_over = 1;
 		t->finish_ns = clock_now_ns();
-		uint64_t drain = CHAT_DRAIN_NS;
+		uint64_t drain = FANOUT_DRAIN_NS;
 		if (t->cfg->timeout_ns && t->cfg->timeout_ns < drain)
 			drain = t->cfg->timeout_ns;
 		ev_timer_add(l, drain, drain_cb, t);
@@ -821,7 +760,7 @@ static void scan_timeouts(struct thr *t, uint64_t now)
 			connect_failed(t, c, -ETIMEDOUT);
 			continue;
 		}
-		if (c->state != CS_OPEN || c->sent == c->done || !is_reqresp(t->cfg))
+		if (c->state != CS_OPEN || c->sent == c->done || !is_reqresp(t))
 			continue;
 		uint64_t oldest = c->ring[c->done % t->run->pipeline];
 		if (now - oldest >= to)
@@ -880,7 +819,7 @@ static int64_t hk_cb(struct ev_loop *l, uint64_t id, void *ud)
 			step = 100 * NS_PER_MS;
 		t->next_scan_ns = now + step;
 	}
-	if (quota_done(t) && is_reqresp(t->cfg))
+	if (quota_done(t) && is_reqresp(t))
 		thr_finish(t, NULL);
 	if (t->cfg->live && now >= t->next_snap_ns) {
 		snapshot(t);
@@ -1091,6 +1030,10 @@ int load_run(const struct load_cfg *cfg, struct load_result *res, char *err, siz
 	struct rusage ru0, ru1;
 	int have_ru0 = 0;
 
+	if (!cfg->client) {
+		errbuf(err, errlen, "no protocol client given");
+		return -EINVAL;
+	}
 	if (!cfg->conns || nt > cfg->conns) {
 		errbuf(err, errlen, "need at least as many connections as threads");
 		return -EINVAL;
@@ -1101,14 +1044,17 @@ int load_run(const struct load_cfg *cfg, struct load_result *res, char *err, siz
 		return rc;
 
 	run.cfg = cfg;
+	run.client = cfg->client;
+	run.flags = cfg->client->flags;
+	run.conn_per_req = (run.flags & LOAD_C_KEEPALIVE) && !cfg->keepalive;
 	run.pipeline = cfg->pipeline ? cfg->pipeline : 1;
-	if (cfg->proto == LOAD_HTTP && !cfg->keepalive)
+	if (run.conn_per_req)
 		run.pipeline = 1;
 	run.msg_len = cfg->msg_len ? cfg->msg_len : 1;
 	double rate = cfg->rate_per_s;
 	if (cfg->bandwidth_bps > 0)
 		rate = cfg->bandwidth_bps / (8.0 * (double)run.msg_len) * cfg->conns;
-	if (cfg->proto == LOAD_CHAT && rate <= 0)
+	if ((run.flags & LOAD_C_FANOUT) && rate <= 0)
 		rate = 10.0 * cfg->conns;
 	run.paced = rate > 0;
 	res->target_rate_per_s = rate;
@@ -1116,10 +1062,10 @@ int load_run(const struct load_cfg *cfg, struct load_result *res, char *err, siz
 	/* the fixed message repeated: pipeline+1 copies (any write position has `pipeline`
 	 * contiguous copies after it), or >= 64 KiB for an unpaced sink */
 	size_t copies = run.pipeline + 1;
-	if (cfg->proto == LOAD_SINK) {
+	if (run.flags & LOAD_C_SENDONLY) {
 		copies = SINK_CHUNK_BYTES / run.msg_len + 2;
 	}
-	if (cfg->proto != LOAD_CHAT) {
+	if (!(run.flags & LOAD_C_FANOUT)) {
 		if (!cfg->msg || !cfg->msg_len) {
 			errbuf(err, errlen, "no message to send");
 			return -EINVAL;
@@ -1150,6 +1096,8 @@ int load_run(const struct load_cfg *cfg, struct load_result *res, char *err, siz
 		goto oom;
 	}
 	uint32_t base = 0;
+	/* the client states, each on a 16-byte boundary */
+	size_t stride = (cfg->client->state_size + 15) & ~(size_t)15;
 	for (uint32_t i = 0; i < nt; i++) {
 		struct thr *t = &ts[i];
 		t->run = &run;
@@ -1164,12 +1112,15 @@ int load_run(const struct load_cfg *cfg, struct load_result *res, char *err, siz
 		pthread_mutex_init(&t->mu, NULL);
 		t->conns = calloc(t->n, sizeof(*t->conns));
 		t->rings = calloc((size_t)t->n * run.pipeline, sizeof(uint64_t));
+		if (stride)
+			t->cstates = calloc(t->n, stride);
 		t->rbuf = malloc(RBUF_BYTES);
 		t->lat = hist_new();
 		t->lat_unc = hist_new();
 		if (cfg->live)
 			t->snap_lat = hist_new();
 		if (!t->conns || !t->rings || !t->rbuf || !t->lat || !t->lat_unc ||
+		    (stride && !t->cstates) ||
 		    (cfg->live && !t->snap_lat)) {
 			rc = -ENOMEM;
 			goto oom;
@@ -1181,6 +1132,7 @@ int load_run(const struct load_cfg *cfg, struct load_result *res, char *err, siz
 			c->idx = k;
 			c->gidx = t->gbase + k;
 			c->ring = t->rings + (size_t)k * run.pipeline;
+			c->cst = stride ? t->cstates + (size_t)k * stride : NULL;
 		}
 	}
 	if (cfg->live && !(live_h = hist_new())) {
@@ -1217,7 +1169,7 @@ int load_run(const struct load_cfg *cfg, struct load_result *res, char *err, siz
 		(void)rr;
 	}
 	uint64_t now = clock_now_ns();
-	run.t0_ns = now + (cfg->proto == LOAD_CHAT ? CHAT_SETTLE_NS : 0);
+	run.t0_ns = now + (run.flags & LOAD_C_FANOUT ? FANOUT_SETTLE_NS : 0);
 	run.measure_ns = run.t0_ns + cfg->warmup_ns;
 	run.end_ns = cfg->duration_ns ? run.measure_ns + cfg->duration_ns : 0;
 	atomic_store_explicit(&run.phase, atomic_load(&g_interrupt) ? PH_STOP : PH_RUN,
@@ -1242,7 +1194,7 @@ int load_run(const struct load_cfg *cfg, struct load_result *res, char *err, siz
 				if (ts[i].loop)
 					ev_stop(ts[i].loop);
 		}
-		if (!stopping && run.end_ns && now > run.end_ns + CHAT_DRAIN_NS + 5 * NS_PER_S) {
+		if (!stopping && run.end_ns && now > run.end_ns + FANOUT_DRAIN_NS + 5 * NS_PER_S) {
 			/* a thread did not end on its own: never hang */
 			stopping = 1;
 			atomic_store(&run.phase, PH_STOP);
@@ -1301,11 +1253,11 @@ join:
 			errbuf(err, errlen, "event loop failure: %s", strerror(-t->err));
 		}
 	}
-	if (cfg->proto == LOAD_SINK && !run.paced)
+	if ((run.flags & LOAD_C_SENDONLY) && !run.paced)
 		res->messages_sent = res->bytes_sent / run.msg_len;
-	if (cfg->proto == LOAD_SINK)
+	if (run.flags & LOAD_C_SENDONLY)
 		res->requests = res->messages_sent;
-	if (cfg->proto == LOAD_CHAT)
+	if (run.flags & LOAD_C_FANOUT)
 		res->requests = res->chat_delivered;
 	if (run.end_ns && last > run.end_ns && !res->interrupted)
 		last = run.end_ns; /* chat drain is not part of the window */
@@ -1323,10 +1275,12 @@ out:
 				ev_free(t->loop);
 			if (t->conns)
 				for (uint32_t k = 0; k < t->n; k++) {
-					buf_free(&t->conns[k].in);
+					if (t->conns[k].cst && cfg->client->fini)
+						cfg->client->fini(t->conns[k].cst);
 					buf_free(&t->conns[k].out);
 				}
 			free(t->conns);
+			free(t->cstates);
 			free(t->rings);
 			free(t->rbuf);
 			hist_free(t->lat);

@@ -5,9 +5,10 @@
  * (rate_per_s total, dealt round-robin over the connections by pace.h; latency measured from
  * each request's intended send time, the uncorrected latency from the actual send kept
  * beside it) and bandwidth (bandwidth_bps per connection, turned into a message rate).
- * Protocols: http, echo (a message counts when its echo fully arrived), sink (send only),
- * chat (every line a client sends is delivered to the other clients of the room; latency =
- * delivery time - send time, both embedded in the line).
+ * Protocols come from load/client.h, one file each: http, echo (a message counts when its echo
+ * fully arrived), sink (send only), chat (every line a client sends is delivered to the other
+ * clients of the room; latency = delivery time - send time, both embedded in the line). This
+ * file keys its behaviour on the client's LOAD_C_* flags, never on a protocol's name.
  *
  * Every request sent in the measured window ends in exactly one place:
  *   messages_sent = answered + errors (connect excluded: those are connections, not
@@ -24,9 +25,8 @@
 
 #include "core/hist.h"
 #include "core/net.h"
+#include "load/client.h"
 #include "load/srcrange.h"
-
-enum load_proto { LOAD_HTTP, LOAD_ECHO, LOAD_SINK, LOAD_CHAT };
 
 /* A send more than this after its intended time is a late send. */
 #define LOAD_LATE_NS (1000 * 1000ULL)
@@ -35,7 +35,7 @@ enum load_proto { LOAD_HTTP, LOAD_ECHO, LOAD_SINK, LOAD_CHAT };
 struct load_cfg {
 	struct net_addr target;
 	const char *target_str;        /* as the user wrote it, for output */
-	enum load_proto proto;
+	const struct load_client *client; /* the protocol (load_client_find) */
 	uint32_t conns, threads, pipeline;
 	double rate_per_s;             /* open loop: total messages/s; 0 = closed loop */
 	double bandwidth_bps;          /* per connection (bits/s); sets rate_per_s when > 0 */
@@ -45,7 +45,9 @@ struct load_cfg {
 	uint64_t timeout_ns;           /* a request unanswered this long is a timeout; 0 = none */
 	double connect_rate_per_s;     /* new connections per second at start; 0 = all at once */
 	const struct srcrange *source; /* NULL: the kernel picks the source address */
-	/* http: one complete request; echo/sink: one message; chat: ignored (msg_len = line size) */
+	/* the client's frame(): the message every send repeats (http: one complete request;
+	 * echo/sink: one message); a fan-out client stamps each line: msg unused, msg_len = line
+	 * size */
 	const char *msg;
 	size_t msg_len;
 	int keepalive;                 /* http: 0 = a new connection per request */

@@ -1,14 +1,12 @@
 #include "load/loadout.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <string.h>
 
 #include "core/units.h"
 
-static const char *const proto_names[] = {"http", "echo", "sink", "chat"};
-
-const char *loadout_proto_name(enum load_proto p) { return proto_names[p]; }
 
 /* ns -> "123.45us" / "1.23ms" / "1.23s" */
 static char *fmt_lat(uint64_t ns, char *b, size_t n)
@@ -59,10 +57,11 @@ static void bars(FILE *f, const struct hist *h)
 
 void loadout_summary(FILE *f, const struct load_cfg *cfg, const struct load_result *r)
 {
+	int fanout = (cfg->client->flags & LOAD_C_FANOUT) != 0;
 	char b1[32], b2[32], b3[32], b4[32];
 	const char *mode = cfg->bandwidth_bps > 0 ? "bandwidth" : r->target_rate_per_s > 0 ? "open loop" : "closed loop";
 	fprintf(f, "%s test @ %s (%s, %s)\n", units_format_duration((uint64_t)(r->duration_s * 1e9), b1, sizeof(b1)),
-		cfg->target_str, loadout_proto_name(cfg->proto), mode);
+		cfg->target_str, cfg->client->name, mode);
 	fprintf(f, "  %u threads and %u connections, pipeline %u", cfg->threads, cfg->conns,
 		cfg->pipeline);
 	if (r->target_rate_per_s > 0)
@@ -73,23 +72,22 @@ void loadout_summary(FILE *f, const struct load_cfg *cfg, const struct load_resu
 	const struct hist *h = r->lat;
 	if (h && hist_count(h)) {
 		fprintf(f, "  Latency%s     mean %s  stdev %s  min %s  max %s\n",
-			r->target_rate_per_s > 0 && cfg->proto != LOAD_CHAT ? " (corrected)" : "",
+			r->target_rate_per_s > 0 && !fanout ? " (corrected)" : "",
 			fmt_lat((uint64_t)hist_mean(h), b1, sizeof(b1)),
 			fmt_lat((uint64_t)hist_stddev(h), b2, sizeof(b2)),
 			fmt_lat(hist_min(h), b3, sizeof(b3)), fmt_lat(hist_max(h), b4, sizeof(b4)));
 		fprintf(f, "  Latency Distribution%s\n",
-			r->target_rate_per_s > 0 && cfg->proto != LOAD_CHAT ? " (corrected | uncorrected)" : "");
+			r->target_rate_per_s > 0 && !fanout ? " (corrected | uncorrected)" : "");
 		for (size_t i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++) {
 			fprintf(f, "  %7.2f%%  %10s", pcts[i], fmt_lat(hist_percentile(h, pcts[i]), b1, sizeof(b1)));
-			if (r->target_rate_per_s > 0 && cfg->proto != LOAD_CHAT)
+			if (r->target_rate_per_s > 0 && !fanout)
 				fprintf(f, " | %10s", fmt_lat(hist_percentile(r->lat_unc, pcts[i]), b2, sizeof(b2)));
 			fputc('\n', f);
 		}
 		bars(f, h);
 	}
 	fprintf(f, "  %" PRIu64 " %s in %.2fs, %s sent, %s read\n",
-		cfg->proto == LOAD_CHAT ? r->chat_delivered : r->requests,
-		cfg->proto == LOAD_HTTP ? "requests" : cfg->proto == LOAD_CHAT ? "deliveries" : "messages",
+		fanout ? r->chat_delivered : r->requests, cfg->client->answers,
 		r->duration_s, units_format_size(r->bytes_sent, b1, sizeof(b1)),
 		units_format_size(r->bytes_received, b2, sizeof(b2)));
 	fprintf(f, "  sent %" PRIu64 ", answered %" PRIu64 ", in flight at the end %" PRIu64 "\n",
@@ -108,7 +106,7 @@ void loadout_summary(FILE *f, const struct load_cfg *cfg, const struct load_resu
 			fputc('\n', f);
 		}
 	}
-	if (cfg->proto == LOAD_CHAT) {
+	if (fanout) {
 		double loss = r->chat_expected ? 1.0 - (double)r->chat_delivered / (double)r->chat_expected : 0;
 		fprintf(f, "  Chat: sent %" PRIu64 ", delivered %" PRIu64 " of %" PRIu64
 			" expected (loss %.3f%%), fan-out %.1f deliveries/s\n",
@@ -116,7 +114,8 @@ void loadout_summary(FILE *f, const struct load_cfg *cfg, const struct load_resu
 			r->duration_s > 0 ? (double)r->chat_delivered / r->duration_s : 0);
 	}
 	double rate = r->duration_s > 0 ? (double)r->requests / r->duration_s : 0;
-	fprintf(f, "%s/sec: %12.2f\n", cfg->proto == LOAD_HTTP ? "Requests" : "Messages", rate);
+	fprintf(f, "%c%ss/sec: %12.2f\n", toupper((unsigned char)cfg->client->unit[0]),
+		cfg->client->unit + 1, rate);
 	fprintf(f, "Transfer/sec: %s read, %s sent\n",
 		units_format_size(r->duration_s > 0 ? (uint64_t)(r->bytes_received / r->duration_s) : 0, b1, sizeof(b1)),
 		units_format_size(r->duration_s > 0 ? (uint64_t)(r->bytes_sent / r->duration_s) : 0, b2, sizeof(b2)));
@@ -131,7 +130,7 @@ void loadout_summary(FILE *f, const struct load_cfg *cfg, const struct load_resu
 	fprintf(f, "Client CPU: user %.2fs sys %.2fs", r->cpu_user_s, r->cpu_sys_s);
 	if (n)
 		fprintf(f, " (%.2f us per %s)", cpu * 1e6 / (double)n,
-			cfg->proto == LOAD_HTTP ? "request" : "message");
+			cfg->client->unit);
 	fputc('\n', f);
 }
 
@@ -182,7 +181,7 @@ void loadout_json(struct jw *w, const struct load_cfg *cfg, const struct load_re
 	jw_key(w, "config");
 	jw_obj(w);
 	jw_kstr(w, "target", cfg->target_str);
-	jw_kstr(w, "proto", loadout_proto_name(cfg->proto));
+	jw_kstr(w, "proto", cfg->client->name);
 	jw_kuint(w, "connections", cfg->conns);
 	jw_kuint(w, "threads", cfg->threads);
 	jw_kuint(w, "pipeline", cfg->pipeline);
@@ -240,7 +239,7 @@ void loadout_json(struct jw *w, const struct load_cfg *cfg, const struct load_re
 	jw_end(w);
 	lat_obj(w, "latency_us", r->lat);
 	lat_obj(w, "latency_uncorrected_us", r->lat_unc);
-	if (cfg->proto == LOAD_CHAT) {
+	if (cfg->client->flags & LOAD_C_FANOUT) {
 		jw_key(w, "chat");
 		jw_obj(w);
 		jw_kuint(w, "sent", r->chat_sent);

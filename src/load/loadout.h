@@ -8,7 +8,6 @@
 #include "core/json.h"
 #include "load/load.h"
 
-const char *loadout_proto_name(enum load_proto p);
 void loadout_summary(FILE *f, const struct load_cfg *cfg, const struct load_result *r);
 /* wrk2's "Detailed Percentile spectrum" (values in ms), from r->lat. */
 void loadout_spectrum(FILE *f, const struct load_result *r);

@@ -35,8 +35,6 @@
 
 #define CHAT_LOBBY "lobby"
 #define CHAT_MAX_ROOM 64
-#define CHAT_DEFAULT_MAX_LINE (64 * 1024)
-#define CHAT_DEFAULT_MAX_OUTBUF (1024 * 1024)
 
 struct chat {
 	struct proto_env *env;
@@ -56,8 +54,8 @@ static int chat_init(void *state, struct proto_env *env)
 	const struct proto_cfg *cfg = env ? env->cfg : NULL;
 	memset(c, 0, sizeof(*c));
 	c->env = env;
-	c->max_line = cfg && cfg->max_line ? cfg->max_line : CHAT_DEFAULT_MAX_LINE;
-	c->max_outbuf = cfg && cfg->max_outbuf ? cfg->max_outbuf : CHAT_DEFAULT_MAX_OUTBUF;
+	c->max_line = cfg && cfg->max_line ? cfg->max_line : PROTO_DEFAULT_MAX_LINE;
+	c->max_outbuf = cfg && cfg->max_outbuf ? cfg->max_outbuf : PROTO_DEFAULT_MAX_OUTBUF;
 	if (cfg) {
 		c->cpu_us = cfg->work_cpu_us;
 		c->mem_bytes = cfg->work_mem_bytes;
@@ -186,6 +184,12 @@ static void chat_overflow(void *state, struct buf *out)
 		    c->max_outbuf);
 }
 
+/* a partial line: max_line bytes plus its "\r\n" (a longer one is an error) */
+static size_t chat_in_max_bytes(const struct proto_cfg *cfg)
+{
+	return (cfg && cfg->max_line ? cfg->max_line : PROTO_DEFAULT_MAX_LINE) + 2;
+}
+
 const struct proto chat_proto = {
 	.name = "chat",
 	.summary = "line-based rooms: every line reaches every other client in the room",
@@ -193,5 +197,7 @@ const struct proto chat_proto = {
 	.init = chat_init,
 	.feed = chat_feed,
 	.overflow = chat_overflow,
+	.in_max_bytes = chat_in_max_bytes,
 	.fanout = 1,
+	.caps = PROTO_CAP_PEER,
 };

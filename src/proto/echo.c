@@ -45,10 +45,15 @@ static ssize_t echo_feed(void *state, const char *in, size_t len, struct buf *ou
 	return (ssize_t)len;
 }
 
+/* feed consumes everything: no input is ever kept */
+static size_t echo_in_max_bytes(const struct proto_cfg *cfg) { return 0; }
+
 const struct proto echo_proto = {
 	.name = "echo",
 	.summary = "every byte received is sent back; work knob per line",
 	.state_size = sizeof(struct echo),
 	.init = echo_init,
 	.feed = echo_feed,
+	.in_max_bytes = echo_in_max_bytes,
+	.caps = PROTO_CAP_PEER,
 };

@@ -64,10 +64,10 @@
 #include <string.h>
 #include <strings.h>
 
-#define HTTP_DEFAULT_MAX_LINE 8192
-#define HTTP_DEFAULT_MAX_HEADERS 100
-#define HTTP_DEFAULT_MAX_HEADER_BYTES 16384
-#define HTTP_DEFAULT_MAX_BODY (1024 * 1024)
+#define HTTP_DEFAULT_MAX_LINE PROTO_DEFAULT_MAX_REQUEST_LINE
+#define HTTP_DEFAULT_MAX_HEADERS PROTO_DEFAULT_MAX_HEADERS
+#define HTTP_DEFAULT_MAX_HEADER_BYTES PROTO_DEFAULT_MAX_HEADER_BYTES
+#define HTTP_DEFAULT_MAX_BODY PROTO_DEFAULT_MAX_BODY
 #define HTTP_MAX_CHUNK_DIGITS 15
 #define HTTP_MAX_CHUNK_EXT 1024
 #define HTTP_MAX_WORK_CPU_US 10000000ULL
@@ -800,10 +800,23 @@ static int http_init(void *state, struct proto_env *env)
 	return 0;
 }
 
+/* A partial request: its head within the limits, plus (conservatively: bodies are consumed as
+ * they arrive) a body up to max_body. */
+static size_t http_in_max_bytes(const struct proto_cfg *cfg)
+{
+	size_t line = cfg && cfg->max_request_line ? cfg->max_request_line : HTTP_DEFAULT_MAX_LINE;
+	size_t hdr =
+		cfg && cfg->max_header_bytes ? cfg->max_header_bytes : HTTP_DEFAULT_MAX_HEADER_BYTES;
+	size_t body = cfg && cfg->max_body ? cfg->max_body : HTTP_DEFAULT_MAX_BODY;
+	return line + hdr + body;
+}
+
 const struct proto http_proto = {
 	.name = "http",
 	.summary = "HTTP/1.1 keep-alive and pipelining: GET / and /work?cpu_us=&mem=&stride=",
 	.state_size = sizeof(struct http),
 	.init = http_init,
 	.feed = http_feed,
+	.in_max_bytes = http_in_max_bytes,
+	.caps = PROTO_CAP_HTTP1 | PROTO_CAP_PEER,
 };

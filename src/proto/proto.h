@@ -5,8 +5,10 @@
  *     n = p->feed(state, in, len, out, &flags)
  * with all unconsumed input (in[0..len)) and loops while n > 0:
  *     n > 0   n bytes consumed; reply bytes (if any) were appended to `out`
- *     PROTO_AGAIN (-2)  need more input: keep in[0..len) and read more (the protocol re-parses
- *             from in[0] next time, picohttpparser style, so any split of the input works)
+ *     PROTO_AGAIN (-2)  need more input: keep in[0..len) and read more, then present the same
+ *             unconsumed prefix again with the new bytes behind it (a protocol may remember
+ *             how far it has scanned, as http.c and chat.c do, so it must get the same
+ *             prefix back; any split of the input gives the same replies)
  *     PROTO_ERROR (-1)  protocol error: `out` may hold a final reply (e.g. a 400); the engine
  *             sends it and closes the connection.
  * After a call, (flags & PROTO_F_CLOSE) asks the engine to close once `out` is flushed
@@ -21,6 +23,16 @@
  * is closed after it is flushed.
  * A protocol that publishes sets `fanout`: engines key their delivery machinery (wake-ups,
  * locked output buffers, keeping a room on one loop) on that flag, never on the name.
+ *
+ * Engines never name protocols. A protocol declares what an engine may need to know:
+ *   fanout        (above) output can come from other connections;
+ *   caps          PROTO_CAP_* flags: the wire shape, for engines that do not run this code
+ *                 (an outside server such as nginx, an outside peer such as peers/go);
+ *   in_max_bytes  the most unconsumed input it may ask the engine to keep (a partial
+ *                 message under the limits of its cfg): the engine's input bound is this plus
+ *                 its read slack, so a new protocol brings its own bound.
+ * An engine declares the caps it needs (struct engine .needs in engine/engine.h); engines
+ * that run struct proto code need none and speak every protocol in the table.
  */
 #ifndef CTXLAB_PROTO_PROTO_H
 #define CTXLAB_PROTO_PROTO_H
@@ -35,12 +47,20 @@
 #define PROTO_AGAIN (-2)
 #define PROTO_F_CLOSE 1
 
+/* The defaults of the limits below, stated once (proto_cfg_defaults, http.c, chat.c). */
+#define PROTO_DEFAULT_MAX_REQUEST_LINE 8192
+#define PROTO_DEFAULT_MAX_HEADERS 100
+#define PROTO_DEFAULT_MAX_HEADER_BYTES 16384
+#define PROTO_DEFAULT_MAX_BODY (1024 * 1024)
+#define PROTO_DEFAULT_MAX_LINE (64 * 1024)
+#define PROTO_DEFAULT_MAX_OUTBUF (1024 * 1024)
+
 struct proto_cfg {
 	/* http limits (0 = default) */
-	size_t max_request_line;  /* default 8 KiB -> 414/431-ish handling documented in http.c */
-	size_t max_headers;       /* default 100 */
-	size_t max_header_bytes;  /* default 16 KiB -> 431 */
-	size_t max_body;          /* default 1 MiB -> 413 */
+	size_t max_request_line;  /* default 8 KiB; over it: 414 (see http.c) */
+	size_t max_headers;       /* default 100; over it: 431 */
+	size_t max_header_bytes;  /* default 16 KiB; over it: 431 */
+	size_t max_body;          /* default 1 MiB; over it: 413 */
 	/* chat */
 	size_t max_line;          /* default 64 KiB */
 	size_t max_outbuf;        /* engine-enforced output bound per connection, default 1 MiB */
@@ -77,26 +97,35 @@ struct proto_env {
 	int (*publish)(struct proto_env *env, const char *msg, size_t len);
 };
 
+/* Capability flags of a protocol (struct proto .caps). */
+#define PROTO_CAP_HTTP1 1u /* the wire is plain HTTP/1.1 request/response: an outside HTTP
+			    * server (nginx) can stand in for this code */
+#define PROTO_CAP_PEER 2u  /* the outside peers (peers/go) implement it too: set it when a
+			    * peer learns the protocol, not before */
+
 struct proto {
 	const char *name;
 	const char *summary;
 	size_t state_size;                               /* engine allocates this per connection */
-	int (*init)(void *state, struct proto_env *env); /* 0 or -errno; may append a greeting? no */
+	int (*init)(void *state, struct proto_env *env); /* 0 or -errno; sends nothing (no
+							  * greeting: output comes from feed) */
 	ssize_t (*feed)(void *state, const char *in, size_t len, struct buf *out, int *flags);
 	void (*overflow)(void *state, struct buf *out);  /* reason line for an output overflow; may be NULL */
 	void (*fini)(void *state);                       /* may be NULL */
+	/* The most unconsumed input feed may leave to the engine under cfg's limits (0 = its
+	 * defaults): a partial message. Required. */
+	size_t (*in_max_bytes)(const struct proto_cfg *cfg);
 	int fanout;        /* 1: calls env->publish, so a connection's output can grow from
 			    * other connections (chat); 0: output comes only from its own feed */
+	unsigned caps;     /* PROTO_CAP_* */
 };
 
 const struct proto *proto_find(const char *name); /* NULL when unknown */
-const char *proto_names(void);                    /* "sink echo http chat" */
+const struct proto *proto_at(size_t i);           /* the table in order; NULL past its end */
+const char *proto_names(void);                    /* the table's names, space-separated */
 
 /* The work knob (burn CPU, touch a working set): used by every protocol. Thread-safe: the
  * working-set buffer is per thread. */
 void proto_work(uint64_t cpu_us, uint64_t mem_bytes, uint64_t stride_bytes);
-
-/* Bytes a sink connection has consumed so far (state: a sink state after init). */
-uint64_t proto_sink_bytes(const void *state);
 
 #endif

@@ -47,11 +47,8 @@ static ssize_t sink_feed(void *state, const char *in, size_t len, struct buf *ou
 	return (ssize_t)len;
 }
 
-uint64_t proto_sink_bytes(const void *state)
-{
-	const struct sink *s = state;
-	return s->bytes;
-}
+/* feed consumes everything: no input is ever kept */
+static size_t sink_in_max_bytes(const struct proto_cfg *cfg) { return 0; }
 
 const struct proto sink_proto = {
 	.name = "sink",
@@ -59,4 +56,6 @@ const struct proto sink_proto = {
 	.state_size = sizeof(struct sink),
 	.init = sink_init,
 	.feed = sink_feed,
+	.in_max_bytes = sink_in_max_bytes,
+	.caps = PROTO_CAP_PEER,
 };

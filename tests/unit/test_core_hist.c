@@ -190,71 +190,6 @@ static void test_merge(void **state)
 	hist_free(empty);
 }
 
-/* HdrHistogram's recordValueWithExpectedInterval(100, 10) records 100 and then
- * 90, 80, ..., 10: ten values, one each. */
-static void test_corrected_worked_example(void **state)
-{
-	struct hist *h = hist_new();
-	hist_record_corrected(h, 100, 10);
-	assert_int_equal(hist_count(h), 10);
-	assert_int_equal(hist_min(h), 10);
-	assert_int_equal(hist_max(h), 100);
-	struct hist_bucket_iter it;
-	hist_bucket_iter_init(&it, h);
-	uint64_t want = 10;
-	while (hist_bucket_iter_next(&it)) {
-		assert_int_equal(it.lo, want); /* values < 4096 have slots of width 1 */
-		assert_int_equal(it.hi, want);
-		assert_int_equal(it.count, 1);
-		want += 10;
-	}
-	assert_int_equal(want, 110);
-
-	/* value <= interval: just the value */
-	hist_reset(h);
-	hist_record_corrected(h, 10, 10);
-	hist_record_corrected(h, 7, 10);
-	assert_int_equal(hist_count(h), 2);
-	/* not a multiple: 105 -> 105, 95, ..., 15 (10 values, the last >= 10) */
-	hist_reset(h);
-	hist_record_corrected(h, 105, 10);
-	assert_int_equal(hist_count(h), 10);
-	assert_int_equal(hist_min(h), 15);
-	/* interval 0 = uncorrected */
-	hist_reset(h);
-	hist_record_corrected(h, 100, 0);
-	assert_int_equal(hist_count(h), 1);
-	hist_free(h);
-}
-
-/* Large gaps: the per-slot shortcut must match recording the series one by one. */
-static void test_corrected_matches_definition(void **state)
-{
-	struct hist *a = hist_new(), *b = hist_new();
-	static const uint64_t cases[][2] = {
-		{1000000, 1000},      {123456789, 777},  {5000000, 3},   {4096 * 3 + 17, 1},
-		{999999937, 1000003}, {3600000000000ULL, 1000000000ULL}, {20000, 7},
-	};
-	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
-		uint64_t value = cases[c][0], iv = cases[c][1];
-		hist_record_corrected(a, value, iv);
-		hist_record(b, value);
-		for (uint64_t m = value - iv; m >= iv; m -= iv)
-			hist_record(b, m);
-		assert_same(a, b);
-	}
-	/* one hour at 1 ns intervals is 3.6e12 samples: must finish quickly */
-	hist_reset(a);
-	hist_record_corrected(a, HIST_MAX_VALUE, 1);
-	assert_int_equal(hist_count(a), HIST_MAX_VALUE);
-	assert_int_equal(hist_min(a), 1);
-	assert_int_equal(hist_max(a), HIST_MAX_VALUE);
-	uint64_t med = hist_percentile(a, 50);
-	assert_true(fabs((double)med - HIST_MAX_VALUE / 2.0) / (HIST_MAX_VALUE / 2.0) < 0.001);
-	hist_free(a);
-	hist_free(b);
-}
-
 static void test_empty(void **state)
 {
 	struct hist *h = hist_new();
@@ -404,8 +339,6 @@ int main(void)
 		cmocka_unit_test(test_bimodal),
 		cmocka_unit_test(test_precision_every_scale),
 		cmocka_unit_test(test_merge),
-		cmocka_unit_test(test_corrected_worked_example),
-		cmocka_unit_test(test_corrected_matches_definition),
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_clamping),
 		cmocka_unit_test(test_moments_small),

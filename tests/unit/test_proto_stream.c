@@ -20,6 +20,19 @@ static void test_table(void **unused)
 		assert_non_null(p->feed);
 		assert_true(p->state_size > 0);
 	}
+	/* proto_names() and proto_at() read the table: every name once, in table order */
+	char want[256] = "";
+	size_t i = 0;
+	for (; proto_at(i); i++) {
+		if (i)
+			strcat(want, " ");
+		strcat(want, proto_at(i)->name);
+		assert_ptr_equal(proto_find(proto_at(i)->name), proto_at(i));
+		assert_non_null(proto_at(i)->in_max_bytes);
+	}
+	assert_int_equal(i, 4);
+	assert_string_equal(proto_names(), want);
+	assert_null(proto_at(i));
 	assert_null(proto_find("nope"));
 	assert_null(proto_find(NULL));
 	assert_null(proto_find("HTTP"));
@@ -39,6 +52,33 @@ static void test_table(void **unused)
 	assert_int_equal(cfg.work_stride_bytes, 0);
 }
 
+/* Each protocol states its own input bound from its own limits (econn adds its read slack). */
+static void test_in_max_bytes(void **unused)
+{
+	struct proto_cfg cfg;
+	proto_cfg_defaults(&cfg);
+	assert_int_equal(proto_find("sink")->in_max_bytes(&cfg), 0);
+	assert_int_equal(proto_find("echo")->in_max_bytes(&cfg), 0);
+	assert_int_equal(proto_find("chat")->in_max_bytes(&cfg), 64 * 1024 + 2);
+	assert_int_equal(proto_find("http")->in_max_bytes(&cfg), 8192 + 16384 + 1024 * 1024);
+	/* 0 = the protocol's default, the same as proto_cfg_defaults' */
+	struct proto_cfg zero;
+	memset(&zero, 0, sizeof(zero));
+	for (size_t i = 0; proto_at(i); i++)
+		assert_int_equal(proto_at(i)->in_max_bytes(&zero), proto_at(i)->in_max_bytes(&cfg));
+	cfg.max_line = 100;
+	cfg.max_body = 10;
+	cfg.max_header_bytes = 20;
+	cfg.max_request_line = 30;
+	assert_int_equal(proto_find("chat")->in_max_bytes(&cfg), 102);
+	assert_int_equal(proto_find("http")->in_max_bytes(&cfg), 60);
+	/* capabilities: only http is plain HTTP/1.1 */
+	assert_true(proto_find("http")->caps & PROTO_CAP_HTTP1);
+	assert_false(proto_find("chat")->caps & PROTO_CAP_HTTP1);
+	assert_true(proto_find("chat")->fanout);
+	assert_false(proto_find("echo")->fanout);
+}
+
 static char data[5000];
 
 static void fill(void)
@@ -55,7 +95,6 @@ static void test_sink_counts(void **unused)
 	for (size_t at = 0; at <= sizeof(data); at += 97) {
 		harness_init(&h, "sink", NULL, 1);
 		harness_feed_split(&h, data, sizeof(data), at);
-		assert_int_equal(proto_sink_bytes(h.state), sizeof(data));
 		assert_int_equal(h.consumed, sizeof(data));
 		assert_int_equal(buf_used(&h.out), 0);
 		assert_int_equal(buf_used(&h.in), 0);
@@ -64,7 +103,7 @@ static void test_sink_counts(void **unused)
 	}
 	harness_init(&h, "sink", NULL, 1);
 	harness_feed_bytewise(&h, data, 1000);
-	assert_int_equal(proto_sink_bytes(h.state), 1000);
+	assert_int_equal(h.consumed, 1000);
 	harness_free(&h);
 }
 
@@ -137,7 +176,7 @@ static void test_sink_echo_work_per_line(void **unused)
 		if (i == 1)
 			assert_buf_eq(&h.out, "a\nbb\n\nc", 7);
 		else
-			assert_int_equal(proto_sink_bytes(h.state), 7);
+			assert_int_equal(h.consumed, 7);
 		harness_free(&h);
 	}
 }
@@ -146,6 +185,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_in_max_bytes),
 		cmocka_unit_test(test_sink_counts),
 		cmocka_unit_test(test_echo_identity),
 		cmocka_unit_test(test_proto_work_cpu),
