@@ -26,6 +26,7 @@
 #include "core/units.h"
 #include "lab/env.h"
 #include "lab/host.h"
+#include "load/client.h"
 #include "lab/launch.h"
 #include "lab/record.h"
 #include "monitor/monitor.h"
@@ -256,10 +257,10 @@ static int start_load(struct ctx *c, struct trial *t, const cpu_set_t *cpus, str
 	snprintf(conns, sizeof conns, "%d", cell->connections);
 	units_format_duration(c->s->duration_ns, dur, sizeof dur);
 	units_format_duration(c->s->warmup_ns, warm, sizeof warm);
-	if (!strcmp(cell->proto, "http"))
-		snprintf(target, sizeof target, "http://%s/", t->address);
-	else
-		snprintf(target, sizeof target, "%s", t->address);
+	int tr = load_client_target(cell->proto, t->address, target, sizeof target);
+	if (tr < 0)
+		return trial_fail(t, "no load target for protocol '%s': %s", cell->proto,
+				  strerror(-tr));
 	const char *argv[40];
 	int n = 0;
 	argv[n++] = c->o->self;
