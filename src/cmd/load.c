@@ -1,6 +1,5 @@
 /* ctxlab load: option parsing and wiring; the work is in src/load/. */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +7,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "core/opt.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -27,28 +27,9 @@ static const char usage[] =
 	"Load generator: closed loop (default), open loop (--rate, coordinated-omission corrected)\n"
 	"or per-connection bandwidth (--bandwidth). TARGET is HOST:PORT or http://HOST:PORT/path.\n"
 	"\n"
-	"  -c, --connections N    connections (default 10)\n"
-	"  -t, --threads N        threads, each its own event loop (default: CPUs, <= connections)\n"
-	"      --pipeline N       requests in flight per connection (default 1)\n"
-	"  -d, --duration DUR     measured duration (default 10s unless -n)\n"
-	"  -n, --requests N       send exactly N requests (after warm-up), wait for every answer\n"
-	"      --warmup DUR       run this long first, excluded from every figure (default 0)\n"
-	"  -R, --rate R           open loop: R requests (messages) per second in total\n"
-	"      --bandwidth BW     per connection, e.g. 1Mbps (sink/echo; with --size/--message)\n"
-	"  -P, --proto P          http (default), echo, sink, chat\n"
-	"  -m, --method M         http method (default GET)\n"
-	"  -H, --header 'N: V'    extra http header (repeatable)\n"
-	"      --body STR         http request body\n"
-	"      --no-keepalive     a new connection per request (latency includes the connect)\n"
-	"      --message STR      echo/sink message (default: --size bytes of 'x' ending in \\n)\n"
-	"      --size N           message size for echo/sink/chat (default 64)\n"
-	"      --room NAME        chat room (default ctxlab)\n"
-	"      --connect-rate R   open at most R new connections per second at start\n"
-	"      --timeout DUR      an unanswered request is a timeout after DUR (default 10s; 0 = none)\n"
-	"      --source A-B       spread connections over local IPv4 addresses (past 64k connections)\n"
-	"      --latency-spectrum print the full percentile distribution (wrk2 format)\n"
-	"      --json FILE|-      write every figure as JSON (- = stdout, the summary then goes to stderr)\n"
-	"  -q, --quiet            no live line, no summary (errors still printed)\n"
+	"options:\n";
+
+static const char usage_tail[] =
 	"\n"
 	"Counts: sent = answered + errors + in flight at the end. Exit status 1 when nothing\n"
 	"succeeded or the target could not be reached.\n";
@@ -59,152 +40,124 @@ static void on_signal(int sig)
 	load_interrupt();
 }
 
-static int parse_u32(const char *opt, const char *s, uint32_t *v)
+extern const struct cmd_info cmd_info_load;
+
+static struct load_cfg cfg = {
+	.conns = 10,
+	.pipeline = 1,
+	.keepalive = 1,
+	.timeout_ns = 10 * 1000000000ULL,
+	.room = "ctxlab",
+};
+static const char *proto = "http", *method = "GET", *body, *message, *json_path, *source;
+static const char *headers[MAX_HEADERS];
+static size_t nheaders;
+static uint64_t size = 64;
+static int spectrum, quiet, have_duration, have_size, no_keepalive;
+static uint32_t threads;
+
+static int opt_u32(const struct opt *o, const char *arg, char *err, size_t errlen)
 {
 	uint64_t n;
-	char err[160];
-	if (units_parse_count(s, &n, err, sizeof(err)) < 0 || n > UINT32_MAX)
-		return error("bad value '%s' for %s (use a whole number, e.g. 50)", s, opt);
-	*v = (uint32_t)n;
+	if (units_parse_count(arg, &n, err, errlen) < 0 || n > UINT32_MAX) {
+		snprintf(err, errlen, "a whole number, e.g. 50");
+		return -1;
+	}
+	*(uint32_t *)o->value = (uint32_t)n;
 	return 0;
 }
 
+static int opt_duration(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	if (units_parse_duration_ns(arg, o->value, err, errlen) < 0)
+		return -1;
+	if (o->value == &cfg.duration_ns)
+		have_duration = 1;
+	return 0;
+}
+
+static int opt_rate(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	return units_parse_rate_per_s(arg, o->value, err, errlen) < 0 ? -1 : 0;
+}
+
+static int opt_bandwidth(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	return units_parse_bandwidth_bps(arg, o->value, err, errlen) < 0 ? -1 : 0;
+}
+
+static int opt_size(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	if (units_parse_size_bytes(arg, &size, err, errlen) < 0)
+		return -1;
+	have_size = 1;
+	return 0;
+}
+
+static int opt_header(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	if (nheaders == MAX_HEADERS) {
+		snprintf(err, errlen, "more than %d headers", MAX_HEADERS);
+		return -1;
+	}
+	headers[nheaders++] = arg;
+	return 0;
+}
+
+static const struct opt options[] = {
+	OPT_CALLBACK('c', "connections", &cfg.conns, "N", "connections (default 10)", opt_u32),
+	OPT_CALLBACK('t', "threads", &threads, "N",
+		     "threads, each its own event loop (default: CPUs, <= connections)", opt_u32),
+	OPT_CALLBACK(0, "pipeline", &cfg.pipeline, "N", "requests in flight per connection (default 1)",
+		     opt_u32),
+	OPT_CALLBACK('d', "duration", &cfg.duration_ns, "DUR",
+		     "measured duration (default 10s unless -n)", opt_duration),
+	OPT_COUNT('n', "requests", &cfg.requests, "N",
+		  "send exactly N requests (after warm-up), wait for every answer"),
+	OPT_CALLBACK(0, "warmup", &cfg.warmup_ns, "DUR",
+		     "run this long first, excluded from every figure (default 0)", opt_duration),
+	OPT_CALLBACK('R', "rate", &cfg.rate_per_s, "R",
+		     "open loop: R requests (messages) per second in total", opt_rate),
+	OPT_CALLBACK(0, "bandwidth", &cfg.bandwidth_bps, "BW",
+		     "per connection, e.g. 1Mbps (sink/echo; with --size/--message)", opt_bandwidth),
+	OPT_STRING('P', "proto", &proto, "P", "http (default), echo, sink, chat"),
+	OPT_STRING('m', "method", &method, "M", "http method (default GET)"),
+	OPT_CALLBACK('H', "header", NULL, "'N: V'", "extra http header (repeatable)", opt_header),
+	OPT_STRING(0, "body", &body, "STR", "http request body"),
+	OPT_FLAG(0, "no-keepalive", &no_keepalive,
+		 "a new connection per request (latency includes the connect)"),
+	OPT_STRING(0, "message", &message, "STR",
+		   "echo/sink message (default: --size bytes of 'x' ending in \\n)"),
+	OPT_CALLBACK(0, "size", &size, "N", "message size for echo/sink/chat (default 64)", opt_size),
+	OPT_STRING(0, "room", &cfg.room, "NAME", "chat room (default ctxlab)"),
+	OPT_CALLBACK(0, "connect-rate", &cfg.connect_rate_per_s, "R",
+		     "open at most R new connections per second at start", opt_rate),
+	OPT_CALLBACK(0, "timeout", &cfg.timeout_ns, "DUR",
+		     "an unanswered request is a timeout after DUR (default 10s; 0 = none)",
+		     opt_duration),
+	OPT_STRING(0, "source", &source, "A-B",
+		   "spread connections over local IPv4 addresses (past 64k connections)"),
+	OPT_FLAG(0, "latency-spectrum", &spectrum,
+		 "print the full percentile distribution (wrk2 format)"),
+	OPT_STRING(0, "json", &json_path, "FILE|-",
+		   "write every figure as JSON (- = stdout, the summary then goes to stderr)"),
+	OPT_FLAG('q', "quiet", &quiet, "no live line, no summary (errors still printed)"),
+	OPT_END(),
+};
+
 static int cmd_load(int argc, char **argv)
 {
-	struct load_cfg cfg;
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.conns = 10;
-	cfg.pipeline = 1;
-	cfg.keepalive = 1;
-	cfg.timeout_ns = 10 * 1000000000ULL;
-	cfg.room = "ctxlab";
-	const char *proto = "http", *method = "GET", *body = NULL, *message = NULL;
-	const char *json_path = NULL, *source = NULL;
-	const char *headers[MAX_HEADERS];
-	size_t nheaders = 0;
-	uint64_t size = 64;
-	int spectrum = 0, quiet = 0, have_duration = 0, have_size = 0;
-	uint32_t threads = 0;
 	char err[256];
-	static const struct option opts[] = {
-		{"connections", required_argument, 0, 'c'},
-		{"threads", required_argument, 0, 't'},
-		{"pipeline", required_argument, 0, 'p'},
-		{"duration", required_argument, 0, 'd'},
-		{"requests", required_argument, 0, 'n'},
-		{"warmup", required_argument, 0, 'w'},
-		{"rate", required_argument, 0, 'R'},
-		{"bandwidth", required_argument, 0, 'b'},
-		{"proto", required_argument, 0, 'P'},
-		{"method", required_argument, 0, 'm'},
-		{"header", required_argument, 0, 'H'},
-		{"body", required_argument, 0, 'B'},
-		{"no-keepalive", no_argument, 0, 'K'},
-		{"message", required_argument, 0, 'M'},
-		{"size", required_argument, 0, 's'},
-		{"room", required_argument, 0, 'r'},
-		{"connect-rate", required_argument, 0, 'C'},
-		{"timeout", required_argument, 0, 'T'},
-		{"source", required_argument, 0, 'S'},
-		{"latency-spectrum", no_argument, 0, 'L'},
-		{"json", required_argument, 0, 'j'},
-		{"quiet", no_argument, 0, 'q'},
-		{0, 0, 0, 0},
-	};
-	optind = 1;
-	int o;
-	while ((o = getopt_long(argc, argv, "c:t:d:n:R:P:m:H:q", opts, NULL)) != -1) {
-		switch (o) {
-		case 'c':
-			if (parse_u32("--connections", optarg, &cfg.conns) < 0)
-				return 2;
-			break;
-		case 't':
-			if (parse_u32("--threads", optarg, &threads) < 0)
-				return 2;
-			break;
-		case 'p':
-			if (parse_u32("--pipeline", optarg, &cfg.pipeline) < 0)
-				return 2;
-			break;
-		case 'd':
-			if (units_parse_duration_ns(optarg, &cfg.duration_ns, err, sizeof(err)) < 0)
-				return error("%s", err), 2;
-			have_duration = 1;
-			break;
-		case 'n':
-			if (units_parse_count(optarg, &cfg.requests, err, sizeof(err)) < 0)
-				return error("%s", err), 2;
-			break;
-		case 'w':
-			if (units_parse_duration_ns(optarg, &cfg.warmup_ns, err, sizeof(err)) < 0)
-				return error("%s", err), 2;
-			break;
-		case 'R':
-			if (units_parse_rate_per_s(optarg, &cfg.rate_per_s, err, sizeof(err)) < 0)
-				return error("%s", err), 2;
-			break;
-		case 'b':
-			if (units_parse_bandwidth_bps(optarg, &cfg.bandwidth_bps, err, sizeof(err)) < 0)
-				return error("%s", err), 2;
-			break;
-		case 'P':
-			proto = optarg;
-			break;
-		case 'm':
-			method = optarg;
-			break;
-		case 'H':
-			if (nheaders == MAX_HEADERS)
-				return error("more than %d headers", MAX_HEADERS), 2;
-			headers[nheaders++] = optarg;
-			break;
-		case 'B':
-			body = optarg;
-			break;
-		case 'K':
-			cfg.keepalive = 0;
-			break;
-		case 'M':
-			message = optarg;
-			break;
-		case 's':
-			if (units_parse_size_bytes(optarg, &size, err, sizeof(err)) < 0)
-				return error("%s", err), 2;
-			have_size = 1;
-			break;
-		case 'r':
-			cfg.room = optarg;
-			break;
-		case 'C':
-			if (units_parse_rate_per_s(optarg, &cfg.connect_rate_per_s, err, sizeof(err)) < 0)
-				return error("%s", err), 2;
-			break;
-		case 'T':
-			if (units_parse_duration_ns(optarg, &cfg.timeout_ns, err, sizeof(err)) < 0)
-				return error("%s", err), 2;
-			break;
-		case 'S':
-			source = optarg;
-			break;
-		case 'L':
-			spectrum = 1;
-			break;
-		case 'j':
-			json_path = optarg;
-			break;
-		case 'q':
-			quiet = 1;
-			break;
-		default:
-			fputs(usage, stderr);
-			return 2;
-		}
-	}
-	if (optind != argc - 1) {
+	int nops = cmd_parse_options(&cmd_info_load, argc, argv, 0, NULL);
+	if (nops < 0)
+		return 2;
+	if (nops != 1) {
 		error("need exactly one target (e.g. 'ctxlab load -c 50 -d 10s http://127.0.0.1:8080/')");
 		return 2;
 	}
+	if (no_keepalive)
+		cfg.keepalive = 0;
+	const int optind = 0; /* the operand is argv[0] */
 	const char *target = argv[optind];
 	cfg.target_str = target;
 	cfg.client = load_client_find(proto);
@@ -335,6 +288,6 @@ static int cmd_load(int argc, char **argv)
 	return status;
 }
 
-const struct cmd_info cmd_info_load = {"load", cmd_load,
-				       "load generator: closed/open loop, bandwidth; http echo sink chat",
-				       usage};
+const struct cmd_info cmd_info_load = {
+	"load", cmd_load, "load generator: closed/open loop, bandwidth; http echo sink chat", usage,
+	options, usage_tail};

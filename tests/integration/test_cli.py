@@ -53,13 +53,9 @@ check(r.returncode == 2, "help of an unknown command exits 2")
 check(cmds[:9] == ["serve", "load", "watch", "profile", "flame", "pingpong", "run", "report",
                    "compare"], "commands listed in the table's order")
 
-# Usage errors: the same words, exit 2, nothing on stdout. load still parses with getopt
-# (its conversion to an option table is pending), so it is left out here; run and watch are
-# checked with their valued options below.
-PENDING = {"load"}
+# Usage errors: the same words, exit 2, nothing on stdout, for every command (each parses
+# with its option table).
 for c in cmds:
-    if c in PENDING:
-        continue
     r = run(c, "--no-such-option", "x")
     want = f"ctxlab: error: unknown option '--no-such-option' (see 'ctxlab {c} --help')\n"
     check(r.returncode == 2 and r.stderr == want and r.stdout == "",
@@ -67,6 +63,9 @@ for c in cmds:
 # valued options: a missing value and a bad value, for each converted command
 for args, want in [
         (["serve", "--workers"], "option '--workers' needs a value"),
+        (["load", "-c", "x", "127.0.0.1:1"], "bad value 'x' for -c: a whole number"),
+        (["load", "--rate"], "option '--rate' needs a value"),
+        (["load", "--no-keepalive=1", "127.0.0.1:1"], "option '--no-keepalive' takes no value"),
         (["serve", "--workers", "0"], "bad value '0' for --workers: "),
         (["serve", "--list-engines=1"], "option '--list-engines' takes no value"),
         (["profile", "--pid", "x1"], "bad value 'x1' for --pid: a positive process id"),
