@@ -109,6 +109,15 @@ static int cmd_compare(int argc, char **argv)
 		goto out;
 	if (ln)
 		opts.noise = &tn;
+	for (int i = 0; i < (engines ? 1 : 2) + ln; i++) {
+		const struct trials *t = i == 0 ? &ta : i == 1 && !engines ? &tb : &tn;
+		const char *d = i == 0 ? argv[0] : i == 1 && !engines ? argv[1] : noise_dir;
+		if (!t->nrec) {
+			error("nothing to compare: '%s' has no trials (give a results directory of "
+			      "'ctxlab run')", d);
+			goto out;
+		}
+	}
 	char err[1024];
 	const char *label_a = engines ? a : argv[0], *label_b = engines ? b : argv[1];
 	if (compare_run(&ta, engines ? &ta : &tb, engines ? a : NULL, engines ? b : NULL, &opts,

@@ -259,11 +259,10 @@ static void row_text(struct buf *out, const struct compare_row *w)
 	const struct stats_median_ci *s[2] = {&w->c.a, &w->c.b};
 	buf_appendf(out, "  %-22s", mi->id);
 	for (int i = 0; i < 2; i++)
-		buf_appendf(out, " %s %s [%s, %s] n=%zu%s", i ? " B" : "A",
+		buf_appendf(out, " %s %s [%s, %s] n=%zu", i ? " B" : "A",
 			    svg_fmt_num(s[i]->median, x[0], sizeof x[0]),
 			    svg_fmt_num(s[i]->lo, x[1], sizeof x[1]),
-			    svg_fmt_num(s[i]->hi, x[2], sizeof x[2]), i ? w->nb : w->na,
-			    i ? "" : "");
+			    svg_fmt_num(s[i]->hi, x[2], sizeof x[2]), i ? w->nb : w->na);
 	double ma = fabs(w->c.a.median);
 	if (w->significant) {
 		buf_appendf(out, "  ");

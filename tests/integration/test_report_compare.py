@@ -158,6 +158,12 @@ def main():
         p = subprocess.run([CTXLAB, "compare", a, b, "--noise-floor", "x"],
                            capture_output=True, text=True, timeout=30)
         assert p.returncode == 2, p.stderr
+        empty = os.path.join(base, "empty")
+        os.makedirs(empty)
+        open(os.path.join(empty, "trials.jsonl"), "w").close()
+        p = subprocess.run([CTXLAB, "compare", a, empty], capture_output=True, text=True,
+                           timeout=30)
+        assert p.returncode == 1 and "'%s' has no trials" % empty in p.stderr, p.stderr
         print("ok")
     finally:
         shutil.rmtree(base, ignore_errors=True)
