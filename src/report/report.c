@@ -236,8 +236,18 @@ static void fmt_ci(struct buf *b, const struct trials_stat *st)
 /* A ratio of medians with its CI (trials_ratio_ci): " (0.34× fork [0.30, 0.38])" with a
  * base name, " 0.34× [0.30, 0.38]" without (base_name NULL); when the CI is out of reach
  * (too few trials, a value not positive) it says so instead of printing one. */
+static void fmt_ratio_q(struct buf *b, const struct trials *t, const struct trials_cell *base,
+			const struct trials_cell *c, int m, const char *base_name, int *quiet);
 static void fmt_ratio(struct buf *b, const struct trials *t, const struct trials_cell *base,
 		      const struct trials_cell *c, int m, const char *base_name)
+{
+	fmt_ratio_q(b, t, base, c, m, base_name, NULL);
+}
+
+/* quiet: NULL, or the ratio is printed bare when its CI is out of reach and *quiet set to 1
+ * (the caller says why once). */
+static void fmt_ratio_q(struct buf *b, const struct trials *t, const struct trials_cell *base,
+			const struct trials_cell *c, int m, const char *base_name, int *quiet)
 {
 	struct trials_ratio r;
 	char lo[64], hi[64];
@@ -248,7 +258,10 @@ static void fmt_ratio(struct buf *b, const struct trials *t, const struct trials
 	buf_appendf(b, " %s%.2f×%s%s", base_name ? "(" : "", ratio, base_name ? " " : "",
 		    base_name ? base_name : "");
 	const char *open = base_name ? ", " : " (", *close = base_name ? ")" : ")";
-	if (rc < 0)
+	if (quiet && (rc < 0 || !r.reached)) {
+		*quiet = 1;
+		buf_appendf(b, "%s", base_name ? ")" : "");
+	} else if (rc < 0)
 		buf_appendf(b, "%sno CI: a value is not positive%s", open, close);
 	else if (!r.reached)
 		buf_appendf(b, "%sn=%d vs %d: too few trials for a %.0f%% CI%s", open, r.nb, r.na,
@@ -425,6 +438,15 @@ static void finding_engines(const struct trials *t, const struct layout *L, cons
 	buf_appendf(out, "at %s %s, %s: median server CPU %s [%.0f%% CI] — ", L->xv[X],
 		    L->xkey ? L->xkey : "", panel_title(p),
 		    m == RECORD_M_CPU_CORES ? "(cores)" : "per request", TRIALS_LEVEL * 100);
+	/* when no cell of the sentence has enough trials for a 95 % CI, say so once at its end
+	 * instead of after every figure */
+	int few = 1, nmin = 0, nmax = 0, bare = 0;
+	for (int i = 0; i < n; i++) {
+		const struct trials_stat *st = &cell_at(t, L, p, order[i], X)->st[m];
+		few &= !st->ci_reached;
+		nmin = i && nmin < st->n ? nmin : st->n;
+		nmax = nmax > st->n ? nmax : st->n;
+	}
 	for (int i = 0; i < n; i++) {
 		int s = order[i];
 		const struct trials_cell *c = cell_at(t, L, p, s, X);
@@ -432,11 +454,24 @@ static void finding_engines(const struct trials *t, const struct layout *L, cons
 		buf_appendf(out, "%s%s %s [%s, %s]%s", i ? ", " : "", L->sv[s],
 			    svg_fmt_num(val[s], a, sizeof a), svg_fmt_num(c->st[m].ci_lo, lo, sizeof lo),
 			    svg_fmt_num(c->st[m].ci_hi, hi, sizeof hi), unit);
-		if (!c->st[m].ci_reached)
+		if (!c->st[m].ci_reached && !few)
 			buf_appendf(out, " (n=%d: range, %.0f%% confidence)", c->st[m].n,
 				    c->st[m].ci_conf * 100);
 		if (s != base && val[base] > 0)
-			fmt_ratio(out, t, cell_at(t, L, p, base, X), c, m, L->sv[base]);
+			fmt_ratio_q(out, t, cell_at(t, L, p, base, X), c, m, L->sv[base],
+				    few ? &bare : NULL);
+	}
+	if (few) {
+		if (nmin == nmax)
+			buf_appendf(out, " — n=%d per cell, too few for a %.0f%% CI of a median: each "
+					 "interval is the range of the trials (%.0f%% confidence)",
+				    nmin, TRIALS_LEVEL * 100, (1 - ldexp(1, 1 - nmin)) * 100);
+		else
+			buf_appendf(out, " — n=%d to %d per cell, too few for a %.0f%% CI of a median: "
+					 "each interval is the range of the trials",
+				    nmin, nmax, TRIALS_LEVEL * 100);
+		if (bare)
+			buf_appendf(out, "; a ratio without an interval has too few trials for one");
 	}
 	double cx;
 	int first = 1;

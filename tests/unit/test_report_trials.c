@@ -98,6 +98,37 @@ static void test_ratio_ci(void **state)
 	assert_int_equal(trials_ratio_of(a, 0, b, 3, &r), -EINVAL);
 }
 
+#define EREC(t, eng, v)                                                                             \
+	"{\"trial\":" #t ",\"repeat\":0,\"cell\":\"engine=" eng "\",\"params\":{\"engine\":\"" eng "\"},"    \
+	"\"status\":\"ok\",\"server_cpu\":{\"total_cores\":" v ",\"us_per_request\":" v "}}\n"
+
+/* with 6 trials per engine the finding's ratio carries its CI and the medians theirs */
+static void test_findings_ratio_ci(void **state)
+{
+	(void)state;
+	static const char j[] = EREC(0, "fork", "0.80") EREC(1, "epoll", "0.20") EREC(2, "fork", "0.81")
+		EREC(3, "epoll", "0.21") EREC(4, "fork", "0.79") EREC(5, "epoll", "0.19")
+		EREC(6, "fork", "0.82") EREC(7, "epoll", "0.20") EREC(8, "fork", "0.78")
+		EREC(9, "epoll", "0.22") EREC(10, "fork", "0.80") EREC(11, "epoll", "0.18");
+	struct trials t;
+	char err[256];
+	assert_int_equal(trials_load_text(&t, j, err, sizeof err), 0);
+	struct trials_ratio r;
+	assert_int_equal(trials_ratio_ci(&t, 0, 1, RECORD_M_CPU_US_PER_REQUEST, &r), 0);
+	assert_int_equal(r.reached, 1);
+	assert_true(fabs(r.ratio - 0.25) < 1e-12 && r.lo < 0.25 && r.hi > 0.25 && r.hi < 0.3);
+	char want[256], lo[64], hi[64];
+	snprintf(want, sizeof want, "epoll 0.2 [0.18, 0.22] us/request (0.25× fork [%s, %s]), fork 0.8 [0.78, 0.82] us/request.",
+		 svg_fmt_num(r.lo, lo, sizeof lo), svg_fmt_num(r.hi, hi, sizeof hi));
+	struct buf f = BUF_INIT;
+	report_findings(&t, &f);
+	buf_append(&f, "", 1);
+	assert_non_null(strstr(buf_head(&f), want));
+	assert_null(strstr(buf_head(&f), "too few"));
+	buf_free(&f);
+	trials_release(&t);
+}
+
 #define OREC(t, cores)                                                                              \
 	"{\"trial\":" #t ",\"repeat\":" #t ",\"cell\":\"engine=fork\",\"params\":{\"engine\":\"fork\"},"   \
 	"\"status\":\"ok\",\"server_cpu\":{\"total_cores\":" cores "}}\n"
@@ -170,9 +201,10 @@ static void test_cells_and_findings(void **state)
 	assert_true(n >= 2);
 	/* at the largest connection count: 0.2 / 0.8 */
 	assert_non_null(strstr(buf_head(&f), "at 16 connections, proto=http: median server CPU per request [95% CI] — "
-					     "epoll 0.2 [0.2, 0.2] us/request (n=1: range, 0% confidence) "
-					     "(0.25× fork, n=1 vs 2: too few trials for a 95% CI), "
-					     "fork 0.8 [0.8, 0.8] us/request (n=2: range, 50% confidence)"));
+					     "epoll 0.2 [0.2, 0.2] us/request (0.25× fork), "
+					     "fork 0.8 [0.8, 0.8] us/request — n=1 to 2 per cell, too few for a 95% CI of a "
+					     "median: each interval is the range of the trials; a ratio without an "
+					     "interval has too few trials for one"));
 	assert_non_null(strstr(buf_head(&f), "1 trial(s) failed; first reason: boom"));
 	buf_free(&f);
 
@@ -263,6 +295,7 @@ int main(void)
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_stats_median_ci_outliers),
 		cmocka_unit_test(test_ratio_ci),
+		cmocka_unit_test(test_findings_ratio_ci),
 		cmocka_unit_test(test_outlier_flagged_not_dropped),
 		cmocka_unit_test(test_cells_and_findings),
 		cmocka_unit_test(test_newer_schema_refused),
