@@ -236,14 +236,6 @@ static void fmt_ci(struct buf *b, const struct trials_stat *st)
 /* A ratio of medians with its CI (trials_ratio_ci): " (0.34× fork [0.30, 0.38])" with a
  * base name, " 0.34× [0.30, 0.38]" without (base_name NULL); when the CI is out of reach
  * (too few trials, a value not positive) it says so instead of printing one. */
-static void fmt_ratio_q(struct buf *b, const struct trials *t, const struct trials_cell *base,
-			const struct trials_cell *c, int m, const char *base_name, int *quiet);
-static void fmt_ratio(struct buf *b, const struct trials *t, const struct trials_cell *base,
-		      const struct trials_cell *c, int m, const char *base_name)
-{
-	fmt_ratio_q(b, t, base, c, m, base_name, NULL);
-}
-
 /* quiet: NULL, or the ratio is printed bare when its CI is out of reach and *quiet set to 1
  * (the caller says why once). */
 static void fmt_ratio_q(struct buf *b, const struct trials *t, const struct trials_cell *base,
@@ -501,6 +493,7 @@ static void finding_cores(const struct trials *t, const struct layout *L, struct
 	struct {
 		char key[256];
 		struct buf text;
+		int bare; /* a ratio was printed without its CI (too few trials) */
 	} groups[MAX_GROUPS];
 	int ngroups = 0;
 	for (int i = 0; i < t->ncells; i++) {
@@ -546,15 +539,19 @@ static void finding_cores(const struct trials *t, const struct layout *L, struct
 					continue;
 				snprintf(groups[g].key, sizeof groups[g].key, "%s", key);
 				groups[g].text = (struct buf)BUF_INIT;
+				groups[g].bare = 0;
 				ngroups++;
 			}
 			buf_appendf(&groups[g].text, "%s%s", buf_used(&groups[g].text) ? ", " : "", sv);
-			fmt_ratio(&groups[g].text, t, lo, hi, m, NULL);
+			fmt_ratio_q(&groups[g].text, t, lo, hi, m, NULL, &groups[g].bare);
 		}
 	}
 	for (int g = 0; g < ngroups; g++) {
 		const char *txt = buf_used(&groups[g].text) ? buf_head(&groups[g].text) : "";
-		buf_appendf(out, "%s: %.*s.\n", groups[g].key, (int)buf_used(&groups[g].text), txt);
+		buf_appendf(out, "%s [%.0f%% CI]: %.*s%s.\n", groups[g].key, TRIALS_LEVEL * 100,
+			    (int)buf_used(&groups[g].text), txt,
+			    groups[g].bare ? " — a ratio without an interval has too few trials for one"
+					   : "");
 		buf_free(&groups[g].text);
 		(*count)++;
 	}
@@ -856,7 +853,7 @@ static const char *css =
 	"body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1400px;color:#222;padding:0 1em}"
 	"h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}"
 	"table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:2px 6px;"
-	"text-align:right}th{background:#f3f3f3}td.p{text-align:left}"
+	"text-align:right}th{background:#f3f3f3}td.p{text-align:left}.tw{overflow-x:auto}"
 	".charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:1em}"
 	"figure{margin:0}figcaption{font-size:.8em;color:#555}svg.chart{max-width:100%;height:auto}svg.chart{background:#fff;border:1px solid #ddd}"
 	"svg .grid{stroke:#eee}svg .axis{stroke:#444}svg .line{fill:none;stroke-width:2}"
@@ -1268,7 +1265,9 @@ void report_html(const struct trials *t, struct buf *out)
 	buf_appendf(out, "<h2>Results table</h2>\n<p>mean ± stddev (CV) over the ok trials of each "
 			 "cell; median [95%% CI] with the confidence the interval reaches (n &lt; 6: "
 			 "the range, at 1 − 2<sup>1−n</sup>).</p>\n");
+	buf_appendf(out, "<div class=\"tw\">\n");
 	html_table(t, out);
+	buf_appendf(out, "</div>\n");
 	if (count_outlier_trials(t)) {
 		buf_appendf(out, "<h3>Outlier trials</h3>\n<p>Outside their cell's Tukey fences "
 				 "(q1 − 1.5 IQR, q3 + 1.5 IQR); flagged, kept in every figure.</p>\n"

@@ -111,6 +111,10 @@ def main():
             assert 0.3 < float(lo) < float(hi) < 0.6, (lo, hi)  # COST epoll/fork = 0.45
         assert len(re.findall(fr, html)) == 4
         assert "too few" not in md[md.find("## Findings"):md.find("## Results")]
+        # the cpus finding: every ratio with its CI
+        assert re.search(r"with cpus=2 instead of cpus=1 \(http, 16 connections\), server CPU per request "
+                         r"\[95% CI\]: fork [\d.]+× \[[\d.]+, [\d.]+\], epoll [\d.]+× \[[\d.]+, [\d.]+\]\.", md), \
+            md[md.find("## Findings"):][:3000]
 
         # 4. the outlier is listed in both reports
         line = "trial %d (%s): cpu_us_per_request high" % (victim, vcell)
@@ -129,6 +133,8 @@ def main():
         assert "n=3 per cell, too few for a 95% CI of a median" in md3 or \
             "per cell, too few for a 95% CI of a median" in md3
         assert not re.search(r"× fork \[", md3), "a ratio CI printed for 3 vs 3"
+        assert re.search(r"with cpus=2 [^\n]*: fork [\d.]+×, epoll [\d.]+× — a ratio without an interval "
+                         r"has too few trials for one\.", md3)
         print("ok: %d cell x metric CIs match, outlier trial %d flagged, %d ratio CIs in findings"
               % (checked, victim, len(found)))
     finally:
