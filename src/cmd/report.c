@@ -15,8 +15,10 @@ static const char usage[] =
 	"report.html. The HTML report is self-contained (inline SVG and CSS, no script, no network):\n"
 	"the question, the setup, findings computed from the data, per protocol charts of server\n"
 	"CPU, CPU per request, context switches, throughput and p99 latency against connections\n"
-	"(one line per engine, error bars: one standard deviation), and a table of mean ± stddev\n"
-	"(CV) per cell. Figures are defined in docs/metrics.md, \"Experiment records\".\n"
+	"(one line per engine, a point = the median, error bars: its 95% CI), and a table of\n"
+	"mean ± stddev (CV) and median [95% CI] per cell; findings carry their CIs and outlier\n"
+	"trials (Tukey fences) are listed, never dropped. Figures are defined in docs/metrics.md,\n"
+	"\"Experiment records\" and \"Statistics\".\n"
 	"\n";
 
 static int quiet;

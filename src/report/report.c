@@ -217,6 +217,52 @@ static void fmt_stat(struct buf *b, const struct trials_stat *st)
 		    svg_fmt_num(st->sd, s, sizeof s), st->cv * 100);
 }
 
+/* The median with its CI as stats reports it: "12.4 [11.9, 13.1] 96.9%" (the achieved
+ * confidence), or "12.4 [11.9, 13.1] n=3: range, 75%" when n is too small for TRIALS_LEVEL. */
+static void fmt_ci(struct buf *b, const struct trials_stat *st)
+{
+	char m[64], lo[64], hi[64];
+	if (st->n == 0) {
+		buf_appendf(b, "n/a");
+		return;
+	}
+	buf_appendf(b, "%s [%s, %s] ", svg_fmt_num(st->median, m, sizeof m),
+		    svg_fmt_num(st->ci_lo, lo, sizeof lo), svg_fmt_num(st->ci_hi, hi, sizeof hi));
+	if (!st->ci_reached)
+		buf_appendf(b, "n=%d: range, ", st->n);
+	buf_appendf(b, "%.1f%%", st->ci_conf * 100);
+}
+
+/* A ratio of medians with its CI (trials_ratio_ci): " (0.34× fork [0.30, 0.38])" with a
+ * base name, " 0.34× [0.30, 0.38]" without (base_name NULL); when the CI is out of reach
+ * (too few trials, a value not positive) it says so instead of printing one. */
+/* quiet: NULL, or the ratio is printed bare when its CI is out of reach and *quiet set to 1
+ * (the caller says why once). */
+static void fmt_ratio_q(struct buf *b, const struct trials *t, const struct trials_cell *base,
+			const struct trials_cell *c, int m, const char *base_name, int *quiet)
+{
+	struct trials_ratio r;
+	char lo[64], hi[64];
+	int rc = trials_ratio_ci(t, (int)(base - t->cells), (int)(c - t->cells), m, &r);
+	if (rc < 0 && !(base->st[m].median > 0))
+		return;
+	double ratio = rc < 0 ? c->st[m].median / base->st[m].median : r.ratio;
+	buf_appendf(b, " %s%.2f×%s%s", base_name ? "(" : "", ratio, base_name ? " " : "",
+		    base_name ? base_name : "");
+	const char *open = base_name ? ", " : " (", *close = base_name ? ")" : ")";
+	if (quiet && (rc < 0 || !r.reached)) {
+		*quiet = 1;
+		buf_appendf(b, "%s", base_name ? ")" : "");
+	} else if (rc < 0)
+		buf_appendf(b, "%sno CI: a value is not positive%s", open, close);
+	else if (!r.reached)
+		buf_appendf(b, "%sn=%d vs %d: too few trials for a %.0f%% CI%s", open, r.nb, r.na,
+			    TRIALS_LEVEL * 100, close);
+	else
+		buf_appendf(b, " [%s, %s]%s", svg_fmt_num(r.lo, lo, sizeof lo),
+			    svg_fmt_num(r.hi, hi, sizeof hi), base_name ? ")" : "");
+}
+
 static const char *unit_suffix(int m)
 {
 	const char *u = record_metrics[m].unit;
@@ -254,7 +300,11 @@ void report_csv(const struct trials *t, struct buf *out)
 	}
 	for (int m = 0; m < RECORD_NMETRICS; m++)
 		buf_appendf(out, ",%s", record_metrics[m].id);
-	buf_appendf(out, ",server_cpus,load_cpus,accounting,reason,warnings\n");
+	buf_appendf(out, ",server_cpus,load_cpus,accounting,reason,warnings,outliers");
+	for (int m = 0; m < RECORD_NMETRICS; m++)
+		buf_appendf(out, ",%s_median,%s_ci_low,%s_ci_high,%s_ci_confidence", record_metrics[m].id,
+			    record_metrics[m].id, record_metrics[m].id, record_metrics[m].id);
+	buf_appendf(out, "\n");
 	for (int r = 0; r < t->nrec; r++) {
 		const struct record *R = &t->rec[r];
 		const json_t *rec = R->json;
@@ -289,6 +339,27 @@ void report_csv(const struct trials *t, struct buf *out)
 		buf_append(out, ",", 1);
 		csv_field(out, buf_head(&w));
 		buf_free(&w);
+		/* outliers: "cpu_cores:high;p99_us:low", the metrics of this trial outside its
+		 * cell's Tukey fences */
+		buf_append(out, ",", 1);
+		int first = 1;
+		for (int m = 0; m < RECORD_NMETRICS && t->outlier; m++) {
+			signed char fl = t->outlier[(size_t)r * RECORD_NMETRICS + m];
+			if (fl)
+				buf_appendf(out, "%s%s:%s", first ? "" : ";", record_metrics[m].id,
+					    fl < 0 ? "low" : "high");
+			first &= !fl;
+		}
+		const struct trials_cell *c = t->rec_cell ? &t->cells[t->rec_cell[r]] : NULL;
+		for (int m = 0; m < RECORD_NMETRICS; m++) {
+			if (!c || !c->st[m].n) {
+				buf_appendf(out, ",,,,");
+				continue;
+			}
+			const struct trials_stat *s = &c->st[m];
+			buf_appendf(out, ",%.17g,%.17g,%.17g,%.4f", s->median, s->ci_lo, s->ci_hi,
+				    s->ci_conf);
+		}
 		buf_append(out, "\n", 1);
 	}
 }
@@ -300,14 +371,15 @@ static int value_of(const struct trials_cell *c, int m, double *v)
 {
 	if (!c || c->st[m].n == 0)
 		return 0;
-	*v = c->st[m].mean;
+	*v = c->st[m].median;
 	return 1;
 }
 
 /* One line per panel (protocol x CPUs x ...) at the largest connection count where at least
- * two engines have data: the engines ranked by server CPU per request (server CPU in cores
- * when there are no requests), each with its ratio to the baseline (fork when present, else
- * the first engine), and the context switches each paid per request. */
+ * two engines have data: the engines ranked by median server CPU per request (server CPU in
+ * cores when there are no requests), each with the 95 % CI of its median and its ratio to the
+ * baseline (fork when present, else the first engine) with the ratio's CI, and the context
+ * switches each paid per request (median). */
 static void finding_engines(const struct trials *t, const struct layout *L, const struct panel *p,
 			    struct buf *out, int *count)
 {
@@ -355,14 +427,43 @@ static void finding_engines(const struct trials *t, const struct layout *L, cons
 			order[j - 1] = tmp;
 		}
 	char a[64], b[64];
-	buf_appendf(out, "at %s %s, %s: server CPU %s — ", L->xv[X], L->xkey ? L->xkey : "",
-		    panel_title(p), m == RECORD_M_CPU_CORES ? "(cores)" : "per request");
+	buf_appendf(out, "at %s %s, %s: median server CPU %s [%.0f%% CI] — ", L->xv[X],
+		    L->xkey ? L->xkey : "", panel_title(p),
+		    m == RECORD_M_CPU_CORES ? "(cores)" : "per request", TRIALS_LEVEL * 100);
+	/* when no cell of the sentence has enough trials for a 95 % CI, say so once at its end
+	 * instead of after every figure */
+	int few = 1, nmin = 0, nmax = 0, bare = 0;
+	for (int i = 0; i < n; i++) {
+		const struct trials_stat *st = &cell_at(t, L, p, order[i], X)->st[m];
+		few &= !st->ci_reached;
+		nmin = i && nmin < st->n ? nmin : st->n;
+		nmax = nmax > st->n ? nmax : st->n;
+	}
 	for (int i = 0; i < n; i++) {
 		int s = order[i];
-		buf_appendf(out, "%s%s %s%s", i ? ", " : "", L->sv[s], svg_fmt_num(val[s], a, sizeof a),
-			    unit);
+		const struct trials_cell *c = cell_at(t, L, p, s, X);
+		char lo[64], hi[64];
+		buf_appendf(out, "%s%s %s [%s, %s]%s", i ? ", " : "", L->sv[s],
+			    svg_fmt_num(val[s], a, sizeof a), svg_fmt_num(c->st[m].ci_lo, lo, sizeof lo),
+			    svg_fmt_num(c->st[m].ci_hi, hi, sizeof hi), unit);
+		if (!c->st[m].ci_reached && !few)
+			buf_appendf(out, " (n=%d: range, %.0f%% confidence)", c->st[m].n,
+				    c->st[m].ci_conf * 100);
 		if (s != base && val[base] > 0)
-			buf_appendf(out, " (%.2f× %s)", val[s] / val[base], L->sv[base]);
+			fmt_ratio_q(out, t, cell_at(t, L, p, base, X), c, m, L->sv[base],
+				    few ? &bare : NULL);
+	}
+	if (few) {
+		if (nmin == nmax)
+			buf_appendf(out, " — n=%d per cell, too few for a %.0f%% CI of a median: each "
+					 "interval is the range of the trials (%.0f%% confidence)",
+				    nmin, TRIALS_LEVEL * 100, (1 - ldexp(1, 1 - nmin)) * 100);
+		else
+			buf_appendf(out, " — n=%d to %d per cell, too few for a %.0f%% CI of a median: "
+					 "each interval is the range of the trials",
+				    nmin, nmax, TRIALS_LEVEL * 100);
+		if (bare)
+			buf_appendf(out, "; a ratio without an interval has too few trials for one");
 	}
 	double cx;
 	int first = 1;
@@ -392,6 +493,7 @@ static void finding_cores(const struct trials *t, const struct layout *L, struct
 	struct {
 		char key[256];
 		struct buf text;
+		int bare; /* a ratio was printed without its CI (too few trials) */
 	} groups[MAX_GROUPS];
 	int ngroups = 0;
 	for (int i = 0; i < t->ncells; i++) {
@@ -437,15 +539,19 @@ static void finding_cores(const struct trials *t, const struct layout *L, struct
 					continue;
 				snprintf(groups[g].key, sizeof groups[g].key, "%s", key);
 				groups[g].text = (struct buf)BUF_INIT;
+				groups[g].bare = 0;
 				ngroups++;
 			}
-			buf_appendf(&groups[g].text, "%s%s %.2f×", buf_used(&groups[g].text) ? ", " : "",
-				    sv, b / a);
+			buf_appendf(&groups[g].text, "%s%s", buf_used(&groups[g].text) ? ", " : "", sv);
+			fmt_ratio_q(&groups[g].text, t, lo, hi, m, NULL, &groups[g].bare);
 		}
 	}
 	for (int g = 0; g < ngroups; g++) {
 		const char *txt = buf_used(&groups[g].text) ? buf_head(&groups[g].text) : "";
-		buf_appendf(out, "%s: %.*s.\n", groups[g].key, (int)buf_used(&groups[g].text), txt);
+		buf_appendf(out, "%s [%.0f%% CI]: %.*s%s.\n", groups[g].key, TRIALS_LEVEL * 100,
+			    (int)buf_used(&groups[g].text), txt,
+			    groups[g].bare ? " — a ratio without an interval has too few trials for one"
+					   : "");
 		buf_free(&groups[g].text);
 		(*count)++;
 	}
@@ -494,6 +600,57 @@ int report_findings(const struct trials *t, struct buf *out)
 	return count;
 }
 
+/* ---- outliers ---- */
+
+/* One line per trial with a value outside its cell's Tukey fences (q1 - 1.5 IQR, q3 + 1.5 IQR):
+ * "trial 7 (engine=fork ...): cpu_cores high (0.9), ...". Returns the number of such trials.
+ * The values stay in every statistic: flagged, never dropped. */
+static int outlier_lines(const struct trials *t, struct buf *out, const char *pre,
+			 const char *post, int html)
+{
+	int count = 0;
+	for (int r = 0; r < t->nrec && t->outlier; r++) {
+		int any = 0;
+		for (int m = 0; m < RECORD_NMETRICS; m++)
+			any |= t->outlier[(size_t)r * RECORD_NMETRICS + m] != 0;
+		if (!any)
+			continue;
+		struct buf line = BUF_INIT;
+		buf_appendf(&line, "trial %lld (%s):",
+			    (long long)json_integer_value(json_object_get(t->rec[r].json, "trial")),
+			    t->cells[t->rec_cell[r]].key);
+		int first = 1;
+		for (int m = 0; m < RECORD_NMETRICS; m++) {
+			signed char fl = t->outlier[(size_t)r * RECORD_NMETRICS + m];
+			double v;
+			char a[64];
+			if (!fl || !record_metric(&t->rec[r], m, &v))
+				continue;
+			buf_appendf(&line, "%s %s %s (%s)", first ? "" : ",", record_metrics[m].id,
+				    fl < 0 ? "low" : "high", svg_fmt_num(v, a, sizeof a));
+			first = 0;
+		}
+		buf_append(&line, "", 1);
+		buf_appendf(out, "%s", pre);
+		if (html)
+			svg_escape(out, buf_head(&line));
+		else
+			buf_appendf(out, "%s", buf_head(&line));
+		buf_appendf(out, "%s", post);
+		buf_free(&line);
+		count++;
+	}
+	return count;
+}
+
+static int count_outlier_trials(const struct trials *t)
+{
+	struct buf tmp = BUF_INIT;
+	int n = outlier_lines(t, &tmp, "", "", 0);
+	buf_free(&tmp);
+	return n;
+}
+
 /* ---- Markdown ---- */
 
 static void md_table(const struct trials *t, struct buf *out)
@@ -506,8 +663,10 @@ static void md_table(const struct trials *t, struct buf *out)
 		buf_appendf(out, " %s%s%s%s |", record_metrics[m].label, unit_suffix(m)[0] ? " (" : "",
 			    unit_suffix(m), unit_suffix(m)[0] ? ")" : "");
 	}
+	for (int i = 0; i < NTABLE; i++)
+		buf_appendf(out, " %s median [95%% CI] |", record_metrics[table_metrics[i]].label);
 	buf_appendf(out, " ok/trials |\n|");
-	for (int k = 0; k < t->npkeys + NTABLE + 1; k++)
+	for (int k = 0; k < t->npkeys + 2 * NTABLE + 1; k++)
 		buf_appendf(out, "---|");
 	buf_appendf(out, "\n");
 	for (int i = 0; i < t->ncells; i++) {
@@ -520,6 +679,11 @@ static void md_table(const struct trials *t, struct buf *out)
 		for (int j = 0; j < NTABLE; j++) {
 			buf_appendf(out, " ");
 			fmt_stat(out, &c->st[table_metrics[j]]);
+			buf_appendf(out, " |");
+		}
+		for (int j = 0; j < NTABLE; j++) {
+			buf_appendf(out, " ");
+			fmt_ci(out, &c->st[table_metrics[j]]);
 			buf_appendf(out, " |");
 		}
 		buf_appendf(out, " %d/%d |\n", c->nok, c->ntrials);
@@ -670,8 +834,14 @@ void report_md(const struct trials *t, struct buf *out)
 		buf_appendf(out, "- %.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
 	}
 	buf_free(&f);
-	buf_appendf(out, "\n## Results (mean ± stddev (CV) over the ok trials of each cell)\n\n");
+	buf_appendf(out, "\n## Results (mean ± stddev (CV) over the ok trials of each cell; median with "
+			 "its distribution-free 95%% CI and the confidence it reaches)\n\n");
 	md_table(t, out);
+	if (count_outlier_trials(t)) {
+		buf_appendf(out, "\nOutlier trials (outside their cell's Tukey fences, q1 − 1.5 IQR or "
+				 "q3 + 1.5 IQR; flagged, kept in every figure):\n\n");
+		outlier_lines(t, out, "- ", "\n", 0);
+	}
 	md_flames(t, out);
 	buf_appendf(out, "\nFigures are defined in docs/metrics.md (\"Experiment records\"); "
 			 "the raw trials are in trials.jsonl and trials.csv.\n");
@@ -683,8 +853,9 @@ static const char *css =
 	"body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1400px;color:#222;padding:0 1em}"
 	"h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}"
 	"table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:2px 6px;"
-	"text-align:right}th{background:#f3f3f3}td.p{text-align:left}"
-	".charts{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}svg.chart{background:#fff;border:1px solid #ddd}"
+	"text-align:right}th{background:#f3f3f3}td.p{text-align:left}.tw{overflow-x:auto}"
+	".charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:1em}"
+	"figure{margin:0}figcaption{font-size:.8em;color:#555}svg.chart{max-width:100%;height:auto}svg.chart{background:#fff;border:1px solid #ddd}"
 	"svg .grid{stroke:#eee}svg .axis{stroke:#444}svg .line{fill:none;stroke-width:2}"
 	"svg .err{stroke-width:1.2}svg text{font-size:11px;fill:#333}svg .ct{font-size:13px;"
 	"font-weight:600}svg .yt{text-anchor:end}svg .xt,svg .xl{text-anchor:middle}"
@@ -727,16 +898,21 @@ static void html_metric_charts(const struct trials *t, const struct layout *L, c
 					const struct trials_stat *st = &c->st[m];
 					char a[64], b[64], lo[64], hi[64];
 					struct buf tip = BUF_INIT;
-					buf_appendf(&tip, "%s, %s %s: %s ± %s %s (CV %.1f%%), n=%d, min %s, max %s",
-						    L->sv[s], L->xv[x], L->xkey ? L->xkey : "",
+					buf_appendf(&tip, "%s, %s %s: median ", L->sv[s], L->xv[x],
+						    L->xkey ? L->xkey : "");
+					fmt_ci(&tip, st);
+					buf_appendf(&tip, " %s; mean %s ± %s (CV %.1f%%), n=%d, min %s, max %s",
+						    record_metrics[m].unit,
 						    svg_fmt_num(st->mean, a, sizeof a),
-						    svg_fmt_num(st->sd, b, sizeof b), record_metrics[m].unit,
-						    st->cv * 100, st->n, svg_fmt_num(st->min, lo, sizeof lo),
+						    svg_fmt_num(st->sd, b, sizeof b), st->cv * 100, st->n,
+						    svg_fmt_num(st->min, lo, sizeof lo),
 						    svg_fmt_num(st->max, hi, sizeof hi));
+					if (st->n_outliers)
+						buf_appendf(&tip, ", %d outlier(s)", st->n_outliers);
 					buf_append(&tip, "", 1);
 					tips[s * L->nx + x] = tip.data;
-					pts[s * L->nx + x] =
-						(struct svg_point){1, st->mean, st->sd, tip.data};
+					pts[s * L->nx + x] = (struct svg_point){1, st->median, st->ci_lo,
+										st->ci_hi, tip.data};
 				}
 			char id[64], title[512], ylabel[128];
 			snprintf(id, sizeof id, "chart-%d", (*chart_no)++);
@@ -751,7 +927,8 @@ static void html_metric_charts(const struct trials *t, const struct layout *L, c
 			svg_escape(out, L->p[p].key);
 			buf_appendf(out, "\">\n");
 			svg_line_chart(out, &ch);
-			buf_appendf(out, "</figure>\n");
+			buf_appendf(out, "<figcaption>median of the repeats; error bars: its 95%% CI "
+					 "(order statistics; the range when n &lt; 6)</figcaption>\n</figure>\n");
 			for (int i = 0; i < L->ns * L->nx; i++)
 				free(tips[i]);
 			free(tips);
@@ -774,6 +951,8 @@ static void html_table(const struct trials *t, struct buf *out)
 		buf_appendf(out, "<th>%s%s%s%s</th>", record_metrics[m].label,
 			    unit_suffix(m)[0] ? " (" : "", unit_suffix(m), unit_suffix(m)[0] ? ")" : "");
 	}
+	for (int i = 0; i < NTABLE; i++)
+		buf_appendf(out, "<th>%s median [95%% CI]</th>", record_metrics[table_metrics[i]].label);
 	buf_appendf(out, "<th>ok/trials</th></tr>\n");
 	for (int i = 0; i < t->ncells; i++) {
 		const struct trials_cell *c = &t->cells[i];
@@ -789,6 +968,15 @@ static void html_table(const struct trials *t, struct buf *out)
 			fmt_stat(&cellb, &c->st[table_metrics[j]]);
 			buf_append(&cellb, "", 1);
 			buf_appendf(out, "<td>");
+			svg_escape(out, buf_head(&cellb));
+			buf_appendf(out, "</td>");
+			buf_free(&cellb);
+		}
+		for (int j = 0; j < NTABLE; j++) {
+			struct buf cellb = BUF_INIT;
+			fmt_ci(&cellb, &c->st[table_metrics[j]]);
+			buf_append(&cellb, "", 1);
+			buf_appendf(out, "<td class=\"ci\">");
 			svg_escape(out, buf_head(&cellb));
 			buf_appendf(out, "</td>");
 			buf_free(&cellb);
@@ -1066,15 +1254,27 @@ void report_html(const struct trials *t, struct buf *out)
 	for (int i = 0; i < np; i++) {
 		buf_appendf(out, "<h2 class=\"proto\">Protocol ");
 		svg_escape(out, protos[i][0] ? protos[i] : "(any)");
-		buf_appendf(out, "</h2>\n<p>Mean over the repeats of each cell; error bars: ± one "
-				 "standard deviation. Hover a point for its value.</p>\n");
+		buf_appendf(out, "</h2>\n<p>Median over the repeats of each cell; error bars: the "
+				 "distribution-free 95%% confidence interval of the median (order "
+				 "statistics; with fewer than 6 repeats no interval reaches 95%%, and the "
+				 "bar is the range of the repeats). Hover a point for its value.</p>\n");
 		html_metric_charts(t, &L, protos[i], out, &chart_no);
 		free(protos[i]);
 	}
 	layout_release(&L);
 	buf_appendf(out, "<h2>Results table</h2>\n<p>mean ± stddev (CV) over the ok trials of each "
-			 "cell.</p>\n");
+			 "cell; median [95%% CI] with the confidence the interval reaches (n &lt; 6: "
+			 "the range, at 1 − 2<sup>1−n</sup>).</p>\n");
+	buf_appendf(out, "<div class=\"tw\">\n");
 	html_table(t, out);
+	buf_appendf(out, "</div>\n");
+	if (count_outlier_trials(t)) {
+		buf_appendf(out, "<h3>Outlier trials</h3>\n<p>Outside their cell's Tukey fences "
+				 "(q1 − 1.5 IQR, q3 + 1.5 IQR); flagged, kept in every figure.</p>\n"
+				 "<ul id=\"outliers\">\n");
+		outlier_lines(t, out, "<li>", "</li>\n", 1);
+		buf_appendf(out, "</ul>\n");
+	}
 	html_flames(t, out);
 	buf_appendf(out, "<p>Figures are defined in docs/metrics.md (\"Experiment records\"); the raw "
 			 "trials are in <a href=\"trials.jsonl\">trials.jsonl</a> and "

@@ -58,7 +58,7 @@ int svg_line_chart(struct buf *out, const struct svg_chart *c)
 			const struct svg_point *p = &c->pts[s * c->nx + x];
 			if (!p->has)
 				continue;
-			double top = p->y + (p->err > 0 ? p->err : 0);
+			double top = p->hi > p->lo && p->hi > p->y ? p->hi : p->y;
 			if (top > ymax)
 				ymax = top;
 		}
@@ -126,8 +126,8 @@ int svg_line_chart(struct buf *out, const struct svg_chart *c)
 			const struct svg_point *p = &c->pts[s * c->nx + x];
 			if (!p->has)
 				continue;
-			if (p->err > 0) {
-				double x0 = XPOS(x), lo = YPOS(p->y - p->err), hi = YPOS(p->y + p->err);
+			if (p->hi > p->lo) {
+				double x0 = XPOS(x), lo = YPOS(p->lo), hi = YPOS(p->hi);
 				buf_appendf(out, "<line class=\"err\" stroke=\"%s\" x1=\"%.1f\" x2=\"%.1f\" "
 						 "y1=\"%.1f\" y2=\"%.1f\"/><line class=\"err\" stroke=\"%s\" "
 						 "x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\"/><line "

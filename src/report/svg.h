@@ -2,8 +2,8 @@
  *
  * A chart has categorical x positions (e.g. connections 1 4 16 64, equally spaced) and one
  * series per line (e.g. engine). Every present point is drawn as exactly one
- * <circle class="pt"> holding a <title> (the hover text), with an error bar (mean ± sd) of
- * <line class="err"> elements; each series with a point is one <path class="line">. The legend
+ * <circle class="pt"> holding a <title> (the hover text), with an error bar (the point's
+ * interval [lo, hi]; the report draws the 95 % CI of the median) of <line class="err"> elements; each series with a point is one <path class="line">. The legend
  * uses <rect>, so counting circle.pt in a chart counts its points. The y axis starts at 0.
  * Appends to out; returns the number of points drawn. Not thread-safe (pure function of its
  * inputs apart from out).
@@ -15,7 +15,8 @@
 
 struct svg_point {
 	int has;          /* 0: no point here */
-	double y, err;    /* mean and half-height of the error bar (sd) */
+	double y;         /* the point (the report: the median) */
+	double lo, hi;    /* the error bar from lo to hi; none when hi <= lo */
 	const char *tip;  /* hover text (escaped by svg) */
 };
 

@@ -9,9 +9,16 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/stats.h"
 #include "lab/record.h"
 
 void trials_stat_compute(struct trials_stat *st, const double *vals, int n)
+{
+	trials_stat_compute_flags(st, vals, n, NULL);
+}
+
+void trials_stat_compute_flags(struct trials_stat *st, const double *vals, int n,
+			       signed char *flags)
 {
 	memset(st, 0, sizeof(*st));
 	st->n = n;
@@ -34,6 +41,97 @@ void trials_stat_compute(struct trials_stat *st, const double *vals, int n)
 		st->sd = sqrt(ss / (n - 1));
 	}
 	st->cv = st->mean != 0 ? st->sd / fabs(st->mean) : 0;
+	struct stats_median_ci mc;
+	struct stats_fences f;
+	if (stats_median_ci(vals, (size_t)n, TRIALS_LEVEL, &mc) == 0) {
+		st->median = mc.median;
+		st->ci_lo = mc.lo;
+		st->ci_hi = mc.hi;
+		st->ci_conf = mc.confidence;
+		st->ci_reached = mc.reached;
+	}
+	if (flags)
+		memset(flags, 0, (size_t)n);
+	if (stats_tukey(vals, (size_t)n, flags, &f) == 0)
+		st->n_outliers = (int)(f.n_low + f.n_high);
+}
+
+int trials_ratio_of(const double *a, int na, const double *b, int nb, struct trials_ratio *out)
+{
+	if (na <= 0 || nb <= 0 || !a || !b)
+		return -EINVAL;
+	double *la = malloc((size_t)na * sizeof(double)), *lb = malloc((size_t)nb * sizeof(double));
+	int rc = 0;
+	if (!la || !lb) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < na; i++) {
+		if (!(a[i] > 0)) {
+			rc = -EDOM;
+			goto out;
+		}
+		la[i] = log(a[i]);
+	}
+	for (int i = 0; i < nb; i++) {
+		if (!(b[i] > 0)) {
+			rc = -EDOM;
+			goto out;
+		}
+		lb[i] = log(b[i]);
+	}
+	struct stats_median_ci ma, mb;
+	struct stats_shift hl;
+	if ((rc = stats_median_ci(a, (size_t)na, TRIALS_LEVEL, &ma)) < 0 ||
+	    (rc = stats_median_ci(b, (size_t)nb, TRIALS_LEVEL, &mb)) < 0 ||
+	    (rc = stats_hodges_lehmann(la, (size_t)na, lb, (size_t)nb, TRIALS_LEVEL, &hl)) < 0)
+		goto out;
+	if (!(ma.median > 0)) {
+		rc = -EDOM;
+		goto out;
+	}
+	out->ratio = mb.median / ma.median;
+	out->lo = exp(hl.lo);
+	out->hi = exp(hl.hi);
+	out->conf = hl.confidence;
+	out->reached = hl.reached;
+	out->na = na;
+	out->nb = nb;
+out:
+	free(la);
+	free(lb);
+	return rc;
+}
+
+/* The ok values of metric m in cell ci: *n of them in a new array (caller frees). */
+static double *cell_values(const struct trials *t, int ci, int m, int *n)
+{
+	double *v = malloc(((size_t)t->nrec + 1) * sizeof(double));
+	*n = 0;
+	if (!v)
+		return NULL;
+	for (int r = 0; r < t->nrec; r++) {
+		double x;
+		if (t->rec_cell[r] == ci && t->rec[r].ok && record_metric(&t->rec[r], m, &x))
+			v[(*n)++] = x;
+	}
+	return v;
+}
+
+int trials_ratio_ci(const struct trials *t, int ca, int cb, int m, struct trials_ratio *out)
+{
+	if (ca < 0 || cb < 0 || ca >= t->ncells || cb >= t->ncells || m < 0 ||
+	    m >= RECORD_NMETRICS || !t->rec_cell)
+		return -EINVAL;
+	int na, nb, rc;
+	double *a = cell_values(t, ca, m, &na), *b = cell_values(t, cb, m, &nb);
+	if (!a || !b)
+		rc = -ENOMEM;
+	else
+		rc = trials_ratio_of(a, na, b, nb, out);
+	free(a);
+	free(b);
+	return rc;
 }
 
 const char *trials_cell_param(const struct trials_cell *c, const char *key)
@@ -124,7 +222,10 @@ static int aggregate(struct trials *t)
 	int rc = 0;
 	double *vals = malloc((t->nrec + 1) * sizeof(double));
 	int *cellof = malloc((t->nrec + 1) * sizeof(int));
-	if (!vals || !cellof) {
+	int *recof = malloc((t->nrec + 1) * sizeof(int));
+	signed char *flags = malloc((size_t)t->nrec + 1);
+	t->outlier = calloc((size_t)t->nrec * RECORD_NMETRICS + 1, 1);
+	if (!vals || !cellof || !recof || !flags || !t->outlier) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -155,15 +256,23 @@ static int aggregate(struct trials *t)
 			int n = 0;
 			for (int r = 0; r < t->nrec; r++) {
 				double v;
-				if (cellof[r] == i && t->rec[r].ok && record_metric(&t->rec[r], m, &v))
+				if (cellof[r] == i && t->rec[r].ok && record_metric(&t->rec[r], m, &v)) {
+					recof[n] = r;
 					vals[n++] = v;
+				}
 			}
-			trials_stat_compute(&c->st[m], vals, n);
+			trials_stat_compute_flags(&c->st[m], vals, n, flags);
+			for (int k = 0; k < n; k++)
+				t->outlier[(size_t)recof[k] * RECORD_NMETRICS + m] = flags[k];
 		}
 	}
+	t->rec_cell = cellof;
+	cellof = NULL;
 out:
 	free(vals);
 	free(cellof);
+	free(recof);
+	free(flags);
 	buf_free(&key);
 	return rc;
 }
@@ -274,6 +383,8 @@ void trials_release(struct trials *t)
 	for (int i = 0; i < t->npkeys; i++)
 		free(t->pkeys[i]);
 	free(t->pkeys);
+	free(t->rec_cell);
+	free(t->outlier);
 	json_decref(t->env);
 	free(t->dir);
 	memset(t, 0, sizeof(*t));

@@ -20,10 +20,30 @@
 
 #include "lab/record.h"
 
+/* TRIALS_LEVEL: the confidence level of every interval of the report (docs/metrics.md,
+ * "Statistics"). */
+#define TRIALS_LEVEL 0.95
+
 struct trials_stat {
 	int n;                  /* values used */
 	double mean, sd, cv;    /* sd: sample stddev (n-1), 0 when n < 2; cv = sd/mean, 0 when mean is 0 */
 	double min, max;
+	/* the median with its distribution-free CI at TRIALS_LEVEL (core/stats.h,
+	 * stats_median_ci): ci_reached 0 when n is too small (n < 6 at 95 %): the CI is then the
+	 * range [min, max] and ci_conf its coverage 1 - 2^(1-n). All 0 when n is 0. */
+	double median, ci_lo, ci_hi, ci_conf;
+	int ci_reached;
+	int n_outliers;         /* values outside the Tukey fences (flagged, never dropped) */
+};
+
+/* The ratio b / a of two cells' medians of one metric, with a CI from the Hodges-Lehmann shift
+ * of log(b) against log(a) (core/stats.h, stats_hodges_lehmann): [exp(lo), exp(hi)] at
+ * TRIALS_LEVEL. reached 0: n too small for that level (3 vs 3 at 95 %), lo/hi are then the
+ * extreme ratios and conf their coverage; do not print them as a CI. */
+struct trials_ratio {
+	double ratio, lo, hi, conf;
+	int reached;
+	int na, nb;
 };
 
 struct trials_cell {
@@ -45,6 +65,11 @@ struct trials {
 	int npkeys;
 	char **pkeys;           /* union of parameter names, in order of first appearance */
 	int bad_lines;          /* lines of trials.jsonl that were not valid JSON objects (skipped) */
+	int *rec_cell;          /* nrec entries: the cell index of each record */
+	/* nrec * RECORD_NMETRICS entries, [r * RECORD_NMETRICS + m]: -1 / +1 when record r's value
+	 * of metric m is below / above its cell's Tukey fences, 0 otherwise (and for failed or
+	 * missing values). */
+	signed char *outlier;
 };
 
 /* Reads dir/trials.jsonl (required) and dir/env.json (optional). 0, or -errno with err set:
@@ -57,7 +82,16 @@ void trials_release(struct trials *t);
 
 /* The value of a cell's parameter, NULL when the cell has no such parameter. */
 const char *trials_cell_param(const struct trials_cell *c, const char *key);
-/* Statistics of vals[0..n). */
+/* Statistics of vals[0..n) (allocates nothing the caller must free). flags: NULL, or n entries
+ * that get each value's Tukey flag (-1, 0, +1). */
 void trials_stat_compute(struct trials_stat *st, const double *vals, int n);
+void trials_stat_compute_flags(struct trials_stat *st, const double *vals, int n,
+			       signed char *flags);
+/* The ratio of cell cb's median of metric m to cell ca's (ok trials), with its CI (see struct
+ * trials_ratio). 0; -EDOM when a value is not > 0 or a median is 0 (no log, no ratio); -EINVAL
+ * when a cell has no value of m or an index is out of range; -ENOMEM. */
+int trials_ratio_ci(const struct trials *t, int ca, int cb, int m, struct trials_ratio *out);
+/* Same from two arrays (vals > 0). */
+int trials_ratio_of(const double *a, int na, const double *b, int nb, struct trials_ratio *out);
 
 #endif

@@ -16,6 +16,8 @@
 #include "report/report.h"
 #include "report/svg.h"
 #include "report/trials.h"
+#include "core/stats.h"
+#include <math.h>
 
 static void test_stats(void **state)
 {
@@ -33,6 +35,134 @@ static void test_stats(void **state)
 	assert_true(st.sd == 0 && st.cv == 0);
 	trials_stat_compute(&st, v, 0);
 	assert_int_equal(st.n, 0);
+}
+
+/* median, its 95 % CI from order statistics and Tukey flags of a known sample */
+static void test_stats_median_ci_outliers(void **state)
+{
+	(void)state;
+	struct trials_stat st;
+	double v[] = {2, 4, 4, 4, 5, 5, 7, 9};
+	signed char fl[8];
+	trials_stat_compute_flags(&st, v, 8, fl);
+	assert_true(st.median == 4.5);
+	/* n = 8: ranks 1..8 cover 1 - 2/256; ranks 2..7 only 1 - 18/256 < 95 % */
+	assert_true(st.ci_lo == 2 && st.ci_hi == 9 && st.ci_reached == 1);
+	assert_true(fabs(st.ci_conf - (1 - 2.0 / 256)) < 1e-12);
+	/* q1 = 4, q3 = 5.5 (type 7), fences 1.75 and 7.75: 9 is the one outlier, above */
+	assert_int_equal(st.n_outliers, 1);
+	for (int i = 0; i < 7; i++)
+		assert_int_equal(fl[i], 0);
+	assert_int_equal(fl[7], 1);
+	/* n = 3 cannot reach 95 %: the range, at 1 - 2^(1-3) = 75 % */
+	double w[] = {3, 1, 2};
+	trials_stat_compute(&st, w, 3);
+	assert_true(st.median == 2 && st.ci_lo == 1 && st.ci_hi == 3);
+	assert_int_equal(st.ci_reached, 0);
+	assert_true(fabs(st.ci_conf - 0.75) < 1e-12);
+	assert_int_equal(st.n_outliers, 0);
+}
+
+/* the ratio of medians with the CI of the Hodges-Lehmann shift of the logs */
+static void test_ratio_ci(void **state)
+{
+	(void)state;
+	double a[] = {10, 11, 12, 13, 14, 15, 16, 17}, b[8], la[8], lb[8];
+	for (int i = 0; i < 8; i++) {
+		b[i] = 0.5 * a[i];
+		la[i] = log(a[i]);
+		lb[i] = log(b[i]);
+	}
+	struct trials_ratio r;
+	assert_int_equal(trials_ratio_of(a, 8, b, 8, &r), 0);
+	assert_true(fabs(r.ratio - 0.5) < 1e-12); /* medians 6.75 / 13.5 */
+	struct stats_shift hl;
+	assert_int_equal(stats_hodges_lehmann(la, 8, lb, 8, 0.95, &hl), 0);
+	assert_true(fabs(r.lo - exp(hl.lo)) < 1e-12 && fabs(r.hi - exp(hl.hi)) < 1e-12);
+	assert_true(r.lo < 0.5 && r.hi > 0.5 && r.hi < 1); /* excludes 1: b is cheaper */
+	assert_int_equal(r.reached, 1);
+	assert_true(r.conf >= 0.95);
+	assert_int_equal(r.na, 8);
+	assert_int_equal(r.nb, 8);
+	/* a constant factor with no spread: the CI collapses on it */
+	double c[] = {10, 10, 10, 10, 10, 10}, d[] = {3, 3, 3, 3, 3, 3};
+	assert_int_equal(trials_ratio_of(c, 6, d, 6, &r), 0);
+	assert_true(fabs(r.ratio - 0.3) < 1e-12 && fabs(r.lo - 0.3) < 1e-12 && fabs(r.hi - 0.3) < 1e-12);
+	/* 3 vs 3 cannot reach 95 %: reached is 0 (the report says so instead of a CI) */
+	assert_int_equal(trials_ratio_of(a, 3, b, 3, &r), 0);
+	assert_int_equal(r.reached, 0);
+	assert_true(r.conf < 0.95);
+	/* no log of 0: -EDOM */
+	double z[] = {0, 1, 2};
+	assert_int_equal(trials_ratio_of(z, 3, b, 3, &r), -EDOM);
+	assert_int_equal(trials_ratio_of(a, 0, b, 3, &r), -EINVAL);
+}
+
+#define EREC(t, eng, v)                                                                             \
+	"{\"trial\":" #t ",\"repeat\":0,\"cell\":\"engine=" eng "\",\"params\":{\"engine\":\"" eng "\"},"    \
+	"\"status\":\"ok\",\"server_cpu\":{\"total_cores\":" v ",\"us_per_request\":" v "}}\n"
+
+/* with 6 trials per engine the finding's ratio carries its CI and the medians theirs */
+static void test_findings_ratio_ci(void **state)
+{
+	(void)state;
+	static const char j[] = EREC(0, "fork", "0.80") EREC(1, "epoll", "0.20") EREC(2, "fork", "0.81")
+		EREC(3, "epoll", "0.21") EREC(4, "fork", "0.79") EREC(5, "epoll", "0.19")
+		EREC(6, "fork", "0.82") EREC(7, "epoll", "0.20") EREC(8, "fork", "0.78")
+		EREC(9, "epoll", "0.22") EREC(10, "fork", "0.80") EREC(11, "epoll", "0.18");
+	struct trials t;
+	char err[256];
+	assert_int_equal(trials_load_text(&t, j, err, sizeof err), 0);
+	struct trials_ratio r;
+	assert_int_equal(trials_ratio_ci(&t, 0, 1, RECORD_M_CPU_US_PER_REQUEST, &r), 0);
+	assert_int_equal(r.reached, 1);
+	assert_true(fabs(r.ratio - 0.25) < 1e-12 && r.lo < 0.25 && r.hi > 0.25 && r.hi < 0.3);
+	char want[256], lo[64], hi[64];
+	snprintf(want, sizeof want, "epoll 0.2 [0.18, 0.22] us/request (0.25× fork [%s, %s]), fork 0.8 [0.78, 0.82] us/request.",
+		 svg_fmt_num(r.lo, lo, sizeof lo), svg_fmt_num(r.hi, hi, sizeof hi));
+	struct buf f = BUF_INIT;
+	report_findings(&t, &f);
+	buf_append(&f, "", 1);
+	assert_non_null(strstr(buf_head(&f), want));
+	assert_null(strstr(buf_head(&f), "too few"));
+	buf_free(&f);
+	trials_release(&t);
+}
+
+#define OREC(t, cores)                                                                              \
+	"{\"trial\":" #t ",\"repeat\":" #t ",\"cell\":\"engine=fork\",\"params\":{\"engine\":\"fork\"},"   \
+	"\"status\":\"ok\",\"server_cpu\":{\"total_cores\":" cores "}}\n"
+
+/* an outlying trial is flagged per record and metric, listed in the report and kept in the mean */
+static void test_outlier_flagged_not_dropped(void **state)
+{
+	(void)state;
+	static const char o[] = OREC(0, "1.0") OREC(1, "1.1") OREC(2, "0.9") OREC(3, "1.0")
+		OREC(4, "1.05") OREC(5, "5.0");
+	struct trials t;
+	char err[256];
+	assert_int_equal(trials_load_text(&t, o, err, sizeof err), 0);
+	assert_int_equal(t.ncells, 1);
+	const struct trials_stat *st = &t.cells[0].st[RECORD_M_CPU_CORES];
+	assert_int_equal(st->n, 6);
+	assert_int_equal(st->n_outliers, 1);
+	assert_true(fabs(st->mean - 10.05 / 6) < 1e-9); /* kept */
+	for (int r = 0; r < 5; r++)
+		assert_int_equal(t.outlier[r * RECORD_NMETRICS + RECORD_M_CPU_CORES], 0);
+	assert_int_equal(t.outlier[5 * RECORD_NMETRICS + RECORD_M_CPU_CORES], 1);
+	struct buf b = BUF_INIT;
+	report_csv(&t, &b);
+	buf_append(&b, "", 1);
+	assert_non_null(strstr(buf_head(&b), ",outliers,"));
+	assert_non_null(strstr(buf_head(&b), ",cpu_cores:high,"));
+	buf_clear(&b);
+	report_md(&t, &b);
+	buf_append(&b, "", 1);
+	assert_non_null(strstr(buf_head(&b), "- trial 5 (engine=fork): cpu_cores high (5)"));
+	/* n = 6 reaches 95 %: ranks 1..6, 1 - 2/64 */
+	assert_non_null(strstr(buf_head(&b), "| 1.025 [0.9, 5] 96.9% |"));
+	buf_free(&b);
+	trials_release(&t);
 }
 
 #define REC(t, r, eng, conns, cores, status)                                                         \
@@ -70,7 +200,11 @@ static void test_cells_and_findings(void **state)
 	buf_append(&f, "", 1);
 	assert_true(n >= 2);
 	/* at the largest connection count: 0.2 / 0.8 */
-	assert_non_null(strstr(buf_head(&f), "at 16 connections, proto=http: server CPU per request — epoll 0.2 us/request (0.25× fork), fork 0.8 us/request"));
+	assert_non_null(strstr(buf_head(&f), "at 16 connections, proto=http: median server CPU per request [95% CI] — "
+					     "epoll 0.2 [0.2, 0.2] us/request (0.25× fork), "
+					     "fork 0.8 [0.8, 0.8] us/request — n=1 to 2 per cell, too few for a 95% CI of a "
+					     "median: each interval is the range of the trials; a ratio without an "
+					     "interval has too few trials for one"));
 	assert_non_null(strstr(buf_head(&f), "1 trial(s) failed; first reason: boom"));
 	buf_free(&f);
 
@@ -150,7 +284,7 @@ static void test_svg_escape_and_points(void **state)
 	struct buf b = BUF_INIT;
 	const char *xl[] = {"1", "4"};
 	const char *names[] = {"a<b", "c"};
-	struct svg_point pts[4] = {{1, 1, 0.1, "t&1"}, {0, 0, 0, NULL}, {1, 2, 0, "x"}, {1, 3, 0, "y"}};
+	struct svg_point pts[4] = {{1, 1, 0.9, 1.1, "t&1"}, {0, 0, 0, 0, NULL}, {1, 2, 0, 0, "x"}, {1, 3, 0, 0, "y"}};
 	struct svg_chart ch = {"id\"", "T", "Y", "X", 2, xl, 2, names, pts};
 	assert_int_equal(svg_line_chart(&b, &ch), 3);
 	buf_append(&b, "", 1);
@@ -164,6 +298,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stats),
+		cmocka_unit_test(test_stats_median_ci_outliers),
+		cmocka_unit_test(test_ratio_ci),
+		cmocka_unit_test(test_findings_ratio_ci),
+		cmocka_unit_test(test_outlier_flagged_not_dropped),
 		cmocka_unit_test(test_cells_and_findings),
 		cmocka_unit_test(test_newer_schema_refused),
 		cmocka_unit_test(test_compare_out_of_memory_is_an_error),
