@@ -7,7 +7,7 @@ This module only feeds it the values, formats the answer and judges targets on t
     import benchstats as bs
     s = bs.summary(ctxlab, [10.1, 9.8, ...])      # one figure over the rounds
     r = bs.ratio(ctxlab, ours, peers)             # ours[i] / peers[i], paired by round
-    print(bs.fmt(s), bs.fmt(r, "%.3f") + "x")      # 'median [lo, hi]' (+ achieved confidence)
+    print(bs.fmt(s), bs.fmt(r, "%.3f", "x"))       # 'median [lo, hi]' (+ achieved confidence)
     bs.judge_at_most(r, 0.85)                     # 'met' / 'not met' / 'inconclusive'
 
 summary() returns None for no usable value, else a dict with n, median, ci_low, ci_high,
@@ -52,17 +52,19 @@ def ratio(ctxlab, ours, peers):
     return summary(ctxlab, per), per
 
 
-def fmt(s, spec="%.2f"):
-    """'median [lo, hi]' with spec for each number; the achieved confidence is appended when it
-    is below 95% ('[lo, hi] 75% CI'), and the dropped count when values were left out."""
+def fmt(s, spec="%.2f", unit=""):
+    """'median [lo, hi]' with spec for each number and unit right after the bracket; the
+    achieved confidence follows in parentheses when it is below 95% ('1.0 [0.5, 2.0]% (75% CI)'),
+    and the count of values left out when there were any ('(7 dropped)')."""
     if s is None:
         return "n/a"
-    out = ("%s [%s, %s]" % (spec, spec, spec)) % (s["median"], s["ci_low"], s["ci_high"])
+    out = ("%s [%s, %s]" % (spec, spec, spec)) % (s["median"], s["ci_low"], s["ci_high"]) + unit
+    notes = []
     if s["ci_confidence"] < s.get("level", 0.95):
-        out += " %.0f%% CI" % math.floor(100 * s["ci_confidence"])
+        notes.append("%.0f%% CI" % math.floor(100 * s["ci_confidence"]))
     if s.get("dropped"):
-        out += " (%d dropped)" % s["dropped"]
-    return out
+        notes.append("%d dropped" % s["dropped"])
+    return out + (" (%s)" % ", ".join(notes) if notes else "")
 
 
 def judge_at_most(s, target):
