@@ -61,7 +61,7 @@ def fmt(s, spec="%.2f", unit=""):
     out = ("%s [%s, %s]" % (spec, spec, spec)) % (s["median"], s["ci_low"], s["ci_high"]) + unit
     notes = []
     if s["ci_confidence"] < s.get("level", 0.95):
-        notes.append("%.0f%% CI" % math.floor(100 * s["ci_confidence"]))
+        notes.append("%g%% CI" % round(100 * s["ci_confidence"], 1))
     if s.get("dropped"):
         notes.append("%d dropped" % s["dropped"])
     return out + (" (%s)" % ", ".join(notes) if notes else "")

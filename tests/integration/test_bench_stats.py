@@ -55,6 +55,8 @@ def test_small_n_says_its_confidence():
     s = bs.summary(t.CTXLAB, [3.0, 1.0, 2.0])
     assert not s["ci_reached"] and s["ci_confidence"] == 0.75, s
     assert bs.fmt(s, "%.1f", "%") == "2.0 [1.0, 3.0]% (75% CI)", bs.fmt(s, "%.1f", "%")
+    s5 = bs.summary(t.CTXLAB, [1.0, 2.0, 3.0, 4.0, 5.0])  # 1 - 2^-4 = 93.75%
+    assert bs.fmt(s5, "%.0f") == "3 [1, 5] (93.8% CI)", bs.fmt(s5, "%.0f")
     # a CI short of 95% never decides a target, even one far away
     assert bs.judge_at_most(s, 100) == "inconclusive"
     assert bs.judge_at_least(s, -100) == "inconclusive"
