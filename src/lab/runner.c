@@ -1165,7 +1165,7 @@ int runner_run(const struct spec *s, const struct runner_opts *o, char *err, siz
 	if (s->precision > 0)
 		info("precision: %d of %d cells reached +-%.3g%% (95%% CI of CPU per request, "
 		     "throughput when saturated); %d extra trial%s by precision (report: "
-		     "\"precision\" column)", cells_reached(&r, s->precision), r.ncells,
+		     "\"precision reached\" column)", cells_reached(&r, s->precision), r.ncells,
 		     s->precision * 100, total - r.ntrials, total - r.ntrials == 1 ? "" : "s");
 	run_release(&r, &c);
 	int interrupted = stopping();

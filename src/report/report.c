@@ -233,6 +233,19 @@ static void fmt_ci(struct buf *b, const struct trials_stat *st)
 	buf_appendf(b, "%.1f%%", st->ci_conf * 100);
 }
 
+/* The precision a cell reached (its decisive figure's CI half-width relative to its median):
+ * "±3.2% CPU/req n=9", "±12.0% req/s n=3: range" when n is too small for a 95% CI, "n/a". */
+static void fmt_precision(struct buf *b, const struct trials_cell *c)
+{
+	if (!c->precision_n || !isfinite(c->precision)) {
+		buf_appendf(b, "n/a");
+		return;
+	}
+	buf_appendf(b, "±%.1f%% %s n=%d%s", c->precision * 100,
+		    c->decisive == RECORD_M_REQUESTS_PER_S ? "req/s" : "CPU/req", c->precision_n,
+		    c->precision_reached ? "" : ": range");
+}
+
 /* A ratio of medians with its CI (trials_ratio_ci): " (0.34× fork [0.30, 0.38])" with a
  * base name, " 0.34× [0.30, 0.38]" without (base_name NULL); when the CI is out of reach
  * (too few trials, a value not positive) it says so instead of printing one. */
@@ -665,8 +678,8 @@ static void md_table(const struct trials *t, struct buf *out)
 	}
 	for (int i = 0; i < NTABLE; i++)
 		buf_appendf(out, " %s median [95%% CI] |", record_metrics[table_metrics[i]].label);
-	buf_appendf(out, " ok/trials |\n|");
-	for (int k = 0; k < t->npkeys + 2 * NTABLE + 1; k++)
+	buf_appendf(out, " precision reached | ok/trials |\n|");
+	for (int k = 0; k < t->npkeys + 2 * NTABLE + 2; k++)
 		buf_appendf(out, "---|");
 	buf_appendf(out, "\n");
 	for (int i = 0; i < t->ncells; i++) {
@@ -686,7 +699,9 @@ static void md_table(const struct trials *t, struct buf *out)
 			fmt_ci(out, &c->st[table_metrics[j]]);
 			buf_appendf(out, " |");
 		}
-		buf_appendf(out, " %d/%d |\n", c->nok, c->ntrials);
+		buf_appendf(out, " ");
+		fmt_precision(out, c);
+		buf_appendf(out, " | %d/%d |\n", c->nok, c->ntrials);
 	}
 }
 
@@ -953,7 +968,7 @@ static void html_table(const struct trials *t, struct buf *out)
 	}
 	for (int i = 0; i < NTABLE; i++)
 		buf_appendf(out, "<th>%s median [95%% CI]</th>", record_metrics[table_metrics[i]].label);
-	buf_appendf(out, "<th>ok/trials</th></tr>\n");
+	buf_appendf(out, "<th>precision reached</th><th>ok/trials</th></tr>\n");
 	for (int i = 0; i < t->ncells; i++) {
 		const struct trials_cell *c = &t->cells[i];
 		buf_appendf(out, "<tr>");
@@ -981,6 +996,13 @@ static void html_table(const struct trials *t, struct buf *out)
 			buf_appendf(out, "</td>");
 			buf_free(&cellb);
 		}
+		struct buf pb = BUF_INIT;
+		fmt_precision(&pb, c);
+		buf_append(&pb, "", 1);
+		buf_appendf(out, "<td class=\"ci\">");
+		svg_escape(out, buf_head(&pb));
+		buf_appendf(out, "</td>");
+		buf_free(&pb);
 		buf_appendf(out, "<td%s>%d/%d", c->nfailed ? " class=\"warn\"" : "", c->nok, c->ntrials);
 		if (c->fail_reason) {
 			buf_appendf(out, " <span title=\"");

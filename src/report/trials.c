@@ -265,6 +265,21 @@ static int aggregate(struct trials *t)
 			for (int k = 0; k < n; k++)
 				t->outlier[(size_t)recof[k] * RECORD_NMETRICS + m] = flags[k];
 		}
+		/* the precision reached by the decisive figure (the runner's own rule) */
+		int nsat = 0, nok = 0, n = 0;
+		for (int r = 0; r < t->nrec; r++)
+			if (cellof[r] == i && t->rec[r].ok) {
+				nok++;
+				nsat += record_saturated(&t->rec[r]);
+			}
+		c->decisive = record_decisive_metric(nsat, nok);
+		for (int r = 0; r < t->nrec; r++) {
+			double v;
+			if (cellof[r] == i && t->rec[r].ok && record_metric(&t->rec[r], c->decisive, &v))
+				vals[n++] = v;
+		}
+		c->precision_n = n;
+		c->precision_reached = record_precision(vals, n, &c->precision);
 	}
 	t->rec_cell = cellof;
 	cellof = NULL;

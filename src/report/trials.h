@@ -53,6 +53,14 @@ struct trials_cell {
 	int ntrials, nok, nfailed;
 	char *fail_reason;      /* first failure reason, NULL when none */
 	struct trials_stat st[RECORD_NMETRICS];
+	/* "precision reached" (docs/metrics.md, "Precision"): the decisive metric
+	 * (record_decisive_metric: throughput when most ok trials were saturated, else CPU per
+	 * request), the half-width of its median's 95% CI relative to the median
+	 * (record_precision; +inf when no value or a median of 0) over n values, and whether
+	 * that CI reached 95% (n >= 6; else precision is the range's half-width). */
+	int decisive;
+	double precision;
+	int precision_n, precision_reached;
 };
 
 struct trials {
