@@ -74,6 +74,7 @@ static void write_head(struct jw *w, const struct record *r)
 	jw_kint(w, "of", r->of);
 	jw_kint(w, "repeat", r->repeat);
 	jw_kstr(w, "cell", r->cell);
+	jw_kint(w, "cell_index", r->cell_index);
 	jw_key(w, "params");
 	jw_obj(w);
 	for (int i = 0; i < r->nparams; i++)
@@ -293,6 +294,7 @@ int record_parse(const char *line, size_t len, struct record *r, char *err, size
 	r->of = jint(j, "of", 0);
 	r->repeat = jint(j, "repeat", -1);
 	r->cell = jstr(j, "cell");
+	r->cell_index = jint(j, "cell_index", -1);
 	if (read_params(r, json_object_get(j, "params")) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;

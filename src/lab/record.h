@@ -26,8 +26,8 @@
 #include "monitor/monout.h"
 
 #define RECORD_SCHEMA_MAJOR 1
-#define RECORD_SCHEMA_MINOR 1
-#define RECORD_SCHEMA "1.1"
+#define RECORD_SCHEMA_MINOR 2
+#define RECORD_SCHEMA "1.2"
 
 struct record_param {
 	const char *key, *value;
@@ -39,6 +39,8 @@ struct record {
 	int schema_major, schema_minor;   /* read: 1.0 when absent */
 	int trial, of, repeat;            /* read: repeat -1 when absent */
 	const char *cell;                 /* the cell key; read: NULL when absent */
+	int cell_index;                   /* the cell's 0-based number in the matrix (the
+					   * --dry-run listing); read: -1 when absent (< 1.2) */
 	int nparams;
 	struct record_param *params;      /* in the cell's order */
 	int ok;                           /* status "ok"; else "failed" with reason */

@@ -624,6 +624,7 @@ static void record(struct trial *t, const struct spec *s, struct jw *w)
 		warnings[i] = t->warnings[i];
 	struct record r = {
 		.trial = t->k, .of = t->of, .repeat = t->repeat, .cell = cell->key,
+		.cell_index = cell->index,
 		.nparams = cell->nparams, .params = params, .ok = t->status == TRIAL_OK,
 		.reason = t->reason, .profiled = t->profiled, .flame_dir = t->flame_dir,
 		.start_wall_ns = t->start_wall_ns, .warmup_s = s->warmup_ns / 1e9,

@@ -69,7 +69,8 @@ struct trials {
 	int nrec;
 	struct record *rec;     /* every parsed record of trials.jsonl, in file order */
 	int ncells;
-	struct trials_cell *cells; /* in order of first appearance */
+	struct trials_cell *cells; /* in matrix order (records' cell_index), then cells of
+				    * records without one in order of first appearance */
 	int npkeys;
 	char **pkeys;           /* union of parameter names, in order of first appearance */
 	int bad_lines;          /* lines of trials.jsonl that were not valid JSON objects (skipped) */
