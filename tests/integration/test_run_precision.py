@@ -9,7 +9,8 @@ its trials were saturated) had not reached the precision over its repeats < r (n
 reached), rounds in order, each in the seed's order; env.json records seed, precision,
 max_repeat, budget; the report's "precision reached" matches a recomputation from the records;
 with a budget too small for any extra round, the run stops after the fixed rounds; --dry-run
-with one seed prints one order twice, another seed another.
+with one seed prints one order twice, another seed another; a drawn seed is recorded and
+--resume goes on with it.
 """
 import json
 import math
@@ -159,6 +160,30 @@ def main():
         recs2 = [json.loads(l) for l in open(os.path.join(d2, "trials.jsonl"))]
         assert [r["cell"] for r in recs2] == rounds[0] + rounds[1] + rounds[2], recs2
         assert "0 extra trials by precision" in p.stderr, p.stderr[-1000:]
+
+        # no seed in the spec: one is drawn, recorded, and --resume goes on with it
+        open(spec, "w").write(SPEC.replace("seed = %s\n", "").replace("budget = %s\n", "")
+                              .replace("repeat = 3", "repeat = 1").replace("precision = 10%%",
+                                                                           "precision = off"))
+        d3 = os.path.join(base, "res3")
+        p = subprocess.run([CTXLAB, "run", "-o", d3, spec], capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 0, p.stderr[-3000:]
+        seed = json.load(open(os.path.join(d3, "env.json")))["experiment"]["seed"]
+        assert re.fullmatch(r"\d+", seed), seed
+        assert "in a random order (seed %s); precision off" % seed in p.stderr, p.stderr[-1000:]
+        lines = open(os.path.join(d3, "trials.jsonl")).readlines()
+        assert len(lines) == 2
+        open(os.path.join(d3, "trials.jsonl"), "w").write(lines[0])
+        p = subprocess.run([CTXLAB, "run", "--resume", d3], capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 0, p.stderr[-3000:]
+        assert "(seed %s)" % seed in p.stderr, (seed, p.stderr[-1000:])
+        # the resumed trial is the one the seed put second, at the same position
+        again = json.loads(open(os.path.join(d3, "trials.jsonl")).readlines()[1])
+        lost = json.loads(lines[1])
+        assert [again[k] for k in ("trial", "repeat", "cell")] == \
+            [lost[k] for k in ("trial", "repeat", "cell")], (again["cell"], lost["cell"])
         print("ok")
     finally:
         shutil.rmtree(base, ignore_errors=True)
