@@ -1098,8 +1098,10 @@ static int run_trials(struct ctx *c, struct run *r, int tty, int *failed, int *t
 	uint64_t budget = spec_budget_ns(s, r->ncells);
 	int k = *total;
 	for (int round = s->repeat; !stop && round < r->maxrep && !stopping(); round++) {
-		uint64_t now = clock_now_ns(), spent = now - started;
-		uint64_t per = ran ? spent / ran : spec_estimate_ns(s, 1, spec_profiled(s, round));
+		/* the trials recorded before a --resume count at their estimated cost */
+		uint64_t now = clock_now_ns(), here = now - started;
+		uint64_t spent = here + spec_estimate_ns(s, r->ndone + r->nextra_done, 0);
+		uint64_t per = ran ? here / ran : spec_estimate_ns(s, 1, spec_profiled(s, round));
 		if (!per)
 			per = 1;
 		int fit = spent < budget ? (int)((budget - spent) / per) : 0;

@@ -4,10 +4,11 @@
  * random order of spec_round_order(s->seed, r). After the spec's `repeat` rounds, extra rounds
  * (repeat indexes repeat .. max_repeat - 1) run the cells whose decisive figure has not
  * reached s->precision (runner_pick_extra), as many as the rest of spec_budget_ns holds at the
- * pace measured so far (the budget counts the time of this process: a resumed run gets its
- * budget again). Resume matches records by cell key and repeat, never by position.
- * For each trial: start `ctxlab serve` on
- * the server host with its CPU set and wait for its ready line (lab/launch.h, core/ready.h),
+ * pace measured so far (the budget counts the time of this process plus the trials recorded
+ * before a --resume at their estimated cost, spec_estimate_ns). Resume matches records by
+ * cell key and repeat, never by position.
+ * For each trial: start `ctxlab serve` on the server host with its CPU set and wait for its
+ * ready line (lab/launch.h, core/ready.h),
  * start `ctxlab load` (on the other CPUs when there are any), let the warm-up pass, measure the
  * server's whole tree with the monitor (in-process, on the keeper pid) over the measured
  * window, stop everything (the server is always stopped and reaped) and append one record to

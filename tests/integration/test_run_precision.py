@@ -160,6 +160,11 @@ def main():
         recs2 = [json.loads(l) for l in open(os.path.join(d2, "trials.jsonl"))]
         assert [r["cell"] for r in recs2] == rounds[0] + rounds[1] + rounds[2], recs2
         assert "0 extra trials by precision" in p.stderr, p.stderr[-1000:]
+        # resuming it: its budget is spent (the recorded trials count), nothing more runs
+        p = subprocess.run([CTXLAB, "run", "--resume", d2], capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 0, p.stderr[-3000:]
+        assert len(open(os.path.join(d2, "trials.jsonl")).readlines()) == 6, p.stderr[-1000:]
 
         # no seed in the spec: one is drawn, recorded, and --resume goes on with it
         open(spec, "w").write(SPEC.replace("seed = %s\n", "").replace("budget = %s\n", "")
