@@ -1122,7 +1122,8 @@ void spec_print_matrix(const struct spec *s, FILE *f)
 			s->precision * 100, s->max_repeat - s->repeat, s->max_repeat,
 			units_format_duration(spec_budget_ns(s, n), bu, sizeof bu));
 	else
-		fprintf(f, "precision: off (fixed rounds only)\n");
+		fprintf(f, "precision: off (fixed rounds only%s)\n",
+			s->precision > 0 ? ": max_repeat is not above repeat" : "");
 	int np = spec_profiled_trials(s, n, 0, n * s->repeat);
 	char pc[32];
 	units_format_duration(SPEC_PROFILE_OVERHEAD_NS, pc, sizeof pc);

@@ -850,7 +850,9 @@ void report_md(const struct trials *t, struct buf *out)
 	}
 	buf_free(&f);
 	buf_appendf(out, "\n## Results (mean ± stddev (CV) over the ok trials of each cell; median with "
-			 "its distribution-free 95%% CI and the confidence it reaches)\n\n");
+			 "its distribution-free 95%% CI and the confidence it reaches; precision "
+			 "reached: that CI's half-width relative to the median of the cell's decisive "
+			 "figure, CPU per request or, saturated, throughput)\n\n");
 	md_table(t, out);
 	if (count_outlier_trials(t)) {
 		buf_appendf(out, "\nOutlier trials (outside their cell's Tukey fences, q1 − 1.5 IQR or "
@@ -1286,7 +1288,9 @@ void report_html(const struct trials *t, struct buf *out)
 	layout_release(&L);
 	buf_appendf(out, "<h2>Results table</h2>\n<p>mean ± stddev (CV) over the ok trials of each "
 			 "cell; median [95%% CI] with the confidence the interval reaches (n &lt; 6: "
-			 "the range, at 1 − 2<sup>1−n</sup>).</p>\n");
+			 "the range, at 1 − 2<sup>1−n</sup>); precision reached: that CI's half-width "
+			 "relative to the median of the cell's decisive figure (CPU per request, or "
+			 "throughput when saturated; docs/metrics.md, \"Precision\").</p>\n");
 	buf_appendf(out, "<div class=\"tw\">\n");
 	html_table(t, out);
 	buf_appendf(out, "</div>\n");
