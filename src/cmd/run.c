@@ -18,7 +18,11 @@ static const char usage[] =
 	"   or: ctxlab run --resume DIR\n"
 	"\n"
 	"Runs an experiment: every cell of the spec's matrix (every list-valued key is an axis),\n"
-	"each repeated, engines interleaved within a repeat. Each trial starts 'ctxlab serve' on\n"
+	"each repeated, in rounds (repeat r of every cell before repeat r+1), each round in a\n"
+	"random order from a seed (recorded in env.json; --dry-run prints the order). Then, while\n"
+	"the spec's time budget allows, extra rounds for the cells whose CPU per request (throughput\n"
+	"for saturated cells) has not reached the spec's precision (default: 95% CI half-width\n"
+	"within 5% of the median), widest first, up to max_repeat each. Each trial starts 'ctxlab serve' on\n"
 	"its CPUs, runs 'ctxlab load' on the other CPUs (when there are any), measures the\n"
 	"server's whole process tree over the measured window, stops everything and appends one\n"
 	"record to DIR/trials.jsonl. At the end it writes trials.csv, report.md and report.html\n"
@@ -39,6 +43,7 @@ static const char usage_tail[] =
  * enum spec_profile */
 static const char *out, *resume, *bin;
 static int dry, quick, quiet, profile = -1;
+static const char *seed;
 
 /* --profile (arg NULL: first) or --profile=MODE */
 static int opt_profile(const struct opt *o, const char *arg, char *err, size_t errlen)
@@ -65,6 +70,10 @@ static const struct opt options[] = {
 			    "Sampling at 99 Hz adds a little to the server CPU of a profiled\n"
 			    "trial (docs/metrics.md)",
 			    opt_profile),
+	OPT_STRING(0, "seed", &seed, "N",
+		   "the seed of the trial order (replaces the spec's [experiment]\n"
+		   "seed; default: drawn, recorded in env.json); --dry-run prints\n"
+		   "the order it gives"),
 	OPT_STRING('o', "out", &out, "DIR",
 		   "results directory (default results/NAME-YYYYmmdd-HHMMSS); it\n"
 		   "must be new or empty"),
@@ -109,6 +118,18 @@ static int cmd_run(int argc, char **argv)
 		goto out;
 	}
 
+	uint64_t seedv = 0;
+	if (seed && spec_seed_parse(seed, &seedv) < 0) {
+		rc = cmd_usage_error("bad --seed '%s' (allowed: a whole number 0 to "
+				     "18446744073709551615) (see 'ctxlab run --help')", seed);
+		goto out;
+	}
+	if (resume && seed) {
+		rc = cmd_usage_error("'--resume DIR' takes no --seed: the run goes on with the "
+				     "seed it started with (env.json) (see 'ctxlab run --help')");
+		goto out;
+	}
+
 	char self[4096];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
 	if (n <= 0) {
@@ -131,7 +152,7 @@ static int cmd_run(int argc, char **argv)
 	struct experiment_opts o = {.self = self, .spec_path = spec_path, .out = out,
 				    .resume = resume, .argv_line = buf_head(&line), .dry = dry,
 				    .dry_out = stdout, .quick = quick, .quiet = quiet,
-				    .profile = profile};
+				    .profile = profile, .seed_set = seed != NULL, .seed = seedv};
 	struct experiment_result res;
 	char err[1024];
 	rc = experiment_run(&o, &res, err, sizeof err);

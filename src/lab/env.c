@@ -119,6 +119,16 @@ int env_write(const char *dir, const struct spec *s, const struct env_run *o, ch
 	jw_kdouble(&w, "duration_s", s->duration_ns / 1e9);
 	jw_kbool(&w, "quick", s->quick);
 	jw_kstr(&w, "profile", spec_profile_name(s->profile));
+	/* a decimal string: a uint64 does not fit a JSON number every reader keeps exact */
+	char seed[32];
+	snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->seed);
+	jw_kstr(&w, "seed", seed);
+	if (s->precision > 0)
+		jw_kdouble(&w, "precision", s->precision);
+	else
+		jw_kstr(&w, "precision", "off");
+	jw_kint(&w, "max_repeat", s->max_repeat);
+	jw_kdouble(&w, "budget_s", spec_budget_ns(s, o->ncells) / 1e9);
 	jw_kbool(&w, "embedded_default", o->is_default);
 	jw_kint(&w, "cells", o->ncells);
 	jw_kint(&w, "trials", o->ntrials);
@@ -182,6 +192,12 @@ int env_read(const char *dir, struct env_resume *r, char *err, size_t errlen)
 	const char *ps = json_string_value(json_object_get(e, "profile"));
 	if (ps && spec_profile_parse(ps, &pr) == 0)
 		r->profile = (int)pr;
+	uint64_t seed;
+	const char *ss = json_string_value(json_object_get(e, "seed"));
+	if (ss && spec_seed_parse(ss, &seed) == 0) {
+		r->seed = seed;
+		r->have_seed = 1;
+	}
 	json_decref(j);
 	return 0;
 }

@@ -30,6 +30,8 @@ struct env_resume {
 	char engines[ENV_MAX_ENGINES][32];      /* the effective matrix (after the start-up probe) */
 	int quick, is_default;
 	int profile;                            /* enum spec_profile, -1 when absent */
+	int have_seed;                          /* experiment.seed was there */
+	unsigned long long seed;
 };
 
 /* Reads DIR/env.json. 0; -ENOENT (absent or unreadable: err says why; *r holds the defaults,

@@ -4,11 +4,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "lab/default_spec.h"
 #include "lab/env.h"
@@ -179,6 +181,18 @@ static int experiment_spec(const struct experiment_opts *o, struct spec *s, char
 		spec_quick(s);
 	if (profile >= 0)
 		s->profile = (enum spec_profile)profile;
+	/* the trial order's seed: --seed, the spec's, the one the resumed run drew, or drawn */
+	if (o->seed_set) {
+		s->seed = o->seed;
+		s->seed_set = 1;
+	} else if (o->resume && env.have_seed) {
+		s->seed = env.seed;
+	} else if (!s->seed_set) {
+		uint64_t x = 0;
+		if (getrandom(&x, sizeof x, GRND_NONBLOCK) != (ssize_t)sizeof x)
+			x = clock_now_ns() ^ ((uint64_t)getpid() << 32);
+		s->seed = x % 1000000000ULL; /* short enough to type back as seed = N */
+	}
 	return 0;
 }
 

@@ -23,6 +23,8 @@ struct experiment_opts {
 	FILE *dry_out;
 	int quick, quiet;
 	int profile;             /* enum spec_profile, -1 = the spec's */
+	int seed_set;            /* --seed given: seed replaces the spec's (and a drawn one) */
+	unsigned long long seed;
 };
 
 struct experiment_result {

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/stats.h"
+
 const struct record_metric_info record_metrics[RECORD_NMETRICS] = {
 	[RECORD_M_CPU_CORES] = {"cpu_cores", "server_cpu.total_cores", "server CPU", "cores"},
 	[RECORD_M_CPU_USER_CORES] = {"cpu_user_cores", "server_cpu.user_cores", "server user CPU", "cores"},
@@ -72,6 +74,7 @@ static void write_head(struct jw *w, const struct record *r)
 	jw_kint(w, "of", r->of);
 	jw_kint(w, "repeat", r->repeat);
 	jw_kstr(w, "cell", r->cell);
+	jw_kint(w, "cell_index", r->cell_index);
 	jw_key(w, "params");
 	jw_obj(w);
 	for (int i = 0; i < r->nparams; i++)
@@ -187,6 +190,33 @@ int record_metric(const struct record *r, int metric, double *v)
 	return isfinite(*v);
 }
 
+int record_saturated(const struct record *r)
+{
+	double cores;
+	json_t *n = r->json ? record_path(r->json, "placement.server_ncpus") : NULL;
+	if (!r->ok || !n || !json_is_integer(n) || json_integer_value(n) <= 0 ||
+	    !record_metric(r, RECORD_M_CPU_CORES, &cores))
+		return 0;
+	return cores >= RECORD_SATURATED * (double)json_integer_value(n);
+}
+
+int record_decisive_metric(int nsaturated, int nok)
+{
+	return nok > 0 && 2 * nsaturated > nok ? RECORD_M_REQUESTS_PER_S
+					       : RECORD_M_CPU_US_PER_REQUEST;
+}
+
+int record_precision(const double *v, int n, double *rel)
+{
+	struct stats_median_ci ci;
+	*rel = INFINITY;
+	if (n <= 0 || stats_median_ci(v, (size_t)n, 0.95, &ci) < 0)
+		return 0;
+	if (ci.median != 0)
+		*rel = (ci.hi - ci.lo) / 2 / fabs(ci.median);
+	return ci.reached && isfinite(*rel);
+}
+
 /* "MAJOR.MINOR" (MINOR optional); -EINVAL when it is not that */
 static int parse_version(const char *s, int *major, int *minor)
 {
@@ -264,6 +294,7 @@ int record_parse(const char *line, size_t len, struct record *r, char *err, size
 	r->of = jint(j, "of", 0);
 	r->repeat = jint(j, "repeat", -1);
 	r->cell = jstr(j, "cell");
+	r->cell_index = jint(j, "cell_index", -1);
 	if (read_params(r, json_object_get(j, "params")) < 0) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;

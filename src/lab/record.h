@@ -26,8 +26,8 @@
 #include "monitor/monout.h"
 
 #define RECORD_SCHEMA_MAJOR 1
-#define RECORD_SCHEMA_MINOR 1
-#define RECORD_SCHEMA "1.1"
+#define RECORD_SCHEMA_MINOR 2
+#define RECORD_SCHEMA "1.2"
 
 struct record_param {
 	const char *key, *value;
@@ -39,6 +39,8 @@ struct record {
 	int schema_major, schema_minor;   /* read: 1.0 when absent */
 	int trial, of, repeat;            /* read: repeat -1 when absent */
 	const char *cell;                 /* the cell key; read: NULL when absent */
+	int cell_index;                   /* the cell's 0-based number in the matrix (the
+					   * --dry-run listing); read: -1 when absent (< 1.2) */
 	int nparams;
 	struct record_param *params;      /* in the cell's order */
 	int ok;                           /* status "ok"; else "failed" with reason */
@@ -112,6 +114,22 @@ extern const struct record_metric_info record_metrics[RECORD_NMETRICS];
 
 /* A metric of a parsed record: 1 and *v set when present, numeric and finite; else 0. */
 int record_metric(const struct record *r, int metric, double *v);
+
+/* ---- the decisive figure (docs/metrics.md, "Precision") ---- */
+/* A trial is saturated when its server's CPU (server_cpu.total_cores) is at least
+ * RECORD_SATURATED x its CPUs (placement.server_ncpus): then its CPU per request only mirrors
+ * its throughput, and throughput is what it decides. 1 or 0 (0 for a failed trial). */
+#define RECORD_SATURATED 0.9
+int record_saturated(const struct record *r);
+/* The metric that decides a cell's precision: RECORD_M_REQUESTS_PER_S when more than half of
+ * its nok ok trials are saturated, else RECORD_M_CPU_US_PER_REQUEST. */
+int record_decisive_metric(int nsaturated, int nok);
+/* The precision of v[0..n) (one value per trial): *rel = the 95% median CI's half-width
+ * (hi - lo) / 2 relative to |median| (core/stats.h, stats_median_ci; the full range when n < 6),
+ * +inf when n is 0 or the median is 0. Returns 1 when the CI reaches 95% (n >= 6), else 0 (then
+ * *rel is the range's, not a 95% CI: never call that target reached). */
+int record_precision(const double *v, int n, double *rel);
+
 /* A value by dotted path in a JSON object; NULL when absent. */
 json_t *record_path(const json_t *obj, const char *path);
 

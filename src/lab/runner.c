@@ -624,6 +624,7 @@ static void record(struct trial *t, const struct spec *s, struct jw *w)
 		warnings[i] = t->warnings[i];
 	struct record r = {
 		.trial = t->k, .of = t->of, .repeat = t->repeat, .cell = cell->key,
+		.cell_index = cell->index,
 		.nparams = cell->nparams, .params = params, .ok = t->status == TRIAL_OK,
 		.reason = t->reason, .profiled = t->profiled, .flame_dir = t->flame_dir,
 		.start_wall_ns = t->start_wall_ns, .warmup_s = s->warmup_ns / 1e9,
@@ -664,14 +665,44 @@ static int append_record(int fd, struct jw *w)
 }
 
 /* Which trials DIR/trials.jsonl holds already: done[repeat * ncells + i] = 1 for every valid
- * record whose "cell" is the key of cells[i] and whose "repeat" is in range. Matched by cell
+ * record whose "cell" is the key of cells[i] and whose "repeat" is in range (below max_repeat:
+ * the extra rounds' records count too), its decisive figures noted in sm. Matched by cell
  * key and repeat, never by trial number: a resumed matrix may be ordered or sized otherwise.
  * A line that is not a valid record (a crash mid-write, a corrupt line) is skipped with a
  * warning and kept in the file: no byte is ever removed. *unterminated = 1 when the file does
  * not end with a newline (the caller ends that line before appending). Returns how many
  * trials are done, or -errno (a link or non-regular file: -ELOOP / -EMEDIUMTYPE). */
+/* The ok trials' decisive figures per cell: cpu[i * cap + j], rps[...] for j < n[i]. */
+struct samples {
+	int cap;
+	double *cpu, *rps;
+	int *n, *nsat;
+	int *trials;    /* trials recorded per cell (ok or failed) */
+};
+
+static void samples_note(struct samples *sm, int i, const struct record *rec)
+{
+	sm->trials[i]++;
+	double cpu, rps;
+	if (!rec->ok || sm->n[i] >= sm->cap || !record_metric(rec, RECORD_M_CPU_US_PER_REQUEST, &cpu) ||
+	    !record_metric(rec, RECORD_M_REQUESTS_PER_S, &rps))
+		return;
+	sm->cpu[i * sm->cap + sm->n[i]] = cpu;
+	sm->rps[i * sm->cap + sm->n[i]] = rps;
+	sm->n[i]++;
+	sm->nsat[i] += record_saturated(rec);
+}
+
+/* Cell i's decisive values (a pointer into sm) and their count. */
+static const double *samples_decisive(const struct samples *sm, int i, int *n)
+{
+	*n = sm->n[i];
+	int m = record_decisive_metric(sm->nsat[i], sm->n[i]);
+	return (m == RECORD_M_REQUESTS_PER_S ? sm->rps : sm->cpu) + (size_t)i * sm->cap;
+}
+
 static int load_done(const char *path, const struct spec_cell *cells, int ncells, int repeat,
-		     char *done, int *unterminated)
+		     char *done, int *unterminated, struct samples *sm)
 {
 	*unterminated = 0;
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -726,6 +757,7 @@ static int load_done(const char *path, const struct spec_cell *cells, int ncells
 		} else if (!done[r * ncells + i]) {
 			done[r * ncells + i] = 1;
 			count++;
+			samples_note(sm, i, &rec);
 		}
 		record_release(&rec);
 	}
@@ -781,8 +813,11 @@ int runner_lock(const char *dir, char *err, size_t errlen)
 /* A run's open files and what is already done. */
 struct run {
 	struct spec_cell *cells;
-	int ncells, ntrials, ndone, nprof_left;
-	char *done;                /* [ntrials]: recorded already */
+	int ncells, ntrials, ndone, nprof_left;  /* ntrials, ndone: the fixed rounds' */
+	int maxrep;                /* s->max_repeat (s->repeat when precision is off) */
+	int nextra_done;           /* trials of extra rounds recorded already (resume) */
+	char *done;                /* [ncells * maxrep]: [repeat * ncells + i] recorded already */
+	struct samples sm;
 	char (*ids)[160];          /* [ncells]: spec_cell_id */
 	int fd;                    /* trials.jsonl, appended to */
 };
@@ -796,6 +831,11 @@ static void run_release(struct run *r, struct ctx *c)
 	free(r->cells);
 	free(r->done);
 	free(r->ids);
+	free(r->sm.cpu);
+	free(r->sm.rps);
+	free(r->sm.n);
+	free(r->sm.nsat);
+	free(r->sm.trials);
 }
 
 /* A new run: DIR, DIR/spec.ini and DIR/env.json. 0 or -1 with err set. */
@@ -838,18 +878,31 @@ static int run_open(struct run *r, struct ctx *c, const struct spec *s,
 		return -1;
 	char path[4096];
 	snprintf(path, sizeof path, "%s/trials.jsonl", o->dir);
-	r->done = calloc(r->ntrials, 1);
+	r->maxrep = s->precision > 0 && s->max_repeat > s->repeat ? s->max_repeat : s->repeat;
+	size_t cap = (size_t)r->ncells * (size_t)r->maxrep;
+	r->done = calloc(cap, 1);
 	r->ids = calloc(r->ncells, sizeof *r->ids);
-	if (!r->done || !r->ids)
+	r->sm.cap = r->maxrep;
+	r->sm.cpu = calloc(cap, sizeof *r->sm.cpu);
+	r->sm.rps = calloc(cap, sizeof *r->sm.rps);
+	r->sm.n = calloc(r->ncells, sizeof *r->sm.n);
+	r->sm.nsat = calloc(r->ncells, sizeof *r->sm.nsat);
+	r->sm.trials = calloc(r->ncells, sizeof *r->sm.trials);
+	if (!r->done || !r->ids || !r->sm.cpu || !r->sm.rps || !r->sm.n || !r->sm.nsat ||
+	    !r->sm.trials)
 		return errbuf(err, errlen, "out of memory");
 	int unterminated = 0;
-	r->ndone = o->resume ? load_done(path, r->cells, r->ncells, s->repeat, r->done,
-					 &unterminated) : 0;
+	r->ndone = o->resume ? load_done(path, r->cells, r->ncells, r->maxrep, r->done,
+					 &unterminated, &r->sm) : 0;
 	if (r->ndone == -EPROTONOSUPPORT)
 		return errbuf(err, errlen, "cannot resume '%s': it holds records of a newer schema "
 			      "than this ctxlab writes (resume it with that ctxlab)", o->dir);
 	if (r->ndone < 0)
 		return errbuf(err, errlen, "cannot read '%s': %s", path, outfile_strerror(r->ndone));
+	/* ndone counts the fixed rounds' trials; the extra rounds' are counted apart */
+	for (size_t k = (size_t)r->ntrials; k < cap; k++)
+		r->nextra_done += r->done[k];
+	r->ndone -= r->nextra_done;
 	for (int k = 0; k < r->ntrials; k++)
 		r->nprof_left += !r->done[k] && spec_profiled(s, k / r->ncells);
 	for (int i = 0; i < r->ncells; i++)
@@ -878,6 +931,17 @@ static void run_banner(const struct spec *s, const struct runner_opts *o, const 
 	     r->ncells, s->repeat, r->ntrials, r->ndone ? " (resuming)" : "",
 	     units_format_duration(spec_estimate_ns(s, r->ntrials - r->ndone, r->nprof_left), a,
 				   sizeof a), o->dir);
+	char b[32];
+	if (r->maxrep > s->repeat)
+		info("plan: %d fixed round%s in a random order (seed %llu), then up to %d extra "
+		     "round%s for the cells whose CPU per request (throughput when saturated) has not "
+		     "reached +-%.3g%% (95%% CI), widest first, while the budget of %s allows", s->repeat,
+		     s->repeat == 1 ? "" : "s", (unsigned long long)s->seed, r->maxrep - s->repeat,
+		     r->maxrep - s->repeat == 1 ? "" : "s", s->precision * 100,
+		     units_format_duration(spec_budget_ns(s, r->ncells), b, sizeof b));
+	else
+		info("plan: %d fixed round%s in a random order (seed %llu); precision off", s->repeat,
+		     s->repeat == 1 ? "" : "s", (unsigned long long)s->seed);
 	for (int i = 0; i < s->nnotes; i++)
 		info("note: %s", s->notes[i]);
 	if (r->nprof_left)
@@ -885,15 +949,16 @@ static void run_banner(const struct spec *s, const struct runner_opts *o, const 
 		     r->nprof_left == 1 ? "" : "s", spec_profile_name(s->profile), o->dir);
 }
 
-/* Trial k of the run, ready to run. */
-static void trial_init(struct trial *t, const struct spec *s, const struct run *r, int k)
+/* The trial of cell i in round (repeat) `repeat`, number k of `of` in the run's order. */
+static void trial_init(struct trial *t, const struct spec *s, const struct run *r, int i,
+		       int repeat, int k, int of)
 {
 	memset(t, 0, sizeof *t);
 	t->k = k;
-	t->of = r->ntrials;
-	t->repeat = k / r->ncells;
-	t->cell = &r->cells[k % r->ncells];
-	t->cell_id = r->ids[k % r->ncells];
+	t->of = of;
+	t->repeat = repeat;
+	t->cell = &r->cells[i];
+	t->cell_id = r->ids[i];
 	t->want_profile = spec_profiled(s, t->repeat);
 	if (t->repeat)
 		snprintf(t->flame_dir, sizeof t->flame_dir, "flame/%s-r%d", t->cell_id, t->repeat);
@@ -901,45 +966,179 @@ static void trial_init(struct trial *t, const struct spec *s, const struct run *
 		snprintf(t->flame_dir, sizeof t->flame_dir, "flame/%s", t->cell_id);
 }
 
-/* Runs the trials not yet recorded; *failed counts the failed ones. Returns how many ran. */
-static int run_trials(struct ctx *c, const struct run *r, int tty, int *failed)
+int runner_pick_extra(const struct runner_cell_prec *cells, int ncells, double precision,
+		      int max_repeat, int max_trials, int *pick)
+{
+	int n = 0;
+	for (int i = 0; i < ncells; i++) {
+		const struct runner_cell_prec *c = &cells[i];
+		double rel;
+		if (c->done || c->trials >= max_repeat || c->n <= 0)
+			continue;
+		if (record_precision(c->v, c->n, &rel) && rel <= precision)
+			continue;
+		pick[n++] = i;
+	}
+	/* the widest relative CI first (not reached at 95%: +inf), then fewer values, then index */
+	for (int a = 1; a < n; a++) {
+		int x = pick[a], b = a;
+		double rx;
+		record_precision(cells[x].v, cells[x].n, &rx);
+		if (!isfinite(rx) || cells[x].n < 6)
+			rx = INFINITY;
+		while (b > 0) {
+			int y = pick[b - 1];
+			double ry;
+			record_precision(cells[y].v, cells[y].n, &ry);
+			if (!isfinite(ry) || cells[y].n < 6)
+				ry = INFINITY;
+			int before = rx > ry || (rx == ry && (cells[x].n < cells[y].n ||
+							      (cells[x].n == cells[y].n && x < y)));
+			if (!before)
+				break;
+			pick[b] = y;
+			b--;
+		}
+		pick[b] = x;
+	}
+	if (max_trials < 0)
+		max_trials = 0;
+	return n < max_trials ? n : max_trials;
+}
+
+/* One trial: run, record, append, note its figures. 1 ran, 0 interrupted, -1 append failed. */
+static int run_one(struct ctx *c, struct run *r, struct trial *t, int tty, int *failed)
+{
+	const struct runner_opts *o = c->o;
+	run_trial(c, t);
+	if (t->status == TRIAL_INTERRUPTED) {
+		json_decref(t->load);
+		return 0;
+	}
+	struct jw w;
+	jw_init(&w);
+	record(t, c->s, &w);
+	json_decref(t->load);
+	int rc = append_record(r->fd, &w);
+	if (rc < 0) {
+		error("cannot append to '%s/trials.jsonl': %s", o->dir, strerror(-rc));
+		jw_release(&w);
+		return -1;
+	}
+	struct record rec;
+	char rerr[64];
+	int i = (int)(t->cell - r->cells);
+	if (record_parse(w.buf, w.len, &rec, rerr, sizeof rerr) == 0)
+		samples_note(&r->sm, i, &rec);
+	record_release(&rec);
+	jw_release(&w);
+	r->done[t->repeat * r->ncells + i] = 1;
+	if (t->status != TRIAL_OK) {
+		(*failed)++;
+		if (!o->quiet && tty)
+			fputs("\r\033[K", stderr);
+		info("trial %d/%d failed: %s", t->k + 1, t->of, t->reason);
+	}
+	return 1;
+}
+
+/* How many cells reached the precision (95% CI of the decisive figure within it). */
+static int cells_reached(const struct run *r, double precision)
+{
+	int n = 0;
+	for (int i = 0; i < r->ncells; i++) {
+		int nv;
+		double rel;
+		const double *v = samples_decisive(&r->sm, i, &nv);
+		n += record_precision(v, nv, &rel) && rel <= precision;
+	}
+	return n;
+}
+
+/* Runs the trials not yet recorded: the fixed rounds, then the extra rounds by precision
+ * while the budget allows; *failed counts the failed ones, *total the trials planned. Returns
+ * how many ran. */
+static int run_trials(struct ctx *c, struct run *r, int tty, int *failed, int *total)
 {
 	const struct spec *s = c->s;
 	const struct runner_opts *o = c->o;
 	uint64_t started = clock_now_ns();
-	int ran = 0;
-	struct jw w;
-	jw_init(&w);
-	for (int k = 0; k < r->ntrials && !stopping(); k++) {
-		if (r->done[k])
-			continue;
-		struct trial t;
-		trial_init(&t, s, r, k);
-		uint64_t eta = ran ? (clock_now_ns() - started) / ran * (r->ntrials - r->ndone - ran)
-				   : spec_estimate_ns(s, r->ntrials - r->ndone, r->nprof_left);
-		progress(o, tty, r->ndone + ran, r->ntrials, t.cell->key, eta);
-		run_trial(c, &t);
-		if (t.status == TRIAL_INTERRUPTED) {
-			json_decref(t.load);
-			break;
-		}
-		jw_reset(&w);
-		record(&t, s, &w);
-		json_decref(t.load);
-		int rc = append_record(r->fd, &w);
-		if (rc < 0) {
-			error("cannot append to '%s/trials.jsonl': %s", o->dir, strerror(-rc));
-			break;
-		}
-		if (t.status != TRIAL_OK) {
-			(*failed)++;
-			if (!o->quiet && tty)
-				fputs("\r\033[K", stderr);
-			info("trial %d/%d failed: %s", k + 1, r->ntrials, t.reason);
-		}
-		ran++;
+	int ran = 0, stop = 0;
+	int *perm = malloc((size_t)r->ncells * sizeof *perm);
+	int *pick = malloc((size_t)r->ncells * sizeof *pick);
+	struct runner_cell_prec *cp = calloc((size_t)r->ncells, sizeof *cp);
+	char *picked = calloc((size_t)r->ncells, 1);
+	*total = r->ntrials + r->nextra_done;
+	if (!perm || !pick || !cp || !picked) {
+		error("out of memory");
+		stop = 1;
 	}
-	jw_release(&w);
+	for (int round = 0; !stop && round < s->repeat && !stopping(); round++) {
+		spec_round_order(s->seed, round, r->ncells, perm);
+		for (int j = 0; j < r->ncells && !stopping(); j++) {
+			int i = perm[j];
+			if (r->done[round * r->ncells + i])
+				continue;
+			struct trial t;
+			trial_init(&t, s, r, i, round, round * r->ncells + j, r->ntrials);
+			uint64_t eta = ran ? (clock_now_ns() - started) / ran *
+						     (r->ntrials - r->ndone - ran)
+					   : spec_estimate_ns(s, r->ntrials - r->ndone, r->nprof_left);
+			progress(o, tty, r->ndone + ran, r->ntrials, t.cell->key, eta);
+			int rc = run_one(c, r, &t, tty, failed);
+			if (rc <= 0) {
+				stop = 1;
+				break;
+			}
+			ran++;
+		}
+	}
+	/* extra rounds: the cells that have not reached the precision, widest first, as many as
+	 * the rest of the budget holds at the pace measured so far */
+	uint64_t budget = spec_budget_ns(s, r->ncells);
+	int k = *total;
+	for (int round = s->repeat; !stop && round < r->maxrep && !stopping(); round++) {
+		/* the trials recorded before a --resume count at their estimated cost */
+		uint64_t now = clock_now_ns(), here = now - started;
+		uint64_t spent = here + spec_estimate_ns(s, r->ndone + r->nextra_done, 0);
+		uint64_t per = ran ? here / ran : spec_estimate_ns(s, 1, spec_profiled(s, round));
+		if (!per)
+			per = 1;
+		int fit = spent < budget ? (int)((budget - spent) / per) : 0;
+		for (int i = 0; i < r->ncells; i++) {
+			cp[i].v = samples_decisive(&r->sm, i, &cp[i].n);
+			cp[i].trials = r->sm.trials[i];
+			cp[i].done = r->done[round * r->ncells + i];
+		}
+		int np = runner_pick_extra(cp, r->ncells, s->precision, r->maxrep, fit, pick);
+		if (np <= 0)
+			break;
+		memset(picked, 0, (size_t)r->ncells);
+		for (int p = 0; p < np; p++)
+			picked[pick[p]] = 1;
+		*total += np;
+		spec_round_order(s->seed, round, r->ncells, perm);
+		for (int j = 0; j < r->ncells && !stopping(); j++) {
+			int i = perm[j];
+			if (!picked[i])
+				continue;
+			struct trial t;
+			trial_init(&t, s, r, i, round, k, *total);
+			progress(o, tty, r->ndone + r->nextra_done + ran, *total, t.cell->key,
+				 (uint64_t)(*total - k) * per);
+			int rc = run_one(c, r, &t, tty, failed);
+			if (rc <= 0) {
+				stop = 1;
+				break;
+			}
+			ran++;
+			k++;
+		}
+	}
+	free(perm);
+	free(pick);
+	free(cp);
+	free(picked);
 	return ran;
 }
 
@@ -959,12 +1158,18 @@ int runner_run(const struct spec *s, const struct runner_opts *o, char *err, siz
 	stop_sig = 0;
 	int tty = isatty(2);
 	run_banner(s, o, &r);
-	int failed = 0, ran = run_trials(&c, &r, tty, &failed);
+	int failed = 0, total = r.ntrials, ran = run_trials(&c, &r, tty, &failed, &total);
 	if (!o->quiet) {
-		progress(o, tty, r.ndone + ran, r.ntrials, stopping() ? "interrupted" : "done", 0);
+		progress(o, tty, r.ndone + r.nextra_done + ran, total,
+			 stopping() ? "interrupted" : "done", 0);
 		if (tty)
 			fputc('\n', stderr);
 	}
+	if (s->precision > 0)
+		info("precision: %d of %d cells reached +-%.3g%% (95%% CI of CPU per request, "
+		     "throughput when saturated); %d extra trial%s by precision (report: "
+		     "\"precision reached\" column)", cells_reached(&r, s->precision), r.ncells,
+		     s->precision * 100, total - r.ntrials, total - r.ntrials == 1 ? "" : "s");
 	run_release(&r, &c);
 	int interrupted = stopping();
 	sigaction(SIGINT, &old_int, NULL);

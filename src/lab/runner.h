@@ -1,7 +1,14 @@
 /* runner: the trial loop — executes an experiment's trials and records them.
  *
- * For each trial (repeat-major, engines interleaved within a repeat): start `ctxlab serve` on
- * the server host with its CPU set and wait for its ready line (lab/launch.h, core/ready.h),
+ * Order: rounds (repeat r of every cell before any cell's repeat r + 1), each in the seeded
+ * random order of spec_round_order(s->seed, r). After the spec's `repeat` rounds, extra rounds
+ * (repeat indexes repeat .. max_repeat - 1) run the cells whose decisive figure has not
+ * reached s->precision (runner_pick_extra), as many as the rest of spec_budget_ns holds at the
+ * pace measured so far (the budget counts the time of this process plus the trials recorded
+ * before a --resume at their estimated cost, spec_estimate_ns). Resume matches records by
+ * cell key and repeat, never by position.
+ * For each trial: start `ctxlab serve` on the server host with its CPU set and wait for its
+ * ready line (lab/launch.h, core/ready.h),
  * start `ctxlab load` (on the other CPUs when there are any), let the warm-up pass, measure the
  * server's whole tree with the monitor (in-process, on the keeper pid) over the measured
  * window, stop everything (the server is always stopped and reaped) and append one record to
@@ -43,6 +50,22 @@ struct runner_opts {
  * 130 when interrupted (files valid, resumable), or -1 with err set (nothing to run, DIR
  * unusable). */
 int runner_run(const struct spec *s, const struct runner_opts *o, char *err, size_t errlen);
+
+/* One cell's state for the extra-round choice: its decisive values v[0..n) (one per ok
+ * trial), the trials it has run (ok or failed) and whether this round's trial of it is
+ * recorded already (done: resume). */
+struct runner_cell_prec {
+	const double *v;
+	int n, trials, done;
+};
+
+/* The cells of the next extra round: those with values (n > 0), fewer than max_repeat trials,
+ * not done, whose precision (record_precision) has not reached `precision` (n < 6 never
+ * reaches 95%): the widest relative CI first (not reached: first), then fewer values, then
+ * index; at most max_trials of them. pick[0..ncells) gets their indexes; returns the count.
+ * Pure: no I/O, no state. */
+int runner_pick_extra(const struct runner_cell_prec *cells, int ncells, double precision,
+		      int max_repeat, int max_trials, int *pick);
 
 /* Takes the results directory's lock (flock LOCK_EX on DIR itself, non-blocking) so that two
  * runs or resumes of one directory cannot interleave their records. Returns the fd that holds

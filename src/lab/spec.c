@@ -15,7 +15,7 @@
 #define PROTOS "sink echo http chat"
 
 enum vtype { V_NAME, V_TEXT, V_COUNT, V_DURATION, V_ENGINE, V_PROTO, V_CPUS, V_BANDWIDTH, V_RATE,
-	     V_SIZE, V_HOST, V_ADDR, V_PROFILE };
+	     V_SIZE, V_HOST, V_ADDR, V_PROFILE, V_SEED, V_PRECISION };
 
 struct keydef {
 	const char *section, *name;
@@ -31,6 +31,10 @@ static const struct keydef keydefs[] = {
 	{"experiment", "warmup", V_DURATION, 0, 0},
 	{"experiment", "duration", V_DURATION, 0, 1},
 	{"experiment", "profile", V_PROFILE, 0, 0},
+	{"experiment", "seed", V_SEED, 0, 0},
+	{"experiment", "precision", V_PRECISION, 0, 0},
+	{"experiment", "max_repeat", V_COUNT, 0, 1},
+	{"experiment", "budget", V_DURATION, 0, 1},
 	{"server", "engine", V_ENGINE, 1, 0},
 	{"server", "proto", V_PROTO, 1, 0},
 	{"server", "cpus", V_CPUS, 1, 0},
@@ -341,6 +345,16 @@ static int check_value(struct pstate *ps, const struct keydef *kd, const char *s
 				    "first repeat of every cell)", v, SPEC_PROFILE_VALUES);
 		return 1;
 	}
+	case V_SEED:
+		if (spec_seed_parse(v, &u) < 0)
+			return fail(ps, ps->line, "bad seed '%s' (allowed: a whole number 0 to "
+				    "18446744073709551615)", v);
+		return 1;
+	case V_PRECISION:
+		if (spec_precision_parse(v, &d) < 0)
+			return fail(ps, ps->line, "bad precision '%s' (allowed: a percentage above 0 "
+				    "and at most 100, e.g. 5%%, or off)", v);
+		return 1;
 	case V_ADDR: {
 		unsigned char b[16];
 		if (inet_pton(AF_INET, v, b) != 1 && inet_pton(AF_INET6, v, b) != 1)
@@ -585,6 +599,21 @@ static int finish(struct pstate *ps)
 	units_parse_duration_ns(single(s, "experiment", "duration", "10s"), &s->duration_ns, e,
 				sizeof e);
 	spec_profile_parse(single(s, "experiment", "profile", "off"), &s->profile);
+	const char *sd = single(s, "experiment", "seed", NULL);
+	s->seed_set = sd && spec_seed_parse(sd, &s->seed) == 0;
+	spec_precision_parse(single(s, "experiment", "precision", "5%"), &s->precision);
+	s->max_repeat = 3 * s->repeat;
+	const char *mr = single(s, "experiment", "max_repeat", NULL);
+	if (mr && units_parse_count(mr, &u, e, sizeof e) == 0)
+		s->max_repeat = (int)u;
+	if (s->max_repeat < s->repeat)
+		s->max_repeat = s->repeat;
+	if ((uint64_t)s->max_repeat * (ncells ? ncells : 1) > SPEC_MAX_TRIALS)
+		s->max_repeat = (int)(SPEC_MAX_TRIALS / (ncells ? ncells : 1));
+	s->budget_ns = 0;
+	const char *bd = single(s, "experiment", "budget", NULL);
+	if (bd)
+		units_parse_duration_ns(bd, &s->budget_ns, e, sizeof e);
 	snprintf(s->server_host, sizeof s->server_host, "%s", single(s, "hosts", "server", "local"));
 	snprintf(s->load_host, sizeof s->load_host, "%s", single(s, "hosts", "load", "local"));
 	snprintf(s->server_address, sizeof s->server_address, "%s",
@@ -839,6 +868,8 @@ void spec_quick(struct spec *s)
 {
 	s->quick = 1;
 	s->repeat = 1;
+	s->precision = 0; /* quick: one fixed round, no extra rounds */
+	s->max_repeat = 1;
 	if (s->warmup_ns > 200 * 1000000ULL)
 		s->warmup_ns = 200 * 1000000ULL;
 	if (s->duration_ns > 500 * 1000000ULL)
@@ -974,6 +1005,70 @@ char *spec_cell_id(const struct spec_cell *cells, int n, int i, char *out, size_
 	return out;
 }
 
+int spec_seed_parse(const char *text, uint64_t *seed)
+{
+	if (!text || !*text)
+		return -1;
+	uint64_t v = 0;
+	for (const char *p = text; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*seed = v;
+	return 0;
+}
+
+int spec_precision_parse(const char *text, double *precision)
+{
+	if (!text)
+		return -1;
+	if (!strcmp(text, "off")) {
+		*precision = 0;
+		return 0;
+	}
+	char *end;
+	double v = strtod(text, &end);
+	if (end == text || strcmp(end, "%") || !(v > 0) || v > 100)
+		return -1;
+	*precision = v / 100;
+	return 0;
+}
+
+/* splitmix64: a small, well-mixed generator (the order only needs to be reproducible) */
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+void spec_round_order(uint64_t seed, int round, int ncells, int *perm)
+{
+	uint64_t x = seed ^ ((uint64_t)(unsigned)round * 0xd1b54a32d192ed03ULL);
+	splitmix64(&x);
+	for (int i = 0; i < ncells; i++)
+		perm[i] = i;
+	for (int i = ncells - 1; i > 0; i--) {
+		int j = (int)(splitmix64(&x) % (uint64_t)(i + 1));
+		int t = perm[i];
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+}
+
+uint64_t spec_budget_ns(const struct spec *s, int ncells)
+{
+	if (s->budget_ns)
+		return s->budget_ns;
+	return spec_estimate_ns(s, ncells * s->repeat,
+				spec_profiled_trials(s, ncells, 0, ncells * s->repeat)) * 3 / 2;
+}
+
 uint64_t spec_estimate_ns(const struct spec *s, int ntrials, int nprofiled)
 {
 	return (uint64_t)ntrials * (s->warmup_ns + s->duration_ns + SPEC_TRIAL_OVERHEAD_NS) +
@@ -1006,6 +1101,29 @@ void spec_print_matrix(const struct spec *s, FILE *f)
 	for (int i = 0; i < n; i++)
 		fprintf(f, "  %3d  %s\n", i + 1, cells[i].key);
 	fprintf(f, "matrix: %d cells x %d repeats = %d trials\n", n, s->repeat, n * s->repeat);
+	fprintf(f, "order (seed %llu): rounds of every cell (repeat r of every cell before repeat "
+		   "r+1), shuffled per round; cell numbers as listed above\n",
+		(unsigned long long)s->seed);
+	int *perm = n > 0 ? malloc((size_t)n * sizeof *perm) : NULL;
+	for (int r = 0; perm && r < s->repeat; r++) {
+		spec_round_order(s->seed, r, n, perm);
+		fprintf(f, "  round %d:", r + 1);
+		for (int i = 0; i < n; i++)
+			fprintf(f, " %d", perm[i] + 1);
+		fprintf(f, "\n");
+	}
+	free(perm);
+	char bu[32];
+	if (s->precision > 0 && s->max_repeat > s->repeat)
+		fprintf(f, "precision: %.3g%% (95%% CI half-width of each cell's CPU per request, "
+			   "throughput for saturated cells, relative to its median): up to %d extra "
+			   "rounds (max_repeat %d) for the cells that have not reached it, within a "
+			   "budget of %s for the whole run\n",
+			s->precision * 100, s->max_repeat - s->repeat, s->max_repeat,
+			units_format_duration(spec_budget_ns(s, n), bu, sizeof bu));
+	else
+		fprintf(f, "precision: off (fixed rounds only%s)\n",
+			s->precision > 0 ? ": max_repeat is not above repeat" : "");
 	int np = spec_profiled_trials(s, n, 0, n * s->repeat);
 	char pc[32];
 	units_format_duration(SPEC_PROFILE_OVERHEAD_NS, pc, sizeof pc);

@@ -2,7 +2,10 @@
  *
  *   [experiment] name, question, repeat, warmup, duration, profile (off | first | all: which
  *                trials `ctxlab run` profiles into flame graphs; first = the first repeat of
- *                every cell)
+ *                every cell), seed (the trial order's; default: drawn by the runner),
+ *                precision (N% | off, default 5%: target 95% CI half-width of each cell's
+ *                decisive figure relative to its median), max_repeat (default 3 x repeat),
+ *                budget (the whole run's wall time; default 1.5 x the fixed rounds' estimate)
  *   [server]     engine, proto, cpus, workers, work_cpu_us
  *   [load]       connections, threads, pipeline, bandwidth, rate, size
  *   [load.PROTO] the same keys, for cells of protocol PROTO only (they replace [load]'s;
@@ -19,8 +22,8 @@
  * SPEC_LENIENT (the embedded default experiment), engines missing from the catalog and
  * engine/protocol pairs that cannot run are dropped with a note instead.
  *
- * Cells are ordered with the engine varying fastest, so a run that loops
- * "for each repeat: for each cell" interleaves engines (A B C A B C ...).
+ * Cells are numbered with the engine varying fastest; a run goes in rounds (repeat r of every
+ * cell before repeat r + 1), each round in the seeded random order spec_round_order gives.
  * Not thread-safe; the caller owns struct spec (spec_release frees its values).
  * Parsers return 0, or -1 with err filled.
  */
@@ -77,6 +80,11 @@ struct spec {
 	char notes[SPEC_MAX_NOTES][256];
 	int machine_cpus;       /* CPUs this process may use (validation of cpus) */
 	int quick;              /* spec_quick applied */
+	uint64_t seed;          /* [experiment] seed, or drawn / read back by the caller */
+	int seed_set;           /* the spec gave a seed */
+	double precision;       /* target relative CI half-width (0.05); 0 = off */
+	int max_repeat;         /* >= repeat; repeats a cell may get by precision */
+	uint64_t budget_ns;     /* [experiment] budget, 0 = default (spec_budget_ns) */
 };
 
 #define SPEC_LENIENT 1
@@ -147,6 +155,20 @@ uint64_t spec_estimate_ns(const struct spec *s, int ntrials, int nprofiled);
 #define SPEC_TRIAL_OVERHEAD_NS 400000000ULL /* start/stop of server and load per trial */
 /* a profiled trial waits for the profiler to symbolize and write its flame graph */
 #define SPEC_PROFILE_OVERHEAD_NS 500000000ULL
+
+/* "N%" (0 < N <= 100) -> N / 100, "off" -> 0; anything else -> -1. */
+int spec_precision_parse(const char *text, double *precision);
+/* A decimal uint64 -> 0 and *seed; anything else -> -1. */
+int spec_seed_parse(const char *text, uint64_t *seed);
+
+/* The order of round `round` (0-based; the trials of that repeat): perm[0..ncells) gets a
+ * permutation of the cell indexes, a Fisher-Yates shuffle from splitmix64 seeded by (seed,
+ * round). Deterministic: the same seed and round give the same order on every machine. */
+void spec_round_order(uint64_t seed, int round, int ncells, int *perm);
+
+/* The whole run's wall-time budget: [experiment] budget, else 1.5 x spec_estimate_ns of the
+ * fixed rounds (ncells x repeat trials). */
+uint64_t spec_budget_ns(const struct spec *s, int ncells);
 
 /* --dry-run: the axes, the cells, the trial count and the estimated duration. */
 void spec_print_matrix(const struct spec *s, FILE *f);

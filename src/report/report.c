@@ -233,6 +233,19 @@ static void fmt_ci(struct buf *b, const struct trials_stat *st)
 	buf_appendf(b, "%.1f%%", st->ci_conf * 100);
 }
 
+/* The precision a cell reached (its decisive figure's CI half-width relative to its median):
+ * "±3.2% CPU/req n=9", "±12.0% req/s n=3: range" when n is too small for a 95% CI, "n/a". */
+static void fmt_precision(struct buf *b, const struct trials_cell *c)
+{
+	if (!c->precision_n || !isfinite(c->precision)) {
+		buf_appendf(b, "n/a");
+		return;
+	}
+	buf_appendf(b, "±%.1f%% %s n=%d%s", c->precision * 100,
+		    c->decisive == RECORD_M_REQUESTS_PER_S ? "req/s" : "CPU/req", c->precision_n,
+		    c->precision_reached ? "" : ": range");
+}
+
 /* A ratio of medians with its CI (trials_ratio_ci): " (0.34× fork [0.30, 0.38])" with a
  * base name, " 0.34× [0.30, 0.38]" without (base_name NULL); when the CI is out of reach
  * (too few trials, a value not positive) it says so instead of printing one. */
@@ -665,8 +678,8 @@ static void md_table(const struct trials *t, struct buf *out)
 	}
 	for (int i = 0; i < NTABLE; i++)
 		buf_appendf(out, " %s median [95%% CI] |", record_metrics[table_metrics[i]].label);
-	buf_appendf(out, " ok/trials |\n|");
-	for (int k = 0; k < t->npkeys + 2 * NTABLE + 1; k++)
+	buf_appendf(out, " precision reached | ok/trials |\n|");
+	for (int k = 0; k < t->npkeys + 2 * NTABLE + 2; k++)
 		buf_appendf(out, "---|");
 	buf_appendf(out, "\n");
 	for (int i = 0; i < t->ncells; i++) {
@@ -686,7 +699,9 @@ static void md_table(const struct trials *t, struct buf *out)
 			fmt_ci(out, &c->st[table_metrics[j]]);
 			buf_appendf(out, " |");
 		}
-		buf_appendf(out, " %d/%d |\n", c->nok, c->ntrials);
+		buf_appendf(out, " ");
+		fmt_precision(out, c);
+		buf_appendf(out, " | %d/%d |\n", c->nok, c->ntrials);
 	}
 }
 
@@ -835,7 +850,9 @@ void report_md(const struct trials *t, struct buf *out)
 	}
 	buf_free(&f);
 	buf_appendf(out, "\n## Results (mean ± stddev (CV) over the ok trials of each cell; median with "
-			 "its distribution-free 95%% CI and the confidence it reaches)\n\n");
+			 "its distribution-free 95%% CI and the confidence it reaches; precision "
+			 "reached: that CI's half-width relative to the median of the cell's decisive "
+			 "figure, CPU per request or, saturated, throughput)\n\n");
 	md_table(t, out);
 	if (count_outlier_trials(t)) {
 		buf_appendf(out, "\nOutlier trials (outside their cell's Tukey fences, q1 − 1.5 IQR or "
@@ -953,7 +970,7 @@ static void html_table(const struct trials *t, struct buf *out)
 	}
 	for (int i = 0; i < NTABLE; i++)
 		buf_appendf(out, "<th>%s median [95%% CI]</th>", record_metrics[table_metrics[i]].label);
-	buf_appendf(out, "<th>ok/trials</th></tr>\n");
+	buf_appendf(out, "<th>precision reached</th><th>ok/trials</th></tr>\n");
 	for (int i = 0; i < t->ncells; i++) {
 		const struct trials_cell *c = &t->cells[i];
 		buf_appendf(out, "<tr>");
@@ -981,6 +998,13 @@ static void html_table(const struct trials *t, struct buf *out)
 			buf_appendf(out, "</td>");
 			buf_free(&cellb);
 		}
+		struct buf pb = BUF_INIT;
+		fmt_precision(&pb, c);
+		buf_append(&pb, "", 1);
+		buf_appendf(out, "<td class=\"ci\">");
+		svg_escape(out, buf_head(&pb));
+		buf_appendf(out, "</td>");
+		buf_free(&pb);
 		buf_appendf(out, "<td%s>%d/%d", c->nfailed ? " class=\"warn\"" : "", c->nok, c->ntrials);
 		if (c->fail_reason) {
 			buf_appendf(out, " <span title=\"");
@@ -1264,7 +1288,9 @@ void report_html(const struct trials *t, struct buf *out)
 	layout_release(&L);
 	buf_appendf(out, "<h2>Results table</h2>\n<p>mean ± stddev (CV) over the ok trials of each "
 			 "cell; median [95%% CI] with the confidence the interval reaches (n &lt; 6: "
-			 "the range, at 1 − 2<sup>1−n</sup>).</p>\n");
+			 "the range, at 1 − 2<sup>1−n</sup>); precision reached: that CI's half-width "
+			 "relative to the median of the cell's decisive figure (CPU per request, or "
+			 "throughput when saturated; docs/metrics.md, \"Precision\").</p>\n");
 	buf_appendf(out, "<div class=\"tw\">\n");
 	html_table(t, out);
 	buf_appendf(out, "</div>\n");

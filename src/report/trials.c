@@ -1,6 +1,7 @@
 #include "report/trials.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,6 +217,48 @@ static int find_cell(struct trials *t, const struct record *rec, const char *key
 	return rc < 0 ? rc : t->ncells - 1;
 }
 
+/* Puts the cells in matrix order (the cell_index of their first record; a run's order is
+ * shuffled), cells without one after them in order of first appearance; remaps cellof. */
+static int order_cells(struct trials *t, int *cellof)
+{
+	int n = t->ncells;
+	int *idx = malloc((size_t)(n + 1) * sizeof *idx), *ord = malloc((size_t)(n + 1) * sizeof *ord);
+	int *newof = malloc((size_t)(n + 1) * sizeof *newof);
+	struct trials_cell *nc = malloc((size_t)(n + 1) * sizeof *nc);
+	if (!idx || !ord || !newof || !nc) {
+		free(idx);
+		free(ord);
+		free(newof);
+		free(nc);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++)
+		idx[i] = -2;
+	for (int r = 0; r < t->nrec; r++)
+		if (idx[cellof[r]] == -2)
+			idx[cellof[r]] = t->rec[r].cell_index >= 0 ? t->rec[r].cell_index : INT_MAX;
+	for (int i = 0; i < n; i++) { /* stable insertion sort by idx */
+		int j = i;
+		while (j > 0 && idx[ord[j - 1]] > idx[i]) {
+			ord[j] = ord[j - 1];
+			j--;
+		}
+		ord[j] = i;
+	}
+	for (int k = 0; k < n; k++) {
+		nc[k] = t->cells[ord[k]];
+		newof[ord[k]] = k;
+	}
+	memcpy(t->cells, nc, (size_t)n * sizeof *nc);
+	for (int r = 0; r < t->nrec; r++)
+		cellof[r] = newof[cellof[r]];
+	free(idx);
+	free(ord);
+	free(newof);
+	free(nc);
+	return 0;
+}
+
 static int aggregate(struct trials *t)
 {
 	struct buf key = BUF_INIT;
@@ -250,6 +293,8 @@ static int aggregate(struct trials *t)
 			}
 		}
 	}
+	if ((rc = order_cells(t, cellof)) < 0)
+		goto out;
 	for (int i = 0; i < t->ncells; i++) {
 		struct trials_cell *c = &t->cells[i];
 		for (int m = 0; m < RECORD_NMETRICS; m++) {
@@ -265,6 +310,21 @@ static int aggregate(struct trials *t)
 			for (int k = 0; k < n; k++)
 				t->outlier[(size_t)recof[k] * RECORD_NMETRICS + m] = flags[k];
 		}
+		/* the precision reached by the decisive figure (the runner's own rule) */
+		int nsat = 0, nok = 0, n = 0;
+		for (int r = 0; r < t->nrec; r++)
+			if (cellof[r] == i && t->rec[r].ok) {
+				nok++;
+				nsat += record_saturated(&t->rec[r]);
+			}
+		c->decisive = record_decisive_metric(nsat, nok);
+		for (int r = 0; r < t->nrec; r++) {
+			double v;
+			if (cellof[r] == i && t->rec[r].ok && record_metric(&t->rec[r], c->decisive, &v))
+				vals[n++] = v;
+		}
+		c->precision_n = n;
+		c->precision_reached = record_precision(vals, n, &c->precision);
 	}
 	t->rec_cell = cellof;
 	cellof = NULL;

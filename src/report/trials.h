@@ -53,6 +53,14 @@ struct trials_cell {
 	int ntrials, nok, nfailed;
 	char *fail_reason;      /* first failure reason, NULL when none */
 	struct trials_stat st[RECORD_NMETRICS];
+	/* "precision reached" (docs/metrics.md, "Precision"): the decisive metric
+	 * (record_decisive_metric: throughput when most ok trials were saturated, else CPU per
+	 * request), the half-width of its median's 95% CI relative to the median
+	 * (record_precision; +inf when no value or a median of 0) over n values, and whether
+	 * that CI reached 95% (n >= 6; else precision is the range's half-width). */
+	int decisive;
+	double precision;
+	int precision_n, precision_reached;
 };
 
 struct trials {
@@ -61,7 +69,8 @@ struct trials {
 	int nrec;
 	struct record *rec;     /* every parsed record of trials.jsonl, in file order */
 	int ncells;
-	struct trials_cell *cells; /* in order of first appearance */
+	struct trials_cell *cells; /* in matrix order (records' cell_index), then cells of
+				    * records without one in order of first appearance */
 	int npkeys;
 	char **pkeys;           /* union of parameter names, in order of first appearance */
 	int bad_lines;          /* lines of trials.jsonl that were not valid JSON objects (skipped) */

@@ -41,7 +41,7 @@ def main():
             ip("-n", ns, "link", "set", "lo", "up")
         spec = os.path.join(base, "netns.ini")
         open(spec, "w").write(
-            "[experiment]\nrepeat = 1\nwarmup = 100ms\nduration = 400ms\n"
+            "[experiment]\nrepeat = 1\nwarmup = 100ms\nduration = 400ms\nprecision = off\n"
             "[server]\nengine = epoll\nproto = http\ncpus = 1\n"
             "[load]\nconnections = 4\n"
             "[hosts]\nserver = netns:%s\nload = netns:%s\nserver_address = 192.0.2.1\n" % (a, b))

@@ -37,6 +37,7 @@ repeat = %(repeat)d
 warmup = 200ms
 duration = 1s
 profile = first
+precision = off
 [server]
 engine = %(engines)s
 proto = http

@@ -26,17 +26,23 @@ def main():
     d = tempfile.mkdtemp(prefix="ctxlab-run-quick-")
     out = os.path.join(d, "res")
     try:
-        dry = subprocess.run([CTXLAB, "run", "--quick", "--dry-run"], capture_output=True,
-                             text=True, timeout=30)
+        dry = subprocess.run([CTXLAB, "run", "--quick", "--dry-run", "--seed", "12"],
+                             capture_output=True, text=True, timeout=30)
         assert dry.returncode == 0, dry.stderr
         cells = re.findall(r"^\s+\d+  (engine=.*)$", dry.stdout, re.M)
         m = re.search(r"matrix: (\d+) cells x 1 repeats = (\d+) trials", dry.stdout)
         assert m and int(m.group(1)) == len(cells) and cells, dry.stdout
+        # the run order: round 1 of the seeded order (cell numbers of the listing)
+        order = re.search(r"^order \(seed 12\).*\n\s+round 1: ([\d ]+)$", dry.stdout, re.M)
+        assert order, dry.stdout
+        cells = [cells[int(x) - 1] for x in order.group(1).split()]
+        assert sorted(cells) == sorted(set(cells)) and len(cells) == int(m.group(1)), order
         est = float(re.search(r"estimated duration: \S+ = ([\d.]+) min", dry.stdout).group(1))
         assert est <= 1.5, "quick must stay under 90 s: %s min" % est
 
         t0 = time.monotonic()
-        p = subprocess.run([CTXLAB, "run", "--quick", "-o", out], capture_output=True,
+        p = subprocess.run([CTXLAB, "run", "--quick", "--seed", "12", "-o", out],
+                           capture_output=True,
                            text=True, timeout=120)
         took = time.monotonic() - t0
         assert p.returncode == 0, p.stderr[-3000:]
@@ -90,6 +96,9 @@ def main():
             assert k in env, k
         assert env["experiment"]["quick"] and env["experiment"]["embedded_default"]
         assert env["experiment"]["name"] == "papaya"
+        # the seed of the order, as given; --quick runs one fixed round, precision off
+        assert env["experiment"]["seed"] == "12", env["experiment"]
+        assert env["experiment"]["precision"] == "off", env["experiment"]
         spec = open(os.path.join(out, "spec.ini")).read()
         assert spec == open(os.path.join(os.environ.get("CTXLAB_SRC", "."),
                                          "experiments/papaya.ini")).read()

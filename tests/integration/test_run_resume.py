@@ -25,6 +25,8 @@ name = resume
 repeat = 2
 warmup = 100ms
 duration = 300ms
+seed = 5
+precision = off
 [server]
 engine = epoll thread
 proto = http
@@ -90,13 +92,19 @@ def main():
         # dry run: 2 engines x 2 connection counts, 2 repeats
         p = subprocess.run([CTXLAB, "run", "--dry-run", spec], capture_output=True, text=True)
         assert p.returncode == 0 and "matrix: 4 cells x 2 repeats = 8 trials" in p.stdout, p.stdout
+        # the order of the seed, round by round (cell numbers of the listing)
+        listed = re.findall(r"^\s+\d+  (engine=.*)$", p.stdout, re.M)
+        rounds = re.findall(r"^  round \d+: ([\d ]+)$", p.stdout, re.M)
+        assert "order (seed 5)" in p.stdout and len(rounds) == 2, p.stdout
+        order = [listed[int(x) - 1] for r in rounds for x in r.split()]
+        assert "precision: off" in p.stdout, p.stdout
 
         # a spec error: file:line and the allowed values, nothing run
         bad = os.path.join(base, "bad.ini")
         open(bad, "w").write(SPEC.replace("proto = http", "proto = gopher"))
         p = subprocess.run([CTXLAB, "run", "-o", os.path.join(base, "never"), bad],
                            capture_output=True, text=True)
-        assert p.returncode == 1 and "bad.ini:8: unknown proto 'gopher' (allowed: sink echo http chat)" in p.stderr, p.stderr
+        assert p.returncode == 1 and "bad.ini:10: unknown proto 'gopher' (allowed: sink echo http chat)" in p.stderr, p.stderr
         assert not os.path.exists(os.path.join(base, "never"))
 
         # interrupted run
@@ -142,9 +150,11 @@ def main():
         recs = records(d, cut)
         assert sorted(r["trial"] for r in recs) == list(range(8)), [r["trial"] for r in recs]
         assert recs[:len(first)] == first, "resume rewrote recorded trials"
-        # engines interleaved within a repeat; repeats in order
-        assert [r["params"]["engine"] for r in recs] == ["epoll", "thread"] * 4
+        # rounds in order (every cell's repeat 0 before any repeat 1), each in the seed's order,
+        # also across the interrupt and the resume; no extra round (precision = off)
         assert [r["repeat"] for r in recs] == [0] * 4 + [1] * 4
+        assert [r["cell"] for r in recs] == order, ([r["cell"] for r in recs], order)
+        assert json.load(open(os.path.join(d, "env.json")))["experiment"]["seed"] == "5"
         for r in recs:
             eng, conns = r["params"]["engine"], r["params"]["connections"]
             if eng == "thread":

@@ -27,6 +27,7 @@ name = safe
 repeat = 2
 warmup = 100ms
 duration = 200ms
+precision = off
 [server]
 engine = %s
 proto = http

@@ -300,10 +300,60 @@ static void test_svg_escape_and_points(void **state)
 	buf_free(&b);
 }
 
+/* cells in matrix order (cell_index) whatever the run order; the precision reached per cell:
+ * the decisive figure's CI half-width / median, CPU per request, or throughput when most of the
+ * cell's trials were saturated */
+#define PREC(k, ci, conns, cores, upr, rps) \
+	"{\"schema\": \"1.2\", \"trial\": " #k ", \"repeat\": " #k ", \"cell_index\": " #ci \
+	", \"cell\": \"engine=epoll connections=" #conns "\", \"params\": {\"engine\": " \
+	"\"epoll\", \"connections\": \"" #conns "\"}, \"status\": \"ok\", \"placement\": " \
+	"{\"server_ncpus\": 1}, \"server_cpu\": {\"total_cores\": " #cores ", " \
+	"\"us_per_request\": " #upr "}, \"throughput\": {\"requests_per_s\": " #rps "}}\n"
+
+static void test_cell_order_and_precision(void **state)
+{
+	(void)state;
+	static const char text[] =
+		PREC(0, 1, 64, 0.95, 10, 100) PREC(1, 0, 1, 0.1, 100, 1000)
+		PREC(2, 1, 64, 0.97, 30, 110) PREC(3, 0, 1, 0.1, 101, 1000)
+		PREC(4, 1, 64, 0.99, 50, 120) PREC(5, 0, 1, 0.1, 99, 1000)
+		PREC(6, 1, 64, 0.5, 70, 100) PREC(7, 0, 1, 0.1, 100, 1000)
+		PREC(8, 1, 64, 0.96, 90, 100) PREC(9, 0, 1, 0.1, 102, 1000)
+		PREC(10, 1, 64, 0.98, 60, 100) PREC(11, 0, 1, 0.1, 98, 1000);
+	struct trials t;
+	char err[256];
+	assert_int_equal(trials_load_text(&t, text, err, sizeof err), 0);
+	assert_int_equal(t.ncells, 2);
+	/* the first record is of cell_index 1: still listed second */
+	assert_string_equal(t.cells[0].key, "engine=epoll connections=1");
+	assert_string_equal(t.cells[1].key, "engine=epoll connections=64");
+	assert_int_equal(t.rec_cell[0], 1);
+	assert_int_equal(t.rec_cell[1], 0);
+	/* connections=1: CPU per request {98..102}, n = 6: CI = range, half-width 2 / median 100 */
+	assert_int_equal(t.cells[0].decisive, RECORD_M_CPU_US_PER_REQUEST);
+	assert_int_equal(t.cells[0].precision_n, 6);
+	assert_true(t.cells[0].precision_reached);
+	assert_true(fabs(t.cells[0].precision - 0.02) < 1e-12);
+	/* connections=64: 5 of 6 saturated: throughput {100,100,100,100,110,120}: median 100,
+	 * CI [100, 120]: half-width 10 / 100 */
+	assert_int_equal(t.cells[1].decisive, RECORD_M_REQUESTS_PER_S);
+	assert_true(fabs(t.cells[1].precision - 0.10) < 1e-12);
+	assert_true(t.cells[1].precision_reached);
+	trials_release(&t);
+	/* n < 6: never reached, the range's half-width */
+	static const char few[] = PREC(0, 0, 1, 0.1, 90, 1000) PREC(1, 0, 1, 0.1, 110, 1000);
+	assert_int_equal(trials_load_text(&t, few, err, sizeof err), 0);
+	assert_int_equal(t.cells[0].precision_n, 2);
+	assert_false(t.cells[0].precision_reached);
+	assert_true(fabs(t.cells[0].precision - 0.10) < 1e-12);
+	trials_release(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stats),
+		cmocka_unit_test(test_cell_order_and_precision),
 		cmocka_unit_test(test_stats_median_ci_outliers),
 		cmocka_unit_test(test_ratio_ci),
 		cmocka_unit_test(test_findings_ratio_ci),
