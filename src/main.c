@@ -74,7 +74,11 @@ int main(int argc, char **argv)
 		return usage(stdout);
 	const char *name = argv[1];
 	if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+#ifdef CTXLAB_SANITIZED
+		printf("ctxlab version %s (ASan+UBSan build)\n", CTXLAB_VERSION);
+#else
 		printf("ctxlab version %s\n", CTXLAB_VERSION);
+#endif
 		return 0;
 	}
 	if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {

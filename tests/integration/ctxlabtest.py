@@ -82,6 +82,14 @@ def skip(reason):
     sys.exit(SKIP_RC)
 
 
+def sanitized():
+    """True for an ASan+UBSan build (`ctxlab --version` says so): forking a sanitized process
+    costs milliseconds, so tests whose load is fork-bound size it for that build."""
+    out = subprocess.run([CTXLAB, "--version"], capture_output=True, text=True,
+                         timeout=10).stdout
+    return "ASan" in out
+
+
 def log(msg):
     print(msg, flush=True)
 

@@ -70,7 +70,10 @@ def check(engine):
         assert t.http_get(s.addr) == (200, b"hello, world\n")
         t.log("%s: %d cycles in %.1fs; fds/procs/threads before %s after %s" %
               (engine, done, el, base, after))
-        assert done >= 2000, "%s: only %d cycles in %.0fs" % (engine, done, TIME_CAP_S)
+        # a leak of one fd, process or thread per 100 cycles shows after 500: this is a leak
+        # test, not a speed test (a fork-per-connection server in an ASan build manages ~160
+        # cycles/s on a 2-core guest; speed is for bench/)
+        assert done >= 500, "%s: only %d cycles in %.0fs" % (engine, done, TIME_CAP_S)
         names = ("fds", "processes", "threads")
         for n, a, b, sl in zip(names, after, base, slack):
             assert a <= b + sl, "%s leaks %s: %d after %d cycles, %d before" % (engine, n, a, done, b)

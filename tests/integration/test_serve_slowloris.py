@@ -12,6 +12,7 @@ import time
 import ctxlabtest as t
 
 NCONN = 500
+SANITIZED = t.sanitized()
 HEADER_TIMEOUT_S = 2.0
 EARLY_SLACK_S = 0.05  # the sweep's and the clocks' granularity
 SLOW = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaa"
@@ -31,12 +32,20 @@ def state(sk):
     return "cut" if data.startswith(b"HTTP/1.1 408") else "data:%r" % data[:40]
 
 
+def nconn(engine):
+    # A fork-per-connection server in an ASan build forks at ~160/s on a 2-core guest: 500
+    # slow connections would take ~3 s to accept, past the 2 s header timeout, and a normal
+    # request would wait behind them: that measures fork speed, not the timeout. 100 there.
+    return 100 if engine == "fork" and SANITIZED else NCONN
+
+
 def slowloris(engine, results):
     errors = []
     try:
         with t.Serve(engine, "http", "--header-timeout", "%gs" % HEADER_TIMEOUT_S) as s:
             socks, connected_at = [], []
-            for _ in range(NCONN):
+            n = nconn(engine)
+            for _ in range(n):
                 sk = socket.socket()
                 sk.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 # before connect(): no server can start timing this connection earlier
@@ -62,7 +71,7 @@ def slowloris(engine, results):
                 # early, however loaded the machine (a late look only sees fewer of them;
                 # servers that time the header from accept, nginx, are held to the same)
                 cut = []
-                for i in range(NCONN):
+                for i in range(n):
                     if time.monotonic() - connected_at[i] >= HEADER_TIMEOUT_S - EARLY_SLACK_S:
                         continue
                     x = state(socks[i])
@@ -95,7 +104,7 @@ def slowloris(engine, results):
                 sk.close()
             if still:
                 errors.append("%d of %d slow connections still open after %.1fs" %
-                              (still, NCONN, time.monotonic() - t0))
+                              (still, n, time.monotonic() - t0))
             if odd:
                 errors.append("unexpected bytes on slow connections: %s" % odd[:3])
             if normal_ok < 10:
@@ -104,7 +113,7 @@ def slowloris(engine, results):
                 errors.append("a normal request took %.2fs during the attack" % worst)
             assert s.alive(), "server died"
             t.log("%s: %d normal requests ok (worst %.0f ms), %d slow cut" %
-                  (engine, normal_ok, worst * 1000, NCONN - still))
+                  (engine, normal_ok, worst * 1000, n - still))
     except Exception as e:  # noqa: BLE001
         errors.append("%s: %s" % (type(e).__name__, e))
     results[engine] = errors
