@@ -377,7 +377,7 @@ static void check_malformed(const char *name, const char *data, size_t n, int st
 	else
 		harness_feed(&h, data, n);
 	snprintf(want, sizeof(want), "HTTP/1.1 %d ", status);
-	const char *o = buf_head(&h.out);
+	const char *o = buf_used(&h.out) ? buf_head(&h.out) : "";
 	size_t ol = buf_used(&h.out);
 	if (ol < strlen(want) || memcmp(o, want, strlen(want)) || h.closed != close ||
 	    (close && !memmem(o, ol, "\r\nConnection: close\r\n", 21))) {
