@@ -21,7 +21,9 @@ def roff(text):
 def main():
     exe = sys.argv[1]
     top = subprocess.run([exe], capture_output=True, text=True, check=True).stdout
-    version = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True).stdout.split()[-1]
+    # "ctxlab version X" (a sanitizer build adds "(ASan+UBSan build)": not part of the version)
+    version = subprocess.run([exe, "--version"], capture_output=True, text=True,
+                             check=True).stdout.split()[2]
     cmds = re.findall(r"^   (\w+) +(.*)$", top, re.M)
     names = [c for c, _ in cmds]  # in the command table's order (src/cmd/cmd.c)
     summary = dict(cmds)

@@ -222,6 +222,8 @@ static int find_cell(struct trials *t, const struct record *rec, const char *key
 static int order_cells(struct trials *t, int *cellof)
 {
 	int n = t->ncells;
+	if (n == 0)
+		return 0; /* nothing to order (t->cells may be NULL) */
 	int *idx = malloc((size_t)(n + 1) * sizeof *idx), *ord = malloc((size_t)(n + 1) * sizeof *ord);
 	int *newof = malloc((size_t)(n + 1) * sizeof *newof);
 	struct trials_cell *nc = malloc((size_t)(n + 1) * sizeof *nc);
