@@ -88,6 +88,54 @@ int procfs_read_stat(pid_t pid, struct procfs_stat *st)
 	return procfs_parse_stat(buf, st);
 }
 
+int procfs_each_numeric(int fd, int (*fn)(const char *name, void *arg), void *arg)
+{
+	/* getdents64 rather than readdir: no DIR to allocate, one syscall per 4 KiB of names
+	 * (the monitor lists every thread and fd of the tree every interval) */
+	char dbuf[4096];
+	for (;;) {
+		long r = syscall(SYS_getdents64, fd, dbuf, sizeof dbuf);
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return 0;
+		for (long off = 0; off < r;) {
+			struct {
+				uint64_t ino;
+				int64_t off;
+				unsigned short reclen;
+				unsigned char type;
+				char name[];
+			} *de = (void *)(dbuf + off);
+			off += de->reclen;
+			if (de->name[0] < '0' || de->name[0] > '9')
+				continue;
+			int e = fn(de->name, arg);
+			if (e)
+				return e;
+		}
+	}
+}
+
+struct tids_acc {
+	pid_t **tids;
+	int n, *cap;
+};
+
+static int add_tid(const char *name, void *arg)
+{
+	struct tids_acc *a = arg;
+	if (a->n == *a->cap) {
+		int nc = *a->cap ? *a->cap * 2 : 64;
+		pid_t *t = realloc(*a->tids, (size_t)nc * sizeof *t);
+		if (!t)
+			return -ENOMEM;
+		*a->tids = t, *a->cap = nc;
+	}
+	(*a->tids)[a->n++] = (pid_t)parse_u64(&name);
+	return 0;
+}
+
 int procfs_list_tasks(int dirfd, pid_t pid, pid_t **tids, int n, int *cap)
 {
 	int fd;
@@ -100,37 +148,8 @@ int procfs_list_tasks(int dirfd, pid_t pid, pid_t **tids, int n, int *cap)
 	}
 	if (fd < 0)
 		return -errno;
-	/* getdents64 rather than readdir: no DIR to allocate, one syscall per 4 KiB of names
-	 * (the monitor lists every thread of the tree every interval) */
-	char dbuf[4096];
-	for (;;) {
-		long r = syscall(SYS_getdents64, fd, dbuf, sizeof dbuf);
-		if (r <= 0)
-			break;
-		for (long off = 0; off < r;) {
-			struct {
-				uint64_t ino;
-				int64_t off;
-				unsigned short reclen;
-				unsigned char type;
-				char name[];
-			} *de = (void *)(dbuf + off);
-			off += de->reclen;
-			if (de->name[0] < '0' || de->name[0] > '9')
-				continue;
-			if (n == *cap) {
-				int nc = *cap ? *cap * 2 : 64;
-				pid_t *t = realloc(*tids, (size_t)nc * sizeof *t);
-				if (!t) {
-					close(fd);
-					return -ENOMEM;
-				}
-				*tids = t, *cap = nc;
-			}
-			const char *q = de->name;
-			(*tids)[n++] = (pid_t)parse_u64(&q);
-		}
-	}
+	struct tids_acc a = {tids, n, cap};
+	int e = procfs_each_numeric(fd, add_tid, &a);
 	close(fd);
-	return n;
+	return e == -ENOMEM ? e : a.n;
 }

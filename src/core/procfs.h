@@ -37,4 +37,9 @@ int procfs_read_stat(pid_t pid, struct procfs_stat *st);
  * process is gone) or -ENOMEM (the entries appended so far stay in *tids). */
 int procfs_list_tasks(int dirfd, pid_t pid, pid_t **tids, int n, int *cap);
 
+/* Calls fn(name, arg) for every entry of the open directory fd whose name starts with a digit
+ * (tasks, pids, fds), with getdents64. Stops at fn's first non-zero return and returns it;
+ * 0 at the end, or -errno from getdents64. fd stays open. */
+int procfs_each_numeric(int fd, int (*fn)(const char *name, void *arg), void *arg);
+
 #endif

@@ -467,34 +467,31 @@ struct walk {
 	int ran_unattached; /* processes read in full that have no perf counters of their own */
 };
 
+struct fd_count {
+	int dirfd, fds, sockets;
+};
+
+static int count_fd(const char *name, void *arg)
+{
+	struct fd_count *c = arg;
+	char link[64], rel[32];
+	c->fds++;
+	snprintf(rel, sizeof rel, "fd/%s", name);
+	ssize_t l = readlinkat(c->dirfd, rel, link, sizeof link - 1);
+	if (l >= 7 && !memcmp(link, "socket:", 7))
+		c->sockets++;
+	return 0;
+}
+
 static void count_fds(struct proc_ent *p, int *fds, int *sockets)
 {
 	int fd = openat(p->dirfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	char dbuf[4096], link[64], rel[32];
-	for (;;) {
-		long r = syscall(SYS_getdents64, fd, dbuf, sizeof dbuf);
-		if (r <= 0)
-			break;
-		for (long off = 0; off < r;) {
-			struct {
-				uint64_t ino;
-				int64_t off;
-				unsigned short reclen;
-				unsigned char type;
-				char name[];
-			} *de = (void *)(dbuf + off);
-			off += de->reclen;
-			if (de->name[0] < '0' || de->name[0] > '9')
-				continue;
-			(*fds)++;
-			snprintf(rel, sizeof rel, "fd/%s", de->name);
-			ssize_t l = readlinkat(p->dirfd, rel, link, sizeof link - 1);
-			if (l >= 7 && !memcmp(link, "socket:", 7))
-				(*sockets)++;
-		}
-	}
+	struct fd_count c = {p->dirfd, 0, 0};
+	procfs_each_numeric(fd, count_fd, &c);
+	*fds += c.fds;
+	*sockets += c.sockets;
 	close(fd);
 }
 
