@@ -10,11 +10,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/pingpong.h"
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/outfile.h"
 #include "lab/launch.h"
+#include "lab/record.h"
 
 static void read_file_str(const char *path, char *out, size_t len)
 {
@@ -61,6 +63,9 @@ static int spec_uses_engine(const struct spec *s, const char *engine)
 			return 1;
 	return 0;
 }
+
+static void env_write_answers(struct jw *w, const struct spec *s);
+static void env_write_switch(struct jw *w, const struct env_switch *sw);
 
 int env_write(const char *dir, const struct spec *s, const struct env_run *o, char *err,
 	      size_t errlen)
@@ -150,7 +155,10 @@ int env_write(const char *dir, const struct spec *s, const struct env_run *o, ch
 	for (int i = 0; i < s->nnotes; i++)
 		jw_str(&w, s->notes[i]);
 	jw_end(&w);
+	env_write_answers(&w, s);
 	jw_end(&w);
+	if (o->sw)
+		env_write_switch(&w, o->sw);
 	jw_end(&w);
 	char path[4096];
 	snprintf(path, sizeof path, "%s/env.json", dir);
@@ -208,4 +216,92 @@ int env_resume_has_engine(const struct env_resume *r, const char *engine)
 		if (!strcmp(r->engines[i], engine))
 			return 1;
 	return 0;
+}
+
+/* experiment.answers: the [answer.*] sections as written (the report computes them). */
+static void env_write_answers(struct jw *w, const struct spec *s)
+{
+	struct spec_answer a[SPEC_MAX_ANSWERS];
+	int n = spec_answers(s, a, SPEC_MAX_ANSWERS);
+	jw_key(w, "answers");
+	jw_arr(w);
+	for (int i = 0; i < n; i++) {
+		jw_obj(w);
+		jw_kstr(w, "id", a[i].id);
+		jw_kstr(w, "question", a[i].question);
+		jw_kstr(w, "metric", a[i].metric >= 0 ? record_metrics[a[i].metric].id : "");
+		if (a[i].compare)
+			jw_kstr(w, "compare", a[i].compare);
+		if (a[i].grow)
+			jw_kstr(w, "grow", a[i].grow);
+		if (a[i].where)
+			jw_kstr(w, "where", a[i].where);
+		if (a[i].say)
+			jw_kstr(w, "say", a[i].say);
+		if (a[i].needs_cpus)
+			jw_kint(w, "needs_cpus", a[i].needs_cpus);
+		jw_end(w);
+	}
+	jw_end(w);
+}
+
+/* ns per switch of one mode on one CPU: elapsed / (2 x round trips), sized to ~target_ns. */
+static int switch_measure(enum pingpong_mode mode, uint64_t target_ns, double *ns,
+			  double *elapsed_ns, char *err, size_t errlen)
+{
+	struct pingpong_opts po = {.mode = mode, .pin = PINGPONG_PIN_SAME, .pairs = 1,
+				   .msg_bytes = 1, .rounds = 1};
+	struct pingpong_result r;
+	int rc = pingpong_calibrate(&po, target_ns, &po.rounds, err, errlen);
+	if (rc == 0)
+		rc = pingpong_run(&po, &r, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (!r.round_trips || !r.affinity_ok || r.cpu_a != r.cpu_b) {
+		snprintf(err, errlen, "the two sides did not run on one CPU (%s)", r.placement);
+		return -EIO;
+	}
+	/* CPU time, not elapsed: both sides share one CPU, so their CPU time is the time the
+	 * ping-pong took without what other tasks of a busy machine took from that CPU */
+	*ns = (double)(r.user_ns + r.sys_ns) / (2.0 * (double)r.round_trips);
+	if (elapsed_ns)
+		*elapsed_ns = (double)r.elapsed_ns / (2.0 * (double)r.round_trips);
+	return 0;
+}
+
+void env_switch_measure(struct env_switch *sw)
+{
+	memset(sw, 0, sizeof *sw);
+	sw->kernel_ns = sw->coro_ns = -1;
+	if (switch_measure(PINGPONG_PIPE_PROC, 400 * NS_PER_MS, &sw->kernel_ns, &sw->kernel_elapsed_ns, sw->kernel_why,
+			   sizeof sw->kernel_why) < 0)
+		sw->kernel_ns = -1;
+	if (switch_measure(PINGPONG_CORO, 200 * NS_PER_MS, &sw->coro_ns, NULL, sw->coro_why,
+			   sizeof sw->coro_why) < 0)
+		sw->coro_ns = -1;
+}
+
+/* switch_cost_ns: {kernel, coro, how} (a value is null with kernel_why/coro_why when it could
+ * not be measured). */
+static void env_write_switch(struct jw *w, const struct env_switch *sw)
+{
+	jw_key(w, "switch_cost_ns");
+	jw_obj(w);
+	if (sw->kernel_ns > 0) {
+		jw_kdouble(w, "kernel", sw->kernel_ns);
+		jw_kdouble(w, "kernel_elapsed", sw->kernel_elapsed_ns);
+	} else {
+		jw_key(w, "kernel");
+		jw_null(w);
+		jw_kstr(w, "kernel_why", sw->kernel_why);
+	}
+	if (sw->coro_ns > 0) {
+		jw_kdouble(w, "coro", sw->coro_ns);
+	} else {
+		jw_key(w, "coro");
+		jw_null(w);
+		jw_kstr(w, "coro_why", sw->coro_why);
+	}
+	jw_kstr(w, "how", ENV_SWITCH_HOW);
+	jw_end(w);
 }

@@ -9,7 +9,26 @@
 
 #include "lab/spec.h"
 
+/* The machine's switch costs, measured once per run (env_switch_measure, ~1 s): the kernel's
+ * (pingpong pipe-proc: two processes on one CPU handing a byte over two pipes) and the
+ * coroutines' (pingpong coro: two coroutines of one thread), each pinned to one CPU.
+ * ns per switch = CPU time (user + sys, both sides) / (2 x round trips): on one CPU that is
+ * the elapsed time less what other tasks took from it (kernel_elapsed_ns: elapsed / (2 x round
+ * trips), which perf bench sched pipe reports). The kernel figure includes the pipe write and
+ * read around each switch.
+ * -1 with *_why when a measurement failed. */
+struct env_switch {
+	double kernel_ns, coro_ns, kernel_elapsed_ns;
+	char kernel_why[160], coro_why[160];
+};
+#define ENV_SWITCH_HOW "pingpong pinned to one CPU, ns per switch = CPU time (user + sys) / " \
+	"(2 x round trips) (kernel_elapsed: elapsed / (2 x round trips)): " \
+	"kernel = pipe-proc (2 processes, 1-byte messages over 2 pipes; includes the pipe " \
+	"write + read per switch, as perf bench sched pipe), coro = coro (2 coroutines, 1 thread)"
+void env_switch_measure(struct env_switch *sw);
+
 struct env_run {
+	const struct env_switch *sw; /* switch_cost_ns; NULL = left out */
 	const char *argv_line;  /* the command line ("command"), NULL = left out */
 	int is_default;         /* the embedded default experiment */
 	int ncells, ntrials;

@@ -251,6 +251,7 @@ int experiment_run(const struct experiment_opts *o, struct experiment_result *re
 	int rc;
 	if (o->dry) {
 		spec_print_matrix(&s, o->dry_out ? o->dry_out : stdout);
+		spec_print_answers(&s, o->dry_out ? o->dry_out : stdout);
 		rc = 1;
 	} else if (experiment_dir(o, &s, res, err, errlen) < 0) {
 		rc = -1;

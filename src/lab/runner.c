@@ -849,8 +849,12 @@ static int run_create(const struct spec *s, const struct runner_opts *o, const s
 	int rc = outfile_write(path, o->spec_text, strlen(o->spec_text), 0);
 	if (rc < 0)
 		return errbuf(err, errlen, "cannot write '%s': %s", path, outfile_strerror(rc));
+	/* the machine's kernel and coroutine switch costs, once per run (~1 s) */
+	struct env_switch sw;
+	info("measuring the kernel and coroutine switch costs (pingpong, ~1 s)");
+	env_switch_measure(&sw);
 	struct env_run er = {.argv_line = o->argv_line, .is_default = o->is_default,
-			     .ncells = r->ncells, .ntrials = r->ntrials};
+			     .ncells = r->ncells, .ntrials = r->ntrials, .sw = &sw};
 	return env_write(o->dir, s, &er, err, errlen);
 }
 

@@ -11,11 +11,12 @@
 
 #include "core/log.h"
 #include "core/units.h"
+#include "lab/record.h"
 
 #define PROTOS "sink echo http chat"
 
 enum vtype { V_NAME, V_TEXT, V_COUNT, V_DURATION, V_ENGINE, V_PROTO, V_CPUS, V_BANDWIDTH, V_RATE,
-	     V_SIZE, V_HOST, V_ADDR, V_PROFILE, V_SEED, V_PRECISION };
+	     V_SIZE, V_HOST, V_ADDR, V_PROFILE, V_SEED, V_PRECISION, V_METRIC };
 
 struct keydef {
 	const char *section, *name;
@@ -49,6 +50,14 @@ static const struct keydef keydefs[] = {
 	{"hosts", "server", V_HOST, 0, 0},
 	{"hosts", "load", V_HOST, 0, 0},
 	{"hosts", "server_address", V_ADDR, 0, 0},
+	/* [answer.ID]: checked as a whole by check_answers */
+	{"answer", "question", V_TEXT, 0, 0},
+	{"answer", "metric", V_METRIC, 0, 0},
+	{"answer", "compare", V_TEXT, 0, 0},
+	{"answer", "grow", V_TEXT, 0, 0},
+	{"answer", "where", V_TEXT, 0, 0},
+	{"answer", "say", V_TEXT, 0, 0},
+	{"answer", "needs_cpus", V_COUNT, 0, 1},
 };
 #define NKEYDEFS (sizeof keydefs / sizeof keydefs[0])
 
@@ -247,6 +256,17 @@ static int check_value(struct pstate *ps, const struct keydef *kd, const char *s
 		return 1;
 	case V_TEXT:
 		return 1;
+	case V_METRIC:
+		if (spec_metric_find(v) < 0) {
+			char names[1024];
+			size_t o = 0;
+			for (int m = 0; m < RECORD_NMETRICS && o < sizeof names; m++)
+				o += snprintf(names + o, sizeof names - o, "%s%s", m ? ", " : "",
+					      record_metrics[m].id);
+			return fail(ps, ps->line, "unknown metric '%s' (allowed: %s, or their "
+				    "record paths such as server_cpu.us_per_request)", v, names);
+		}
+		return 1;
 	case V_COUNT:
 		if (units_parse_count(v, &u, e, sizeof e) < 0)
 			return fail(ps, ps->line, "bad %s '%s': %s", kd->name, v, e);
@@ -428,13 +448,24 @@ static int handler(void *user, const char *section, const char *name, const char
 				    "one of %s)", section, PROTOS);
 		defsec = "load";
 	}
+	if (!strncmp(section, "answer.", 7)) {
+		const char *id = section + 7;
+		int okid = *id && strlen(section) < sizeof s->keys[0].section;
+		for (const char *p = id; *p; p++)
+			okid &= isalnum((unsigned char)*p) || *p == '_' || *p == '-';
+		if (!okid)
+			return fail(ps, ps->line, "bad section [%s] (allowed: [answer.ID], ID of letters, "
+				    "digits, '_', '-', at most %zu characters)", section,
+				    sizeof s->keys[0].section - 8);
+		defsec = "answer";
+	}
 	if (!*section)
 		return fail(ps, ps->line, "'%s' is outside a section (put it under [experiment], "
 			    "[server], [load] or [hosts])", name);
 	if (strcmp(defsec, "experiment") && strcmp(defsec, "server") && strcmp(defsec, "load") &&
-	    strcmp(defsec, "hosts"))
+	    strcmp(defsec, "hosts") && strcmp(defsec, "answer"))
 		return fail(ps, ps->line, "unknown section [%s] (allowed: experiment, server, load, "
-			    "load.PROTO, hosts)", section);
+			    "load.PROTO, hosts, answer.ID)", section);
 	const struct keydef *kd = keydef_find(defsec, name);
 	if (!kd) {
 		allowed_keys(defsec, allowed, sizeof allowed);
@@ -515,6 +546,7 @@ static int machine_cpus(void)
 }
 
 static uint64_t matrix_cells(const struct spec *s);
+static int check_answers(struct pstate *ps);
 
 static int finish(struct pstate *ps)
 {
@@ -649,6 +681,8 @@ int spec_parse_text(struct spec *s, const char *text, const char *file,
 		fail(&ps, 0, "cannot parse (out of memory)");
 	if (!ps.failed)
 		finish(&ps);
+	if (!ps.failed)
+		check_answers(&ps);
 	if (ps.failed) {
 		spec_release(s);
 		return ps.too_big ? -E2BIG : -1;
@@ -1145,4 +1179,209 @@ void spec_print_matrix(const struct spec *s, FILE *f)
 		units_format_duration(SPEC_TRIAL_OVERHEAD_NS, o, sizeof o),
 		np ? "; profiled: + ~" : "", np ? pc : "");
 	free(cells);
+}
+
+/* ---- answers ([answer.ID]) ---- */
+
+int spec_metric_find(const char *name)
+{
+	for (int m = 0; m < RECORD_NMETRICS; m++)
+		if (!strcmp(name, record_metrics[m].id) || !strcmp(name, record_metrics[m].path))
+			return m;
+	return -1;
+}
+
+static int is_axis_name(const char *k, size_t n)
+{
+	for (size_t d = 0; d < NDISPLAY; d++)
+		if (strlen(display_order[d][1]) == n && !strncmp(display_order[d][1], k, n))
+			return 1;
+	return 0;
+}
+
+static void axis_names(char *buf, size_t len)
+{
+	size_t o = 0;
+	buf[0] = 0;
+	for (size_t d = 0; d < NDISPLAY && o < len; d++)
+		o += snprintf(buf + o, len - o, "%s%s", d ? ", " : "", display_order[d][1]);
+}
+
+/* One selector "KEY=VALUE[,VALUE...] ..." (from..to): 1, or 0 after fail(). lists: values may
+ * be lists, '*', 'min' or 'max' (where); else one literal value per key (compare). keys gets
+ * the keys seen, space-separated, for the overlap checks. */
+static int check_selector(struct pstate *ps, int line, const char *what, const char *from,
+			  const char *to, int lists, char *keys, size_t keylen)
+{
+	char axes[256];
+	const char *p = from;
+	int nwords = 0;
+	while (p < to) {
+		while (p < to && isspace((unsigned char)*p))
+			p++;
+		if (p >= to)
+			break;
+		const char *w = p;
+		while (p < to && !isspace((unsigned char)*p))
+			p++;
+		int wl = (int)(p - w);
+		const char *eq = memchr(w, '=', (size_t)wl);
+		if (!eq || eq == w || eq == p - 1)
+			return fail(ps, line, "bad %s '%.*s' (allowed: KEY=VALUE words, e.g. "
+				    "engine=fork connections=256)", what, wl, w);
+		if (!is_axis_name(w, (size_t)(eq - w))) {
+			axis_names(axes, sizeof axes);
+			return fail(ps, line, "unknown axis '%.*s' in %s (allowed: %s)",
+				    (int)(eq - w), w, what, axes);
+		}
+		if (!lists && memchr(eq, ',', (size_t)(p - eq)))
+			return fail(ps, line, "%s '%.*s' has several values (allowed: one value per key; "
+				    "a list goes in 'where')", what, wl, w);
+		char key[40];
+		snprintf(key, sizeof key, " %.*s ", (int)(eq - w), w);
+		if (strstr(keys, key))
+			return fail(ps, line, "axis '%.*s' is named twice in one answer (name it once: "
+				    "in compare, grow or where)", (int)(eq - w), w);
+		size_t kl = strlen(keys);
+		snprintf(keys + kl, keylen - kl, "%.*s ", (int)(eq - w), w);
+		if (!kl) {
+			memmove(keys + 1, keys, strlen(keys) + 1);
+			keys[0] = ' ';
+		}
+		nwords++;
+	}
+	if (!nwords)
+		return fail(ps, line, "empty %s (allowed: KEY=VALUE words, e.g. engine=fork)", what);
+	return 1;
+}
+
+/* say: every {NAME} must be ratio, where, from, to or an axis name. */
+static int check_say(struct pstate *ps, int line, const char *say)
+{
+	for (const char *p = strchr(say, '{'); p; p = strchr(p + 1, '{')) {
+		const char *e = strchr(p, '}');
+		if (!e)
+			return fail(ps, line, "unclosed '{' in say (allowed: {ratio}, {where}, {from}, "
+				    "{to}, {AXIS})");
+		size_t n = (size_t)(e - p - 1);
+		const char *nm = p + 1;
+		if ((n == 5 && !strncmp(nm, "ratio", 5)) || (n == 5 && !strncmp(nm, "where", 5)) ||
+		    (n == 4 && !strncmp(nm, "from", 4)) || (n == 2 && !strncmp(nm, "to", 2)) ||
+		    is_axis_name(nm, n))
+			continue;
+		return fail(ps, line, "unknown placeholder '{%.*s}' in say (allowed: {ratio}, {where}, "
+			    "{from}, {to}, or an axis such as {engine})", (int)n, nm);
+	}
+	return 1;
+}
+
+int spec_answers(const struct spec *s, struct spec_answer *out, int max)
+{
+	int n = 0;
+	for (int i = 0; i < s->nkeys; i++) {
+		const struct spec_key *k = &s->keys[i];
+		if (strncmp(k->section, "answer.", 7))
+			continue;
+		int a = 0;
+		while (a < n && strcmp(out[a].id, k->section + 7))
+			a++;
+		if (a == n) {
+			if (n >= max)
+				continue;
+			memset(&out[n], 0, sizeof out[n]);
+			out[n].id = k->section + 7;
+			out[n].line = k->line;
+			out[n].metric = -1;
+			n++;
+		}
+		struct spec_answer *an = &out[a];
+		const char *v = k->n ? k->v[0].text : "";
+		if (k->line < an->line)
+			an->line = k->line;
+		if (!strcmp(k->name, "question"))
+			an->question = v;
+		else if (!strcmp(k->name, "metric"))
+			an->metric = spec_metric_find(v);
+		else if (!strcmp(k->name, "compare"))
+			an->compare = v;
+		else if (!strcmp(k->name, "grow"))
+			an->grow = v;
+		else if (!strcmp(k->name, "where"))
+			an->where = v;
+		else if (!strcmp(k->name, "say"))
+			an->say = v;
+		else if (!strcmp(k->name, "needs_cpus"))
+			an->needs_cpus = atoi(v);
+	}
+	return n;
+}
+
+static int check_answers(struct pstate *ps)
+{
+	struct spec *s = ps->s;
+	struct spec_answer a[SPEC_MAX_ANSWERS + 1];
+	int n = spec_answers(s, a, SPEC_MAX_ANSWERS + 1);
+	if (n > SPEC_MAX_ANSWERS)
+		return fail(ps, a[SPEC_MAX_ANSWERS].line, "too many [answer.*] sections (allowed: at "
+			    "most %d)", SPEC_MAX_ANSWERS);
+	for (int i = 0; i < n; i++) {
+		char sec[40], keys[256] = "";
+		snprintf(sec, sizeof sec, "answer.%s", a[i].id);
+		const struct spec_key *kc = spec_get(s, sec, "compare"), *kg = spec_get(s, sec, "grow"),
+				      *kw = spec_get(s, sec, "where"), *ks = spec_get(s, sec, "say");
+		if (!a[i].question)
+			return fail(ps, a[i].line, "[%s] has no 'question' (add the question it answers, "
+				    "one line)", sec);
+		if (a[i].metric < 0)
+			return fail(ps, a[i].line, "[%s] has no 'metric' (add e.g. 'metric = "
+				    "cpu_us_per_request')", sec);
+		if (!!kc == !!kg)
+			return fail(ps, (kc ? kc : kg ? kg : &(struct spec_key){.line = a[i].line})->line,
+				    "[%s] needs one of 'compare' (SELECTOR / SELECTOR: a ratio of medians) "
+				    "and 'grow' (AXIS: largest value against smallest), not %s", sec,
+				    kc ? "both" : "neither");
+		if (kc) {
+			const char *slash = strchr(a[i].compare, '/');
+			if (!slash || strchr(slash + 1, '/'))
+				return fail(ps, kc->line, "bad compare '%s' (allowed: NUMERATOR / "
+					    "DENOMINATOR, e.g. engine=fork / engine=epoll)", a[i].compare);
+			char knum[256] = "", kden[256] = "";
+			if (!check_selector(ps, kc->line, "compare", a[i].compare, slash, 0, knum,
+					    sizeof knum) ||
+			    !check_selector(ps, kc->line, "compare", slash + 1,
+					    slash + strlen(slash), 0, kden, sizeof kden))
+				return 0;
+			if (strcmp(knum, kden))
+				return fail(ps, kc->line, "compare '%s' names different axes on each side "
+					    "(allowed: the same axes, different values)", a[i].compare);
+			snprintf(keys, sizeof keys, "%s", knum);
+		} else {
+			const char *g = a[i].grow;
+			if (strchr(g, ' ') || !is_axis_name(g, strlen(g))) {
+				char axes[256];
+				axis_names(axes, sizeof axes);
+				return fail(ps, kg->line, "bad grow '%s' (allowed: one axis: %s)", g, axes);
+			}
+			snprintf(keys, sizeof keys, " %s ", g);
+		}
+		if (kw && !check_selector(ps, kw->line, "where", a[i].where,
+					  a[i].where + strlen(a[i].where), 1, keys, sizeof keys))
+			return 0;
+		if (ks && !check_say(ps, ks->line, a[i].say))
+			return 0;
+	}
+	return 1;
+}
+
+void spec_print_answers(const struct spec *s, FILE *f)
+{
+	struct spec_answer a[SPEC_MAX_ANSWERS];
+	int n = spec_answers(s, a, SPEC_MAX_ANSWERS);
+	if (!n) {
+		fprintf(f, "questions: none ([answer.ID] sections state them)\n");
+		return;
+	}
+	fprintf(f, "questions (%d, answered in the report):\n", n);
+	for (int i = 0; i < n; i++)
+		fprintf(f, "  %s: %s\n", a[i].id, a[i].question);
 }

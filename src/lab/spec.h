@@ -11,6 +11,9 @@
  *   [load.PROTO] the same keys, for cells of protocol PROTO only (they replace [load]'s;
  *                setting rate or bandwidth there also drops [load]'s rate and bandwidth)
  *   [hosts]      server, load (local | ssh:user@host | netns:NAME), server_address
+ *   [answer.ID]  question, metric, compare | grow, where, say, needs_cpus: a question the report
+ *                answers from the cells (docs/metrics.md, "Answers"); checked here, computed by
+ *                report/answers.c
  *
  * Every value is a space-separated list; a list of more than one value is a matrix axis and
  * the matrix is the product of the axes. `cpus` values: a number N (the first N CPUs), `all`,
@@ -35,7 +38,7 @@
 #include <stdio.h>
 
 #define SPEC_MAX_VALUES 32
-#define SPEC_MAX_KEYS 64
+#define SPEC_MAX_KEYS 160
 #define SPEC_MAX_NOTES 16
 #define SPEC_MAX_ENGINES 32
 #define SPEC_MAX_PARAMS 16
@@ -172,5 +175,27 @@ uint64_t spec_budget_ns(const struct spec *s, int ncells);
 
 /* --dry-run: the axes, the cells, the trial count and the estimated duration. */
 void spec_print_matrix(const struct spec *s, FILE *f);
+
+/* ---- answers ([answer.ID] sections; docs/metrics.md, "Answers") ---- */
+#define SPEC_MAX_ANSWERS 16
+/* One question: strings point into the spec (NULL when the key is absent). */
+struct spec_answer {
+	const char *id;          /* ID of [answer.ID] */
+	int line;                /* its first key's line */
+	const char *question;
+	int metric;              /* enum record_metric_id, -1 when absent */
+	const char *compare;     /* "SELECTOR / SELECTOR", or NULL */
+	const char *grow;        /* an axis, or NULL */
+	const char *where;       /* "KEY=V[,V...] ..." (V: a value, '*', 'min', 'max'), or NULL */
+	const char *say;         /* sentence template, or NULL */
+	int needs_cpus;          /* 0: none */
+};
+/* The [answer.*] sections in file order: fills out[0..max), returns their count. */
+int spec_answers(const struct spec *s, struct spec_answer *out, int max);
+/* A record metric by id ("cpu_us_per_request") or record path ("server_cpu.us_per_request"):
+ * its enum record_metric_id, or -1. */
+int spec_metric_find(const char *name);
+/* --dry-run: the questions. */
+void spec_print_answers(const struct spec *s, FILE *f);
 
 #endif

@@ -1,4 +1,5 @@
 #include "report/report.h"
+#include "report/answers.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -817,11 +818,28 @@ static void placements(const struct trials *t, char **v, int *n, int max)
 
 static void md_flames(const struct trials *t, struct buf *out);
 
+/* "Answers": the experiment's questions answered from the cells (report/answers.h). */
+static void report_answers(const struct trials *t, int md, struct buf *out)
+{
+	struct answers *as = malloc(sizeof *as);
+	buf_appendf(out, md ? "## Answers\n\n" : "<h2>Answers</h2>\n");
+	if (!as) {
+		oom = 1;
+		return;
+	}
+	answers_compute(t, as);
+	answers_format(as, md, out);
+	buf_appendf(out, md ? "\n" : "");
+	free(as);
+}
+
 void report_md(const struct trials *t, struct buf *out)
 {
 	const char *name = env_str(t, "experiment.name", "experiment");
-	buf_appendf(out, "# ctxlab report: %s\n\n## Question\n\n%s\n\n## Setup\n\n", name,
+	buf_appendf(out, "# ctxlab report: %s\n\n## Question\n\n%s\n\n", name,
 		    env_str(t, "experiment.question", default_question));
+	report_answers(t, 1, out);
+	buf_appendf(out, "## Setup\n\n");
 	env_lines(t, out, "- ", "\n");
 	char *v[64];
 	int n;
@@ -849,6 +867,8 @@ void report_md(const struct trials *t, struct buf *out)
 		buf_appendf(out, "- %.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
 	}
 	buf_free(&f);
+	buf_appendf(out, "\n## Switching share (estimate)\n\n");
+	answers_switch_share(t, 1, out);
 	buf_appendf(out, "\n## Results (mean ± stddev (CV) over the ok trials of each cell; median with "
 			 "its distribution-free 95%% CI and the confidence it reaches; precision "
 			 "reached: that CI's half-width relative to the median of the cell's decisive "
@@ -1216,7 +1236,9 @@ void report_html(const struct trials *t, struct buf *out)
 	svg_escape(out, name);
 	buf_appendf(out, "</h1>\n<h2>Question</h2>\n<p class=\"q\">");
 	svg_escape(out, env_str(t, "experiment.question", default_question));
-	buf_appendf(out, "</p>\n<h2>Setup</h2>\n<ul>\n");
+	buf_appendf(out, "</p>\n");
+	report_answers(t, 0, out);
+	buf_appendf(out, "<h2>Setup</h2>\n<ul>\n");
 	struct buf env = BUF_INIT;
 	env_lines(t, &env, "", "\n");
 	buf_append(&env, "", 1);
@@ -1266,7 +1288,8 @@ void report_html(const struct trials *t, struct buf *out)
 		buf_appendf(out, "</li>\n");
 	}
 	buf_free(&f);
-	buf_appendf(out, "</ul>\n");
+	buf_appendf(out, "</ul>\n<h2>Switching share (estimate)</h2>\n");
+	answers_switch_share(t, 0, out);
 
 	struct layout L;
 	layout_build(t, &L);
