@@ -226,8 +226,7 @@ static void fmt_num(char *out, size_t len, double v)
 	else if (v >= 10)
 		snprintf(out, len, "%.1f", v);
 	else
-		snprintf(out, len, "%.2g", v);
-	/* "1e+02" never happens below 100; keep two significant digits ("0.34", "2.9") */
+		snprintf(out, len, "%.2f", v);
 }
 
 /* Expands say: {ratio} {where} {from} {to} {AXIS}. */
