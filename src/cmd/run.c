@@ -35,6 +35,11 @@ static const char usage[] =
 static const char usage_tail[] =
 	"\n"
 	"Spec format, results layout and every figure: docs/metrics.md (\"Experiment records\").\n"
+	"A spec's [answer.ID] sections state its questions (a metric, compare = A / B or grow =\n"
+	"AXIS, where, say); the report answers each under \"Answers\" with the ratio, its 95% CI\n"
+	"and its cells, or says why this run cannot (docs/metrics.md, \"Answers\"); --dry-run\n"
+	"lists them. Before the first trial, run measures the machine's kernel and coroutine\n"
+	"switch costs (~1 s, env.json switch_cost_ns) for the report's switching share.\n"
 	"A spec whose matrix has more than 10000 cells or 1000000 trials (cells x repeat) is\n"
 	"refused before anything runs (exit 2).\n"
 	"Ctrl-C stops every child; the files stay valid and --resume continues.\n";
