@@ -111,6 +111,20 @@ def main():
         for key, n in exp.items():
             assert ch.charts.get(key) == n, (key, ch.charts.get(key), n)
         assert "<script" not in html
+        # papaya answers its questions (one repeat: ratios without CIs, said so); the cores
+        # question cannot be answered on a machine with fewer CPUs than it needs
+        md = open(os.path.join(out, "report.md"), encoding="utf-8").read()
+        sec = md[md.index("## Answers"):md.index("## Setup")]
+        assert len(env["experiment"]["answers"]) >= 7, env["experiment"]
+        assert sec.count("- **") == len(env["experiment"]["answers"]), sec
+        assert re.search(r"needs [\d.]+× \(no 95% CI: too few trials\) the server CPU per request "
+                         r"of an event loop at proto=http, \d+ connections", sec), sec
+        need = [a["needs_cpus"] for a in env["experiment"]["answers"] if a["id"] == "cores"][0]
+        if env["cores"] < need:
+            assert "Cannot be answered here: needs ≥ %d CPUs (this machine has %d)" \
+                % (need, env["cores"]) in sec, sec
+        assert env["switch_cost_ns"]["kernel"] > env["switch_cost_ns"]["coro"] > 0
+        assert "## Switching share (estimate)" in md
         print("ok")
     finally:
         shutil.rmtree(d, ignore_errors=True)
