@@ -1382,6 +1382,10 @@ void spec_print_answers(const struct spec *s, FILE *f)
 		return;
 	}
 	fprintf(f, "questions (%d, answered in the report):\n", n);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		fprintf(f, "  %s: %s\n", a[i].id, a[i].question);
+		if (a[i].needs_cpus > s->machine_cpus)
+			fprintf(f, "    (cannot be answered here: needs >= %d CPUs, this machine has %d)\n",
+				a[i].needs_cpus, s->machine_cpus);
+	}
 }

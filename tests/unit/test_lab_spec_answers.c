@@ -72,7 +72,14 @@ static void test_answers_parsed(void **state)
 	spec_print_answers(&s, f);
 	fclose(f);
 	assert_non_null(strstr(buf, "questions (2, answered in the report):"));
-	assert_non_null(strstr(buf, "  growth: How does p99 grow?"));
+	assert_non_null(strstr(buf, "  growth: How does p99 grow?\n"));
+	/* a question that needs more CPUs than this machine has says so */
+	s.machine_cpus = 1;
+	f = fmemopen(buf, sizeof buf, "w");
+	spec_print_answers(&s, f);
+	fclose(f);
+	assert_non_null(strstr(buf, "  growth: How does p99 grow?\n    (cannot be answered here: "
+				 "needs >= 2 CPUs, this machine has 1)\n"));
 	spec_release(&s);
 }
 
