@@ -49,7 +49,7 @@ static const char *seed;
 static int opt_profile(const struct opt *o, const char *arg, char *err, size_t errlen)
 {
 	enum spec_profile pr = SPEC_PROFILE_FIRST;
-	if (arg && spec_profile_parse(arg, &pr) < 0)
+	if (arg && (spec_profile_parse(arg, &pr) < 0 || pr == SPEC_PROFILE_CELLS))
 		return errbuf(err, errlen, "use --profile, --profile=first, --profile=all or "
 				  "--profile=off");
 	*(int *)o->value = (int)pr;
