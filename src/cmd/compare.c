@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cmd/cmd.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/outfile.h"
+#include "report/cmpflame.h"
 #include "report/compare.h"
 
 static const char usage[] =
@@ -30,9 +32,14 @@ static const char usage[] =
 	"first; the others are marked '~' with the conditions they failed. When n is too small for\n"
 	"any row of a cell to be significant, a warning says how many repeats would do: decide n in\n"
 	"advance, do not rerun until significant. Every figure: docs/metrics.md, \"Statistics\".\n"
+	"With -o DIR, also writes DIR/compare.md (the same report, in Markdown) and, for every\n"
+	"cell pair where both runs have flame graphs (run --profile), DIR/flame-diff/CELL.svg: a\n"
+	"differential flame graph normalised per request (CPU-ns per request of each side =\n"
+	"samples x 1/99 s / requests of its profiled trials; width = B's cost, red = more CPU per\n"
+	"request in B, blue = less), linked from compare.md.\n"
 	"\n";
 
-static const char *engines, *noise_dir, *json_path;
+static const char *engines, *noise_dir, *json_path, *out_dir;
 static double floor_frac = STATS_NOISE_FLOOR;
 
 static int opt_floor(const struct opt *o, const char *arg, char *err, size_t errlen)
@@ -56,6 +63,9 @@ static const struct opt options[] = {
 	OPT_STRING(0, "noise", &noise_dir, "DIR_A2",
 		   "a second run of A (an A/A pair): the noise floor of each metric becomes\n"
 		   "the max of --noise-floor and the largest |shift| of A against DIR_A2"),
+	OPT_STRING('o', "output", &out_dir, "DIR",
+		   "also write DIR/compare.md and the differential flame graphs per\n"
+		   "request of the cells both runs profiled (DIR/flame-diff/)"),
 	OPT_STRING(0, "json", &json_path, "FILE|-",
 		   "also write one JSON row per cell x metric to FILE ('-': standard output,\n"
 		   "instead of the text)"),
@@ -63,6 +73,72 @@ static const struct opt options[] = {
 };
 
 extern const struct cmd_info cmd_info_compare;
+
+/* -o DIR: DIR/compare.md (the text report, then the differential flame graphs per request of
+ * every cell pair both sides profiled, in DIR/flame-diff/). Lines for the text report go to
+ * flames (one per graph written). 0 or -1 (error printed). */
+static int write_output(const struct compare_result *r, const struct trials *ta,
+			const struct trials *tb, const char *la, const char *lb,
+			const struct compare_opts *opts, struct buf *flames)
+{
+	if (mkdir(out_dir, 0755) < 0 && errno != EEXIST)
+		return error("cannot create '%s': %s (name a directory that can be made)", out_dir,
+			     strerror(errno));
+	int mk = outfile_mkdirs_under(out_dir, "flame-diff");
+	if (mk < 0)
+		return error("cannot create '%s/flame-diff': %s", out_dir, outfile_strerror(mk));
+	struct buf md = BUF_INIT, txt = BUF_INIT;
+	int rc = 0, nfl = 0;
+	buf_appendf(&md, "# ctxlab compare\n\nA: `%s`  \nB: `%s`\n\n", la, lb);
+	compare_text(r, la, lb, opts, &txt);
+	buf_appendf(&md, "```\n%.*s```\n\n", (int)buf_used(&txt), buf_head(&txt));
+	buf_appendf(&md, "## Differential flame graphs, CPU per request\n\n"
+			"Each side's profile (the trials `run --profile` sampled at 99 Hz) in CPU-ns "
+			"per request: samples x 1/99 s / the requests of those trials. Width = B's "
+			"cost per request, red = more CPU per request in B, blue = less; the tooltip "
+			"gives both costs and the change.\n\n");
+	for (int i = 0; i < r->nrows && !rc; i++) {
+		const struct compare_row *w = &r->rows[i];
+		if (i && r->rows[i - 1].cell_a == w->cell_a && r->rows[i - 1].cell_b == w->cell_b)
+			continue;
+		struct cmpflame f;
+		const char *why;
+		char err[1024], title[700];
+		snprintf(title, sizeof title, "CPU per request, A -> B: %s", w->cell_b ? w->cell_b : "");
+		int k = cmpflame_cell(ta, w->cell_a, tb, w->cell_b, out_dir, title, &f, &why, err,
+				      sizeof err);
+		if (k < 0) {
+			rc = error("%s", err);
+			break;
+		}
+		if (!k)
+			continue;
+		if (!nfl++)
+			buf_appendf(&md, "| cell | A us/request | B us/request | change | graph |\n"
+					"|---|---:|---:|---:|---|\n");
+		double pct = 100.0 * (f.b.ns_per_request - f.a.ns_per_request) / f.a.ns_per_request;
+		buf_appendf(&md, "| %s | %.2f (%d trial%s) | %.2f (%d trial%s) | %+.1f%% | [%s](%s) |\n",
+			   w->cell_b, f.a.ns_per_request / 1e3, f.a.ntrials,
+			   f.a.ntrials == 1 ? "" : "s", f.b.ns_per_request / 1e3, f.b.ntrials,
+			   f.b.ntrials == 1 ? "" : "s", pct, f.file, f.file);
+		buf_appendf(flames, "differential flame graph per request: %s/%s (A %.2f us, B %.2f "
+				   "us per request, %+.1f%%)\n", out_dir, f.file,
+			   f.a.ns_per_request / 1e3, f.b.ns_per_request / 1e3, pct);
+	}
+	if (!rc && !nfl)
+		buf_appendf(&md, "No cell has flame graphs on both sides (profile them with "
+				"`ctxlab run --profile`).\n");
+	if (!rc) {
+		char path[4200];
+		snprintf(path, sizeof path, "%s/compare.md", out_dir);
+		int e = outfile_write(path, buf_head(&md), buf_used(&md), 0);
+		if (e < 0)
+			rc = error("cannot write '%s': %s", path, outfile_strerror(e));
+	}
+	buf_free(&md);
+	buf_free(&txt);
+	return rc;
+}
 
 static int load(struct trials *t, const char *dir, int *loaded)
 {
@@ -99,7 +175,7 @@ static int cmd_compare(int argc, char **argv)
 	int la = 0, lb = 0, ln = 0, rc = 1;
 	struct compare_opts opts = COMPARE_OPTS_INIT;
 	struct compare_result r;
-	struct buf out = BUF_INIT;
+	struct buf out = BUF_INIT, flames = BUF_INIT;
 	struct jw w;
 	jw_init(&w);
 	compare_result_init(&r);
@@ -125,6 +201,9 @@ static int cmd_compare(int argc, char **argv)
 		error("%s", err);
 		goto out;
 	}
+	if (out_dir && write_output(&r, &ta, engines ? &ta : &tb, label_a, label_b, &opts,
+				    &flames) < 0)
+		goto out;
 	int json_stdout = json_path && !strcmp(json_path, "-");
 	if (json_path) {
 		compare_json(&r, label_a, label_b, &opts, &w);
@@ -158,6 +237,7 @@ static int cmd_compare(int argc, char **argv)
 	if (!json_stdout) {
 		compare_text(&r, label_a, label_b, &opts, &out);
 		fwrite(buf_head(&out), 1, buf_used(&out), stdout);
+		fwrite(buf_head(&flames), 1, buf_used(&flames), stdout);
 	}
 	if (fflush(stdout) || ferror(stdout)) {
 		error("cannot write to standard output: %s", strerror(errno));
@@ -166,6 +246,7 @@ static int cmd_compare(int argc, char **argv)
 	rc = 0;
 out:
 	buf_free(&out);
+	buf_free(&flames);
 	jw_release(&w);
 	compare_result_release(&r);
 	if (la)
