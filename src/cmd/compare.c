@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cmd/cmd.h"
 #include "core/buf.h"
@@ -32,11 +31,11 @@ static const char usage[] =
 	"first; the others are marked '~' with the conditions they failed. When n is too small for\n"
 	"any row of a cell to be significant, a warning says how many repeats would do: decide n in\n"
 	"advance, do not rerun until significant. Every figure: docs/metrics.md, \"Statistics\".\n"
-	"With -o DIR, also writes DIR/compare.md (the same report, in Markdown) and, for every\n"
-	"cell pair where both runs have flame graphs (run --profile), DIR/flame-diff/CELL.svg: a\n"
-	"differential flame graph normalised per request (CPU-ns per request of each side =\n"
+	"With -o DIR, also writes DIR/compare.md and DIR/compare.html (the same report) and, for\n"
+	"every cell pair where both runs have flame graphs (run --profile), DIR/flame-diff/CELL.svg:\n"
+	"a differential flame graph normalised per request (CPU-ns per request of each side =\n"
 	"samples x 1/99 s / requests of its profiled trials; width = B's cost, red = more CPU per\n"
-	"request in B, blue = less), linked from compare.md.\n"
+	"request in B, blue = less), linked from both.\n"
 	"\n";
 
 static const char *engines, *noise_dir, *json_path, *out_dir;
@@ -64,8 +63,9 @@ static const struct opt options[] = {
 		   "a second run of A (an A/A pair): the noise floor of each metric becomes\n"
 		   "the max of --noise-floor and the largest |shift| of A against DIR_A2"),
 	OPT_STRING('o', "output", &out_dir, "DIR",
-		   "also write DIR/compare.md and the differential flame graphs per\n"
-		   "request of the cells both runs profiled (DIR/flame-diff/)"),
+		   "also write DIR/compare.md, DIR/compare.html and the differential\n"
+		   "flame graphs per request of the cells both runs profiled\n"
+		   "(DIR/flame-diff/)"),
 	OPT_STRING(0, "json", &json_path, "FILE|-",
 		   "also write one JSON row per cell x metric to FILE ('-': standard output,\n"
 		   "instead of the text)"),
@@ -73,72 +73,6 @@ static const struct opt options[] = {
 };
 
 extern const struct cmd_info cmd_info_compare;
-
-/* -o DIR: DIR/compare.md (the text report, then the differential flame graphs per request of
- * every cell pair both sides profiled, in DIR/flame-diff/). Lines for the text report go to
- * flames (one per graph written). 0 or -1 (error printed). */
-static int write_output(const struct compare_result *r, const struct trials *ta,
-			const struct trials *tb, const char *la, const char *lb,
-			const struct compare_opts *opts, struct buf *flames)
-{
-	if (mkdir(out_dir, 0755) < 0 && errno != EEXIST)
-		return error("cannot create '%s': %s (name a directory that can be made)", out_dir,
-			     strerror(errno));
-	int mk = outfile_mkdirs_under(out_dir, "flame-diff");
-	if (mk < 0)
-		return error("cannot create '%s/flame-diff': %s", out_dir, outfile_strerror(mk));
-	struct buf md = BUF_INIT, txt = BUF_INIT;
-	int rc = 0, nfl = 0;
-	buf_appendf(&md, "# ctxlab compare\n\nA: `%s`  \nB: `%s`\n\n", la, lb);
-	compare_text(r, la, lb, opts, &txt);
-	buf_appendf(&md, "```\n%.*s```\n\n", (int)buf_used(&txt), buf_head(&txt));
-	buf_appendf(&md, "## Differential flame graphs, CPU per request\n\n"
-			"Each side's profile (the trials `run --profile` sampled at 99 Hz) in CPU-ns "
-			"per request: samples x 1/99 s / the requests of those trials. Width = B's "
-			"cost per request, red = more CPU per request in B, blue = less; the tooltip "
-			"gives both costs and the change.\n\n");
-	for (int i = 0; i < r->nrows && !rc; i++) {
-		const struct compare_row *w = &r->rows[i];
-		if (i && r->rows[i - 1].cell_a == w->cell_a && r->rows[i - 1].cell_b == w->cell_b)
-			continue;
-		struct cmpflame f;
-		const char *why;
-		char err[1024], title[700];
-		snprintf(title, sizeof title, "CPU per request, A -> B: %s", w->cell_b ? w->cell_b : "");
-		int k = cmpflame_cell(ta, w->cell_a, tb, w->cell_b, out_dir, title, &f, &why, err,
-				      sizeof err);
-		if (k < 0) {
-			rc = error("%s", err);
-			break;
-		}
-		if (!k)
-			continue;
-		if (!nfl++)
-			buf_appendf(&md, "| cell | A us/request | B us/request | change | graph |\n"
-					"|---|---:|---:|---:|---|\n");
-		double pct = 100.0 * (f.b.ns_per_request - f.a.ns_per_request) / f.a.ns_per_request;
-		buf_appendf(&md, "| %s | %.2f (%d trial%s) | %.2f (%d trial%s) | %+.1f%% | [%s](%s) |\n",
-			   w->cell_b, f.a.ns_per_request / 1e3, f.a.ntrials,
-			   f.a.ntrials == 1 ? "" : "s", f.b.ns_per_request / 1e3, f.b.ntrials,
-			   f.b.ntrials == 1 ? "" : "s", pct, f.file, f.file);
-		buf_appendf(flames, "differential flame graph per request: %s/%s (A %.2f us, B %.2f "
-				   "us per request, %+.1f%%)\n", out_dir, f.file,
-			   f.a.ns_per_request / 1e3, f.b.ns_per_request / 1e3, pct);
-	}
-	if (!rc && !nfl)
-		buf_appendf(&md, "No cell has flame graphs on both sides (profile them with "
-				"`ctxlab run --profile`).\n");
-	if (!rc) {
-		char path[4200];
-		snprintf(path, sizeof path, "%s/compare.md", out_dir);
-		int e = outfile_write(path, buf_head(&md), buf_used(&md), 0);
-		if (e < 0)
-			rc = error("cannot write '%s': %s", path, outfile_strerror(e));
-	}
-	buf_free(&md);
-	buf_free(&txt);
-	return rc;
-}
 
 static int load(struct trials *t, const char *dir, int *loaded)
 {
@@ -201,9 +135,11 @@ static int cmd_compare(int argc, char **argv)
 		error("%s", err);
 		goto out;
 	}
-	if (out_dir && write_output(&r, &ta, engines ? &ta : &tb, label_a, label_b, &opts,
-				    &flames) < 0)
+	if (out_dir && cmpflame_write_dir(&r, &ta, engines ? &ta : &tb, label_a, label_b, &opts,
+					  out_dir, &flames, err, sizeof err) < 0) {
+		error("%s", err);
 		goto out;
+	}
 	int json_stdout = json_path && !strcmp(json_path, "-");
 	if (json_path) {
 		compare_json(&r, label_a, label_b, &opts, &w);

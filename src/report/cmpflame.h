@@ -15,6 +15,8 @@
 
 #include <stddef.h>
 
+#include "core/buf.h"
+#include "report/compare.h"
 #include "report/trials.h"
 
 /* ctxlab run profiles at 99 Hz of CPU time (cpu-clock): one sample stands for 1/99 s of CPU */
@@ -42,5 +44,17 @@ struct cmpflame {
 int cmpflame_cell(const struct trials *a, const char *key_a, const struct trials *b,
 		  const char *key_b, const char *dir, const char *title, struct cmpflame *out,
 		  const char **why, char *err, size_t errlen);
+
+/* `compare -o DIR`: creates DIR (and DIR/flame-diff/), writes the differential flame graph per
+ * request of every cell pair of r both sides profiled, then DIR/compare.md and
+ * DIR/compare.html: the text report (compare_text) and a table "Differential flame graphs, CPU
+ * per request" (cell, A and B us per request with their profiled trials, change, link), or a
+ * line saying no cell has flame graphs on both sides. Appends one line per graph to lines
+ * ("differential flame graph per request: DIR/FILE (A x us, B y us per request, +p%)").
+ * 0, or -errno with err set. */
+int cmpflame_write_dir(const struct compare_result *r, const struct trials *a,
+		       const struct trials *b, const char *label_a, const char *label_b,
+		       const struct compare_opts *opts, const char *dir, struct buf *lines,
+		       char *err, size_t errlen);
 
 #endif

@@ -89,6 +89,10 @@ def main():
             and "](flame-diff/http-epoll-c16-cpus1.svg)" in row[0], md
         assert "cpu_us_per_request" in md and "engine=fork" in md, md   # the report itself
         assert "http-fork" not in md, md                   # B did not profile fork
+        html = open(os.path.join(out, "compare.html")).read()
+        assert '<a href="flame-diff/http-epoll-c16-cpus1.svg">' in html, html[-2000:]
+        assert "<td>3000.00 (1)</td><td>3000.00 (2)</td><td>+0.0%</td>" in html, html[-2000:]
+        assert "cpu_us_per_request" in html and html.count("<table") == 1, html[-2000:]
 
         # the same figures from `ctxlab flame --diff --per-request` (1 trial of 1000 requests
         # against B's two merged: 1000 requests)
