@@ -66,7 +66,9 @@ static const struct opt options[] = {
 	OPT_CALLBACK_OPTARG(0, "profile", &profile, "MODE",
 			    "profile trials into flame graphs (DIR/flame/CELL/, linked from\n"
 			    "the report): first (MODE's default: the first repeat of every\n"
-			    "cell), all or off; overrides the spec's [experiment] profile.\n"
+			    "cell), all or off; overrides the spec's [experiment] profile\n"
+			    "(which may also be cells:KEY=VALUE...: the first repeat of the\n"
+			    "matching cells only, e.g. one cell per engine).\n"
 			    "Sampling at 99 Hz adds a little to the server CPU of a profiled\n"
 			    "trial (docs/metrics.md)",
 			    opt_profile),
