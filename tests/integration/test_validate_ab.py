@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Validation, A/B: epoll vs fork at 16 connections (HTTP, closed loop), 6 trials per engine in
-one run, interleaved: compare --engines epoll,fork finds the CPU per request significant and
+"""Validation, A/B: epoll vs fork at 16 connections (HTTP, closed loop), 8 trials per engine in
+one run, interleaved (at least 6 ok per side are needed for any row to be significant after
+Holm over the ~17 metrics; 8 leave room for a trial the machine's load makes fail): compare --engines epoll,fork finds the CPU per request significant and
 higher for fork (a process per connection: a context switch per request and more; bounded to
 about 60 s).
 
@@ -23,7 +24,7 @@ CTXLAB = os.path.abspath(t.CTXLAB)
 
 SPEC = """[experiment]
 name = ab
-repeat = 6
+repeat = 8
 warmup = 100ms
 duration = 500ms
 precision = off
@@ -54,8 +55,10 @@ def main():
         p = run(["run", "-q", "-o", d, spec], 80)
         assert p.returncode == 0, p.stderr[-3000:]
         recs = [json.loads(l) for l in open(os.path.join(d, "trials.jsonl"))]
-        assert len(recs) == 12 and all(r["status"] == "ok" for r in recs), \
-            [(r["cell"], r["reason"]) for r in recs]
+        assert len(recs) == 16, len(recs)
+        failed = [(r["cell"], r["repeat"], r["reason"]) for r in recs if r["status"] != "ok"]
+        if failed:
+            print("failed trials: %s" % failed)
         out = os.path.join(base, "cmp")
         p = run(["compare", "--json", "-", d, "--engines", "epoll,fork"], 30)
         assert p.returncode == 0, p.stderr
@@ -68,18 +71,25 @@ def main():
               "%+.1f%%], p_adj %.4g, significant %s" %
               (cpu["median_a"], cpu["median_b"], cpu["shift_pct"], cpu["ci_low_pct"],
                cpu["ci_high_pct"], cpu["p_adjusted"], cpu["significant"]))
-        assert cpu["n_a"] == 6 and cpu["n_b"] == 6, cpu
+        assert cpu["n_a"] >= 6 and cpu["n_b"] >= 6, (cpu, failed)
         assert cpu["significant"] is True and cpu["shift"] > 0 and cpu["ci_low"] > 0, cpu
 
         # the flame graph per request of the profiled cells
+        # the selected trials (repeat 0 of each cell) were profiled, or say why not (perf not
+        # permitted here; a profiler the machine's load starved); no other trial was
+        for r in recs:
+            why = [w for w in r.get("warnings", []) if "not profiled" in w]
+            if r["status"] == "ok":
+                assert (r["profiled"] or bool(why)) == (r["repeat"] == 0), \
+                    (r["cell"], r["repeat"], why)
         prof = [r for r in recs if r.get("profiled")]
-        if not prof:
+        if len(prof) < 2:
             why = [w for r in recs for w in r.get("warnings", []) if "not profiled" in w]
-            print("flame graphs skipped: %s" % (why[:1] or "no profiled trial"))
+            print("flame graph per request skipped: %s" % why)
+            assert "No cell has flame graphs on both sides" in open(
+                os.path.join(out, "compare.md")).read()
             print("ok")
             return
-        assert sorted(r["params"]["engine"] for r in prof) == ["epoll", "fork"], prof
-        assert all(r["repeat"] == 0 for r in prof)
         md = open(os.path.join(out, "compare.md")).read()
         name = "flame-diff/http-epoll-c16-cpus1--http-fork-c16-cpus1.svg"
         assert "](%s)" % name in md, md[-2000:]
