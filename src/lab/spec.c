@@ -934,6 +934,24 @@ int spec_drop_engine(struct spec *s, const char *engine, const char *why)
 	return -1;
 }
 
+/* After spec_quick: a profile = cells: selector that no cell of the reduced matrix matches
+ * profiles nothing; a note says so (the run goes on). */
+static void quick_profile_note(struct spec *s)
+{
+	if (s->profile != SPEC_PROFILE_CELLS || s->nnotes >= SPEC_MAX_NOTES)
+		return;
+	struct spec_cell *cells;
+	int n = spec_cells(s, &cells), hit = 0;
+	for (int i = 0; i < n && !hit; i++)
+		hit = spec_cell_selected(s, &cells[i]);
+	if (n >= 0)
+		free(cells);
+	if (n > 0 && !hit)
+		snprintf(s->notes[s->nnotes++], sizeof s->notes[0],
+			 "profile = cells:%.120s matches no cell of the quick matrix: nothing is "
+			 "profiled", s->profile_cells);
+}
+
 void spec_quick(struct spec *s)
 {
 	s->quick = 1;
@@ -968,6 +986,7 @@ void spec_quick(struct spec *s)
 		k->v[1] = vhi;
 		k->n = 2;
 	}
+	quick_profile_note(s);
 }
 
 int spec_profile_parse(const char *text, enum spec_profile *p)

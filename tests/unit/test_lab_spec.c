@@ -268,6 +268,9 @@ static void test_profile_cells(void **state)
 	assert_non_null(strstr(out, want));
 	free(out);
 	free(c);
+	/* --quick keeps connections 1 and 64 here: still 3 profiled cells, no note */
+	spec_quick(&s);
+	assert_int_equal(s.nnotes, 0);
 	spec_release(&s);
 	/* commas, one term */
 	if (spec_parse_text(&s, "[experiment]\nprofile = cells:engine=fork,connections=1\n"
@@ -277,6 +280,19 @@ static void test_profile_cells(void **state)
 	assert_string_equal(s.profile_cells, "engine=fork connections=1");
 	n = spec_cells(&s, &c);
 	assert_int_equal(spec_profiled_trials(&s, n, 0, n * s.repeat), 1);
+	free(c);
+	spec_release(&s);
+	/* a selector the quick matrix (connections 1 and 16) leaves out: a note says so */
+	if (spec_parse_text(&s, "[experiment]\nprofile = cells:connections=4\n"
+				"[server]\nengine = epoll\nproto = http\n"
+				"[load]\nconnections = 1 4 16\n", "p.ini", &cat, 0, err, sizeof err))
+		fail_msg("%s", err);
+	spec_quick(&s);
+	n = spec_cells(&s, &c);
+	assert_int_equal(spec_profiled_trials(&s, n, 0, n * s.repeat), 0);
+	assert_int_equal(s.nnotes, 1);
+	assert_non_null(strstr(s.notes[0], "profile = cells:connections=4 matches no cell of the "
+					   "quick matrix"));
 	free(c);
 	spec_release(&s);
 	expect_error("[experiment]\nprofile = cells:connections=64\n[server]\nengine = fork\n"
