@@ -12,6 +12,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/outfile.h"
+#include "report/cmpflame.h"
 #include "report/compare.h"
 
 static const char usage[] =
@@ -30,9 +31,14 @@ static const char usage[] =
 	"first; the others are marked '~' with the conditions they failed. When n is too small for\n"
 	"any row of a cell to be significant, a warning says how many repeats would do: decide n in\n"
 	"advance, do not rerun until significant. Every figure: docs/metrics.md, \"Statistics\".\n"
+	"With -o DIR, also writes DIR/compare.md and DIR/compare.html (the same report) and, for\n"
+	"every cell pair where both runs have flame graphs (run --profile), DIR/flame-diff/CELL.svg:\n"
+	"a differential flame graph normalised per request (CPU-ns per request of each side =\n"
+	"samples x 1/99 s / requests of its profiled trials; width = B's cost, red = more CPU per\n"
+	"request in B, blue = less), linked from both.\n"
 	"\n";
 
-static const char *engines, *noise_dir, *json_path;
+static const char *engines, *noise_dir, *json_path, *out_dir;
 static double floor_frac = STATS_NOISE_FLOOR;
 
 static int opt_floor(const struct opt *o, const char *arg, char *err, size_t errlen)
@@ -56,6 +62,10 @@ static const struct opt options[] = {
 	OPT_STRING(0, "noise", &noise_dir, "DIR_A2",
 		   "a second run of A (an A/A pair): the noise floor of each metric becomes\n"
 		   "the max of --noise-floor and the largest |shift| of A against DIR_A2"),
+	OPT_STRING('o', "output", &out_dir, "DIR",
+		   "also write DIR/compare.md, DIR/compare.html and the differential\n"
+		   "flame graphs per request of the cells both runs profiled\n"
+		   "(DIR/flame-diff/)"),
 	OPT_STRING(0, "json", &json_path, "FILE|-",
 		   "also write one JSON row per cell x metric to FILE ('-': standard output,\n"
 		   "instead of the text)"),
@@ -99,7 +109,7 @@ static int cmd_compare(int argc, char **argv)
 	int la = 0, lb = 0, ln = 0, rc = 1;
 	struct compare_opts opts = COMPARE_OPTS_INIT;
 	struct compare_result r;
-	struct buf out = BUF_INIT;
+	struct buf out = BUF_INIT, flames = BUF_INIT;
 	struct jw w;
 	jw_init(&w);
 	compare_result_init(&r);
@@ -122,6 +132,11 @@ static int cmd_compare(int argc, char **argv)
 	const char *label_a = engines ? a : argv[0], *label_b = engines ? b : argv[1];
 	if (compare_run(&ta, engines ? &ta : &tb, engines ? a : NULL, engines ? b : NULL, &opts,
 			&r, err, sizeof err) < 0) {
+		error("%s", err);
+		goto out;
+	}
+	if (out_dir && cmpflame_write_dir(&r, &ta, engines ? &ta : &tb, label_a, label_b, &opts,
+					  out_dir, &flames, err, sizeof err) < 0) {
 		error("%s", err);
 		goto out;
 	}
@@ -158,6 +173,7 @@ static int cmd_compare(int argc, char **argv)
 	if (!json_stdout) {
 		compare_text(&r, label_a, label_b, &opts, &out);
 		fwrite(buf_head(&out), 1, buf_used(&out), stdout);
+		fwrite(buf_head(&flames), 1, buf_used(&flames), stdout);
 	}
 	if (fflush(stdout) || ferror(stdout)) {
 		error("cannot write to standard output: %s", strerror(errno));
@@ -166,6 +182,7 @@ static int cmd_compare(int argc, char **argv)
 	rc = 0;
 out:
 	buf_free(&out);
+	buf_free(&flames);
 	jw_release(&w);
 	compare_result_release(&r);
 	if (la)

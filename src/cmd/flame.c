@@ -1,6 +1,7 @@
 /* ctxlab flame: renders folded stacks as an interactive flame graph SVG, or two profiles as
  * a differential flame graph. Option parsing and wiring only: rendering is src/profile/. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,11 @@ static const char usage[] =
 	"With --diff, the graph has the shape of B and each frame is coloured by its change from\n"
 	"A to B: red grew, blue shrank, white unchanged (inclusive counts, A scaled to B's total\n"
 	"unless --no-normalize; frames only in A are not drawn: swap the files to see them).\n"
+	"With --per-request NA,NB (the requests of A's and B's trials) each side is converted to\n"
+	"CPU-ns per request (samples x 1e9/HZ / requests, --hz as sampled, default 99), so A and B\n"
+	"compare by cost per request, not by share: the width is B's cost per request (the image\n"
+	"stands for the larger total of the two, so a cheaper B is narrower), the colour the change\n"
+	"per frame (red: more CPU per request in B, blue: less), the tooltip both costs and the %.\n"
 	"Stacks deeper than 1024 frames are cut there, the rest drawn as one frame \"[deeper\n"
 	"frames truncated]\"; bytes of a name that are not UTF-8 are drawn as '?'.\n"
 	"\n";
@@ -73,6 +79,35 @@ static int out_close(struct out *o, int r)
 static struct flamesvg_opts fo = {.normalize = 1};
 static const char *out_path; /* NULL: stdout */
 static int diff, no_normalize;
+static double per_req[2]; /* --per-request NA,NB */
+static int hz = 99;
+
+static int opt_per_request(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	double *v = o->value;
+	char *end;
+	errno = 0;
+	v[0] = strtod(arg, &end);
+	if (end != arg && *end == ',') {
+		const char *b = end + 1;
+		v[1] = strtod(b, &end);
+		if (end != b && !*end && !errno && v[0] > 0 && v[1] > 0 && isfinite(v[0]) &&
+		    isfinite(v[1]))
+			return 0;
+	}
+	return errbuf(err, errlen, "two request counts > 0, A's and B's, e.g. --per-request "
+				   "120000,118000");
+}
+
+static int opt_hz(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+	if (!arg[0] || *end || v < 1 || v > 100000)
+		return errbuf(err, errlen, "samples per second, 1..100000, e.g. --hz 99");
+	*(int *)o->value = (int)v;
+	return 0;
+}
 
 static int opt_width(const struct opt *o, const char *arg, char *err, size_t errlen)
 {
@@ -100,6 +135,11 @@ static const struct opt options[] = {
 	OPT_FLAG(0, "diff", &diff, "differential flame graph of A (before) and B (after)"),
 	OPT_FLAG(0, "no-normalize", &no_normalize,
 		 "with --diff: compare raw counts, not shares of each total"),
+	OPT_CALLBACK(0, "per-request", per_req, "NA,NB",
+		     "with --diff: CPU-ns per request of each side (NA, NB: requests served)",
+		     opt_per_request),
+	OPT_CALLBACK(0, "hz", &hz, "HZ",
+		     "with --per-request: the sampling rate of both profiles (default 99)", opt_hz),
 	OPT_STRING(0, "title", &fo.title, "TEXT",
 		   "title (default \"Flame Graph\" / \"Differential Flame Graph\")"),
 	OPT_STRING(0, "subtitle", &fo.subtitle, "TEXT", "a second line under the title"),
@@ -120,6 +160,12 @@ static int cmd_flame(int argc, char **argv)
 	if (no_normalize)
 		fo.normalize = 0;
 	struct out out = {.path = out_path};
+	if (per_req[0] > 0 && !diff)
+		return error("--per-request goes with --diff A.folded B.folded"), 2;
+	if (per_req[0] > 0) {
+		fo.ns_per_count_a = 1e9 / hz / per_req[0];
+		fo.ns_per_count_b = 1e9 / hz / per_req[1];
+	}
 	if (nfiles != (diff ? 2 : 1))
 		return error(diff ? "--diff takes two folded files: A (before) and B (after)"
 				  : "one folded file expected (see 'ctxlab flame --help')"), 2;

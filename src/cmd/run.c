@@ -54,7 +54,7 @@ static const char *seed;
 static int opt_profile(const struct opt *o, const char *arg, char *err, size_t errlen)
 {
 	enum spec_profile pr = SPEC_PROFILE_FIRST;
-	if (arg && spec_profile_parse(arg, &pr) < 0)
+	if (arg && (spec_profile_parse(arg, &pr) < 0 || pr == SPEC_PROFILE_CELLS))
 		return errbuf(err, errlen, "use --profile, --profile=first, --profile=all or "
 				  "--profile=off");
 	*(int *)o->value = (int)pr;
@@ -71,7 +71,9 @@ static const struct opt options[] = {
 	OPT_CALLBACK_OPTARG(0, "profile", &profile, "MODE",
 			    "profile trials into flame graphs (DIR/flame/CELL/, linked from\n"
 			    "the report): first (MODE's default: the first repeat of every\n"
-			    "cell), all or off; overrides the spec's [experiment] profile.\n"
+			    "cell), all or off; overrides the spec's [experiment] profile\n"
+			    "(which may also be cells:KEY=VALUE...: the first repeat of the\n"
+			    "matching cells only, e.g. one cell per engine).\n"
 			    "Sampling at 99 Hz adds a little to the server CPU of a profiled\n"
 			    "trial (docs/metrics.md)",
 			    opt_profile),

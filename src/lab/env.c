@@ -124,6 +124,8 @@ int env_write(const char *dir, const struct spec *s, const struct env_run *o, ch
 	jw_kdouble(&w, "duration_s", s->duration_ns / 1e9);
 	jw_kbool(&w, "quick", s->quick);
 	jw_kstr(&w, "profile", spec_profile_name(s->profile));
+	if (s->profile == SPEC_PROFILE_CELLS)
+		jw_kstr(&w, "profile_cells", s->profile_cells);
 	/* a decimal string: a uint64 does not fit a JSON number every reader keeps exact */
 	char seed[32];
 	snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->seed);

@@ -908,7 +908,8 @@ static int run_open(struct run *r, struct ctx *c, const struct spec *s,
 		r->nextra_done += r->done[k];
 	r->ndone -= r->nextra_done;
 	for (int k = 0; k < r->ntrials; k++)
-		r->nprof_left += !r->done[k] && spec_profiled(s, k / r->ncells);
+		r->nprof_left += !r->done[k] &&
+				  spec_profiled_cell(s, &r->cells[k % r->ncells], k / r->ncells);
 	for (int i = 0; i < r->ncells; i++)
 		spec_cell_id(r->cells, r->ncells, i, r->ids[i], sizeof r->ids[i]);
 	/* appended to, never through a link or into a device planted in the directory */
@@ -963,7 +964,7 @@ static void trial_init(struct trial *t, const struct spec *s, const struct run *
 	t->repeat = repeat;
 	t->cell = &r->cells[i];
 	t->cell_id = r->ids[i];
-	t->want_profile = spec_profiled(s, t->repeat);
+	t->want_profile = spec_profiled_cell(s, t->cell, t->repeat);
 	if (t->repeat)
 		snprintf(t->flame_dir, sizeof t->flame_dir, "flame/%s-r%d", t->cell_id, t->repeat);
 	else

@@ -239,6 +239,38 @@ static int valid_host(const char *v)
 	return 0;
 }
 
+/* profile = cells:TERM... (the first value) or a further TERM of it: 1 when val is one
+ * (checked: each TERM is KEY=VALUE with KEY a [server] or [load] key), 0 when not. */
+static int profile_cells_terms(struct pstate *ps, const struct spec_value *val)
+{
+	const char *v = val->text;
+	const struct spec_key *k = spec_get(ps->s, "experiment", "profile");
+	int first = k && val == &k->v[0];
+	if (first && strncmp(v, "cells:", 6))
+		return 0;
+	if (!first && (!k || strncmp(k->v[0].text, "cells:", 6)))
+		return 0;
+	char buf[256];
+	snprintf(buf, sizeof buf, "%s", first ? v + 6 : v);
+	int nterms = 0;
+	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(t, '=');
+		if (eq)
+			*eq = 0;
+		if (!eq || !eq[1] || (!keydef_find("server", t) && !keydef_find("load", t))) {
+			fail(ps, ps->line, "bad profile term '%s' in '%s' (allowed: KEY=VALUE with KEY "
+			     "a [server] or [load] key, e.g. profile = cells:proto=http "
+			     "connections=64)", t, v);
+			return 1;
+		}
+		nterms++;
+	}
+	if (!nterms)
+		fail(ps, ps->line, "profile 'cells:' names no cell (e.g. profile = cells:proto=http "
+		     "connections=64)");
+	return 1;
+}
+
 static int check_value(struct pstate *ps, const struct keydef *kd, const char *section,
 		       struct spec_value *val)
 {
@@ -360,7 +392,9 @@ static int check_value(struct pstate *ps, const struct keydef *kd, const char *s
 		return 1;
 	case V_PROFILE: {
 		enum spec_profile pr;
-		if (spec_profile_parse(v, &pr) < 0)
+		if (profile_cells_terms(ps, val))
+			return !ps->failed;
+		if (spec_profile_parse(v, &pr) < 0 || pr == SPEC_PROFILE_CELLS)
 			return fail(ps, ps->line, "bad profile '%s' (allowed: %s; first = the "
 				    "first repeat of every cell)", v, SPEC_PROFILE_VALUES);
 		return 1;
@@ -495,7 +529,8 @@ static int handler(void *user, const char *section, const char *name, const char
 	int first = k->n;
 	if (!split_values(ps, k, value, kd->type == V_TEXT))
 		return 0;
-	if (!kd->list && k->n > 1 && kd->type != V_TEXT)
+	if (!kd->list && k->n > 1 && kd->type != V_TEXT &&
+	    !(kd->type == V_PROFILE && !strncmp(k->v[0].text, "cells:", 6)))
 		return fail(ps, ps->line, "'%s' takes one value, not a list (got %d values)", name, k->n);
 	if (kd->type == V_TEXT)
 		return 1;
@@ -547,6 +582,39 @@ static int machine_cpus(void)
 
 static uint64_t matrix_cells(const struct spec *s);
 static int check_answers(struct pstate *ps);
+
+/* profile = cells:...: s->profile_cells = the terms joined by spaces; a selector that matches
+ * no cell of the matrix is an error (it would profile nothing). */
+static int finish_profile_cells(struct pstate *ps)
+{
+	struct spec *s = ps->s;
+	const struct spec_key *k = spec_get(s, "experiment", "profile");
+	if (!k || !k->n || strncmp(k->v[0].text, "cells:", 6))
+		return 1;
+	s->profile = SPEC_PROFILE_CELLS;
+	size_t o = 0;
+	for (int i = 0; i < k->n; i++) {
+		const char *v = i ? k->v[i].text : k->v[i].text + 6;
+		for (; *v && o + 2 < sizeof s->profile_cells; v++)
+			s->profile_cells[o++] = *v == ',' ? ' ' : *v;
+		if (o && s->profile_cells[o - 1] != ' ' && o + 2 < sizeof s->profile_cells)
+			s->profile_cells[o++] = ' ';
+	}
+	while (o && s->profile_cells[o - 1] == ' ')
+		o--;
+	s->profile_cells[o] = 0;
+	struct spec_cell *cells;
+	int n = spec_cells(s, &cells), hit = 0;
+	for (int i = 0; i < n && !hit; i++)
+		hit = spec_cell_selected(s, &cells[i]);
+	if (n >= 0)
+		free(cells);
+	if (n > 0 && !hit)
+		return fail(ps, k->line, "profile = cells:%s matches no cell of the matrix (each "
+			    "KEY=VALUE must be a value of the spec, e.g. connections=64 when 64 is "
+			    "among the connections)", s->profile_cells);
+	return 1;
+}
 
 static int finish(struct pstate *ps)
 {
@@ -631,6 +699,8 @@ static int finish(struct pstate *ps)
 	units_parse_duration_ns(single(s, "experiment", "duration", "10s"), &s->duration_ns, e,
 				sizeof e);
 	spec_profile_parse(single(s, "experiment", "profile", "off"), &s->profile);
+	if (!finish_profile_cells(ps))
+		return 0;
 	const char *sd = single(s, "experiment", "seed", NULL);
 	s->seed_set = sd && spec_seed_parse(sd, &s->seed) == 0;
 	spec_precision_parse(single(s, "experiment", "precision", "5%"), &s->precision);
@@ -898,6 +968,24 @@ int spec_drop_engine(struct spec *s, const char *engine, const char *why)
 	return -1;
 }
 
+/* After spec_quick: a profile = cells: selector that no cell of the reduced matrix matches
+ * profiles nothing; a note says so (the run goes on). */
+static void quick_profile_note(struct spec *s)
+{
+	if (s->profile != SPEC_PROFILE_CELLS || s->nnotes >= SPEC_MAX_NOTES)
+		return;
+	struct spec_cell *cells;
+	int n = spec_cells(s, &cells), hit = 0;
+	for (int i = 0; i < n && !hit; i++)
+		hit = spec_cell_selected(s, &cells[i]);
+	if (n >= 0)
+		free(cells);
+	if (n > 0 && !hit)
+		snprintf(s->notes[s->nnotes++], sizeof s->notes[0],
+			 "profile = cells:%.120s matches no cell of the quick matrix: nothing is "
+			 "profiled", s->profile_cells);
+}
+
 void spec_quick(struct spec *s)
 {
 	s->quick = 1;
@@ -932,12 +1020,13 @@ void spec_quick(struct spec *s)
 		k->v[1] = vhi;
 		k->n = 2;
 	}
+	quick_profile_note(s);
 }
 
 int spec_profile_parse(const char *text, enum spec_profile *p)
 {
-	static const char *const names[] = {"off", "first", "all"};
-	for (int i = 0; i < 3; i++)
+	static const char *const names[] = {"off", "first", "all", "cells"};
+	for (int i = 0; i < 4; i++)
 		if (!strcmp(text, names[i])) {
 			*p = (enum spec_profile)i;
 			return 0;
@@ -947,19 +1036,60 @@ int spec_profile_parse(const char *text, enum spec_profile *p)
 
 const char *spec_profile_name(enum spec_profile p)
 {
-	return p == SPEC_PROFILE_ALL ? "all" : p == SPEC_PROFILE_FIRST ? "first" : "off";
+	return p == SPEC_PROFILE_ALL ? "all" : p == SPEC_PROFILE_FIRST ? "first"
+	       : p == SPEC_PROFILE_CELLS ? "cells" : "off";
 }
 
 int spec_profiled(const struct spec *s, int repeat)
 {
-	return s->profile == SPEC_PROFILE_ALL || (s->profile == SPEC_PROFILE_FIRST && repeat == 0);
+	return s->profile == SPEC_PROFILE_ALL ||
+	       ((s->profile == SPEC_PROFILE_FIRST || s->profile == SPEC_PROFILE_CELLS) &&
+		repeat == 0);
+}
+
+int spec_cell_selected(const struct spec *s, const struct spec_cell *c)
+{
+	if (s->profile != SPEC_PROFILE_CELLS)
+		return 1;
+	const char *p = s->profile_cells;
+	if (!*p)
+		return 0;
+	while (*p) {
+		size_t len = strcspn(p, " ");
+		const char *eq = memchr(p, '=', len);
+		int ok = 0;
+		for (int j = 0; eq && j < c->nparams && !ok; j++)
+			ok = strlen(c->p[j].key) == (size_t)(eq - p) &&
+			     !strncmp(c->p[j].key, p, (size_t)(eq - p)) &&
+			     strlen(c->p[j].value) == len - (size_t)(eq - p) - 1 &&
+			     !strncmp(c->p[j].value, eq + 1, len - (size_t)(eq - p) - 1);
+		if (!ok)
+			return 0;
+		p += len;
+		while (*p == ' ')
+			p++;
+	}
+	return 1;
+}
+
+int spec_profiled_cell(const struct spec *s, const struct spec_cell *c, int repeat)
+{
+	return spec_profiled(s, repeat) && spec_cell_selected(s, c);
 }
 
 int spec_profiled_trials(const struct spec *s, int ncells, int from, int ntrials)
 {
-	int n = 0;
+	struct spec_cell *cells = NULL;
+	int nc = 0, n = 0;
+	if (s->profile == SPEC_PROFILE_CELLS && (nc = spec_cells(s, &cells)) != ncells) {
+		if (nc >= 0)
+			free(cells);
+		return 0;
+	}
 	for (int k = from < 0 ? 0 : from; ncells > 0 && k < ntrials; k++)
-		n += spec_profiled(s, k / ncells);
+		n += cells ? spec_profiled_cell(s, &cells[k % ncells], k / ncells)
+			   : spec_profiled(s, k / ncells);
+	free(cells);
 	return n;
 }
 
@@ -1109,6 +1239,13 @@ uint64_t spec_estimate_ns(const struct spec *s, int ntrials, int nprofiled)
 	       (uint64_t)nprofiled * SPEC_PROFILE_OVERHEAD_NS;
 }
 
+/* "the first repeat of the cells with KEY=VALUE...": for --dry-run */
+static const char *profile_cells_what(const struct spec *s, char *out, size_t len)
+{
+	snprintf(out, len, "the first repeat of the cells with %s", s->profile_cells);
+	return out;
+}
+
 void spec_print_matrix(const struct spec *s, FILE *f)
 {
 	struct spec_cell *cells;
@@ -1159,7 +1296,7 @@ void spec_print_matrix(const struct spec *s, FILE *f)
 		fprintf(f, "precision: off (fixed rounds only%s)\n",
 			s->precision > 0 ? ": max_repeat is not above repeat" : "");
 	int np = spec_profiled_trials(s, n, 0, n * s->repeat);
-	char pc[32];
+	char pc[32], pw[400];
 	units_format_duration(SPEC_PROFILE_OVERHEAD_NS, pc, sizeof pc);
 	if (s->profile == SPEC_PROFILE_OFF)
 		fprintf(f, "profiling: off\n");
@@ -1168,7 +1305,8 @@ void spec_print_matrix(const struct spec *s, FILE *f)
 			   "~%s longer (the profiler writes its flame graph)\n",
 			spec_profile_name(s->profile),
 			s->profile == SPEC_PROFILE_ALL ? "every trial"
-						       : "the first repeat of every cell",
+			: s->profile == SPEC_PROFILE_CELLS ? profile_cells_what(s, pw, sizeof pw)
+							   : "the first repeat of every cell",
 			np, n * s->repeat, pc);
 	uint64_t est = spec_estimate_ns(s, n * s->repeat, np);
 	fprintf(f, "estimated duration: %s = %.1f min (per trial: %s warm-up + %s measured + ~%s "

@@ -1,8 +1,11 @@
 /* spec: experiment specs (INI, read with libinih) and their matrix of cells.
  *
- *   [experiment] name, question, repeat, warmup, duration, profile (off | first | all: which
- *                trials `ctxlab run` profiles into flame graphs; first = the first repeat of
- *                every cell), seed (the trial order's; default: drawn by the runner),
+ *   [experiment] name, question, repeat, warmup, duration, profile (off | first | all |
+ *                cells:SELECTOR: which trials `ctxlab run` profiles into flame graphs; first =
+ *                the first repeat of every cell; cells:KEY=VALUE... = the first repeat of the
+ *                cells whose parameters have every KEY=VALUE, e.g. `profile = cells:proto=http
+ *                connections=64`, one cell per engine; terms separated by spaces or commas,
+ *                matching no cell is an error), seed (the trial order's; default: drawn by the runner),
  *                precision (N% | off, default 5%: target 95% CI half-width of each cell's
  *                decisive figure relative to its median), max_repeat (default 3 x repeat),
  *                budget (the whole run's wall time; default 1.5 x the fixed rounds' estimate)
@@ -65,8 +68,8 @@ struct spec_key {
 	struct spec_value v[SPEC_MAX_VALUES];
 };
 
-enum spec_profile { SPEC_PROFILE_OFF, SPEC_PROFILE_FIRST, SPEC_PROFILE_ALL };
-#define SPEC_PROFILE_VALUES "off, first, all"
+enum spec_profile { SPEC_PROFILE_OFF, SPEC_PROFILE_FIRST, SPEC_PROFILE_ALL, SPEC_PROFILE_CELLS };
+#define SPEC_PROFILE_VALUES "off, first, all, cells:KEY=VALUE..."
 
 struct spec {
 	char file[512];         /* the name used in messages */
@@ -75,6 +78,7 @@ struct spec {
 	int repeat;
 	uint64_t warmup_ns, duration_ns;
 	enum spec_profile profile; /* [experiment] profile, or `run --profile` */
+	char profile_cells[256]; /* profile = cells:...: the terms, "key=value key=value" */
 	char server_host[256], load_host[256];
 	char server_address[64]; /* where the server listens and the load connects; default 127.0.0.1 */
 	int nkeys;
@@ -139,12 +143,18 @@ int spec_drop_engine(struct spec *s, const char *engine, const char *why);
  * connections reduced to its smallest and largest value. */
 void spec_quick(struct spec *s);
 
-/* "off", "first", "all" -> 0 and *p set; anything else -> -1. */
+/* "off", "first", "all", "cells" -> 0 and *p set; anything else -> -1 (the selector of
+ * cells:... is the spec's, s->profile_cells). */
 int spec_profile_parse(const char *text, enum spec_profile *p);
 const char *spec_profile_name(enum spec_profile p);
 /* Whether the trials of (0-based) repeat r are profiled. */
 int spec_profiled(const struct spec *s, int repeat);
-/* How many of the trials numbered [from, ntrials) are profiled (trial k is repeat k / ncells). */
+/* Whether cell c is profiled in repeat r: spec_profiled, and with cells:SELECTOR c matches. */
+int spec_profiled_cell(const struct spec *s, const struct spec_cell *c, int repeat);
+/* Whether cell c has every key=value term of s->profile_cells (1 when there is none). */
+int spec_cell_selected(const struct spec *s, const struct spec_cell *c);
+/* How many of the trials numbered [from, ntrials) are profiled (trial k is repeat k / ncells,
+ * of the cell k % ncells of spec_cells). */
 int spec_profiled_trials(const struct spec *s, int ncells, int from, int ntrials);
 
 /* A name for cell i of cells[0..n) that is a safe file name (letters, digits, '.', '_', '-')
@@ -157,7 +167,7 @@ char *spec_cell_id(const struct spec_cell *cells, int n, int i, char *out, size_
 uint64_t spec_estimate_ns(const struct spec *s, int ntrials, int nprofiled);
 #define SPEC_TRIAL_OVERHEAD_NS 400000000ULL /* start/stop of server and load per trial */
 /* a profiled trial waits for the profiler to symbolize and write its flame graph */
-#define SPEC_PROFILE_OVERHEAD_NS 500000000ULL
+#define SPEC_PROFILE_OVERHEAD_NS 800000000ULL /* measured: docs/metrics.md, "Profiled trials" */
 
 /* "N%" (0 < N <= 100) -> N / 100, "off" -> 0; anything else -> -1. */
 int spec_precision_parse(const char *text, double *precision);

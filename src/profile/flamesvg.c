@@ -160,6 +160,8 @@ struct render {
 	double max_delta;
 	const char *unit;
 	uint64_t total;
+	double kb;      /* per request: B' per count of B (ns/req); 0 = count mode */
+	double full;    /* per request: the value the full width stands for (ns/req) */
 };
 
 /* Length of the well-formed UTF-8 sequence at s that XML 1.0 allows (no surrogates,
@@ -233,11 +235,17 @@ static uint32_t name_hash(const char *s)
 	return h;
 }
 
+/* A frame's B value: its count, or CPU-ns per request in per-request mode. */
+static double bval(const struct render *r, const struct node *nd)
+{
+	return r->kb > 0 ? (double)nd->b * r->kb : (double)nd->b;
+}
+
 static void color(const struct render *r, const struct node *nd, int depth, char *buf,
 		  size_t len)
 {
 	if (r->diff) {
-		double d = (double)nd->b - nd->a;
+		double d = bval(r, nd) - nd->a;
 		double s = r->max_delta > 0 ? fabs(d) / r->max_delta : 0;
 		int v = (int)lround(255 - 200 * (s > 1 ? 1 : s));
 		if (d > 0 && v < 255)
@@ -279,7 +287,14 @@ static void frame(struct render *r, uint32_t i, double x, int depth)
 	fputs("\"><title>", o);
 	xml_escape(o, nd->name, SIZE_MAX);
 	double pct = r->total ? 100.0 * (double)nd->b / (double)r->total : 0;
-	if (r->diff) {
+	if (r->diff && r->kb > 0) {
+		double bv = bval(r, nd);
+		fprintf(o, " (A %.1f %s, B %.1f %s, ", nd->a, r->unit, bv, r->unit);
+		if (nd->a > 0)
+			fprintf(o, "%+.1f%%)", 100.0 * (bv - nd->a) / nd->a);
+		else
+			fputs("new)", o);
+	} else if (r->diff) {
 		double d = (double)nd->b - nd->a;
 		fprintf(o, " (B %llu %s, %.2f%%; A %.0f; delta %+.0f, %+.2f%%)",
 			(unsigned long long)nd->b, r->unit, pct, nd->a, d,
@@ -315,7 +330,7 @@ static void measure(struct render *r, uint32_t i, int depth)
 	if (depth > r->max_depth)
 		r->max_depth = depth;
 	if (r->diff && depth > 0) {
-		double d = fabs((double)nd->b - nd->a);
+		double d = fabs(bval(r, nd) - nd->a);
 		if (d > r->max_delta)
 			r->max_delta = d;
 	}
@@ -414,13 +429,20 @@ static const char script[] =
 static int render(const struct tree *t, int diff, const struct flamesvg_opts *o, FILE *out)
 {
 	struct render r = {.t = t, .out = out, .diff = diff};
+	if (diff && o && o->ns_per_count_a > 0 && o->ns_per_count_b > 0) {
+		r.kb = o->ns_per_count_b;
+		double tb = (double)t->v[0].b * r.kb;
+		r.full = tb > t->v[0].a ? tb : t->v[0].a;
+	}
 	int width = o && o->width_px > 0 ? o->width_px : 1200;
 	r.min_w = o && o->min_width_px > 0 ? o->min_width_px : 0.1;
-	r.unit = o && o->unit ? o->unit : "samples";
+	r.unit = o && o->unit ? o->unit : r.kb > 0 ? "ns/req" : "samples";
 	r.total = t->v[0].b;
 	if (!r.total)
 		return -ENODATA;
 	r.scale = (double)(width - 2 * PAD_X) / (double)r.total;
+	if (r.kb > 0) /* px per count of B: the full width is the larger total per request */
+		r.scale = (double)(width - 2 * PAD_X) * r.kb / r.full;
 	measure(&r, 0, 0);
 	r.height = PAD_TOP + PAD_BOTTOM + (r.max_depth + 1) * FRAME_H;
 	const char *title = o && o->title ? o->title
@@ -492,7 +514,9 @@ int flamesvg_write_diff(const struct folded *a, const struct folded *b,
 	struct tree t;
 	int r = build(&t);
 	double scale = 1.0;
-	if (o && o->normalize && a->total)
+	if (o && o->ns_per_count_a > 0 && o->ns_per_count_b > 0)
+		scale = o->ns_per_count_a; /* per request: A' in ns/req */
+	else if (o && o->normalize && a->total)
 		scale = (double)b->total / (double)a->total;
 	for (size_t i = 0; !r && i < b->n; i++)
 		if (b->e[i].count)

@@ -19,6 +19,16 @@
  * only in A have no width in B and are not drawn (swap the arguments to see them). Tooltips
  * give A', B and the delta.
  *
+ * Per request (flamesvg_opts.ns_per_count_a/_b both > 0, e.g. the sampling period divided by
+ * the requests the trial served): every count is converted to CPU-ns per request, A's with
+ * ns_per_count_a and B's with ns_per_count_b (normalize is then ignored): A' = count_A x
+ * ns_per_count_a, B' = count_B x ns_per_count_b. The image width stands for the larger of
+ * the two totals, so a B that costs less per request than A is drawn narrower than the image
+ * (B's root = B's total share of it); widths are B' (B's shape, as above). Colour by
+ * delta = B' - A' per frame (red: costs more per request in B, blue: less), saturation =
+ * |delta| / the largest |delta|. Tooltips: "name (A 1234 ns/req, B 1100 ns/req, -10.9%)"
+ * (the % is delta / A'; "new" when A' = 0).
+ *
  * Depth: a stack deeper than FLAMESVG_MAX_DEPTH frames (below "all") is cut there; its
  * deeper frames are drawn as one frame named FLAMESVG_TRUNCATED. Names are any bytes: what
  * is not well-formed UTF-8, and control characters, are drawn as '?'; labels are shortened
@@ -44,6 +54,8 @@ struct flamesvg_opts {
 	int width_px;          /* 0 = 1200 */
 	double min_width_px;   /* 0 = 0.1 */
 	int normalize;         /* diff only: scale A to B's total (1 recommended) */
+	double ns_per_count_a; /* diff only: per-request mode when both > 0 (see above) */
+	double ns_per_count_b;
 };
 
 int flamesvg_write(const struct folded *f, const struct flamesvg_opts *o, FILE *out);

@@ -224,6 +224,88 @@ static void test_profile_key(void **state)
 	assert_string_equal(spec_profile_name(SPEC_PROFILE_FIRST), "first");
 }
 
+static void expect_error(const char *text, const char *want1, const char *want2);
+
+/* profile = cells:SELECTOR: the first repeat of the matching cells only (one per engine
+ * here), counted in the estimate; the terms may be split by spaces or commas; bad terms and
+ * a selector that matches nothing are FILE:LINE errors. */
+static void test_profile_cells(void **state)
+{
+	(void)state;
+	struct spec s;
+	char err[512] = "";
+	const char *text = "[experiment]\nrepeat = 2\nduration = 1s\nwarmup = 0s\n"
+			   "profile = cells:proto=http connections=64\n"
+			   "[server]\nengine = epoll fork thread\nproto = http sink\n"
+			   "[load]\nconnections = 1 64\n";
+	if (spec_parse_text(&s, text, "p.ini", &cat, 0, err, sizeof err))
+		fail_msg("%s", err);
+	assert_int_equal(s.profile, SPEC_PROFILE_CELLS);
+	assert_string_equal(s.profile_cells, "proto=http connections=64");
+	struct spec_cell *c;
+	int n = spec_cells(&s, &c);
+	assert_int_equal(n, 3 * 2 * 2);
+	int sel = 0;
+	for (int i = 0; i < n; i++) {
+		int want = !strcmp(c[i].proto, "http") && c[i].connections == 64;
+		assert_int_equal(spec_cell_selected(&s, &c[i]), want);
+		assert_int_equal(spec_profiled_cell(&s, &c[i], 0), want);
+		assert_false(spec_profiled_cell(&s, &c[i], 1));
+		sel += want;
+	}
+	assert_int_equal(sel, 3); /* one per engine */
+	assert_int_equal(spec_profiled_trials(&s, n, 0, n * 2), 3);
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	spec_print_matrix(&s, f);
+	fclose(f);
+	assert_non_null(strstr(out, "profiling: cells (the first repeat of the cells with "
+				    "proto=http connections=64): 3 of 24 trials"));
+	char want[128];
+	uint64_t est = 24ULL * (1000000000ULL + SPEC_TRIAL_OVERHEAD_NS) + 3 * SPEC_PROFILE_OVERHEAD_NS;
+	snprintf(want, sizeof want, "= %.1f min", est / 60e9);
+	assert_non_null(strstr(out, want));
+	free(out);
+	free(c);
+	/* --quick keeps connections 1 and 64 here: still 3 profiled cells, no note */
+	spec_quick(&s);
+	assert_int_equal(s.nnotes, 0);
+	spec_release(&s);
+	/* commas, one term */
+	if (spec_parse_text(&s, "[experiment]\nprofile = cells:engine=fork,connections=1\n"
+				"[server]\nengine = epoll fork\nproto = http\n"
+				"[load]\nconnections = 1 4\n", "p.ini", &cat, 0, err, sizeof err))
+		fail_msg("%s", err);
+	assert_string_equal(s.profile_cells, "engine=fork connections=1");
+	n = spec_cells(&s, &c);
+	assert_int_equal(spec_profiled_trials(&s, n, 0, n * s.repeat), 1);
+	free(c);
+	spec_release(&s);
+	/* a selector the quick matrix (connections 1 and 16) leaves out: a note says so */
+	if (spec_parse_text(&s, "[experiment]\nprofile = cells:connections=4\n"
+				"[server]\nengine = epoll\nproto = http\n"
+				"[load]\nconnections = 1 4 16\n", "p.ini", &cat, 0, err, sizeof err))
+		fail_msg("%s", err);
+	spec_quick(&s);
+	n = spec_cells(&s, &c);
+	assert_int_equal(spec_profiled_trials(&s, n, 0, n * s.repeat), 0);
+	assert_int_equal(s.nnotes, 1);
+	assert_non_null(strstr(s.notes[0], "profile = cells:connections=4 matches no cell of the "
+					   "quick matrix"));
+	free(c);
+	spec_release(&s);
+	expect_error("[experiment]\nprofile = cells:connections=64\n[server]\nengine = fork\n"
+		     "proto = http\n[load]\nconnections = 1 4\n",
+		     "bad.ini:2: profile = cells:connections=64 matches no cell", NULL);
+	expect_error("[experiment]\nprofile = cells:colour=red\n[server]\nengine = fork\n"
+		     "proto = http\n", "bad.ini:2: bad profile term 'colour'", NULL);
+	expect_error("[experiment]\nprofile = cells:\n[server]\nengine = fork\nproto = http\n",
+		     "bad.ini:2: profile 'cells:' names no cell", NULL);
+	expect_error("[experiment]\nprofile = first proto=http\n[server]\nengine = fork\n"
+		     "proto = http\n", "bad.ini:2: 'profile' takes one value", NULL);
+}
+
 static void expect_error(const char *text, const char *want1, const char *want2)
 {
 	struct spec s;
@@ -368,6 +450,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_catalog),
+		cmocka_unit_test(test_profile_cells),
 		cmocka_unit_test(test_default_equals_file),
 		cmocka_unit_test(test_default_parses_leniently),
 		cmocka_unit_test(test_matrix_product),

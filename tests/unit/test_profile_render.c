@@ -317,6 +317,49 @@ static void test_svg_diff(void **state)
 	folded_release(&b);
 }
 
+/* Per request: each side's counts x (period / its requests). A: 100 requests, B: 50, period
+ * 1 ms (1e6 ns): A' work 300000 ns/req, io 100000; B' work 400000 (+33.3%), io 40000 (-60%),
+ * newf 60000 (new). B has fewer samples of work than A, but costs more per request: red,
+ * where the share normalisation would see almost no change. */
+static void test_svg_diff_per_request(void **state)
+{
+	(void)state;
+	struct folded a, b;
+	parse(&a, "p;main;work 30\np;main;io 10\n");
+	parse(&b, "p;main;work 20\np;main;io 2\np;main;newf 3\n");
+	folded_sort(&a);
+	folded_sort(&b);
+	struct flamesvg_opts o = {.normalize = 1, .ns_per_count_a = 1e6 / 100,
+				  .ns_per_count_b = 1e6 / 50};
+	char *svg = render(&a, &b, &o);
+	assert_non_null(strstr(svg, "work (A 300000.0 ns/req, B 400000.0 ns/req, +33.3%)"));
+	assert_non_null(strstr(svg, "io (A 100000.0 ns/req, B 40000.0 ns/req, -60.0%)"));
+	assert_non_null(strstr(svg, "newf (A 0.0 ns/req, B 60000.0 ns/req, new)"));
+	assert_non_null(strstr(svg, "all (A 400000.0 ns/req, B 500000.0 ns/req, +25.0%)"));
+	/* largest |delta| below the root: work and main, +100000: full red; io -60000: 0.6 */
+	const char *w = strstr(svg, "data-n=\"work\"");
+	const char *i = strstr(svg, "data-n=\"io\"");
+	assert_non_null(w);
+	assert_non_null(i);
+	assert_true(strstr(w, "fill=\"rgb(255,55,55)\"") < strstr(w, "</g>"));
+	assert_true(strstr(i, "fill=\"rgb(135,135,255)\"") < strstr(i, "</g>"));
+	/* B costs more: B spans the whole width (1180 px) */
+	assert_non_null(strstr(svg, "data-n=\"all\"><title>"));
+	assert_non_null(strstr(svg, "data-x=\"0.00\" data-w=\"1180.00\" data-d=\"0\""));
+	free(svg);
+	/* B at 100 requests: 250000 ns/req, cheaper than A: root 1180 x 250000/400000 = 737.5 */
+	o.ns_per_count_b = 1e6 / 100;
+	svg = render(&a, &b, &o);
+	assert_non_null(strstr(svg, "data-x=\"0.00\" data-w=\"737.50\" data-d=\"0\""));
+	assert_non_null(strstr(svg, "all (A 400000.0 ns/req, B 250000.0 ns/req, -37.5%)"));
+	/* work 200000 vs 300000: -100000, the largest change: full blue */
+	w = strstr(svg, "data-n=\"work\"");
+	assert_true(strstr(w, "fill=\"rgb(55,55,255)\"") < strstr(w, "</g>"));
+	free(svg);
+	folded_release(&a);
+	folded_release(&b);
+}
+
 /* ---- a minimal protobuf reader for the pprof check ---- */
 
 struct pb {
@@ -447,7 +490,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_merge), cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_functions),   cmocka_unit_test(test_svg),
-		cmocka_unit_test(test_svg_diff),    cmocka_unit_test(test_pprof),
+		cmocka_unit_test(test_svg_diff),    cmocka_unit_test(test_svg_diff_per_request),    cmocka_unit_test(test_pprof),
 		cmocka_unit_test(test_frame_escape), cmocka_unit_test(test_svg_hostile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
