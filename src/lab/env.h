@@ -11,7 +11,7 @@
 
 struct env_run {
 	const char *argv_line;  /* the command line ("command"), NULL = left out */
-	int is_default;         /* the embedded default experiment */
+	int is_default;         /* a bundled experiment (read leniently) */
 	int ncells, ntrials;
 };
 

@@ -309,7 +309,15 @@ static void first_sentence(const char *q, char *out, size_t len)
 	out[o] = 0;
 }
 
-/* The fixed rounds' and the whole run's estimate of a parsed spec, as "~8.2 min" texts. */
+static void minutes(uint64_t ns, char *out, size_t len)
+{
+	if (ns < 60 * 1000000000ULL)
+		snprintf(out, len, "%.0f s", ns / 1e9);
+	else
+		snprintf(out, len, "%.1f min", ns / 60e9);
+}
+
+/* The fixed rounds' and the whole run's estimate of a parsed spec, as "8.2 min" texts. */
 static void list_estimate(const struct spec *s, char *fixed, size_t flen, char *whole,
 			  size_t wlen)
 {
@@ -318,12 +326,12 @@ static void list_estimate(const struct spec *s, char *fixed, size_t flen, char *
 	free(cells);
 	int trials = n * s->repeat;
 	uint64_t est = spec_estimate_ns(s, trials, spec_profiled_trials(s, n, 0, trials));
-	snprintf(fixed, flen, "%.1f min", est / 60e9);
+	minutes(est, fixed, flen);
 	whole[0] = 0;
 	if (s->precision > 0 && s->max_repeat > s->repeat) {
 		uint64_t b = spec_budget_ns(s, n);
 		if (b > est)
-			snprintf(whole, wlen, "%.1f min", b / 60e9);
+			minutes(b, whole, wlen);
 	}
 }
 

@@ -1,5 +1,5 @@
 /* experiment: what `ctxlab run` does, from its options to a results directory full of trial
- * records: read the spec (a file, the embedded default, or DIR/spec.ini and DIR/env.json on
+ * records: read the spec (a file, a bundled experiment (lab/bundled.h), or DIR/spec.ini and DIR/env.json on
  * --resume), drop the default's engines that do not start here (runner_probe), apply --quick
  * and --profile, pick and lock the results directory, and run the trials (runner_run).
  * The report is the caller's next step (report_write on res.dir, with the lock still held).

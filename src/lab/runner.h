@@ -42,7 +42,7 @@ struct runner_opts {
 				 * cell key and repeat; invalid lines are skipped and kept) */
 	int quiet;              /* no progress bar (the messages go through info(): the caller
 				 * sets log_set_quiet for -q) */
-	int is_default;         /* the embedded default experiment (recorded for --resume) */
+	int is_default;         /* a bundled experiment (recorded for --resume) */
 	uint64_t ready_timeout_ns; /* wait for the listening line (default 10 s) */
 };
 
