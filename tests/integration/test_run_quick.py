@@ -135,6 +135,9 @@ def main():
         rows = list(csv.DictReader(open(os.path.join(out, "trials.csv"))))
         assert len(rows) == len(recs)
         html = open(os.path.join(out, "report.html")).read()
+        # what a chat cell's figures mean (requests are deliveries), in both reports
+        assert "chat: a fan-out protocol" in html
+        assert "chat: a fan-out protocol" in open(os.path.join(out, "report.md")).read()
         ch = Charts()
         ch.feed(html)
         exp = expected_points(out)
