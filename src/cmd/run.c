@@ -14,7 +14,8 @@
 #include "report/report.h"
 
 static const char usage[] =
-	"usage: ctxlab run [options] [SPEC.ini]\n"
+	"usage: ctxlab run [options] [SPEC.ini | NAME]\n"
+	"   or: ctxlab run --list\n"
 	"   or: ctxlab run --resume DIR\n"
 	"\n"
 	"Runs an experiment: every cell of the spec's matrix (every list-valued key is an axis),\n"
@@ -26,10 +27,14 @@ static const char usage[] =
 	"its CPUs, runs 'ctxlab load' on the other CPUs (when there are any), measures the\n"
 	"server's whole process tree over the measured window, stops everything and appends one\n"
 	"record to DIR/trials.jsonl. At the end it writes trials.csv, report.md and report.html\n"
-	"and prints the path of report.html. With no SPEC it runs the embedded default\n"
-	"experiment (experiments/papaya.ini: fork, thread, epoll, coro and Go at 1 to 256\n"
-	"connections, sink at 1 Mbps per connection and HTTP closed loop, 1 CPU and all CPUs;\n"
-	"engines missing from this build are left out with a note).\n"
+	"and prints the path of report.html. NAME runs a bundled experiment (every\n"
+	"experiments/NAME.ini is embedded in the binary; --list shows them with their question\n"
+	"and estimated time here); a SPEC path that exists wins over a bundled name. With no\n"
+	"argument it runs the bundled default, papaya (fork, thread, epoll, coro and Go at 1 to\n"
+	"256 connections: sink at 1 Mbps per connection, HTTP closed loop and chat at a fixed\n"
+	"room rate; on 1, 2 and 4 CPUs as the machine allows, always leaving the load CPUs of\n"
+	"its own). In a bundled experiment, engines missing from this build and CPU counts this\n"
+	"machine cannot run cleanly are left out with a note.\n"
 	"\n";
 
 static const char usage_tail[] =
@@ -47,7 +52,7 @@ static const char usage_tail[] =
 /* the options (a command runs once per process); profile: -1 = the spec's, else an
  * enum spec_profile */
 static const char *out, *resume, *bin;
-static int dry, quick, quiet, profile = -1;
+static int dry, quick, quiet, list, profile = -1;
 static const char *seed;
 
 /* --profile (arg NULL: first) or --profile=MODE */
@@ -63,6 +68,9 @@ static int opt_profile(const struct opt *o, const char *arg, char *err, size_t e
 
 static const struct opt options[] = {
 	OPT_GROUP("options:"),
+	OPT_FLAG(0, "list", &list,
+		 "list the bundled experiments: name, question, estimated time\n"
+		 "here (--quick and full); run one with 'ctxlab run NAME'"),
 	OPT_FLAG(0, "dry-run", &dry, "print the matrix and the estimated duration, run nothing"),
 	OPT_FLAG(0, "quick", &quick,
 		 "a short version (repeat 1, 200ms warm-up, 500ms trials, smallest\n"
@@ -113,6 +121,13 @@ static int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	const char *spec_path = nops ? argv[0] : NULL;
+	if (list) {
+		if (nops || resume || dry) {
+			rc = cmd_usage_error("'--list' takes no spec, --resume or --dry-run (see "
+					     "'ctxlab run --help')");
+			goto out;
+		}
+	}
 	if (resume && (spec_path || out)) {
 		rc = cmd_usage_error("'--resume DIR' takes no spec and no --out: the run's own "
 				     "spec.ini is used (%s) (see 'ctxlab run --help')", resume);
@@ -155,6 +170,13 @@ static int cmd_run(int argc, char **argv)
 		snprintf(self, sizeof self, "%s", bin);
 	}
 
+	if (list) {
+		char lerr[1024];
+		rc = experiment_list(self, stdout, lerr, sizeof lerr) < 0 ? 1 : 0;
+		if (rc)
+			error("%s", lerr);
+		goto out;
+	}
 	log_set_quiet(quiet); /* -q: the run's messages go through info() */
 	struct experiment_opts o = {.self = self, .spec_path = spec_path, .out = out,
 				    .resume = resume, .argv_line = buf_head(&line), .dry = dry,

@@ -30,7 +30,7 @@ void env_switch_measure(struct env_switch *sw);
 struct env_run {
 	const struct env_switch *sw; /* switch_cost_ns; NULL = left out */
 	const char *argv_line;  /* the command line ("command"), NULL = left out */
-	int is_default;         /* the embedded default experiment */
+	int is_default;         /* a bundled experiment (read leniently) */
 	int ncells, ntrials;
 };
 

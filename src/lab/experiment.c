@@ -12,7 +12,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "lab/default_spec.h"
+#include "lab/bundled.h"
 #include "lab/env.h"
 #include "lab/runner.h"
 #include "lab/spec.h"
@@ -84,29 +84,55 @@ static int load_spec(struct spec *s, const char *text, const char *file, const c
 	return 0;
 }
 
-/* The spec's text and file name: DIR/spec.ini on resume, the file, or the embedded default.
- * NULL with err set. */
+/* The spec's text and file name: DIR/spec.ini on resume, the file, a bundled experiment by
+ * name (an operand that is no file), or the bundled default. NULL with err set. */
 static char *spec_source(const struct experiment_opts *o, char *file, size_t flen,
 			 int *is_default, char *err, size_t errlen)
 {
-	char *text;
+	char *text = NULL;
+	const struct bundled_spec *b = NULL;
 	*is_default = 0;
 	if (o->resume) {
 		snprintf(file, flen, "%s/spec.ini", o->resume);
 		if (!(text = read_text(file)))
 			errbuf(err, errlen, "cannot read '%s': %s (is '%s' a results directory of "
 			       "'ctxlab run'?)", file, strerror(errno), o->resume);
-	} else if (o->spec_path) {
-		snprintf(file, flen, "%s", o->spec_path);
-		if (!(text = read_text(file)))
-			errbuf(err, errlen, "cannot open spec '%s': %s (give the path of an .ini file, "
-			       "or no argument for the default experiment)", file, strerror(errno));
-	} else {
-		snprintf(file, flen, "%s", DEFAULT_SPEC_FILE " (embedded)");
-		*is_default = 1;
-		if (!(text = strdup(default_spec_text)))
-			errbuf(err, errlen, "out of memory");
+		return text;
 	}
+	struct stat st;
+	if (!o->spec_path)
+		b = bundled_find(BUNDLED_DEFAULT);
+	else if (stat(o->spec_path, &st) < 0 && errno == ENOENT)
+		b = bundled_find(o->spec_path);
+	if (b) {
+		snprintf(file, flen, "%s (embedded)", b->file);
+		*is_default = 1;
+		if (!(text = strdup(b->text)))
+			errbuf(err, errlen, "out of memory");
+		return text;
+	}
+	if (!o->spec_path) {
+		errbuf(err, errlen, "this ctxlab has no bundled experiment '%s' (give the path of "
+		       "an .ini file)", BUNDLED_DEFAULT);
+		return NULL;
+	}
+	snprintf(file, flen, "%s", o->spec_path);
+	if (!(text = read_text(file))) {
+		int e = errno;
+		char names[512];
+		if (e == ENOENT)
+			errbuf(err, errlen, "cannot open spec '%s': %s, and no bundled experiment has "
+			       "that name (bundled: %s; see 'ctxlab run --list'; or give the path of "
+			       "an .ini file)", file, strerror(e), bundled_names(names, sizeof names));
+		else
+			errbuf(err, errlen, "cannot open spec '%s': %s (give the path of an .ini file, "
+			       "a bundled experiment's name, or no argument for the default "
+			       "experiment)", file, strerror(e));
+		return NULL;
+	}
+	/* a bundled experiment's own file (experiments/papaya.ini) runs as `run NAME` does */
+	for (int i = 0; i < bundled_count; i++)
+		*is_default |= !strcmp(text, bundled_specs[i].text);
 	return text;
 }
 
@@ -269,4 +295,71 @@ int experiment_run(const struct experiment_opts *o, struct experiment_result *re
 	spec_release(&s);
 	free(text);
 	return rc;
+}
+
+/* The question's first sentence (up to and with its first '.', '?' or '!' followed by a blank
+ * or the end), on one line. */
+static void first_sentence(const char *q, char *out, size_t len)
+{
+	size_t o = 0;
+	for (const char *p = q; *p && o + 1 < len; p++) {
+		out[o++] = *p == '\n' || *p == '\t' ? ' ' : *p;
+		if (strchr(".?!", *p) && (!p[1] || p[1] == ' ' || p[1] == '\n'))
+			break;
+	}
+	out[o] = 0;
+}
+
+static void minutes(uint64_t ns, char *out, size_t len)
+{
+	if (ns < 60 * 1000000000ULL)
+		snprintf(out, len, "%.0f s", ns / 1e9);
+	else
+		snprintf(out, len, "%.1f min", ns / 60e9);
+}
+
+/* The fixed rounds' and the whole run's estimate of a parsed spec, as "8.2 min" texts. */
+static void list_estimate(const struct spec *s, char *fixed, size_t flen, char *whole,
+			  size_t wlen)
+{
+	struct spec_cell *cells;
+	int n = spec_cells(s, &cells);
+	free(cells);
+	int trials = n * s->repeat;
+	uint64_t est = spec_estimate_ns(s, trials, spec_profiled_trials(s, n, 0, trials));
+	minutes(est, fixed, flen);
+	whole[0] = 0;
+	if (s->precision > 0 && s->max_repeat > s->repeat) {
+		uint64_t b = spec_budget_ns(s, n);
+		if (b > est)
+			minutes(b, whole, wlen);
+	}
+}
+
+int experiment_list(const char *self, FILE *out, char *err, size_t errlen)
+{
+	struct spec_catalog cat;
+	if (runner_catalog(self, "local", &cat, err, errlen) < 0)
+		return -1;
+	fprintf(out, "bundled experiments ('ctxlab run NAME'; estimated time on this machine, "
+		     "--quick and full):\n");
+	for (int i = 0; i < bundled_count; i++) {
+		const struct bundled_spec *b = &bundled_specs[i];
+		char file[300], q[300], qf[32], qw[32], ff[32], fw[32], perr[512];
+		snprintf(file, sizeof file, "%s (embedded)", b->file);
+		struct spec s;
+		if (spec_parse_text(&s, b->text, file, &cat, SPEC_LENIENT, perr, sizeof perr) < 0) {
+			fprintf(out, "  %-10s cannot run here: %s\n", b->name, perr);
+			continue;
+		}
+		first_sentence(s.question, q, sizeof q);
+		list_estimate(&s, ff, sizeof ff, fw, sizeof fw);
+		spec_quick(&s);
+		list_estimate(&s, qf, sizeof qf, qw, sizeof qw);
+		fprintf(out, "  %-10s %s\n  %-10s quick ~%s, full ~%s%s%s%s\n", b->name,
+			q[0] ? q : "(no question stated)", "", qf, ff, fw[0] ? " (fixed rounds; " : "",
+			fw[0] ? fw : "", fw[0] ? " with the extra rounds by precision)" : "");
+		spec_release(&s);
+	}
+	return 0;
 }

@@ -1,5 +1,5 @@
 /* experiment: what `ctxlab run` does, from its options to a results directory full of trial
- * records: read the spec (a file, the embedded default, or DIR/spec.ini and DIR/env.json on
+ * records: read the spec (a file, a bundled experiment (lab/bundled.h), or DIR/spec.ini and DIR/env.json on
  * --resume), drop the default's engines that do not start here (runner_probe), apply --quick
  * and --profile, pick and lock the results directory, and run the trials (runner_run).
  * The report is the caller's next step (report_write on res.dir, with the lock still held).
@@ -15,7 +15,8 @@
 
 struct experiment_opts {
 	const char *self;        /* the ctxlab binary that runs serve and load (--bin, or this one) */
-	const char *spec_path;   /* NULL: the embedded default (unless resume) */
+	const char *spec_path;   /* a file, or a bundled experiment's name when no such file
+				  * exists (lab/bundled.h); NULL: the bundled default (unless resume) */
 	const char *out;         /* -o DIR, NULL: results/NAME-STAMP */
 	const char *resume;      /* --resume DIR, or NULL */
 	const char *argv_line;   /* the command line, recorded in env.json */
@@ -38,5 +39,11 @@ struct experiment_result {
  * err set (and res->usage for a usage error). res->lockfd >= 0 whenever trials ran. */
 int experiment_run(const struct experiment_opts *o, struct experiment_result *res, char *err,
 		   size_t errlen);
+
+/* `run --list`: one entry per bundled experiment (lab/bundled.h): its name, its question's
+ * first sentence and its estimated time on this machine, --quick and full (spec_estimate_ns
+ * of the fixed rounds, and the budget when extra rounds by precision may use it), printed to
+ * out. 0, or -1 with err set (the engines of this machine cannot be listed). */
+int experiment_list(const char *self, FILE *out, char *err, size_t errlen);
 
 #endif

@@ -137,6 +137,27 @@ static void write_load(struct jw *w, const json_t *L, const struct record_load_f
 	jw_end(w);
 }
 
+/* chat (a fan-out protocol): the load's chat counts, deliveries per second and the server's CPU
+ * per delivered line (= us_per_request: a chat trial's requests are its deliveries) */
+static void write_chat(struct jw *w, const struct record *r, const struct record_load_figs *f)
+{
+	const json_t *c = json_object_get(r->load, "chat");
+	if (!json_is_object(c))
+		return;
+	double delivered = jnum(c, "delivered");
+	double per_s = f->duration_s > 0 ? delivered / f->duration_s : 0;
+	jw_key(w, "chat");
+	jw_obj(w);
+	jw_kdouble(w, "sent", jnum(c, "sent"));
+	jw_kdouble(w, "delivered", delivered);
+	jw_kdouble(w, "expected", jnum(c, "expected"));
+	jw_kdouble(w, "loss", jnum(c, "loss"));
+	jw_kdouble(w, "deliveries_per_s", per_s);
+	if (r->have_mon && r->total && per_s > 0)
+		jw_kdouble(w, "server_us_per_delivery", r->total->cpu_total_cores * 1e6 / per_s);
+	jw_end(w);
+}
+
 void record_write(struct jw *w, const struct record *r)
 {
 	struct record_load_figs f;
@@ -149,8 +170,10 @@ void record_write(struct jw *w, const struct record *r)
 		jw_kdouble(w, "window_s", r->window_s);
 		monout_record(w, r->total, r->peak, f.requests_per_s, f.bytes_per_s);
 	}
-	if (r->load)
+	if (r->load) {
 		write_load(w, r->load, &f);
+		write_chat(w, r, &f);
+	}
 	jw_key(w, "warnings");
 	jw_arr(w);
 	for (int i = 0; i < r->nwarn; i++)

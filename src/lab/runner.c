@@ -580,6 +580,25 @@ int runner_probe(const char *self, const char *server_host, const char *engine,
 
 /* ---- the record ---- */
 
+int runner_rate_kept(const struct json_t *L, char *why, size_t len)
+{
+	double target = json_number_value(json_object_get(L, "target_rate_per_s"));
+	double sent = json_number_value(json_object_get(L, "sent_rate_per_s"));
+	double dur = json_number_value(json_object_get(L, "duration_s"));
+	double late = json_number_value(json_object_get(L, "late_sends"));
+	if (!(target > 0) || !(dur > 0))
+		return 1;
+	/* the schedule's messages in the window: the share of them that left late */
+	double due = target * dur, share = due > 0 ? late / due : 0;
+	if (share > 1)
+		share = 1;
+	if (fabs(sent - target) <= RUNNER_RATE_OFF * target)
+		return 1;
+	snprintf(why, len, "sent [%.0f/s of %.0f/s offered, %.0f%% of the messages more than 1 ms "
+		 "late]", sent, target, share * 100);
+	return 0;
+}
+
 /* Checks the load generator's figures: a trial that moved nothing failed; errors, late sends and
  * a CPU-bound client are warnings of the trial. */
 static void check_load(struct trial *t)
@@ -597,10 +616,9 @@ static void check_load(struct trial *t)
 	double ne = json_number_value(json_object_get(e, "total"));
 	if (ne > 0)
 		warn_trial(t, "the load generator counted errors [%.0f]", ne);
-	double late = json_number_value(json_object_get(L, "late_sends"));
-	if (late > 0)
-		warn_trial(t, "the load generator could not keep its rate: messages sent late [%.0f]",
-			   late);
+	char why[200];
+	if (!runner_rate_kept(L, why, sizeof why))
+		warn_trial(t, "the load generator could not keep its rate: %s", why);
 	json_t *cc = json_object_get(L, "client_cpu");
 	if (cc && f.duration_s > 0 && t->load_ncpus > 0) {
 		double cores = (json_number_value(json_object_get(cc, "user_s")) +

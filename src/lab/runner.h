@@ -42,7 +42,7 @@ struct runner_opts {
 				 * cell key and repeat; invalid lines are skipped and kept) */
 	int quiet;              /* no progress bar (the messages go through info(): the caller
 				 * sets log_set_quiet for -q) */
-	int is_default;         /* the embedded default experiment (recorded for --resume) */
+	int is_default;         /* a bundled experiment (recorded for --resume) */
 	uint64_t ready_timeout_ns; /* wait for the listening line (default 10 s) */
 };
 
@@ -81,6 +81,17 @@ int runner_catalog(const char *self, const char *server_host, struct spec_catalo
  * printed its listening line, else -1 with why filled (the child's last message). */
 int runner_probe(const char *self, const char *server_host, const char *engine,
 		 const char *proto, char *why, size_t len);
+
+/* Whether an open-loop load kept its rate, from its JSON (load --json): 0 when it did not, why
+ * then says how far off it was ("sent [800/s of 1000/s offered, 40% of the messages more than
+ * 1 ms late]"); 1 when it did, or when it ran a closed loop (no target rate). Not kept: the
+ * rate sent in the window is more than RUNNER_RATE_OFF off the target (too few, or a backlog
+ * of the warm-up caught up in the window). Late messages alone are not: measured here, they
+ * leave 1-5 ms late when the load waits for its CPU, on a per-connection interval of 8 ms
+ * (1 Mbps of 1 KiB messages), and the rate held to the message (docs/metrics.md). */
+#define RUNNER_RATE_OFF 0.05
+struct json_t;
+int runner_rate_kept(const struct json_t *load, char *why, size_t len);
 
 /* Splits the CPUs this process may use into the server's and the load generator's for a
  * cell: count N = the first N CPUs, 0 = all, -1 = list. *shared = 1 when the load has to

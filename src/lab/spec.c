@@ -380,7 +380,7 @@ static int check_value(struct pstate *ps, const struct keydef *kd, const char *s
 		if (units_parse_count(v, &u, e, sizeof e) < 0 || u < 1)
 			return fail(ps, ps->line, "bad cpus '%s' (allowed: a count 1..%d, all, or a quoted "
 				    "CPU list like \"0\" or \"0-1\")", v, m);
-		if ((int)u > m)
+		if ((int)u > m && !(ps->flags & SPEC_LENIENT)) /* lenient: prune_cpus drops it */
 			return fail(ps, ps->line, "cpus '%s' is more than the %d CPUs this machine has "
 				    "(allowed: 1..%d, all, or a quoted CPU list like \"0-1\")", v, m, m);
 		return 1;
@@ -616,11 +616,81 @@ static int finish_profile_cells(struct pstate *ps)
 	return 1;
 }
 
+int spec_test_machine_cpus;
+
+/* How many CPUs a cpus value gives the server on a machine of m CPUs (a list: its size). */
+static int cpus_value_count(const struct spec_value *v, int m)
+{
+	cpu_set_t set;
+	uint64_t u;
+	char e[128];
+	if (!strcmp(v->text, "all"))
+		return m;
+	if (!strncmp(v->text, "cpu", 3) && units_parse_cpulist(v->text + 3, &set, e, sizeof e) == 0)
+		return CPU_COUNT(&set);
+	return units_parse_count(v->text, &u, e, sizeof e) == 0 ? (int)u : m;
+}
+
+/* Lenient (a bundled experiment): a cpus value that leaves the load generator no CPU of its own
+ * (server CPUs + 1 > the machine's) is left out with a note saying what machine would run it;
+ * when none fits, the smallest stays (the load then shares, and the trials say so). */
+static void prune_cpus(struct spec *s)
+{
+	struct spec_key *k = NULL;
+	for (int i = 0; i < s->nkeys; i++)
+		if (!strcmp(s->keys[i].section, "server") && !strcmp(s->keys[i].name, "cpus"))
+			k = &s->keys[i];
+	int m = s->machine_cpus;
+	if (!k || !k->n)
+		return;
+	int keep = 0, small = 0, need = 0;
+	for (int i = 0; i < k->n; i++) {
+		int c = cpus_value_count(&k->v[i], m);
+		keep += c + 1 <= m;
+		if (c < cpus_value_count(&k->v[small], m))
+			small = i;
+	}
+	if (keep == k->n)
+		return;
+	char left[128] = "", kept[128] = "";
+	size_t lo = 0, ko = 0;
+	for (int i = 0; i < k->n; i++) {
+		int c = cpus_value_count(&k->v[i], m);
+		int fits = c + 1 <= m || (!keep && i == small);
+		if (fits) {
+			ko += snprintf(kept + ko, ko < sizeof kept ? sizeof kept - ko : 0, "%s%s",
+				       ko ? " " : "", k->v[i].text);
+			continue;
+		}
+		lo += snprintf(left + lo, lo < sizeof left ? sizeof left - lo : 0, "%scpus=%s: >= %d",
+			       lo ? ", " : "", k->v[i].text, c + 1);
+		if (c + 1 > need)
+			need = c + 1;
+	}
+	if (s->nnotes < SPEC_MAX_NOTES)
+		snprintf(s->notes[s->nnotes++], sizeof s->notes[0],
+			 "cpus left out: a clean trial needs the server's CPUs + 1 CPU for the load "
+			 "generator (%.100s CPUs) and this machine lets ctxlab use %d", left, m);
+	if (s->nnotes < SPEC_MAX_NOTES)
+		snprintf(s->notes[s->nnotes++], sizeof s->notes[0],
+			 "the cores question cannot be answered cleanly here: only cpus = %.60s %s; a "
+			 "machine with >= %d CPUs runs every cpus value of this experiment",
+			 kept, keep ? "runs" : "runs, and only with the load sharing its CPU", need);
+	for (int i = 0; i < k->n; i++) {
+		int c = cpus_value_count(&k->v[i], m);
+		if (!(c + 1 <= m || (!keep && i == small)))
+			k->v[i].text[0] = 0;
+	}
+	compact_values(k);
+}
+
 static int finish(struct pstate *ps)
 {
 	struct spec *s = ps->s;
 	for (int i = 0; i < s->nkeys; i++)
 		compact_values(&s->keys[i]);
+	if (ps->flags & SPEC_LENIENT)
+		prune_cpus(s);
 	const struct spec_key *eng = spec_get(s, "server", "engine");
 	const struct spec_key *pro = spec_get(s, "server", "proto");
 	if (!eng)
@@ -739,7 +809,7 @@ int spec_parse_text(struct spec *s, const char *text, const char *file,
 	char *dot = strrchr(s->name, '.');
 	if (dot && dot != s->name)
 		*dot = 0;
-	s->machine_cpus = machine_cpus();
+	s->machine_cpus = spec_test_machine_cpus > 0 ? spec_test_machine_cpus : machine_cpus();
 	struct pstate ps = {.s = s, .cat = cat, .flags = flags, .text = text, .err = err,
 			    .errlen = errlen};
 	int rc = ini_parse_stream(reader, &ps, handler, &ps);

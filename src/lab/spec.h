@@ -25,8 +25,11 @@
  * are errors "FILE:LINE: ... (allowed: ...)", found before anything runs.
  *
  * Engines come from a catalog (what `ctxlab serve --list-engines` prints). With
- * SPEC_LENIENT (the embedded default experiment), engines missing from the catalog and
- * engine/protocol pairs that cannot run are dropped with a note instead.
+ * SPEC_LENIENT (a bundled experiment, lab/bundled.h), engines missing from the catalog and
+ * engine/protocol pairs that cannot run are dropped with a note instead, and so are cpus values
+ * that would leave the load generator no CPU of its own (server CPUs + 1 > the machine's: `all`
+ * always), with notes saying which, why, and how many CPUs would run them all; when no value
+ * fits, the smallest stays (its trials then warn that the load shares the server's CPUs).
  *
  * Cells are numbered with the engine varying fastest; a run goes in rounds (repeat r of every
  * cell before repeat r + 1), each round in the seeded random order spec_round_order gives.
@@ -95,6 +98,8 @@ struct spec {
 };
 
 #define SPEC_LENIENT 1
+/* Tests only: > 0 replaces the CPU count of this machine in spec_parse_text. */
+extern int spec_test_machine_cpus;
 
 struct spec_param {
 	const char *key, *value;

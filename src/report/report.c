@@ -816,6 +816,8 @@ static void placements(const struct trials *t, char **v, int *n, int max)
 	}
 }
 
+static void fanout_note(const struct trials *t, const char *proto, struct buf *out, int md);
+
 static void md_flames(const struct trials *t, struct buf *out);
 
 /* "Answers": the experiment's questions answered from the cells (report/answers.h). */
@@ -869,7 +871,9 @@ void report_md(const struct trials *t, struct buf *out)
 	buf_free(&f);
 	buf_appendf(out, "\n## Switching share (estimate)\n\n");
 	answers_switch_share(t, 1, out);
-	buf_appendf(out, "\n## Results (mean ± stddev (CV) over the ok trials of each cell; median with "
+	buf_appendf(out, "\n");
+	fanout_note(t, NULL, out, 1);
+	buf_appendf(out, "## Results (mean ± stddev (CV) over the ok trials of each cell; median with "
 			 "its distribution-free 95%% CI and the confidence it reaches; precision "
 			 "reached: that CI's half-width relative to the median of the cell's decisive "
 			 "figure, CPU per request or, saturated, throughput)\n\n");
@@ -1037,6 +1041,31 @@ static void html_table(const struct trials *t, struct buf *out)
 }
 
 /* ---- flame graphs ---- */
+
+/* A fan-out protocol (its records have a "chat" object: chat) counts its deliveries as its
+ * requests: say what the figures mean there, once, for proto (NULL: any protocol), as an HTML
+ * paragraph or (md) a Markdown one. */
+static void fanout_note(const struct trials *t, const char *proto, struct buf *out, int md)
+{
+	for (int r = 0; r < t->nrec; r++) {
+		const char *p = json_string_value(record_path(t->rec[r].json, "params.proto"));
+		if (!p || (proto && strcmp(p, proto)) || !json_object_get(t->rec[r].json, "chat"))
+			continue;
+		if (md) {
+			buf_appendf(out, "%s", p);
+		} else {
+			buf_appendf(out, "<p>");
+			svg_escape(out, p); /* the records may come from anyone */
+		}
+		buf_appendf(out, ": a fan-out protocol: every line a member sends is delivered "
+				 "to every other member, and a request there is a delivered line: "
+				 "throughput = deliveries per second, server CPU per request = server "
+				 "CPU per delivered line, p99 latency = fan-out latency (from the line's "
+				 "intended send time to its receipt by another member). Lines lost: the "
+				 "records' chat.loss.%s", md ? "\n\n" : "</p>\n");
+		return;
+	}
+}
 
 /* The flame table's parameter columns: proto, engine, cpus, connections (those present), then
  * the other parameters. Returns the count; names point into t. */
@@ -1305,6 +1334,7 @@ void report_html(const struct trials *t, struct buf *out)
 				 "distribution-free 95%% confidence interval of the median (order "
 				 "statistics; with fewer than 6 repeats no interval reaches 95%%, and the "
 				 "bar is the range of the repeats). Hover a point for its value.</p>\n");
+		fanout_note(t, protos[i], out, 0);
 		html_metric_charts(t, &L, protos[i], out, &chart_no);
 		free(protos[i]);
 	}

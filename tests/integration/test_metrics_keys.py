@@ -4,7 +4,8 @@
 taken from real output, so a key added to a writer without its definition fails here:
 
 - a trial record (trials.jsonl, lab/record.c + monitor/monout.c + the load's embedded objects)
-  and env.json (lab/env.c) of a one-cell run of 300 ms;
+  and env.json (lab/env.c) of a two-cell run of 300 ms trials (echo, and chat for the
+  record's `chat` object);
 - `watch --json` (monitor/monout.c), every interval object and the summary, with --top and
   --per-cpu so that their objects appear too.
 Nested keys are checked by their own name (the docs name "server_cpu" {"user_s", ...}).
@@ -29,10 +30,12 @@ warmup = 100ms
 duration = 300ms
 [server]
 engine = epoll
-proto = echo
+proto = echo chat
 cpus = 1
 [load]
 connections = 2
+[load.chat]
+rate = 100/s
 """
 
 
@@ -75,6 +78,8 @@ def test_run_record_and_env():
         recs = [json.loads(l) for l in open(os.path.join(out, "trials.jsonl")) if l.strip()]
         assert recs and recs[0]["status"] == "ok", recs
         assert recs[0]["schema"] == "1.2", recs[0].get("schema")
+        chat = [r for r in recs if r["params"]["proto"] == "chat"]
+        assert chat and "server_us_per_delivery" in chat[0].get("chat", {}), chat
         rk = set()
         for r in recs:
             keys_of(r, rk)

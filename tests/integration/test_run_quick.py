@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""ctxlab run --quick: the embedded default experiment end to end (bounded to 120 s).
+"""ctxlab run --quick: the bundled default experiment end to end (bounded to 120 s).
 
-Checks: the matrix of --dry-run is what runs, in that order (engines interleaved); every
-record is ok, or failed with a reason; ok records carry the server's CPU, context switches,
-throughput (and latency for http); the placement (server CPU 0, load the rest; shared with a
-warning for cpus=all); env.json; trials.csv; a report.html with one point per cell and metric.
+Checks: `run --list` lists papaya with its question and estimates; `run papaya` is `run`; a
+name that is neither a file nor bundled is refused with the bundled names; the matrix of
+--dry-run is what runs, in that order (engines interleaved); every record is ok, or failed
+with a reason; ok records carry the server's CPU, context switches, throughput (and latency
+for http and chat; chat's deliveries and CPU per delivery); the placement (the server's CPUs
+never shared with the load: a cpus value that would is left out with a note); env.json;
+trials.csv; a report.html with one point per cell and metric.
 """
 import csv
 import json
@@ -26,9 +29,27 @@ def main():
     d = tempfile.mkdtemp(prefix="ctxlab-run-quick-")
     out = os.path.join(d, "res")
     try:
+        ls = subprocess.run([CTXLAB, "run", "--list"], capture_output=True, text=True, timeout=30)
+        assert ls.returncode == 0, ls.stderr
+        m = re.search(r"^  papaya +How costly are kernel context switches\?\n +quick ~([\d.]+) "
+                      r"(s|min), full ~([\d.]+) min", ls.stdout, re.M)
+        assert m, ls.stdout
+        quick_s = float(m.group(1)) * (60 if m.group(2) == "min" else 1)
+        assert quick_s <= 90 and float(m.group(3)) <= 10, ls.stdout
         dry = subprocess.run([CTXLAB, "run", "--quick", "--dry-run", "--seed", "12"],
                              capture_output=True, text=True, timeout=30)
         assert dry.returncode == 0, dry.stderr
+        named = subprocess.run([CTXLAB, "run", "papaya", "--quick", "--dry-run", "--seed", "12"],
+                               capture_output=True, text=True, timeout=30)
+        assert named.returncode == 0 and named.stdout == dry.stdout, named.stdout + named.stderr
+        bad = subprocess.run([CTXLAB, "run", "--dry-run", "no-such-experiment"],
+                             capture_output=True, text=True, timeout=30)
+        assert bad.returncode != 0 and "bundled: " in bad.stderr and "papaya" in bad.stderr, \
+            bad.stderr
+        ncpu = len(os.sched_getaffinity(0))
+        if ncpu < 5:  # cpus = 4 (and 2 below 3 CPUs) left out, and said why
+            assert "note: cpus left out" in dry.stdout and "cores question" in dry.stdout, \
+                dry.stdout
         cells = re.findall(r"^\s+\d+  (engine=.*)$", dry.stdout, re.M)
         m = re.search(r"matrix: (\d+) cells x 1 repeats = (\d+) trials", dry.stdout)
         assert m and int(m.group(1)) == len(cells) and cells, dry.stdout
@@ -53,7 +74,6 @@ def main():
         recs = [json.loads(l) for l in open(os.path.join(out, "trials.jsonl"))]
         assert [r["trial"] for r in recs] == list(range(len(cells)))
         assert [r["cell"] for r in recs] == cells, "run order differs from --dry-run"
-        ncpu = len(os.sched_getaffinity(0))
         ok = {}
         busy_http = 0
         for r in recs:
@@ -69,7 +89,7 @@ def main():
             # a server that answered requests used CPU, and no more than the CPUs it had (the
             # scheduler's run time: steal is not in it; 10% for the window's edges)
             cores = r["server_cpu"]["total_cores"]
-            assert 0 < cores <= 1.1 * r["placement"]["server_ncpus"], (cores, r["placement"])
+            assert 0 < cores <= 1.1 * r["placement"]["server_ncpus"], (cores, r["cell"], r["placement"])
             assert r["ctxsw"]["per_s"] >= 0 and r["memory"]["rss_bytes"] > 0
             # per-request figures are the monitor's cores over the load's rate
             sc, tp = r["server_cpu"], r["throughput"]
@@ -80,16 +100,26 @@ def main():
             if proto == "http":
                 busy_http += sc["total_cores"] > 0
                 assert r["latency_us"]["p99"] > 0 and "latency_uncorrected_us" in r
+            elif proto == "chat":
+                # fan-out latency, deliveries (each line to every other member) and the
+                # server's CPU per delivered line
+                c = r["chat"]
+                n = int(r["params"]["connections"])
+                assert r["latency_us"]["p99"] > 0 and "latency_uncorrected_us" in r
+                assert 0 < c["delivered"] <= c["expected"] <= c["sent"] * (n - 1), c
+                assert abs(c["deliveries_per_s"] - tp["requests_per_s"]) <= 1e-6 * tp["requests_per_s"]
+                assert abs(c["server_us_per_delivery"] - sc["us_per_request"]) \
+                    <= 1e-6 * max(1.0, sc["us_per_request"]), (c, sc)
             else:
                 assert "latency_us" not in r  # sink times no responses
             pl = r["placement"]
-            if r["params"]["cpus"] == "1" and ncpu >= 2:
-                assert pl["server_ncpus"] == 1 and not pl["shared"], pl
+            cpus = r["params"]["cpus"]
+            assert cpus in ("1", "2", "4"), cpus
+            if ncpu >= 2:  # never the load on the server's CPUs
+                assert int(cpus) + 1 <= ncpu, (cpus, ncpu)
+                assert pl["server_ncpus"] == int(cpus) and not pl["shared"], pl
                 assert "load generator shared CPUs with the server" not in r["warnings"]
-            if r["params"]["cpus"] == "all" and ncpu >= 1:
-                assert pl["shared"] and pl["server_ncpus"] == ncpu, pl
-                assert "load generator shared CPUs with the server" in r["warnings"]
-        assert ok.get("http", 0) >= 2 and ok.get("sink", 0) >= 2, ok
+        assert ok.get("http", 0) >= 2 and ok.get("sink", 0) >= 2 and ok.get("chat", 0) >= 2, ok
         assert busy_http >= 2, "no http trial measured any server CPU"
         env = json.load(open(os.path.join(out, "env.json")))
         for k in ("kernel", "cpu_model", "cores", "governor", "versions", "experiment"):
@@ -105,6 +135,9 @@ def main():
         rows = list(csv.DictReader(open(os.path.join(out, "trials.csv"))))
         assert len(rows) == len(recs)
         html = open(os.path.join(out, "report.html")).read()
+        # what a chat cell's figures mean (requests are deliveries), in both reports
+        assert "chat: a fan-out protocol" in html
+        assert "chat: a fan-out protocol" in open(os.path.join(out, "report.md")).read()
         ch = Charts()
         ch.feed(html)
         exp = expected_points(out)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "lab/record.h"
 #include "lab/runner.h"
@@ -155,6 +156,60 @@ static void test_pick_extra(void **state)
 	assert_int_equal(pick[1], 1);
 }
 
+static int kept(const char *json, char *why, size_t len)
+{
+	json_error_t je;
+	json_t *j = json_loads(json, 0, &je);
+	if (!j)
+		fail_msg("%s", je.text);
+	why[0] = 0;
+	int r = runner_rate_kept(j, why, len);
+	json_decref(j);
+	return r;
+}
+
+/* "could not keep its rate" means it: load JSON measured on this 2-core machine (sink at
+ * 1 Mbps, 1 KiB messages; the load on its own CPU under a load average of 12) */
+static void test_rate_kept(void **state)
+{
+	(void)state;
+	char why[200];
+	/* papaya's sink at 4 connections: 8 of 488 messages 1-5 ms late, the rate held exactly */
+	assert_int_equal(kept("{\"target_rate_per_s\": 488.28, \"sent_rate_per_s\": 488, "
+			      "\"duration_s\": 1.0, \"late_sends\": 8, \"unsent\": 0}", why,
+			      sizeof why), 1);
+	/* 1 connection: 19 of 122 late (16%): still held */
+	assert_int_equal(kept("{\"target_rate_per_s\": 122.07, \"sent_rate_per_s\": 123, "
+			      "\"duration_s\": 1.0, \"late_sends\": 19}", why, sizeof why), 1);
+	/* closed loop: no target, nothing to keep */
+	assert_int_equal(kept("{\"target_rate_per_s\": 0, \"sent_rate_per_s\": 50000, "
+			      "\"duration_s\": 1.0, \"late_sends\": 0}", why, sizeof why), 1);
+	/* fork at 64 connections: the server did not read, a backlog from the warm-up caught up
+	 * (8703/s sent for 7812/s offered, 84% late) */
+	assert_int_equal(kept("{\"target_rate_per_s\": 7812.5, \"sent_rate_per_s\": 8703, "
+			      "\"duration_s\": 1.0, \"late_sends\": 7294}", why, sizeof why), 0);
+	assert_string_equal(why, "sent [8703/s of 7812/s offered, 93% of the messages more than "
+				 "1 ms late]");
+	/* an open-loop rate far beyond the server: a fifth of it sent */
+	assert_int_equal(kept("{\"target_rate_per_s\": 100000, \"sent_rate_per_s\": 20000, "
+			      "\"duration_s\": 0.5, \"late_sends\": 30000, \"unsent\": 30000}",
+			      why, sizeof why), 0);
+	assert_non_null(strstr(why, "20000/s of 100000/s offered, 60%"));
+	/* the rate held to the message, 64% of the messages 1-5 ms late (the load waited for its
+	 * CPU on a machine at load average 13): held */
+	assert_int_equal(kept("{\"target_rate_per_s\": 122.07, \"sent_rate_per_s\": 122, "
+			      "\"duration_s\": 1.0, \"late_sends\": 78}", why, sizeof why), 1);
+	/* the edges: 5% off either way still held, beyond not */
+	assert_int_equal(kept("{\"target_rate_per_s\": 1000, \"sent_rate_per_s\": 950, "
+			      "\"duration_s\": 1.0, \"late_sends\": 250}", why, sizeof why), 1);
+	assert_int_equal(kept("{\"target_rate_per_s\": 1000, \"sent_rate_per_s\": 1050, "
+			      "\"duration_s\": 1.0, \"late_sends\": 0}", why, sizeof why), 1);
+	assert_int_equal(kept("{\"target_rate_per_s\": 1000, \"sent_rate_per_s\": 949, "
+			      "\"duration_s\": 1.0, \"late_sends\": 0}", why, sizeof why), 0);
+	assert_int_equal(kept("{\"target_rate_per_s\": 1000, \"sent_rate_per_s\": 1051, "
+			      "\"duration_s\": 1.0, \"late_sends\": 0}", why, sizeof why), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -162,6 +217,7 @@ int main(void)
 		cmocka_unit_test(test_spec_keys),
 		cmocka_unit_test(test_precision),
 		cmocka_unit_test(test_pick_extra),
+		cmocka_unit_test(test_rate_kept),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

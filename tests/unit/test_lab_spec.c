@@ -1,5 +1,6 @@
 /* lab/spec: parsing experiment specs, every error with FILE:LINE and the allowed values,
- * the matrix product and its order, --quick and --dry-run, the embedded default. */
+ * the matrix product and its order, --quick and --dry-run, the bundled experiments. */
+#include <dirent.h>
 #include <errno.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -12,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "lab/default_spec.h"
+#include "lab/bundled.h"
 #include "lab/spec.h"
 
 static struct spec_catalog cat;
@@ -39,75 +40,204 @@ static void test_catalog(void **state)
 	assert_false(spec_catalog_speaks(&cat, "coro", "sink"));
 }
 
-static void test_default_equals_file(void **state)
+/* Every bundled text is its experiments/NAME.ini byte for byte, and every experiments/NAME.ini
+ * of the source tree is bundled (the build's glob: a new file needs no edit). */
+static void test_bundled_equal_files(void **state)
 {
 	(void)state;
 	const char *src = getenv("CTXLAB_SRC");
 	if (!src)
 		skip();
-	char path[4096];
-	snprintf(path, sizeof path, "%s/%s", src, DEFAULT_SPEC_FILE);
-	FILE *f = fopen(path, "r");
-	assert_non_null(f);
-	static char buf[65536];
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	if (strcmp(buf, default_spec_text))
-		fail_msg("src/lab/default_spec.c differs from %s: regenerate it (see its header)", path);
+	assert_true(bundled_count >= 1);
+	assert_null(bundled_specs[bundled_count].name);
+	static char buf[1 << 17];
+	for (int i = 0; i < bundled_count; i++) {
+		const struct bundled_spec *b = &bundled_specs[i];
+		char path[4096];
+		snprintf(path, sizeof path, "%s/%s", src, b->file);
+		FILE *f = fopen(path, "rb");
+		if (!f)
+			fail_msg("bundled '%s' has no file %s: rebuild", b->name, path);
+		size_t n = fread(buf, 1, sizeof buf, f);
+		fclose(f);
+		if (n != b->len || memcmp(buf, b->text, n) || strlen(b->text) != b->len)
+			fail_msg("the bundled '%s' differs from %s: rebuild", b->name, path);
+		assert_ptr_equal(bundled_find(b->name), b);
+		if (i)
+			assert_true(strcmp(bundled_specs[i - 1].name, b->name) < 0);
+	}
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s/experiments", src);
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	struct dirent *e;
+	int files = 0;
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		if (l <= 4 || strcmp(e->d_name + l - 4, ".ini"))
+			continue;
+		char name[256];
+		snprintf(name, sizeof name, "%.*s", (int)(l - 4), e->d_name);
+		files++;
+		if (!bundled_find(name))
+			fail_msg("experiments/%s is not bundled: re-run cmake and rebuild", e->d_name);
+	}
+	closedir(d);
+	assert_int_equal(files, bundled_count);
+	assert_non_null(bundled_find(BUNDLED_DEFAULT));
+	assert_null(bundled_find("no-such-experiment"));
+	assert_null(bundled_find(NULL));
+	char names[256];
+	assert_non_null(strstr(bundled_names(names, sizeof names), "papaya"));
 }
+
+/* what `ctxlab serve --list-engines` prints in a full build */
+static const char full_catalog[] = "fork sink echo http chat\nprefork sink echo http chat\n"
+				   "thread sink echo http chat\nepoll sink echo http chat\n"
+				   "coro sink echo http chat\nuring sink echo http chat\n"
+				   "gateway sink echo http chat\ngo sink echo http chat\nnginx http\n";
 
 static void test_default_parses_leniently(void **state)
 {
 	(void)state;
+	const struct bundled_spec *b = bundled_find(BUNDLED_DEFAULT);
+	assert_non_null(b);
 	struct spec s;
 	char err[512] = "";
-	int rc = spec_parse_text(&s, default_spec_text, DEFAULT_SPEC_FILE, &cat, SPEC_LENIENT, err,
-				 sizeof err);
+	spec_test_machine_cpus = 2; /* the 2-CPU machine of the budget */
+	int rc = spec_parse_text(&s, b->text, b->file, &cat, SPEC_LENIENT, err, sizeof err);
+	spec_test_machine_cpus = 0;
 	if (rc)
 		fail_msg("%s", err);
 	assert_string_equal(s.name, "papaya");
-	assert_int_equal(s.repeat, 3);
+	assert_int_equal(s.repeat, 4);
 	assert_non_null(strstr(s.question, "context switches"));
 	assert_non_null(strstr(s.question, "more efficient?")); /* continuation lines joined */
-	int dropped = 0;
-	for (int i = 0; i < s.nnotes; i++)
+	int dropped = 0, nochat = 0, cpus_note = 0, cores_note = 0;
+	for (int i = 0; i < s.nnotes; i++) {
 		dropped |= strstr(s.notes[i], "'coro' does not exist") != NULL;
+		nochat |= strstr(s.notes[i], "'go' does not speak 'chat'") != NULL;
+		cpus_note |= strstr(s.notes[i], "cpus left out") && strstr(s.notes[i], "(cpus=2: >= 3, cpus=4: >= 5 CPUs)");
+		cores_note |= strstr(s.notes[i], "cores question cannot be answered") &&
+			      strstr(s.notes[i], ">= 5 CPUs");
+	}
 	assert_true(dropped);
+	assert_true(nochat);
+	assert_true(cpus_note);
+	assert_true(cores_note);
 	struct spec_cell *cells;
 	int n = spec_cells(&s, &cells);
-	/* fork thread epoll go x sink http x cpus 1 all x connections 1 4 16 64 256 */
-	assert_int_equal(n, 4 * 2 * 2 * 5);
+	/* fork thread epoll go x (sink, http: connections 1 16 64 256; chat: 4 16 64 256, no go)
+	 * x cpus 1 (2 and 4 leave the load no CPU on 2) */
+	assert_int_equal(n, 4 * 4 + 4 * 4 + 3 * 4);
 	/* engines interleaved: A B C D A B C D ... */
 	const char *order[] = {"fork", "thread", "epoll", "go"};
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < 32; i++)
 		assert_string_equal(cells[i].engine, order[i % 4]);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(cells[i].cpus_count, 1); /* never the load on the server's CPUs */
+		if (!strcmp(cells[i].proto, "chat")) {
+			assert_true(cells[i].rate_per_s == 128);
+			assert_true(cells[i].connections >= 4);
+			assert_int_equal(cells[i].size_bytes, 0); /* the load's default: 64 */
+		}
+	}
 	assert_string_equal(cells[0].key, "engine=fork proto=sink cpus=1 connections=1 bandwidth=1Mbps size=1k");
 	char id[160];
 	assert_string_equal(spec_cell_id(cells, n, 0, id, sizeof id), "sink-fork-c1-cpus1");
-	assert_string_equal(spec_cell_id(cells, n, n - 1, id, sizeof id), "http-go-c256-cpusall");
 	assert_true(cells[0].bandwidth_bps == 1e6);
 	assert_int_equal(cells[0].size_bytes, 1024);
 	/* http is closed loop: no bandwidth, no rate */
-	assert_string_equal(cells[n - 1].key, "engine=go proto=http cpus=all connections=256");
-	assert_true(cells[n - 1].bandwidth_bps == 0 && cells[n - 1].rate_per_s == 0);
-	assert_int_equal(cells[n - 1].cpus_count, 0);
-	assert_int_equal(cells[n - 1].connections, 256);
-	/* the ten-minute budget on a 2-core machine */
-	assert_int_equal(s.profile, SPEC_PROFILE_OFF); /* the lead decides; off keeps 10 min */
+	assert_string_equal(cells[31].key, "engine=go proto=http cpus=1 connections=256");
+	assert_true(cells[31].bandwidth_bps == 0 && cells[31].rate_per_s == 0);
+	assert_string_equal(cells[n - 1].key,
+			    "engine=epoll proto=chat cpus=1 connections=256 rate=128/s");
+	free(cells);
+	spec_release(&s);
+
+	/* the budget on a 2-core machine with every engine: the whole run <= 10 min, --quick
+	 * <= 90 s */
+	struct spec_catalog full;
+	spec_catalog_parse(&full, full_catalog);
+	spec_test_machine_cpus = 2;
+	rc = spec_parse_text(&s, b->text, b->file, &full, SPEC_LENIENT, err, sizeof err);
+	spec_test_machine_cpus = 0;
+	if (rc)
+		fail_msg("%s", err);
+	n = spec_cells(&s, &cells);
+	assert_int_equal(n, 5 * (4 + 4 + 4));
+	/* flame graphs for one cell per engine (HTTP at 256 connections) */
+	assert_int_equal(s.profile, SPEC_PROFILE_CELLS);
 	int np = spec_profiled_trials(&s, n, 0, n * s.repeat);
-	assert_int_equal(np, 0);
+	assert_int_equal(np, 5);
 	uint64_t est = spec_estimate_ns(&s, n * s.repeat, np);
-	assert_true(est <= 600ULL * 1000000000ULL);
+	assert_true(est <= spec_budget_ns(&s, n));
+	assert_true(spec_budget_ns(&s, n) <= 600ULL * 1000000000ULL);
 	spec_quick(&s);
 	free(cells);
 	n = spec_cells(&s, &cells);
-	assert_int_equal(n, 4 * 2 * 2 * 2);
+	assert_int_equal(n, 5 * (2 + 2 + 2));
 	assert_int_equal(cells[0].connections, 1);
-	assert_int_equal(cells[4].connections, 256);
+	assert_int_equal(cells[5].connections, 256);
 	assert_true(spec_estimate_ns(&s, n * s.repeat, 0) <= 90ULL * 1000000000ULL);
 	free(cells);
 	spec_release(&s);
+}
+
+/* Lenient (bundled) specs leave out the cpus values that would put the load on the server's
+ * CPUs, and say which, why and what machine would run them; a user's spec is unchanged. */
+static void test_cpus_pruned(void **state)
+{
+	(void)state;
+	const char *text = "[server]\nengine = epoll\nproto = http\ncpus = 1 2 4 all\n"
+			   "[load]\nconnections = 4\n";
+	struct spec s;
+	char err[512] = "";
+	struct spec_cell *c;
+	spec_test_machine_cpus = 8;
+	int rc = spec_parse_text(&s, text, "c.ini", &cat, SPEC_LENIENT, err, sizeof err);
+	spec_test_machine_cpus = 0;
+	if (rc)
+		fail_msg("%s", err);
+	int n = spec_cells(&s, &c);
+	assert_int_equal(n, 3); /* all = 8 leaves none: out */
+	assert_string_equal(c[2].cpus, "4");
+	free(c);
+	assert_int_equal(s.nnotes, 2);
+	assert_non_null(strstr(s.notes[0], "(cpus=all: >= 9 CPUs)"));
+	assert_non_null(strstr(s.notes[1], "only cpus = 1 2 4 runs"));
+	assert_non_null(strstr(s.notes[1], ">= 9 CPUs"));
+	spec_release(&s);
+
+	/* one CPU: nothing fits; the smallest stays, and the note says the load shares it */
+	spec_test_machine_cpus = 1;
+	rc = spec_parse_text(&s, text, "c.ini", &cat, SPEC_LENIENT, err, sizeof err);
+	spec_test_machine_cpus = 0;
+	if (rc)
+		fail_msg("%s", err);
+	n = spec_cells(&s, &c);
+	assert_int_equal(n, 1);
+	assert_string_equal(c[0].cpus, "1");
+	free(c);
+	assert_non_null(strstr(s.notes[1], "only with the load sharing"));
+	spec_release(&s);
+
+	/* enough CPUs: no note */
+	spec_test_machine_cpus = 64;
+	rc = spec_parse_text(&s, "[server]\nengine = epoll\nproto = http\ncpus = 1 2 4\n", "c.ini",
+			     &cat, SPEC_LENIENT, err, sizeof err);
+	spec_test_machine_cpus = 0;
+	assert_int_equal(rc, 0);
+	assert_int_equal(s.nnotes, 0);
+	spec_release(&s);
+
+	/* a user's spec: more CPUs than the machine's is still an error, all still runs */
+	spec_test_machine_cpus = 2;
+	rc = spec_parse_text(&s, text, "c.ini", &cat, 0, err, sizeof err);
+	spec_test_machine_cpus = 0;
+	assert_int_equal(rc, -1);
+	if (!strstr(err, "c.ini:4: cpus '4' is more than the 2 CPUs"))
+		fail_msg("%s", err);
 }
 
 static void test_matrix_product(void **state)
@@ -451,8 +581,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_catalog),
 		cmocka_unit_test(test_profile_cells),
-		cmocka_unit_test(test_default_equals_file),
+		cmocka_unit_test(test_bundled_equal_files),
 		cmocka_unit_test(test_default_parses_leniently),
+		cmocka_unit_test(test_cpus_pruned),
 		cmocka_unit_test(test_matrix_product),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_per_proto_load_and_hosts),

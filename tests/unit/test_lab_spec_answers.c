@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "lab/default_spec.h"
+#include "lab/bundled.h"
 #include "lab/record.h"
 #include "lab/spec.h"
 
@@ -143,7 +143,7 @@ static void test_papaya_questions(void **state)
 	(void)state;
 	struct spec s;
 	char err[1024] = "";
-	assert_int_equal(spec_parse_text(&s, default_spec_text, "papaya.ini", &cat, SPEC_LENIENT, err,
+	assert_int_equal(spec_parse_text(&s, bundled_find(BUNDLED_DEFAULT)->text, "papaya.ini", &cat, SPEC_LENIENT, err,
 					 sizeof err), 0);
 	struct spec_answer a[SPEC_MAX_ANSWERS];
 	int n = spec_answers(&s, a, SPEC_MAX_ANSWERS);
