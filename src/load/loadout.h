@@ -13,5 +13,9 @@ void loadout_summary(FILE *f, const struct load_cfg *cfg, const struct load_resu
 void loadout_spectrum(FILE *f, const struct load_result *r);
 /* The whole result as one JSON object (keys documented in docs/metrics.md). */
 void loadout_json(struct jw *w, const struct load_cfg *cfg, const struct load_result *r);
+/* The same with "latency_hist" and "latency_uncorrected_hist" added: both histograms in
+ * hist_encode's exact text (core/hist.h), so that `ctxlab run` merges several load hosts
+ * exactly. */
+void loadout_json_hist(struct jw *w, const struct load_cfg *cfg, const struct load_result *r);
 
 #endif
