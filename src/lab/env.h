@@ -7,12 +7,15 @@
 
 #include <stddef.h>
 
+#include "lab/multihost.h"
 #include "lab/spec.h"
 
 struct env_run {
 	const char *argv_line;  /* the command line ("command"), NULL = left out */
 	int is_default;         /* the embedded default experiment */
 	int ncells, ntrials;
+	const struct multihost_info *hosts; /* each host of the run, probed (lab/multihost.h) */
+	int nhosts;
 };
 
 /* Writes DIR/env.json (whole, through core/outfile.h): the machine (kernel, CPU model, cores,

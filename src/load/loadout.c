@@ -160,7 +160,7 @@ void loadout_spectrum(FILE *f, const struct load_result *r)
 	fprintf(f, "----------------------------------------------------------\n");
 }
 
-static void lat_obj(struct jw *w, const char *key, const struct hist *h)
+void loadout_lat_obj(struct jw *w, const char *key, const struct hist *h)
 {
 	jw_key(w, key);
 	jw_obj(w);
@@ -262,8 +262,8 @@ static void json_doc(struct jw *w, const struct load_cfg *cfg, const struct load
 			jw_kuint(w, k, r->status[i]);
 		}
 	jw_end(w);
-	lat_obj(w, "latency_us", r->lat);
-	lat_obj(w, "latency_uncorrected_us", r->lat_unc);
+	loadout_lat_obj(w, "latency_us", r->lat);
+	loadout_lat_obj(w, "latency_uncorrected_us", r->lat_unc);
 	if (cfg->client->flags & LOAD_C_FANOUT) {
 		jw_key(w, "chat");
 		jw_obj(w);
