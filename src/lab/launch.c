@@ -269,6 +269,10 @@ int launch_capture(const struct host *h, const char *const *argv, const char *re
 				o = len - 1;
 		}
 	}
+	/* its output ended: let it exit by itself (an ssh client is still closing its session)
+	 * before a stop, which would turn a success into "killed by SIGTERM" */
+	uint64_t now = clock_now_ns();
+	spawn_wait(&ch, now < deadline ? (int64_t)(deadline - now) : 0);
 	spawn_stop(&ch, STOP_GRACE_NS);
 	while (o && (out[o - 1] == '\n' || out[o - 1] == ' '))
 		out[--o] = 0;
