@@ -202,6 +202,9 @@ json_t *multihost_merge(json_t *const *docs, const char *const *names, const dou
 		    set(o, "host", json_string(names[i])) < 0 ||
 		    set(o, "requests", json_integer(json_integer_value(json_object_get(d, "requests")))) < 0 ||
 		    set(o, "requests_per_s", json_real(num(d, "rate_per_s"))) < 0 ||
+		    set(o, "messages_sent", json_integer(json_integer_value(json_object_get(d, "messages_sent")))) < 0 ||
+		    set(o, "unfinished", json_integer(json_integer_value(json_object_get(d, "unfinished")))) < 0 ||
+		    set(o, "errors", json_integer(json_integer_value(json_object_get(json_object_get(d, "errors"), "total")))) < 0 ||
 		    set(o, "client_cpu_s", json_real(u + s)) < 0 ||
 		    set(o, "rate", json_real(rates[i])) < 0 ||
 		    set(o, "connections", json_integer(json_integer_value(json_object_get(dc, "connections")))) < 0 ||

@@ -7,7 +7,8 @@
  *                       one document of the same shape: counters summed, the latency
  *                       histograms merged slot by slot (never averaged percentiles), plus
  *                       "load_hosts": one object per host (host, requests, client_cpu_s, rate,
- *                       requests_per_s)
+ *                       requests_per_s, messages_sent, unfinished, errors, connections,
+ *                       duration_s, start_wall_ns)
  *
  * Each host measures its latency against its own clock (send and answer on the same host): no
  * time is ever compared across hosts. Not thread-safe; functions return 0 or -1 with err set
