@@ -10,7 +10,8 @@
  *   [load]       connections, threads, pipeline, bandwidth, rate, size
  *   [load.PROTO] the same keys, for cells of protocol PROTO only (they replace [load]'s;
  *                setting rate or bandwidth there also drops [load]'s rate and bandwidth)
- *   [hosts]      server, load (local | ssh:user@host | netns:NAME), server_address
+ *   [hosts]      server, load (local | ssh:user@host | netns:NAME; load may be a list
+ *                "H1, H2, ...": several load hosts, kept as written), server_address
  *
  * Every value is a space-separated list; a list of more than one value is a matrix axis and
  * the matrix is the product of the axes. `cpus` values: a number N (the first N CPUs), `all`,
