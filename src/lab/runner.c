@@ -255,6 +255,8 @@ static int start_server(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 	int rc = launch_ready(srv, c->o->ready_timeout_ns, &rl, err, sizeof err);
 	if (rc == -EINTR)
 		return -1;
+	if (rc < 0 && c->server_host.kind != HOST_LOCAL)
+		return trial_fail(t, "the server on '%s' %s", c->s->server_host, err);
 	if (rc < 0)
 		return trial_fail(t, "the server %s", err);
 	/* the load connects to server_address (the server may print 0.0.0.0) */
@@ -626,7 +628,10 @@ static void run_trial(struct ctx *c, struct trial *t)
 	if (launch_ended(&srv, &status)) {
 		char st[96];
 		launch_status_text(status, st, sizeof st);
-		trial_fail(t, "the server %s during the trial", st);
+		if (c->server_host.kind != HOST_LOCAL)
+			trial_fail(t, "the server on '%s' %s during the trial", c->s->server_host, st);
+		else
+			trial_fail(t, "the server %s during the trial", st);
 	}
 	if (collect_loads(c, t, lds, rates, m1) < 0)
 		goto out;
