@@ -150,7 +150,8 @@ int launch_await_line(struct launch *l, const char *want, uint64_t timeout_ns, c
 			if (l->child.exited)
 				launch_status_text(l->child.status, st, sizeof st);
 			launch_tail(l, tail, sizeof tail);
-			snprintf(why, len, "%s before it started%s%s", st, tail[0] ? ": " : "", tail);
+			/* the same words as when it fails later (collect_load) */
+			snprintf(why, len, "%s%s%s", st, tail[0] ? ": " : "", tail);
 			return -ECHILD;
 		}
 		if (!strcmp(line, want))

@@ -206,7 +206,9 @@ json_t *multihost_merge(json_t *const *docs, const char *const *names, const dou
 		    set(o, "unfinished", json_integer(json_integer_value(json_object_get(d, "unfinished")))) < 0 ||
 		    set(o, "errors", json_integer(json_integer_value(json_object_get(json_object_get(d, "errors"), "total")))) < 0 ||
 		    set(o, "client_cpu_s", json_real(u + s)) < 0 ||
-		    set(o, "rate", json_real(rates[i])) < 0 ||
+		    /* the rate the host's load generator reports it ran (its config), which is
+		     * rates[i] when it took its share */
+		    set(o, "rate", json_real(dc ? num(dc, "rate") : rates[i])) < 0 ||
 		    set(o, "connections", json_integer(json_integer_value(json_object_get(dc, "connections")))) < 0 ||
 		    set(o, "duration_s", json_real(num(d, "duration_s"))) < 0 ||
 		    set(o, "start_wall_ns", json_incref(json_object_get(d, "start_wall_ns") ? json_object_get(d, "start_wall_ns") : json_integer(0))) < 0)

@@ -44,7 +44,8 @@ int multihost_probe(const struct host *h, const char *spec, const char *bin,
 		    const char *local_version, uint64_t timeout_ns, struct multihost_info *out);
 
 /* Merges docs[0..n) (load JSON with "latency_hist"/"latency_uncorrected_hist") of hosts
- * names[i], given rates[i] (each host's open-loop rate, 0 = closed loop). A new document
+ * names[i], given rates[i] (each host's open-loop rate, 0 = closed loop; load_hosts[].rate
+ * is the rate each document's config reports, rates[i] when it has none). A new document
  * (json_decref it), or NULL with err set. */
 json_t *multihost_merge(json_t *const *docs, const char *const *names, const double *rates,
 			int n, char *err, size_t errlen);
