@@ -361,6 +361,11 @@ static int start_loads(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 	if (c->nload > t->cell->connections)
 		return trial_fail(t, "%d load hosts need at least as many connections (connections "
 				  "= %d)", c->nload, t->cell->connections);
+	/* a fan-out protocol's expected deliveries count the members one process knows */
+	const struct load_client *lc = load_client_find(t->cell->proto);
+	if (c->nload > 1 && lc && (lc->flags & LOAD_C_FANOUT))
+		return trial_fail(t, "protocol '%s' fans out within one load generator: it runs on "
+				  "one load host, not %d", t->cell->proto, c->nload);
 	for (int i = 0; i < c->nload; i++)
 		if (start_load(c, t, cpus, &lds[i], i, &rates[i]) < 0)
 			return -1;
