@@ -104,6 +104,20 @@ def count_server(countfile, argv):
 def main():
     if len(sys.argv) > 2 and sys.argv[1] == "--count-server":
         return count_server(sys.argv[2], sys.argv[3:])
+    # a bad item of the host list is named (no namespace needed)
+    with tempfile.TemporaryDirectory() as d:
+        spec = os.path.join(d, "bad.ini")
+        open(spec, "w").write("[experiment]\nrepeat = 1\n[server]\nengine = epoll\nproto = http\n"
+                              "[hosts]\nload = local, netns:a/b\n")
+        p = subprocess.run([CTXLAB, "run", "--dry-run", spec], capture_output=True, text=True,
+                           timeout=30)
+        assert p.returncode != 0 and "bad load host 'netns:a/b' in 'local, netns:a/b'" in \
+            p.stderr, p.stderr
+        open(spec, "w").write("[experiment]\nrepeat = 1\n[server]\nengine = epoll\nproto = http\n"
+                              "[hosts]\nload = local, netns:x\n")
+        p = subprocess.run([CTXLAB, "run", "--dry-run", spec], capture_output=True, text=True,
+                           timeout=30)
+        assert p.returncode == 0 and "load local, netns:x" in p.stdout, p.stdout + p.stderr
     if os.geteuid() != 0 or not shutil.which("ip"):
         t.skip("needs root and iproute2 (network namespaces)")
     tag = "cm%d" % os.getpid()
