@@ -4,8 +4,9 @@ own, reached from a second one where the runs start):
 
   sigkill      SIGKILL of the local `ctxlab run` mid-trial (server and load on ssh) leaves no
                process in the "remote" namespace but the test's own sshd listener
-  host_dies    the remote load generator killed mid-trial: that trial fails with the host
-               named, the next trial runs and succeeds, nothing is left in the namespace
+  host_dies    the remote load generator (then the remote server) killed mid-trial: that
+               trial fails with the host named, the next trial runs and succeeds, nothing is
+               left in the namespace
 Skips as test_run_ssh.py does."""
 import os
 import subprocess
@@ -53,9 +54,9 @@ def test_sigkill(s):
             p.wait()
 
 
-def test_host_dies(s):
+def test_host_dies(s, role="load"):
     h = "ssh:root@" + ADDR
-    out = os.path.join(s.dir, "dies")
+    out = os.path.join(s.dir, "dies-" + role)
     spec = out + ".ini"
     open(spec, "w").write(SPEC % (2, "3s", h, h, ADDR))
     p = subprocess.Popen(s.exec_local() + [CTXLAB, "run", "-q", "-o", out, spec],
@@ -69,10 +70,10 @@ def test_host_dies(s):
                 cmd = open("/proc/%d/cmdline" % pid, "rb").read().split(b"\0")
             except OSError:
                 continue
-            if len(cmd) > 1 and cmd[0].endswith(b"ctxlab") and cmd[1] == b"load":
+            if len(cmd) > 1 and cmd[0].endswith(b"ctxlab") and cmd[1] == role.encode():
                 os.kill(pid, 9)
                 killed += 1
-        assert killed == 1, "killed %d load processes" % killed
+        assert killed == 1, "killed %d %s processes" % (killed, role)
         _, err = p.communicate(timeout=60)
         assert p.returncode == 0, err[-2000:]
     finally:
@@ -83,7 +84,8 @@ def test_host_dies(s):
     assert len(recs) == 2, recs
     assert recs[0]["status"] == "failed", recs[0]
     why = recs[0]["reason"]
-    assert "the load generator on '%s'" % h in why, why
+    who = "the load generator on '%s'" if role == "load" else "the server on '%s'"
+    assert who % h in why, why
     assert recs[1]["status"] == "ok", recs[1]["reason"]
     time.sleep(0.5)
     assert not s.pids(), "left in the namespace: " + s.describe(s.pids())
@@ -91,4 +93,5 @@ def test_host_dies(s):
 
 
 if __name__ == "__main__":
-    sys.exit(ssh.main([("sigkill", test_sigkill), ("host_dies", test_host_dies)]))
+    sys.exit(ssh.main([("sigkill", test_sigkill), ("load_host_dies", test_host_dies),
+                       ("server_host_dies", lambda s: test_host_dies(s, "serve"))]))
