@@ -211,7 +211,7 @@ json_t *multihost_merge(json_t *const *docs, const char *const *names, const dou
 		    set(o, "rate", json_real(dc ? num(dc, "rate") : rates[i])) < 0 ||
 		    set(o, "connections", json_integer(json_integer_value(json_object_get(dc, "connections")))) < 0 ||
 		    set(o, "duration_s", json_real(num(d, "duration_s"))) < 0 ||
-		    set(o, "start_wall_ns", json_incref(json_object_get(d, "start_wall_ns") ? json_object_get(d, "start_wall_ns") : json_integer(0))) < 0)
+		    set(o, "start_wall_ns", json_integer(json_integer_value(json_object_get(d, "start_wall_ns")))) < 0)
 			goto oom;
 	}
 	/* the windows are simultaneous (one start barrier): the merged window is their mean */
@@ -221,8 +221,8 @@ json_t *multihost_merge(json_t *const *docs, const char *const *names, const dou
 	    set(cfg, "connections", json_integer(conns)) < 0 ||
 	    set(cfg, "threads", json_integer(threads)) < 0 || set(cfg, "rate", json_real(crate)) < 0 ||
 	    json_object_set(m, "config", cfg) < 0 ||
-	    set(m, "start_wall_ns", json_incref(json_object_get(docs[0], "start_wall_ns") ?
-						json_object_get(docs[0], "start_wall_ns") : json_integer(0))) < 0 ||
+	    set(m, "start_wall_ns",
+		json_integer(json_integer_value(json_object_get(docs[0], "start_wall_ns")))) < 0 ||
 	    set(m, "duration_s", json_real(dur)) < 0 ||
 	    json_object_set(m, "errors", errs) < 0 || json_object_set(m, "status", st) < 0 ||
 	    set(m, "latency_us", lat_json("latency_us", hs[0])) < 0 ||
