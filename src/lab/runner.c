@@ -145,6 +145,7 @@ struct trial {
 	int want_profile;      /* spec_profiled: this trial runs the profiler */
 	int profiled;          /* the profiler wrote its flame graph */
 	char flame_dir[256];   /* "flame/ID" (repeat 0) or "flame/ID-rN", relative to the dir */
+	int load_remote;       /* a load host is an ssh host: its CPUs are not load_cpus */
 };
 
 static void warn_trial(struct trial *t, const char *fmt, ...) CTXLAB_PRINTF(2, 3);
@@ -616,6 +617,8 @@ static void run_trial(struct ctx *c, struct trial *t)
 		snprintf(t->acct_reason, sizeof t->acct_reason, "%s", cgerr), cgpath[0] = 0;
 	if (start_server(c, t, &scpus, &srv, cgpath) < 0 || stopping())
 		goto out;
+	for (int i = 0; i < c->nload; i++)
+		t->load_remote |= !host_is_local_machine(&c->load_hosts[i]);
 	if (start_loads(c, t, &lcpus, lds, rates) < 0)
 		goto out;
 	uint64_t m0 = clock_now_ns() + c->s->warmup_ns, m1 = m0 + c->s->duration_ns;
@@ -722,7 +725,7 @@ static void check_load(struct trial *t)
 		warn_trial(t, "the load generator could not keep its rate: messages sent late [%.0f]",
 			   late);
 	json_t *cc = json_object_get(L, "client_cpu");
-	if (cc && f.duration_s > 0 && t->load_ncpus > 0) {
+	if (cc && f.duration_s > 0 && t->load_ncpus > 0 && !t->load_remote) {
 		double cores = (json_number_value(json_object_get(cc, "user_s")) +
 				json_number_value(json_object_get(cc, "sys_s"))) / f.duration_s;
 		if (cores >= 0.9 * t->load_ncpus)
