@@ -13,6 +13,7 @@ PKGS=(
   clang libclang-rt-14-dev
   wrk nginx-light golang-go sysstat apache2-utils hey linux-perf
   iproute2 procps curl chromium python3
+  openssh-client openssh-server
 )
 
 install_deps() {
@@ -32,6 +33,13 @@ install_deps() {
   if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled --quiet nginx 2>/dev/null; then
     nginx_enabled=1
   fi
+  # openssh-server's package enables (and may start) the system sshd; the tests start their
+  # own (tests/integration/test_run_ssh.py). Same rule: only what this install started.
+  local sshd_before="" ssh_enabled=""
+  sshd_before=" $(pgrep -x sshd | tr '\n' ' ')"
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-enabled --quiet ssh 2>/dev/null; then
+    ssh_enabled=1
+  fi
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if [[ " ${missing[*]} " == *" nginx-light "* ]]; then
@@ -41,6 +49,15 @@ install_deps() {
     local p
     for p in $(pgrep -x nginx); do
       [[ "$nginx_before" == *" $p "* ]] || $SUDO kill "$p" 2>/dev/null || true
+    done
+  fi
+  if [[ " ${missing[*]} " == *" openssh-server "* ]]; then
+    if [ -z "$ssh_enabled" ] && [ -z "${sshd_before// /}" ] && command -v systemctl >/dev/null 2>&1; then
+      $SUDO systemctl disable --now ssh ssh.socket >/dev/null 2>&1 || true
+    fi
+    local p
+    for p in $(pgrep -x sshd); do
+      [[ "$sshd_before" == *" $p "* ]] || $SUDO kill "$p" 2>/dev/null || true
     done
   fi
 }

@@ -10,6 +10,7 @@
 #include "core/opt.h"
 #include "core/buf.h"
 #include "core/json.h"
+#include "core/lifeline.h"
 #include "core/log.h"
 #include "core/outfile.h"
 #include "core/units.h"
@@ -53,7 +54,7 @@ static const char *proto = "http", *method = "GET", *body, *message, *json_path,
 static const char *headers[MAX_HEADERS];
 static size_t nheaders;
 static uint64_t size = 64;
-static int spectrum, quiet, have_duration, have_size, no_keepalive;
+static int spectrum, quiet, have_duration, have_size, no_keepalive, control_stdin, json_hist;
 static uint32_t threads;
 
 static int opt_u32(const struct opt *o, const char *arg, char *err, size_t errlen)
@@ -142,6 +143,11 @@ static const struct opt options[] = {
 	OPT_STRING(0, "json", &json_path, "FILE|-",
 		   "write every figure as JSON (- = stdout, the summary then goes to stderr)"),
 	OPT_FLAG('q', "quiet", &quiet, "no live line, no summary (errors still printed)"),
+	OPT_FLAG(0, "control-stdin", &control_stdin,
+		 "stdin is the control channel of 'ctxlab run': print '" LIFELINE_WAITING "', "
+		 "start at a line 'go', stop when stdin closes"),
+	OPT_FLAG(0, "json-hist", &json_hist,
+		 "add the latency histograms, encoded, to the JSON (for an exact merge)"),
 	OPT_END(),
 };
 
@@ -233,6 +239,15 @@ static int cmd_load(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (control_stdin) {
+		int g = lifeline_wait_go();
+		if (g < 0 || lifeline_start(3 * 1000000000ULL) < 0) {
+			buf_free(&msg);
+			error("--control-stdin: %s", g < 0 ? "the run closed the control channel "
+			      "before the start" : "cannot watch stdin");
+			return 1;
+		}
+	}
 
 	struct load_result res;
 	int rc = load_run(&cfg, &res, err, sizeof(err));
@@ -252,7 +267,10 @@ static int cmd_load(int argc, char **argv)
 	if (json_path) {
 		struct jw w;
 		jw_init(&w);
-		loadout_json(&w, &cfg, &res);
+		if (json_hist)
+			loadout_json_hist(&w, &cfg, &res);
+		else
+			loadout_json(&w, &cfg, &res);
 		if (w.oom) {
 			error("out of memory writing the JSON result");
 			status = 1;

@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "lab/experiment.h"
+#include "lab/host.h"
 #include "lab/spec.h"
 #include "report/report.h"
 
@@ -47,11 +48,20 @@ static const char usage_tail[] =
 	"switch costs (~1 s, env.json switch_cost_ns) for the report's switching share.\n"
 	"A spec whose matrix has more than 10000 cells or 1000000 trials (cells x repeat) is\n"
 	"refused before anything runs (exit 2).\n"
-	"Ctrl-C stops every child; the files stay valid and --resume continues.\n";
+	"Ctrl-C stops every child; the files stay valid and --resume continues.\n"
+	"\n"
+	"Hosts ([hosts] in the spec): server and load each local, netns:NAME or ssh:user@host;\n"
+	"load may list several hosts (load = H1, H2, ...): they share the connections and the rate,\n"
+	"start together and their results are merged exactly (record: load_hosts). ssh runs\n"
+	"'ssh $CTXLAB_SSH_OPTIONS -o BatchMode=yes -o ConnectTimeout=10 -T -- user@host ...' (e.g.\n"
+	"CTXLAB_SSH_OPTIONS='-i KEY -o UserKnownHostsFile=FILE'). Each host is probed at the\n"
+	"start (env.json: hosts): an unreachable one, one without ctxlab at --remote-bin or with\n"
+	"another version fails every trial with the host named. Remote roles end with their ssh\n"
+	"session: killing the run leaves nothing behind on any host.\n";
 
 /* the options (a command runs once per process); profile: -1 = the spec's, else an
  * enum spec_profile */
-static const char *out, *resume, *bin;
+static const char *out, *resume, *bin, *remote_bin;
 static int dry, quick, quiet, list, profile = -1;
 static const char *seed;
 
@@ -99,6 +109,9 @@ static const struct opt options[] = {
 	OPT_FLAG('q', "quiet", &quiet, "no progress on stderr"),
 	OPT_STRING(0, "bin", &bin, "PATH",
 		   "the ctxlab binary that runs serve and load (default: this one)"),
+	OPT_STRING(0, "remote-bin", &remote_bin, "PATH",
+		   "the ctxlab on ssh hosts (default: the same path as the local one); its "
+		   "version must match this one's"),
 	OPT_END(),
 };
 
@@ -177,6 +190,8 @@ static int cmd_run(int argc, char **argv)
 			error("%s", lerr);
 		goto out;
 	}
+	/* ssh hosts run the same path as this binary unless told otherwise */
+	host_set_remote_bin(remote_bin ? remote_bin : self);
 	log_set_quiet(quiet); /* -q: the run's messages go through info() */
 	struct experiment_opts o = {.self = self, .spec_path = spec_path, .out = out,
 				    .resume = resume, .argv_line = buf_head(&line), .dry = dry,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "core/lifeline.h"
 #include "core/log.h"
 #include "core/net.h"
 #include "core/units.h"
@@ -135,7 +136,7 @@ static int cmd_serve(int argc, char **argv);
 /* static: engine threads may outlive cmd_serve's frame by a moment at exit */
 static struct engine_cfg cfg;
 static const char *engine = "epoll", *proto = "http", *listen_at = "127.0.0.1:7000", *cpus;
-static int list_only;
+static int list_only, control_stdin;
 
 static const struct opt options[] = {
 	OPT_GROUP("options:"),
@@ -205,6 +206,8 @@ static const struct opt options[] = {
 		     "gateway: how the front hands a connection to a worker:\n"
 		     "fdpass (default; the client socket moves to the worker with\n"
 		     "SCM_RIGHTS) or proxy (the front relays bytes both ways)", opt_handoff),
+	OPT_FLAG(0, "control-stdin", &control_stdin,
+		 "stdin is the control channel of 'ctxlab run' (ssh hosts): exit when it closes"),
 	OPT_FLAG(0, "list-engines", &list_only,
 		 "print the engines that exist, one \"NAME PROTOS\" line each"),
 	OPT_DOC("-h, --help", "this text"),
@@ -290,6 +293,10 @@ static int cmd_serve(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (control_stdin && lifeline_start(3 * 1000000000ULL) < 0) {
+		error("cannot watch stdin (--control-stdin): %s", strerror(errno));
+		return 1;
+	}
 	static char engine_err[512];
 	engine_err[0] = 0;
 	cfg.err = engine_err;

@@ -1,8 +1,13 @@
 #include "core/hist.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/buf.h"
 
 /*
  * Layout (HdrHistogram's, unit magnitude 0): 2^12 sub-buckets per bucket. Bucket 0 holds
@@ -156,6 +161,84 @@ void hist_merge(struct hist *dst, const struct hist *src)
 	}
 	dst->total += src->total;
 	dst->clamped += src->clamped;
+}
+
+int hist_encode(const struct hist *h, struct buf *b)
+{
+	if (buf_appendf(b, "hist1 %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64, h->total,
+			h->clamped, h->total ? h->min : 0, h->total ? h->max : 0) < 0)
+		return -ENOMEM;
+	if (h->total)
+		for (size_t i = h->min_idx; i <= h->max_idx; i++)
+			if (h->counts[i] &&
+			    buf_appendf(b, " %zu:%" PRIu64, i, h->counts[i]) < 0)
+				return -ENOMEM;
+	return 0;
+}
+
+static int parse_u64(const char **p, uint64_t *v)
+{
+	char *end;
+	errno = 0;
+	if (**p < '0' || **p > '9')
+		return -1;
+	unsigned long long x = strtoull(*p, &end, 10);
+	if (errno)
+		return -1;
+	*v = x;
+	*p = end;
+	return 0;
+}
+
+int hist_merge_encoded(struct hist *h, const char *text)
+{
+	const char *p = text;
+	uint64_t total, clamped, mn, mx, sum = 0, idx = 0, cnt = 0;
+	if (strncmp(p, "hist1 ", 6))
+		return -EINVAL;
+	p += 6;
+	if (parse_u64(&p, &total) || *p++ != ' ' || parse_u64(&p, &clamped) || *p++ != ' ' ||
+	    parse_u64(&p, &mn) || *p++ != ' ' || parse_u64(&p, &mx))
+		return -EINVAL;
+	/* first pass: validate (h stays unchanged on bad text) */
+	const char *slots = p;
+	uint64_t prev = 0;
+	int first = 1;
+	while (*p == ' ') {
+		p++;
+		if (parse_u64(&p, &idx) || *p++ != ':' || parse_u64(&p, &cnt) || !cnt ||
+		    idx >= h->len || (!first && idx <= prev) || sum + cnt < sum)
+			return -EINVAL;
+		first = 0;
+		prev = idx;
+		sum += cnt;
+	}
+	if (*p || sum != total || (total && (mn > mx || mn < HIST_MIN_VALUE ||
+					     mx > HIST_MAX_VALUE || index_of(mn) > index_of(mx))))
+		return -EINVAL;
+	if (!total) {
+		h->clamped += clamped;
+		return 0;
+	}
+	p = slots;
+	while (*p == ' ') {
+		p++;
+		parse_u64(&p, &idx);
+		p++;
+		parse_u64(&p, &cnt);
+		h->counts[idx] += cnt;
+	}
+	if (!h->total || mn < h->min) {
+		h->min = mn;
+		h->min_idx = index_of(mn);
+	}
+	if (!h->total || mx > h->max) {
+		h->max = mx;
+		h->max_idx = index_of(mx);
+	}
+	h->total += total;
+	h->clamped += clamped;
+	return 0;
 }
 
 uint64_t hist_count(const struct hist *h) { return h->total; }

@@ -29,6 +29,15 @@ void hist_record(struct hist *h, uint64_t value);
 void hist_record_n(struct hist *h, uint64_t value, uint64_t count);
 void hist_merge(struct hist *dst, const struct hist *src);   /* dst += src */
 
+/* Exact text form, to carry a histogram between processes (hosts) and merge it there:
+ *   "hist1 TOTAL CLAMPED MIN MAX IDX:COUNT IDX:COUNT ..." (decimal; slots in increasing order)
+ * hist_encode appends it to b (0, or -ENOMEM); hist_merge_encoded adds it to h exactly as
+ * hist_merge would the original (0, or -EINVAL for text that is not such a histogram: then h
+ * is unchanged). */
+struct buf;
+int hist_encode(const struct hist *h, struct buf *b);
+int hist_merge_encoded(struct hist *h, const char *text);
+
 uint64_t hist_count(const struct hist *h);
 uint64_t hist_clamped(const struct hist *h);   /* values recorded outside the range */
 uint64_t hist_min(const struct hist *h);       /* 0 when empty */

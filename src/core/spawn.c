@@ -385,6 +385,7 @@ struct prep {
 	char *const *envp; /* NULL: environ */
 	char netns_path[300];
 	int out_wr;        /* stdout pipe write end or -1 */
+	int in_rd;         /* stdin pipe read end or -1 */
 	int st_wr;         /* status pipe write end */
 	int go_rd, go_wr;  /* hold: the program waits for EOF on go_rd before execvp; else -1 */
 	pid_t parent;
@@ -442,6 +443,8 @@ static _Noreturn void program_main(const struct prep *p, pid_t keeper)
 		if (nfd != 0)
 			close(nfd);
 	}
+	if (p->in_rd >= 0 && move_fd(p->in_rd, 0) < 0)
+		program_fail(p);
 	if (p->out_wr >= 0 && move_fd(p->out_wr, 1) < 0)
 		program_fail(p);
 	/* Nothing of ctxlab's leaks into the program: every other fd closes at exec. */
@@ -614,13 +617,15 @@ static char **build_env(const char *const *extra)
 
 int spawn_start(const struct spawn_opts *opts, struct spawn_child *child)
 {
-	struct prep p = {.o = opts, .out_wr = -1, .st_wr = -1, .go_rd = -1, .go_wr = -1};
-	int out[2] = {-1, -1}, st[2] = {-1, -1}, go[2] = {-1, -1};
+	struct prep p = {.o = opts, .out_wr = -1, .in_rd = -1, .st_wr = -1, .go_rd = -1,
+			 .go_wr = -1};
+	int out[2] = {-1, -1}, st[2] = {-1, -1}, go[2] = {-1, -1}, in[2] = {-1, -1};
 	char **envp = NULL;
 	int r = 0;
 
 	child->pid = child->keeper = -1;
 	child->stdout_fd = -1;
+	child->stdin_fd = -1;
 	child->go_fd = child->st_fd = -1;
 	child->exited = 0;
 	child->status = 0;
@@ -650,6 +655,11 @@ int spawn_start(const struct spawn_opts *opts, struct spawn_child *child)
 		r = -errno;
 		goto out;
 	}
+	if (opts->stdin_pipe && pipe2(in, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto out;
+	}
+	p.in_rd = in[0];
 	if (opts->hold && pipe2(go, O_CLOEXEC) < 0) {
 		r = -errno;
 		goto out;
@@ -683,6 +693,10 @@ int spawn_start(const struct spawn_opts *opts, struct spawn_child *child)
 		close(go[0]);
 		go[0] = -1;
 	}
+	if (in[0] >= 0) {
+		close(in[0]);
+		in[0] = -1;
+	}
 
 	/* Read until EOF: the keeper closes its end after sending the pid, the program's end
 	 * closes at exec (or an error comes first). Held: until the program says it waits. */
@@ -715,6 +729,8 @@ int spawn_start(const struct spawn_opts *opts, struct spawn_child *child)
 	child->pid = prog;
 	child->stdout_fd = out[0];
 	out[0] = -1;
+	child->stdin_fd = in[1];
+	in[1] = -1;
 	if (opts->hold) {
 		child->go_fd = go[1], go[1] = -1;
 		child->st_fd = st[0], st[0] = -1;
@@ -727,6 +743,8 @@ out:
 			close(out[i]);
 		if (st[i] >= 0)
 			close(st[i]);
+		if (in[i] >= 0)
+			close(in[i]);
 	}
 	free(envp);
 	return r;
@@ -875,6 +893,8 @@ static void reaped(struct spawn_child *child, int st)
 		close(child->go_fd), child->go_fd = -1;
 	if (child->st_fd >= 0)
 		close(child->st_fd), child->st_fd = -1;
+	if (child->stdin_fd >= 0)
+		close(child->stdin_fd), child->stdin_fd = -1;
 }
 
 int spawn_signal(struct spawn_child *child, int sig)

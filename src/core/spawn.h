@@ -28,6 +28,8 @@ struct spawn_opts {
 	const char *cwd;           /* NULL = unchanged */
 	int capture_stdout;        /* 1: the program's stdout is a pipe, read end in child->stdout_fd */
 	int stdin_null;            /* 1: stdin from /dev/null */
+	int stdin_pipe;            /* 1: stdin is a pipe, write end in child->stdin_fd (the
+				    * program sees EOF when ctxlab closes it or dies) */
 	int stderr_fd;             /* >= 0: the program's stderr goes there; -1: inherited */
 	const char *netns;         /* NULL, or a network namespace name (/run/netns/NAME) to enter */
 	int hold;                  /* 1: the program is forked and set up but waits before execvp
@@ -39,6 +41,8 @@ struct spawn_child {
 	pid_t pid;        /* the program (after exec) */
 	pid_t keeper;     /* the keeper; root of the whole tree (monitor this one to miss nothing) */
 	int stdout_fd;    /* read end when capture_stdout, else -1 (nonblocking: no; O_CLOEXEC) */
+	int stdin_fd;     /* write end when stdin_pipe, else -1 (O_CLOEXEC; the caller closes it,
+			   * or spawn_wait/spawn_stop do once the program is reaped) */
 	int exited;       /* set by spawn_wait/spawn_stop */
 	int status;       /* the program's wait status (as waitpid), valid when exited */
 	int go_fd, st_fd; /* hold: the program's go pipe and the status pipe, until released */

@@ -161,6 +161,22 @@ int env_write(const char *dir, const struct spec *s, const struct env_run *o, ch
 	jw_end(&w);
 	if (o->sw)
 		env_write_switch(&w, o->sw);
+	/* every host of the run as probed at its start (lab/multihost.h) */
+	jw_key(&w, "hosts");
+	jw_arr(&w);
+	for (int i = 0; i < o->nhosts; i++) {
+		const struct multihost_info *h = &o->hosts[i];
+		jw_obj(&w);
+		jw_kstr(&w, "host", h->host);
+		jw_kstr(&w, "kernel", h->kernel);
+		jw_kstr(&w, "cpu_model", h->cpu_model);
+		jw_kint(&w, "cores", h->cores);
+		jw_kstr(&w, "ctxlab_version", h->version);
+		if (h->error[0])
+			jw_kstr(&w, "error", h->error);
+		jw_end(&w);
+	}
+	jw_end(&w);
 	jw_end(&w);
 	char path[4096];
 	snprintf(path, sizeof path, "%s/env.json", dir);

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+#include "lab/multihost.h"
 #include "lab/spec.h"
 
 /* The machine's switch costs, measured once per run (env_switch_measure, ~1 s): the kernel's
@@ -32,6 +33,8 @@ struct env_run {
 	const char *argv_line;  /* the command line ("command"), NULL = left out */
 	int is_default;         /* a bundled experiment (read leniently) */
 	int ncells, ntrials;
+	const struct multihost_info *hosts; /* each host of the run, probed (lab/multihost.h) */
+	int nhosts;
 };
 
 /* Writes DIR/env.json (whole, through core/outfile.h): the machine (kernel, CPU model, cores,

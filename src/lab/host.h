@@ -1,7 +1,10 @@
 /* host: where a role (server, load) runs, and the argv that runs a command there.
  *
  *   local          the command as is
- *   ssh:user@host  OpenSSH: ssh -o BatchMode=yes -- user@host 'arg0' 'arg1' ...; ssh joins the
+ *   ssh:user@host  OpenSSH: ssh [$CTXLAB_SSH_OPTIONS] -o BatchMode=yes -o ConnectTimeout=10 -T
+ *                  -- user@host 'arg0' 'arg1' ...; CTXLAB_SSH_OPTIONS (whitespace-separated
+ *                  words, e.g. "-i KEY -o UserKnownHostsFile=F -p 2222") come first, so that
+ *                  they win over ctxlab's defaults (ssh keeps an option's first value); ssh joins the
  *                  remote words into a shell line, so every argument is single-quoted
  *                  (no interpolation on the remote side); the program is looked up in the
  *                  remote PATH
@@ -26,7 +29,7 @@ struct host {
 #define HOST_MAX_ARGS 64
 
 struct host_cmd {
-	const char *argv[HOST_MAX_ARGS + 8]; /* NULL-terminated; points into store and the input */
+	const char *argv[HOST_MAX_ARGS + 12]; /* NULL-terminated; points into store and the input */
 	struct buf store;
 	const char *netns;                   /* for spawn_opts.netns, NULL unless netns */
 };
@@ -41,5 +44,14 @@ void host_cmd_release(struct host_cmd *cmd);
 /* Appends arg quoted for a POSIX shell: 'it'\''s' */
 void host_quote(struct buf *b, const char *arg);
 int host_is_local_machine(const struct host *h); /* local or netns: same kernel, pids visible */
+
+/* The ctxlab that roles run on ssh hosts (`ctxlab run --remote-bin PATH`; the default is the
+ * local binary's own path). Process-wide; host_remote_bin() is "ctxlab" until it is set. */
+void host_set_remote_bin(const char *path);
+const char *host_remote_bin(void);
+
+/* Parses "H1, H2, ..." (comma-separated host specs, blanks around commas ignored) into
+ * hosts[max]: the count, or -1 with err set (a bad host, none, or more than max). */
+int host_parse_list(const char *list, struct host *hosts, int max, char *err, size_t errlen);
 
 #endif

@@ -30,7 +30,8 @@ int launch_start(struct launch *l, const struct launch_spec *sp, char *err, size
 	if (l->log_since < 0)
 		l->log_since = 0;
 	struct spawn_opts so = {.argv = hc.argv, .cpus = sp->host->kind == HOST_SSH ? NULL : sp->cpus,
-				.capture_stdout = 1, .stdin_null = 1, .stderr_fd = sp->logfd,
+				.capture_stdout = 1, .stdin_null = !sp->control,
+				.stdin_pipe = sp->control, .stderr_fd = sp->logfd,
 				.netns = hc.netns};
 	/* forked inside the cgroup (joined for the fork, left at once): nothing the role does
 	 * escapes its accounting */
@@ -120,6 +121,58 @@ int launch_ready(struct launch *l, uint64_t timeout_ns, struct ready *r, char *w
 		}
 		return 0;
 	}
+}
+
+int launch_await_line(struct launch *l, const char *want, uint64_t timeout_ns, char *why,
+		      size_t len)
+{
+	char line[512], tail[256];
+	uint64_t deadline = clock_now_ns() + timeout_ns;
+	for (;;) {
+		if (stopped(l)) {
+			snprintf(why, len, "interrupted");
+			return -EINTR;
+		}
+		uint64_t now = clock_now_ns();
+		if (now >= deadline) {
+			launch_tail(l, tail, sizeof tail);
+			snprintf(why, len, "printed no '%s' line within %.0f s%s%s", want,
+				 timeout_ns / 1e9, tail[0] ? ": " : "", tail);
+			return -ETIMEDOUT;
+		}
+		uint64_t step = deadline - now > 100 * NS_PER_MS ? 100 * NS_PER_MS : deadline - now;
+		int rc = spawn_read_line(&l->child, line, sizeof line, step);
+		if (rc == -ETIMEDOUT)
+			continue;
+		if (rc <= 0) {
+			char st[96] = "ended";
+			spawn_wait(&l->child, 2 * (int64_t)NS_PER_S);
+			if (l->child.exited)
+				launch_status_text(l->child.status, st, sizeof st);
+			launch_tail(l, tail, sizeof tail);
+			/* the same words as when it fails later (collect_load) */
+			snprintf(why, len, "%s%s%s", st, tail[0] ? ": " : "", tail);
+			return -ECHILD;
+		}
+		if (!strcmp(line, want))
+			return 0;
+	}
+}
+
+int launch_send(struct launch *l, const char *text)
+{
+	if (!l->started || l->child.stdin_fd < 0)
+		return -EPIPE;
+	size_t n = strlen(text), off = 0;
+	while (off < n) {
+		ssize_t w = write(l->child.stdin_fd, text + off, n - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		off += (size_t)w;
+	}
+	return 0;
 }
 
 int launch_read_all(struct launch *l, struct buf *out, uint64_t deadline_ns)
@@ -217,6 +270,10 @@ int launch_capture(const struct host *h, const char *const *argv, const char *re
 				o = len - 1;
 		}
 	}
+	/* its output ended: let it exit by itself (an ssh client is still closing its session)
+	 * before a stop, which would turn a success into "killed by SIGTERM" */
+	uint64_t now = clock_now_ns();
+	spawn_wait(&ch, now < deadline ? (int64_t)(deadline - now) : 0);
 	spawn_stop(&ch, STOP_GRACE_NS);
 	while (o && (out[o - 1] == '\n' || out[o - 1] == ' '))
 		out[--o] = 0;

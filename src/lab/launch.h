@@ -37,6 +37,9 @@ struct launch_spec {
 	const char *cgroup;         /* a cgroup to fork the role in ("" or NULL = none; local) */
 	int logfd;                  /* the role's stderr (-1: /dev/null is not used: inherited) */
 	volatile sig_atomic_t *stop;/* the caller's stop flag; NULL = never */
+	int control;                /* 1: the role's stdin is a pipe from us (launch_send), for a
+				     * role run with --control-stdin (core/lifeline.h); else
+				     * /dev/null */
 };
 
 struct launch {
@@ -59,6 +62,14 @@ int launch_ready(struct launch *l, uint64_t timeout_ns, struct ready *r, char *w
 /* Appends the role's stdout to out until EOF, at most until deadline_ns (raw reads: a JSON
  * document may be one long line). 0 at EOF, -ETIMEDOUT, -EINTR, or -errno. */
 int launch_read_all(struct launch *l, struct buf *out, uint64_t deadline_ns);
+
+/* Waits at most timeout_ns for a line equal to `want` on the role's stdout (other lines are
+ * skipped). 0, -ETIMEDOUT, -ECHILD (it ended first), -EINTR: why says what happened, with the
+ * role's last message. */
+int launch_await_line(struct launch *l, const char *want, uint64_t timeout_ns, char *why,
+		      size_t len);
+/* Writes text to the role's stdin (spec.control). 0 or -errno (-EPIPE: it is gone). */
+int launch_send(struct launch *l, const char *text);
 
 /* Waits at most timeout_ns for the role to end. 0 = ended (launch_status valid), -ETIMEDOUT. */
 int launch_wait(struct launch *l, int64_t timeout_ns);

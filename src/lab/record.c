@@ -128,6 +128,7 @@ static void write_load(struct jw *w, const json_t *L, const struct record_load_f
 	}
 	copy_obj(w, "errors", json_object_get(L, "errors"));
 	copy_obj(w, "client_cpu", json_object_get(L, "client_cpu"));
+	copy_obj(w, "load_hosts", json_object_get(L, "load_hosts"));
 	jw_key(w, "load");
 	jw_obj(w);
 	copy_obj(w, "config", json_object_get(L, "config"));

@@ -20,12 +20,14 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/json.h"
+#include "core/lifeline.h"
 #include "core/log.h"
 #include "core/outfile.h"
 #include "core/spawn.h"
 #include "core/units.h"
 #include "lab/env.h"
 #include "lab/host.h"
+#include "lab/multihost.h"
 #include "load/client.h"
 #include "lab/launch.h"
 #include "lab/record.h"
@@ -110,7 +112,7 @@ int runner_catalog(const char *self, const char *server_host, struct spec_catalo
 		return -1;
 	const char *argv[] = {self, "serve", "--list-engines", NULL};
 	char out[4096];
-	int rc = launch_capture(&h, argv, "ctxlab", 0, out, sizeof out, 20 * NS_PER_S);
+	int rc = launch_capture(&h, argv, host_remote_bin(), 0, out, sizeof out, 20 * NS_PER_S);
 	if (rc < 0 || spec_catalog_parse(cat, out) <= 0)
 		return errbuf(err, errlen, "cannot list the engines of the server host '%s' with "
 			      "'ctxlab serve --list-engines'%s%s (is ctxlab installed there?)",
@@ -143,6 +145,7 @@ struct trial {
 	int want_profile;      /* spec_profiled: this trial runs the profiler */
 	int profiled;          /* the profiler wrote its flame graph */
 	char flame_dir[256];   /* "flame/ID" (repeat 0) or "flame/ID-rN", relative to the dir */
+	int load_remote;       /* a load host is an ssh host: its CPUs are not load_cpus */
 };
 
 static void warn_trial(struct trial *t, const char *fmt, ...) CTXLAB_PRINTF(2, 3);
@@ -174,6 +177,15 @@ struct ctx {
 	const struct runner_opts *o;
 	struct host server_host, load_host;
 	int logfd;
+	/* [hosts] load = H1, H2, ...: the load hosts (load_host = the first) */
+	struct host load_hosts[MULTIHOST_MAX];
+	char load_names[MULTIHOST_MAX][256];
+	int nload;
+	/* every host probed at the start (env.json); host_err: why one is unusable (then every
+	 * trial fails with it, the host named) */
+	struct multihost_info info[MULTIHOST_MAX + 1];
+	int ninfo;
+	char host_err[600];
 };
 
 static void log_marker(struct ctx *c, const struct trial *t, const char *role)
@@ -225,12 +237,16 @@ static int start_server(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 		units_format_cpulist(cpus, cpulist, sizeof cpulist);
 		argv[n++] = "--cpus";
 		argv[n++] = cpulist;
+		/* it ends when its ssh session does (the run killed, the connection lost) */
+		argv[n++] = "--control-stdin";
 	}
 	argv[n] = NULL;
 	char err[256];
 	log_marker(c, t, "server");
-	struct launch_spec ls = {.host = &c->server_host, .argv = argv, .remote_prog = "ctxlab",
-				 .cpus = cpus, .cgroup = cgpath, .logfd = c->logfd, .stop = &stop_sig};
+	struct launch_spec ls = {.host = &c->server_host, .argv = argv,
+				 .remote_prog = host_remote_bin(), .cpus = cpus, .cgroup = cgpath,
+				 .logfd = c->logfd, .stop = &stop_sig,
+				 .control = c->server_host.kind == HOST_SSH};
 	if (launch_start(srv, &ls, err, sizeof err) < 0)
 		return trial_fail(t, "%s", err);
 	if (srv->cgroup_leave_failed)
@@ -240,6 +256,8 @@ static int start_server(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 	int rc = launch_ready(srv, c->o->ready_timeout_ns, &rl, err, sizeof err);
 	if (rc == -EINTR)
 		return -1;
+	if (rc < 0 && c->server_host.kind != HOST_LOCAL)
+		return trial_fail(t, "the server on '%s' %s", c->s->server_host, err);
 	if (rc < 0)
 		return trial_fail(t, "the server %s", err);
 	/* the load connects to server_address (the server may print 0.0.0.0) */
@@ -250,11 +268,16 @@ static int start_server(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 	return 0;
 }
 
-static int start_load(struct ctx *c, struct trial *t, const cpu_set_t *cpus, struct launch *ld)
+/* Starts load host i of c->nload with its share of the connections and of the rate (*rate:
+ * its rate, 0 in closed loop). */
+static int start_load(struct ctx *c, struct trial *t, const cpu_set_t *cpus, struct launch *ld,
+		      int i, double *rate)
 {
 	const struct spec_cell *cell = t->cell;
-	char conns[32], dur[32], warm[32], thr[32], pipe_[32], target[160];
-	snprintf(conns, sizeof conns, "%d", cell->connections);
+	char conns[32], dur[32], warm[32], thr[32], pipe_[32], target[160], rateb[64];
+	snprintf(conns, sizeof conns, "%llu",
+		 (unsigned long long)multihost_share((uint64_t)cell->connections, c->nload, i));
+	*rate = 0;
 	units_format_duration(c->s->duration_ns, dur, sizeof dur);
 	units_format_duration(c->s->warmup_ns, warm, sizeof warm);
 	int tr = load_client_target(cell->proto, t->address, target, sizeof target);
@@ -289,8 +312,13 @@ static int start_load(struct ctx *c, struct trial *t, const cpu_set_t *cpus, str
 		argv[n++] = cell->bandwidth;
 	}
 	if (cell->rate) {
+		char e[128];
+		if (units_parse_rate_per_s(cell->rate, rate, e, sizeof e) < 0)
+			return trial_fail(t, "bad rate '%s': %s", cell->rate, e);
+		*rate /= c->nload;
+		snprintf(rateb, sizeof rateb, "%.17g", *rate);
 		argv[n++] = "--rate";
-		argv[n++] = cell->rate;
+		argv[n++] = c->nload > 1 ? rateb : cell->rate;
 	}
 	if (cell->size) {
 		argv[n++] = "--size";
@@ -298,14 +326,70 @@ static int start_load(struct ctx *c, struct trial *t, const cpu_set_t *cpus, str
 	}
 	argv[n++] = "--json";
 	argv[n++] = "-";
+	/* started at a line "go" (the barrier of several hosts), ended when stdin closes; its
+	 * histograms in the JSON for the exact merge */
+	argv[n++] = "--control-stdin";
+	argv[n++] = "--json-hist";
 	argv[n++] = target;
 	argv[n] = NULL;
 	char err[256];
 	log_marker(c, t, "load");
-	struct launch_spec ls = {.host = &c->load_host, .argv = argv, .remote_prog = "ctxlab",
-				 .cpus = cpus, .logfd = c->logfd, .stop = &stop_sig};
+	struct launch_spec ls = {.host = &c->load_hosts[i], .argv = argv,
+				 .remote_prog = host_remote_bin(), .cpus = cpus, .logfd = c->logfd,
+				 .stop = &stop_sig, .control = 1};
 	if (launch_start(ld, &ls, err, sizeof err) < 0)
-		return trial_fail(t, "cannot start the load generator: %s", err);
+		return c->nload > 1 || c->load_hosts[i].kind != HOST_LOCAL
+			? trial_fail(t, "cannot start the load generator on '%s': %s",
+				     c->load_names[i], err)
+			: trial_fail(t, "cannot start the load generator: %s", err);
+	return 0;
+}
+
+/* "the load generator" (one local host) or "the load generator on 'HOST'" */
+static void load_who(const struct ctx *c, int i, char *out, size_t len)
+{
+	if (c->nload == 1 && c->load_hosts[0].kind == HOST_LOCAL)
+		snprintf(out, len, "the load generator");
+	else
+		snprintf(out, len, "the load generator on '%s'", c->load_names[i]);
+}
+
+/* Starts every load host, waits until each is set up (its LIFELINE_WAITING line), then lets
+ * them all go at once: a barrier, not a sleep. 0, or -1 (the trial failed, or interrupted). */
+static int start_loads(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
+		       struct launch *lds, double *rates)
+{
+	if (c->nload > t->cell->connections)
+		return trial_fail(t, "%d load hosts need at least as many connections (connections "
+				  "= %d)", c->nload, t->cell->connections);
+	/* a fan-out protocol's expected deliveries count the members one process knows */
+	const struct load_client *lc = load_client_find(t->cell->proto);
+	if (c->nload > 1 && lc && (lc->flags & LOAD_C_FANOUT))
+		return trial_fail(t, "protocol '%s' fans out within one load generator: it runs on "
+				  "one load host, not %d", t->cell->proto, c->nload);
+	for (int i = 0; i < c->nload; i++)
+		if (start_load(c, t, cpus, &lds[i], i, &rates[i]) < 0)
+			return -1;
+	/* ssh hosts take a connection first: a longer wait than a local start */
+	uint64_t wait = c->o->ready_timeout_ns > 30 * NS_PER_S ? c->o->ready_timeout_ns
+							      : 30 * NS_PER_S;
+	for (int i = 0; i < c->nload; i++) {
+		char why[400], who[300];
+		int rc = launch_await_line(&lds[i], LIFELINE_WAITING, wait, why, sizeof why);
+		if (rc == -EINTR)
+			return -1;
+		load_who(c, i, who, sizeof who);
+		/* one that ended already fails the trial when it is collected, after the window,
+		 * as a load that fails later does (the server is measured either way) */
+		if (rc < 0 && rc != -ECHILD)
+			return trial_fail(t, "%s %s", who, why);
+	}
+	for (int i = 0; i < c->nload; i++)
+		if (!launch_ended(&lds[i], NULL) && launch_send(&lds[i], "go\n") < 0) {
+			char who[300];
+			load_who(c, i, who, sizeof who);
+			return trial_fail(t, "%s ended before the start", who);
+		}
 	return 0;
 }
 
@@ -448,7 +532,8 @@ static int measure_window(struct ctx *c, struct trial *t, pid_t keeper, const ch
 
 /* Reads the load generator's JSON into t->load once it is done. 0, or -1 (interrupted, or
  * the trial failed). */
-static int collect_load(struct trial *t, struct launch *ld, uint64_t m1)
+static int collect_load(struct trial *t, struct launch *ld, uint64_t m1, const char *who,
+			json_t **doc)
 {
 	struct buf json = BUF_INIT;
 	int rc = 0, rr = launch_read_all(ld, &json, m1 + LOAD_GRACE_NS);
@@ -457,8 +542,8 @@ static int collect_load(struct trial *t, struct launch *ld, uint64_t m1)
 		goto out;
 	}
 	if (rr == -ETIMEDOUT) {
-		rc = trial_fail(t, "the load generator did not finish within %.0f s after its "
-				"duration", LOAD_GRACE_NS / 1e9);
+		rc = trial_fail(t, "%s did not finish within %.0f s after its duration", who,
+				LOAD_GRACE_NS / 1e9);
 		goto out;
 	}
 	launch_wait(ld, 5 * (int64_t)NS_PER_S);
@@ -468,18 +553,43 @@ static int collect_load(struct trial *t, struct launch *ld, uint64_t m1)
 		if (launch_ended(ld, &status))
 			launch_status_text(status, st, sizeof st);
 		launch_tail(ld, tail, sizeof tail);
-		trial_fail(t, "the load generator %s%s%s", st, tail[0] ? ": " : "", tail);
+		trial_fail(t, "%s %s%s%s", who, st, tail[0] ? ": " : "", tail);
 	}
 	if (json.len && buf_append(&json, "", 1) == 0) {
 		char jerr[256];
-		t->load = json_read_str(buf_head(&json), jerr, sizeof jerr);
-		if (!t->load)
-			trial_fail(t, "cannot read the load generator's JSON: %s", jerr);
+		*doc = json_read_str(buf_head(&json), jerr, sizeof jerr);
+		if (!*doc)
+			trial_fail(t, "cannot read the JSON of %s: %s", who, jerr);
 	} else {
-		trial_fail(t, "the load generator wrote no JSON");
+		trial_fail(t, "%s wrote no JSON", who);
 	}
 out:
 	buf_free(&json);
+	return rc;
+}
+
+/* Collects every load host's JSON and merges them exactly into t->load (lab/multihost.h). */
+static int collect_loads(struct ctx *c, struct trial *t, struct launch *lds, const double *rates,
+			 uint64_t m1)
+{
+	json_t *docs[MULTIHOST_MAX] = {NULL};
+	const char *names[MULTIHOST_MAX];
+	int rc = 0, have = 0;
+	for (int i = 0; i < c->nload && rc == 0; i++) {
+		char who[300];
+		load_who(c, i, who, sizeof who);
+		names[i] = c->load_names[i];
+		rc = collect_load(t, &lds[i], m1, who, &docs[i]);
+		have += docs[i] != NULL;
+	}
+	if (rc == 0 && have == c->nload) {
+		char err[256];
+		t->load = multihost_merge(docs, names, rates, c->nload, err, sizeof err);
+		if (!t->load)
+			trial_fail(t, "%s", err);
+	}
+	for (int i = 0; i < c->nload; i++)
+		json_decref(docs[i]);
 	return rc;
 }
 
@@ -490,7 +600,14 @@ static void run_trial(struct ctx *c, struct trial *t)
 	t->start_wall_ns = clock_wall_ns();
 	if (place_trial(t, &scpus, &lcpus) < 0)
 		return;
-	struct launch srv = {.started = 0}, ld = {.started = 0}, prof = {.started = 0};
+	struct launch srv = {.started = 0}, prof = {.started = 0}, lds[MULTIHOST_MAX];
+	double rates[MULTIHOST_MAX] = {0};
+	for (int i = 0; i < MULTIHOST_MAX; i++)
+		lds[i].started = 0;
+	if (c->host_err[0]) {
+		trial_fail(t, "%s", c->host_err);
+		return;
+	}
 	/* exact accounting: the server's whole tree in a cgroup of its own when we may create
 	 * one (root); else the /proc walk */
 	char cgpath[512] = "", cgerr[256];
@@ -500,7 +617,9 @@ static void run_trial(struct ctx *c, struct trial *t)
 		snprintf(t->acct_reason, sizeof t->acct_reason, "%s", cgerr), cgpath[0] = 0;
 	if (start_server(c, t, &scpus, &srv, cgpath) < 0 || stopping())
 		goto out;
-	if (start_load(c, t, &lcpus, &ld) < 0)
+	for (int i = 0; i < c->nload; i++)
+		t->load_remote |= !host_is_local_machine(&c->load_hosts[i]);
+	if (start_loads(c, t, &lcpus, lds, rates) < 0)
 		goto out;
 	uint64_t m0 = clock_now_ns() + c->s->warmup_ns, m1 = m0 + c->s->duration_ns;
 	if (nap_until(m0))
@@ -519,16 +638,20 @@ static void run_trial(struct ctx *c, struct trial *t)
 	if (launch_ended(&srv, &status)) {
 		char st[96];
 		launch_status_text(status, st, sizeof st);
-		trial_fail(t, "the server %s during the trial", st);
+		if (c->server_host.kind != HOST_LOCAL)
+			trial_fail(t, "the server on '%s' %s during the trial", c->s->server_host, st);
+		else
+			trial_fail(t, "the server %s during the trial", st);
 	}
-	if (collect_load(t, &ld, m1) < 0)
+	if (collect_loads(c, t, lds, rates, m1) < 0)
 		goto out;
 	/* the profiler ends before the server is stopped, so that no shutdown is sampled */
 	if (prof.started)
 		finish_profiler(c, t, &prof);
 out:
 	launch_stop(&prof);
-	launch_stop(&ld);
+	for (int i = 0; i < c->nload; i++)
+		launch_stop(&lds[i]);
 	launch_stop(&srv);
 	if (cgpath[0]) {
 		int rc = monitor_cgroup_remove(cgpath);
@@ -620,7 +743,7 @@ static void check_load(struct trial *t)
 	if (!runner_rate_kept(L, why, sizeof why))
 		warn_trial(t, "the load generator could not keep its rate: %s", why);
 	json_t *cc = json_object_get(L, "client_cpu");
-	if (cc && f.duration_s > 0 && t->load_ncpus > 0) {
+	if (cc && f.duration_s > 0 && t->load_ncpus > 0 && !t->load_remote) {
 		double cores = (json_number_value(json_object_get(cc, "user_s")) +
 				json_number_value(json_object_get(cc, "sys_s"))) / f.duration_s;
 		if (cores >= 0.9 * t->load_ncpus)
@@ -857,8 +980,56 @@ static void run_release(struct run *r, struct ctx *c)
 }
 
 /* A new run: DIR, DIR/spec.ini and DIR/env.json. 0 or -1 with err set. */
+/* The load hosts of s, and every host probed once (lab/multihost.h): its facts for env.json,
+ * and c->host_err when one cannot be used (every trial then fails, the host named: the run
+ * goes on and records why). 0, or -1 with err set (a bad host list). */
+static int runner_hosts_open(struct ctx *c, const struct spec *s, char *err, size_t errlen)
+{
+	c->nload = host_parse_list(s->load_host, c->load_hosts, MULTIHOST_MAX, err, errlen);
+	if (c->nload < 0)
+		return -1;
+	c->load_host = c->load_hosts[0];
+	for (int i = 0; i < c->nload; i++) {
+		const char *p = s->load_host;
+		/* the i-th item as written, trimmed */
+		for (int k = 0; k < i; k++)
+			p = strchr(p, ',') + 1;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		size_t n = strcspn(p, ",");
+		while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		snprintf(c->load_names[i], sizeof c->load_names[i], "%.*s", (int)n, p);
+	}
+	/* this binary's own version, as the roles' hosts must report it */
+	struct host here = {.kind = HOST_LOCAL};
+	struct multihost_info me;
+	multihost_probe(&here, "local", c->o->self, "", 20 * NS_PER_S, &me);
+	const char *names[MULTIHOST_MAX + 1];
+	const struct host *hosts[MULTIHOST_MAX + 1];
+	int n = 0;
+	names[n] = s->server_host, hosts[n++] = &c->server_host;
+	for (int i = 0; i < c->nload; i++) {
+		int dup = 0;
+		for (int k = 0; k < n; k++)
+			dup |= !strcmp(names[k], c->load_names[i]);
+		if (!dup)
+			names[n] = c->load_names[i], hosts[n++] = &c->load_hosts[i];
+	}
+	for (int k = 0; k < n; k++) {
+		struct multihost_info *in = &c->info[c->ninfo++];
+		const char *bin = hosts[k]->kind == HOST_SSH ? host_remote_bin() : c->o->self;
+		if (multihost_probe(hosts[k], names[k], bin, me.version, 30 * NS_PER_S, in) < 0 &&
+		    !c->host_err[0]) {
+			snprintf(c->host_err, sizeof c->host_err, "%s", in->error);
+			warn("%s: every trial fails", in->error);
+		}
+	}
+	return 0;
+}
+
 static int run_create(const struct spec *s, const struct runner_opts *o, const struct run *r,
-		      char *err, size_t errlen)
+		      const struct ctx *c, char *err, size_t errlen)
 {
 	char path[4096];
 	if (mkdir(o->dir, 0755) < 0 && errno != EEXIST)
@@ -872,7 +1043,8 @@ static int run_create(const struct spec *s, const struct runner_opts *o, const s
 	info("measuring the kernel and coroutine switch costs (pingpong, ~1 s)");
 	env_switch_measure(&sw);
 	struct env_run er = {.argv_line = o->argv_line, .is_default = o->is_default,
-			     .ncells = r->ncells, .ntrials = r->ntrials, .sw = &sw};
+			     .ncells = r->ncells, .ntrials = r->ntrials, .sw = &sw, .hosts = c->info,
+			     .nhosts = c->ninfo};
 	return env_write(o->dir, s, &er, err, errlen);
 }
 
@@ -888,7 +1060,7 @@ static int run_open(struct run *r, struct ctx *c, const struct spec *s,
 		return errbuf(err, errlen, "the experiment has no cells to run");
 	r->ntrials = r->ncells * s->repeat;
 	if (host_parse(&c->server_host, s->server_host, err, errlen) < 0 ||
-	    host_parse(&c->load_host, s->load_host, err, errlen) < 0)
+	    runner_hosts_open(c, s, err, errlen) < 0)
 		return -1;
 	if (host_is_local_machine(&c->server_host)) {
 		/* cgroups of runs that were killed (SIGKILL leaves ctxlab-run-PID behind) */
@@ -896,7 +1068,7 @@ static int run_open(struct run *r, struct ctx *c, const struct spec *s,
 		if (monitor_cgroup_sweep(note, sizeof note) >= 0 && note[0])
 			warn("stale cgroups: %s", note);
 	}
-	if (!o->resume && run_create(s, o, r, err, errlen) < 0)
+	if (!o->resume && run_create(s, o, r, c, err, errlen) < 0)
 		return -1;
 	char path[4096];
 	snprintf(path, sizeof path, "%s/trials.jsonl", o->dir);
@@ -1178,6 +1350,10 @@ int runner_run(const struct spec *s, const struct runner_opts *o, char *err, siz
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
+	/* a role gone (a load host that died) must not kill the run when we write to its stdin */
+	struct sigaction ign = {.sa_handler = SIG_IGN}, old_pipe;
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGPIPE, &ign, &old_pipe);
 	stop_sig = 0;
 	int tty = isatty(2);
 	run_banner(s, o, &r);
@@ -1197,6 +1373,7 @@ int runner_run(const struct spec *s, const struct runner_opts *o, char *err, siz
 	int interrupted = stopping();
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGPIPE, &old_pipe, NULL);
 	if (failed)
 		info("%d of %d trials failed (reasons in trials.jsonl, children's messages in "
 		     "%s/run.log)", failed, ran, o->dir);

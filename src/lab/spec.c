@@ -16,7 +16,7 @@
 #define PROTOS "sink echo http chat"
 
 enum vtype { V_NAME, V_TEXT, V_COUNT, V_DURATION, V_ENGINE, V_PROTO, V_CPUS, V_BANDWIDTH, V_RATE,
-	     V_SIZE, V_HOST, V_ADDR, V_PROFILE, V_SEED, V_PRECISION, V_METRIC };
+	     V_SIZE, V_HOST, V_HOSTS, V_ADDR, V_PROFILE, V_SEED, V_PRECISION, V_METRIC };
 
 struct keydef {
 	const char *section, *name;
@@ -48,7 +48,7 @@ static const struct keydef keydefs[] = {
 	{"load", "rate", V_RATE, 1, 0},
 	{"load", "size", V_SIZE, 1, 0},
 	{"hosts", "server", V_HOST, 0, 0},
-	{"hosts", "load", V_HOST, 0, 0},
+	{"hosts", "load", V_HOSTS, 0, 0},
 	{"hosts", "server_address", V_ADDR, 0, 0},
 	/* [answer.ID]: checked as a whole by check_answers */
 	{"answer", "question", V_TEXT, 0, 0},
@@ -390,6 +390,25 @@ static int check_value(struct pstate *ps, const struct keydef *kd, const char *s
 			return fail(ps, ps->line, "bad %s host '%s' (allowed: local, ssh:user@host, "
 				    "netns:NAME)", kd->name, v);
 		return 1;
+	case V_HOSTS: { /* H1, H2, ...: several load hosts */
+		char one[256];
+		for (const char *p = v;;) {
+			const char *comma = strchr(p, ',');
+			size_t n = comma ? (size_t)(comma - p) : strlen(p);
+			while (n && isspace((unsigned char)*p))
+				p++, n--;
+			while (n && isspace((unsigned char)p[n - 1]))
+				n--;
+			snprintf(one, sizeof one, "%.*s", (int)(n < sizeof one ? n : sizeof one - 1), p);
+			if (!n || n >= sizeof one || !valid_host(one))
+				return fail(ps, ps->line, "bad %s host '%s' in '%s' (allowed: local, "
+					    "ssh:user@host, netns:NAME; several load hosts: H1, H2, ...)",
+					    kd->name, one, v);
+			if (!comma)
+				return 1;
+			p = comma + 1;
+		}
+	}
 	case V_PROFILE: {
 		enum spec_profile pr;
 		if (profile_cells_terms(ps, val))
@@ -527,7 +546,7 @@ static int handler(void *user, const char *section, const char *name, const char
 	if (!*value)
 		return fail(ps, ps->line, "'%s' in [%s] has no value", name, section);
 	int first = k->n;
-	if (!split_values(ps, k, value, kd->type == V_TEXT))
+	if (!split_values(ps, k, value, kd->type == V_TEXT || kd->type == V_HOSTS))
 		return 0;
 	if (!kd->list && k->n > 1 && kd->type != V_TEXT &&
 	    !(kd->type == V_PROFILE && !strncmp(k->v[0].text, "cells:", 6)))

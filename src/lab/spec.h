@@ -13,7 +13,8 @@
  *   [load]       connections, threads, pipeline, bandwidth, rate, size
  *   [load.PROTO] the same keys, for cells of protocol PROTO only (they replace [load]'s;
  *                setting rate or bandwidth there also drops [load]'s rate and bandwidth)
- *   [hosts]      server, load (local | ssh:user@host | netns:NAME), server_address
+ *   [hosts]      server, load (local | ssh:user@host | netns:NAME; load may be a list
+ *                "H1, H2, ...": several load hosts, kept as written), server_address
  *   [answer.ID]  question, metric, compare | grow, where, say, needs_cpus: a question the report
  *                answers from the cells (docs/metrics.md, "Answers"); checked here, computed by
  *                report/answers.c

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/units.h"
 
 
@@ -159,7 +160,7 @@ void loadout_spectrum(FILE *f, const struct load_result *r)
 	fprintf(f, "----------------------------------------------------------\n");
 }
 
-static void lat_obj(struct jw *w, const char *key, const struct hist *h)
+void loadout_lat_obj(struct jw *w, const char *key, const struct hist *h)
 {
 	jw_key(w, key);
 	jw_obj(w);
@@ -174,7 +175,31 @@ static void lat_obj(struct jw *w, const char *key, const struct hist *h)
 	jw_end(w);
 }
 
+static void json_doc(struct jw *w, const struct load_cfg *cfg, const struct load_result *r,
+		     int with_hist);
+
 void loadout_json(struct jw *w, const struct load_cfg *cfg, const struct load_result *r)
+{
+	json_doc(w, cfg, r, 0);
+}
+
+static void hist_str(struct jw *w, const char *key, const struct hist *h)
+{
+	struct buf b = BUF_INIT;
+	if (!h || hist_encode(h, &b) < 0 || buf_append(&b, "", 1) < 0)
+		w->oom = 1;
+	else
+		jw_kstr(w, key, buf_head(&b));
+	buf_free(&b);
+}
+
+void loadout_json_hist(struct jw *w, const struct load_cfg *cfg, const struct load_result *r)
+{
+	json_doc(w, cfg, r, 1);
+}
+
+static void json_doc(struct jw *w, const struct load_cfg *cfg, const struct load_result *r,
+		     int with_hist)
 {
 	jw_obj(w);
 	jw_kstr(w, "tool", "ctxlab load");
@@ -237,8 +262,8 @@ void loadout_json(struct jw *w, const struct load_cfg *cfg, const struct load_re
 			jw_kuint(w, k, r->status[i]);
 		}
 	jw_end(w);
-	lat_obj(w, "latency_us", r->lat);
-	lat_obj(w, "latency_uncorrected_us", r->lat_unc);
+	loadout_lat_obj(w, "latency_us", r->lat);
+	loadout_lat_obj(w, "latency_uncorrected_us", r->lat_unc);
 	if (cfg->client->flags & LOAD_C_FANOUT) {
 		jw_key(w, "chat");
 		jw_obj(w);
@@ -258,5 +283,9 @@ void loadout_json(struct jw *w, const struct load_cfg *cfg, const struct load_re
 	jw_kbool(w, "interrupted", r->interrupted);
 	jw_kbool(w, "ports_exhausted", r->ports_exhausted);
 	jw_kstr(w, "stop_reason", r->stop_reason);
+	if (with_hist) {
+		hist_str(w, "latency_hist", r->lat);
+		hist_str(w, "latency_uncorrected_hist", r->lat_unc);
+	}
 	jw_end(w);
 }
