@@ -11,6 +11,11 @@
  *   [load.PROTO] the same keys, for cells of protocol PROTO only (they replace [load]'s;
  *                setting rate or bandwidth there also drops [load]'s rate and bandwidth)
  *   [hosts]      server, load (local | ssh:user@host | netns:NAME), server_address
+ *   [experiment] kind = serve (default: a server under load, the sections above) or pingpong
+ *                (each trial runs `ctxlab pingpong` on the cell's CPUs; no [server], [load])
+ *   [pingpong]   cpus, mode, pairs, size, working_set, stride, pin: pingpong's options, each
+ *                an axis (cells: mode fastest; key "mode=M cpus=C pin=P pairs=N size=S
+ *                working_set=W stride=B")
  *
  * Every value is a space-separated list; a list of more than one value is a matrix axis and
  * the matrix is the product of the axes. `cpus` values: a number N (the first N CPUs), `all`,
@@ -85,6 +90,7 @@ struct spec {
 	double precision;       /* target relative CI half-width (0.05); 0 = off */
 	int max_repeat;         /* >= repeat; repeats a cell may get by precision */
 	uint64_t budget_ns;     /* [experiment] budget, 0 = default (spec_budget_ns) */
+	int pingpong;           /* [experiment] kind = pingpong */
 };
 
 #define SPEC_LENIENT 1
@@ -109,6 +115,10 @@ struct spec_cell {
 	double bandwidth_bps, rate_per_s;   /* 0 = not set (closed loop when both are 0) */
 	uint64_t size_bytes;    /* 0 = load default */
 	const char *bandwidth, *rate, *size; /* as written, NULL when not set */
+	/* kind = pingpong (engine is "pingpong", proto NULL); size_bytes is the message size */
+	const char *mode, *pin;
+	int pairs;
+	uint64_t working_set_bytes, stride_bytes;
 };
 
 /* Parses "NAME PROTO PROTO..." lines. Returns the number of engines. */
