@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/outfile.h"
+#include "report/ppreport.h"
 #include "report/svg.h"
 
 const int report_chart_metrics[] = {RECORD_M_CPU_CORES, RECORD_M_CPU_US_PER_REQUEST,
@@ -573,6 +574,8 @@ static void finding_cores(const struct trials *t, const struct layout *L, struct
 int report_findings(const struct trials *t, struct buf *out)
 {
 	int count = 0;
+	if (ppreport_is(t)) /* kind = pingpong: its own figures */
+		return ppreport_findings(t, out);
 	struct layout L;
 	layout_build(t, &L);
 	if (L.ns >= 2)
@@ -849,11 +852,19 @@ void report_md(const struct trials *t, struct buf *out)
 		buf_appendf(out, "- %.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
 	}
 	buf_free(&f);
+	if (ppreport_is(t)) {
+		buf_appendf(out, "\n## Results (pingpong: median over the ok trials of each cell with "
+				 "its distribution-free 95%% CI, the range when n < 6; the no-switch "
+				 "check of the in-process modes; CPUs disturbed: system_cpu.interference)"
+				 "\n\n");
+		ppreport_table(t, out, 0);
+	} else {
 	buf_appendf(out, "\n## Results (mean ± stddev (CV) over the ok trials of each cell; median with "
 			 "its distribution-free 95%% CI and the confidence it reaches; precision "
 			 "reached: that CI's half-width relative to the median of the cell's decisive "
 			 "figure, CPU per request or, saturated, throughput)\n\n");
 	md_table(t, out);
+	}
 	if (count_outlier_trials(t)) {
 		buf_appendf(out, "\nOutlier trials (outside their cell's Tukey fences, q1 − 1.5 IQR or "
 				 "q3 + 1.5 IQR; flagged, kept in every figure):\n\n");
@@ -1275,6 +1286,11 @@ void report_html(const struct trials *t, struct buf *out)
 	for (int p = 0; p < L.np && np < 64; p++)
 		np = add_unique(protos, np, L.p[p].proto);
 	int chart_no = 0;
+	if (ppreport_is(t)) /* kind = pingpong: no server charts */
+		for (int i = 0; i < np; i++)
+			free(protos[i]);
+	if (ppreport_is(t))
+		np = 0;
 	for (int i = 0; i < np; i++) {
 		buf_appendf(out, "<h2 class=\"proto\">Protocol ");
 		svg_escape(out, protos[i][0] ? protos[i] : "(any)");
@@ -1292,7 +1308,10 @@ void report_html(const struct trials *t, struct buf *out)
 			 "relative to the median of the cell's decisive figure (CPU per request, or "
 			 "throughput when saturated; docs/metrics.md, \"Precision\").</p>\n");
 	buf_appendf(out, "<div class=\"tw\">\n");
-	html_table(t, out);
+	if (ppreport_is(t))
+		ppreport_table(t, out, 1);
+	else
+		html_table(t, out);
 	buf_appendf(out, "</div>\n");
 	if (count_outlier_trials(t)) {
 		buf_appendf(out, "<h3>Outlier trials</h3>\n<p>Outside their cell's Tukey fences "

@@ -1,0 +1,225 @@
+#include "report/ppreport.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "report/svg.h"
+
+int ppreport_is(const struct trials *t)
+{
+	for (int r = 0; r < t->nrec; r++) {
+		const char *k = json_string_value(json_object_get(t->rec[r].json, "kind"));
+		if (k && !strcmp(k, "pingpong"))
+			return 1;
+	}
+	return 0;
+}
+
+/* Trials of cell ci: how many had the no-switch check fail, how many system-CPU
+ * interference; *checked = how many ran the check. */
+static void cell_flags(const struct trials *t, int ci, int *switched, int *checked,
+		       int *disturbed)
+{
+	*switched = *checked = *disturbed = 0;
+	for (int r = 0; r < t->nrec; r++) {
+		if (t->rec_cell[r] != ci || !t->rec[r].ok)
+			continue;
+		const json_t *j = t->rec[r].json;
+		const char *sc = json_string_value(json_object_get(j, "switch_check"));
+		if (sc) {
+			(*checked)++;
+			*switched += !strcmp(sc, "switched");
+		}
+		*disturbed += json_is_true(record_path(j, "system_cpu.interference"));
+	}
+}
+
+/* The cell whose parameters equal c's except mode = mode; -1 when none. */
+static int twin(const struct trials *t, const struct trials_cell *c, const char *mode)
+{
+	for (int i = 0; i < t->ncells; i++) {
+		const struct trials_cell *d = &t->cells[i];
+		const char *m = trials_cell_param(d, "mode");
+		if (!m || strcmp(m, mode) || d->nparams != c->nparams)
+			continue;
+		int same = 1;
+		for (int k = 0; k < c->nparams && same; k++) {
+			if (!strcmp(c->pk[k], "mode"))
+				continue;
+			const char *v = trials_cell_param(d, c->pk[k]);
+			same = v && !strcmp(v, c->pv[k]);
+		}
+		if (same)
+			return i;
+	}
+	return -1;
+}
+
+/* "cpus=1 pin=same pairs=4": the parameters other than mode */
+static void others(const struct trials_cell *c, struct buf *b)
+{
+	int first = 1;
+	for (int k = 0; k < c->nparams; k++) {
+		if (!strcmp(c->pk[k], "mode"))
+			continue;
+		buf_appendf(b, "%s%s=%s", first ? "" : " ", c->pk[k], c->pv[k]);
+		first = 0;
+	}
+}
+
+static const char *const pairs[][3] = {
+	{"coro-unix", "unix-thread", "async (coro-unix) vs blocking (unix-thread)"},
+	{"unix-inline", "unix-thread", "the same syscalls without switches (unix-inline) vs "
+				       "blocking (unix-thread)"},
+	{"coro", "futex-thread", "a user-space switch (coro) vs a kernel one (futex-thread)"},
+};
+
+int ppreport_findings(const struct trials *t, struct buf *out)
+{
+	int count = 0;
+	const int m = RECORD_M_PP_NS_PER_RT;
+	for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) {
+		for (int i = 0; i < t->ncells; i++) {
+			const struct trials_cell *c = &t->cells[i];
+			const char *mode = trials_cell_param(c, "mode");
+			if (!mode || strcmp(mode, pairs[p][0]))
+				continue;
+			int b = twin(t, c, pairs[p][1]);
+			if (b < 0 || !c->st[m].n || !t->cells[b].st[m].n)
+				continue;
+			char x[64], y[64], lo[64], hi[64];
+			buf_appendf(out, "%s [", pairs[p][2]);
+			others(c, out);
+			buf_appendf(out, "]: %s ns vs %s ns per round trip, ",
+				    svg_fmt_num(c->st[m].median, x, sizeof x),
+				    svg_fmt_num(t->cells[b].st[m].median, y, sizeof y));
+			struct trials_ratio r;
+			int rc = trials_ratio_ci(t, b, i, m, &r);
+			if (rc == 0 && r.reached)
+				buf_appendf(out, "%.2f× [%s, %s] (95%% CI)", r.ratio,
+					    svg_fmt_num(r.lo, lo, sizeof lo),
+					    svg_fmt_num(r.hi, hi, sizeof hi));
+			else if (rc == 0)
+				buf_appendf(out, "%.2f× (n=%d vs %d: too few trials for a 95%% CI)",
+					    r.ratio, r.nb, r.na);
+			else
+				buf_appendf(out, "%.2f× (no CI)",
+					    c->st[m].median / t->cells[b].st[m].median);
+			int sw, ck, dis;
+			cell_flags(t, i, &sw, &ck, &dis);
+			if (sw)
+				buf_appendf(out, "; %s switched in %d of %d trials (not switch-free)",
+					    pairs[p][0], sw, ck);
+			buf_appendf(out, ".\n");
+			count++;
+		}
+	}
+	int cells_sw = 0, trials_sw = 0, trials_dis = 0;
+	const char *first = NULL;
+	for (int i = 0; i < t->ncells; i++) {
+		int sw, ck, dis;
+		cell_flags(t, i, &sw, &ck, &dis);
+		if (sw && !first)
+			first = t->cells[i].key;
+		cells_sw += sw > 0;
+		trials_sw += sw;
+		trials_dis += dis;
+	}
+	if (cells_sw) {
+		buf_appendf(out, "no-switch check FAILED in %d cell(s) (%d trials; e.g. %s): their "
+				 "in-process mode made a kernel switch per %.0f round trips or more, so "
+				 "their time is not switch-free (flagged in the table).\n",
+			    cells_sw, trials_sw, first, 1 / RECORD_PP_SWITCH_MAX);
+		count++;
+	}
+	if (trials_dis) {
+		buf_appendf(out, "%d trial(s) ran while something else took their CPUs "
+				 "(system_cpu.interference; flagged in the table): rerun on a quiet "
+				 "machine before trusting them.\n", trials_dis);
+		count++;
+	}
+	return count;
+}
+
+static const int cols[] = {RECORD_M_PP_NS_PER_RT, RECORD_M_PP_VCSW_PER_RT,
+			   RECORD_M_PP_IVCSW_PER_RT, RECORD_M_PP_USER_NS_PER_RT,
+			   RECORD_M_PP_SYS_NS_PER_RT};
+#define NCOLS ((int)(sizeof cols / sizeof cols[0]))
+
+static void cell_text(struct buf *out, const char *s, int html, const char *cls)
+{
+	if (html) {
+		buf_appendf(out, "<td%s%s%s>", cls ? " class=\"" : "", cls ? cls : "", cls ? "\"" : "");
+		svg_escape(out, s);
+		buf_appendf(out, "</td>");
+	} else {
+		buf_appendf(out, " %s |", s);
+	}
+}
+
+void ppreport_table(const struct trials *t, struct buf *out, int html)
+{
+	buf_appendf(out, html ? "<table id=\"pingpong\">\n<tr>" : "|");
+	for (int k = 0; k < t->npkeys; k++) {
+		if (html) {
+			buf_appendf(out, "<th>");
+			svg_escape(out, t->pkeys[k]);
+			buf_appendf(out, "</th>");
+		} else {
+			buf_appendf(out, " %s |", t->pkeys[k]);
+		}
+	}
+	for (int i = 0; i < NCOLS; i++) {
+		const struct record_metric_info *mi = &record_metrics[cols[i]];
+		buf_appendf(out, html ? "<th>%s%s%s%s median [95%% CI]</th>"
+				      : " %s%s%s%s median [95%% CI] |",
+			    mi->label, mi->unit[0] ? " (" : "", mi->unit, mi->unit[0] ? ")" : "");
+	}
+	buf_appendf(out, html ? "<th>no-switch check</th><th>CPUs disturbed</th><th>ok/trials</th>"
+				"</tr>\n"
+			      : " no-switch check | CPUs disturbed | ok/trials |\n|");
+	if (!html) {
+		for (int k = 0; k < t->npkeys + NCOLS + 3; k++)
+			buf_appendf(out, "---|");
+		buf_appendf(out, "\n");
+	}
+	for (int i = 0; i < t->ncells; i++) {
+		const struct trials_cell *c = &t->cells[i];
+		buf_appendf(out, html ? "<tr>" : "|");
+		for (int k = 0; k < t->npkeys; k++) {
+			const char *v = trials_cell_param(c, t->pkeys[k]);
+			cell_text(out, v ? v : "", html, "p");
+		}
+		for (int j = 0; j < NCOLS; j++) {
+			const struct trials_stat *st = &c->st[cols[j]];
+			char a[64], lo[64], hi[64], txt[256];
+			if (!st->n)
+				snprintf(txt, sizeof txt, "n/a");
+			else
+				snprintf(txt, sizeof txt, "%s [%s, %s]%s",
+					 svg_fmt_num(st->median, a, sizeof a),
+					 svg_fmt_num(st->ci_lo, lo, sizeof lo),
+					 svg_fmt_num(st->ci_hi, hi, sizeof hi),
+					 st->ci_reached ? "" : " (range)");
+			cell_text(out, txt, html, "ci");
+		}
+		int sw, ck, dis;
+		cell_flags(t, i, &sw, &ck, &dis);
+		char txt[96];
+		if (!ck)
+			snprintf(txt, sizeof txt, "n/a (switches by design)");
+		else if (sw)
+			snprintf(txt, sizeof txt, "SWITCHED in %d of %d", sw, ck);
+		else
+			snprintf(txt, sizeof txt, "ok (%d of %d)", ck, ck);
+		cell_text(out, txt, html, sw ? "warn" : NULL);
+		snprintf(txt, sizeof txt, dis ? "DISTURBED in %d of %d" : "no (%d of %d)", dis, c->nok);
+		cell_text(out, txt, html, dis ? "warn" : NULL);
+		snprintf(txt, sizeof txt, "%d/%d", c->nok, c->ntrials);
+		cell_text(out, txt, html, c->nfailed ? "warn" : NULL);
+		buf_appendf(out, html ? "</tr>\n" : "\n");
+	}
+	if (html)
+		buf_appendf(out, "</table>\n");
+}
