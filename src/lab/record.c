@@ -55,7 +55,9 @@ const char *record_pp_switch_check(const char *mode, double vol, double invol)
 {
 	if (!record_pp_inprocess(mode))
 		return NULL;
-	return vol + invol >= RECORD_PP_SWITCH_MAX ? "switched" : "ok";
+	if (vol >= RECORD_PP_SWITCH_MAX)
+		return "blocked";
+	return vol + invol >= RECORD_PP_SWITCH_MAX ? "preempted" : "ok";
 }
 
 int record_syscpu_interference(const struct record_syscpu *g, char *why, size_t len)

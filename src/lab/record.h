@@ -85,7 +85,7 @@ struct record {
 	int interference;                 /* record_syscpu_interference of sys_server */
 	/* kind = pingpong: "pingpong" (NULL = serve), pingpong's JSON of its one mode (embedded
 	 * as "pingpong"), and the automatic no-switch check of the in-process modes: "ok",
-	 * "switched" or NULL (a mode that switches by design) */
+	 * "blocked", "preempted" (record_pp_switch_check) or NULL (switches by design) */
 	const char *kind;
 	const json_t *pingpong;
 	const char *switch_check;
@@ -169,7 +169,9 @@ int record_precision(const double *v, int n, double *rel);
 #define RECORD_PP_SWITCH_MAX 0.001
 /* 1 when a pingpong mode runs both sides in one thread (no kernel switch expected). */
 int record_pp_inprocess(const char *mode);
-/* "ok" or "switched" for an in-process mode given its switches per round trip; NULL else. */
+/* The no-switch check of an in-process mode given its switches per round trip: "blocked"
+ * (voluntary switches: it waited in the kernel), "preempted" (involuntary ones only: other
+ * work took its CPU), "ok"; NULL for a mode that switches by design. */
 const char *record_pp_switch_check(const char *mode, double vol_per_rt, double invol_per_rt);
 
 /* A value by dotted path in a JSON object; NULL when absent. */

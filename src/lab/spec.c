@@ -1279,11 +1279,14 @@ void spec_print_matrix(const struct spec *s, FILE *f)
 	free(perm);
 	char bu[32];
 	if (s->precision > 0 && s->max_repeat > s->repeat)
-		fprintf(f, "precision: %.3g%% (95%% CI half-width of each cell's CPU per request, "
-			   "throughput for saturated cells, relative to its median): up to %d extra "
+		fprintf(f, "precision: %.3g%% (95%% CI half-width of each cell's %s, relative to "
+			   "its median): up to %d extra "
 			   "rounds (max_repeat %d) for the cells that have not reached it, within a "
 			   "budget of %s for the whole run\n",
-			s->precision * 100, s->max_repeat - s->repeat, s->max_repeat,
+			s->precision * 100,
+			s->pingpong ? "time per round trip"
+				    : "CPU per request, throughput for saturated cells",
+			s->max_repeat - s->repeat, s->max_repeat,
 			units_format_duration(spec_budget_ns(s, n), bu, sizeof bu));
 	else
 		fprintf(f, "precision: off (fixed rounds only%s)\n",

@@ -16,12 +16,22 @@ int ppreport_is(const struct trials *t)
 	return 0;
 }
 
+static void cell_flags2(const struct trials *t, int ci, int *switched, int *blocked,
+			int *checked, int *disturbed);
+
 /* Trials of cell ci: how many had the no-switch check fail, how many system-CPU
  * interference; *checked = how many ran the check. */
 static void cell_flags(const struct trials *t, int ci, int *switched, int *checked,
 		       int *disturbed)
 {
-	*switched = *checked = *disturbed = 0;
+	int blocked;
+	cell_flags2(t, ci, switched, &blocked, checked, disturbed);
+}
+
+static void cell_flags2(const struct trials *t, int ci, int *switched, int *blocked,
+			int *checked, int *disturbed)
+{
+	*switched = *blocked = *checked = *disturbed = 0;
 	for (int r = 0; r < t->nrec; r++) {
 		if (t->rec_cell[r] != ci || !t->rec[r].ok)
 			continue;
@@ -29,7 +39,8 @@ static void cell_flags(const struct trials *t, int ci, int *switched, int *check
 		const char *sc = json_string_value(json_object_get(j, "switch_check"));
 		if (sc) {
 			(*checked)++;
-			*switched += !strcmp(sc, "switched");
+			*switched += strcmp(sc, "ok") != 0;
+			*blocked += !strcmp(sc, "blocked");
 		}
 		*disturbed += json_is_true(record_path(j, "system_cpu.interference"));
 	}
@@ -128,8 +139,10 @@ int ppreport_findings(const struct trials *t, struct buf *out)
 	}
 	if (cells_sw) {
 		buf_appendf(out, "no-switch check FAILED in %d cell(s) (%d trials; e.g. %s): their "
-				 "in-process mode made a kernel switch per %.0f round trips or more, so "
-				 "their time is not switch-free (flagged in the table).\n",
+				 "in-process mode made a kernel switch per %.0f round trips or more "
+				 "(blocked: voluntary switches, it waited in the kernel; preempted: "
+				 "involuntary ones, other work took its CPU), so their time is not "
+				 "switch-free (flagged in the table).\n",
 			    cells_sw, trials_sw, first, 1 / RECORD_PP_SWITCH_MAX);
 		count++;
 	}
@@ -204,13 +217,14 @@ void ppreport_table(const struct trials *t, struct buf *out, int html)
 					 st->ci_reached ? "" : " (range)");
 			cell_text(out, txt, html, "ci");
 		}
-		int sw, ck, dis;
-		cell_flags(t, i, &sw, &ck, &dis);
+		int sw, bl, ck, dis;
+		cell_flags2(t, i, &sw, &bl, &ck, &dis);
 		char txt[96];
 		if (!ck)
 			snprintf(txt, sizeof txt, "n/a (switches by design)");
 		else if (sw)
-			snprintf(txt, sizeof txt, "SWITCHED in %d of %d", sw, ck);
+			snprintf(txt, sizeof txt, "FAILED in %d of %d (blocked %d, preempted %d)", sw,
+				 ck, bl, sw - bl);
 		else
 			snprintf(txt, sizeof txt, "ok (%d of %d)", ck, ck);
 		cell_text(out, txt, html, sw ? "warn" : NULL);

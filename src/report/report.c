@@ -571,6 +571,36 @@ static void finding_cores(const struct trials *t, const struct layout *L, struct
 	}
 }
 
+/* The trials whose server CPUs something else took (system_cpu.interference): one sentence
+ * naming them (trial numbers, at most 8). Returns 1 when there are any. */
+static int finding_disturbed(const struct trials *t, struct buf *out)
+{
+	int n = 0, with = 0;
+	struct buf list = BUF_INIT;
+	for (int r = 0; r < t->nrec; r++) {
+		const json_t *j = t->rec[r].json;
+		if (!t->rec[r].ok || !record_path(j, "system_cpu"))
+			continue;
+		with++;
+		if (!json_is_true(record_path(j, "system_cpu.interference")))
+			continue;
+		if (n < 8)
+			buf_appendf(&list, "%s%lld (%.2f cores)", n ? ", " : "",
+				    (long long)json_integer_value(json_object_get(j, "trial")),
+				    json_number_value(record_path(j, "system_cpu.server.other_cores")));
+		n++;
+	}
+	if (n) {
+		buf_append(&list, "", 1);
+		buf_appendf(out, "%d of %d trials ran while something else took the server's CPUs "
+				 "(system_cpu.interference: busy beyond the server's tree, or steal): "
+				 "trials %s%s; their figures are disturbed, rerun them on a quiet "
+				 "machine.\n", n, with, buf_head(&list), n > 8 ? ", ..." : "");
+	}
+	buf_free(&list);
+	return n > 0;
+}
+
 int report_findings(const struct trials *t, struct buf *out)
 {
 	int count = 0;
@@ -612,6 +642,7 @@ int report_findings(const struct trials *t, struct buf *out)
 		buf_appendf(out, "%d trial(s) failed; first reason: %s.\n", failed, first_fail);
 		count++;
 	}
+	count += finding_disturbed(t, out);
 	layout_release(&L);
 	return count;
 }
