@@ -105,6 +105,8 @@ static void write_issue11(struct jw *w, const struct record *r)
 {
 	if (r->kind)
 		jw_kstr(w, "kind", r->kind);
+	if (r->timeline)
+		jw_kstr(w, "timeline", r->timeline);
 	if (r->pingpong) {
 		copy_obj(w, "pingpong", r->pingpong);
 		if (r->switch_check)

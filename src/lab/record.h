@@ -89,6 +89,7 @@ struct record {
 	const char *kind;
 	const json_t *pingpong;
 	const char *switch_check;
+	const char *timeline;             /* "timeline/ID.json" ([experiment] timeline), or NULL */
 	/* read: the whole record */
 	json_t *json;
 };

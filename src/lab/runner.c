@@ -123,6 +123,13 @@ int runner_catalog(const char *self, const char *server_host, struct spec_catalo
 
 enum { TRIAL_OK, TRIAL_FAILED, TRIAL_INTERRUPTED };
 
+/* one monitor sample of a timeline trial: its end on the window's axis and its figures */
+struct tl_sample {
+	double t_s, iv_s, cores, vol_per_s, invol_per_s;
+};
+#define TL_MAX 512
+#define TL_INTERVAL "200ms" /* the load's intervals: SAMPLE_NS, the monitor's */
+
 struct trial {
 	int k, of, repeat;
 	const struct spec_cell *cell;
@@ -150,6 +157,12 @@ struct trial {
 	/* kind = pingpong: its JSON's one mode object, and the no-switch check */
 	json_t *pp;
 	const char *switch_check;
+	/* [experiment] timeline: this trial is recorded per interval */
+	int timeline;
+	char timeline_path[256];  /* "timeline/ID.json" once written */
+	uint64_t mon_wall_ns;     /* wall clock at the window's start (the monitor's) */
+	int ntl;
+	struct tl_sample tl[TL_MAX];
 };
 
 static void warn_trial(struct trial *t, const char *fmt, ...) CTXLAB_PRINTF(2, 3);
@@ -302,6 +315,10 @@ static int start_load(struct ctx *c, struct trial *t, const cpu_set_t *cpus, str
 	if (cell->size) {
 		argv[n++] = "--size";
 		argv[n++] = cell->size;
+	}
+	if (t->timeline) {
+		argv[n++] = "--intervals";
+		argv[n++] = TL_INTERVAL;
 	}
 	argv[n++] = "--json";
 	argv[n++] = "-";
@@ -634,6 +651,7 @@ static int measure_window(struct ctx *c, struct trial *t, pid_t keeper, const ch
 		return trial_fail(t, "cannot monitor the server: %s", err);
 	}
 	uint64_t mstart = clock_now_ns();
+	t->mon_wall_ns = clock_wall_ns();
 	for (;;) {
 		uint64_t next = clock_now_ns() + SAMPLE_NS;
 		if (nap_until(next > m1 ? m1 : next)) {
@@ -643,8 +661,13 @@ static int measure_window(struct ctx *c, struct trial *t, pid_t keeper, const ch
 			return -1;
 		}
 		struct monitor_sample smp;
-		if (monitor_sample(mon, &smp) == 0)
+		if (monitor_sample(mon, &smp) == 0) {
 			monout_peak_update(&t->peak, &smp);
+			if (t->timeline && t->ntl < TL_MAX)
+				t->tl[t->ntl++] = (struct tl_sample){
+					(clock_now_ns() - mstart) / 1e9, smp.interval_s,
+					smp.cpu_total_cores, smp.ctxsw_vol_per_s, smp.ctxsw_invol_per_s};
+		}
 		if (clock_now_ns() >= m1)
 			break;
 	}
@@ -696,6 +719,124 @@ out:
 	return rc;
 }
 
+/* ---- the per-interval timeline of a chosen cell ([experiment] timeline) ---- */
+
+/* The mean of the monitor samples whose middle falls in [a, b) (weighted by their length);
+ * NAN when none. f: 0 cores, 1 voluntary, 2 involuntary switches per second. */
+static double tl_bin(const struct trial *t, double a, double b, int f)
+{
+	double sum = 0, w = 0;
+	for (int i = 0; i < t->ntl; i++) {
+		const struct tl_sample *x = &t->tl[i];
+		double mid = x->t_s - x->iv_s / 2;
+		if (mid < a || mid >= b)
+			continue;
+		double v = f == 0 ? x->cores : f == 1 ? x->vol_per_s : x->invol_per_s;
+		sum += v * x->iv_s;
+		w += x->iv_s;
+	}
+	return w > 0 ? sum / w : NAN;
+}
+
+static void jw_knum(struct jw *w, const char *k, double v)
+{
+	if (isfinite(v)) {
+		jw_kdouble(w, k, v);
+	} else {
+		jw_key(w, k);
+		jw_null(w);
+	}
+}
+
+/* DIR/timeline/ID.json (+ .csv): the load's per-interval latency (exact HDR percentiles)
+ * and the monitor's server CPU and switches on one time axis, the window's (seconds from
+ * the monitor's start). A failure is a trial warning. */
+static void write_timeline(struct ctx *c, struct trial *t)
+{
+	const json_t *iv = t->load ? json_object_get(t->load, "intervals") : NULL;
+	const json_t *rows = json_object_get(iv, "rows");
+	if (t->status != TRIAL_OK || !json_is_array(rows) || !t->have_mon) {
+		if (t->status == TRIAL_OK)
+			warn_trial(t, "no timeline: %s", !t->have_mon ? "the server was not monitored"
+								      : "the load generator wrote no intervals");
+		return;
+	}
+	double ivs = json_number_value(json_object_get(iv, "interval_s"));
+	double off = ((double)json_integer_value(json_object_get(t->load, "start_wall_ns")) -
+		      (double)t->mon_wall_ns) / 1e9;
+	struct jw w;
+	jw_init(&w);
+	struct buf csv = BUF_INIT;
+	buf_appendf(&csv, "t_s,count,p50_us,p90_us,p99_us,p99_9_us,max_us,server_cpu_cores,"
+			  "ctxsw_per_s,ctxsw_vol_per_s,ctxsw_invol_per_s\n");
+	jw_obj(&w);
+	jw_kstr(&w, "cell", t->cell->key);
+	jw_kstr(&w, "cell_id", t->cell_id);
+	jw_kint(&w, "repeat", t->repeat);
+	jw_kdouble(&w, "interval_s", ivs);
+	jw_kdouble(&w, "load_offset_s", off);
+	jw_key(&w, "rows");
+	jw_arr(&w);
+	for (size_t k = 0; k < json_array_size(rows); k++) {
+		const json_t *r = json_array_get(rows, k);
+		double t0 = off + json_number_value(json_object_get(r, "t_s"));
+		double cores = tl_bin(t, t0, t0 + ivs, 0), vol = tl_bin(t, t0, t0 + ivs, 1);
+		double invol = tl_bin(t, t0, t0 + ivs, 2);
+		static const char *const lk[] = {"p50_us", "p90_us", "p99_us", "p99_9_us", "max_us"};
+		jw_obj(&w);
+		jw_kdouble(&w, "t_s", t0);
+		jw_kuint(&w, "count", (uint64_t)json_integer_value(json_object_get(r, "count")));
+		buf_appendf(&csv, "%.3f,%lld", t0,
+			    (long long)json_integer_value(json_object_get(r, "count")));
+		for (int i = 0; i < 5; i++) {
+			double v = json_number_value(json_object_get(r, lk[i]));
+			jw_kdouble(&w, lk[i], v);
+			buf_appendf(&csv, ",%.3f", v);
+		}
+		jw_knum(&w, "server_cpu_cores", cores);
+		jw_knum(&w, "ctxsw_per_s", vol + invol);
+		jw_knum(&w, "ctxsw_vol_per_s", vol);
+		jw_knum(&w, "ctxsw_invol_per_s", invol);
+		if (isfinite(cores))
+			buf_appendf(&csv, ",%.4f,%.1f,%.1f,%.1f\n", cores, vol + invol, vol, invol);
+		else
+			buf_appendf(&csv, ",,,,\n");
+		jw_end(&w);
+	}
+	jw_end(&w);
+	jw_key(&w, "server_samples");
+	jw_arr(&w);
+	for (int i = 0; i < t->ntl; i++) {
+		jw_obj(&w);
+		jw_kdouble(&w, "t_s", t->tl[i].t_s);
+		jw_kdouble(&w, "interval_s", t->tl[i].iv_s);
+		jw_kdouble(&w, "server_cpu_cores", t->tl[i].cores);
+		jw_kdouble(&w, "ctxsw_vol_per_s", t->tl[i].vol_per_s);
+		jw_kdouble(&w, "ctxsw_invol_per_s", t->tl[i].invol_per_s);
+		jw_end(&w);
+	}
+	jw_end(&w);
+	jw_end(&w);
+	char rel[256], path[4096];
+	int rc = outfile_mkdirs_under(c->o->dir, "timeline");
+	if (!rc && !w.oom) {
+		snprintf(rel, sizeof rel, "timeline/%s%s%.0d.json", t->cell_id, t->repeat ? "-r" : "",
+			 t->repeat);
+		snprintf(path, sizeof path, "%s/%s", c->o->dir, rel);
+		rc = outfile_write(path, w.buf, w.len, 0);
+		if (!rc) {
+			snprintf(t->timeline_path, sizeof t->timeline_path, "%s", rel);
+			snprintf(path + strlen(path) - 5, 6, ".csv");
+			rc = outfile_write(path, buf_head(&csv), buf_used(&csv), 0);
+		}
+	}
+	if (rc || w.oom)
+		warn_trial(t, "no timeline: cannot write '%s/timeline': %s", c->o->dir,
+			   w.oom ? "out of memory" : outfile_strerror(rc));
+	buf_free(&csv);
+	jw_release(&w);
+}
+
 static void run_trial(struct ctx *c, struct trial *t)
 {
 	if (c->s->pingpong) {
@@ -740,6 +881,8 @@ static void run_trial(struct ctx *c, struct trial *t)
 	}
 	if (collect_load(t, &ld, m1) < 0)
 		goto out;
+	if (t->timeline)
+		write_timeline(c, t);
 	/* the profiler ends before the server is stopped, so that no shutdown is sampled */
 	if (prof.started)
 		finish_profiler(c, t, &prof);
@@ -877,6 +1020,7 @@ static void record(struct trial *t, const struct spec *s, struct jw *w)
 		.have_syscpu = t->have_syscpu, .sys_server = t->sys_server, .sys_load = t->sys_load,
 		.interference = interference, .kind = s->pingpong ? "pingpong" : NULL,
 		.pingpong = t->pp, .switch_check = t->switch_check,
+		.timeline = t->timeline_path[0] ? t->timeline_path : NULL,
 	};
 	record_write(w, &r);
 }
@@ -1204,6 +1348,7 @@ static void trial_init(struct trial *t, const struct spec *s, const struct run *
 	t->cell = &r->cells[i];
 	t->cell_id = r->ids[i];
 	t->want_profile = spec_profiled(s, t->repeat);
+	t->timeline = t->repeat == 0 && !s->pingpong && spec_timeline_match(s, t->cell);
 	if (t->repeat)
 		snprintf(t->flame_dir, sizeof t->flame_dir, "flame/%s-r%d", t->cell_id, t->repeat);
 	else

@@ -54,6 +54,7 @@ static const struct keydef keydefs[] = {
 	{"hosts", "load", V_HOST, 0, 0},
 	{"hosts", "server_address", V_ADDR, 0, 0},
 	{"experiment", "kind", V_KIND, 0, 0},
+	{"experiment", "timeline", V_TEXT, 0, 0},
 	{"pingpong", "cpus", V_CPUS, 1, 0},
 	{"pingpong", "mode", V_PPMODE, 1, 0},
 	{"pingpong", "pairs", V_COUNT, 1, 1},
@@ -593,6 +594,20 @@ static int finish(struct pstate *ps)
 	for (int i = 0; i < s->nkeys; i++)
 		compact_values(&s->keys[i]);
 	s->pingpong = !strcmp(single(s, "experiment", "kind", "serve"), "pingpong");
+	const struct spec_key *tl = spec_get(s, "experiment", "timeline");
+	if (tl && tl->n) {
+		snprintf(s->timeline, sizeof s->timeline, "%s", tl->v[0].text);
+		for (const char *w = s->timeline; *w;) {
+			size_t n = strcspn(w, " \t");
+			const char *eq = memchr(w, '=', n);
+			if (n && (!eq || eq == w || eq == w + n - 1))
+				return fail(ps, tl->line, "bad timeline selector '%.*s' (allowed: "
+					    "KEY=VALUE words, e.g. 'engine=epoll connections=64': the "
+					    "cells whose parameters match them all)", (int)n, w);
+			w += n;
+			w += strspn(w, " \t");
+		}
+	}
 	if (!finish_kind(ps))
 		return 0;
 	const struct spec_key *eng = spec_get(s, "server", "engine");
@@ -812,6 +827,28 @@ static void fill_cell(struct spec_cell *c)
 			units_parse_size_bytes(v, &c->size_bytes, e, sizeof e);
 		}
 	}
+}
+
+int spec_timeline_match(const struct spec *s, const struct spec_cell *c)
+{
+	if (!s->timeline[0])
+		return 0;
+	for (const char *w = s->timeline; *w;) {
+		size_t n = strcspn(w, " \t");
+		const char *eq = memchr(w, '=', n);
+		if (!eq)
+			return 0;
+		size_t kl = (size_t)(eq - w), vl = n - kl - 1;
+		int ok = 0;
+		for (int i = 0; i < c->nparams && !ok; i++)
+			ok = strlen(c->p[i].key) == kl && !strncmp(c->p[i].key, w, kl) &&
+			     strlen(c->p[i].value) == vl && !strncmp(c->p[i].value, eq + 1, vl);
+		if (!ok)
+			return 0;
+		w += n;
+		w += strspn(w, " \t");
+	}
+	return 1;
 }
 
 static const char *pp_default(const char *name)

@@ -13,6 +13,8 @@
  *   [hosts]      server, load (local | ssh:user@host | netns:NAME), server_address
  *   [experiment] kind = serve (default: a server under load, the sections above) or pingpong
  *                (each trial runs `ctxlab pingpong` on the cell's CPUs; no [server], [load])
+ *   [experiment] timeline = KEY=VALUE ...: the cells (all words match their parameters) whose
+ *                first repeat is also recorded per interval (latency, server CPU, switches)
  *   [pingpong]   cpus, mode, pairs, size, working_set, stride, pin: pingpong's options, each
  *                an axis (cells: mode fastest; key "mode=M cpus=C pin=P pairs=N size=S
  *                working_set=W stride=B")
@@ -91,6 +93,7 @@ struct spec {
 	int max_repeat;         /* >= repeat; repeats a cell may get by precision */
 	uint64_t budget_ns;     /* [experiment] budget, 0 = default (spec_budget_ns) */
 	int pingpong;           /* [experiment] kind = pingpong */
+	char timeline[256];     /* [experiment] timeline: "KEY=VALUE ..." ("" = none) */
 };
 
 #define SPEC_LENIENT 1
@@ -145,6 +148,11 @@ int spec_drop_engine(struct spec *s, const char *engine, const char *why);
 /* The short version for tests (`--quick`): repeat 1, warm-up <= 200ms, duration <= 500ms,
  * connections reduced to its smallest and largest value. */
 void spec_quick(struct spec *s);
+
+/* [experiment] timeline = KEY=VALUE ...: 1 when cell c's parameters match every word (the
+ * runner records the first repeat of such a cell per interval: DIR/timeline/ID.json), else 0
+ * (also when no timeline is asked for). */
+int spec_timeline_match(const struct spec *s, const struct spec_cell *c);
 
 /* "off", "first", "all" -> 0 and *p set; anything else -> -1. */
 int spec_profile_parse(const char *text, enum spec_profile *p);

@@ -12,6 +12,7 @@
 #include "core/outfile.h"
 #include "report/ppreport.h"
 #include "report/svg.h"
+#include "report/timeline.h"
 
 const int report_chart_metrics[] = {RECORD_M_CPU_CORES, RECORD_M_CPU_US_PER_REQUEST,
 				    RECORD_M_CTXSW_PER_S, RECORD_M_REQUESTS_PER_S, RECORD_M_P99_US};
@@ -902,6 +903,7 @@ void report_md(const struct trials *t, struct buf *out)
 		outlier_lines(t, out, "- ", "\n", 0);
 	}
 	md_flames(t, out);
+	timeline_md(t, out);
 	buf_appendf(out, "\nFigures are defined in docs/metrics.md (\"Experiment records\"); "
 			 "the raw trials are in trials.jsonl and trials.csv.\n");
 }
@@ -1352,6 +1354,7 @@ void report_html(const struct trials *t, struct buf *out)
 		buf_appendf(out, "</ul>\n");
 	}
 	html_flames(t, out);
+	timeline_html(t, out);
 	buf_appendf(out, "<p>Figures are defined in docs/metrics.md (\"Experiment records\"); the raw "
 			 "trials are in <a href=\"trials.jsonl\">trials.jsonl</a> and "
 			 "<a href=\"trials.csv\">trials.csv</a>.</p>\n</body></html>\n");
