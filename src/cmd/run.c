@@ -35,6 +35,13 @@ static const char usage[] =
 static const char usage_tail[] =
 	"\n"
 	"Spec format, results layout and every figure: docs/metrics.md (\"Experiment records\").\n"
+	"[experiment] kind = pingpong runs 'ctxlab pingpong' per trial instead of a server under\n"
+	"load, its [pingpong] keys (mode, cpus, pin, pairs, size, working_set, stride) the axes\n"
+	"(experiments/async.ini). [experiment] timeline = KEY=VALUE ... records the matching\n"
+	"cells' first repeat per 200 ms interval (latency percentiles, server CPU, switches) into\n"
+	"DIR/timeline/ID.json and .csv, charted in report.html. Every record has system_cpu (the\n"
+	"server's and the load's CPUs from /proc/stat); a trial whose server CPUs something else\n"
+	"took is flagged.\n"
 	"A spec whose matrix has more than 10000 cells or 1000000 trials (cells x repeat) is\n"
 	"refused before anything runs (exit 2).\n"
 	"Ctrl-C stops every child; the files stay valid and --resume continues.\n";
