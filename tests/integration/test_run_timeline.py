@@ -132,6 +132,24 @@ def test_run_timeline():
             assert fig.count('circle class="pt"') == series * 10, (name, fig.count("circle"))
         md = open(os.path.join(out, "report.md")).read()
         assert "## Timeline" in md and "timeline/http-epoll-c4-cpus1.json" in md
+        # hostile: a record naming a file outside timeline/, or a link planted there, is not read
+        lines = open(os.path.join(out, "trials.jsonl")).read().splitlines()
+        bad = [json.loads(l) for l in lines]
+        for b in bad:
+            if "timeline" in b:
+                b["timeline"] = "timeline/../../../../etc/passwd.json"
+        open(os.path.join(out, "trials.jsonl"), "w").write(
+            "".join(json.dumps(b) + "\n" for b in bad))
+        p = subprocess.run([t.CTXLAB, "report", out], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert "<h2>Timeline</h2>" not in open(os.path.join(out, "report.html")).read()
+        open(os.path.join(out, "trials.jsonl"), "w").write("\n".join(lines) + "\n")
+        f = os.path.join(out, "timeline", "http-epoll-c4-cpus1.json")
+        os.rename(f, f + ".real")
+        os.symlink(f + ".real", f)
+        p = subprocess.run([t.CTXLAB, "report", out], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert "<h2>Timeline</h2>" not in open(os.path.join(out, "report.html")).read()
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
