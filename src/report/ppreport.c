@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "report/svg.h"
@@ -79,7 +80,7 @@ static void others(const struct trials_cell *c, struct buf *b)
 	}
 }
 
-static const char *const pairs[][3] = {
+static const char *const mode_pairs[][3] = {
 	{"coro-unix", "unix-thread", "async (coro-unix) vs blocking (unix-thread)"},
 	{"unix-inline", "unix-thread", "the same syscalls without switches (unix-inline) vs "
 				       "blocking (unix-thread)"},
@@ -90,17 +91,17 @@ int ppreport_findings(const struct trials *t, struct buf *out)
 {
 	int count = 0;
 	const int m = RECORD_M_PP_NS_PER_RT;
-	for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) {
+	for (size_t p = 0; p < sizeof mode_pairs / sizeof mode_pairs[0]; p++) {
 		for (int i = 0; i < t->ncells; i++) {
 			const struct trials_cell *c = &t->cells[i];
 			const char *mode = trials_cell_param(c, "mode");
-			if (!mode || strcmp(mode, pairs[p][0]))
+			if (!mode || strcmp(mode, mode_pairs[p][0]))
 				continue;
-			int b = twin(t, c, pairs[p][1]);
+			int b = twin(t, c, mode_pairs[p][1]);
 			if (b < 0 || !c->st[m].n || !t->cells[b].st[m].n)
 				continue;
 			char x[64], y[64], lo[64], hi[64];
-			buf_appendf(out, "%s [", pairs[p][2]);
+			buf_appendf(out, "%s [", mode_pairs[p][2]);
 			others(c, out);
 			buf_appendf(out, "]: %s ns vs %s ns per round trip, ",
 				    svg_fmt_num(c->st[m].median, x, sizeof x),
@@ -121,7 +122,7 @@ int ppreport_findings(const struct trials *t, struct buf *out)
 			cell_flags(t, i, &sw, &ck, &dis);
 			if (sw)
 				buf_appendf(out, "; %s switched in %d of %d trials (not switch-free)",
-					    pairs[p][0], sw, ck);
+					    mode_pairs[p][0], sw, ck);
 			buf_appendf(out, ".\n");
 			count++;
 		}
@@ -236,4 +237,112 @@ void ppreport_table(const struct trials *t, struct buf *out, int html)
 	}
 	if (html)
 		buf_appendf(out, "</table>\n");
+}
+
+/* ---- charts: time per round trip over pairs, one line per mode, one chart per panel ---- */
+
+static int add_str(const char **v, int n, int max, const char *s)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(v[i], s))
+			return n;
+	if (n < max)
+		v[n++] = s;
+	return n;
+}
+
+/* the cell's panel: every parameter but mode and pairs */
+static void panel_of(const struct trials_cell *c, char *out, size_t len)
+{
+	size_t o = 0;
+	out[0] = 0;
+	for (int k = 0; k < c->nparams && o < len; k++) {
+		if (!strcmp(c->pk[k], "mode") || !strcmp(c->pk[k], "pairs"))
+			continue;
+		o += (size_t)snprintf(out + o, len - o, "%s%s=%s", o ? " " : "", c->pk[k], c->pv[k]);
+	}
+}
+
+int ppreport_charts(const struct trials *t, struct buf *out)
+{
+	enum { MAXV = 32 };
+	const char *modes[MAXV], *pairs[MAXV];
+	static char panels[MAXV][256];
+	int nm = 0, np = 0, npan = 0, drawn = 0;
+	for (int i = 0; i < t->ncells; i++) {
+		const struct trials_cell *c = &t->cells[i];
+		const char *m = trials_cell_param(c, "mode"), *p = trials_cell_param(c, "pairs");
+		if (!m || !p)
+			continue;
+		nm = add_str(modes, nm, MAXV, m);
+		np = add_str(pairs, np, MAXV, p);
+		char key[256];
+		panel_of(c, key, sizeof key);
+		int found = 0;
+		for (int k = 0; k < npan && !found; k++)
+			found = !strcmp(panels[k], key);
+		if (!found && npan < MAXV)
+			snprintf(panels[npan++], sizeof panels[0], "%s", key);
+	}
+	/* pairs in numeric order */
+	for (int a = 1; a < np; a++)
+		for (int b = a; b > 0 && atof(pairs[b]) < atof(pairs[b - 1]); b--) {
+			const char *x = pairs[b];
+			pairs[b] = pairs[b - 1];
+			pairs[b - 1] = x;
+		}
+	if (!nm || !np)
+		return 0;
+	const int m = RECORD_M_PP_NS_PER_RT;
+	buf_appendf(out, "<h2>Time per round trip</h2>\n<p>Median over the repeats of each cell "
+			 "(elapsed time of the timed run ÷ round trips, all pairs); error bars: the "
+			 "95%% CI of the median (the range when n &lt; 6). One chart per placement and "
+			 "working set; a cell whose no-switch check failed says so in its hover text."
+			 "</p>\n<div class=\"charts\">\n");
+	for (int pi = 0; pi < npan; pi++) {
+		struct svg_point *pts = calloc(MAXV * MAXV, sizeof *pts);
+		char (*tips)[200] = calloc(MAXV * MAXV, sizeof *tips);
+		if (!pts || !tips) {
+			free(pts);
+			free(tips);
+			continue;
+		}
+		for (int i = 0; i < t->ncells; i++) {
+			const struct trials_cell *c = &t->cells[i];
+			const char *mo = trials_cell_param(c, "mode"), *pa = trials_cell_param(c, "pairs");
+			char key[256];
+			panel_of(c, key, sizeof key);
+			if (!mo || !pa || strcmp(key, panels[pi]) || !c->st[m].n)
+				continue;
+			int si = -1, xi = -1;
+			for (int k = 0; k < nm; k++)
+				si = !strcmp(modes[k], mo) ? k : si;
+			for (int k = 0; k < np; k++)
+				xi = !strcmp(pairs[k], pa) ? k : xi;
+			if (si < 0 || xi < 0)
+				continue;
+			int sw, bl, ck, dis;
+			cell_flags2(t, i, &sw, &bl, &ck, &dis);
+			char a[64], lo[64], hi[64];
+			snprintf(tips[si * np + xi], sizeof tips[0], "%s, %s pairs: %s ns [%s, %s], n=%d%s%s",
+				 mo, pa, svg_fmt_num(c->st[m].median, a, sizeof a),
+				 svg_fmt_num(c->st[m].ci_lo, lo, sizeof lo),
+				 svg_fmt_num(c->st[m].ci_hi, hi, sizeof hi), c->st[m].n,
+				 sw ? "; no-switch check FAILED" : "", dis ? "; CPUs disturbed" : "");
+			pts[si * np + xi] = (struct svg_point){1, c->st[m].median, c->st[m].ci_lo,
+							      c->st[m].ci_hi, tips[si * np + xi]};
+		}
+		char id[64], title[320];
+		snprintf(id, sizeof id, "pingpong-%d", pi);
+		snprintf(title, sizeof title, "time per round trip — %s", panels[pi]);
+		struct svg_chart ch = {id, title, "ns per round trip", "pairs", np, pairs, nm, modes,
+				       pts};
+		buf_appendf(out, "<figure data-metric=\"pp_ns_per_round_trip\">\n");
+		drawn += svg_line_chart(out, &ch) > 0;
+		buf_appendf(out, "</figure>\n");
+		free(pts);
+		free(tips);
+	}
+	buf_appendf(out, "</div>\n");
+	return drawn;
 }

@@ -16,6 +16,9 @@ int ppreport_is(const struct trials *t);
  * cell pair; the cells whose no-switch check failed; the trials whose CPUs were disturbed.
  * Returns the count. */
 int ppreport_findings(const struct trials *t, struct buf *out);
+/* HTML charts: time per round trip (median, 95% CI) over pairs, one line per mode, one chart
+ * per combination of the other parameters. Returns the number of charts with points. */
+int ppreport_charts(const struct trials *t, struct buf *out);
 /* The results table (html: a <table id="pingpong">; else Markdown). */
 void ppreport_table(const struct trials *t, struct buf *out, int html);
 

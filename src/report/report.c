@@ -1319,9 +1319,11 @@ void report_html(const struct trials *t, struct buf *out)
 	for (int p = 0; p < L.np && np < 64; p++)
 		np = add_unique(protos, np, L.p[p].proto);
 	int chart_no = 0;
-	if (ppreport_is(t)) /* kind = pingpong: no server charts */
+	if (ppreport_is(t)) { /* kind = pingpong: its own charts, no server charts */
 		for (int i = 0; i < np; i++)
 			free(protos[i]);
+		ppreport_charts(t, out);
+	}
 	if (ppreport_is(t))
 		np = 0;
 	for (int i = 0; i < np; i++) {

@@ -92,6 +92,11 @@ def test_records_and_report():
         assert "a user-space switch (coro) vs a kernel one (futex-thread)" not in md
         html = open(os.path.join(out, "report.html")).read()
         assert '<table id="pingpong">' in html and 'id="results"' not in html
+        # its chart: time per round trip over pairs, a point per mode (2 modes x 1 pairs value)
+        i = html.index('data-metric="pp_ns_per_round_trip"')
+        fig = html[i:html.index("</figure>", i)]
+        assert fig.count('circle class="pt"') == 2, fig.count('circle class="pt"')
+        assert 'data-metric="cpu_us_per_request"' not in html
 
         # a failed check is flagged: the same records, coro's check made to say "blocked"
         co2 = dict(co)
