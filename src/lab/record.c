@@ -41,6 +41,8 @@ const struct record_metric_info record_metrics[RECORD_NMETRICS] = {
 					"user CPU per round trip", "ns"},
 	[RECORD_M_PP_SYS_NS_PER_RT] = {"pp_sys_ns_per_round_trip", "pingpong.sys_ns_per_round_trip",
 				       "system CPU per round trip", "ns"},
+	[RECORD_M_PP_CPU_NS_PER_RT] = {"pp_cpu_ns_per_round_trip", "pingpong.cpu_ns_per_round_trip",
+				       "CPU per round trip", "ns"},
 };
 
 static void copy_obj(struct jw *w, const char *key, const json_t *v);

@@ -585,6 +585,11 @@ static void run_pingpong_trial(struct ctx *c, struct trial *t)
 	}
 	t->pp = json_incref(m0);
 	json_decref(doc);
+	/* user + system: what a round trip costs in CPU, whatever else shares the CPU (elapsed
+	 * time also counts the waits behind other work) */
+	json_object_set_new(t->pp, "cpu_ns_per_round_trip",
+			    json_real(json_number_value(json_object_get(t->pp, "user_ns_per_round_trip")) +
+				      json_number_value(json_object_get(t->pp, "sys_ns_per_round_trip"))));
 	double vol = json_number_value(json_object_get(t->pp, "ctxsw_vol_per_round_trip"));
 	double invol = json_number_value(json_object_get(t->pp, "ctxsw_invol_per_round_trip"));
 	t->switch_check = record_pp_switch_check(cell->mode, vol, invol);

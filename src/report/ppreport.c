@@ -118,6 +118,23 @@ int ppreport_findings(const struct trials *t, struct buf *out)
 			else
 				buf_appendf(out, "%.2f× (no CI)",
 					    c->st[m].median / t->cells[b].st[m].median);
+			/* CPU per round trip: not inflated by waiting behind other work */
+			const int mc = RECORD_M_PP_CPU_NS_PER_RT;
+			if (c->st[mc].n && t->cells[b].st[mc].n) {
+				buf_appendf(out, "; CPU per round trip %s ns vs %s ns, ",
+					    svg_fmt_num(c->st[mc].median, x, sizeof x),
+					    svg_fmt_num(t->cells[b].st[mc].median, y, sizeof y));
+				rc = trials_ratio_ci(t, b, i, mc, &r);
+				if (rc == 0 && r.reached)
+					buf_appendf(out, "%.2f× [%s, %s]", r.ratio,
+						    svg_fmt_num(r.lo, lo, sizeof lo),
+						    svg_fmt_num(r.hi, hi, sizeof hi));
+				else if (rc == 0)
+					buf_appendf(out, "%.2f× (too few trials for a CI)", r.ratio);
+				else
+					buf_appendf(out, "%.2f× (no CI)", c->st[mc].median /
+								t->cells[b].st[mc].median);
+			}
 			int sw, ck, dis;
 			cell_flags(t, i, &sw, &ck, &dis);
 			if (sw)
@@ -156,7 +173,8 @@ int ppreport_findings(const struct trials *t, struct buf *out)
 	return count;
 }
 
-static const int cols[] = {RECORD_M_PP_NS_PER_RT, RECORD_M_PP_VCSW_PER_RT,
+static const int cols[] = {RECORD_M_PP_NS_PER_RT, RECORD_M_PP_CPU_NS_PER_RT,
+			   RECORD_M_PP_VCSW_PER_RT,
 			   RECORD_M_PP_IVCSW_PER_RT, RECORD_M_PP_USER_NS_PER_RT,
 			   RECORD_M_PP_SYS_NS_PER_RT};
 #define NCOLS ((int)(sizeof cols / sizeof cols[0]))
