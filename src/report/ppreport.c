@@ -138,7 +138,7 @@ int ppreport_findings(const struct trials *t, struct buf *out)
 			int sw, ck, dis;
 			cell_flags(t, i, &sw, &ck, &dis);
 			if (sw)
-				buf_appendf(out, "; %s switched in %d of %d trials (not switch-free)",
+				buf_appendf(out, "; %s failed its no-switch check in %d of %d trials",
 					    mode_pairs[p][0], sw, ck);
 			buf_appendf(out, ".\n");
 			count++;
