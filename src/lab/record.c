@@ -114,8 +114,15 @@ static void write_issue11(struct jw *w, const struct record *r)
 		if (r->switch_check)
 			jw_kstr(w, "switch_check", r->switch_check);
 	}
-	if (!r->have_syscpu)
+	if (!r->have_syscpu) {
+		if (r->syscpu_reason) {
+			jw_key(w, "system_cpu");
+			jw_obj(w);
+			jw_kstr(w, "unavailable", r->syscpu_reason);
+			jw_end(w);
+		}
 		return;
+	}
 	jw_key(w, "system_cpu");
 	jw_obj(w);
 	write_syscpu_group(w, "server", &r->sys_server, 1);

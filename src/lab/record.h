@@ -83,6 +83,7 @@ struct record {
 	int have_syscpu;
 	struct record_syscpu sys_server, sys_load;
 	int interference;                 /* record_syscpu_interference of sys_server */
+	const char *syscpu_reason;        /* !have_syscpu: why (written as system_cpu.unavailable) */
 	/* kind = pingpong: "pingpong" (NULL = serve), pingpong's JSON of its one mode (embedded
 	 * as "pingpong"), and the automatic no-switch check of the in-process modes: "ok",
 	 * "blocked", "preempted" (record_pp_switch_check) or NULL (switches by design) */

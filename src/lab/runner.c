@@ -154,6 +154,7 @@ struct trial {
 	/* system-wide CPU of the server's and the load's CPUs over the window (/proc/stat) */
 	int have_syscpu;
 	struct record_syscpu sys_server, sys_load;
+	char sys_reason[200];  /* why there is no system_cpu ("" = none given) */
 	/* kind = pingpong: its JSON's one mode object, and the no-switch check */
 	json_t *pp;
 	const char *switch_check;
@@ -418,12 +419,13 @@ static void finish_profiler(struct ctx *c, struct trial *t, struct launch *pr)
 
 struct win_sys {
 	struct syscpu sc;
-	int ok;
+	int ok, err;
 };
 
 static void win_sys_start(struct win_sys *w)
 {
-	w->ok = syscpu_open(&w->sc) == 0;
+	w->err = syscpu_open(&w->sc);
+	w->ok = w->err == 0;
 }
 
 /* The group's percentages: the mean of its CPUs' rows. */
@@ -454,10 +456,17 @@ static void sys_group(const struct syscpu *sc, const double *pct, const cpu_set_
 static void win_sys_end(struct win_sys *w, struct trial *t, const cpu_set_t *scpus,
 			const cpu_set_t *lcpus)
 {
-	if (!w->ok)
+	if (!w->ok) {
+		snprintf(t->sys_reason, sizeof t->sys_reason, "cannot read /proc/stat: %s",
+			 strerror(w->err ? -w->err : EINVAL));
 		return;
+	}
 	double *pct = calloc((size_t)(1 + w->sc.maxcpus) * SYSCPU_N, sizeof *pct);
-	if (pct && syscpu_read(&w->sc, pct) == 0) {
+	int rr = pct ? syscpu_read(&w->sc, pct) : -ENOMEM;
+	if (rr)
+		snprintf(t->sys_reason, sizeof t->sys_reason, "cannot read /proc/stat: %s",
+			 strerror(-rr));
+	if (!rr) {
 		sys_group(&w->sc, pct, scpus, t->server_cpus, &t->sys_server);
 		if (lcpus)
 			sys_group(&w->sc, pct, lcpus, t->load_cpus, &t->sys_load);
@@ -641,6 +650,8 @@ static int measure_window(struct ctx *c, struct trial *t, pid_t keeper, const ch
 	if (!host_is_local_machine(&c->server_host)) {
 		warn_trial(t, "server on '%s': its CPU is not measured (the monitor runs in-process "
 			      "on local and netns hosts only)", c->s->server_host);
+		snprintf(t->sys_reason, sizeof t->sys_reason, "the server runs on '%.100s': this "
+			 "machine's /proc/stat does not show its CPUs", c->s->server_host);
 		return nap_until(m1) ? -1 : 0;
 	}
 	char err[256] = "";
@@ -1026,6 +1037,7 @@ static void record(struct trial *t, const struct spec *s, struct jw *w)
 		.interference = interference, .kind = s->pingpong ? "pingpong" : NULL,
 		.pingpong = t->pp, .switch_check = t->switch_check,
 		.timeline = t->timeline_path[0] ? t->timeline_path : NULL,
+		.syscpu_reason = t->sys_reason[0] ? t->sys_reason : NULL,
 	};
 	record_write(w, &r);
 }

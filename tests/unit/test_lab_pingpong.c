@@ -125,6 +125,39 @@ static void test_syscpu_interference(void **state)
 	assert_non_null(strstr(why, "7.5% of the server's CPUs (1) as steal"));
 }
 
+/* the record's system_cpu: the groups and the flag, or the reason there are none */
+static void test_record_system_cpu(void **state)
+{
+	(void)state;
+	struct record r = {.cell = "c", .reason = "", .server_cpus = "0", .load_cpus = "1",
+			   .server_host = "local", .load_host = "local", .server_address = "x",
+			   .ok = 1, .have_syscpu = 1, .interference = 1,
+			   .sys_server = {.cpus = "0", .ncpus = 1, .user = 50, .system = 40, .idle = 10,
+					  .busy_cores = 0.9, .other_cores = 0.6},
+			   .sys_load = {.cpus = "1", .ncpus = 1, .idle = 100}};
+	struct jw w;
+	jw_init(&w);
+	record_write(&w, &r);
+	struct record back;
+	char err[128];
+	assert_int_equal(record_parse(w.buf, w.len, &back, err, sizeof err), 0);
+	assert_true(json_is_true(record_path(back.json, "system_cpu.interference")));
+	assert_true(json_number_value(record_path(back.json, "system_cpu.server.other_cores")) == 0.6);
+	assert_true(json_number_value(record_path(back.json, "system_cpu.load.idle")) == 100);
+	assert_null(record_path(back.json, "system_cpu.load.other_cores"));
+	record_release(&back);
+	jw_reset(&w);
+	r.have_syscpu = 0;
+	r.syscpu_reason = "the server runs on 'ssh:u@h'";
+	record_write(&w, &r);
+	assert_int_equal(record_parse(w.buf, w.len, &back, err, sizeof err), 0);
+	assert_string_equal(json_string_value(record_path(back.json, "system_cpu.unavailable")),
+			    "the server runs on 'ssh:u@h'");
+	assert_null(record_path(back.json, "system_cpu.server"));
+	record_release(&back);
+	jw_release(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -132,6 +165,7 @@ int main(void)
 		cmocka_unit_test(test_pp_errors),
 		cmocka_unit_test(test_pp_switch_check),
 		cmocka_unit_test(test_syscpu_interference),
+		cmocka_unit_test(test_record_system_cpu),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
