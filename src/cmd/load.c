@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "core/clock.h"
 #include "core/opt.h"
 #include "core/buf.h"
 #include "core/json.h"
@@ -77,6 +78,15 @@ static int opt_duration(const struct opt *o, const char *arg, char *err, size_t 
 	return 0;
 }
 
+static int opt_interval(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	if (units_parse_duration_ns(arg, o->value, err, errlen) < 0)
+		return -1;
+	if (*(uint64_t *)o->value < 10 * NS_PER_MS)
+		return errbuf(err, errlen, "at least 10ms");
+	return 0;
+}
+
 static int opt_rate(const struct opt *o, const char *arg, char *err, size_t errlen)
 {
 	return units_parse_rate_per_s(arg, o->value, err, errlen) < 0 ? -1 : 0;
@@ -142,6 +152,9 @@ static const struct opt options[] = {
 		 "print the full percentile distribution (wrk2 format)"),
 	OPT_STRING(0, "json", &json_path, "FILE|-",
 		   "write every figure as JSON (- = stdout, the summary then goes to stderr)"),
+	OPT_CALLBACK(0, "intervals", &cfg.interval_ns, "DUR",
+		     "with --json: the latency of every DUR of the window (percentiles and\n"
+		     "HDR buckets, exact and mergeable; at most 128 intervals)", opt_interval),
 	OPT_FLAG('q', "quiet", &quiet, "no live line, no summary (errors still printed)"),
 	OPT_FLAG(0, "control-stdin", &control_stdin,
 		 "stdin is the control channel of 'ctxlab run': print '" LIFELINE_WAITING "', "

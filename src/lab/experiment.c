@@ -158,6 +158,8 @@ static void keep_resumed_engines(struct spec *s, const struct env_resume *env)
 /* The default keeps only the engines that start here (e.g. no Go peer built). 0 or -1. */
 static int probe_default_engines(struct spec *s, const char *self, char *err, size_t errlen)
 {
+	if (s->pingpong) /* no server: nothing to probe */
+		return 0;
 	const struct spec_key *ek = spec_get(s, "server", "engine");
 	const struct spec_key *pk = spec_get(s, "server", "proto");
 	char names[SPEC_MAX_VALUES][32];

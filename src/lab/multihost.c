@@ -236,6 +236,17 @@ json_t *multihost_merge(json_t *const *docs, const char *const *names, const dou
 	    set(m, "stop_reason", json_string("")) < 0 ||
 	    json_object_set(m, "load_hosts", hosts) < 0)
 		goto oom;
+	/* one host: its other keys as they are (e.g. `intervals`, the per-interval HDRs of a
+	 * timeline trial; several hosts' intervals are not merged: their timeline says so) */
+	if (n == 1) {
+		const char *k;
+		json_t *v;
+		json_object_foreach((json_t *)docs[0], k, v) {
+			if (!json_object_get(m, k) && strcmp(k, hkeys[0][0]) && strcmp(k, hkeys[1][0]) &&
+			    json_object_set(m, k, v) < 0)
+				goto oom;
+		}
+	}
 	json_decref(hosts), json_decref(errs), json_decref(st), json_decref(cc), json_decref(chat);
 	json_decref(cfg);
 	hist_free(hs[0]), hist_free(hs[1]);

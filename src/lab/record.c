@@ -29,7 +29,108 @@ const struct record_metric_info record_metrics[RECORD_NMETRICS] = {
 	[RECORD_M_RSS_BYTES] = {"rss_bytes", "memory.rss_bytes", "server RSS", "B"},
 	[RECORD_M_PSS_BYTES] = {"pss_bytes", "memory.pss_bytes", "server PSS", "B"},
 	[RECORD_M_ERRORS] = {"errors", "errors.total", "errors", ""},
+	[RECORD_M_PP_NS_PER_RT] = {"pp_ns_per_round_trip", "pingpong.ns_per_round_trip.mean",
+				   "time per round trip", "ns"},
+	[RECORD_M_PP_VCSW_PER_RT] = {"pp_vcsw_per_round_trip", "pingpong.ctxsw_vol_per_round_trip",
+				     "voluntary switches per round trip", ""},
+	[RECORD_M_PP_IVCSW_PER_RT] = {"pp_ivcsw_per_round_trip",
+				      "pingpong.ctxsw_invol_per_round_trip",
+				      "involuntary switches per round trip", ""},
+	[RECORD_M_PP_USER_NS_PER_RT] = {"pp_user_ns_per_round_trip",
+					"pingpong.user_ns_per_round_trip",
+					"user CPU per round trip", "ns"},
+	[RECORD_M_PP_SYS_NS_PER_RT] = {"pp_sys_ns_per_round_trip", "pingpong.sys_ns_per_round_trip",
+				       "system CPU per round trip", "ns"},
+	[RECORD_M_PP_CPU_NS_PER_RT] = {"pp_cpu_ns_per_round_trip", "pingpong.cpu_ns_per_round_trip",
+				       "CPU per round trip", "ns"},
 };
+
+static void copy_obj(struct jw *w, const char *key, const json_t *v);
+
+int record_pp_inprocess(const char *mode)
+{
+	return mode && (!strcmp(mode, "unix-inline") || !strcmp(mode, "coro") ||
+			!strcmp(mode, "coro-unix"));
+}
+
+const char *record_pp_switch_check(const char *mode, double vol, double invol)
+{
+	if (!record_pp_inprocess(mode))
+		return NULL;
+	if (vol >= RECORD_PP_SWITCH_MAX)
+		return "blocked";
+	return vol + invol >= RECORD_PP_SWITCH_MAX ? "preempted" : "ok";
+}
+
+int record_syscpu_interference(const struct record_syscpu *g, char *why, size_t len)
+{
+	if (g->ncpus > 0 && g->other_cores > RECORD_OTHER_CPU_MAX * g->ncpus) {
+		snprintf(why, len, "something else ran on the server's CPUs (%s): %.2f cores busy "
+			 "beyond the server's tree (%.0f%% of them; allowed %.0f%%): its figures are "
+			 "disturbed, rerun it on a quiet machine", g->cpus ? g->cpus : "?",
+			 g->other_cores, 100.0 * g->other_cores / g->ncpus,
+			 100.0 * RECORD_OTHER_CPU_MAX);
+		return 1;
+	}
+	if (g->steal > RECORD_STEAL_MAX_PCT) {
+		snprintf(why, len, "the hypervisor took %.1f%% of the server's CPUs (%s) as steal "
+			 "(allowed %.0f%%): its figures are disturbed", g->steal,
+			 g->cpus ? g->cpus : "?", RECORD_STEAL_MAX_PCT);
+		return 1;
+	}
+	if (len)
+		why[0] = 0;
+	return 0;
+}
+
+static void write_syscpu_group(struct jw *w, const char *key, const struct record_syscpu *g,
+			       int server)
+{
+	jw_key(w, key);
+	jw_obj(w);
+	jw_kstr(w, "cpus", g->cpus ? g->cpus : "");
+	jw_kint(w, "ncpus", g->ncpus);
+	jw_kdouble(w, "user", g->user);
+	jw_kdouble(w, "system", g->system);
+	jw_kdouble(w, "softirq", g->softirq);
+	jw_kdouble(w, "steal", g->steal);
+	jw_kdouble(w, "idle", g->idle);
+	jw_kdouble(w, "iowait", g->iowait);
+	jw_kdouble(w, "busy_cores", g->busy_cores);
+	if (server)
+		jw_kdouble(w, "other_cores", g->other_cores);
+	jw_end(w);
+}
+
+/* "system_cpu" (and the pingpong objects of kind = pingpong) */
+static void write_issue11(struct jw *w, const struct record *r)
+{
+	if (r->kind)
+		jw_kstr(w, "kind", r->kind);
+	if (r->timeline)
+		jw_kstr(w, "timeline", r->timeline);
+	if (r->pingpong) {
+		copy_obj(w, "pingpong", r->pingpong);
+		if (r->switch_check)
+			jw_kstr(w, "switch_check", r->switch_check);
+	}
+	if (!r->have_syscpu) {
+		if (r->syscpu_reason) {
+			jw_key(w, "system_cpu");
+			jw_obj(w);
+			jw_kstr(w, "unavailable", r->syscpu_reason);
+			jw_end(w);
+		}
+		return;
+	}
+	jw_key(w, "system_cpu");
+	jw_obj(w);
+	write_syscpu_group(w, "server", &r->sys_server, 1);
+	if (r->sys_load.ncpus > 0)
+		write_syscpu_group(w, "load", &r->sys_load, 0);
+	jw_kbool(w, "interference", r->interference);
+	jw_end(w);
+}
 
 /* ---- writing ---- */
 
@@ -175,6 +276,7 @@ void record_write(struct jw *w, const struct record *r)
 		write_load(w, r->load, &f);
 		write_chat(w, r, &f);
 	}
+	write_issue11(w, r);
 	jw_key(w, "warnings");
 	jw_arr(w);
 	for (int i = 0; i < r->nwarn; i++)

@@ -33,6 +33,23 @@ struct record_param {
 	const char *key, *value;
 };
 
+/* System-wide CPU (/proc/stat) of one group of CPUs over the trial's window: percentages of
+ * the group's CPU time (averaged over its CPUs), the busy cores (user + nice + system:
+ * softirq, irq and steal are apart) and, for the server's group, other_cores = busy cores
+ * not used by the server's tree (nor by the load generator when it shared them). */
+struct record_syscpu {
+	const char *cpus;
+	int ncpus;
+	double user, system, softirq, steal, idle, iowait;
+	double busy_cores, other_cores;
+};
+/* A trial whose server CPUs were taken by something else: other_cores above
+ * RECORD_OTHER_CPU_MAX of the group's CPUs, or steal above RECORD_STEAL_MAX_PCT. */
+#define RECORD_OTHER_CPU_MAX 0.10
+#define RECORD_STEAL_MAX_PCT 5.0
+/* 1 when g shows interference (why[len] says what), else 0. Pure. */
+int record_syscpu_interference(const struct record_syscpu *g, char *why, size_t len);
+
 /* One trial. Writing: the caller fills it (pointers to its own strings). Reading: the strings
  * point into r->json (valid until record_release). */
 struct record {
@@ -62,6 +79,18 @@ struct record {
 	const json_t *load;
 	int nwarn;
 	const char *const *warnings;
+	/* added (issue 11): system-wide CPU of the server's and the load's CPUs over the window */
+	int have_syscpu;
+	struct record_syscpu sys_server, sys_load;
+	int interference;                 /* record_syscpu_interference of sys_server */
+	const char *syscpu_reason;        /* !have_syscpu: why (written as system_cpu.unavailable) */
+	/* kind = pingpong: "pingpong" (NULL = serve), pingpong's JSON of its one mode (embedded
+	 * as "pingpong"), and the automatic no-switch check of the in-process modes: "ok",
+	 * "blocked", "preempted" (record_pp_switch_check) or NULL (switches by design) */
+	const char *kind;
+	const json_t *pingpong;
+	const char *switch_check;
+	const char *timeline;             /* "timeline/ID.json" ([experiment] timeline), or NULL */
 	/* read: the whole record */
 	json_t *json;
 };
@@ -101,6 +130,13 @@ enum record_metric_id {
 	RECORD_M_RSS_BYTES,
 	RECORD_M_PSS_BYTES,
 	RECORD_M_ERRORS,
+	/* kind = pingpong */
+	RECORD_M_PP_NS_PER_RT,
+	RECORD_M_PP_VCSW_PER_RT,
+	RECORD_M_PP_IVCSW_PER_RT,
+	RECORD_M_PP_USER_NS_PER_RT,
+	RECORD_M_PP_SYS_NS_PER_RT,
+	RECORD_M_PP_CPU_NS_PER_RT,
 	RECORD_NMETRICS
 };
 
@@ -129,6 +165,17 @@ int record_decisive_metric(int nsaturated, int nok);
  * +inf when n is 0 or the median is 0. Returns 1 when the CI reaches 95% (n >= 6), else 0 (then
  * *rel is the range's, not a 95% CI: never call that target reached). */
 int record_precision(const double *v, int n, double *rel);
+
+/* A kernel switch per this many round trips or more fails the no-switch check of an
+ * in-process pingpong mode (unix-inline, coro, coro-unix): switches are not part of its round
+ * trip (a few from start-up or preemption over millions of round trips stay far below). */
+#define RECORD_PP_SWITCH_MAX 0.001
+/* 1 when a pingpong mode runs both sides in one thread (no kernel switch expected). */
+int record_pp_inprocess(const char *mode);
+/* The no-switch check of an in-process mode given its switches per round trip: "blocked"
+ * (voluntary switches: it waited in the kernel), "preempted" (involuntary ones only: other
+ * work took its CPU), "ok"; NULL for a mode that switches by design. */
+const char *record_pp_switch_check(const char *mode, double vol_per_rt, double invol_per_rt);
 
 /* A value by dotted path in a JSON object; NULL when absent. */
 json_t *record_path(const json_t *obj, const char *path);

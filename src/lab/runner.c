@@ -33,6 +33,7 @@
 #include "lab/record.h"
 #include "monitor/monitor.h"
 #include "monitor/monout.h"
+#include "monitor/syscpu.h"
 #include "profile/profile.h"
 
 #define SAMPLE_NS (200 * NS_PER_MS)
@@ -124,6 +125,13 @@ int runner_catalog(const char *self, const char *server_host, struct spec_catalo
 
 enum { TRIAL_OK, TRIAL_FAILED, TRIAL_INTERRUPTED };
 
+/* one monitor sample of a timeline trial: its end on the window's axis and its figures */
+struct tl_sample {
+	double t_s, iv_s, cores, vol_per_s, invol_per_s;
+};
+#define TL_MAX 512
+#define TL_INTERVAL "200ms" /* the load's intervals: SAMPLE_NS, the monitor's */
+
 struct trial {
 	int k, of, repeat;
 	const struct spec_cell *cell;
@@ -146,6 +154,19 @@ struct trial {
 	int profiled;          /* the profiler wrote its flame graph */
 	char flame_dir[256];   /* "flame/ID" (repeat 0) or "flame/ID-rN", relative to the dir */
 	int load_remote;       /* a load host is an ssh host: its CPUs are not load_cpus */
+	/* system-wide CPU of the server's and the load's CPUs over the window (/proc/stat) */
+	int have_syscpu;
+	struct record_syscpu sys_server, sys_load;
+	char sys_reason[200];  /* why there is no system_cpu ("" = none given) */
+	/* kind = pingpong: its JSON's one mode object, and the no-switch check */
+	json_t *pp;
+	const char *switch_check;
+	/* [experiment] timeline: this trial is recorded per interval */
+	int timeline;
+	char timeline_path[256];  /* "timeline/ID.json" once written */
+	uint64_t mon_wall_ns;     /* wall clock at the window's start (the monitor's) */
+	int ntl;
+	struct tl_sample tl[TL_MAX];
 };
 
 static void warn_trial(struct trial *t, const char *fmt, ...) CTXLAB_PRINTF(2, 3);
@@ -324,6 +345,10 @@ static int start_load(struct ctx *c, struct trial *t, const cpu_set_t *cpus, str
 		argv[n++] = "--size";
 		argv[n++] = cell->size;
 	}
+	if (t->timeline) {
+		argv[n++] = "--intervals";
+		argv[n++] = TL_INTERVAL;
+	}
 	argv[n++] = "--json";
 	argv[n++] = "-";
 	/* started at a line "go" (the barrier of several hosts), ended when stdin closes; its
@@ -474,6 +499,217 @@ static void finish_profiler(struct ctx *c, struct trial *t, struct launch *pr)
 			   tail[0] ? ": " : "", tail);
 }
 
+/* ---- system-wide CPU over the window (/proc/stat, per CPU group) ---- */
+
+struct win_sys {
+	struct syscpu sc;
+	int ok, err;
+};
+
+static void win_sys_start(struct win_sys *w)
+{
+	w->err = syscpu_open(&w->sc);
+	w->ok = w->err == 0;
+}
+
+/* The group's percentages: the mean of its CPUs' rows. */
+static void sys_group(const struct syscpu *sc, const double *pct, const cpu_set_t *set,
+		      const char *cpus, struct record_syscpu *g)
+{
+	memset(g, 0, sizeof *g);
+	g->cpus = cpus;
+	for (int c = 0; c < sc->ncpus && c < CPU_SETSIZE; c++) {
+		if (!CPU_ISSET(c, set))
+			continue;
+		const double *p = pct + (size_t)(1 + c) * SYSCPU_N;
+		g->user += p[SYSCPU_US] + p[SYSCPU_NI];
+		g->system += p[SYSCPU_SY];
+		g->softirq += p[SYSCPU_SI];
+		g->steal += p[SYSCPU_ST];
+		g->idle += p[SYSCPU_ID];
+		g->iowait += p[SYSCPU_WA];
+		g->ncpus++;
+	}
+	if (!g->ncpus)
+		return;
+	g->busy_cores = (g->user + g->system) / 100.0;
+	g->user /= g->ncpus, g->system /= g->ncpus, g->softirq /= g->ncpus;
+	g->steal /= g->ncpus, g->idle /= g->ncpus, g->iowait /= g->ncpus;
+}
+
+static void win_sys_end(struct win_sys *w, struct trial *t, const cpu_set_t *scpus,
+			const cpu_set_t *lcpus)
+{
+	if (!w->ok) {
+		snprintf(t->sys_reason, sizeof t->sys_reason, "cannot read /proc/stat: %s",
+			 strerror(w->err ? -w->err : EINVAL));
+		return;
+	}
+	double *pct = calloc((size_t)(1 + w->sc.maxcpus) * SYSCPU_N, sizeof *pct);
+	int rr = pct ? syscpu_read(&w->sc, pct) : -ENOMEM;
+	if (rr)
+		snprintf(t->sys_reason, sizeof t->sys_reason, "cannot read /proc/stat: %s",
+			 strerror(-rr));
+	if (!rr) {
+		sys_group(&w->sc, pct, scpus, t->server_cpus, &t->sys_server);
+		if (lcpus)
+			sys_group(&w->sc, pct, lcpus, t->load_cpus, &t->sys_load);
+		t->have_syscpu = t->sys_server.ncpus > 0;
+	}
+	free(pct);
+	syscpu_close(&w->sc);
+	w->ok = 0;
+}
+
+/* ---- kind = pingpong: one trial is one `ctxlab pingpong` of one mode ---- */
+
+static void run_pingpong_trial(struct ctx *c, struct trial *t)
+{
+	const struct spec_cell *cell = t->cell;
+	cpu_set_t scpus, lcpus;
+	t->status = TRIAL_OK;
+	t->start_wall_ns = clock_wall_ns();
+	if (!host_is_local_machine(&c->server_host)) {
+		trial_fail(t, "kind = pingpong runs on local and netns hosts only, not on '%s'",
+			   c->s->server_host);
+		return;
+	}
+	if (runner_placement(cell->cpus_count, cell->cpus_list, &scpus, &lcpus, &t->shared) < 0) {
+		trial_fail(t, "cannot place pingpong on cpus '%s' (CPUs this process may use "
+			   "changed?)", cell->cpus);
+		return;
+	}
+	units_format_cpulist(&scpus, t->server_cpus, sizeof t->server_cpus);
+	t->server_ncpus = CPU_COUNT(&scpus);
+	if (!t->shared) {
+		units_format_cpulist(&lcpus, t->load_cpus, sizeof t->load_cpus);
+		t->load_ncpus = CPU_COUNT(&lcpus);
+	}
+	t->shared = 0; /* there is no load generator */
+	char cgpath[512] = "", cgerr[256];
+	int cgv = 0;
+	if (monitor_cgroup_create(0, "run", cgpath, sizeof cgpath, &cgv, cgerr, sizeof cgerr))
+		snprintf(t->acct_reason, sizeof t->acct_reason, "%s", cgerr), cgpath[0] = 0;
+	char pairs[16], size[32], ws[32], stride[32], dur[32];
+	snprintf(pairs, sizeof pairs, "%d", cell->pairs ? cell->pairs : 1);
+	snprintf(size, sizeof size, "%llu",
+		 (unsigned long long)(cell->size_bytes ? cell->size_bytes : 1));
+	snprintf(ws, sizeof ws, "%llu", (unsigned long long)cell->working_set_bytes);
+	snprintf(stride, sizeof stride, "%llu",
+		 (unsigned long long)(cell->stride_bytes ? cell->stride_bytes : 64));
+	units_format_duration(c->s->duration_ns, dur, sizeof dur);
+	const char *argv[] = {c->o->self, "pingpong", "-q", "-m", cell->mode, "--pin",
+			      cell->pin ? cell->pin : "same", "--pairs", pairs, "--size", size,
+			      "--working-set", ws, "--stride", stride, "-d", dur, "-r", "1",
+			      "--json", "-", NULL};
+	char err[256];
+	struct launch pp = {.started = 0};
+	struct buf json = BUF_INIT;
+	struct win_sys ws_ = {.ok = 0};
+	log_marker(c, t, "pingpong");
+	struct launch_spec ls = {.host = &c->server_host, .argv = argv, .cpus = &scpus,
+				 .cgroup = cgpath, .logfd = c->logfd, .stop = &stop_sig};
+	if (launch_start(&pp, &ls, err, sizeof err) < 0) {
+		trial_fail(t, "cannot start pingpong: %s", err);
+		goto out;
+	}
+	/* the window is the pingpong process's whole life (its sizing included): its own
+	 * figures come from getrusage around its timed run; the monitor's and /proc/stat's
+	 * cover the same span, for the interference check */
+	uint64_t t0 = clock_now_ns();
+	win_sys_start(&ws_);
+	struct monitor_opts mo = {.pid = pp.child.keeper, .cpu_cgroup = cgpath[0] ? cgpath : NULL,
+				  .from_birth = 1};
+	struct monitor *mon = monitor_start(&mo, err, sizeof err);
+	if (!mon)
+		warn_trial(t, "pingpong's CPU not monitored: %s", err);
+	uint64_t deadline = t0 + 3 * (c->s->warmup_ns + c->s->duration_ns) + LOAD_GRACE_NS;
+	/* its JSON comes at its end; the monitor samples meanwhile (a sample per SAMPLE_NS) */
+	int rr;
+	for (;;) {
+		uint64_t next = clock_now_ns() + SAMPLE_NS;
+		rr = launch_read_all(&pp, &json, next < deadline ? next : deadline);
+		if (rr != -ETIMEDOUT || clock_now_ns() >= deadline)
+			break;
+		struct monitor_sample smp;
+		if (mon && monitor_sample(mon, &smp) == 0)
+			monout_peak_update(&t->peak, &smp);
+	}
+	if (mon) {
+		struct monitor_sample smp;
+		if (monitor_sample(mon, &smp) == 0)
+			monout_peak_update(&t->peak, &smp);
+		monitor_stop(mon, &t->total);
+		t->have_mon = 1;
+		t->window_s = (clock_now_ns() - t0) / 1e9;
+		if (!t->acct_reason[0] || t->total.method != MONITOR_PROCWALK)
+			snprintf(t->acct_reason, sizeof t->acct_reason, "%s",
+				 t->total.method_reason);
+	}
+	win_sys_end(&ws_, t, &scpus, t->load_ncpus ? &lcpus : NULL);
+	if (rr == -EINTR)
+		goto out;
+	if (rr == -ETIMEDOUT) {
+		trial_fail(t, "pingpong did not finish within %.0f s", (deadline - t0) / 1e9);
+		goto out;
+	}
+	launch_wait(&pp, 5 * (int64_t)NS_PER_S);
+	int status = 0;
+	if (!launch_ended(&pp, &status) || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char st[96] = "did not exit", tail[256];
+		if (launch_ended(&pp, &status))
+			launch_status_text(status, st, sizeof st);
+		launch_tail(&pp, tail, sizeof tail);
+		trial_fail(t, "pingpong %s%s%s", st, tail[0] ? ": " : "", tail);
+		goto out;
+	}
+	char jerr[256];
+	json_t *doc = NULL;
+	if (!json.len || buf_append(&json, "", 1) ||
+	    !(doc = json_read_str(buf_head(&json), jerr, sizeof jerr))) {
+		trial_fail(t, "pingpong wrote no JSON%s%s", doc ? "" : ": ", doc ? "" : jerr);
+		goto out;
+	}
+	json_t *m0 = json_array_get(json_object_get(doc, "modes"), 0);
+	if (!json_is_object(m0)) {
+		json_decref(doc);
+		trial_fail(t, "pingpong's JSON has no mode");
+		goto out;
+	}
+	t->pp = json_incref(m0);
+	json_decref(doc);
+	/* user + system: what a round trip costs in CPU, whatever else shares the CPU (elapsed
+	 * time also counts the waits behind other work) */
+	json_object_set_new(t->pp, "cpu_ns_per_round_trip",
+			    json_real(json_number_value(json_object_get(t->pp, "user_ns_per_round_trip")) +
+				      json_number_value(json_object_get(t->pp, "sys_ns_per_round_trip"))));
+	double vol = json_number_value(json_object_get(t->pp, "ctxsw_vol_per_round_trip"));
+	double invol = json_number_value(json_object_get(t->pp, "ctxsw_invol_per_round_trip"));
+	t->switch_check = record_pp_switch_check(cell->mode, vol, invol);
+	if (t->switch_check && strcmp(t->switch_check, "ok"))
+		warn_trial(t, "no-switch check failed (%s): %s made %.4f kernel switches per round "
+			      "trip (voluntary %.4f, involuntary %.4f; an in-process mode is allowed "
+			      "< %g): %s, its time is not switch-free", t->switch_check,
+			   cell->mode, vol + invol, vol, invol, RECORD_PP_SWITCH_MAX,
+			   !strcmp(t->switch_check, "blocked") ? "it waited in the kernel"
+							       : "other work preempted it");
+	if (!json_is_true(json_object_get(t->pp, "affinity_ok")))
+		warn_trial(t, "pingpong's pin was not applied (placement %s)",
+			   json_string_value(json_object_get(t->pp, "placement")));
+out:
+	buf_free(&json);
+	if (ws_.ok)
+		syscpu_close(&ws_.sc);
+	launch_stop(&pp);
+	if (cgpath[0]) {
+		int rc = monitor_cgroup_remove(cgpath);
+		if (rc)
+			warn_trial(t, "cannot remove the cgroup '%s': %s", cgpath, strerror(-rc));
+	}
+	if (stopping() && t->status == TRIAL_OK)
+		t->status = TRIAL_INTERRUPTED;
+}
+
 /* Places the trial's server and load on their CPUs. 0, or -1 with the trial failed. */
 static int place_trial(struct trial *t, cpu_set_t *scpus, cpu_set_t *lcpus)
 {
@@ -493,34 +729,50 @@ static int place_trial(struct trial *t, cpu_set_t *scpus, cpu_set_t *lcpus)
 /* Samples the server's tree (keeper pid, its cgroup when cgpath) from now until m1 into
  * t->total and the peaks. 0, or -1 when interrupted or the monitor could not start. */
 static int measure_window(struct ctx *c, struct trial *t, pid_t keeper, const char *cgpath,
-			  uint64_t m1)
+			  uint64_t m1, const cpu_set_t *scpus, const cpu_set_t *lcpus)
 {
 	if (!host_is_local_machine(&c->server_host)) {
 		warn_trial(t, "server on '%s': its CPU is not measured (the monitor runs in-process "
 			      "on local and netns hosts only)", c->s->server_host);
+		snprintf(t->sys_reason, sizeof t->sys_reason, "the server runs on '%.100s': this "
+			 "machine's /proc/stat does not show its CPUs", c->s->server_host);
 		return nap_until(m1) ? -1 : 0;
 	}
 	char err[256] = "";
 	/* the cgroup's baseline is taken now: the window excludes start-up and warm-up (so not
 	 * from_birth) */
 	struct monitor_opts mo = {.pid = keeper, .cpu_cgroup = cgpath[0] ? cgpath : NULL};
+	struct win_sys wsys;
+	win_sys_start(&wsys);
 	struct monitor *mon = monitor_start(&mo, err, sizeof err);
-	if (!mon)
+	if (!mon) {
+		if (wsys.ok)
+			syscpu_close(&wsys.sc);
 		return trial_fail(t, "cannot monitor the server: %s", err);
+	}
 	uint64_t mstart = clock_now_ns();
+	t->mon_wall_ns = clock_wall_ns();
 	for (;;) {
 		uint64_t next = clock_now_ns() + SAMPLE_NS;
 		if (nap_until(next > m1 ? m1 : next)) {
 			monitor_stop(mon, NULL);
+			if (wsys.ok)
+				syscpu_close(&wsys.sc);
 			return -1;
 		}
 		struct monitor_sample smp;
-		if (monitor_sample(mon, &smp) == 0)
+		if (monitor_sample(mon, &smp) == 0) {
 			monout_peak_update(&t->peak, &smp);
+			if (t->timeline && t->ntl < TL_MAX)
+				t->tl[t->ntl++] = (struct tl_sample){
+					(clock_now_ns() - mstart) / 1e9, smp.interval_s,
+					smp.cpu_total_cores, smp.ctxsw_vol_per_s, smp.ctxsw_invol_per_s};
+		}
 		if (clock_now_ns() >= m1)
 			break;
 	}
 	monitor_stop(mon, &t->total);
+	win_sys_end(&wsys, t, scpus, t->shared ? NULL : lcpus);
 	t->have_mon = 1;
 	if (!t->acct_reason[0] || t->total.method != MONITOR_PROCWALK)
 		snprintf(t->acct_reason, sizeof t->acct_reason, "%s", t->total.method_reason);
@@ -593,8 +845,130 @@ static int collect_loads(struct ctx *c, struct trial *t, struct launch *lds, con
 	return rc;
 }
 
+/* ---- the per-interval timeline of a chosen cell ([experiment] timeline) ---- */
+
+/* The mean of the monitor samples whose middle falls in [a, b) (weighted by their length);
+ * NAN when none. f: 0 cores, 1 voluntary, 2 involuntary switches per second. */
+static double tl_bin(const struct trial *t, double a, double b, int f)
+{
+	double sum = 0, w = 0;
+	for (int i = 0; i < t->ntl; i++) {
+		const struct tl_sample *x = &t->tl[i];
+		double mid = x->t_s - x->iv_s / 2;
+		if (mid < a || mid >= b)
+			continue;
+		double v = f == 0 ? x->cores : f == 1 ? x->vol_per_s : x->invol_per_s;
+		sum += v * x->iv_s;
+		w += x->iv_s;
+	}
+	return w > 0 ? sum / w : NAN;
+}
+
+static void jw_knum(struct jw *w, const char *k, double v)
+{
+	if (isfinite(v)) {
+		jw_kdouble(w, k, v);
+	} else {
+		jw_key(w, k);
+		jw_null(w);
+	}
+}
+
+/* DIR/timeline/ID.json (+ .csv): the load's per-interval latency (exact HDR percentiles)
+ * and the monitor's server CPU and switches on one time axis, the window's (seconds from
+ * the monitor's start). A failure is a trial warning. */
+static void write_timeline(struct ctx *c, struct trial *t)
+{
+	const json_t *iv = t->load ? json_object_get(t->load, "intervals") : NULL;
+	const json_t *rows = json_object_get(iv, "rows");
+	if (t->status != TRIAL_OK || !json_is_array(rows) || !t->have_mon) {
+		if (t->status == TRIAL_OK)
+			warn_trial(t, "no timeline: %s", !t->have_mon ? "the server was not monitored"
+								      : "the load generator wrote no intervals");
+		return;
+	}
+	double ivs = json_number_value(json_object_get(iv, "interval_s"));
+	double off = ((double)json_integer_value(json_object_get(t->load, "start_wall_ns")) -
+		      (double)t->mon_wall_ns) / 1e9;
+	struct jw w;
+	jw_init(&w);
+	struct buf csv = BUF_INIT;
+	buf_appendf(&csv, "t_s,count,p50_us,p90_us,p99_us,p99_9_us,max_us,server_cpu_cores,"
+			  "ctxsw_per_s,ctxsw_vol_per_s,ctxsw_invol_per_s\n");
+	jw_obj(&w);
+	jw_kstr(&w, "cell", t->cell->key);
+	jw_kstr(&w, "cell_id", t->cell_id);
+	jw_kint(&w, "repeat", t->repeat);
+	jw_kdouble(&w, "interval_s", ivs);
+	jw_kdouble(&w, "load_offset_s", off);
+	jw_key(&w, "rows");
+	jw_arr(&w);
+	for (size_t k = 0; k < json_array_size(rows); k++) {
+		const json_t *r = json_array_get(rows, k);
+		double t0 = off + json_number_value(json_object_get(r, "t_s"));
+		double cores = tl_bin(t, t0, t0 + ivs, 0), vol = tl_bin(t, t0, t0 + ivs, 1);
+		double invol = tl_bin(t, t0, t0 + ivs, 2);
+		static const char *const lk[] = {"p50_us", "p90_us", "p99_us", "p99_9_us", "max_us"};
+		jw_obj(&w);
+		jw_kdouble(&w, "t_s", t0);
+		jw_kuint(&w, "count", (uint64_t)json_integer_value(json_object_get(r, "count")));
+		buf_appendf(&csv, "%.3f,%lld", t0,
+			    (long long)json_integer_value(json_object_get(r, "count")));
+		for (int i = 0; i < 5; i++) {
+			double v = json_number_value(json_object_get(r, lk[i]));
+			jw_kdouble(&w, lk[i], v);
+			buf_appendf(&csv, ",%.3f", v);
+		}
+		jw_knum(&w, "server_cpu_cores", cores);
+		jw_knum(&w, "ctxsw_per_s", vol + invol);
+		jw_knum(&w, "ctxsw_vol_per_s", vol);
+		jw_knum(&w, "ctxsw_invol_per_s", invol);
+		if (isfinite(cores))
+			buf_appendf(&csv, ",%.4f,%.1f,%.1f,%.1f\n", cores, vol + invol, vol, invol);
+		else
+			buf_appendf(&csv, ",,,,\n");
+		jw_end(&w);
+	}
+	jw_end(&w);
+	jw_key(&w, "server_samples");
+	jw_arr(&w);
+	for (int i = 0; i < t->ntl; i++) {
+		jw_obj(&w);
+		jw_kdouble(&w, "t_s", t->tl[i].t_s);
+		jw_kdouble(&w, "interval_s", t->tl[i].iv_s);
+		jw_kdouble(&w, "server_cpu_cores", t->tl[i].cores);
+		jw_kdouble(&w, "ctxsw_vol_per_s", t->tl[i].vol_per_s);
+		jw_kdouble(&w, "ctxsw_invol_per_s", t->tl[i].invol_per_s);
+		jw_end(&w);
+	}
+	jw_end(&w);
+	jw_end(&w);
+	char rel[256], path[4096];
+	int rc = outfile_mkdirs_under(c->o->dir, "timeline");
+	if (!rc && !w.oom) {
+		snprintf(rel, sizeof rel, "timeline/%s%s%.0d.json", t->cell_id, t->repeat ? "-r" : "",
+			 t->repeat);
+		snprintf(path, sizeof path, "%s/%s", c->o->dir, rel);
+		rc = outfile_write(path, w.buf, w.len, 0);
+		if (!rc) {
+			snprintf(t->timeline_path, sizeof t->timeline_path, "%s", rel);
+			snprintf(path + strlen(path) - 5, 6, ".csv");
+			rc = outfile_write(path, buf_head(&csv), buf_used(&csv), 0);
+		}
+	}
+	if (rc || w.oom)
+		warn_trial(t, "no timeline: cannot write '%s/timeline': %s", c->o->dir,
+			   w.oom ? "out of memory" : outfile_strerror(rc));
+	buf_free(&csv);
+	jw_release(&w);
+}
+
 static void run_trial(struct ctx *c, struct trial *t)
 {
+	if (c->s->pingpong) {
+		run_pingpong_trial(c, t);
+		return;
+	}
 	cpu_set_t scpus, lcpus;
 	t->status = TRIAL_OK;
 	t->start_wall_ns = clock_wall_ns();
@@ -631,7 +1005,7 @@ static void run_trial(struct ctx *c, struct trial *t)
 	else if (t->want_profile)
 		warn_trial(t, "not profiled: the server runs on '%s' (profiling runs on local and "
 			      "netns server hosts only)", c->s->server_host);
-	if (measure_window(c, t, srv.child.keeper, cgpath, m1) < 0)
+	if (measure_window(c, t, srv.child.keeper, cgpath, m1, &scpus, &lcpus) < 0)
 		goto out;
 	/* the server must still be up at the end of the window */
 	int status;
@@ -645,6 +1019,8 @@ static void run_trial(struct ctx *c, struct trial *t)
 	}
 	if (collect_loads(c, t, lds, rates, m1) < 0)
 		goto out;
+	if (t->timeline)
+		write_timeline(c, t);
 	/* the profiler ends before the server is stopped, so that no shutdown is sampled */
 	if (prof.started)
 		finish_profiler(c, t, &prof);
@@ -753,9 +1129,30 @@ static void check_load(struct trial *t)
 }
 
 /* The record of a finished trial (lab/record.h writes it). */
+/* The server group's CPU beyond the server's tree (and the load's when it shared them), and
+ * the interference warning. */
+static int check_syscpu(struct trial *t)
+{
+	if (!t->have_syscpu || !t->have_mon || t->status != TRIAL_OK)
+		return 0;
+	double other = t->sys_server.busy_cores - t->total.cpu_total_cores;
+	json_t *cc = t->load ? json_object_get(t->load, "client_cpu") : NULL;
+	double ld = t->load ? json_number_value(json_object_get(t->load, "duration_s")) : 0;
+	if (t->shared && cc && ld > 0)
+		other -= (json_number_value(json_object_get(cc, "user_s")) +
+			  json_number_value(json_object_get(cc, "sys_s"))) / ld;
+	t->sys_server.other_cores = other > 0 ? other : 0;
+	char why[256];
+	if (!record_syscpu_interference(&t->sys_server, why, sizeof why))
+		return 0;
+	warn_trial(t, "%s", why);
+	return 1;
+}
+
 static void record(struct trial *t, const struct spec *s, struct jw *w)
 {
 	check_load(t);
+	int interference = check_syscpu(t);
 	const struct spec_cell *cell = t->cell;
 	struct record_param params[SPEC_MAX_PARAMS];
 	for (int i = 0; i < cell->nparams; i++)
@@ -777,6 +1174,11 @@ static void record(struct trial *t, const struct spec *s, struct jw *w)
 		.have_mon = t->have_mon, .accounting = monitor_method_name(t->total.method),
 		.accounting_reason = t->acct_reason, .window_s = t->window_s, .total = &t->total,
 		.peak = &t->peak, .load = t->load, .nwarn = t->nwarn, .warnings = warnings,
+		.have_syscpu = t->have_syscpu, .sys_server = t->sys_server, .sys_load = t->sys_load,
+		.interference = interference, .kind = s->pingpong ? "pingpong" : NULL,
+		.pingpong = t->pp, .switch_check = t->switch_check,
+		.timeline = t->timeline_path[0] ? t->timeline_path : NULL,
+		.syscpu_reason = t->sys_reason[0] ? t->sys_reason : NULL,
 	};
 	record_write(w, &r);
 }
@@ -824,14 +1226,17 @@ struct samples {
 static void samples_note(struct samples *sm, int i, const struct record *rec)
 {
 	sm->trials[i]++;
-	double cpu, rps;
-	if (!rec->ok || sm->n[i] >= sm->cap || !record_metric(rec, RECORD_M_CPU_US_PER_REQUEST, &cpu) ||
-	    !record_metric(rec, RECORD_M_REQUESTS_PER_S, &rps))
+	double cpu, rps = 0;
+	/* kind = pingpong: time per round trip decides */
+	int pp = rec->ok && record_metric(rec, RECORD_M_PP_NS_PER_RT, &cpu);
+	if (!rec->ok || sm->n[i] >= sm->cap ||
+	    (!pp && (!record_metric(rec, RECORD_M_CPU_US_PER_REQUEST, &cpu) ||
+		     !record_metric(rec, RECORD_M_REQUESTS_PER_S, &rps))))
 		return;
 	sm->cpu[i * sm->cap + sm->n[i]] = cpu;
 	sm->rps[i * sm->cap + sm->n[i]] = rps;
 	sm->n[i]++;
-	sm->nsat[i] += record_saturated(rec);
+	sm->nsat[i] += pp ? 0 : record_saturated(rec);
 }
 
 /* Cell i's decisive values (a pointer into sm) and their count. */
@@ -1155,6 +1560,7 @@ static void trial_init(struct trial *t, const struct spec *s, const struct run *
 	t->cell = &r->cells[i];
 	t->cell_id = r->ids[i];
 	t->want_profile = spec_profiled_cell(s, t->cell, t->repeat);
+	t->timeline = t->repeat == 0 && !s->pingpong && spec_timeline_match(s, t->cell);
 	if (t->repeat)
 		snprintf(t->flame_dir, sizeof t->flame_dir, "flame/%s-r%d", t->cell_id, t->repeat);
 	else
@@ -1208,12 +1614,14 @@ static int run_one(struct ctx *c, struct run *r, struct trial *t, int tty, int *
 	run_trial(c, t);
 	if (t->status == TRIAL_INTERRUPTED) {
 		json_decref(t->load);
+		json_decref(t->pp);
 		return 0;
 	}
 	struct jw w;
 	jw_init(&w);
 	record(t, c->s, &w);
 	json_decref(t->load);
+	json_decref(t->pp);
 	int rc = append_record(r->fd, &w);
 	if (rc < 0) {
 		error("cannot append to '%s/trials.jsonl': %s", o->dir, strerror(-rc));

@@ -14,9 +14,13 @@
 #include "lab/record.h"
 
 #define PROTOS "sink echo http chat"
+/* `ctxlab pingpong` modes and placements (src/bench/pingpong.h), for [pingpong] */
+#define PP_MODES "pipe-proc pipe-thread unix-thread unix-inline futex-thread coro coro-unix"
+#define PP_PINS "same split none"
 
 enum vtype { V_NAME, V_TEXT, V_COUNT, V_DURATION, V_ENGINE, V_PROTO, V_CPUS, V_BANDWIDTH, V_RATE,
-	     V_SIZE, V_HOST, V_HOSTS, V_ADDR, V_PROFILE, V_SEED, V_PRECISION, V_METRIC };
+	     V_SIZE, V_HOST, V_HOSTS, V_ADDR, V_PROFILE, V_SEED, V_PRECISION, V_METRIC, V_KIND, V_PPMODE,
+	     V_PPPIN, V_PPSIZE };
 
 struct keydef {
 	const char *section, *name;
@@ -58,6 +62,15 @@ static const struct keydef keydefs[] = {
 	{"answer", "where", V_TEXT, 0, 0},
 	{"answer", "say", V_TEXT, 0, 0},
 	{"answer", "needs_cpus", V_COUNT, 0, 1},
+	{"experiment", "kind", V_KIND, 0, 0},
+	{"experiment", "timeline", V_TEXT, 0, 0},
+	{"pingpong", "cpus", V_CPUS, 1, 0},
+	{"pingpong", "mode", V_PPMODE, 1, 0},
+	{"pingpong", "pairs", V_COUNT, 1, 1},
+	{"pingpong", "size", V_SIZE, 1, 0},
+	{"pingpong", "working_set", V_PPSIZE, 1, 0},
+	{"pingpong", "stride", V_SIZE, 1, 0},
+	{"pingpong", "pin", V_PPPIN, 1, 0},
 };
 #define NKEYDEFS (sizeof keydefs / sizeof keydefs[0])
 
@@ -68,6 +81,10 @@ static const char *const display_order[][2] = {
 	{"load", "bandwidth"}, {"load", "rate"},     {"load", "size"},
 };
 #define NDISPLAY (sizeof display_order / sizeof display_order[0])
+/* kind = pingpong: its axes in display order (mode varies fastest) */
+static const char *const pp_order[] = {"mode", "cpus", "pin", "pairs", "size", "working_set",
+				       "stride"};
+#define NPP (sizeof pp_order / sizeof pp_order[0])
 
 /* ---- catalog ---- */
 
@@ -428,6 +445,23 @@ static int check_value(struct pstate *ps, const struct keydef *kd, const char *s
 			return fail(ps, ps->line, "bad precision '%s' (allowed: a percentage above 0 "
 				    "and at most 100, e.g. 5%%, or off)", v);
 		return 1;
+	case V_KIND:
+		if (strcmp(v, "serve") && strcmp(v, "pingpong"))
+			return fail(ps, ps->line, "bad kind '%s' (allowed: serve, pingpong)", v);
+		return 1;
+	case V_PPMODE:
+		if (!word_in(v, PP_MODES))
+			return fail(ps, ps->line, "unknown pingpong mode '%s' (allowed: %s)", v, PP_MODES);
+		return 1;
+	case V_PPPIN:
+		if (!word_in(v, PP_PINS))
+			return fail(ps, ps->line, "bad pin '%s' (allowed: %s)", v, PP_PINS);
+		return 1;
+	case V_PPSIZE:
+		if (units_parse_size_bytes(v, &u, e, sizeof e) < 0 || u > (1ULL << 34))
+			return fail(ps, ps->line, "bad working_set '%s' (allowed: 0 to 16GiB, e.g. 0, "
+				    "64KiB, 8MiB)", v);
+		return 1;
 	case V_ADDR: {
 		unsigned char b[16];
 		if (inet_pton(AF_INET, v, b) != 1 && inet_pton(AF_INET6, v, b) != 1)
@@ -516,9 +550,9 @@ static int handler(void *user, const char *section, const char *name, const char
 		return fail(ps, ps->line, "'%s' is outside a section (put it under [experiment], "
 			    "[server], [load] or [hosts])", name);
 	if (strcmp(defsec, "experiment") && strcmp(defsec, "server") && strcmp(defsec, "load") &&
-	    strcmp(defsec, "hosts") && strcmp(defsec, "answer"))
+	    strcmp(defsec, "hosts") && strcmp(defsec, "answer") && strcmp(defsec, "pingpong"))
 		return fail(ps, ps->line, "unknown section [%s] (allowed: experiment, server, load, "
-			    "load.PROTO, hosts, answer.ID)", section);
+			    "load.PROTO, hosts, pingpong, answer.ID)", section);
 	const struct keydef *kd = keydef_find(defsec, name);
 	if (!kd) {
 		allowed_keys(defsec, allowed, sizeof allowed);
@@ -703,23 +737,78 @@ static void prune_cpus(struct spec *s)
 	compact_values(k);
 }
 
+/* kind = pingpong takes [pingpong] (mode required) and no [server] or [load]; kind = serve no
+ * [pingpong]. 1, or 0 with the failure set. */
+static int finish_kind(struct pstate *ps)
+{
+	struct spec *s = ps->s;
+	for (int i = 0; i < s->nkeys; i++) {
+		const struct spec_key *k = &s->keys[i];
+		int pp = !strcmp(k->section, "pingpong");
+		int srv = !strcmp(k->section, "server") || !strncmp(k->section, "load", 4);
+		if (s->pingpong && srv)
+			return fail(ps, k->line, "[%s] is for kind = serve, not kind = pingpong (allowed "
+				    "for pingpong: [pingpong] cpus, mode, pairs, size, working_set, "
+				    "stride, pin)", k->section);
+		if (!s->pingpong && pp)
+			return fail(ps, k->line, "[pingpong] needs kind = pingpong in [experiment]");
+	}
+	if (!s->pingpong)
+		return 1;
+	const struct spec_key *mode = spec_get(s, "pingpong", "mode");
+	if (!mode)
+		return fail(ps, ps->line, "[pingpong] has no 'mode' (add e.g. 'mode = unix-thread "
+			    "coro-unix')");
+	const struct spec_key *pin = spec_get(s, "pingpong", "pin");
+	const struct spec_key *cpus = spec_get(s, "pingpong", "cpus");
+	int split = 0;
+	for (int i = 0; pin && i < pin->n; i++)
+		split |= !strcmp(pin->v[i].text, "split");
+	for (int i = 0; split && i < (cpus ? cpus->n : 0); i++) {
+		const char *v = cpus->v[i].text;
+		if (!strcmp(v, "1") || (!strncmp(v, "cpu", 3) && !strpbrk(v + 3, "-,")))
+			return fail(ps, cpus->line, "pin split needs 2 CPUs, but cpus lists '%s' "
+				    "(allowed: 2 CPUs or more with split, or pin = same)", v);
+	}
+	if (split && s->machine_cpus < 2)
+		return fail(ps, pin->line, "pin split needs 2 CPUs; this machine lets ctxlab use 1");
+	return 1;
+}
+
 static int finish(struct pstate *ps)
 {
 	struct spec *s = ps->s;
 	for (int i = 0; i < s->nkeys; i++)
 		compact_values(&s->keys[i]);
+	s->pingpong = !strcmp(single(s, "experiment", "kind", "serve"), "pingpong");
+	const struct spec_key *tl = spec_get(s, "experiment", "timeline");
+	if (tl && tl->n) {
+		snprintf(s->timeline, sizeof s->timeline, "%s", tl->v[0].text);
+		for (const char *w = s->timeline; *w;) {
+			size_t n = strcspn(w, " \t");
+			const char *eq = memchr(w, '=', n);
+			if (n && (!eq || eq == w || eq == w + n - 1))
+				return fail(ps, tl->line, "bad timeline selector '%.*s' (allowed: "
+					    "KEY=VALUE words, e.g. 'engine=epoll connections=64': the "
+					    "cells whose parameters match them all)", (int)n, w);
+			w += n;
+			w += strspn(w, " \t");
+		}
+	}
+	if (!finish_kind(ps))
+		return 0;
 	if (ps->flags & SPEC_LENIENT)
 		prune_cpus(s);
 	const struct spec_key *eng = spec_get(s, "server", "engine");
 	const struct spec_key *pro = spec_get(s, "server", "proto");
-	if (!eng)
+	if (!eng && !s->pingpong)
 		return fail(ps, ps->line, "[server] has no 'engine' (add e.g. 'engine = fork epoll')");
-	if (!pro)
+	if (!pro && !s->pingpong)
 		return fail(ps, ps->line, "[server] has no 'proto' (add e.g. 'proto = http')");
-	if (!eng->n)
+	if (eng && !eng->n)
 		return fail(ps, eng->line, "none of the engines listed exists in this build");
 	/* engine x proto: every pair must be possible */
-	for (int i = 0; i < eng->n; i++)
+	for (int i = 0; eng && pro && i < eng->n; i++)
 		for (int j = 0; j < pro->n; j++) {
 			const char *e = eng->v[i].text, *p = pro->v[j].text;
 			if (spec_catalog_speaks(ps->cat, e, p))
@@ -741,7 +830,7 @@ static int finish(struct pstate *ps)
 		const char *sec = s->keys[i].section;
 		if (!strncmp(sec, "load.", 5)) {
 			int found = 0;
-			for (int j = 0; j < pro->n; j++)
+			for (int j = 0; pro && j < pro->n; j++)
 				found |= !strcmp(pro->v[j].text, sec + 5);
 			if (!found)
 				return fail(ps, s->keys[i].line, "[%s] is for protocol '%s', which [server] "
@@ -933,8 +1022,108 @@ static void fill_cell(struct spec_cell *c)
 	}
 }
 
+int spec_timeline_match(const struct spec *s, const struct spec_cell *c)
+{
+	if (!s->timeline[0])
+		return 0;
+	for (const char *w = s->timeline; *w;) {
+		size_t n = strcspn(w, " \t");
+		const char *eq = memchr(w, '=', n);
+		if (!eq)
+			return 0;
+		size_t kl = (size_t)(eq - w), vl = n - kl - 1;
+		int ok = 0;
+		for (int i = 0; i < c->nparams && !ok; i++)
+			ok = strlen(c->p[i].key) == kl && !strncmp(c->p[i].key, w, kl) &&
+			     strlen(c->p[i].value) == vl && !strncmp(c->p[i].value, eq + 1, vl);
+		if (!ok)
+			return 0;
+		w += n;
+		w += strspn(w, " \t");
+	}
+	return 1;
+}
+
+static const char *pp_default(const char *name)
+{
+	if (!strcmp(name, "cpus"))
+		return "all";
+	if (!strcmp(name, "pin"))
+		return "same";
+	if (!strcmp(name, "pairs") || !strcmp(name, "size"))
+		return "1";
+	if (!strcmp(name, "working_set"))
+		return "0";
+	if (!strcmp(name, "stride"))
+		return "64";
+	return NULL;
+}
+
+/* kind = pingpong: the product of the [pingpong] axes, mode fastest. */
+static int pp_cells(const struct spec *s, struct spec_cell **cellsp)
+{
+	const struct spec_key *ax[NPP];
+	int idx[NPP], cnt[NPP];
+	uint64_t total = 1;
+	for (size_t d = 0; d < NPP; d++) {
+		ax[d] = spec_get(s, "pingpong", pp_order[d]);
+		idx[d] = 0;
+		cnt[d] = ax[d] && ax[d]->n ? ax[d]->n : 1;
+		total *= (uint64_t)cnt[d];
+	}
+	struct spec_cell *cells = total <= SPEC_MAX_CELLS ? calloc(total, sizeof *cells) : NULL;
+	*cellsp = cells;
+	if (!cells)
+		return 0;
+	int n = 0;
+	for (;;) {
+		struct spec_cell *c = &cells[n];
+		c->index = n;
+		size_t o = 0;
+		char e[128];
+		uint64_t u;
+		for (size_t d = 0; d < NPP; d++) {
+			const char *v = ax[d] ? ax[d]->v[idx[d]].text : pp_default(pp_order[d]);
+			c->p[c->nparams].key = pp_order[d];
+			c->p[c->nparams].value = v;
+			c->nparams++;
+			o += snprintf(c->key + o, o < sizeof c->key ? sizeof c->key - o : 0, "%s%s=%s",
+				      o ? " " : "", pp_order[d], v);
+		}
+		fill_cell(c); /* cpus, size */
+		c->engine = "pingpong";
+		for (int i = 0; i < c->nparams; i++) {
+			const char *k = c->p[i].key, *v = c->p[i].value;
+			if (!strcmp(k, "mode"))
+				c->mode = v;
+			else if (!strcmp(k, "pin"))
+				c->pin = v;
+			else if (!strcmp(k, "pairs") && units_parse_count(v, &u, e, sizeof e) == 0)
+				c->pairs = (int)u;
+			else if (!strcmp(k, "working_set") &&
+				 units_parse_size_bytes(v, &u, e, sizeof e) == 0)
+				c->working_set_bytes = u;
+			else if (!strcmp(k, "stride") && units_parse_size_bytes(v, &u, e, sizeof e) == 0)
+				c->stride_bytes = u;
+		}
+		n++;
+		size_t k;
+		for (k = 0; k < NPP; k++) {
+			size_t d = k == 0 ? 0 : NPP - k;
+			if (++idx[d] < cnt[d])
+				break;
+			idx[d] = 0;
+		}
+		if (k == NPP)
+			break;
+	}
+	return n;
+}
+
 int spec_cells(const struct spec *s, struct spec_cell **cellsp)
 {
+	if (s->pingpong)
+		return pp_cells(s, cellsp);
 	const struct spec_key *pro = spec_get(s, "server", "proto");
 	const struct spec_key *eng = spec_get(s, "server", "engine");
 	int cap = 64, n = 0;
@@ -1016,6 +1205,14 @@ static uint64_t matrix_cells(const struct spec *s)
 	const struct spec_key *pro = spec_get(s, "server", "proto");
 	const struct spec_key *eng = spec_get(s, "server", "engine");
 	uint64_t total = 0;
+	if (s->pingpong) {
+		total = 1;
+		for (size_t d = 0; d < NPP; d++) {
+			const struct spec_key *k = spec_get(s, "pingpong", pp_order[d]);
+			total *= k && k->n ? (uint64_t)k->n : 1;
+		}
+		return total;
+	}
 	for (int pi = 0; pro && eng && pi < pro->n; pi++) {
 		const char *proto = pro->v[pi].text;
 		uint64_t engines = 0, cells = 1;
@@ -1209,8 +1406,11 @@ static void cell_id_base(const struct spec_cell *cells, int n, int i, char *out,
 	const struct spec_cell *c = &cells[i];
 	size_t o = 0;
 	out[0] = 0;
-	o = id_part(out, len, o, "", c->proto ? c->proto : "any");
-	o = id_part(out, len, o, "", c->engine ? c->engine : "any");
+	if (c->mode) /* kind = pingpong: "pingpong-coro-unix-cpus1-pairs4" */
+		o = id_part(out, len, o, "", "pingpong");
+	else
+		o = id_part(out, len, o, "", c->proto ? c->proto : "any");
+	o = id_part(out, len, o, "", c->mode ? c->mode : c->engine ? c->engine : "any");
 	const char *conn = cell_param(c, "connections");
 	if (conn)
 		o = id_part(out, len, o, "c", conn);
@@ -1222,7 +1422,7 @@ static void cell_id_base(const struct spec_cell *cells, int n, int i, char *out,
 	}
 	for (int k = 0; k < c->nparams; k++) {
 		const char *key = c->p[k].key, *v = c->p[k].value;
-		if (!strcmp(key, "proto") || !strcmp(key, "engine") ||
+		if (!strcmp(key, "proto") || !strcmp(key, "engine") || !strcmp(key, "mode") ||
 		    !strcmp(key, "connections") || !strcmp(key, "cpus"))
 			continue;
 		/* a key only some protocols have (their [load.PROTO]) varies when its values do */
@@ -1348,7 +1548,8 @@ void spec_print_matrix(const struct spec *s, FILE *f)
 	fprintf(f, "axes:\n");
 	for (int i = 0; i < s->nkeys; i++) {
 		const struct spec_key *k = &s->keys[i];
-		if (strcmp(k->section, "server") && strncmp(k->section, "load", 4))
+		if (strcmp(k->section, "server") && strncmp(k->section, "load", 4) &&
+		    strcmp(k->section, "pingpong"))
 			continue;
 		fprintf(f, "  [%s] %s (%d):", k->section, k->name, k->n);
 		for (int j = 0; j < k->n; j++)
@@ -1375,11 +1576,14 @@ void spec_print_matrix(const struct spec *s, FILE *f)
 	free(perm);
 	char bu[32];
 	if (s->precision > 0 && s->max_repeat > s->repeat)
-		fprintf(f, "precision: %.3g%% (95%% CI half-width of each cell's CPU per request, "
-			   "throughput for saturated cells, relative to its median): up to %d extra "
+		fprintf(f, "precision: %.3g%% (95%% CI half-width of each cell's %s, relative to "
+			   "its median): up to %d extra "
 			   "rounds (max_repeat %d) for the cells that have not reached it, within a "
 			   "budget of %s for the whole run\n",
-			s->precision * 100, s->max_repeat - s->repeat, s->max_repeat,
+			s->precision * 100,
+			s->pingpong ? "time per round trip"
+				    : "CPU per request, throughput for saturated cells",
+			s->max_repeat - s->repeat, s->max_repeat,
 			units_format_duration(spec_budget_ns(s, n), bu, sizeof bu));
 	else
 		fprintf(f, "precision: off (fixed rounds only%s)\n",

@@ -18,6 +18,13 @@
  *   [answer.ID]  question, metric, compare | grow, where, say, needs_cpus: a question the report
  *                answers from the cells (docs/metrics.md, "Answers"); checked here, computed by
  *                report/answers.c
+ *   [experiment] kind = serve (default: a server under load, the sections above) or pingpong
+ *                (each trial runs `ctxlab pingpong` on the cell's CPUs; no [server], [load])
+ *   [experiment] timeline = KEY=VALUE ...: the cells (all words match their parameters) whose
+ *                first repeat is also recorded per interval (latency, server CPU, switches)
+ *   [pingpong]   cpus, mode, pairs, size, working_set, stride, pin: pingpong's options, each
+ *                an axis (cells: mode fastest; key "mode=M cpus=C pin=P pairs=N size=S
+ *                working_set=W stride=B")
  *
  * Every value is a space-separated list; a list of more than one value is a matrix axis and
  * the matrix is the product of the axes. `cpus` values: a number N (the first N CPUs), `all`,
@@ -96,6 +103,8 @@ struct spec {
 	double precision;       /* target relative CI half-width (0.05); 0 = off */
 	int max_repeat;         /* >= repeat; repeats a cell may get by precision */
 	uint64_t budget_ns;     /* [experiment] budget, 0 = default (spec_budget_ns) */
+	int pingpong;           /* [experiment] kind = pingpong */
+	char timeline[256];     /* [experiment] timeline: "KEY=VALUE ..." ("" = none) */
 };
 
 #define SPEC_LENIENT 1
@@ -122,6 +131,10 @@ struct spec_cell {
 	double bandwidth_bps, rate_per_s;   /* 0 = not set (closed loop when both are 0) */
 	uint64_t size_bytes;    /* 0 = load default */
 	const char *bandwidth, *rate, *size; /* as written, NULL when not set */
+	/* kind = pingpong (engine is "pingpong", proto NULL); size_bytes is the message size */
+	const char *mode, *pin;
+	int pairs;
+	uint64_t working_set_bytes, stride_bytes;
 };
 
 /* Parses "NAME PROTO PROTO..." lines. Returns the number of engines. */
@@ -148,6 +161,11 @@ int spec_drop_engine(struct spec *s, const char *engine, const char *why);
 /* The short version for tests (`--quick`): repeat 1, warm-up <= 200ms, duration <= 500ms,
  * connections reduced to its smallest and largest value. */
 void spec_quick(struct spec *s);
+
+/* [experiment] timeline = KEY=VALUE ...: 1 when cell c's parameters match every word (the
+ * runner records the first repeat of such a cell per interval: DIR/timeline/ID.json), else 0
+ * (also when no timeline is asked for). */
+int spec_timeline_match(const struct spec *s, const struct spec_cell *c);
 
 /* "off", "first", "all", "cells" -> 0 and *p set; anything else -> -1 (the selector of
  * cells:... is the spec's, s->profile_cells). */

@@ -78,6 +78,8 @@ struct run {
 	size_t rep_len, msg_len;
 	uint32_t pipeline;
 	int paced;
+	int nintervals;         /* cfg->interval_ns: histograms per thread (0 = off) */
+	uint64_t interval_ns;
 };
 
 struct thr {
@@ -93,6 +95,7 @@ struct thr {
 	char *rbuf;
 	struct stats st;
 	struct hist *lat, *lat_unc;
+	struct hist **ivl;      /* cfg->interval_ns: one per interval of the window */
 	struct pace pace;
 	double rate_per_s;
 	uint64_t quota;         /* -n share; 0 = none */
@@ -476,6 +479,17 @@ static void conn_fill(struct thr *t, struct conn *c, uint64_t now)
 
 /* ---- reading -------------------------------------------------------------------------- */
 
+/* The interval histogram of an answer at now (NULL when intervals are off or outside the
+ * window: then lat does not keep it either) */
+static struct hist *ivl_of(struct thr *t, uint64_t now)
+{
+	const struct run *r = t->run;
+	if (!t->ivl || !t->in_window)
+		return NULL;
+	uint64_t k = now > r->measure_ns ? (now - r->measure_ns) / r->interval_ns : 0;
+	return t->ivl[k < (uint64_t)r->nintervals ? k : (uint64_t)r->nintervals - 1];
+}
+
 static void record(struct thr *t, struct conn *c, uint64_t now)
 {
 	const struct run *r = t->run;
@@ -485,8 +499,14 @@ static void record(struct thr *t, struct conn *c, uint64_t now)
 		uint64_t intended = pace_conn_ns(&t->pace, c->idx, c->done);
 		hist_record(t->lat, now > intended ? now - intended : 0);
 		hist_record(t->lat_unc, unc);
+		struct hist *iv = ivl_of(t, now);
+		if (iv)
+			hist_record(iv, now > intended ? now - intended : 0);
 	} else {
 		hist_record(t->lat, unc);
+		struct hist *iv = ivl_of(t, now);
+		if (iv)
+			hist_record(iv, unc);
 	}
 	c->done++;
 	t->inflight--;
@@ -507,6 +527,9 @@ static void delivered(struct thr *t, const struct load_answer *a, uint64_t now)
 									  : a->sent_ns;
 	hist_record(t->lat, now > intended ? now - intended : 0);
 	hist_record(t->lat_unc, now > a->sent_ns ? now - a->sent_ns : 0);
+	struct hist *iv = ivl_of(t, now);
+	if (iv)
+		hist_record(iv, now > intended ? now - intended : 0);
 }
 
 /* An answer to the oldest message in flight on c. */
@@ -677,6 +700,8 @@ static void stats_window_start(struct thr *t)
 	t->st.err[E_CONNECT] = refused;
 	hist_reset(t->lat);
 	hist_reset(t->lat_unc);
+	for (int k = 0; t->ivl && k < t->run->nintervals; k++)
+		hist_reset(t->ivl[k]);
 	/* what is already in flight belongs to the window: it will be answered or fail in it */
 	t->st.sent = t->inflight;
 	t->dealt = 0;
@@ -1090,6 +1115,16 @@ int load_run(const struct load_cfg *cfg, struct load_result *res, char *err, siz
 	atomic_store(&g_interrupt, 0);
 	g_evfd = run.evfd;
 
+	if (cfg->interval_ns) {
+		/* one histogram per interval of the window, at most LOAD_MAX_INTERVALS (wider
+		 * intervals when the window needs more); -n runs: answers past the last
+		 * interval go into it */
+		uint64_t iv = cfg->interval_ns, d = cfg->duration_ns;
+		if (d && (d + iv - 1) / iv > LOAD_MAX_INTERVALS)
+			iv = (d + LOAD_MAX_INTERVALS - 1) / LOAD_MAX_INTERVALS;
+		run.interval_ns = iv;
+		run.nintervals = d ? (int)((d + iv - 1) / iv) : LOAD_MAX_INTERVALS;
+	}
 	ts = calloc(nt, sizeof(*ts));
 	if (!ts) {
 		rc = -ENOMEM;
@@ -1119,6 +1154,18 @@ int load_run(const struct load_cfg *cfg, struct load_result *res, char *err, siz
 		t->lat_unc = hist_new();
 		if (cfg->live)
 			t->snap_lat = hist_new();
+		if (run.nintervals) {
+			t->ivl = calloc((size_t)run.nintervals, sizeof *t->ivl);
+			for (int k = 0; t->ivl && k < run.nintervals; k++)
+				if (!(t->ivl[k] = hist_new())) {
+					rc = -ENOMEM;
+					goto oom;
+				}
+			if (!t->ivl) {
+				rc = -ENOMEM;
+				goto oom;
+			}
+		}
 		if (!t->conns || !t->rings || !t->rbuf || !t->lat || !t->lat_unc ||
 		    (stride && !t->cstates) ||
 		    (cfg->live && !t->snap_lat)) {
@@ -1237,6 +1284,23 @@ join:
 		rc = -ENOMEM;
 		goto oom;
 	}
+	if (run.nintervals) {
+		res->ivl = calloc((size_t)run.nintervals, sizeof *res->ivl);
+		if (!res->ivl) {
+			rc = -ENOMEM;
+			goto oom;
+		}
+		res->nintervals = run.nintervals;
+		res->interval_ns = run.interval_ns;
+		for (int k = 0; k < run.nintervals; k++) {
+			if (!(res->ivl[k] = hist_new())) {
+				rc = -ENOMEM;
+				goto oom;
+			}
+			for (uint32_t i = 0; i < nt; i++)
+				hist_merge(res->ivl[k], ts[i].ivl[k]);
+		}
+	}
 	uint64_t last = 0;
 	for (uint32_t i = 0; i < nt; i++) {
 		struct thr *t = &ts[i];
@@ -1286,6 +1350,9 @@ out:
 			hist_free(t->lat);
 			hist_free(t->lat_unc);
 			hist_free(t->snap_lat);
+			for (int k = 0; t->ivl && k < run.nintervals; k++)
+				hist_free(t->ivl[k]);
+			free(t->ivl);
 			pthread_mutex_destroy(&t->mu);
 		}
 		free(ts);
@@ -1304,4 +1371,9 @@ void load_result_release(struct load_result *res)
 	hist_free(res->lat);
 	hist_free(res->lat_unc);
 	res->lat = res->lat_unc = NULL;
+	for (int k = 0; res->ivl && k < res->nintervals; k++)
+		hist_free(res->ivl[k]);
+	free(res->ivl);
+	res->ivl = NULL;
+	res->nintervals = 0;
 }

@@ -54,7 +54,11 @@ struct load_cfg {
 	int head;                      /* http: the method is HEAD (responses have no body) */
 	const char *room;              /* chat room */
 	int live;                      /* a live line on stderr each second */
+	uint64_t interval_ns;          /* > 0: also one latency HDR per interval of the window
+					* (load_result.ivl); at most LOAD_MAX_INTERVALS of them (the
+					* interval is widened to fit) */
 };
+#define LOAD_MAX_INTERVALS 128
 
 struct load_result {
 	uint64_t start_wall_ns;        /* CLOCK_REALTIME at the start of the measured window */
@@ -77,6 +81,12 @@ struct load_result {
 	int interrupted;               /* Ctrl-C / load_interrupt */
 	int ports_exhausted;           /* EADDRNOTAVAIL seen: suggest --source */
 	char stop_reason[160];         /* why the run ended early, "" when it did not */
+	/* cfg.interval_ns: ivl[k] holds the corrected latencies (as lat) of the answers that
+	 * arrived in [k, k+1) x interval_ns from the window's start (answers after the window's
+	 * end: in the last one), so that merging every ivl[k] gives exactly lat */
+	int nintervals;
+	uint64_t interval_ns;
+	struct hist **ivl;
 };
 
 static inline uint64_t load_errors_total(const struct load_result *r)

@@ -177,6 +177,49 @@ void loadout_lat_obj(struct jw *w, const char *key, const struct hist *h)
 
 static void json_doc(struct jw *w, const struct load_cfg *cfg, const struct load_result *r,
 		     int with_hist);
+/* A histogram's non-empty buckets as [[highest equivalent value in ns, count], ...]: exact
+ * and mergeable (the same buckets in every histogram). */
+static void buckets_arr(struct jw *w, const char *key, const struct hist *h)
+{
+	jw_key(w, key);
+	jw_arr(w);
+	struct hist_bucket_iter it;
+	hist_bucket_iter_init(&it, h);
+	while (hist_bucket_iter_next(&it)) {
+		jw_arr(w);
+		jw_uint(w, it.hi);
+		jw_uint(w, it.count);
+		jw_end(w);
+	}
+	jw_end(w);
+}
+
+/* --intervals: the window's latency per interval, with its buckets (and the whole window's) */
+static void intervals_obj(struct jw *w, const struct load_result *r)
+{
+	jw_key(w, "intervals");
+	jw_obj(w);
+	jw_kdouble(w, "interval_s", (double)r->interval_ns / 1e9);
+	jw_key(w, "rows");
+	jw_arr(w);
+	for (int k = 0; k < r->nintervals; k++) {
+		const struct hist *h = r->ivl[k];
+		jw_obj(w);
+		jw_kdouble(w, "t_s", (double)k * (double)r->interval_ns / 1e9);
+		uint64_t n = hist_count(h);
+		jw_kuint(w, "count", n);
+		jw_kdouble(w, "p50_us", n ? (double)hist_percentile(h, 50) / 1e3 : 0);
+		jw_kdouble(w, "p90_us", n ? (double)hist_percentile(h, 90) / 1e3 : 0);
+		jw_kdouble(w, "p99_us", n ? (double)hist_percentile(h, 99) / 1e3 : 0);
+		jw_kdouble(w, "p99_9_us", n ? (double)hist_percentile(h, 99.9) / 1e3 : 0);
+		jw_kdouble(w, "max_us", n ? (double)hist_max(h) / 1e3 : 0);
+		buckets_arr(w, "buckets", h);
+		jw_end(w);
+	}
+	jw_end(w);
+	buckets_arr(w, "window_buckets", r->lat);
+	jw_end(w);
+}
 
 void loadout_json(struct jw *w, const struct load_cfg *cfg, const struct load_result *r)
 {
@@ -264,6 +307,8 @@ static void json_doc(struct jw *w, const struct load_cfg *cfg, const struct load
 	jw_end(w);
 	loadout_lat_obj(w, "latency_us", r->lat);
 	loadout_lat_obj(w, "latency_uncorrected_us", r->lat_unc);
+	if (r->nintervals && r->ivl && r->lat)
+		intervals_obj(w, r);
 	if (cfg->client->flags & LOAD_C_FANOUT) {
 		jw_key(w, "chat");
 		jw_obj(w);

@@ -1,5 +1,5 @@
 /* syscpu: the system-wide CPU breakdown of /proc/stat, like top's "%Cpu(s)" line
- * (monitor-internal). Percentages of the interval between two reads, per CPU and overall.
+ * (the monitor's; also lab/runner.c's, for a trial's system_cpu per CPU group over its window). Percentages of the interval between two reads, per CPU and overall.
  * Keeps /proc/stat open and re-reads it with pread. Not thread-safe. 0 / -errno. */
 #ifndef CTXLAB_MONITOR_SYSCPU_H
 #define CTXLAB_MONITOR_SYSCPU_H

@@ -11,7 +11,9 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/outfile.h"
+#include "report/ppreport.h"
 #include "report/svg.h"
+#include "report/timeline.h"
 
 const int report_chart_metrics[] = {RECORD_M_CPU_CORES, RECORD_M_CPU_US_PER_REQUEST,
 				    RECORD_M_CTXSW_PER_S, RECORD_M_REQUESTS_PER_S, RECORD_M_P99_US};
@@ -571,9 +573,41 @@ static void finding_cores(const struct trials *t, const struct layout *L, struct
 	}
 }
 
+/* The trials whose server CPUs something else took (system_cpu.interference): one sentence
+ * naming them (trial numbers, at most 8). Returns 1 when there are any. */
+static int finding_disturbed(const struct trials *t, struct buf *out)
+{
+	int n = 0, with = 0;
+	struct buf list = BUF_INIT;
+	for (int r = 0; r < t->nrec; r++) {
+		const json_t *j = t->rec[r].json;
+		if (!t->rec[r].ok || !record_path(j, "system_cpu"))
+			continue;
+		with++;
+		if (!json_is_true(record_path(j, "system_cpu.interference")))
+			continue;
+		if (n < 8)
+			buf_appendf(&list, "%s%lld (%.2f cores)", n ? ", " : "",
+				    (long long)json_integer_value(json_object_get(j, "trial")),
+				    json_number_value(record_path(j, "system_cpu.server.other_cores")));
+		n++;
+	}
+	if (n) {
+		buf_append(&list, "", 1);
+		buf_appendf(out, "%d of %d trials ran while something else took the server's CPUs "
+				 "(system_cpu.interference: busy beyond the server's tree, or steal): "
+				 "trials %s%s; their figures are disturbed, rerun them on a quiet "
+				 "machine.\n", n, with, buf_head(&list), n > 8 ? ", ..." : "");
+	}
+	buf_free(&list);
+	return n > 0;
+}
+
 int report_findings(const struct trials *t, struct buf *out)
 {
 	int count = 0;
+	if (ppreport_is(t)) /* kind = pingpong: its own figures */
+		return ppreport_findings(t, out);
 	struct layout L;
 	layout_build(t, &L);
 	if (L.ns >= 2)
@@ -610,6 +644,7 @@ int report_findings(const struct trials *t, struct buf *out)
 		buf_appendf(out, "%d trial(s) failed; first reason: %s.\n", failed, first_fail);
 		count++;
 	}
+	count += finding_disturbed(t, out);
 	layout_release(&L);
 	return count;
 }
@@ -869,6 +904,13 @@ void report_md(const struct trials *t, struct buf *out)
 		buf_appendf(out, "- %.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
 	}
 	buf_free(&f);
+	if (ppreport_is(t)) {
+		buf_appendf(out, "\n## Results (pingpong: median over the ok trials of each cell with "
+				 "its distribution-free 95%% CI, the range when n < 6; the no-switch "
+				 "check of the in-process modes; CPUs disturbed: system_cpu.interference)"
+				 "\n\n");
+		ppreport_table(t, out, 0);
+	} else {
 	buf_appendf(out, "\n## Switching share (estimate)\n\n");
 	answers_switch_share(t, 1, out);
 	buf_appendf(out, "\n");
@@ -878,12 +920,14 @@ void report_md(const struct trials *t, struct buf *out)
 			 "reached: that CI's half-width relative to the median of the cell's decisive "
 			 "figure, CPU per request or, saturated, throughput)\n\n");
 	md_table(t, out);
+	}
 	if (count_outlier_trials(t)) {
 		buf_appendf(out, "\nOutlier trials (outside their cell's Tukey fences, q1 − 1.5 IQR or "
 				 "q3 + 1.5 IQR; flagged, kept in every figure):\n\n");
 		outlier_lines(t, out, "- ", "\n", 0);
 	}
 	md_flames(t, out);
+	timeline_md(t, out);
 	buf_appendf(out, "\nFigures are defined in docs/metrics.md (\"Experiment records\"); "
 			 "the raw trials are in trials.jsonl and trials.csv.\n");
 }
@@ -1327,6 +1371,13 @@ void report_html(const struct trials *t, struct buf *out)
 	for (int p = 0; p < L.np && np < 64; p++)
 		np = add_unique(protos, np, L.p[p].proto);
 	int chart_no = 0;
+	if (ppreport_is(t)) { /* kind = pingpong: its own charts, no server charts */
+		for (int i = 0; i < np; i++)
+			free(protos[i]);
+		ppreport_charts(t, out);
+	}
+	if (ppreport_is(t))
+		np = 0;
 	for (int i = 0; i < np; i++) {
 		buf_appendf(out, "<h2 class=\"proto\">Protocol ");
 		svg_escape(out, protos[i][0] ? protos[i] : "(any)");
@@ -1345,7 +1396,10 @@ void report_html(const struct trials *t, struct buf *out)
 			 "relative to the median of the cell's decisive figure (CPU per request, or "
 			 "throughput when saturated; docs/metrics.md, \"Precision\").</p>\n");
 	buf_appendf(out, "<div class=\"tw\">\n");
-	html_table(t, out);
+	if (ppreport_is(t))
+		ppreport_table(t, out, 1);
+	else
+		html_table(t, out);
 	buf_appendf(out, "</div>\n");
 	if (count_outlier_trials(t)) {
 		buf_appendf(out, "<h3>Outlier trials</h3>\n<p>Outside their cell's Tukey fences "
@@ -1355,6 +1409,7 @@ void report_html(const struct trials *t, struct buf *out)
 		buf_appendf(out, "</ul>\n");
 	}
 	html_flames(t, out);
+	timeline_html(t, out);
 	buf_appendf(out, "<p>Figures are defined in docs/metrics.md (\"Experiment records\"); the raw "
 			 "trials are in <a href=\"trials.jsonl\">trials.jsonl</a> and "
 			 "<a href=\"trials.csv\">trials.csv</a>.</p>\n</body></html>\n");
