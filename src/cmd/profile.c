@@ -49,9 +49,9 @@ static const char usage[] =
 	"free, memalign, posix_memalign, aligned_alloc, valloc and pvalloc with their stacks (frame\n"
 	"pointers); ctxlab matches frees to allocations and prints pprof's alloc_space and\n"
 	"inuse_space tops. With -o: heap.pb.gz (alloc_objects, alloc_space, inuse_objects,\n"
-	"inuse_space), alloc.folded/.svg, inuse.folded/.svg, heap-time.svg (heap in use over time,\n"
-	"the peak and its top stacks) and heap-time.tsv. A static or set-user-ID program cannot be\n"
-	"preloaded: an error says so.\n"
+	"inuse_space), alloc.folded/.svg, inuse.folded/.svg, peak.folded, heap-time.svg (heap in\n"
+	"use over time, the peak and its top stacks) and heap-time.tsv. A static or set-user-ID\n"
+	"program cannot be preloaded: an error says so.\n"
 	"\n";
 
 static volatile sig_atomic_t stop_flag;
@@ -773,6 +773,7 @@ static int cmd_profile_alloc(char **cmd)
 						   .unit = "bytes"}};
 		rc |= write_file(outdir, "alloc.folded", put_folded, &res.alloc);
 		rc |= write_file(outdir, "inuse.folded", put_folded, &res.inuse);
+		rc |= write_file(outdir, "peak.folded", put_folded, &res.peak);
 		if (res.alloc.total)
 			rc |= write_file(outdir, "alloc.svg", put_svg, &sa);
 		if (res.inuse.total)
@@ -814,7 +815,7 @@ static int cmd_profile_alloc(char **cmd)
 		if (top && res.inuse.total)
 			alloc_print_top(&res.inuse, top, "(inuse_space at exit)");
 		if (outdir)
-			printf("wrote %s/: heap.pb.gz alloc.folded inuse.folded%s%s heap-time.svg "
+			printf("wrote %s/: heap.pb.gz alloc.folded inuse.folded peak.folded%s%s heap-time.svg "
 			       "heap-time.tsv\n",
 			       outdir, res.alloc.total ? " alloc.svg" : "", res.inuse.total ? " inuse.svg" : "");
 	}

@@ -9,6 +9,7 @@
  *                 them all (alloc 64*N*T, in use 0 at exit)
  *   curve         steps, 2 ms apart: grow_phase 8 x 512 KiB (the peak: 4 MiB), shrink_phase
  *                 frees 6 of them (1 MiB left), regrow_phase 2 x 512 KiB (2 MiB in use at exit)
+ *   hold          ab (N = 1000), then sleeps 60 s (to be stopped by a signal)
  * main also makes one calloc (the table of kept blocks: 8 x (3N + 64) bytes for ab, else
  * 512 bytes).
  * Functions are noinline so each shows as its own frame. Prints nothing; exits 0. */
@@ -115,7 +116,7 @@ int main(int argc, char **argv)
 	long cap = 64;
 	if (!strcmp(mode, "ab") && argc > 2)
 		cap = 3 * atol(argv[2]) + 64;
-	else if (!strcmp(mode, "ab"))
+	else if (!strcmp(mode, "ab") || !strcmp(mode, "hold"))
 		cap = 3064;
 	if (cap < 64 || cap > 4000000)
 		return 2;
@@ -128,6 +129,10 @@ int main(int argc, char **argv)
 			return 2;
 		workload_a(n);
 		workload_b(n);
+	} else if (!strcmp(mode, "hold")) {
+		workload_a(1000);
+		workload_b(1000);
+		sleep(60);
 	} else if (!strcmp(mode, "realloc")) {
 		realloc_chain();
 	} else if (!strcmp(mode, "align")) {
