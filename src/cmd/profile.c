@@ -307,10 +307,10 @@ static const struct opt options[] = {
 	OPT_FLAG(0, "alloc", &alloc_mode,
 		 "profile allocations of -- CMD (LD_PRELOAD interposer) instead\n"
 		 "of CPU: in use, allocated, the peak (see above)"),
-	OPT_CALLBACK(0, "alloc-sample", &alloc_mean, "BYTES|exact",
-		     "--alloc: record one allocation per BYTES allocated on average\n"
-		     "(Poisson, as tcmalloc; figures are then estimates; default\n"
-		     "512KiB), or every call (exact)", opt_alloc_sample),
+	OPT_CALLBACK(0, "alloc-sample", &alloc_mean, "N",
+		     "--alloc: record one allocation per N bytes allocated on\n"
+		     "average (Poisson, as tcmalloc; figures are then estimates;\n"
+		     "default 512KiB), or 'exact': every call", opt_alloc_sample),
 	OPT_COUNT(0, "top", &top, "N", "rows of the self/total table (default 15, 0 = none)"),
 	OPT_STRING(0, "title", &title, "TEXT", "flame graph title"),
 	OPT_FLAG('q', "quiet", &quiet, "no table, only errors"),
