@@ -19,7 +19,10 @@
    5% of massif's, the sequence of heap sizes equal to massif's snapshots, the peak's stacks
    (peak.folded: grow_phase 4 MiB) as in massif's peak snapshot; heap-time.svg is well-formed with the peak
    marked (skipped without valgrind).
-6. go tool pprof opens heap.pb.gz for each of the four sample types (skipped without go).
+6. go tool pprof opens heap.pb.gz for each of the four sample types (skipped without go);
+   heaptrack on the same `ab` run: its calls per function equal our alloc_objects (1000 /
+   3000) and its peak for workload_b is within 5% of our peak.folded (3e6), workload_a none
+   (skipped without heaptrack).
 7. A process tree (sh running the helper twice) is followed through fork and exec; a command
    stopped by -d (SIGTERM) keeps what it recorded.
 8. Clear errors: a static binary, a set-user-ID binary (root only), a program with its own
@@ -255,6 +258,46 @@ def test_massif(tmp):
     assert peak.get("grow_phase") == peak_tree["grow_phase"], peak
 
 
+def heaptrack_split(tmp):
+    """{function: (calls, peak bytes)} from heaptrack_print's "MOST CALLS" and "PEAK MEMORY"
+    sections (the first line after each entry names the allocating function)."""
+    base = os.path.join(tmp, "ht")
+    r = subprocess.run(["heaptrack", "-o", base, HELPER, "ab"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    files = [f for f in os.listdir(tmp) if f.startswith("ht.")]
+    assert files, r.stdout
+    r = subprocess.run(["heaptrack_print", "-f", os.path.join(tmp, files[0])],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    mult = {"": 1, "K": 1e3, "M": 1e6, "G": 1e9}
+    calls, peak = {}, {}
+    lines = r.stdout.splitlines()
+    for i, line in enumerate(lines[:-1]):
+        m = re.match(r"^(\d+) calls to allocation functions with ([\d.]+)([KMG]?)B? peak", line)
+        if m:
+            calls[lines[i + 1].strip()] = int(m.group(1))
+        m = re.match(r"^([\d.]+)([KMG]?)B? peak memory consumed over (\d+) calls from", line)
+        if m:
+            peak[lines[i + 1].strip()] = float(m.group(1)) * mult[m.group(2)]
+    return calls, peak
+
+
+def test_heaptrack(tmp, out):
+    if not shutil.which("heaptrack") or not shutil.which("heaptrack_print"):
+        t.skip("heaptrack not installed (apt-get install -y heaptrack)")
+    calls, peak = heaptrack_split(tmp)
+    t.log("heaptrack: calls %s, peak %s" % (
+        {k: calls[k] for k in ("workload_a", "workload_b") if k in calls},
+        {k: peak[k] for k in ("workload_b",) if k in peak}))
+    p, _ = pprof_by_leaf(os.path.join(out, "heap.pb.gz"))
+    pk = folded_by_leaf(os.path.join(out, "peak.folded"))
+    for fn in ("workload_a", "workload_b"):
+        assert calls.get(fn) == p["alloc_objects"][fn], (fn, calls, p["alloc_objects"])
+    assert abs(peak["workload_b"] - pk["workload_b"]) <= 0.05 * pk["workload_b"], (peak, pk)
+    assert "workload_a" not in pk and peak.get("workload_a", 0) == 0, (peak, pk)
+
+
 def test_go_pprof(out):
     go = shutil.which("go")
     if not go:
@@ -357,6 +400,7 @@ def main():
             ("threads lose nothing", lambda: test_threads(tmp)),
             ("heap curve and peak vs valgrind massif", lambda: test_massif(tmp)),
             ("go tool pprof reads every sample type", lambda: test_go_pprof(state["ab"])),
+            ("per-function split vs heaptrack", lambda: test_heaptrack(tmp, state["ab"])),
             ("fork/exec tree, stop by -d", lambda: test_tree_and_stop(tmp)),
             ("clear errors", lambda: test_errors(tmp)),
         ])
