@@ -715,7 +715,13 @@ static int cmd_profile_alloc(char **cmd)
 		 old ? old : "");
 	snprintf(env_dir, sizeof env_dir, "CTXLAB_ALLOC_DIR=%s", dir);
 	snprintf(env_smp, sizeof env_smp, "CTXLAB_ALLOC_SAMPLE=%llu", (unsigned long long)alloc_mean);
-	const char *env[] = {env_pre, env_dir, env_smp, NULL};
+	/* a program built with AddressSanitizer aborts when a preload comes before its runtime;
+	 * the order is harmless here (ASan's malloc is still the one called, through ours) */
+	char env_asan[1200];
+	const char *asan = getenv("ASAN_OPTIONS");
+	snprintf(env_asan, sizeof env_asan, "ASAN_OPTIONS=%.1000s%sverify_asan_link_order=0",
+		 asan ? asan : "", asan && asan[0] ? ":" : "");
+	const char *env[] = {env_pre, env_dir, env_smp, env_asan, NULL};
 	spawn_guard_init();
 	struct spawn_child child = {.pid = -1, .keeper = -1};
 	struct spawn_opts so = {.argv = (const char *const *)cmd, .env = env, .stderr_fd = -1};

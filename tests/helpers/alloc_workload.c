@@ -1,7 +1,8 @@
 /* alloc_workload: known allocation patterns for `ctxlab profile --alloc` tests.
  *   ab [N]        workload_a: N x 1000 B allocated then freed; workload_b: 3N x 1000 B kept
  *                 (N = 1000 by default: 1000 000 B and 3000 000 B)
- *   realloc       realloc_chain: malloc(100), then 10 reallocs doubling it (kept: 102400 B)
+ *   realloc       realloc_chain: malloc(100), then 10 reallocs doubling it (kept: 102400 B);
+ *                 do_reallocarray: reallocarray(NULL, 10, 100), then to 20 x 100 (kept: 2000 B)
  *   align         one kept block from each of do_memalign (64, 1000), do_posix_memalign
  *                 (128, 2000), do_aligned_alloc (256, 4096), do_valloc (3000), do_calloc
  *                 (10 x 500), do_pvalloc (5000)
@@ -57,6 +58,12 @@ static NOINLINE void realloc_chain(void)
 		p = realloc(p, n);
 	}
 	keep(p);
+}
+
+static NOINLINE void do_reallocarray(void)
+{
+	char *p = reallocarray(NULL, 10, 100);
+	keep(reallocarray(p, 20, 100));
 }
 
 static NOINLINE void do_memalign(void) { keep(memalign(64, 1000)); }
@@ -135,6 +142,7 @@ int main(int argc, char **argv)
 		sleep(60);
 	} else if (!strcmp(mode, "realloc")) {
 		realloc_chain();
+		do_reallocarray();
 	} else if (!strcmp(mode, "align")) {
 		do_memalign();
 		do_posix_memalign();

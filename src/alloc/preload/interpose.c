@@ -550,7 +550,7 @@ EXPORT void *calloc(size_t n, size_t size)
 	int d = walk(fr);
 	size_t t = 0;
 	if (__builtin_mul_overflow(n, size, &t))
-		t = SIZE_MAX;
+		t = 0; /* refused (p is NULL): nothing was requested that could be given */
 	on_alloc(ALLOCREC_CALLOC, p, t, fr, d);
 	leave();
 	return p;
@@ -573,7 +573,7 @@ EXPORT void free(void *p)
 	real_free(p);
 }
 
-EXPORT void *realloc(void *p, size_t n)
+INLINE void *realloc_impl(void *p, size_t n)
 {
 	if (p && in_arena(p)) {
 		void *q = malloc(n);
@@ -614,6 +614,20 @@ EXPORT void *realloc(void *p, size_t n)
 		on_alloc(ALLOCREC_REALLOC, q, n, fr, d);
 	leave();
 	return q;
+}
+
+/* glibc's reallocarray may call its realloc directly: through ours, so the old block's free
+ * and the new block are seen */
+EXPORT void *realloc(void *p, size_t n) { return realloc_impl(p, n); }
+
+EXPORT void *reallocarray(void *p, size_t n, size_t size)
+{
+	size_t t;
+	if (__builtin_mul_overflow(n, size, &t)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc_impl(p, t);
 }
 
 #define ALIGNED_HOOK(name, kind, call, bootstrap)                                              \
