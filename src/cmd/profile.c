@@ -706,10 +706,14 @@ static int cmd_profile_alloc(char **cmd)
 		if (r)
 			return error("cannot create '%s': %s", outdir, strerror(-r)), 1;
 	}
-	char dir[] = "/tmp/ctxlab-alloc.XXXXXX";
+	/* the records: in $TMPDIR (else /tmp), removed once read */
+	char dir[1100];
+	const char *tmpdir = getenv("TMPDIR");
+	snprintf(dir, sizeof dir, "%.1024s/ctxlab-alloc.XXXXXX", tmpdir && tmpdir[0] ? tmpdir : "/tmp");
 	if (!mkdtemp(dir))
-		return error("cannot create a directory in /tmp: %s", strerror(errno)), 1;
-	char env_pre[8300], env_dir[128], env_smp[64];
+		return error("cannot create a directory for the records in '%s': %s (set TMPDIR)",
+			     tmpdir && tmpdir[0] ? tmpdir : "/tmp", strerror(errno)), 1;
+	char env_pre[8300], env_dir[1200], env_smp[64];
 	const char *old = getenv("LD_PRELOAD");
 	snprintf(env_pre, sizeof env_pre, "LD_PRELOAD=%s%s%s", lib, old && old[0] ? ":" : "",
 		 old ? old : "");
