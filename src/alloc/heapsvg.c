@@ -68,8 +68,12 @@ int alloc_heap_svg(const struct alloc_result *r, const char *title, int top, FIL
 	int shown = (int)(nrows < (size_t)top ? nrows : (size_t)top);
 	int height = H + 22 + 16 * shown;
 	double ymax = r->peak_bytes > 0 ? r->peak_bytes : 1;
-	double step = nice_step(ymax, 5), ytop = ceil(ymax / step) * step;
-	double tmax = r->duration_ns > 0 ? (double)r->duration_ns : 1;
+	/* round steps in the unit the labels use (KiB, MiB...), so ticks read 1, 2, 2.5... */
+	double unit = 1;
+	while (ymax / unit >= 1024 && unit < 1099511627776.0)
+		unit *= 1024;
+	double step = nice_step(ymax / unit, 5) * unit, ytop = ceil(ymax / step) * step;
+	double tmax = r->duration_ns > 0 ? (double)r->duration_ns * 1.02 : 1;
 	double tstep = nice_step(tmax, 6);
 	double pw = W - ML - MR, ph = H - MT - MB;
 #define XPOS(t) (ML + pw * (double)(t) / tmax)
@@ -117,7 +121,7 @@ int alloc_heap_svg(const struct alloc_result *r, const char *title, int top, FIL
 			XPOS(r->peak_t_ns), YPOS(r->peak_bytes), human(r->peak_bytes, a, sizeof a),
 			(double)r->peak_t_ns / 1e9,
 			XPOS(r->peak_t_ns) + (XPOS(r->peak_t_ns) > W - 260 ? -200 : 8),
-			YPOS(r->peak_bytes) + 4, human(r->peak_bytes, b, sizeof b),
+			YPOS(r->peak_bytes) - 8, human(r->peak_bytes, b, sizeof b),
 			(double)r->peak_t_ns / 1e9);
 	}
 	fprintf(out, "<text class=\"ct\" x=\"%d\" y=\"%d\">At the peak: top %d of %zu stacks "
@@ -141,7 +145,8 @@ int alloc_heap_svg(const struct alloc_result *r, const char *title, int top, FIL
 			nf++;
 			end = p > s ? p - 1 : s;
 		}
-		fprintf(out, "<text class=\"st\" x=\"%d\" y=\"%d\">%10s %5.1f%%  ", ML - 70, H + 32 + 16 * i,
+		fprintf(out, "<text class=\"st\" xml:space=\"preserve\" x=\"%d\" y=\"%d\">%10s %5.1f%%  ",
+			ML - 70, H + 32 + 16 * i,
 			human((double)rows[i]->count, a, sizeof a),
 			100.0 * (double)rows[i]->count / (r->peak_bytes > 0 ? r->peak_bytes : 1));
 		esc(out, line);
