@@ -247,7 +247,15 @@ static int load_image(const char *dir, const char *name, struct image *im, struc
 	uint64_t nch = (im->len - ALLOCREC_HDR_SIZE) / ALLOCREC_CHUNK;
 	for (uint64_t c = 0; c < nch; c++) {
 		const char *base = (const char *)im->map + ALLOCREC_HDR_SIZE + c * ALLOCREC_CHUNK;
-		size_t off = 0;
+		const struct allocrec_chunkhdr *ch = (const void *)base;
+		for (int k = 1; k < ALLOCREC_NALLOC_KINDS; k++) {
+			r->calls[k] += ch->calls[k];
+			r->calls_total += ch->calls[k];
+		}
+		r->frees += ch->frees;
+		r->bytes_requested += ch->bytes;
+		r->dropped += ch->dropped;
+		size_t off = ALLOCREC_CHUNKHDR;
 		while (off + sizeof(struct allocrec) <= ALLOCREC_CHUNK) {
 			const struct allocrec *rec = (const void *)(base + off);
 			if (rec->kind == ALLOCREC_END)
@@ -341,13 +349,6 @@ int alloc_read_dir(const char *dir, struct alloc_result *r, char *err, size_t er
 		if (h->start_ts && h->start_ts < t0)
 			t0 = h->start_ts;
 		r->sample_mean = h->sample_mean;
-		for (int k = 1; k < ALLOCREC_NALLOC_KINDS; k++) {
-			r->calls[k] += h->calls[k];
-			r->calls_total += h->calls[k];
-		}
-		r->frees += h->frees;
-		r->bytes_requested += h->bytes;
-		r->dropped += h->dropped;
 	}
 	r->images = (int)nimg;
 	snprintf(r->comm, sizeof r->comm, "%s", imgs[first].hdr.comm);

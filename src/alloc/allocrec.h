@@ -8,9 +8,11 @@
  * first name free):
  *   rec.PID.N   a header page (struct allocrec_hdr, ALLOCREC_HDR_SIZE bytes) followed by
  *               chunks of ALLOCREC_CHUNK bytes. A thread owns one chunk at a time (claimed
- *               with one atomic add on the header's next_chunk, mapped MAP_SHARED), fills it
- *               with records and claims the next one: records are in the file as soon as they
- *               are written, so a command killed by a signal loses nothing written. A record
+ *               with one atomic add on the header's next_chunk, mapped MAP_SHARED), counts
+ *               every call in the chunk's counters (struct allocrec_chunkhdr, the first
+ *               ALLOCREC_CHUNKHDR bytes), fills the rest with records and claims the next
+ *               one: counts and records are in the file as soon as they are written, so a
+ *               command killed by a signal, or replaced by exec, loses nothing. A record
  *               never straddles two chunks; a chunk's records end at the first kind 0 (the
  *               file is sparse: unwritten space reads as zeros). The record's kind is stored
  *               last (release), so a record torn by a kill reads as the end of its chunk.
@@ -66,21 +68,27 @@ struct allocrec {
 	uint64_t frames[]; /* depth entries */
 };
 
-/* The header page of rec.PID.N. Counters are exact in both modes (every call counted, per
- * thread, added here every 256 calls, at thread exit and at process exit). */
+/* The header page of rec.PID.N. */
 struct allocrec_hdr {
 	uint64_t magic;
 	uint32_t version;  /* 1 */
 	uint32_t pid;
 	uint64_t sample_mean; /* 0 = exact */
-	uint64_t start_ts;    /* CLOCK_MONOTONIC ns at the first record */
+	uint64_t start_ts;    /* CLOCK_MONOTONIC ns at start-up */
 	uint64_t next_chunk;  /* chunks claimed (atomic) */
+	char comm[32];        /* /proc/self/comm at start-up */
+	char exe[1024];       /* /proc/self/exe at start-up */
+};
+
+/* The start of every chunk: the calls its owner made while it owned the chunk. Exact in both
+ * modes (every call counted, recorded or not); the reader adds up every chunk's. Records
+ * follow at offset ALLOCREC_CHUNKHDR. */
+#define ALLOCREC_CHUNKHDR 128u
+struct allocrec_chunkhdr {
 	uint64_t calls[ALLOCREC_NALLOC_KINDS]; /* per allocation kind (index 0 unused) */
 	uint64_t frees;       /* free() calls with a non-NULL pointer (realloc's not counted) */
 	uint64_t bytes;       /* bytes requested, all allocation kinds */
 	uint64_t dropped;     /* sampled allocations not recorded (sampled-address table full) */
-	char comm[32];        /* /proc/self/comm at start-up */
-	char exe[1024];       /* /proc/self/exe at start-up */
 };
 
 #endif

@@ -24,7 +24,8 @@
    3000) and its peak for workload_b is within 5% of our peak.folded (3e6), workload_a none
    (skipped without heaptrack).
 7. A process tree (sh running the helper twice) is followed through fork and exec; a command
-   stopped by -d (SIGTERM) keeps what it recorded.
+   stopped by -d (SIGTERM) keeps what it recorded and counted; calls made before an exec
+   are counted (sampled mode: counts, not records).
 8. Clear errors: a static binary, a set-user-ID binary (root only), a program with its own
    malloc (compiled here with cc; skipped without it), --alloc with --pid.
 """
@@ -338,6 +339,14 @@ def test_tree_and_stop(tmp):
     assert r.returncode == 0, r.stderr
     u = folded_by_leaf(os.path.join(out, "inuse.folded"))
     assert u.get("workload_b") == 3000000, u
+    # every call counted though the process died by SIGTERM (the counters live in the file)
+    assert "exact; 4001 calls (malloc 4000, calloc 1), 1000 frees" in r.stdout, r.stdout
+    # sampled: few records, but the calls of sh and of both helpers counted, across exec
+    r = run(["profile", "--alloc", "--top", "0", "--", sh, "-c", "%s ab; exec %s ab" % (
+        HELPER, HELPER)])
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"sampled; (\d+) calls \(malloc (\d+)", r.stdout)
+    assert m and int(m.group(2)) >= 8000 and int(m.group(1)) >= 8002, r.stdout
 
 
 def cc():

@@ -29,7 +29,8 @@ static void w_init(struct writer *w, size_t nchunks, uint64_t mean)
 	w->nchunks = nchunks;
 	w->data = calloc(1, ALLOCREC_HDR_SIZE + nchunks * ALLOCREC_CHUNK);
 	assert_non_null(w->data);
-	memset(w->used, 0, sizeof w->used);
+	for (int i = 0; i < 8; i++)
+		w->used[i] = ALLOCREC_CHUNKHDR;
 	struct allocrec_hdr *h = (void *)w->data;
 	h->magic = ALLOCREC_MAGIC;
 	h->version = 1;
@@ -56,7 +57,7 @@ static void w_rec(struct writer *w, int chunk, int kind, uint64_t seq, uint64_t 
 	if (depth)
 		r->frames[0] = frame;
 	w->used[chunk] += sizeof(*r) + 8u * (unsigned)depth;
-	struct allocrec_hdr *h = (void *)w->data;
+	struct allocrec_chunkhdr *h = (void *)c; /* the chunk's counters */
 	if (kind < ALLOCREC_NALLOC_KINDS) {
 		h->calls[kind]++;
 		h->bytes += size;

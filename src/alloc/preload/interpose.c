@@ -95,6 +95,7 @@ static void resolve(void)
 /* ---- process state ---------------------------------------------------------------- */
 
 static int state;         /* 0 not set up, 1 recording, -1 off */
+static int ctor_done;     /* our constructor has run: the environment is surely readable */
 static int setup_lock;
 static int fd = -1;
 static struct allocrec_hdr *hdr;
@@ -122,8 +123,6 @@ struct tstate {
 	int64_t until_sample;
 	uint64_t rng;
 	uintptr_t stack_lo, stack_hi;
-	uint32_t pending;
-	uint64_t calls[ALLOCREC_NALLOC_KINDS], frees, bytes, dropped;
 };
 static TLS struct tstate T;
 
@@ -196,26 +195,10 @@ static void save_maps(void)
 	spin_unlock(&maps_lock);
 }
 
-static void flush_counters(void)
-{
-	if (!hdr)
-		return;
-	for (int k = 1; k < ALLOCREC_NALLOC_KINDS; k++)
-		if (T.calls[k])
-			__atomic_fetch_add(&hdr->calls[k], T.calls[k], __ATOMIC_RELAXED);
-	__atomic_fetch_add(&hdr->frees, T.frees, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&hdr->bytes, T.bytes, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&hdr->dropped, T.dropped, __ATOMIC_RELAXED);
-	memset(T.calls, 0, sizeof T.calls);
-	T.frees = T.bytes = T.dropped = 0;
-	T.pending = 0;
-}
-
 static void thread_exit(void *arg)
 {
 	(void)arg;
 	T.in_hook++;
-	flush_counters();
 	if (T.chunk)
 		munmap(T.chunk, ALLOCREC_CHUNK);
 	T.chunk = NULL;
@@ -232,8 +215,6 @@ static void after_fork_child(void)
 	T.used = 0;
 	T.tid = 0;
 	T.stack_lo = T.stack_hi = 0;
-	memset(T.calls, 0, sizeof T.calls);
-	T.frees = T.bytes = T.dropped = 0;
 	if (late_chunk)
 		munmap(late_chunk, ALLOCREC_CHUNK);
 	late_chunk = NULL;
@@ -303,7 +284,9 @@ static void setup(void)
 			pthread_atfork(NULL, NULL, after_fork_child);
 		}
 	}
-	__atomic_store_n(&state, ok ? 1 : -1, __ATOMIC_RELEASE);
+	/* a call before the environment is set up (an early initializer: ASan's) finds no
+	 * CTXLAB_ALLOC_DIR: stay unset and try again, until our constructor has run */
+	__atomic_store_n(&state, ok ? 1 : (dir || ctor_done) ? -1 : 0, __ATOMIC_RELEASE);
 	spin_unlock(&setup_lock);
 	if (ok)
 		save_maps();
@@ -363,45 +346,65 @@ static void thread_init(void)
 		T.until_sample = next_interval();
 }
 
-/* Writes one record in this thread's chunk (or the shared late one). */
-static void emit(int kind, uint64_t seq, uint64_t ts, uintptr_t addr, uint64_t size,
-		 const uintptr_t *frames, int depth)
+static void new_chunk(char **chunk, uint32_t *used, int late)
 {
-	size_t need = sizeof(struct allocrec) + (size_t)depth * 8;
+	*chunk = claim_chunk();
+	*used = ALLOCREC_CHUNKHDR;
+	if (!late && *chunk && !T.registered) {
+		T.registered = 1;
+		pthread_setspecific(exit_key, (void *)1);
+	}
+}
+
+/* The counters of the calling thread: those of its chunk (claimed when it has none); NULL
+ * when no chunk can be had. A thread past its exit destructor uses the shared late chunk,
+ * under late_lock: taken here (*late = 1), released by ctr_done. */
+static struct allocrec_chunkhdr *ctr_get(int *late)
+{
+	*late = T.dead || !have_key;
 	char **chunk = &T.chunk;
 	uint32_t *used = &T.used;
-	int late = T.dead || !have_key;
-	if (late) {
+	if (*late) {
 		spin_lock(&late_lock);
 		chunk = &late_chunk;
 		used = &late_used;
 	}
+	if (!*chunk)
+		new_chunk(chunk, used, *late);
+	return (struct allocrec_chunkhdr *)*chunk;
+}
+
+static void ctr_done(int late)
+{
+	if (late)
+		spin_unlock(&late_lock);
+}
+
+/* Writes one record in this thread's chunk (or the late one: late_lock held by ctr_get). */
+static void emit(int late, int kind, uint64_t seq, uint64_t ts, uintptr_t addr, uint64_t size,
+		 const uintptr_t *frames, int depth)
+{
+	size_t need = sizeof(struct allocrec) + (size_t)depth * 8;
+	char **chunk = late ? &late_chunk : &T.chunk;
+	uint32_t *used = late ? &late_used : &T.used;
 	if (*chunk && *used + need > ALLOCREC_CHUNK) {
 		munmap(*chunk, ALLOCREC_CHUNK);
 		*chunk = NULL;
 	}
-	if (!*chunk) {
-		*chunk = claim_chunk();
-		*used = 0;
-		if (!late && *chunk && !T.registered) {
-			T.registered = 1;
-			pthread_setspecific(exit_key, (void *)1);
-		}
-	}
-	if (*chunk) {
-		struct allocrec *r = (struct allocrec *)(*chunk + *used);
-		r->depth = (uint8_t)depth;
-		r->tid = T.tid;
-		r->seq = seq;
-		r->ts = ts;
-		r->addr = addr;
-		r->size = size;
-		memcpy(r->frames, frames, (size_t)depth * 8);
-		__atomic_store_n(&r->kind, (uint8_t)kind, __ATOMIC_RELEASE);
-		*used += (uint32_t)need;
-	}
-	if (late)
-		spin_unlock(&late_lock);
+	if (!*chunk)
+		new_chunk(chunk, used, late);
+	if (!*chunk)
+		return;
+	struct allocrec *r = (struct allocrec *)(*chunk + *used);
+	r->depth = (uint8_t)depth;
+	r->tid = T.tid;
+	r->seq = seq;
+	r->ts = ts;
+	r->addr = addr;
+	r->size = size;
+	memcpy(r->frames, frames, (size_t)depth * 8);
+	__atomic_store_n(&r->kind, (uint8_t)kind, __ATOMIC_RELEASE);
+	*used += (uint32_t)need;
 }
 
 /* The frames above the hook (its caller first). Inlined into each hook, so frame 0 is the
@@ -444,12 +447,7 @@ static int enter(void)
 	return 1;
 }
 
-static void leave(void)
-{
-	if (++T.pending >= 256)
-		flush_counters();
-	T.in_hook--;
-}
+static void leave(void) { T.in_hook--; }
 
 /* hash of live sampled addresses */
 static size_t slot_of(uintptr_t a) { return (size_t)((a >> 4) * 0x9E3779B97F4A7C15ull >> 44); }
@@ -481,36 +479,48 @@ static int sampled_del(uintptr_t a)
 	return 0;
 }
 
-/* Records an allocation (p, size) made by kind, with the stack in frames. */
+/* Counts an allocation (p, size) made by kind and records it (exact mode, or when sampled),
+ * with the stack in frames. */
 static void on_alloc(int kind, void *p, size_t size, const uintptr_t *frames, int depth)
 {
-	T.calls[kind]++;
-	T.bytes += size;
+	int late;
+	struct allocrec_chunkhdr *c = ctr_get(&late);
+	if (c) {
+		c->calls[kind]++;
+		c->bytes += size;
+	}
 	if (!p)
-		return;
+		goto out;
 	if (sample_mean) {
 		T.until_sample -= (int64_t)size;
 		if (T.until_sample > 0)
-			return;
+			goto out;
 		T.until_sample = next_interval();
 		if (!sampled_add((uintptr_t)p)) {
-			T.dropped++;
-			return;
+			if (c)
+				c->dropped++;
+			goto out;
 		}
 	}
 	uint64_t seq = __atomic_fetch_add(&seq_counter, 1, __ATOMIC_RELAXED);
-	emit(kind, seq, now_ns(), (uintptr_t)p, size, frames, depth);
+	emit(late, kind, seq, now_ns(), (uintptr_t)p, size, frames, depth);
+out:
+	ctr_done(late);
 }
 
-/* Records a free of p before the real free runs (see allocrec.h: order). */
-static void on_free(int kind, void *p)
+/* Counts a free of p and records it (exact mode, or p sampled), before the real free runs
+ * (see allocrec.h: order). */
+static void on_free(void *p)
 {
-	if (kind == ALLOCREC_FREE)
-		T.frees++;
-	if (sample_mean && !sampled_del((uintptr_t)p))
-		return;
-	uint64_t seq = __atomic_fetch_add(&seq_counter, 1, __ATOMIC_RELAXED);
-	emit(kind, seq, now_ns(), (uintptr_t)p, 0, NULL, 0);
+	int late;
+	struct allocrec_chunkhdr *c = ctr_get(&late);
+	if (c)
+		c->frees++;
+	if (!sample_mean || sampled_del((uintptr_t)p)) {
+		uint64_t seq = __atomic_fetch_add(&seq_counter, 1, __ATOMIC_RELAXED);
+		emit(late, ALLOCREC_FREE, seq, now_ns(), (uintptr_t)p, 0, NULL, 0);
+	}
+	ctr_done(late);
 }
 
 /* ---- the hooks --------------------------------------------------------------------- */
@@ -568,7 +578,7 @@ EXPORT void free(void *p)
 		real_free(p);
 		return;
 	}
-	on_free(ALLOCREC_FREE, p);
+	on_free(p);
 	T.in_hook--; /* free is not an allocation call: leave() counts only those */
 	real_free(p);
 }
@@ -603,8 +613,12 @@ INLINE void *realloc_impl(void *p, size_t n)
 	}
 	void *q = real_realloc(p, n);
 	if (p && fsampled) {
-		if (q || !n)
-			emit(ALLOCREC_FREE_REALLOC, fseq, fts, (uintptr_t)p, 0, NULL, 0);
+		if (q || !n) {
+			int late;
+			ctr_get(&late);
+			emit(late, ALLOCREC_FREE_REALLOC, fseq, fts, (uintptr_t)p, 0, NULL, 0);
+			ctr_done(late);
+		}
 		else if (sample_mean)
 			sampled_add((uintptr_t)p); /* failed: still allocated, still sampled */
 	}
@@ -724,6 +738,7 @@ __attribute__((constructor)) static void alloc_init(void)
 {
 	if (!real_malloc)
 		resolve();
+	ctor_done = 1;
 	if (enter()) /* set up now: the files and the first maps copy */
 		T.in_hook--;
 }
@@ -733,7 +748,6 @@ __attribute__((destructor)) static void alloc_fini(void)
 	if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != 1)
 		return;
 	T.in_hook++;
-	flush_counters();
 	save_maps();
 	T.in_hook--;
 }
