@@ -354,7 +354,8 @@ int alloc_read_dir(const char *dir, struct alloc_result *r, char *err, size_t er
 	snprintf(r->comm, sizeof r->comm, "%s", imgs[first].hdr.comm);
 	snprintf(r->exe, sizeof r->exe, "%s", imgs[first].hdr.exe);
 	r->records = nev;
-	qsort(evs, nev, sizeof(*evs), cmp_seq);
+	if (nev)
+		qsort(evs, nev, sizeof(*evs), cmp_seq);
 	dl = malloc((nev ? 2 * nev : 1) * sizeof(*dl)); /* a duplicate adds one */
 	if (!dl) {
 		rc = -ENOMEM;
@@ -404,7 +405,8 @@ int alloc_read_dir(const char *dir, struct alloc_result *r, char *err, size_t er
 	}
 	live_clear(&live);
 	/* the curve and its peak */
-	qsort(dl, ndl, sizeof(*dl), cmp_delta);
+	if (ndl)
+		qsort(dl, ndl, sizeof(*dl), cmp_delta);
 	double cur = 0, peak = 0;
 	uint64_t peak_ts = 0, tlast = ndl ? dl[ndl - 1].ts : t0;
 	for (size_t i = 0; i < ndl; i++) {

@@ -13,9 +13,9 @@
  *   for seq, one per chunk claimed; a thread's chunk is unmapped at its exit (key destructor);
  *   allocations after that (glibc's own thread teardown) go to one shared chunk under a lock;
  * - fork: the child drops the parent's chunks and header and starts files of its own;
- * - stacks by frame pointers, bounded by ALLOCREC_MAX_DEPTH and by the thread's stack range
- *   (a frame pointer outside it ends the walk: code built without frame pointers gives short
- *   stacks, never a bad read).
+ * - stacks by frame pointers, bounded by ALLOCREC_MAX_DEPTH and by the top of the thread's
+ *   stack (see thread_init; a frame pointer that does not go up, or goes past it, ends the
+ *   walk: code built without frame pointers gives short stacks);
  * Anything that fails (no directory, disk full) turns recording off; the program runs on.
  */
 #include <dlfcn.h>
@@ -34,6 +34,8 @@
 #include <unistd.h>
 
 #include "alloc/allocrec.h"
+
+extern void *__libc_stack_end; /* ld.so's: the main thread's stack, above main's frames */
 
 #define EXPORT __attribute__((visibility("default")))
 #define TLS __thread __attribute__((tls_model("initial-exec")))
@@ -325,20 +327,22 @@ static int64_t next_interval(void)
 static void thread_init(void)
 {
 	T.tid = (uint32_t)syscall(SYS_gettid);
-	pthread_attr_t a;
-	if (pthread_getattr_np(pthread_self(), &a) == 0) {
-		void *lo;
-		size_t sz;
-		if (pthread_attr_getstack(&a, &lo, &sz) == 0) {
-			T.stack_lo = (uintptr_t)lo;
-			T.stack_hi = (uintptr_t)lo + sz;
-		}
-		pthread_attr_destroy(&a);
-	}
-	if (!T.stack_hi) { /* a guess: 256 KiB above here */
-		T.stack_lo = (uintptr_t)__builtin_frame_address(0) - 65536;
-		T.stack_hi = (uintptr_t)__builtin_frame_address(0) + 256 * 1024;
-	}
+	/* The top of this thread's stack, bounding the frame-pointer walk (which only goes up
+	 * from the hook's own frame). Never pthread_getattr_np: the thread may be inside it
+	 * (it allocates, holding the thread's lock: ASan's start-up does that), and it would
+	 * deadlock. The main thread: __libc_stack_end (its frames lie below it). Another
+	 * thread with a glibc-made or attr_setstack stack: its descriptor (pthread_self) sits
+	 * at the top of that stack. Else (a coroutine's stack, a clone without glibc): 256 KiB
+	 * above here, a guess that gives short stacks rather than a bad read. */
+	uintptr_t here = (uintptr_t)__builtin_frame_address(0), top = 0;
+	if (T.tid == (uint32_t)getpid() && __libc_stack_end)
+		top = (uintptr_t)__libc_stack_end;
+	else if ((uintptr_t)pthread_self() > here && (uintptr_t)pthread_self() - here < (64u << 20))
+		top = (uintptr_t)pthread_self();
+	if (top <= here)
+		top = here + 256 * 1024;
+	T.stack_lo = 0;
+	T.stack_hi = top;
 	T.rng = ((uint64_t)T.tid * 0x9E3779B97F4A7C15ull) ^ now_ns() ^ (uintptr_t)&T;
 	if (!T.rng)
 		T.rng = 1;
