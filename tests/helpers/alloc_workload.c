@@ -6,8 +6,9 @@
  *   align         one kept block from each of do_memalign (64, 1000), do_posix_memalign
  *                 (128, 2000), do_aligned_alloc (256, 4096), do_valloc (3000), do_calloc
  *                 (10 x 500), do_pvalloc (5000)
- *   threads T N   T threads each run thread_work: N x 64 B, kept until joined; then main frees
- *                 them all (alloc 64*N*T, in use 0 at exit)
+ *   threads T N   T threads each run thread_work: pthread_getattr_np first (it allocates), then
+ *                 N x 64 B, kept until joined; then main frees them all (alloc 64*N*T, in
+ *                 use 0 at exit)
  *   curve         steps, 2 ms apart: grow_phase 8 x 512 KiB (the peak: 4 MiB), shrink_phase
  *                 frees 6 of them (1 MiB left), regrow_phase 2 x 512 KiB (2 MiB in use at exit)
  *   hold          ab (N = 1000), then sleeps 60 s (to be stopped by a signal)
@@ -86,6 +87,11 @@ struct targ {
 static NOINLINE void *thread_work(void *arg)
 {
 	struct targ *t = arg;
+	/* the thread's first allocation is made inside pthread_getattr_np, which holds the
+	 * thread's lock (as ASan's start-up does): an interposer must not call it again there */
+	pthread_attr_t a;
+	if (pthread_getattr_np(pthread_self(), &a) == 0)
+		pthread_attr_destroy(&a);
 	for (long i = 0; i < t->n; i++)
 		t->p[i] = malloc(64);
 	return NULL;

@@ -14,7 +14,8 @@
    block of 102400 B in use; reallocarray twice: 2 allocations, 2000 B in use. memalign, posix_memalign, aligned_alloc, valloc, pvalloc, calloc:
    one call each, each function's bytes in use = what it asked for.
 4. 8 threads x 10000 mallocs, freed by main after join: 80000 objects / 5120000 B allocated in
-   thread_work, none in use, no unmatched free (nothing lost).
+   thread_work, none in use, no unmatched free (nothing lost); each thread's first allocation
+   is made inside pthread_getattr_np (no deadlock).
 5. heap over time vs valgrind massif on `curve` (8 x 512 KiB, 6 freed, 2 more): the peak within
    5% of massif's, the sequence of heap sizes equal to massif's snapshots, the peak's stacks
    (peak.folded: grow_phase 4 MiB) as in massif's peak snapshot; heap-time.svg is well-formed with the peak
