@@ -551,3 +551,43 @@ int alloc_curve_tsv(const struct alloc_result *r, FILE *out)
 		fprintf(out, "%llu\t%.0f\n", (unsigned long long)r->curve[i].t_ns, r->curve[i].inuse);
 	return ferror(out) ? -EIO : 0;
 }
+
+int alloc_counters_read(const char *dir, struct alloc_counters *c)
+{
+	memset(c, 0, sizeof *c);
+	DIR *d = opendir(dir);
+	if (!d)
+		return -errno;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "rec.", 4) || strstr(de->d_name, ".tmp"))
+			continue;
+		char path[4200];
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		struct allocrec_hdr h;
+		struct stat st;
+		if (pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h && h.magic == ALLOCREC_MAGIC &&
+		    fstat(fd, &st) == 0) {
+			c->images++;
+			uint64_t nch = st.st_size > ALLOCREC_HDR_SIZE
+					       ? ((uint64_t)st.st_size - ALLOCREC_HDR_SIZE) / ALLOCREC_CHUNK
+					       : 0;
+			for (uint64_t k = 0; k < nch; k++) {
+				struct allocrec_chunkhdr ch;
+				if (pread(fd, &ch, sizeof ch,
+					  (off_t)(ALLOCREC_HDR_SIZE + k * ALLOCREC_CHUNK)) != (ssize_t)sizeof ch)
+					break;
+				for (int i = 1; i < ALLOCREC_NALLOC_KINDS; i++)
+					c->calls += ch.calls[i];
+				c->bytes += ch.bytes;
+				c->frees += ch.frees;
+			}
+		}
+		close(fd);
+	}
+	closedir(d);
+	return c->images ? 0 : -ENOENT;
+}

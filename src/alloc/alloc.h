@@ -71,6 +71,16 @@ int alloc_heap_svg(const struct alloc_result *r, const char *title, int top, FIL
 /* The curve as text: "t_ns\tinuse_bytes" lines after a "# " header. 0 / -EIO. */
 int alloc_curve_tsv(const struct alloc_result *r, FILE *out);
 
+/* The exact call counters of every rec.PID.N in dir, summed, read while the processes run
+ * (the files are shared mappings: a reading is current to the last call): allocation calls,
+ * bytes requested, frees. For figures per request over a window (read at its start and end,
+ * divide the difference by the requests answered). 0, or -errno (-ENOENT: no record file). */
+struct alloc_counters {
+	uint64_t calls, bytes, frees;
+	int images;
+};
+int alloc_counters_read(const char *dir, struct alloc_counters *c);
+
 /* Human names of the allocation kinds ("malloc", "calloc", ...); "?" when out of range. */
 const char *alloc_kind_name(int kind);
 

@@ -142,6 +142,12 @@ static void test_exact_matching(void **state)
 	for (size_t i = 0; i < r.alloc.n; i++)
 		assert_int_equal(strncmp(r.alloc.e[i].stack, "prog;", 5), 0);
 	alloc_result_release(&r);
+	struct alloc_counters ac;
+	assert_int_equal(alloc_counters_read(dir, &ac), 0);
+	assert_int_equal(ac.images, 1);
+	assert_int_equal(ac.calls, 3);
+	assert_int_equal(ac.bytes, 350);
+	assert_int_equal(ac.frees, 2);
 	rm_dir(dir);
 }
 
@@ -214,6 +220,8 @@ static void test_empty_dir(void **state)
 	char err[256];
 	assert_int_equal(alloc_read_dir(dir, &r, err, sizeof err), -ENOENT);
 	assert_non_null(strstr(err, "no allocation records"));
+	struct alloc_counters ac;
+	assert_int_equal(alloc_counters_read(dir, &ac), -ENOENT);
 	alloc_result_release(&r);
 	rmdir(dir);
 }
