@@ -131,8 +131,11 @@ static TLS struct tstate T;
 static void spin_lock(int *l)
 {
 	while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
-		while (__atomic_load_n(l, __ATOMIC_RELAXED))
+		while (__atomic_load_n(l, __ATOMIC_RELAXED)) {
+#if defined(__x86_64__) || defined(__i386__)
 			__builtin_ia32_pause();
+#endif
+		}
 }
 static void spin_unlock(int *l) { __atomic_store_n(l, 0, __ATOMIC_RELEASE); }
 
@@ -583,7 +586,7 @@ EXPORT void free(void *p)
 		return;
 	}
 	on_free(p);
-	T.in_hook--; /* free is not an allocation call: leave() counts only those */
+	leave();
 	real_free(p);
 }
 
