@@ -2,15 +2,21 @@
  * off-CPU) and writes folded stacks, an interactive flame graph and a gzipped pprof profile.
  * Option parsing and wiring only: the profiler is src/profile/; a command it starts goes into
  * a cgroup of ctxlab's own made by src/monitor/ (monitor_cgroup_create). */
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "alloc/alloc.h"
 #include "cmd/cmd.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -37,6 +43,15 @@ static const char usage[] =
 	"a thread- or fork-per-connection server shows next to nothing. Per cgroup (--cgroup,\n"
 	"like perf record -a -G) the period runs per CPU over every task of the cgroup, so they\n"
 	"are sampled in proportion to their CPU; it needs root (or perf_event_paranoid <= 0).\n"
+	"\n"
+	"With --alloc it profiles allocations instead: CMD runs with libctxlab-alloc.so preloaded\n"
+	"(LD_PRELOAD; found next to the ctxlab binary), which records malloc, calloc, realloc,\n"
+	"free, memalign, posix_memalign, aligned_alloc, valloc and pvalloc with their stacks (frame\n"
+	"pointers); ctxlab matches frees to allocations and prints pprof's alloc_space and\n"
+	"inuse_space tops. With -o: heap.pb.gz (alloc_objects, alloc_space, inuse_objects,\n"
+	"inuse_space), alloc.folded/.svg, inuse.folded/.svg, peak.folded, heap-time.svg (heap in\n"
+	"use over time, the peak and its top stacks) and heap-time.tsv. A static or set-user-ID\n"
+	"program cannot be preloaded: an error says so.\n"
 	"\n";
 
 static volatile sig_atomic_t stop_flag;
@@ -243,6 +258,26 @@ static int opt_event(const struct opt *o, const char *arg, char *err, size_t err
 	return 0;
 }
 
+static int alloc_mode;
+static uint64_t alloc_mean = 512 * 1024;
+static int alloc_mean_set;
+
+static int opt_alloc_sample(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	alloc_mean_set = 1;
+	if (!strcmp(arg, "exact")) {
+		*(uint64_t *)o->value = 0;
+		return 0;
+	}
+	uint64_t v;
+	if (units_parse_size_bytes(arg, &v, err, errlen) < 0 || v < 1 || v > (1ull << 40))
+		return errbuf(err, errlen, "bytes per sample, 1B..1TiB (e.g. 512KiB), or exact");
+	*(uint64_t *)o->value = v;
+	return 0;
+}
+
+static int cmd_profile_alloc(char **cmd);
+
 static const struct opt options[] = {
 	OPT_GROUP("target:"),
 	OPT_CALLBACK('p', "pid", &pid, "PID",
@@ -269,6 +304,13 @@ static const struct opt options[] = {
 	OPT_FLAG(0, "user-only", &po.user_only, "user-space frames only (no kernel samples)"),
 	OPT_FLAG(0, "off-cpu", &po.off_cpu,
 		 "also record the time each stack spends blocked (sched_switch)"),
+	OPT_FLAG(0, "alloc", &alloc_mode,
+		 "profile allocations of -- CMD (LD_PRELOAD interposer) instead\n"
+		 "of CPU: in use, allocated, the peak (see above)"),
+	OPT_CALLBACK(0, "alloc-sample", &alloc_mean, "N",
+		     "--alloc: record one allocation per N bytes allocated on\n"
+		     "average (Poisson, as tcmalloc; figures are then estimates;\n"
+		     "default 512KiB), or 'exact': every call", opt_alloc_sample),
 	OPT_COUNT(0, "top", &top, "N", "rows of the self/total table (default 15, 0 = none)"),
 	OPT_STRING(0, "title", &title, "TEXT", "flame graph title"),
 	OPT_FLAG('q', "quiet", &quiet, "no table, only errors"),
@@ -289,6 +331,14 @@ static int cmd_profile(int argc, char **argv)
 			     argv[0]), 2;
 	if (nops > 0)
 		cmd = argv;
+	if (alloc_mode) {
+		if (pid || cgroup || !cmd)
+			return error("--alloc profiles a command it starts: pass -- CMD [ARGS...] (a "
+				     "running process cannot be preloaded)"), 2;
+		return cmd_profile_alloc(cmd);
+	}
+	if (alloc_mean_set)
+		return error("--alloc-sample needs --alloc"), 2;
 	int targets = !!cmd + !!pid + !!cgroup;
 	if (!targets)
 		return error("no target: pass --pid PID, --cgroup PATH or -- CMD [ARGS...] (see "
@@ -440,6 +490,346 @@ static int cmd_profile(int argc, char **argv)
 			       res.off_cpu_ok && res.off_cpu.total ? " offcpu.svg" : "");
 	}
 	profile_result_release(&res);
+	return rc ? 1 : 0;
+}
+
+/* ---- --alloc: allocation profiling through libctxlab-alloc.so ---------------------------- */
+
+/* The interposer: next to the binary (the build tree), or ../lib/ctxlab/ (an install). */
+static int alloc_find_lib(char *out, size_t len)
+{
+	char exe[2048];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return -1;
+	exe[n] = 0;
+	char *slash = strrchr(exe, '/');
+	if (slash)
+		*slash = 0;
+	snprintf(out, len, "%s/libctxlab-alloc.so", exe);
+	if (access(out, R_OK) == 0)
+		return 0;
+	char alt[2200];
+	snprintf(alt, sizeof alt, "%s/../lib/ctxlab/libctxlab-alloc.so", exe);
+	if (access(alt, R_OK) == 0) {
+		snprintf(out, len, "%s", alt);
+		return 0;
+	}
+	return -1;
+}
+
+/* argv[0] as execvp finds it. */
+static int alloc_which(const char *name, char *out, size_t len)
+{
+	if (strchr(name, '/')) {
+		snprintf(out, len, "%s", name);
+		return access(out, X_OK) == 0 ? 0 : -errno;
+	}
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		const char *c = strchr(path, ':');
+		size_t dl = c ? (size_t)(c - path) : strlen(path);
+		snprintf(out, len, "%.*s/%s", (int)dl, dl ? path : ".", name);
+		struct stat st;
+		if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0)
+			return 0;
+		path += dl + (c ? 1 : 0);
+	}
+	return -ENOENT;
+}
+
+/* Whether LD_PRELOAD can reach the program at path: 0, or -1 with why filled (a static
+ * binary: no PT_INTERP, the kernel starts it without ld.so; set-user-ID / set-group-ID to
+ * someone else: the loader runs in secure mode and ignores a preload with a '/'). A script
+ * is judged by its interpreter. */
+static int alloc_preloadable(const char *path, char *why, size_t wlen, int depth)
+{
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		snprintf(why, wlen, "cannot stat '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	if (((st.st_mode & S_ISUID) && st.st_uid != geteuid()) ||
+	    ((st.st_mode & S_ISGID) && st.st_gid != getegid())) {
+		snprintf(why, wlen, "'%s' is set-%s-ID: the dynamic loader runs it in secure mode and "
+			 "ignores LD_PRELOAD (profile a copy without the bit, or run as its owner)",
+			 path, (st.st_mode & S_ISUID) ? "user" : "group");
+		return -1;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, wlen, "cannot open '%s': %s", path, strerror(errno));
+		return -1;
+	}
+	unsigned char h[512];
+	ssize_t n = pread(fd, h, sizeof h, 0);
+	if (n >= 2 && h[0] == '#' && h[1] == '!' && depth < 2) {
+		close(fd);
+		char interp[512];
+		size_t i = 2, j = 0;
+		while (i < (size_t)n && (h[i] == ' ' || h[i] == '\t'))
+			i++;
+		while (i < (size_t)n && h[i] != ' ' && h[i] != '\t' && h[i] != '\n' && j + 1 < sizeof interp)
+			interp[j++] = (char)h[i++];
+		interp[j] = 0;
+		return j ? alloc_preloadable(interp, why, wlen, depth + 1) : 0;
+	}
+	int r = 0;
+	if (n < (ssize_t)sizeof(Elf64_Ehdr) || memcmp(h, ELFMAG, SELFMAG)) {
+		close(fd);
+		return 0; /* not ELF: let exec say what it is */
+	}
+	if (h[EI_CLASS] != ELFCLASS64) {
+		snprintf(why, wlen, "'%s' is a 32-bit program: the interposer is a 64-bit library", path);
+		close(fd);
+		return -1;
+	}
+	Elf64_Ehdr eh;
+	memcpy(&eh, h, sizeof eh);
+	int interp = 0, dynamic = 0;
+	for (int i = 0; i < eh.e_phnum && i < 4096; i++) {
+		Elf64_Phdr ph;
+		if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (uint64_t)i * eh.e_phentsize)) !=
+		    (ssize_t)sizeof ph)
+			break;
+		interp |= ph.p_type == PT_INTERP;
+		dynamic |= ph.p_type == PT_DYNAMIC;
+	}
+	close(fd);
+	if (eh.e_type == ET_EXEC || eh.e_type == ET_DYN) {
+		if (!interp) {
+			snprintf(why, wlen, "'%s' is statically linked (no PT_INTERP%s): LD_PRELOAD has no "
+				 "effect on it, so its allocations cannot be recorded (a Go program: "
+				 "use its runtime's pprof heap profile)",
+				 path, dynamic ? ", a static PIE" : ", no PT_DYNAMIC");
+			r = -1;
+		}
+	}
+	return r;
+}
+
+static void alloc_rm_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			char p[4400];
+			snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+			unlink(p);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+static int put_heap_svg(FILE *f, const void *arg)
+{
+	const struct alloc_result *r = arg;
+	return alloc_heap_svg(r, title ? title : "Heap in use over time", 10, f);
+}
+
+static int put_heap_tsv(FILE *f, const void *arg) { return alloc_curve_tsv(arg, f); }
+
+static int alloc_write_pprof(const char *dir, const struct alloc_result *r)
+{
+	char path[4096], comment[256];
+	snprintf(path, sizeof path, "%s/heap.pb.gz", dir);
+	if (r->sample_mean)
+		snprintf(comment, sizeof comment, "ctxlab profile --alloc: sampled, one allocation per "
+			 "%llu bytes on average; values are estimates (weight 1/(1-exp(-size/%llu)))",
+			 (unsigned long long)r->sample_mean, (unsigned long long)r->sample_mean);
+	else
+		snprintf(comment, sizeof comment, "ctxlab profile --alloc: exact (every call)");
+	struct pprof_desc d = {
+		.nvalues = 4,
+		.type = {"alloc_objects", "alloc_space", "inuse_objects", "inuse_space"},
+		.unit = {"count", "bytes", "count", "bytes"},
+		.default_type = "inuse_space",
+		.period_type = "space",
+		.period_unit = "bytes",
+		.period = r->sample_mean ? (int64_t)r->sample_mean : 1,
+		.duration_nanos = (int64_t)r->duration_ns,
+		.comment = comment,
+		.main_binary = r->exe[0] ? r->exe : NULL,
+	};
+	/* folded: count = bytes, ns = objects */
+	const struct folded *sets[2] = {&r->alloc, &r->inuse};
+	int vc[2] = {1, 3}, vn[2] = {0, 2};
+	struct buf b = BUF_INIT;
+	int e = pprof_encode(&d, sets, vc, vn, 2, &b);
+	if (!e)
+		e = pprof_write_gz(buf_head(&b), buf_used(&b), path);
+	buf_free(&b);
+	if (e)
+		return error("cannot write '%s': %s", path, outfile_strerror(e));
+	return 0;
+}
+
+/* pprof -top's columns: flat flat% sum% cum cum% over bytes. */
+static void alloc_print_top(const struct folded *f, size_t n_top, const char *what)
+{
+	size_t n;
+	struct folded_fn *fns = folded_functions(f, 1, &n);
+	if (!fns)
+		return;
+	double total = f->total ? (double)f->total : 1, sum = 0;
+	printf("%12s %7s %7s %12s %7s  %s\n", "flat", "flat%", "sum%", "cum", "cum%", what);
+	for (size_t i = 0; i < n && i < n_top; i++) {
+		char a[32], b[32];
+		sum += (double)fns[i].self;
+		printf("%12s %6.2f%% %6.2f%% %12s %6.2f%%  %s\n",
+		       units_format_size(fns[i].self, a, sizeof a), 100.0 * (double)fns[i].self / total,
+		       100.0 * sum / total, units_format_size(fns[i].total, b, sizeof b),
+		       100.0 * (double)fns[i].total / total, fns[i].name);
+	}
+	folded_fns_free(fns, n);
+}
+
+static int cmd_profile_alloc(char **cmd)
+{
+	char lib[4096], exe[4096], why[1024], err[512];
+	if (alloc_find_lib(lib, sizeof lib))
+		return error("cannot find the allocation interposer libctxlab-alloc.so next to the "
+			     "ctxlab binary (it is built with ctxlab: cmake --build build)"), 1;
+	int e = alloc_which(cmd[0], exe, sizeof exe);
+	if (e)
+		return error("cannot start '%s': %s", cmd[0], strerror(-e)), 1;
+	if (alloc_preloadable(exe, why, sizeof why, 0))
+		return error("cannot profile allocations of '%s': %s", cmd[0], why), 1;
+	if (outdir) {
+		int r = mkdir_p(outdir);
+		if (r)
+			return error("cannot create '%s': %s", outdir, strerror(-r)), 1;
+	}
+	/* the records: in $TMPDIR (else /tmp), removed once read */
+	char dir[1100];
+	const char *tmpdir = getenv("TMPDIR");
+	snprintf(dir, sizeof dir, "%.1024s/ctxlab-alloc.XXXXXX", tmpdir && tmpdir[0] ? tmpdir : "/tmp");
+	if (!mkdtemp(dir))
+		return error("cannot create a directory for the records in '%s': %s (set TMPDIR)",
+			     tmpdir && tmpdir[0] ? tmpdir : "/tmp", strerror(errno)), 1;
+	char env_pre[8300], env_dir[1200], env_smp[64];
+	const char *old = getenv("LD_PRELOAD");
+	snprintf(env_pre, sizeof env_pre, "LD_PRELOAD=%s%s%s", lib, old && old[0] ? ":" : "",
+		 old ? old : "");
+	snprintf(env_dir, sizeof env_dir, "CTXLAB_ALLOC_DIR=%s", dir);
+	snprintf(env_smp, sizeof env_smp, "CTXLAB_ALLOC_SAMPLE=%llu", (unsigned long long)alloc_mean);
+	/* a program built with AddressSanitizer aborts when a preload comes before its runtime;
+	 * the order is harmless here (ASan's malloc is still the one called, through ours) */
+	char env_asan[1200];
+	const char *asan = getenv("ASAN_OPTIONS");
+	snprintf(env_asan, sizeof env_asan, "ASAN_OPTIONS=%.1000s%sverify_asan_link_order=0",
+		 asan ? asan : "", asan && asan[0] ? ":" : "");
+	const char *env[] = {env_pre, env_dir, env_smp, env_asan, NULL};
+	spawn_guard_init();
+	struct spawn_child child = {.pid = -1, .keeper = -1};
+	struct spawn_opts so = {.argv = (const char *const *)cmd, .env = env, .stderr_fd = -1};
+	uint64_t t0 = clock_now_ns();
+	e = spawn_start(&so, &child);
+	if (e) {
+		alloc_rm_dir(dir);
+		return error("cannot start '%s': %s", cmd[0], strerror(-e)), 1;
+	}
+	signal(SIGINT, on_stop);
+	signal(SIGTERM, on_stop);
+	while (!child.exited && spawn_wait(&child, 100 * 1000 * 1000LL) != 0) {
+		if (stop_flag || (po.duration_ns && clock_now_ns() - t0 >= po.duration_ns)) {
+			spawn_stop(&child, 2 * NS_PER_S);
+			break;
+		}
+	}
+	if (child.exited && WIFEXITED(child.status) && WEXITSTATUS(child.status))
+		warn("'%s' exited with status %d", cmd[0], WEXITSTATUS(child.status));
+	struct rusage ru;
+	getrusage(RUSAGE_CHILDREN, &ru);
+	struct alloc_result res;
+	e = alloc_read_dir(dir, &res, err, sizeof err);
+	alloc_rm_dir(dir);
+	if (e == -ENOENT || (!e && !res.calls_total)) {
+		error("'%s' made no call to malloc & co. that the interposer saw (%s; its largest "
+		      "process reached %.1f MiB of RSS): it has an allocator of its own (linked in, or "
+		      "a malloc defined in the program, which comes before LD_PRELOAD) or does not "
+		      "allocate; nothing written",
+		      cmd[0], e == -ENOENT ? "the interposer did not start in it: no record file"
+					   : "0 calls",
+		      (double)ru.ru_maxrss / 1024.0);
+		alloc_result_release(&res);
+		return 1;
+	}
+	if (e) {
+		alloc_result_release(&res);
+		return error("%s", err), 1;
+	}
+	folded_sort(&res.alloc);
+	folded_sort(&res.inuse);
+	folded_sort(&res.peak);
+	int rc = 0;
+	char mean_s[32] = "";
+	if (res.sample_mean)
+		units_format_size(res.sample_mean, mean_s, sizeof mean_s);
+	if (outdir) {
+		char sub[256];
+		snprintf(sub, sizeof sub, "%s; %llu allocation calls in %d process image%s",
+			 res.sample_mean ? "estimated from samples" : "exact", (unsigned long long)res.calls_total,
+			 res.images, res.images == 1 ? "" : "s");
+		struct svg_arg sa = {&res.alloc, {.title = "Allocations (bytes allocated)",
+						   .subtitle = sub, .unit = "bytes"}};
+		struct svg_arg si = {&res.inuse, {.title = "In use at exit (bytes)", .subtitle = sub,
+						   .unit = "bytes"}};
+		rc |= write_file(outdir, "alloc.folded", put_folded, &res.alloc);
+		rc |= write_file(outdir, "inuse.folded", put_folded, &res.inuse);
+		rc |= write_file(outdir, "peak.folded", put_folded, &res.peak);
+		if (res.alloc.total)
+			rc |= write_file(outdir, "alloc.svg", put_svg, &sa);
+		if (res.inuse.total)
+			rc |= write_file(outdir, "inuse.svg", put_svg, &si);
+		rc |= write_file(outdir, "heap-time.svg", put_heap_svg, &res);
+		rc |= write_file(outdir, "heap-time.tsv", put_heap_tsv, &res);
+		rc |= alloc_write_pprof(outdir, &res);
+	}
+	if (!quiet) {
+		char a[32], b[32], c[32];
+		printf("alloc: %s; %llu calls (", res.sample_mean ? "sampled" : "exact",
+		       (unsigned long long)res.calls_total);
+		int first = 1;
+		for (int k = 1; k < ALLOCREC_NALLOC_KINDS; k++)
+			if (res.calls[k]) {
+				printf("%s%s %llu", first ? "" : ", ", alloc_kind_name(k),
+				       (unsigned long long)res.calls[k]);
+				first = 0;
+			}
+		printf("), %llu frees, %s requested, %llu records, %d process image%s\n",
+		       (unsigned long long)res.frees, units_format_size(res.bytes_requested, a, sizeof a),
+		       (unsigned long long)res.records, res.images, res.images == 1 ? "" : "s");
+		if (res.sample_mean)
+			printf("estimates (one sample per %s allocated on average, weighted "
+			       "1/(1-exp(-size/%llu))):\n", mean_s, (unsigned long long)res.sample_mean);
+		printf("allocated %s in %.0f objects; in use at exit %s in %.0f objects; peak %s at "
+		       "%.3fs of %.3fs\n",
+		       units_format_size((uint64_t)llround(res.alloc_bytes), a, sizeof a),
+		       res.alloc_objects, units_format_size((uint64_t)llround(res.inuse_bytes), b, sizeof b),
+		       res.inuse_objects, units_format_size((uint64_t)llround(res.peak_bytes), c, sizeof c),
+		       (double)res.peak_t_ns / 1e9, (double)res.duration_ns / 1e9);
+		if (res.unmatched_frees || res.dropped || res.bad_records)
+			printf("note: %llu frees of blocks allocated before the interposer (or in a "
+			       "parent) ignored, %llu samples dropped, %llu damaged records\n",
+			       (unsigned long long)res.unmatched_frees, (unsigned long long)res.dropped,
+			       (unsigned long long)res.bad_records);
+		if (top && res.alloc.total)
+			alloc_print_top(&res.alloc, top, "(alloc_space)");
+		if (top && res.inuse.total)
+			alloc_print_top(&res.inuse, top, "(inuse_space at exit)");
+		if (outdir)
+			printf("wrote %s/: heap.pb.gz alloc.folded inuse.folded peak.folded%s%s heap-time.svg "
+			       "heap-time.tsv\n",
+			       outdir, res.alloc.total ? " alloc.svg" : "", res.inuse.total ? " inuse.svg" : "");
+	}
+	alloc_result_release(&res);
 	return rc ? 1 : 0;
 }
 
