@@ -1622,20 +1622,25 @@ int spec_metric_find(const char *name)
 	return -1;
 }
 
-static int is_axis_name(const char *k, size_t n)
+/* The axes a selector may name: a serve spec's, or a pingpong spec's [pingpong] keys. */
+static int is_axis_name(const struct spec *s, const char *k, size_t n)
 {
-	for (size_t d = 0; d < NDISPLAY; d++)
-		if (strlen(display_order[d][1]) == n && !strncmp(display_order[d][1], k, n))
+	size_t na = s->pingpong ? NPP : NDISPLAY;
+	for (size_t d = 0; d < na; d++) {
+		const char *a = s->pingpong ? pp_order[d] : display_order[d][1];
+		if (strlen(a) == n && !strncmp(a, k, n))
 			return 1;
+	}
 	return 0;
 }
 
-static void axis_names(char *buf, size_t len)
+static void axis_names(const struct spec *s, char *buf, size_t len)
 {
-	size_t o = 0;
+	size_t o = 0, na = s->pingpong ? NPP : NDISPLAY;
 	buf[0] = 0;
-	for (size_t d = 0; d < NDISPLAY && o < len; d++)
-		o += snprintf(buf + o, len - o, "%s%s", d ? ", " : "", display_order[d][1]);
+	for (size_t d = 0; d < na && o < len; d++)
+		o += snprintf(buf + o, len - o, "%s%s", d ? ", " : "",
+			      s->pingpong ? pp_order[d] : display_order[d][1]);
 }
 
 /* One selector "KEY=VALUE[,VALUE...] ..." (from..to): 1, or 0 after fail(). lists: values may
@@ -1660,8 +1665,8 @@ static int check_selector(struct pstate *ps, int line, const char *what, const c
 		if (!eq || eq == w || eq == p - 1)
 			return fail(ps, line, "bad %s '%.*s' (allowed: KEY=VALUE words, e.g. "
 				    "engine=fork connections=256)", what, wl, w);
-		if (!is_axis_name(w, (size_t)(eq - w))) {
-			axis_names(axes, sizeof axes);
+		if (!is_axis_name(ps->s, w, (size_t)(eq - w))) {
+			axis_names(ps->s, axes, sizeof axes);
 			return fail(ps, line, "unknown axis '%.*s' in %s (allowed: %s)",
 				    (int)(eq - w), w, what, axes);
 		}
@@ -1698,7 +1703,7 @@ static int check_say(struct pstate *ps, int line, const char *say)
 		const char *nm = p + 1;
 		if ((n == 5 && !strncmp(nm, "ratio", 5)) || (n == 5 && !strncmp(nm, "where", 5)) ||
 		    (n == 4 && !strncmp(nm, "from", 4)) || (n == 2 && !strncmp(nm, "to", 2)) ||
-		    is_axis_name(nm, n))
+		    is_axis_name(ps->s, nm, n))
 			continue;
 		return fail(ps, line, "unknown placeholder '{%.*s}' in say (allowed: {ratio}, {where}, "
 			    "{from}, {to}, or an axis such as {engine})", (int)n, nm);
@@ -1788,9 +1793,9 @@ static int check_answers(struct pstate *ps)
 			snprintf(keys, sizeof keys, "%s", knum);
 		} else {
 			const char *g = a[i].grow;
-			if (strchr(g, ' ') || !is_axis_name(g, strlen(g))) {
+			if (strchr(g, ' ') || !is_axis_name(ps->s, g, strlen(g))) {
 				char axes[256];
-				axis_names(axes, sizeof axes);
+				axis_names(ps->s, axes, sizeof axes);
 				return fail(ps, kg->line, "bad grow '%s' (allowed: one axis: %s)", g, axes);
 			}
 			snprintf(keys, sizeof keys, " %s ", g);
