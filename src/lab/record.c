@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/stats.h"
 
@@ -137,6 +138,82 @@ static void write_load(struct jw *w, const json_t *L, const struct record_load_f
 	jw_end(w);
 }
 
+/* "syscalls": per request by name (largest first, then "other"), or why unavailable */
+static void write_syscalls(struct jw *w, const struct record_syscalls *sc, double requests_per_s)
+{
+	double window_s = sc->window_s;
+	jw_key(w, "syscalls");
+	jw_obj(w);
+	if (!sc->ok || sc->n < 1 || window_s <= 0) {
+		jw_kstr(w, "unavailable", sc->reason && sc->reason[0] ? sc->reason : "not measured");
+		jw_end(w);
+		return;
+	}
+	double per = requests_per_s > 0 ? 1.0 / (requests_per_s * window_s) : 0;
+	uint64_t named = 0;
+	int order[64], n = 0;
+	for (int i = 1; i < sc->n && n < 64; i++)
+		if (sc->count[i]) {
+			named += sc->count[i];
+			int j = n++;
+			while (j > 0 && sc->count[order[j - 1]] < sc->count[i]) {
+				order[j] = order[j - 1];
+				j--;
+			}
+			order[j] = i;
+		}
+	uint64_t other = sc->count[0] > named ? sc->count[0] - named : 0;
+	jw_kdouble(w, "total_per_s", (double)sc->count[0] / window_s);
+	if (per > 0) {
+		jw_kdouble(w, "total_per_request", (double)sc->count[0] * per);
+		jw_key(w, "per_request");
+		jw_obj(w);
+		for (int k = 0; k < n; k++)
+			jw_kdouble(w, sc->name[order[k]], (double)sc->count[order[k]] * per);
+		jw_kdouble(w, "other", (double)other * per);
+		jw_end(w);
+	}
+	jw_key(w, "counts");
+	jw_obj(w);
+	for (int k = 0; k < n; k++)
+		jw_kuint(w, sc->name[order[k]], sc->count[order[k]]);
+	jw_kuint(w, "other", other);
+	jw_kuint(w, "total", sc->count[0]);
+	jw_end(w);
+	jw_end(w);
+}
+
+/* "front_cpu" (the server's root process alone) and "workers_cpu" (the rest of its tree) */
+static void write_front(struct jw *w, const struct record_front *f, const struct monitor_sample *t,
+			double requests_per_s)
+{
+	double window_s = f->window_s;
+	if (!f->ok || window_s <= 0 || f->at1.ut < f->at0.ut || f->at1.st < f->at0.st)
+		return;
+	long tck = sysconf(_SC_CLK_TCK);
+	double hz = tck > 0 ? (double)tck : 100.0;
+	double u = (double)(f->at1.ut - f->at0.ut) / hz / window_s;
+	double s = (double)(f->at1.st - f->at0.st) / hz / window_s;
+	double wu = t->cpu_user_cores - u, ws = t->cpu_sys_cores - s;
+	jw_key(w, "front_cpu");
+	jw_obj(w);
+	jw_kdouble(w, "user_cores", u);
+	jw_kdouble(w, "sys_cores", s);
+	jw_kdouble(w, "total_cores", u + s);
+	if (requests_per_s > 0)
+		jw_kdouble(w, "us_per_request", (u + s) * 1e6 / requests_per_s);
+	jw_end(w);
+	jw_key(w, "workers_cpu");
+	jw_obj(w);
+	jw_kdouble(w, "user_cores", wu > 0 ? wu : 0);
+	jw_kdouble(w, "sys_cores", ws > 0 ? ws : 0);
+	jw_kdouble(w, "total_cores", (wu > 0 ? wu : 0) + (ws > 0 ? ws : 0));
+	if (requests_per_s > 0)
+		jw_kdouble(w, "us_per_request",
+			   ((wu > 0 ? wu : 0) + (ws > 0 ? ws : 0)) * 1e6 / requests_per_s);
+	jw_end(w);
+}
+
 void record_write(struct jw *w, const struct record *r)
 {
 	struct record_load_figs f;
@@ -148,6 +225,10 @@ void record_write(struct jw *w, const struct record *r)
 		jw_kstr(w, "accounting_reason", r->accounting_reason);
 		jw_kdouble(w, "window_s", r->window_s);
 		monout_record(w, r->total, r->peak, f.requests_per_s, f.bytes_per_s);
+		if (r->front)
+			write_front(w, r->front, r->total, f.requests_per_s);
+		if (r->syscalls)
+			write_syscalls(w, r->syscalls, f.requests_per_s);
 	}
 	if (r->load)
 		write_load(w, r->load, &f);

@@ -22,6 +22,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/outfile.h"
+#include "core/procfs.h"
 #include "core/spawn.h"
 #include "core/units.h"
 #include "lab/env.h"
@@ -31,6 +32,7 @@
 #include "lab/record.h"
 #include "monitor/monitor.h"
 #include "monitor/monout.h"
+#include "monitor/syscount.h"
 #include "profile/profile.h"
 
 #define SAMPLE_NS (200 * NS_PER_MS)
@@ -143,6 +145,13 @@ struct trial {
 	int want_profile;      /* spec_profiled: this trial runs the profiler */
 	int profiled;          /* the profiler wrote its flame graph */
 	char flame_dir[256];   /* "flame/ID" (repeat 0) or "flame/ID-rN", relative to the dir */
+	pid_t server_pid;      /* from its ready line: the tree's root (gateway: the front) */
+	struct record_syscalls sc; /* system calls by name over the window */
+	uint64_t sc_count[SYSCOUNT_MAX];
+	const char *sc_name[SYSCOUNT_MAX];
+	uint64_t x0_ns;        /* when the syscall counters and the front's times were read first */
+	char sc_reason[256];
+	struct record_front front; /* the root process's CPU over the window */
 };
 
 static void warn_trial(struct trial *t, const char *fmt, ...) CTXLAB_PRINTF(2, 3);
@@ -242,6 +251,7 @@ static int start_server(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 		return -1;
 	if (rc < 0)
 		return trial_fail(t, "the server %s", err);
+	t->server_pid = rl.pid;
 	/* the load connects to server_address (the server may print 0.0.0.0) */
 	if (strchr(c->s->server_address, ':'))
 		snprintf(t->address, sizeof t->address, "[%s]:%d", c->s->server_address, rl.port);
@@ -406,6 +416,42 @@ static int place_trial(struct trial *t, cpu_set_t *scpus, cpu_set_t *lcpus)
 	return 0;
 }
 
+/* The window's figures beside the monitor's: system calls by name of the server's cgroup
+ * (monitor/syscount.h; its reason when unavailable) and the root process's own CPU from
+ * /proc/PID/stat (the gateway's front, apart from its workers). 1 when sc is open. */
+static int window_extras_start(struct trial *t, const char *cgpath, struct syscount *sc)
+{
+	t->x0_ns = clock_now_ns();
+	t->front.ok = t->server_pid > 0 && procfs_read_stat(t->server_pid, &t->front.at0) == 0;
+	t->sc.reason = t->sc_reason;
+	if (!cgpath[0]) {
+		snprintf(t->sc_reason, sizeof t->sc_reason, "the server has no cgroup of its own "
+			 "(needs root and cgroup v2 or a v1 perf_event hierarchy)");
+		return 0;
+	}
+	return syscount_open(sc, cgpath, t->sc_reason, sizeof t->sc_reason) == 0;
+}
+
+static void window_extras_end(struct trial *t, struct syscount *sc)
+{
+	if (sc) {
+		if (syscount_read(sc, t->sc_count) == 0) {
+			t->sc.ok = 1;
+			t->sc.n = sc->n + 1;
+			memcpy(t->sc_name, sc->name, sizeof(t->sc_name));
+			t->sc.name = t->sc_name;
+			t->sc.count = t->sc_count;
+		} else {
+			snprintf(t->sc_reason, sizeof t->sc_reason, "cannot read the counters");
+		}
+		syscount_close(sc);
+	}
+	if (t->front.ok)
+		t->front.ok = procfs_read_stat(t->server_pid, &t->front.at1) == 0;
+	/* their own window: the monitor's window_s also covers monitor_stop */
+	t->sc.window_s = t->front.window_s = (clock_now_ns() - t->x0_ns) / 1e9;
+}
+
 /* Samples the server's tree (keeper pid, its cgroup when cgpath) from now until m1 into
  * t->total and the peaks. 0, or -1 when interrupted or the monitor could not start. */
 static int measure_window(struct ctx *c, struct trial *t, pid_t keeper, const char *cgpath,
@@ -424,10 +470,14 @@ static int measure_window(struct ctx *c, struct trial *t, pid_t keeper, const ch
 	if (!mon)
 		return trial_fail(t, "cannot monitor the server: %s", err);
 	uint64_t mstart = clock_now_ns();
+	struct syscount sc;
+	int sc_ok = window_extras_start(t, cgpath, &sc);
 	for (;;) {
 		uint64_t next = clock_now_ns() + SAMPLE_NS;
 		if (nap_until(next > m1 ? m1 : next)) {
 			monitor_stop(mon, NULL);
+			if (sc_ok)
+				syscount_close(&sc);
 			return -1;
 		}
 		struct monitor_sample smp;
@@ -436,6 +486,7 @@ static int measure_window(struct ctx *c, struct trial *t, pid_t keeper, const ch
 		if (clock_now_ns() >= m1)
 			break;
 	}
+	window_extras_end(t, sc_ok ? &sc : NULL);
 	monitor_stop(mon, &t->total);
 	t->have_mon = 1;
 	if (!t->acct_reason[0] || t->total.method != MONITOR_PROCWALK)
@@ -636,6 +687,7 @@ static void record(struct trial *t, const struct spec *s, struct jw *w)
 		.have_mon = t->have_mon, .accounting = monitor_method_name(t->total.method),
 		.accounting_reason = t->acct_reason, .window_s = t->window_s, .total = &t->total,
 		.peak = &t->peak, .load = t->load, .nwarn = t->nwarn, .warnings = warnings,
+		.syscalls = &t->sc, .front = &t->front,
 	};
 	record_write(w, &r);
 }
