@@ -197,6 +197,27 @@ static void log_marker(struct ctx *c, const struct trial *t, const char *role)
 	}
 }
 
+/* The gateway's axes (--handoff, --balance) and the spec's functions directory
+ * (--functions, http cells) after argv[0..n); returns the new n (at most 6 more). */
+static int server_gateway_args(const struct spec *s, const struct spec_cell *cell,
+			       const char **argv, int n)
+{
+	if (cell->handoff) {
+		argv[n++] = "--handoff";
+		argv[n++] = cell->handoff;
+	}
+	if (cell->balance) {
+		argv[n++] = "--balance";
+		argv[n++] = cell->balance;
+	}
+	const struct spec_key *fk = spec_get(s, "server", "functions");
+	if (fk && fk->n && !strcmp(cell->proto, "http")) {
+		argv[n++] = "--functions";
+		argv[n++] = fk->v[0].text;
+	}
+	return n;
+}
+
 /* cgpath: a cgroup of ctxlab's own to start the server in ("" = none), so that its CPU is
  * accounted exactly, whatever its processes do. */
 static int start_server(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
@@ -208,7 +229,7 @@ static int start_server(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 		snprintf(listen, sizeof listen, "[%s]:0", c->s->server_address);
 	else
 		snprintf(listen, sizeof listen, "%s:0", c->s->server_address);
-	const char *argv[24];
+	const char *argv[32];
 	int n = 0;
 	argv[n++] = c->o->self;
 	argv[n++] = "serve";
@@ -228,6 +249,7 @@ static int start_server(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 		argv[n++] = "--work-cpu-us";
 		argv[n++] = work;
 	}
+	n = server_gateway_args(c->s, cell, argv, n);
 	char cpulist[64];
 	if (c->server_host.kind == HOST_SSH) {
 		/* a remote server gets its CPUs from its own --cpus */
@@ -271,6 +293,9 @@ static int start_load(struct ctx *c, struct trial *t, const cpu_set_t *cpus, str
 	if (tr < 0)
 		return trial_fail(t, "no load target for protocol '%s': %s", cell->proto,
 				  strerror(-tr));
+	size_t tl = strlen(target);
+	if (cell->function && !strcmp(cell->proto, "http") && tl && target[tl - 1] == '/')
+		snprintf(target + tl, sizeof target - tl, "api/%s", cell->function);
 	const char *argv[40];
 	int n = 0;
 	argv[n++] = c->o->self;
