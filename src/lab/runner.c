@@ -149,6 +149,8 @@ struct trial {
 	struct record_syscalls sc; /* system calls by name over the window */
 	uint64_t sc_count[SYSCOUNT_MAX];
 	const char *sc_name[SYSCOUNT_MAX];
+	struct syscount scnt;  /* open from the server's start to its stop (sc_open) */
+	int sc_open;
 	uint64_t x0_ns;        /* when the syscall counters and the front's times were read first */
 	char sc_reason[256];
 	struct record_front front; /* the root process's CPU over the window */
@@ -446,15 +448,23 @@ static int place_trial(struct trial *t, cpu_set_t *scpus, cpu_set_t *lcpus)
  * /proc/PID/stat (the gateway's front, apart from its workers). 1 when sc is open. */
 static int window_extras_start(struct trial *t, const char *cgpath, struct syscount *sc)
 {
+	(void)cgpath;
+	int ok = t->sc_open && syscount_rebase(sc) == 0;
 	t->x0_ns = clock_now_ns();
 	t->front.ok = t->server_pid > 0 && procfs_read_stat(t->server_pid, &t->front.at0) == 0;
+	return ok;
+}
+
+/* Opens the server cgroup's syscall counters before the load starts (enabling tracepoints
+ * takes time: not in the window); t->sc_open, or the reason in t->sc_reason. */
+static void syscalls_open(struct trial *t, const char *cgpath)
+{
 	t->sc.reason = t->sc_reason;
-	if (!cgpath[0]) {
+	if (!cgpath[0])
 		snprintf(t->sc_reason, sizeof t->sc_reason, "the server has no cgroup of its own "
 			 "(needs root and cgroup v2 or a v1 perf_event hierarchy)");
-		return 0;
-	}
-	return syscount_open(sc, cgpath, t->sc_reason, sizeof t->sc_reason) == 0;
+	else
+		t->sc_open = syscount_open(&t->scnt, cgpath, t->sc_reason, sizeof t->sc_reason) == 0;
 }
 
 static void window_extras_end(struct trial *t, struct syscount *sc)
@@ -469,7 +479,6 @@ static void window_extras_end(struct trial *t, struct syscount *sc)
 		} else {
 			snprintf(t->sc_reason, sizeof t->sc_reason, "cannot read the counters");
 		}
-		syscount_close(sc);
 	}
 	if (t->front.ok)
 		t->front.ok = procfs_read_stat(t->server_pid, &t->front.at1) == 0;
@@ -495,14 +504,11 @@ static int measure_window(struct ctx *c, struct trial *t, pid_t keeper, const ch
 	if (!mon)
 		return trial_fail(t, "cannot monitor the server: %s", err);
 	uint64_t mstart = clock_now_ns();
-	struct syscount sc;
-	int sc_ok = window_extras_start(t, cgpath, &sc);
+	int sc_ok = window_extras_start(t, cgpath, &t->scnt);
 	for (;;) {
 		uint64_t next = clock_now_ns() + SAMPLE_NS;
 		if (nap_until(next > m1 ? m1 : next)) {
 			monitor_stop(mon, NULL);
-			if (sc_ok)
-				syscount_close(&sc);
 			return -1;
 		}
 		struct monitor_sample smp;
@@ -511,7 +517,7 @@ static int measure_window(struct ctx *c, struct trial *t, pid_t keeper, const ch
 		if (clock_now_ns() >= m1)
 			break;
 	}
-	window_extras_end(t, sc_ok ? &sc : NULL);
+	window_extras_end(t, sc_ok ? &t->scnt : NULL);
 	monitor_stop(mon, &t->total);
 	t->have_mon = 1;
 	if (!t->acct_reason[0] || t->total.method != MONITOR_PROCWALK)
@@ -576,6 +582,8 @@ static void run_trial(struct ctx *c, struct trial *t)
 		snprintf(t->acct_reason, sizeof t->acct_reason, "%s", cgerr), cgpath[0] = 0;
 	if (start_server(c, t, &scpus, &srv, cgpath) < 0 || stopping())
 		goto out;
+	if (host_is_local_machine(&c->server_host))
+		syscalls_open(t, cgpath);
 	if (start_load(c, t, &lcpus, &ld) < 0)
 		goto out;
 	uint64_t m0 = clock_now_ns() + c->s->warmup_ns, m1 = m0 + c->s->duration_ns;
@@ -603,6 +611,9 @@ static void run_trial(struct ctx *c, struct trial *t)
 	if (prof.started)
 		finish_profiler(c, t, &prof);
 out:
+	if (t->sc_open)
+		syscount_close(&t->scnt);
+	t->sc_open = 0;
 	launch_stop(&prof);
 	launch_stop(&ld);
 	launch_stop(&srv);

@@ -288,6 +288,8 @@ static int check_value(struct pstate *ps, const struct keydef *kd, const char *s
 				    "above 0, e.g. 1Mbps, 64KB/s)", v);
 		return 1;
 	case V_RATE:
+		if (!strcmp(v, "closed")) /* a closed-loop cell beside open-loop ones (saturation) */
+			return 1;
 		if (units_parse_rate_per_s(v, &d, e, sizeof e) < 0)
 			return fail(ps, ps->line, "bad rate '%s': %s", v, e);
 		if (!(d > 0))
@@ -761,6 +763,8 @@ static void fill_cell(struct spec_cell *c)
 		else if (!strcmp(k, "bandwidth")) {
 			c->bandwidth = v;
 			units_parse_bandwidth_bps(v, &c->bandwidth_bps, e, sizeof e);
+		} else if (!strcmp(k, "rate") && !strcmp(v, "closed")) {
+			c->rate = NULL; /* closed loop, named in the key */
 		} else if (!strcmp(k, "rate")) {
 			c->rate = v;
 			units_parse_rate_per_s(v, &c->rate_per_s, e, sizeof e);

@@ -9,8 +9,8 @@
  *   [server]     engine, proto, cpus, workers, work_cpu_us, handoff, balance (gateway only:
  *                other engines' cells leave them out), functions (a directory: serve
  *                --functions)
- *   [load]       connections, threads, pipeline, bandwidth, rate, size, function (http:
- *                the load asks for /api/NAME)
+ *   [load]       connections, threads, pipeline, bandwidth, rate (or `closed`: a closed-loop
+ *                cell among open-loop ones), size, function (http: the load asks for /api/NAME)
  *   [load.PROTO] the same keys, for cells of protocol PROTO only (they replace [load]'s;
  *                setting rate or bandwidth there also drops [load]'s rate and bandwidth)
  *   [hosts]      server, load (local | ssh:user@host | netns:NAME), server_address

@@ -133,3 +133,8 @@ int syscount_read(struct syscount *s, uint64_t *counts)
 		counts[k] = v[k] >= s->base[k] ? v[k] - s->base[k] : 0;
 	return 0;
 }
+
+int syscount_rebase(struct syscount *s)
+{
+	return read_all(s, s->base);
+}

@@ -36,7 +36,10 @@ extern const char *const syscount_names[];
  * nothing stays open and reason says why the counts are unavailable, in the words a record
  * shows ("needs root: ...", "no tracefs: ..."). */
 int syscount_open(struct syscount *s, const char *cgdir, char *reason, size_t len);
-/* Counts since syscount_open into counts[0..s->n] (counts[0] = every system call). */
+/* Counting starts again from now (open early, so that enabling the tracepoints — tens of ms
+ * per open on a busy machine — falls outside the window; rebase at the window's start). */
+int syscount_rebase(struct syscount *s);
+/* Counts since syscount_open (or the last rebase) into counts[0..s->n] (counts[0] = every system call). */
 int syscount_read(struct syscount *s, uint64_t *counts);
 void syscount_close(struct syscount *s);
 

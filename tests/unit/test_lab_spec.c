@@ -181,12 +181,22 @@ static void test_gateway_axes(void **state)
 	const char *text = "[experiment]\nrepeat = 1\nduration = 1s\nwarmup = 0s\n"
 			   "[server]\nengine = epoll gateway\nproto = http\ncpus = 1\n"
 			   "handoff = proxy fdpass\nbalance = rr least-conn\nfunctions = fn\n"
-			   "[load]\nconnections = 8\nfunction = hello echo\n";
+			   "[load]\nconnections = 8\nfunction = hello echo\nrate = 1k/s closed\n";
 	if (spec_parse_text(&s, text, "g.ini", &gcat, 0, err, sizeof err))
 		fail_msg("%s", err);
 	struct spec_cell *c;
 	int n = spec_cells(&s, &c);
-	assert_int_equal(n, 2 + 2 * 2 * 2);
+	assert_int_equal(n, 2 * (2 + 2 * 2 * 2));
+	int closed = 0;
+	for (int i = 0; i < n; i++)
+		if (strstr(c[i].key, "rate=closed")) {
+			closed++;
+			assert_null(c[i].rate);
+			assert_true(c[i].rate_per_s == 0);
+		} else {
+			assert_true(c[i].rate_per_s == 1000);
+		}
+	assert_int_equal(closed, n / 2);
 	int epoll = 0, gw = 0;
 	for (int i = 0; i < n; i++) {
 		for (int j = i + 1; j < n; j++)
@@ -204,8 +214,8 @@ static void test_gateway_axes(void **state)
 		}
 		assert_non_null(c[i].function);
 	}
-	assert_int_equal(epoll, 2);
-	assert_int_equal(gw, 8);
+	assert_int_equal(epoll, 4);
+	assert_int_equal(gw, 16);
 	assert_string_equal(spec_get(&s, "server", "functions")->v[0].text, "fn");
 	free(c);
 	char *out = NULL;
@@ -213,7 +223,7 @@ static void test_gateway_axes(void **state)
 	FILE *f = open_memstream(&out, &len);
 	spec_print_matrix(&s, f);
 	fclose(f);
-	assert_non_null(strstr(out, "matrix: 10 cells"));
+	assert_non_null(strstr(out, "matrix: 20 cells"));
 	free(out);
 	spec_release(&s);
 	const char *bad[] = {"handoff = splice\n", "balance = random\n"};
