@@ -47,7 +47,7 @@ static const char usage_tail[] =
 	"Functions (http): GET/POST /api/NAME answers the built-in \"hello\", or runs\n"
 	"DIR/NAME (--functions DIR) once per request: fork+exec, the request body on its stdin,\n"
 	"its stdout the response body (200 when it exits 0; 502 when it fails or writes more\n"
-	"than --function-max-output; 504 when it runs longer than --function-timeout; 404 when\n"
+	"than --function-output; 504 when it runs longer than --function-timeout; 404 when\n"
 	"DIR/NAME is not an executable; 400 for a NAME not of [a-z0-9_-]). A function occupies\n"
 	"the worker (process or thread) that serves its connection while it runs.\n";
 
@@ -263,7 +263,7 @@ static const struct opt options[] = {
 		   "(see below); without it only the built-in /api/hello"),
 	OPT_DURATION(0, "function-timeout", &fn_timeout_ns, "D",
 		     "a function still running after D is killed: 504 (default 1s)"),
-	OPT_SIZE(0, "function-max-output", &fn_max_output, "SIZE",
+	OPT_SIZE(0, "function-output", &fn_max_output, "SIZE",
 		 "a function writing more than SIZE is killed: 502 (default 1M)"),
 	OPT_FLAG(0, "list-engines", &list_only,
 		 "print the engines that exist, one \"NAME PROTOS\" line each"),

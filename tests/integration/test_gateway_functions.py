@@ -53,7 +53,7 @@ def check(engine, *args):
         with open(os.path.join(d, "plain"), "w") as f:
             f.write("not executable\n")
         with t.Serve(engine, "http", "--functions", d, "--function-timeout", "200ms",
-                     "--function-max-output", "64k", *args) as s:
+                     "--function-output", "64k", *args) as s:
             before = sorted(t.proc_tree(s.pid))
             assert request(s.addr, "GET", "/api/hello") == (200, b"hello\n")
             payload = bytes(range(256)) * 40  # 10 KiB, every byte value
