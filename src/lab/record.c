@@ -30,6 +30,12 @@ const struct record_metric_info record_metrics[RECORD_NMETRICS] = {
 	[RECORD_M_RSS_BYTES] = {"rss_bytes", "memory.rss_bytes", "server RSS", "B"},
 	[RECORD_M_PSS_BYTES] = {"pss_bytes", "memory.pss_bytes", "server PSS", "B"},
 	[RECORD_M_ERRORS] = {"errors", "errors.total", "errors", ""},
+	[RECORD_M_FRONT_US_PER_REQUEST] = {"front_us_per_request", "front_cpu.us_per_request",
+					   "front process CPU per request", "us"},
+	[RECORD_M_FRONT_SYS_CORES] = {"front_sys_cores", "front_cpu.sys_cores",
+				      "front process system CPU", "cores"},
+	[RECORD_M_SYSCALLS_PER_REQUEST] = {"syscalls_per_request", "syscalls.total_per_request",
+					   "system calls per request", ""},
 };
 
 /* ---- writing ---- */

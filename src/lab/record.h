@@ -122,6 +122,9 @@ enum record_metric_id {
 	RECORD_M_RSS_BYTES,
 	RECORD_M_PSS_BYTES,
 	RECORD_M_ERRORS,
+	RECORD_M_FRONT_US_PER_REQUEST, /* the root process alone (gateway: the front) */
+	RECORD_M_FRONT_SYS_CORES,
+	RECORD_M_SYSCALLS_PER_REQUEST,
 	RECORD_NMETRICS
 };
 
