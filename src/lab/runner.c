@@ -325,6 +325,8 @@ static int start_load(struct ctx *c, struct trial *t, const cpu_set_t *cpus, str
 		argv[n++] = "--bandwidth";
 		argv[n++] = cell->bandwidth;
 	}
+	if (cell->no_keepalive)
+		argv[n++] = "--no-keepalive";
 	if (cell->rate) {
 		argv[n++] = "--rate";
 		argv[n++] = cell->rate;

@@ -15,7 +15,8 @@
 #define PROTOS "sink echo http chat"
 
 enum vtype { V_NAME, V_TEXT, V_COUNT, V_DURATION, V_ENGINE, V_PROTO, V_CPUS, V_BANDWIDTH, V_RATE,
-	     V_SIZE, V_HOST, V_ADDR, V_PROFILE, V_SEED, V_PRECISION, V_HANDOFF, V_BALANCE, V_FUNCTION };
+	     V_SIZE, V_HOST, V_ADDR, V_PROFILE, V_SEED, V_PRECISION, V_HANDOFF, V_BALANCE, V_FUNCTION,
+	     V_ONOFF };
 
 struct keydef {
 	const char *section, *name;
@@ -50,6 +51,7 @@ static const struct keydef keydefs[] = {
 	{"load", "rate", V_RATE, 1, 0},
 	{"load", "size", V_SIZE, 1, 0},
 	{"load", "function", V_FUNCTION, 1, 0},
+	{"load", "keepalive", V_ONOFF, 1, 0},
 	{"hosts", "server", V_HOST, 0, 0},
 	{"hosts", "load", V_HOST, 0, 0},
 	{"hosts", "server_address", V_ADDR, 0, 0},
@@ -61,7 +63,7 @@ static const char *const display_order[][2] = {
 	{"server", "engine"}, {"server", "proto"},   {"server", "cpus"},      {"server", "workers"},
 	{"server", "work_cpu_us"}, {"load", "connections"}, {"load", "threads"}, {"load", "pipeline"},
 	{"load", "bandwidth"}, {"load", "rate"},     {"load", "size"},
-	{"server", "handoff"}, {"server", "balance"}, {"load", "function"},
+	{"server", "handoff"}, {"server", "balance"}, {"load", "function"}, {"load", "keepalive"},
 };
 #define NDISPLAY (sizeof display_order / sizeof display_order[0])
 
@@ -259,6 +261,10 @@ static int check_value(struct pstate *ps, const struct keydef *kd, const char *s
 	case V_BALANCE:
 		if (strcmp(v, "rr") && strcmp(v, "least-conn"))
 			return fail(ps, ps->line, "bad balance '%s' (allowed: rr, least-conn)", v);
+		return 1;
+	case V_ONOFF:
+		if (strcmp(v, "on") && strcmp(v, "off"))
+			return fail(ps, ps->line, "bad %s '%s' (allowed: on, off)", kd->name, v);
 		return 1;
 	case V_FUNCTION:
 		for (const char *p = v; *p; p++)
@@ -754,6 +760,8 @@ static void fill_cell(struct spec_cell *c)
 			c->balance = v;
 		else if (!strcmp(k, "function"))
 			c->function = v;
+		else if (!strcmp(k, "keepalive"))
+			c->no_keepalive = !strcmp(v, "off");
 		else if (!strcmp(k, "connections") && units_parse_count(v, &u, e, sizeof e) == 0)
 			c->connections = (int)u;
 		else if (!strcmp(k, "threads") && units_parse_count(v, &u, e, sizeof e) == 0)

@@ -10,7 +10,8 @@
  *                other engines' cells leave them out), functions (a directory: serve
  *                --functions)
  *   [load]       connections, threads, pipeline, bandwidth, rate (or `closed`: a closed-loop
- *                cell among open-loop ones), size, function (http: the load asks for /api/NAME)
+ *                cell among open-loop ones), size, function (http: the load asks for /api/NAME),
+ *                keepalive (on | off: load --no-keepalive, a connection per request)
  *   [load.PROTO] the same keys, for cells of protocol PROTO only (they replace [load]'s;
  *                setting rate or bandwidth there also drops [load]'s rate and bandwidth)
  *   [hosts]      server, load (local | ssh:user@host | netns:NAME), server_address
@@ -110,6 +111,7 @@ struct spec_cell {
 	uint64_t work_cpu_us;
 	const char *handoff, *balance; /* gateway only; NULL = the engine's default */
 	const char *function;   /* http: the load asks for /api/NAME; NULL = / */
+	int no_keepalive;       /* keepalive = off: a new connection per request */
 	int connections, threads, pipeline; /* threads, pipeline: 0 = load default */
 	double bandwidth_bps, rate_per_s;   /* 0 = not set (closed loop when both are 0) */
 	uint64_t size_bytes;    /* 0 = load default */

@@ -181,7 +181,8 @@ static void test_gateway_axes(void **state)
 	const char *text = "[experiment]\nrepeat = 1\nduration = 1s\nwarmup = 0s\n"
 			   "[server]\nengine = epoll gateway\nproto = http\ncpus = 1\n"
 			   "handoff = proxy fdpass\nbalance = rr least-conn\nfunctions = fn\n"
-			   "[load]\nconnections = 8\nfunction = hello echo\nrate = 1k/s closed\n";
+			   "[load]\nconnections = 8\nfunction = hello echo\nrate = 1k/s closed\n"
+			   "keepalive = off\n";
 	if (spec_parse_text(&s, text, "g.ini", &gcat, 0, err, sizeof err))
 		fail_msg("%s", err);
 	struct spec_cell *c;
@@ -213,6 +214,7 @@ static void test_gateway_axes(void **state)
 			assert_non_null(strstr(c[i].key, "handoff="));
 		}
 		assert_non_null(c[i].function);
+		assert_int_equal(c[i].no_keepalive, 1);
 	}
 	assert_int_equal(epoll, 4);
 	assert_int_equal(gw, 16);
