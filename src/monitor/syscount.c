@@ -18,7 +18,8 @@ const char *const syscount_names[] = {
 	"close",      "socketpair",  "pipe2",      "epoll_wait", "epoll_pwait","epoll_pwait2",
 	"epoll_ctl",  "poll",        "ppoll",      "select",     "pselect6",   "io_uring_enter",
 	"futex",      "clone",       "clone3",     "execve",     "wait4",      "nanosleep",
-	"clock_nanosleep", "mmap",   "munmap",     NULL,
+	"clock_nanosleep", "mmap",   "munmap",     "fcntl",      "ioctl",      "setsockopt",
+	"getsockopt", NULL,
 };
 
 static long open_one(long tp, int cg, int cpu)

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SYSCOUNT_MAX 40
+#define SYSCOUNT_MAX 48
 
 struct syscount {
 	int ncpu;                       /* rows of fds */
