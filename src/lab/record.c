@@ -235,6 +235,12 @@ void record_write(struct jw *w, const struct record *r)
 			write_front(w, r->front, r->total, f.requests_per_s);
 		if (r->syscalls)
 			write_syscalls(w, r->syscalls, f.requests_per_s);
+	} else if (r->syscalls) {
+		jw_key(w, "syscalls");
+		jw_obj(w);
+		jw_kstr(w, "unavailable", "the server was not monitored (it runs on another host, or "
+					  "the trial failed before its window)");
+		jw_end(w);
 	}
 	if (r->load)
 		write_load(w, r->load, &f);
