@@ -12,7 +12,7 @@ PKGS=(
   liburing-dev libdw-dev libelf-dev zlib1g-dev libinih-dev libjansson-dev libcmocka-dev
   clang libclang-rt-14-dev
   wrk nginx-light golang-go sysstat apache2-utils hey linux-perf
-  iproute2 procps curl chromium python3 valgrind heaptrack
+  iproute2 procps curl chromium python3 valgrind heaptrack strace
   openssh-client openssh-server
 )
 

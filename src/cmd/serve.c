@@ -7,9 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cmd/cmd.h"
 #include "core/lifeline.h"
+#include "core/fnexec.h"
 #include "core/log.h"
 #include "core/net.h"
 #include "core/units.h"
@@ -38,7 +42,15 @@ static const char usage_tail[] =
 	"    ctxlab serve --engine thread --proto chat --listen :0 --max-conns 1000\n"
 	"    ctxlab serve --engine fork --proto http --max-children 200 --idle-timeout 0\n"
 	"    ctxlab serve --engine nginx --proto http --workers 2\n"
-	"    ctxlab serve --engine gateway --handoff proxy --workers 2\n";
+	"    ctxlab serve --engine gateway --handoff proxy --workers 2\n"
+	"    ctxlab serve --engine gateway --functions ./functions --balance least-conn\n"
+	"\n"
+	"Functions (http): GET/POST /api/NAME answers the built-in \"hello\", or runs\n"
+	"DIR/NAME (--functions DIR) once per request: fork+exec, the request body on its stdin,\n"
+	"its stdout the response body (200 when it exits 0; 502 when it fails or writes more\n"
+	"than --function-output; 504 when it runs longer than --function-timeout; 404 when\n"
+	"DIR/NAME is not an executable; 400 for a NAME not of [a-z0-9_-]). A function occupies\n"
+	"the worker (process or thread) that serves its connection while it runs.\n";
 
 static void on_stop(int sig)
 {
@@ -131,12 +143,49 @@ static int opt_handoff(const struct opt *o, const char *arg, char *err, size_t e
 	return 0;
 }
 
+static int opt_balance(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	if (strcmp(arg, "rr") && strcmp(arg, "least-conn"))
+		return errbuf(err, errlen, "use rr or least-conn");
+	*(const char **)o->value = arg;
+	return 0;
+}
+
+/* proto_cfg.fn_call: /api/NAME runs DIR/NAME (core/fnexec) and the outcome becomes a status */
+static int serve_fn_call(const struct proto_cfg *pc, const char *name, const char *in,
+			 size_t inlen, struct buf *body)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof path, "%s/%s", pc->fn_dir, name) >= (int)sizeof path)
+		return buf_appendf(body, "no such function\n"), 404;
+	int st = 0;
+	int r = fnexec_run(path, in, inlen, pc->fn_timeout_ns, pc->fn_max_output, body, &st);
+	if (r == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 200;
+	buf_clear(body);
+	if (r == -ENOENT || r == -EACCES || r == -ENOTDIR)
+		return buf_appendf(body, "no such function: %s\n", name), 404;
+	if (r == -ETIMEDOUT)
+		return buf_appendf(body, "function %s ran over its time limit\n", name), 504;
+	if (r == -EFBIG)
+		return buf_appendf(body, "function %s wrote more than its output limit\n", name), 502;
+	if (r < 0)
+		return buf_appendf(body, "function %s could not run: %s\n", name, strerror(-r)), 502;
+	if (WIFEXITED(st))
+		return buf_appendf(body, "function %s failed: exit status %d\n", name,
+				   WEXITSTATUS(st)), 502;
+	return buf_appendf(body, "function %s failed: killed by signal %d\n", name,
+			   WTERMSIG(st)), 502;
+}
+
 static int cmd_serve(int argc, char **argv);
 
 /* static: engine threads may outlive cmd_serve's frame by a moment at exit */
 static struct engine_cfg cfg;
 static const char *engine = "epoll", *proto = "http", *listen_at = "127.0.0.1:7000", *cpus;
 static int list_only, control_stdin;
+static const char *functions_dir;
+static uint64_t fn_timeout_ns = 1000000000ULL, fn_max_output = 1 << 20;
 
 static const struct opt options[] = {
 	OPT_GROUP("options:"),
@@ -208,6 +257,17 @@ static const struct opt options[] = {
 		     "SCM_RIGHTS) or proxy (the front relays bytes both ways)", opt_handoff),
 	OPT_FLAG(0, "control-stdin", &control_stdin,
 		 "stdin is the control channel of 'ctxlab run' (ssh hosts): exit when it closes"),
+	OPT_CALLBACK(0, "balance", &cfg.balance, "HOW",
+		     "gateway: which worker gets the next connection: rr (default;\n"
+		     "round-robin) or least-conn (the one with the fewest open\n"
+		     "connections; ties: the next in round-robin order)", opt_balance),
+	OPT_STRING(0, "functions", &functions_dir, "DIR",
+		   "http: /api/NAME runs the executable DIR/NAME per request\n"
+		   "(see below); without it only the built-in /api/hello"),
+	OPT_DURATION(0, "function-timeout", &fn_timeout_ns, "D",
+		     "a function still running after D is killed: 504 (default 1s)"),
+	OPT_SIZE(0, "function-output", &fn_max_output, "SIZE",
+		 "a function writing more than SIZE is killed: 502 (default 1M)"),
 	OPT_FLAG(0, "list-engines", &list_only,
 		 "print the engines that exist, one \"NAME PROTOS\" line each"),
 	OPT_DOC("-h, --help", "this text"),
@@ -267,6 +327,21 @@ static int cmd_serve(int argc, char **argv)
 		return 2;
 	}
 	cfg.engine_name = e->name;
+	if (functions_dir) {
+		struct stat sb;
+		errno = 0;
+		if (stat(functions_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+			error("cannot open '%s': %s (--functions takes a directory of executables)",
+			      functions_dir, errno ? strerror(errno) : "not a directory");
+			return 2;
+		}
+		if (!fn_timeout_ns)
+			return bad("--function-timeout", "0", "use a duration above 0 (e.g. 200ms)");
+		cfg.pcfg.fn_call = serve_fn_call;
+		cfg.pcfg.fn_dir = functions_dir;
+		cfg.pcfg.fn_timeout_ns = fn_timeout_ns;
+		cfg.pcfg.fn_max_output = (size_t)fn_max_output;
+	}
 	char err[256];
 	if (net_parse(listen_at, &cfg.listen, err, sizeof(err)) < 0) {
 		error("bad value '%s' for --listen: %s", listen_at, err);

@@ -1,6 +1,7 @@
 /* gateway: a front process that accepts client connections and hands each one, round-robin,
  * to one of N worker processes (--workers N, default 2) that run the protocol — the FaaS
- * gateway of the seeds, in its two designs (--handoff):
+ * gateway of the seeds, in its two designs (--handoff). --balance least-conn picks the worker
+ * with the fewest open connections instead (the shared per-worker counts):
  *
  *   fdpass (default): the front passes the accepted client socket to the worker with
  *     SCM_RIGHTS over the worker's control socketpair (AF_UNIX, SOCK_SEQPACKET) and closes its
@@ -212,6 +213,7 @@ struct relay {
 struct gsrv {
 	const struct engine_cfg *cfg;
 	int proxy;
+	int least;                 /* --balance least-conn */
 	int lfd, n;
 	struct psup ps;            /* the workers */
 	struct ev_loop *loop;
@@ -425,11 +427,36 @@ static int send_fd(int ctl, int fd, uint64_t id)
 	}
 }
 
+/* The worker to try first: round-robin, or (least-conn) the live one with the fewest open
+ * connections (per_worker counts: the front adds a handed-over connection, the worker takes a
+ * closed one off), ties broken in round-robin order. */
+static unsigned pick_first(struct gsrv *s)
+{
+	unsigned start = s->rr;
+	if (!s->least)
+		return start;
+	struct psup_shared *sh = s->ps.sh;
+	unsigned best = start;
+	long bestn = -1;
+	for (int k = 0; k < s->n; k++) {
+		unsigned j = (start + (unsigned)k) % (unsigned)s->n;
+		if (s->ps.slots[j].pid <= 0 || s->slots[j].ctl < 0)
+			continue;
+		long c = (long)atomic_load(&sh->per_worker[j]);
+		if (bestn < 0 || c < bestn) {
+			bestn = c;
+			best = start + (unsigned)k;
+		}
+	}
+	return best;
+}
+
 /* Hands cfd to the next worker that takes it; the front keeps no copy with fdpass. Returns
  * 0, -EMFILE/-ENFILE (proxy: no socketpair; cfd closed), or -EAGAIN (no worker took it;
  * closed). */
 static int handoff(struct gsrv *s, int cfd)
 {
+	s->rr = pick_first(s);
 	for (int tries = 0; tries < s->n; tries++) {
 		struct slot *sl = &s->slots[s->rr++ % (unsigned)s->n];
 		if (s->ps.slots[sl->idx].pid <= 0 || sl->ctl < 0)
@@ -567,6 +594,12 @@ static int gateway_run(const struct engine_cfg *cfg)
 	memset(&s, 0, sizeof(s));
 	s.cfg = cfg;
 	s.proxy = !strcmp(mode, "proxy");
+	const char *bal = cfg->balance ? cfg->balance : "rr";
+	if (strcmp(bal, "rr") && strcmp(bal, "least-conn")) {
+		engine_fail(cfg, "unknown balance '%s' for --balance (use rr or least-conn)", bal);
+		return 2;
+	}
+	s.least = !strcmp(bal, "least-conn");
 	s.n = cfg->workers > 0 ? cfg->workers : DEFAULT_WORKERS;
 	signal(SIGPIPE, SIG_IGN);
 	int rc = 1;
@@ -632,6 +665,7 @@ out:
 
 const struct engine engine_gateway = {
 	.name = "gateway",
-	.summary = "front process handing connections to N worker processes; --handoff proxy|fdpass",
+	.summary = "front process handing connections to N worker processes; --handoff proxy|fdpass, "
+		   "--balance rr|least-conn",
 	.run = gateway_run,
 };

@@ -182,6 +182,28 @@ static int probe_default_engines(struct spec *s, const char *self, char *err, si
 	return 0;
 }
 
+/* [server] functions = DIR is handed to every server as it is written: a directory that is not
+ * there would make every function cell a column of 404s, so it is an error before anything
+ * runs (on this machine's server only: a remote host's paths are its own). 0 or -1. */
+static int check_functions_dir(const struct spec *s, char *err, size_t errlen)
+{
+	const struct spec_key *fk = spec_get(s, "server", "functions");
+	struct stat st;
+	if (!fk || !fk->n || strncmp(s->server_host, "ssh:", 4) == 0)
+		return 0;
+	const char *d = fk->v[0].text;
+	if (stat(d, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	char cwd[1024];
+	if (!getcwd(cwd, sizeof cwd))
+		snprintf(cwd, sizeof cwd, "?");
+	return errbuf(err, errlen, "%s:%d: the functions directory '%s' is not a directory here "
+		      "(%s%s%s; run from the source tree, e.g. 'cd ctxlab && build/ctxlab run "
+		      "gateway', or give an absolute path)", s->file, fk->line, d,
+		      d[0] == '/' ? "" : "relative to the current directory '",
+		      d[0] == '/' ? "it does not exist" : cwd, d[0] == '/' ? "" : "'");
+}
+
 /* The spec to run, every option applied. 0, or -1 with err set. */
 static int experiment_spec(const struct experiment_opts *o, struct spec *s, char **text,
 			   int *is_default, struct experiment_result *res, char *err, size_t errlen)
@@ -206,6 +228,10 @@ static int experiment_spec(const struct experiment_opts *o, struct spec *s, char
 	}
 	if (o->resume && env.have_engines)
 		keep_resumed_engines(s, &env);
+	if (check_functions_dir(s, err, errlen) < 0) {
+		spec_release(s);
+		return -1;
+	}
 	if (*is_default && !o->resume && probe_default_engines(s, o->self, err, errlen) < 0) {
 		spec_release(s);
 		return -1;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/stats.h"
 
@@ -43,6 +44,12 @@ const struct record_metric_info record_metrics[RECORD_NMETRICS] = {
 				       "system CPU per round trip", "ns"},
 	[RECORD_M_PP_CPU_NS_PER_RT] = {"pp_cpu_ns_per_round_trip", "pingpong.cpu_ns_per_round_trip",
 				       "CPU per round trip", "ns"},
+	[RECORD_M_FRONT_US_PER_REQUEST] = {"front_us_per_request", "front_cpu.us_per_request",
+					   "front process CPU per request", "us"},
+	[RECORD_M_FRONT_SYS_CORES] = {"front_sys_cores", "front_cpu.sys_cores",
+				      "front process system CPU", "cores"},
+	[RECORD_M_SYSCALLS_PER_REQUEST] = {"syscalls_per_request", "syscalls.total_per_request",
+					   "system calls per request", ""},
 };
 
 static void copy_obj(struct jw *w, const char *key, const json_t *v);
@@ -260,6 +267,82 @@ static void write_chat(struct jw *w, const struct record *r, const struct record
 	jw_end(w);
 }
 
+/* "syscalls": per request by name (largest first, then "other"), or why unavailable */
+static void write_syscalls(struct jw *w, const struct record_syscalls *sc, double requests_per_s)
+{
+	double window_s = sc->window_s;
+	jw_key(w, "syscalls");
+	jw_obj(w);
+	if (!sc->ok || sc->n < 1 || window_s <= 0) {
+		jw_kstr(w, "unavailable", sc->reason && sc->reason[0] ? sc->reason : "not measured");
+		jw_end(w);
+		return;
+	}
+	double per = requests_per_s > 0 ? 1.0 / (requests_per_s * window_s) : 0;
+	uint64_t named = 0;
+	int order[64], n = 0;
+	for (int i = 1; i < sc->n && n < 64; i++)
+		if (sc->count[i]) {
+			named += sc->count[i];
+			int j = n++;
+			while (j > 0 && sc->count[order[j - 1]] < sc->count[i]) {
+				order[j] = order[j - 1];
+				j--;
+			}
+			order[j] = i;
+		}
+	uint64_t other = sc->count[0] > named ? sc->count[0] - named : 0;
+	jw_kdouble(w, "total_per_s", (double)sc->count[0] / window_s);
+	if (per > 0) {
+		jw_kdouble(w, "total_per_request", (double)sc->count[0] * per);
+		jw_key(w, "per_request");
+		jw_obj(w);
+		for (int k = 0; k < n; k++)
+			jw_kdouble(w, sc->name[order[k]], (double)sc->count[order[k]] * per);
+		jw_kdouble(w, "other", (double)other * per);
+		jw_end(w);
+	}
+	jw_key(w, "counts");
+	jw_obj(w);
+	for (int k = 0; k < n; k++)
+		jw_kuint(w, sc->name[order[k]], sc->count[order[k]]);
+	jw_kuint(w, "other", other);
+	jw_kuint(w, "total", sc->count[0]);
+	jw_end(w);
+	jw_end(w);
+}
+
+/* "front_cpu" (the server's root process alone) and "workers_cpu" (the rest of its tree) */
+static void write_front(struct jw *w, const struct record_front *f, const struct monitor_sample *t,
+			double requests_per_s)
+{
+	double window_s = f->window_s;
+	if (!f->ok || window_s <= 0 || f->at1.ut < f->at0.ut || f->at1.st < f->at0.st)
+		return;
+	long tck = sysconf(_SC_CLK_TCK);
+	double hz = tck > 0 ? (double)tck : 100.0;
+	double u = (double)(f->at1.ut - f->at0.ut) / hz / window_s;
+	double s = (double)(f->at1.st - f->at0.st) / hz / window_s;
+	double wu = t->cpu_user_cores - u, ws = t->cpu_sys_cores - s;
+	jw_key(w, "front_cpu");
+	jw_obj(w);
+	jw_kdouble(w, "user_cores", u);
+	jw_kdouble(w, "sys_cores", s);
+	jw_kdouble(w, "total_cores", u + s);
+	if (requests_per_s > 0)
+		jw_kdouble(w, "us_per_request", (u + s) * 1e6 / requests_per_s);
+	jw_end(w);
+	jw_key(w, "workers_cpu");
+	jw_obj(w);
+	jw_kdouble(w, "user_cores", wu > 0 ? wu : 0);
+	jw_kdouble(w, "sys_cores", ws > 0 ? ws : 0);
+	jw_kdouble(w, "total_cores", (wu > 0 ? wu : 0) + (ws > 0 ? ws : 0));
+	if (requests_per_s > 0)
+		jw_kdouble(w, "us_per_request",
+			   ((wu > 0 ? wu : 0) + (ws > 0 ? ws : 0)) * 1e6 / requests_per_s);
+	jw_end(w);
+}
+
 void record_write(struct jw *w, const struct record *r)
 {
 	struct record_load_figs f;
@@ -271,6 +354,16 @@ void record_write(struct jw *w, const struct record *r)
 		jw_kstr(w, "accounting_reason", r->accounting_reason);
 		jw_kdouble(w, "window_s", r->window_s);
 		monout_record(w, r->total, r->peak, f.requests_per_s, f.bytes_per_s);
+		if (r->front)
+			write_front(w, r->front, r->total, f.requests_per_s);
+		if (r->syscalls)
+			write_syscalls(w, r->syscalls, f.requests_per_s);
+	} else if (r->syscalls) {
+		jw_key(w, "syscalls");
+		jw_obj(w);
+		jw_kstr(w, "unavailable", "the server was not monitored (it runs on another host, or "
+					  "the trial failed before its window)");
+		jw_end(w);
 	}
 	if (r->load) {
 		write_load(w, r->load, &f);

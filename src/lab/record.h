@@ -22,12 +22,31 @@
 #include <stdint.h>
 
 #include "core/json.h"
+#include "core/procfs.h"
 #include "monitor/monitor.h"
 #include "monitor/monout.h"
 
 #define RECORD_SCHEMA_MAJOR 1
 #define RECORD_SCHEMA_MINOR 2
 #define RECORD_SCHEMA "1.2"
+
+/* System calls by name over the window (monitor/syscount.h); write only. */
+struct record_syscalls {
+	int ok;                  /* 0: reason says why they are unavailable */
+	const char *reason;
+	int n;                   /* entries of name/count; [0] is the total ("total") */
+	const char *const *name;
+	const uint64_t *count;
+	double window_s;         /* the span the counts cover */
+};
+
+/* The server's root process alone (the gateway's front; a one-process engine's whole server),
+ * its /proc/PID/stat at the window's start and end; write only. */
+struct record_front {
+	int ok;
+	struct procfs_stat at0, at1;
+	double window_s;         /* the span between the two reads */
+};
 
 struct record_param {
 	const char *key, *value;
@@ -75,6 +94,8 @@ struct record {
 	double window_s;
 	const struct monitor_sample *total;
 	const struct monitor_peak *peak;
+	const struct record_syscalls *syscalls; /* may be NULL: not written */
+	const struct record_front *front;       /* may be NULL: not written */
 	/* the load generator's document (load --json), embedded by its own keys; write only */
 	const json_t *load;
 	int nwarn;
@@ -137,6 +158,9 @@ enum record_metric_id {
 	RECORD_M_PP_USER_NS_PER_RT,
 	RECORD_M_PP_SYS_NS_PER_RT,
 	RECORD_M_PP_CPU_NS_PER_RT,
+	RECORD_M_FRONT_US_PER_REQUEST, /* the root process alone (gateway: the front) */
+	RECORD_M_FRONT_SYS_CORES,
+	RECORD_M_SYSCALLS_PER_REQUEST,
 	RECORD_NMETRICS
 };
 

@@ -23,6 +23,7 @@
 #include "core/lifeline.h"
 #include "core/log.h"
 #include "core/outfile.h"
+#include "core/procfs.h"
 #include "core/spawn.h"
 #include "core/units.h"
 #include "lab/env.h"
@@ -34,6 +35,7 @@
 #include "monitor/monitor.h"
 #include "monitor/monout.h"
 #include "monitor/syscpu.h"
+#include "monitor/syscount.h"
 #include "profile/profile.h"
 
 #define SAMPLE_NS (200 * NS_PER_MS)
@@ -167,6 +169,15 @@ struct trial {
 	uint64_t mon_wall_ns;     /* wall clock at the window's start (the monitor's) */
 	int ntl;
 	struct tl_sample tl[TL_MAX];
+	pid_t server_pid;      /* from its ready line: the tree's root (gateway: the front) */
+	struct record_syscalls sc; /* system calls by name over the window */
+	uint64_t sc_count[SYSCOUNT_MAX];
+	const char *sc_name[SYSCOUNT_MAX];
+	struct syscount scnt;  /* open from the server's start to its stop (sc_open) */
+	int sc_open;
+	uint64_t x0_ns;        /* when the syscall counters and the front's times were read first */
+	char sc_reason[256];
+	struct record_front front; /* the root process's CPU over the window */
 };
 
 static void warn_trial(struct trial *t, const char *fmt, ...) CTXLAB_PRINTF(2, 3);
@@ -221,6 +232,27 @@ static void log_marker(struct ctx *c, const struct trial *t, const char *role)
 	}
 }
 
+/* The gateway's axes (--handoff, --balance) and the spec's functions directory
+ * (--functions, http cells) after argv[0..n); returns the new n (at most 6 more). */
+static int server_gateway_args(const struct spec *s, const struct spec_cell *cell,
+			       const char **argv, int n)
+{
+	if (cell->handoff) {
+		argv[n++] = "--handoff";
+		argv[n++] = cell->handoff;
+	}
+	if (cell->balance) {
+		argv[n++] = "--balance";
+		argv[n++] = cell->balance;
+	}
+	const struct spec_key *fk = spec_get(s, "server", "functions");
+	if (fk && fk->n && !strcmp(cell->proto, "http")) {
+		argv[n++] = "--functions";
+		argv[n++] = fk->v[0].text;
+	}
+	return n;
+}
+
 /* cgpath: a cgroup of ctxlab's own to start the server in ("" = none), so that its CPU is
  * accounted exactly, whatever its processes do. */
 static int start_server(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
@@ -232,7 +264,7 @@ static int start_server(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 		snprintf(listen, sizeof listen, "[%s]:0", c->s->server_address);
 	else
 		snprintf(listen, sizeof listen, "%s:0", c->s->server_address);
-	const char *argv[24];
+	const char *argv[32];
 	int n = 0;
 	argv[n++] = c->o->self;
 	argv[n++] = "serve";
@@ -252,6 +284,7 @@ static int start_server(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 		argv[n++] = "--work-cpu-us";
 		argv[n++] = work;
 	}
+	n = server_gateway_args(c->s, cell, argv, n);
 	char cpulist[64];
 	if (c->server_host.kind == HOST_SSH) {
 		/* a remote server gets its CPUs from its own --cpus */
@@ -281,6 +314,7 @@ static int start_server(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 		return trial_fail(t, "the server on '%s' %s", c->s->server_host, err);
 	if (rc < 0)
 		return trial_fail(t, "the server %s", err);
+	t->server_pid = rl.pid;
 	/* the load connects to server_address (the server may print 0.0.0.0) */
 	if (strchr(c->s->server_address, ':'))
 		snprintf(t->address, sizeof t->address, "[%s]:%d", c->s->server_address, rl.port);
@@ -305,6 +339,9 @@ static int start_load(struct ctx *c, struct trial *t, const cpu_set_t *cpus, str
 	if (tr < 0)
 		return trial_fail(t, "no load target for protocol '%s': %s", cell->proto,
 				  strerror(-tr));
+	size_t tl = strlen(target);
+	if (cell->function && !strcmp(cell->proto, "http") && tl && target[tl - 1] == '/')
+		snprintf(target + tl, sizeof target - tl, "api/%s", cell->function);
 	const char *argv[40];
 	int n = 0;
 	argv[n++] = c->o->self;
@@ -332,6 +369,8 @@ static int start_load(struct ctx *c, struct trial *t, const cpu_set_t *cpus, str
 		argv[n++] = "--bandwidth";
 		argv[n++] = cell->bandwidth;
 	}
+	if (cell->no_keepalive)
+		argv[n++] = "--no-keepalive";
 	if (cell->rate) {
 		char e[128];
 		if (units_parse_rate_per_s(cell->rate, rate, e, sizeof e) < 0)
@@ -726,6 +765,49 @@ static int place_trial(struct trial *t, cpu_set_t *scpus, cpu_set_t *lcpus)
 	return 0;
 }
 
+/* The window's figures beside the monitor's: system calls by name of the server's cgroup
+ * (monitor/syscount.h; its reason when unavailable) and the root process's own CPU from
+ * /proc/PID/stat (the gateway's front, apart from its workers). 1 when sc is open. */
+static int window_extras_start(struct trial *t, const char *cgpath, struct syscount *sc)
+{
+	(void)cgpath;
+	int ok = t->sc_open && syscount_rebase(sc) == 0;
+	t->x0_ns = clock_now_ns();
+	t->front.ok = t->server_pid > 0 && procfs_read_stat(t->server_pid, &t->front.at0) == 0;
+	return ok;
+}
+
+/* Opens the server cgroup's syscall counters before the load starts (enabling tracepoints
+ * takes time: not in the window); t->sc_open, or the reason in t->sc_reason. */
+static void syscalls_open(struct trial *t, const char *cgpath)
+{
+	t->sc.reason = t->sc_reason;
+	if (!cgpath[0])
+		snprintf(t->sc_reason, sizeof t->sc_reason, "the server has no cgroup of its own "
+			 "(needs root and cgroup v2 or a v1 perf_event hierarchy)");
+	else
+		t->sc_open = syscount_open(&t->scnt, cgpath, t->sc_reason, sizeof t->sc_reason) == 0;
+}
+
+static void window_extras_end(struct trial *t, struct syscount *sc)
+{
+	if (sc) {
+		if (syscount_read(sc, t->sc_count) == 0) {
+			t->sc.ok = 1;
+			t->sc.n = sc->n + 1;
+			memcpy(t->sc_name, sc->name, sizeof(t->sc_name));
+			t->sc.name = t->sc_name;
+			t->sc.count = t->sc_count;
+		} else {
+			snprintf(t->sc_reason, sizeof t->sc_reason, "cannot read the counters");
+		}
+	}
+	if (t->front.ok)
+		t->front.ok = procfs_read_stat(t->server_pid, &t->front.at1) == 0;
+	/* their own window: the monitor's window_s also covers monitor_stop */
+	t->sc.window_s = t->front.window_s = (clock_now_ns() - t->x0_ns) / 1e9;
+}
+
 /* Samples the server's tree (keeper pid, its cgroup when cgpath) from now until m1 into
  * t->total and the peaks. 0, or -1 when interrupted or the monitor could not start. */
 static int measure_window(struct ctx *c, struct trial *t, pid_t keeper, const char *cgpath,
@@ -752,6 +834,7 @@ static int measure_window(struct ctx *c, struct trial *t, pid_t keeper, const ch
 	}
 	uint64_t mstart = clock_now_ns();
 	t->mon_wall_ns = clock_wall_ns();
+	int sc_ok = window_extras_start(t, cgpath, &t->scnt);
 	for (;;) {
 		uint64_t next = clock_now_ns() + SAMPLE_NS;
 		if (nap_until(next > m1 ? m1 : next)) {
@@ -771,6 +854,7 @@ static int measure_window(struct ctx *c, struct trial *t, pid_t keeper, const ch
 		if (clock_now_ns() >= m1)
 			break;
 	}
+	window_extras_end(t, sc_ok ? &t->scnt : NULL);
 	monitor_stop(mon, &t->total);
 	win_sys_end(&wsys, t, scpus, t->shared ? NULL : lcpus);
 	t->have_mon = 1;
@@ -993,6 +1077,8 @@ static void run_trial(struct ctx *c, struct trial *t)
 		goto out;
 	for (int i = 0; i < c->nload; i++)
 		t->load_remote |= !host_is_local_machine(&c->load_hosts[i]);
+	if (host_is_local_machine(&c->server_host))
+		syscalls_open(t, cgpath);
 	if (start_loads(c, t, &lcpus, lds, rates) < 0)
 		goto out;
 	uint64_t m0 = clock_now_ns() + c->s->warmup_ns, m1 = m0 + c->s->duration_ns;
@@ -1025,6 +1111,9 @@ static void run_trial(struct ctx *c, struct trial *t)
 	if (prof.started)
 		finish_profiler(c, t, &prof);
 out:
+	if (t->sc_open)
+		syscount_close(&t->scnt);
+	t->sc_open = 0;
 	launch_stop(&prof);
 	for (int i = 0; i < c->nload; i++)
 		launch_stop(&lds[i]);
@@ -1179,6 +1268,7 @@ static void record(struct trial *t, const struct spec *s, struct jw *w)
 		.pingpong = t->pp, .switch_check = t->switch_check,
 		.timeline = t->timeline_path[0] ? t->timeline_path : NULL,
 		.syscpu_reason = t->sys_reason[0] ? t->sys_reason : NULL,
+		.syscalls = &t->sc, .front = &t->front,
 	};
 	record_write(w, &r);
 }

@@ -20,7 +20,7 @@
 
 enum vtype { V_NAME, V_TEXT, V_COUNT, V_DURATION, V_ENGINE, V_PROTO, V_CPUS, V_BANDWIDTH, V_RATE,
 	     V_SIZE, V_HOST, V_HOSTS, V_ADDR, V_PROFILE, V_SEED, V_PRECISION, V_METRIC, V_KIND, V_PPMODE,
-	     V_PPPIN, V_PPSIZE };
+	     V_PPPIN, V_PPSIZE, V_HANDOFF, V_BALANCE, V_FUNCTION, V_ONOFF };
 
 struct keydef {
 	const char *section, *name;
@@ -45,12 +45,17 @@ static const struct keydef keydefs[] = {
 	{"server", "cpus", V_CPUS, 1, 0},
 	{"server", "workers", V_COUNT, 1, 1},
 	{"server", "work_cpu_us", V_COUNT, 1, 0},
+	{"server", "handoff", V_HANDOFF, 1, 0},
+	{"server", "balance", V_BALANCE, 1, 0},
+	{"server", "functions", V_TEXT, 0, 0},
 	{"load", "connections", V_COUNT, 1, 1},
 	{"load", "threads", V_COUNT, 1, 1},
 	{"load", "pipeline", V_COUNT, 1, 1},
 	{"load", "bandwidth", V_BANDWIDTH, 1, 0},
 	{"load", "rate", V_RATE, 1, 0},
 	{"load", "size", V_SIZE, 1, 0},
+	{"load", "function", V_FUNCTION, 1, 0},
+	{"load", "keepalive", V_ONOFF, 1, 0},
 	{"hosts", "server", V_HOST, 0, 0},
 	{"hosts", "load", V_HOSTS, 0, 0},
 	{"hosts", "server_address", V_ADDR, 0, 0},
@@ -79,6 +84,7 @@ static const char *const display_order[][2] = {
 	{"server", "engine"}, {"server", "proto"},   {"server", "cpus"},      {"server", "workers"},
 	{"server", "work_cpu_us"}, {"load", "connections"}, {"load", "threads"}, {"load", "pipeline"},
 	{"load", "bandwidth"}, {"load", "rate"},     {"load", "size"},
+	{"server", "handoff"}, {"server", "balance"}, {"load", "function"}, {"load", "keepalive"},
 };
 #define NDISPLAY (sizeof display_order / sizeof display_order[0])
 /* kind = pingpong: its axes in display order (mode varies fastest) */
@@ -316,6 +322,24 @@ static int check_value(struct pstate *ps, const struct keydef *kd, const char *s
 				    "record paths such as server_cpu.us_per_request)", v, names);
 		}
 		return 1;
+	case V_HANDOFF:
+		if (strcmp(v, "proxy") && strcmp(v, "fdpass"))
+			return fail(ps, ps->line, "bad handoff '%s' (allowed: proxy, fdpass)", v);
+		return 1;
+	case V_BALANCE:
+		if (strcmp(v, "rr") && strcmp(v, "least-conn"))
+			return fail(ps, ps->line, "bad balance '%s' (allowed: rr, least-conn)", v);
+		return 1;
+	case V_ONOFF:
+		if (strcmp(v, "on") && strcmp(v, "off"))
+			return fail(ps, ps->line, "bad %s '%s' (allowed: on, off)", kd->name, v);
+		return 1;
+	case V_FUNCTION:
+		for (const char *p = v; *p; p++)
+			if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && !strchr("_-", *p))
+				return fail(ps, ps->line, "bad function '%s' (a name of [a-z0-9_-]: "
+					    "the load asks for /api/NAME)", v);
+		return 1;
 	case V_COUNT:
 		if (units_parse_count(v, &u, e, sizeof e) < 0)
 			return fail(ps, ps->line, "bad %s '%s': %s", kd->name, v, e);
@@ -338,6 +362,8 @@ static int check_value(struct pstate *ps, const struct keydef *kd, const char *s
 				    "above 0, e.g. 1Mbps, 64KB/s)", v);
 		return 1;
 	case V_RATE:
+		if (!strcmp(v, "closed")) /* a closed-loop cell beside open-loop ones (saturation) */
+			return 1;
 		if (units_parse_rate_per_s(v, &d, e, sizeof e) < 0)
 			return fail(ps, ps->line, "bad rate '%s': %s", v, e);
 		if (!(d > 0))
@@ -969,6 +995,12 @@ static const struct spec_key *axis_key(const struct spec *s, const char *proto, 
 	return spec_get(s, "server", display_order[d][1]);
 }
 
+/* An axis that only the gateway engine has: other engines' cells leave it out. */
+static int gateway_only(size_t d)
+{
+	return !strcmp(display_order[d][1], "handoff") || !strcmp(display_order[d][1], "balance");
+}
+
 static const char *default_of(const char *name)
 {
 	if (!strcmp(name, "cpus"))
@@ -1003,6 +1035,14 @@ static void fill_cell(struct spec_cell *c)
 			c->workers = (int)u;
 		else if (!strcmp(k, "work_cpu_us") && units_parse_count(v, &u, e, sizeof e) == 0)
 			c->work_cpu_us = u;
+		else if (!strcmp(k, "handoff"))
+			c->handoff = v;
+		else if (!strcmp(k, "balance"))
+			c->balance = v;
+		else if (!strcmp(k, "function"))
+			c->function = v;
+		else if (!strcmp(k, "keepalive"))
+			c->no_keepalive = !strcmp(v, "off");
 		else if (!strcmp(k, "connections") && units_parse_count(v, &u, e, sizeof e) == 0)
 			c->connections = (int)u;
 		else if (!strcmp(k, "threads") && units_parse_count(v, &u, e, sizeof e) == 0)
@@ -1012,6 +1052,8 @@ static void fill_cell(struct spec_cell *c)
 		else if (!strcmp(k, "bandwidth")) {
 			c->bandwidth = v;
 			units_parse_bandwidth_bps(v, &c->bandwidth_bps, e, sizeof e);
+		} else if (!strcmp(k, "rate") && !strcmp(v, "closed")) {
+			c->rate = NULL; /* closed loop, named in the key */
 		} else if (!strcmp(k, "rate")) {
 			c->rate = v;
 			units_parse_rate_per_s(v, &c->rate_per_s, e, sizeof e);
@@ -1154,6 +1196,9 @@ int spec_cells(const struct spec *s, struct spec_cell **cellsp)
 			int skip = 0;
 			for (int i = 0; i < s->nnotes; i++)
 				skip |= !strcmp(s->notes[i], note);
+			/* gateway-only axes (handoff, balance) are not varied for other engines */
+			for (size_t d = 2; d < NDISPLAY; d++)
+				skip |= gateway_only(d) && idx[d] > 0 && strcmp(engine, "gateway");
 			if (!skip) {
 				if (n == cap) {
 					cap *= 2;
@@ -1171,7 +1216,7 @@ int spec_cells(const struct spec *s, struct spec_cell **cellsp)
 				size_t o = 0;
 				for (size_t d = 0; d < NDISPLAY; d++) {
 					const char *v = d == 1 ? proto : ax[d] ? ax[d]->v[idx[d]].text : dflt[d];
-					if (!v)
+					if (!v || (gateway_only(d) && strcmp(engine, "gateway")))
 						continue;
 					c->p[c->nparams].key = display_order[d][1];
 					c->p[c->nparams].value = v;
@@ -1215,7 +1260,15 @@ static uint64_t matrix_cells(const struct spec *s)
 	}
 	for (int pi = 0; pro && eng && pi < pro->n; pi++) {
 		const char *proto = pro->v[pi].text;
-		uint64_t engines = 0, cells = 1;
+		uint64_t cells = 1, gw = 1;
+		for (size_t d = 2; d < NDISPLAY; d++) {
+			const struct spec_key *k = axis_key(s, proto, (int)d);
+			uint64_t m = k && k->n ? (uint64_t)k->n : 1;
+			if (gateway_only(d))
+				gw *= m;
+			else
+				cells *= m;
+		}
 		for (int ei = 0; ei < eng->n; ei++) {
 			char note[256];
 			int skip = 0;
@@ -1223,13 +1276,9 @@ static uint64_t matrix_cells(const struct spec *s)
 				 eng->v[ei].text, proto);
 			for (int i = 0; i < s->nnotes; i++)
 				skip |= !strcmp(s->notes[i], note);
-			engines += !skip;
+			if (!skip)
+				total += cells * (strcmp(eng->v[ei].text, "gateway") ? 1 : gw);
 		}
-		for (size_t d = 2; d < NDISPLAY; d++) {
-			const struct spec_key *k = axis_key(s, proto, (int)d);
-			cells *= k && k->n ? (uint64_t)k->n : 1;
-		}
-		total += engines * cells;
 	}
 	return total;
 }

@@ -9,8 +9,12 @@
  *                precision (N% | off, default 5%: target 95% CI half-width of each cell's
  *                decisive figure relative to its median), max_repeat (default 3 x repeat),
  *                budget (the whole run's wall time; default 1.5 x the fixed rounds' estimate)
- *   [server]     engine, proto, cpus, workers, work_cpu_us
- *   [load]       connections, threads, pipeline, bandwidth, rate, size
+ *   [server]     engine, proto, cpus, workers, work_cpu_us, handoff, balance (gateway only:
+ *                other engines' cells leave them out), functions (a directory: serve
+ *                --functions)
+ *   [load]       connections, threads, pipeline, bandwidth, rate (or `closed`: a closed-loop
+ *                cell among open-loop ones), size, function (http: the load asks for /api/NAME),
+ *                keepalive (on | off: load --no-keepalive, a connection per request)
  *   [load.PROTO] the same keys, for cells of protocol PROTO only (they replace [load]'s;
  *                setting rate or bandwidth there also drops [load]'s rate and bandwidth)
  *   [hosts]      server, load (local | ssh:user@host | netns:NAME; load may be a list
@@ -127,6 +131,9 @@ struct spec_cell {
 	char cpus_list[64];     /* the list when cpus_count is -1 */
 	int workers;            /* 0 = engine default */
 	uint64_t work_cpu_us;
+	const char *handoff, *balance; /* gateway only; NULL = the engine's default */
+	const char *function;   /* http: the load asks for /api/NAME; NULL = / */
+	int no_keepalive;       /* keepalive = off: a new connection per request */
 	int connections, threads, pipeline; /* threads, pipeline: 0 = load default */
 	double bandwidth_bps, rate_per_s;   /* 0 = not set (closed loop when both are 0) */
 	uint64_t size_bytes;    /* 0 = load default */

@@ -11,8 +11,15 @@
  *                                      are ignored; a bad value or one over a cap is 400 naming
  *                                      the cap (connection kept: the request was well framed;
  *                                      no /work runs). The query may be absent.
+ *   /api/NAME                          a function (GET, HEAD or POST; the request body is its
+ *                                      input): "hello" is built in (200 "hello\n"); any other
+ *                                      NAME goes to cfg->fn_call (serve --functions DIR runs
+ *                                      DIR/NAME), which says the status (404 unknown, 502
+ *                                      failed or too much output, 504 too slow); without
+ *                                      fn_call 404. NAME must be [a-z0-9_-]{1,64} (a query is
+ *                                      ignored): else 400 (/api/../x, /api/A, /api/).
  *   anything else                      404; a method other than GET/HEAD is 405 (Allow: GET, HEAD)
- *                                      whatever the path.
+ *                                      whatever the path (/api/: other than GET/HEAD/POST).
  * The configured work knob (cfg->work_*) runs once for every complete request (200/404/405
  * and a bad /work query), /work's parameters on top of it; framing errors run no work.
  *
@@ -48,6 +55,9 @@
  * responses to a HEAD request carry no body once its method has been read.
  * Leniencies: empty lines (CRLF) before a request line are skipped; Host is not required;
  * Expect: 100-continue is not answered (the body is simply awaited).
+ *
+ * A function's request body is kept (in a buffer of the connection's state, allocated only for
+ * /api requests with a body, at most max_body) until the request is complete.
  *
  * Parser contract: feed returns the bytes of one request (or one skipped empty line) once it
  * is complete; PROTO_AGAIN while the request head is incomplete (nothing consumed: the
@@ -96,8 +106,9 @@ enum st {
 	S_CHUNK_DATA_LF,
 };
 
-enum method { M_NONE, M_GET, M_HEAD, M_OTHER };
-enum route { R_ROOT, R_WORK, R_NOT_FOUND, R_BAD_METHOD, R_BAD_QUERY };
+enum method { M_NONE, M_GET, M_HEAD, M_OTHER, M_POST };
+enum route { R_ROOT, R_WORK, R_NOT_FOUND, R_BAD_METHOD, R_BAD_QUERY, R_API, R_BAD_API };
+#define HTTP_FN_NAME_MAX 64
 enum conn { C_KEEP, C_KEEP10, C_CLOSE };
 
 struct http_msg {
@@ -116,6 +127,7 @@ struct http_msg {
 	enum route route;
 	const char *query_err;
 	uint64_t q_cpu_us, q_mem_bytes, q_stride_bytes;
+	char fn[HTTP_FN_NAME_MAX + 1]; /* R_API: the function's name */
 };
 
 struct http {
@@ -126,6 +138,7 @@ struct http {
 	char query_err_buf[128]; /* a 400 body naming a cap (m.query_err points here) */
 	int done;            /* closed or failed: no more input is accepted */
 	struct http_msg m;
+	struct buf fnbody;   /* R_API: the request body so far (the function's input) */
 };
 
 /* ---- responses ------------------------------------------------------------- */
@@ -149,6 +162,8 @@ static const char *status_text(int status)
 	case 405: return "Method Not Allowed";
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
+	case 502: return "Bad Gateway";
+	case 504: return "Gateway Timeout";
 	case 431: return "Request Header Fields Too Large";
 	case 501: return "Not Implemented";
 	case 505: return "HTTP Version Not Supported";
@@ -169,10 +184,10 @@ static int append_u64(struct buf *out, uint64_t v)
 	return buf_append(out, tmp + i, sizeof(tmp) - i);
 }
 
-static int respond(struct buf *out, int status, const char *body, int head_only, enum conn conn)
+static int respond_n(struct buf *out, int status, const char *body, size_t blen, int head_only,
+		     enum conn conn)
 {
 	char line[64];
-	size_t blen = strlen(body);
 	const char *text = status_text(status);
 	size_t n = 0;
 	memcpy(line, "HTTP/1.1 ", 9);
@@ -193,6 +208,11 @@ static int respond(struct buf *out, int status, const char *body, int head_only,
 	if (!head_only)
 		r = r ? r : buf_append(out, body, blen);
 	return r;
+}
+
+static int respond(struct buf *out, int status, const char *body, int head_only, enum conn conn)
+{
+	return respond_n(out, status, body, strlen(body), head_only, conn);
 }
 
 /* ---- character classes (RFC 9110 5.6.2, 5.5) ------------------------------------ */
@@ -427,7 +447,22 @@ static void on_head(struct http *h, const char *in)
 	const char *qm = memchr(t, '?', tlen);
 	size_t plen = qm ? (size_t)(qm - t) : tlen;
 
-	if (m->method == M_OTHER) {
+	if (plen >= 5 && !memcmp(t, "/api/", 5)) {
+		const char *nm = t + 5;
+		size_t nl = plen - 5, k = 0;
+		while (k < nl && ((nm[k] >= 'a' && nm[k] <= 'z') || (nm[k] >= '0' && nm[k] <= '9') ||
+				  nm[k] == '_' || nm[k] == '-'))
+			k++;
+		if (m->method == M_OTHER)
+			m->route = R_BAD_METHOD;
+		else if (!nl || k < nl || nl > HTTP_FN_NAME_MAX)
+			m->route = R_BAD_API;
+		else {
+			m->route = R_API;
+			memcpy(m->fn, nm, nl);
+			m->fn[nl] = 0;
+		}
+	} else if (m->method == M_OTHER || m->method == M_POST) {
 		m->route = R_BAD_METHOD;
 	} else if (plen == 1 && t[0] == '/') {
 		m->route = R_ROOT;
@@ -461,6 +496,25 @@ static ssize_t http_fail(struct http *h, struct buf *out, int *flags, int status
 	return PROTO_ERROR;
 }
 
+/* /api/NAME: the built-in hello, or the server's fn_call on the body read */
+static int call_function(struct http *h, struct buf *out, int head_only, enum conn conn)
+{
+	struct http_msg *m = &h->m;
+	const struct proto_cfg *cfg = h->env ? h->env->cfg : NULL;
+	if (!strcmp(m->fn, "hello"))
+		return respond(out, 200, "hello\n", head_only, conn);
+	if (!cfg || !cfg->fn_call)
+		return respond(out, 404, "no such function (serve --functions DIR runs DIR/NAME)\n",
+			       head_only, conn);
+	struct buf res = BUF_INIT;
+	int st = cfg->fn_call(cfg, m->fn, buf_head(&h->fnbody), buf_used(&h->fnbody), &res);
+	buf_clear(&h->fnbody);
+	int r = respond_n(out, st, buf_used(&res) ? buf_head(&res) : "", buf_used(&res), head_only,
+			  conn);
+	buf_free(&res);
+	return r;
+}
+
 static ssize_t http_complete(struct http *h, size_t consumed, struct buf *out, int *flags)
 {
 	struct http_msg *m = &h->m;
@@ -491,6 +545,13 @@ static ssize_t http_complete(struct http *h, size_t consumed, struct buf *out, i
 		break;
 	case R_BAD_METHOD:
 		r = respond(out, 405, "method not allowed: use GET or HEAD\n", head_only, conn);
+		break;
+	case R_API:
+		r = call_function(h, out, head_only, conn);
+		break;
+	case R_BAD_API:
+		r = respond(out, 400, "bad function name: use /api/NAME with NAME of [a-z0-9_-], at "
+				      "most 64\n", head_only, conn);
 		break;
 	default:
 		r = respond(out, 400, m->query_err, head_only, conn);
@@ -552,6 +613,8 @@ static ssize_t http_feed(void *state, const char *in, size_t len, struct buf *ou
 					m->method = M_GET;
 				else if (i == 4 && !memcmp(in, "HEAD", 4))
 					m->method = M_HEAD;
+				else if (i == 4 && !memcmp(in, "POST", 4))
+					m->method = M_POST;
 				else
 					m->method = M_OTHER;
 				m->st = S_TARGET0;
@@ -703,6 +766,8 @@ static ssize_t http_feed(void *state, const char *in, size_t len, struct buf *ou
 		case S_BODY:
 		case S_CHUNK_DATA: {
 			uint64_t take = len - i < m->remaining ? len - i : m->remaining;
+			if (m->route == R_API && take && buf_append(&h->fnbody, in + i, take))
+				FAIL(413, "out of memory for the request body");
 			m->remaining -= take;
 			i += take;
 			if (m->remaining)
@@ -800,6 +865,12 @@ static int http_init(void *state, struct proto_env *env)
 	return 0;
 }
 
+static void http_fini(void *state)
+{
+	struct http *h = state;
+	buf_free(&h->fnbody);
+}
+
 /* A partial request: its head within the limits, plus (conservatively: bodies are consumed as
  * they arrive) a body up to max_body. */
 static size_t http_in_max_bytes(const struct proto_cfg *cfg)
@@ -813,10 +884,12 @@ static size_t http_in_max_bytes(const struct proto_cfg *cfg)
 
 const struct proto http_proto = {
 	.name = "http",
-	.summary = "HTTP/1.1 keep-alive and pipelining: GET / and /work?cpu_us=&mem=&stride=",
+	.summary = "HTTP/1.1 keep-alive and pipelining: GET / and /work?cpu_us=&mem=&stride=, "
+		   "/api/NAME functions",
 	.state_size = sizeof(struct http),
 	.init = http_init,
 	.feed = http_feed,
+	.fini = http_fini,
 	.in_max_bytes = http_in_max_bytes,
 	.caps = PROTO_CAP_HTTP1 | PROTO_CAP_PEER,
 };

@@ -76,6 +76,17 @@ struct proto_cfg {
 	 * (10 s, 1 GiB) */
 	uint64_t work_max_cpu_us;
 	uint64_t work_max_mem_bytes;
+	/* http: /api/NAME functions other than the built-in "hello" (NAME is [a-z0-9_-]{1,64}).
+	 * fn_call runs function NAME on the request body and returns the status to answer (200
+	 * with the output appended to body; 404: no such function; 502, 504: it failed, it ran too
+	 * long) with, for an error, a one-line reason in body. NULL: only hello (404 otherwise).
+	 * Set by whoever starts the server (serve --functions: the exec mechanics are core/fnexec);
+	 * it runs on the engine's thread that serves the connection, and may block it. */
+	int (*fn_call)(const struct proto_cfg *cfg, const char *name, const char *in, size_t inlen,
+		       struct buf *body);
+	const char *fn_dir;       /* for fn_call: the directory of the functions */
+	uint64_t fn_timeout_ns;   /* for fn_call: a run's time limit */
+	size_t fn_max_output;     /* for fn_call: a run's largest output */
 };
 
 #define PROTO_DEFAULT_MAX_ROOMS 1024

@@ -870,6 +870,88 @@ static void report_answers(const struct trials *t, int md, struct buf *out)
 	free(as);
 }
 
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* "System calls per request": per cell, the median over its ok trials of each name's calls per
+ * request (the record's syscalls.per_request), the largest first: the strace -c table. */
+static void md_syscalls(const struct trials *t, struct buf *out)
+{
+	int any = 0;
+	for (int r = 0; r < t->nrec && !any; r++)
+		any = t->rec[r].json && record_path(t->rec[r].json, "syscalls.per_request") != NULL;
+	if (!any)
+		return;
+	buf_appendf(out, "\n## System calls per request (the strace -c table, per cgroup; median "
+			 "over the ok trials)\n\n| cell | n | total | largest |\n|---|---|---|---|\n");
+	double *v = malloc(sizeof(double) * (size_t)(t->nrec + 1));
+	if (!v)
+		return;
+	for (int ci = 0; ci < t->ncells; ci++) {
+		const char *names[64];
+		double med[64];
+		int nn = 0, n = 0;
+		for (int r = 0; r < t->nrec; r++) {
+			json_t *pr;
+			if (t->rec_cell[r] != ci || !t->rec[r].ok || !t->rec[r].json ||
+			    !(pr = record_path(t->rec[r].json, "syscalls.per_request")))
+				continue;
+			n++;
+			const char *k;
+			json_t *x;
+			json_object_foreach(pr, k, x) {
+				int i;
+				for (i = 0; i < nn && strcmp(names[i], k); i++)
+					;
+				if (i == nn && nn < 64)
+					names[nn++] = k;
+			}
+		}
+		if (!n)
+			continue;
+		for (int i = 0; i < nn; i++) {
+			int m = 0;
+			for (int r = 0; r < t->nrec; r++) {
+				json_t *pr;
+				if (t->rec_cell[r] != ci || !t->rec[r].ok || !t->rec[r].json ||
+				    !(pr = record_path(t->rec[r].json, "syscalls.per_request")))
+					continue;
+				json_t *x = json_object_get(pr, names[i]);
+				v[m++] = json_is_number(x) ? json_number_value(x) : 0;
+			}
+			qsort(v, (size_t)m, sizeof *v, cmp_dbl);
+			med[i] = m % 2 ? v[m / 2] : (v[m / 2 - 1] + v[m / 2]) / 2;
+		}
+		int m = 0;
+		for (int r = 0; r < t->nrec; r++) {
+			double x;
+			if (t->rec_cell[r] == ci && t->rec[r].ok &&
+			    record_metric(&t->rec[r], RECORD_M_SYSCALLS_PER_REQUEST, &x))
+				v[m++] = x;
+		}
+		qsort(v, (size_t)m, sizeof *v, cmp_dbl);
+		buf_appendf(out, "| %s | %d | ", t->cells[ci].key, n);
+		if (m)
+			buf_appendf(out, "%.2f", m % 2 ? v[m / 2] : (v[m / 2 - 1] + v[m / 2]) / 2);
+		buf_appendf(out, " | ");
+		for (int k = 0; k < 6; k++) {
+			int best = -1;
+			for (int i = 0; i < nn; i++)
+				if (names[i] && med[i] > 0.005 && (best < 0 || med[i] > med[best]))
+					best = i;
+			if (best < 0)
+				break;
+			buf_appendf(out, "%s%s %.2f", k ? ", " : "", names[best], med[best]);
+			names[best] = NULL;
+		}
+		buf_appendf(out, " |\n");
+	}
+	free(v);
+}
+
 void report_md(const struct trials *t, struct buf *out)
 {
 	const char *name = env_str(t, "experiment.name", "experiment");
@@ -926,6 +1008,7 @@ void report_md(const struct trials *t, struct buf *out)
 				 "q3 + 1.5 IQR; flagged, kept in every figure):\n\n");
 		outlier_lines(t, out, "- ", "\n", 0);
 	}
+	md_syscalls(t, out);
 	md_flames(t, out);
 	timeline_md(t, out);
 	buf_appendf(out, "\nFigures are defined in docs/metrics.md (\"Experiment records\"); "

@@ -157,6 +157,45 @@ def restart(mode):
         t.log("%s: worker %d killed, now %s" % (mode, victim, now))
 
 
+def balance(how):
+    """Three connections A, B, C (round-robin: workers 0, 1, 0), then A and C close: worker 0
+    holds none, worker 1 one. The next connection D goes to worker 1 with rr (its turn) and to
+    worker 0 with least-conn (fewest open)."""
+    with t.Serve("gateway", "http", "--workers", "2", "--balance", how) as s:
+        workers = workers_of(s.pid)
+        assert len(workers) == 2, workers
+
+        def opened():
+            c = t.connect(s.addr)
+            c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert t.HttpReader(c).response()[0] == 200
+            w = holders(workers, server_socket_inode(s.port, c.getsockname()[1]))
+            assert len(w) == 1, w
+            return c, w[0]
+
+        a, wa = opened()
+        b, wb = opened()
+        c, wc = opened()
+        assert wa == wc != wb, "not round-robin at first: %s %s %s" % (wa, wb, wc)
+        a.close()
+        c.close()
+        time.sleep(0.3)  # the worker sees the EOFs and takes them off its count
+        d, wd = opened()
+        want = wb if how == "rr" else wa
+        assert wd == want, "--balance %s: D went to %d, want %d (A, C: %d; B: %d)" % (
+            how, wd, want, wa, wb)
+        b.close()
+        d.close()
+        t.log("--balance %s: A,C on %d, B on %d, then D on %d" % (how, wa, wb, wd))
+
+
+def bad_balance():
+    p = subprocess.run([t.CTXLAB, "serve", "--engine", "gateway", "--balance", "random",
+                        "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert "--balance" in p.stderr and "least-conn" in p.stderr, p.stderr
+
+
 def bad_handoff():
     p = subprocess.run([t.CTXLAB, "serve", "--engine", "gateway", "--handoff", "splice",
                         "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=10)
@@ -170,7 +209,9 @@ def main():
         t.skip("ctxlab binary %s not built" % t.CTXLAB)
     if "gateway" not in t.list_engines():
         t.skip("no gateway engine in this build")
-    tests = [("bad --handoff", bad_handoff)]
+    tests = [("bad --handoff", bad_handoff), ("bad --balance", bad_balance),
+             ("--balance rr", lambda: balance("rr")),
+             ("--balance least-conn", lambda: balance("least-conn"))]
     for m in MODES:
         tests += [("conformance --handoff %s" % m, lambda m=m: conformance(m)),
                   ("client fd location --handoff %s" % m, lambda m=m: fd_location(m)),

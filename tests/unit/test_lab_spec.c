@@ -299,6 +299,78 @@ static void test_matrix_product(void **state)
 	spec_release(&s);
 }
 
+/* issue 11: handoff and balance vary the gateway's cells only; function is every engine's */
+static void test_gateway_axes(void **state)
+{
+	(void)state;
+	struct spec_catalog gcat;
+	assert_int_equal(spec_catalog_parse(&gcat, "epoll sink echo http chat\n"
+						   "gateway sink echo http chat\n"), 2);
+	struct spec s;
+	char err[512] = "";
+	const char *text = "[experiment]\nrepeat = 1\nduration = 1s\nwarmup = 0s\n"
+			   "[server]\nengine = epoll gateway\nproto = http\ncpus = 1\n"
+			   "handoff = proxy fdpass\nbalance = rr least-conn\nfunctions = fn\n"
+			   "[load]\nconnections = 8\nfunction = hello echo\nrate = 1k/s closed\n"
+			   "keepalive = off\n";
+	if (spec_parse_text(&s, text, "g.ini", &gcat, 0, err, sizeof err))
+		fail_msg("%s", err);
+	struct spec_cell *c;
+	int n = spec_cells(&s, &c);
+	assert_int_equal(n, 2 * (2 + 2 * 2 * 2));
+	int closed = 0;
+	for (int i = 0; i < n; i++)
+		if (strstr(c[i].key, "rate=closed")) {
+			closed++;
+			assert_null(c[i].rate);
+			assert_true(c[i].rate_per_s == 0);
+		} else {
+			assert_true(c[i].rate_per_s == 1000);
+		}
+	assert_int_equal(closed, n / 2);
+	int epoll = 0, gw = 0;
+	for (int i = 0; i < n; i++) {
+		for (int j = i + 1; j < n; j++)
+			assert_string_not_equal(c[i].key, c[j].key);
+		if (!strcmp(c[i].engine, "epoll")) {
+			epoll++;
+			assert_null(strstr(c[i].key, "handoff"));
+			assert_null(strstr(c[i].key, "balance"));
+			assert_null(c[i].handoff);
+		} else {
+			gw++;
+			assert_non_null(c[i].handoff);
+			assert_non_null(c[i].balance);
+			assert_non_null(strstr(c[i].key, "handoff="));
+		}
+		assert_non_null(c[i].function);
+		assert_int_equal(c[i].no_keepalive, 1);
+	}
+	assert_int_equal(epoll, 4);
+	assert_int_equal(gw, 16);
+	assert_string_equal(spec_get(&s, "server", "functions")->v[0].text, "fn");
+	free(c);
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	spec_print_matrix(&s, f);
+	fclose(f);
+	assert_non_null(strstr(out, "matrix: 20 cells"));
+	free(out);
+	spec_release(&s);
+	const char *bad[] = {"handoff = splice\n", "balance = random\n"};
+	for (int i = 0; i < 2; i++) {
+		char t2[256];
+		snprintf(t2, sizeof t2, "[server]\nengine = gateway\nproto = http\n%s", bad[i]);
+		assert_int_equal(spec_parse_text(&s, t2, "b.ini", &gcat, 0, err, sizeof err), -1);
+		assert_non_null(strstr(err, i ? "least-conn" : "fdpass"));
+	}
+	assert_int_equal(spec_parse_text(&s, "[server]\nengine = epoll\nproto = http\n"
+					     "[load]\nfunction = ../x\n", "b.ini", &gcat, 0, err,
+					 sizeof err), -1);
+	assert_non_null(strstr(err, "bad function"));
+}
+
 static void test_profile_key(void **state)
 {
 	(void)state;
@@ -582,6 +654,7 @@ int main(void)
 		cmocka_unit_test(test_catalog),
 		cmocka_unit_test(test_profile_cells),
 		cmocka_unit_test(test_bundled_equal_files),
+		cmocka_unit_test(test_gateway_axes),
 		cmocka_unit_test(test_default_parses_leniently),
 		cmocka_unit_test(test_cpus_pruned),
 		cmocka_unit_test(test_matrix_product),

@@ -1,0 +1,141 @@
+#include "monitor/syscount.h"
+
+#include "core/tracefs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+const char *const syscount_names[] = {
+	"read",       "write",       "readv",      "writev",     "pread64",    "pwrite64",
+	"recvfrom",   "sendto",      "recvmsg",    "sendmsg",    "recvmmsg",   "sendmmsg",
+	"sendfile64", "splice",      "accept",     "accept4",    "connect",    "shutdown",
+	"close",      "socketpair",  "pipe2",      "epoll_wait", "epoll_pwait","epoll_pwait2",
+	"epoll_ctl",  "poll",        "ppoll",      "select",     "pselect6",   "io_uring_enter",
+	"futex",      "clone",       "clone3",     "execve",     "wait4",      "nanosleep",
+	"clock_nanosleep", "mmap",   "munmap",     "fcntl",      "ioctl",      "setsockopt",
+	"getsockopt", NULL,
+};
+
+static long open_one(long tp, int cg, int cpu)
+{
+	struct perf_event_attr a;
+	memset(&a, 0, sizeof a);
+	a.size = sizeof a;
+	a.type = PERF_TYPE_TRACEPOINT;
+	a.config = (uint64_t)tp;
+	return syscall(SYS_perf_event_open, &a, cg, cpu, -1,
+		       PERF_FLAG_FD_CLOEXEC | PERF_FLAG_PID_CGROUP);
+}
+
+void syscount_close(struct syscount *s)
+{
+	if (s->fds) {
+		for (int i = 0; i < s->ncpu * (s->n + 1); i++)
+			if (s->fds[i] >= 0)
+				close(s->fds[i]);
+		free(s->fds);
+	}
+	memset(s, 0, sizeof *s);
+}
+
+static int read_all(struct syscount *s, uint64_t *v)
+{
+	int rows = s->n + 1;
+	memset(v, 0, sizeof(uint64_t) * (size_t)rows);
+	for (int c = 0; c < s->ncpu; c++)
+		for (int k = 0; k < rows; k++) {
+			int fd = s->fds[c * rows + k];
+			uint64_t x;
+			if (fd < 0)
+				continue;
+			if (read(fd, &x, sizeof x) != (ssize_t)sizeof x)
+				return -EIO;
+			v[k] += x;
+		}
+	return 0;
+}
+
+int syscount_open(struct syscount *s, const char *cgdir, char *reason, size_t len)
+{
+	memset(s, 0, sizeof *s);
+	char why[256];
+	long tp[SYSCOUNT_MAX];
+	tp[0] = tracefs_event_id("raw_syscalls/sys_enter", why, sizeof why);
+	if (tp[0] < 0) {
+		snprintf(reason, len, "no syscall tracepoints: %s", why);
+		return (int)tp[0];
+	}
+	s->name[0] = "total";
+	for (int i = 0; syscount_names[i] && s->n + 1 < SYSCOUNT_MAX; i++) {
+		char ev[80];
+		snprintf(ev, sizeof ev, "syscalls/sys_enter_%s", syscount_names[i]);
+		long id = tracefs_event_id(ev, NULL, 0);
+		if (id < 0)
+			continue; /* not on this kernel or architecture */
+		s->n++;
+		s->name[s->n] = syscount_names[i];
+		tp[s->n] = id;
+	}
+	int cg = open(cgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cg < 0) {
+		int e = errno;
+		snprintf(reason, len, "cannot open the cgroup '%.200s': %s", cgdir, strerror(e));
+		return -e;
+	}
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	s->ncpu = ncpu < 1 ? 1 : (int)ncpu;
+	int rows = s->n + 1;
+	s->fds = malloc(sizeof(int) * (size_t)(s->ncpu * rows));
+	if (!s->fds) {
+		close(cg);
+		snprintf(reason, len, "out of memory");
+		return -ENOMEM;
+	}
+	int opened = 0, err = 0;
+	for (int c = 0; c < s->ncpu; c++)
+		for (int k = 0; k < rows; k++) {
+			long fd = open_one(tp[k], cg, c);
+			s->fds[c * rows + k] = fd < 0 ? -1 : (int)fd;
+			if (fd >= 0)
+				opened++;
+			else if (errno != ENODEV && !err) /* ENODEV: an offline CPU */
+				err = errno;
+		}
+	close(cg);
+	if (err || !opened) {
+		err = err ? err : ENODEV;
+		snprintf(reason, len, "cannot open per-cgroup tracepoint counters: %s%s", strerror(err),
+			 err == EACCES || err == EPERM ? " (needs root, or kernel.perf_event_paranoid "
+							 "<= 0)" : err == EMFILE ? " (raise ulimit -n)" : "");
+		syscount_close(s);
+		return -err;
+	}
+	if (read_all(s, s->base) < 0) {
+		snprintf(reason, len, "cannot read the tracepoint counters");
+		syscount_close(s);
+		return -EIO;
+	}
+	return 0;
+}
+
+int syscount_read(struct syscount *s, uint64_t *counts)
+{
+	uint64_t v[SYSCOUNT_MAX];
+	int r = read_all(s, v);
+	if (r < 0)
+		return r;
+	for (int k = 0; k <= s->n; k++)
+		counts[k] = v[k] >= s->base[k] ? v[k] - s->base[k] : 0;
+	return 0;
+}
+
+int syscount_rebase(struct syscount *s)
+{
+	return read_all(s, s->base);
+}
