@@ -23,6 +23,7 @@
 #include "core/spawn.h"
 #include "core/units.h"
 #include "profile/symbols.h"
+#include "profile/unwind.h"
 
 #define ONCPU_PAGES 64
 #define OFFCPU_PAGES 128
@@ -39,7 +40,16 @@ struct raw {
 	uint64_t period;
 	uint32_t nr;
 	uint32_t kind;
+	uint32_t uw;  /* UW_* */
+	uint32_t pad;
 };
+
+/* How a raw sample's user part was obtained (struct raw.uw) */
+#define UW_DWARF 1u     /* unwound from the stack copy */
+#define UW_FP 2u        /* the kernel's frame-pointer chain */
+#define UW_TRUNC 4u     /* DWARF: the copy was too small */
+#define UW_FAIL 8u      /* DWARF: a frame could not be unwound */
+#define MAX_UFRAMES 127
 
 struct swin {
 	uint32_t tid;
@@ -84,6 +94,9 @@ struct prof {
 	size_t nsnaps, capsnaps;
 	struct pident *pids;
 	size_t npids, nslots;
+	struct symbols *sy;     /* for unwinding while draining, then symbolizing */
+	int want_stack;         /* samples carry user regs and a stack copy */
+	uint64_t chain[2 * MAX_UFRAMES + 8]; /* a sample's callchain with the unwound user part */
 	unsigned char rec[65536 + 8];
 };
 
@@ -121,6 +134,36 @@ static void attach_delay(void)
 		clock_sleep_ns((uint64_t)ms * NS_PER_MS);
 }
 
+static uint32_t stack_bytes(const struct profile_opts *o)
+{
+	return o->stack_size ? o->stack_size : UNWIND_STACK_DEFAULT;
+}
+
+/* Ring pages per CPU: room for about 64 samples with their stack copies. */
+static int ring_pages(const struct profile_opts *o, int base)
+{
+	if (o->call_graph == PROFILE_CG_FP)
+		return base;
+	int pages = base;
+	while (pages < 1024 && (uint64_t)pages * 4096 < (uint64_t)stack_bytes(o) * 64)
+		pages *= 2;
+	return pages;
+}
+
+/* DWARF/auto: user registers and a copy of the user stack with every sample. */
+static void attr_stack(struct perf_event_attr *a, const struct profile_opts *o)
+{
+	if (o->call_graph == PROFILE_CG_FP)
+		return;
+	a->sample_type |= PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER;
+	a->sample_regs_user = UNWIND_REGS_MASK;
+	a->sample_stack_user = stack_bytes(o);
+	if (o->call_graph == PROFILE_CG_DWARF)
+		a->exclude_callchain_user = 1; /* the kernel's walk would be thrown away */
+	a->wakeup_watermark = (uint32_t)ring_pages(o, a->type == PERF_TYPE_TRACEPOINT ?
+						   OFFCPU_PAGES : ONCPU_PAGES) * 4096 / 4;
+}
+
 static void attr_sampling(struct perf_event_attr *a, const struct profile_opts *o, int hz)
 {
 	memset(a, 0, sizeof(*a));
@@ -149,6 +192,7 @@ static void attr_sampling(struct perf_event_attr *a, const struct profile_opts *
 	a->sample_max_stack = 127;
 	a->watermark = 1;
 	a->wakeup_watermark = ONCPU_PAGES * 4096 / 4;
+	attr_stack(a, o);
 }
 
 static void attr_offcpu(struct perf_event_attr *a, const struct profile_opts *o, int tp)
@@ -167,6 +211,7 @@ static void attr_offcpu(struct perf_event_attr *a, const struct profile_opts *o,
 	a->sample_max_stack = 127;
 	a->watermark = 1;
 	a->wakeup_watermark = OFFCPU_PAGES * 4096 / 4;
+	attr_stack(a, o);
 }
 
 int profile_event_supported(enum profile_event ev, char *reason, size_t len)
@@ -587,6 +632,53 @@ static void inherit_image(struct prof *p, pid_t child, pid_t parent)
 
 /* ---- reading records --------------------------------------------------------------- */
 
+/* The user part of a sample with a stack copy (DWARF/auto): replaces the frame-pointer part
+ * of the callchain q[0..nr) in p->chain by the frames unwound from regs and stack (or keeps
+ * it, in auto mode, where every frame lies in a module built with frame pointers). Returns
+ * the new chain's length; *uw says how. */
+static uint64_t user_part(struct prof *p, const struct snap *sn, uint32_t tid,
+			  const unsigned char *q, uint64_t nr, const uint64_t *regs,
+			  const unsigned char *stack, uint64_t dyn, int full, uint32_t *uw)
+{
+	uint64_t k = 0, ufirst = nr;
+	for (uint64_t i = 0; i < nr; i++) {
+		uint64_t v;
+		memcpy(&v, q + i * 8, 8);
+		if (v == (uint64_t)PERF_CONTEXT_USER) {
+			ufirst = i;
+			break;
+		}
+	}
+	for (k = 0; k < ufirst && k < MAX_UFRAMES + 2; k++)
+		memcpy(&p->chain[k], q + k * 8, 8);
+	if (p->o->call_graph == PROFILE_CG_AUTO && ufirst + 1 < nr && sn->maps) {
+		int fp = 1;
+		for (uint64_t i = ufirst + 1; i < nr && fp; i++) {
+			uint64_t v;
+			memcpy(&v, q + i * 8, 8);
+			fp = v < (uint64_t)PERF_CONTEXT_MAX &&
+			     unwind_module_has_fp(p->sy, sn->maps, v) == 1;
+		}
+		if (fp) {
+			for (uint64_t i = ufirst; i < nr && k < sizeof p->chain / 8; i++)
+				memcpy(&p->chain[k++], q + i * 8, 8);
+			*uw = UW_FP;
+			return k;
+		}
+	}
+	if (!regs || !sn->maps) { /* a kernel thread, or an image we could not read */
+		*uw = regs ? UW_DWARF | UW_FAIL : 0;
+		return k;
+	}
+	struct unwind_input in = {regs, stack, (size_t)dyn, full};
+	enum unwind_status st;
+	p->chain[k++] = (uint64_t)PERF_CONTEXT_USER;
+	int n = unwind_user(p->sy, sn->maps, (pid_t)tid, &in, &p->chain[k], MAX_UFRAMES, &st);
+	k += (uint64_t)n;
+	*uw = UW_DWARF | (st == UNWIND_TRUNCATED ? UW_TRUNC : st == UNWIND_FAILED ? UW_FAIL : 0);
+	return k;
+}
+
 static void store_sample(struct prof *p, int kind, const unsigned char *q, const unsigned char *end)
 {
 	uint64_t period = 0;
@@ -615,13 +707,46 @@ static void store_sample(struct prof *p, int kind, const unsigned char *q, const
 	q += 8;
 	if (nr > (uint64_t)(end - q) / 8)
 		return;
-	if (p->raw_full || buf_used(&p->raw) + sizeof(struct raw) + nr * 8 > RAW_MAX_BYTES) {
+	const unsigned char *chain = q;
+	uint64_t regs[UNWIND_NREGS], dyn = 0, size = 0;
+	const unsigned char *stack = NULL;
+	int have_regs = 0;
+	if (p->want_stack) { /* REGS_USER: abi, regs; STACK_USER: size, data, dyn_size */
+		const unsigned char *r = q + nr * 8;
+		uint64_t abi;
+		if (end - r < 8)
+			return;
+		memcpy(&abi, r, 8);
+		r += 8;
+		if (abi != PERF_SAMPLE_REGS_ABI_NONE) {
+			if ((size_t)(end - r) < sizeof regs)
+				return;
+			memcpy(regs, r, sizeof regs);
+			r += sizeof regs;
+			have_regs = abi == PERF_SAMPLE_REGS_ABI_64;
+		}
+		if (end - r < 8)
+			return;
+		memcpy(&size, r, 8);
+		r += 8;
+		if (size) {
+			if ((uint64_t)(end - r) < size + 8)
+				return;
+			stack = r;
+			memcpy(&dyn, r + size, 8);
+			if (dyn > size)
+				dyn = size;
+		}
+	}
+	if (p->raw_full || buf_used(&p->raw) + sizeof(struct raw) + sizeof p->chain > RAW_MAX_BYTES) {
 		p->raw_full = 1;
 		p->res->lost++;
 		return;
 	}
 	uint64_t uip = 0;
-	for (uint64_t i = 0; i + 1 < nr; i++) {
+	if (have_regs)
+		uip = regs[8]; /* P_IP's slot */
+	for (uint64_t i = 0; !uip && i + 1 < nr; i++) {
 		uint64_t v;
 		memcpy(&v, q + i * 8, 8);
 		if (v == (uint64_t)PERF_CONTEXT_USER) {
@@ -632,11 +757,17 @@ static void store_sample(struct prof *p, int kind, const unsigned char *q, const
 	int s = snap_for(p, (pid_t)pid, uip);
 	if (s < 0)
 		return;
-	struct raw r = {(uint32_t)s, tid, time, period, (uint32_t)nr, (uint32_t)kind};
+	uint32_t uw = nr ? UW_FP : 0;
+	if (p->want_stack) {
+		nr = user_part(p, &p->snaps[s], tid, chain, nr, have_regs ? regs : NULL, stack, dyn,
+			       size && dyn == size, &uw);
+		chain = (const unsigned char *)p->chain;
+	}
+	struct raw r = {(uint32_t)s, tid, time, period, (uint32_t)nr, (uint32_t)kind, uw, 0};
 	if (buf_reserve(&p->raw, sizeof r + nr * 8))
 		return;
 	buf_append(&p->raw, &r, sizeof r);
-	buf_append(&p->raw, q, nr * 8);
+	buf_append(&p->raw, chain, nr * 8);
 }
 
 static void handle(struct prof *p, int kind, const unsigned char *rec, size_t len)
@@ -765,10 +896,35 @@ struct frame_ref {
 	int kernel, exact;
 };
 
+/* Whether a function is where a thread's stack begins (the unwinding reached its root). */
+static int is_stack_root(const char *fn)
+{
+	static const char *const roots[] = {"_start", "__libc_start_main", "__libc_start_call_main",
+					    "main", "clone", "clone3", "__clone", "__clone3",
+					    "start_thread", "__GI___clone", "__GI___clone3",
+					    "__libc_start_main_impl", NULL};
+	for (int i = 0; roots[i]; i++)
+		if (!strcmp(fn, roots[i]))
+			return 1;
+	return 0;
+}
+
+/* The outermost user frame of the sample fold_sample last folded: set by fold_sample. */
+struct outer {
+	int has_user;
+	int root;
+	uint64_t addr;
+};
+
 /* Builds "comm;user outermost..;user leaf;kernel outermost..;kernel leaf" for one sample. */
 static int fold_sample(struct prof *p, struct symbols *sy, const struct raw *r,
-		       const uint64_t *ips, struct buf *out, struct frame_ref *fr)
+		       const uint64_t *ips, struct buf *out, struct frame_ref *fr,
+		       struct outer *ot)
 {
+	struct outer dummy;
+	if (!ot)
+		ot = &dummy;
+	memset(ot, 0, sizeof *ot);
 	const struct snap *s = &p->snaps[r->snap];
 	buf_clear(out);
 	folded_append_frame(out, s->comm); /* comm is the task's to choose: ';', '\n'... */
@@ -792,7 +948,13 @@ static int fold_sample(struct prof *p, struct symbols *sy, const struct raw *r,
 			continue;
 		char tmp[300];
 		uint64_t a = fr[i].exact ? fr[i].addr : fr[i].addr - 1;
-		append_frame(out, symbols_user(sy, s->maps, a, tmp, sizeof tmp), 0);
+		const char *name = symbols_user(sy, s->maps, a, tmp, sizeof tmp);
+		if (!ot->has_user) {
+			ot->has_user = 1;
+			ot->root = is_stack_root(name);
+			ot->addr = a;
+		}
+		append_frame(out, name, 0);
 	}
 	for (int i = n - 1; i >= 0; i--) {
 		if (!fr[i].kernel)
@@ -823,10 +985,55 @@ static int cmp_offev(const void *a, const void *b)
 	return (x->raw_off == SIZE_MAX) - (y->raw_off == SIZE_MAX);
 }
 
+struct worst {
+	char name[64];
+	uint64_t n;
+};
+#define NWORST 32
+
+/* Counts one on-CPU sample in res->unwind (profile.h) */
+static void quality_add(struct prof *p, const struct raw *r, const struct outer *ot,
+			struct worst *w, int *nw)
+{
+	struct profile_unwind *u = &p->res->unwind;
+	if (!ot->has_user)
+		return;
+	u->user_stacks++;
+	u->by_dwarf += !!(r->uw & UW_DWARF);
+	u->by_fp += !!(r->uw & UW_FP);
+	if (ot->root) {
+		u->complete++;
+		return;
+	}
+	if (r->uw & UW_TRUNC)
+		u->truncated++;
+	else
+		u->unresolved++;
+	char mod[64];
+	if (!symbols_module_of(p->snaps[r->snap].maps, ot->addr, mod, sizeof mod))
+		snprintf(mod, sizeof mod, "[unknown]");
+	int i = 0;
+	while (i < *nw && strcmp(w[i].name, mod))
+		i++;
+	if (i == *nw) {
+		if (*nw == NWORST)
+			return;
+		snprintf(w[i].name, sizeof w[i].name, "%s", mod);
+		w[i].n = 0;
+		(*nw)++;
+	}
+	if (++w[i].n > u->worst_count) {
+		u->worst_count = w[i].n;
+		snprintf(u->worst, sizeof u->worst, "%s", w[i].name);
+	}
+}
+
 static int symbolize(struct prof *p)
 {
 	struct profile_result *res = p->res;
-	struct symbols *sy = symbols_new();
+	struct symbols *sy = p->sy;
+	struct worst worst[NWORST];
+	int nworst = 0;
 	struct buf line = BUF_INIT;
 	struct frame_ref *fr = malloc(256 * sizeof(*fr));
 	struct offev *ev = NULL;
@@ -842,7 +1049,9 @@ static int symbolize(struct prof *p)
 		size_t roff = off;
 		off += sizeof r + (size_t)r.nr * 8;
 		if (r.kind == KIND_ON) {
-			res->kernel_stacks |= fold_sample(p, sy, &r, ips, &line, fr);
+			struct outer ot;
+			res->kernel_stacks |= fold_sample(p, sy, &r, ips, &line, fr, &ot);
+			quality_add(p, &r, &ot, worst, &nworst);
 			if (folded_add(&res->on_cpu, buf_head(&line), buf_used(&line), 1, r.period))
 				goto out;
 			res->samples++;
@@ -889,7 +1098,7 @@ static int symbolize(struct prof *p)
 			memcpy(&r, p->raw.data + ev[pending].raw_off, sizeof r);
 			const uint64_t *ips = (const uint64_t *)(void *)(p->raw.data +
 									 ev[pending].raw_off + sizeof r);
-			fold_sample(p, sy, &r, ips, &line, fr);
+			fold_sample(p, sy, &r, ips, &line, fr, NULL);
 			if (folded_add(&res->off_cpu, buf_head(&line), buf_used(&line),
 				       (dt + 500) / 1000, dt))
 				goto out;
@@ -903,12 +1112,18 @@ static int symbolize(struct prof *p)
 	for (size_t i = 0; i < p->nslots; i++)
 		procs += p->pids[i].pid > 0 && p->pids[i].sampled; /* not -1: "[exiting]" */
 	res->processes_seen = procs;
+	const char *nosym[16];
+	int nn = symbols_unresolved_modules(sy, nosym, 16);
+	for (int i = 0; i < nn; i++) {
+		size_t l = strlen(res->unwind.nosym);
+		snprintf(res->unwind.nosym + l, sizeof res->unwind.nosym - l, "%s%s", i ? ", " : "",
+			 nosym[i]);
+	}
 	rc = 0;
 out:
 	free(ev);
 	free(fr);
 	buf_free(&line);
-	symbols_free(sy);
 	return rc;
 }
 
@@ -998,7 +1213,8 @@ static int attach_one(struct prof *p, struct attach_ctx *ac, pid_t target, char 
 	const struct profile_opts *o = p->o;
 	struct profile_result *res = p->res;
 	for (int c = 0; c < p->ncpu; c++) {
-		int e = open_into(p, &ac->on, target, p->cpus[c], &p->on[c], ONCPU_PAGES);
+		int e = open_into(p, &ac->on, target, p->cpus[c], &p->on[c],
+				  ring_pages(o, ONCPU_PAGES));
 		if (e == -ESRCH && !o->cgroup)
 			return 0;
 		if ((e == -EACCES || e == -EPERM) && ac->first && !ac->eff.user_only && !o->cgroup) {
@@ -1009,7 +1225,8 @@ static int attach_one(struct prof *p, struct attach_ctx *ac, pid_t target, char 
 			attr_sampling(&ac->on, &ac->eff, ac->hz);
 			if (ac->tp >= 0)
 				attr_offcpu(&ac->off, &ac->eff, ac->tp);
-			e = open_into(p, &ac->on, target, p->cpus[c], &p->on[c], ONCPU_PAGES);
+			e = open_into(p, &ac->on, target, p->cpus[c], &p->on[c],
+				      ring_pages(o, ONCPU_PAGES));
 			if (!e)
 				add_note(res, "kernel stacks left out: kernel profiling not "
 					 "permitted (kernel.perf_event_paranoid=%d; run as root for "
@@ -1023,7 +1240,8 @@ static int attach_one(struct prof *p, struct attach_ctx *ac, pid_t target, char 
 		ac->first = 0;
 		if (ac->tp < 0)
 			continue;
-		e = open_into(p, &ac->off, target, p->cpus[c], &p->off[c], OFFCPU_PAGES);
+		e = open_into(p, &ac->off, target, p->cpus[c], &p->off[c],
+			      ring_pages(o, OFFCPU_PAGES));
 		if (e == -ESRCH && !o->cgroup)
 			return 0;
 		if (e) {
@@ -1089,6 +1307,7 @@ int profile_run(const struct profile_opts *o, struct profile_result *res, char *
 		size_t errlen)
 {
 	struct prof p = {.o = o, .res = res, .cgfd = -1};
+	p.want_stack = o->call_graph != PROFILE_CG_FP;
 	pid_t *tids = NULL;
 	int ntids = 0, rc = 0;
 	memset(res, 0, sizeof(*res));
@@ -1132,6 +1351,17 @@ int profile_run(const struct profile_opts *o, struct profile_result *res, char *
 		}
 	}
 	raise_nofile();
+	if (o->stack_size % 8 || o->stack_size > UNWIND_STACK_MAX) {
+		errbuf(err, errlen, "stack copy size %u: a multiple of 8 up to %u bytes",
+		       o->stack_size, UNWIND_STACK_MAX);
+		rc = -EINVAL;
+		goto out;
+	}
+	p.sy = symbols_new();
+	if (!p.sy) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	p.ncpu = online_cpus(&p.cpus);
 	if (p.ncpu <= 0) {
 		rc = p.ncpu < 0 ? p.ncpu : -ENODEV;
@@ -1246,6 +1476,8 @@ out:
 		free(p.snaps[i].maps);
 	free(p.snaps);
 	free(p.pids);
+	unwind_release();
+	symbols_free(p.sy);
 	symbols_files_release(); /* the mapped files the snapshots opened */
 	if (rc) {
 		folded_release(&res->on_cpu);

@@ -21,9 +21,13 @@ struct image {
 	Dwfl *dwfl; /* NULL when reporting failed */
 };
 
+#define MAX_NOSYM 32
+
 struct symbols {
 	struct image *img;
 	size_t nimg, capimg;
+	char *nosym[MAX_NOSYM]; /* binaries with an address and no symbol for it */
+	int nnosym;
 	struct ksym *ks;
 	size_t nks;
 	int ks_loaded, ks_hidden;
@@ -197,6 +201,8 @@ void symbols_free(struct symbols *s)
 		free(s->img[i].maps);
 	}
 	free(s->img);
+	for (int i = 0; i < s->nnosym; i++)
+		free(s->nosym[i]);
 	for (size_t i = 0; i < s->nks; i++)
 		free(s->ks[i].name);
 	free(s->ks);
@@ -391,9 +397,53 @@ const char *symbols_user(struct symbols *s, const char *maps, uint64_t addr, cha
 	uint64_t off;
 	if (maps && maps_module(maps, addr, mod, sizeof mod, &off)) {
 		snprintf(buf, len, "%s+0x%" PRIx64, mod, off);
+		int known = mod[0] == '[' || !strncmp(mod, "memfd:", 6); /* [heap], [stack]... */
+		for (int i = 0; !known && i < s->nnosym; i++)
+			known = !strcmp(s->nosym[i], mod);
+		if (!known && s->nnosym < MAX_NOSYM && (s->nosym[s->nnosym] = strdup(mod)))
+			s->nnosym++;
 		return buf;
 	}
 	return "[unknown]";
+}
+
+int symbols_module_of(const char *maps, uint64_t addr, char *name, size_t len)
+{
+	uint64_t off;
+	if (!maps)
+		return 0;
+	if (!strncmp(maps, FOREIGN_TAG, strlen(FOREIGN_TAG)))
+		maps += strlen(FOREIGN_TAG);
+	return maps_module(maps, addr, name, len, &off);
+}
+
+int symbols_unresolved_modules(struct symbols *s, const char **names, int max)
+{
+	int n = 0;
+	for (int i = 0; i < s->nnosym && n < max; i++)
+		names[n++] = s->nosym[i];
+	return n;
+}
+
+struct Dwfl *symbols_dwfl(struct symbols *s, const char *maps)
+{
+	struct image *im = maps ? image_get(s, maps) : NULL;
+	return im ? im->dwfl : NULL;
+}
+
+int symbols_srcline(struct symbols *s, const char *maps, uint64_t addr, const char **file,
+		    int *line)
+{
+	struct image *im = maps ? image_get(s, maps) : NULL;
+	Dwfl_Module *mod = im && im->dwfl ? dwfl_addrmodule(im->dwfl, addr) : NULL;
+	Dwfl_Line *l = mod ? dwfl_module_getsrc(mod, addr) : NULL;
+	int ln = 0;
+	const char *f = l ? dwfl_lineinfo(l, NULL, &ln, NULL, NULL, NULL) : NULL;
+	if (!f || ln <= 0)
+		return 0;
+	*file = f;
+	*line = ln;
+	return 1;
 }
 
 static int cmp_ksym(const void *a, const void *b)
