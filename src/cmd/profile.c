@@ -122,8 +122,9 @@ static void unwind_line(const struct profile_unwind *u, char *b, size_t len)
 
 static char unwind_text[256]; /* unwind_line of the run, for the outputs' metadata */
 
-/* The folded file: a '#' line with the unwind quality (folded_parse and flamegraph.pl skip
- * it), then the stacks. */
+/* The folded file: a '#' line with the unwind quality when there are user stacks
+ * (folded_parse and flamegraph.pl skip it; no sample still gives an empty file, which the
+ * lab's runner reads as such), then the stacks. */
 static int put_folded(FILE *f, const void *arg)
 {
 	if (unwind_text[0])
@@ -147,8 +148,8 @@ static int write_pprof(const char *dir, const struct profile_result *res, int of
 {
 	char path[4096], comment[512];
 	snprintf(path, sizeof path, "%s/profile.pb.gz", dir);
-	snprintf(comment, sizeof comment, "ctxlab profile: %s at %llu Hz; %s", event,
-		 (unsigned long long)hz, unwind_text);
+	snprintf(comment, sizeof comment, "ctxlab profile: %s at %llu Hz%s%s", event,
+		 (unsigned long long)hz, unwind_text[0] ? "; " : "", unwind_text);
 	struct pprof_desc d = {
 		.nvalues = off_cpu ? 3 : 2,
 		.type = {"samples", "cpu", "offcpu"},
@@ -442,7 +443,8 @@ static int cmd_profile(int argc, char **argv)
 		     "lower -F", (unsigned long long)res.lost);
 
 	const struct profile_unwind *u = &res.unwind;
-	unwind_line(u, unwind_text, sizeof unwind_text);
+	if (u->user_stacks)
+		unwind_line(u, unwind_text, sizeof unwind_text);
 	if (u->user_stacks && (u->truncated + u->unresolved) * 10 > u->user_stacks) {
 		char todo[256];
 		if (u->truncated * 2 > u->truncated + u->unresolved)
@@ -462,8 +464,8 @@ static int cmd_profile(int argc, char **argv)
 		     u->worst, (unsigned long long)u->worst_count, todo);
 	}
 	if (u->nosym[0])
-		warn("no symbols for: %s (install their -dbgsym packages, or set DEBUGINFOD_URLS)",
-		     u->nosym);
+		warn("addresses without a symbol in: %s (shown as FILE+0xOFFSET; install their "
+		     "-dbgsym packages, or set DEBUGINFOD_URLS)", u->nosym);
 
 	int rc = 0;
 	folded_sort(&res.on_cpu);

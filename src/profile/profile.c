@@ -632,6 +632,19 @@ static void inherit_image(struct prof *p, pid_t child, pid_t parent)
 
 /* ---- reading records --------------------------------------------------------------- */
 
+/* Whether a function is where a thread's stack begins (the unwinding reached its root). */
+static int is_stack_root(const char *fn)
+{
+	static const char *const roots[] = {"_start", "__libc_start_main", "__libc_start_call_main",
+					    "main", "clone", "clone3", "__clone", "__clone3",
+					    "start_thread", "__GI___clone", "__GI___clone3",
+					    "__libc_start_main_impl", NULL};
+	for (int i = 0; roots[i]; i++)
+		if (!strcmp(fn, roots[i]))
+			return 1;
+	return 0;
+}
+
 /* The user part of a sample with a stack copy (DWARF/auto): replaces the frame-pointer part
  * of the callchain q[0..nr) in p->chain by the frames unwound from regs and stack (or keeps
  * it, in auto mode, where every frame lies in a module built with frame pointers). Returns
@@ -652,15 +665,32 @@ static uint64_t user_part(struct prof *p, const struct snap *sn, uint32_t tid,
 	for (k = 0; k < ufirst && k < MAX_UFRAMES + 2; k++)
 		memcpy(&p->chain[k], q + k * 8, 8);
 	if (p->o->call_graph == PROFILE_CG_AUTO && ufirst + 1 < nr && sn->maps) {
-		int fp = 1;
+		/* The frame-pointer walk is right while every frame's function keeps a frame
+		 * record: each frame is read from its callee's record, so the first frame in a
+		 * module without frame pointers is still right, the ones above it are not --
+		 * accepted when it is a thread's start (libc's __libc_start_call_main,
+		 * start_thread calling fp-built code), else the copy is unwound. The leaf must
+		 * have set up its own record (its caller comes from it): unwind.h. */
+		uint64_t end = nr, leaf;
+		memcpy(&leaf, q + (ufirst + 1) * 8, 8);
+		int fp = unwind_leaf_has_frame(p->sy, sn->maps, leaf);
 		for (uint64_t i = ufirst + 1; i < nr && fp; i++) {
 			uint64_t v;
 			memcpy(&v, q + i * 8, 8);
-			fp = v < (uint64_t)PERF_CONTEXT_MAX &&
-			     unwind_module_has_fp(p->sy, sn->maps, v) == 1;
+			if (v >= (uint64_t)PERF_CONTEXT_MAX) {
+				fp = 0;
+				break;
+			}
+			if (unwind_module_has_fp(p->sy, sn->maps, v) == 1)
+				continue;
+			char tmp[300];
+			fp = i > ufirst + 1 &&
+			     is_stack_root(symbols_user(p->sy, sn->maps, v - 1, tmp, sizeof tmp));
+			end = i + 1;
+			break;
 		}
 		if (fp) {
-			for (uint64_t i = ufirst; i < nr && k < sizeof p->chain / 8; i++)
+			for (uint64_t i = ufirst; i < end && k < sizeof p->chain / 8; i++)
 				memcpy(&p->chain[k++], q + i * 8, 8);
 			*uw = UW_FP;
 			return k;
@@ -895,19 +925,6 @@ struct frame_ref {
 	uint64_t addr;
 	int kernel, exact;
 };
-
-/* Whether a function is where a thread's stack begins (the unwinding reached its root). */
-static int is_stack_root(const char *fn)
-{
-	static const char *const roots[] = {"_start", "__libc_start_main", "__libc_start_call_main",
-					    "main", "clone", "clone3", "__clone", "__clone3",
-					    "start_thread", "__GI___clone", "__GI___clone3",
-					    "__libc_start_main_impl", NULL};
-	for (int i = 0; roots[i]; i++)
-		if (!strcmp(fn, roots[i]))
-			return 1;
-	return 0;
-}
 
 /* The outermost user frame of the sample fold_sample last folded: set by fold_sample. */
 struct outer {

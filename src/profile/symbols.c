@@ -353,8 +353,11 @@ static int maps_module(const char *maps, uint64_t addr, char *name, size_t len, 
 		unsigned long long lo, hi, foff;
 		char perms[8];
 		int pos = 0;
+		const char *eol = strchr(p, '\n');
 		if (sscanf(p, "%llx-%llx %7s %llx %*s %*s %n", &lo, &hi, perms, &foff, &pos) >= 4 &&
 		    addr >= lo && addr < hi && pos > 0) {
+			if (eol && p + pos > eol)
+				return 0; /* no path: the blanks ran into the next line */
 			const char *path = p + pos, *nl = strchr(path, '\n');
 			size_t pl = nl ? (size_t)(nl - path) : strlen(path);
 			if (!pl)

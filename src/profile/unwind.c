@@ -122,9 +122,7 @@ static int frame_cb(Dwfl_Frame *state, void *arg)
 		return DWARF_CB_ABORT;
 	if (pc == 0 || f->n >= f->max)
 		return DWARF_CB_ABORT;
-	/* a frame that unwinds to itself (the same pc and no progress) loops forever */
-	if (f->n >= 2 && f->pcs[f->n - 1] == pc && f->pcs[f->n - 2] == pc)
-		return DWARF_CB_ABORT;
+	/* (the same pc twice is recursion, not a loop: the frame limit bounds a real loop) */
 	f->pcs[f->n++] = pc;
 	return DWARF_CB_OK;
 }
@@ -174,11 +172,20 @@ struct fp_verdict {
 static struct fp_verdict fpc[FP_CACHE];
 static int nfpc;
 
-static int has_fp_prologue(const unsigned char *b)
+/* The offset just past `mov %rsp,%rbp` of a `push %rbp` ... `mov %rsp,%rbp` prologue in the
+ * first len bytes of a function (compilers shrink-wrap: a test and an early return may come
+ * first, and an instruction or two between the push and the mov), or 0 when there is none. */
+static size_t fp_prologue_end(const unsigned char *b, size_t len)
 {
-	if (b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && b[3] == 0xfa) /* endbr64 */
-		b += 4;
-	return b[0] == 0x55 && b[1] == 0x48 && (b[2] == 0x89 && b[3] == 0xe5);
+	for (size_t i = 0; i + 4 <= len; i++) {
+		if (b[i] != 0x55)
+			continue;
+		for (size_t j = i + 1; j + 3 <= len && j <= i + 8; j++)
+			if (b[j] == 0x48 && b[j + 1] == 0x89 && b[j + 2] == 0xe5)
+				return j + 3;
+		return 0;
+	}
+	return 0;
 }
 
 static int judge_module(Dwfl *d, Dwfl_Module *mod)
@@ -196,11 +203,12 @@ static int judge_module(Dwfl *d, Dwfl_Module *mod)
 		if (!name || GELF_ST_TYPE(sym.st_info) != STT_FUNC || sym.st_size < 16 ||
 		    sym.st_shndx == SHN_UNDEF)
 			continue;
-		unsigned char b[8];
-		if (read_module(d, addr, b, sizeof b))
+		unsigned char b[32];
+		size_t n = sym.st_size < sizeof b ? sym.st_size : sizeof b;
+		if (read_module(d, addr, b, n))
 			continue;
 		funcs++;
-		fp += has_fp_prologue(b);
+		fp += fp_prologue_end(b, n) > 0;
 	}
 	if (funcs < 4)
 		return -1;
@@ -223,3 +231,21 @@ int unwind_module_has_fp(struct symbols *s, const char *maps, uint64_t addr)
 }
 
 void unwind_release(void) { nfpc = 0; }
+
+int unwind_leaf_has_frame(struct symbols *s, const char *maps, uint64_t ip)
+{
+	Dwfl *d = symbols_dwfl(s, maps);
+	Dwfl_Module *mod = d ? dwfl_addrmodule(d, ip) : NULL;
+	GElf_Off off;
+	GElf_Sym sym;
+	if (!mod || !dwfl_module_addrinfo(mod, ip, &off, &sym, NULL, NULL, NULL))
+		return 0;
+	unsigned char b[32], at;
+	size_t n = sym.st_size && sym.st_size < sizeof b ? sym.st_size : sizeof b;
+	if (read_module(d, ip - off, b, n) || read_module(d, ip, &at, 1))
+		return 0;
+	/* past push %rbp; mov %rsp,%rbp and not at a ret (after pop %rbp, or the early return
+	 * of a shrink-wrapped function, which has no record) */
+	size_t end = fp_prologue_end(b, n);
+	return end && off >= end && at != 0xc3;
+}

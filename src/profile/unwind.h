@@ -53,9 +53,14 @@ int unwind_user(struct symbols *s, const char *maps, pid_t pid, const struct unw
 
 /* Whether the module mapped at addr was built with frame pointers: 1 yes, 0 no, -1 unknown
  * (no module, no symbol table). Decided once per module from the prologues of up to 256 of
- * its functions (push %rbp; mov %rsp,%rbp, after an optional endbr64): yes when at least
- * half have it. */
+ * its functions (push %rbp ... mov %rsp,%rbp within their first 32 bytes: compilers shrink-wrap):
+ * yes when at least half have it. */
 int unwind_module_has_fp(struct symbols *s, const char *maps, uint64_t addr);
+/* Whether the function containing ip (a sampled leaf) has set up its frame record there:
+ * it starts with the frame-pointer prologue, ip is past it and not at a ret. Compilers leave
+ * the record out of small leaf functions even with -fno-omit-frame-pointer, and then the
+ * frame-pointer walk skips the leaf's caller. 1 yes, 0 no or unknown. */
+int unwind_leaf_has_frame(struct symbols *s, const char *maps, uint64_t ip);
 /* Forgets the verdicts (keyed by libdwfl modules): call before freeing the symbols. */
 void unwind_release(void);
 
