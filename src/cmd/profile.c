@@ -132,6 +132,72 @@ static int put_folded(FILE *f, const void *arg)
 	return folded_write(arg, f);
 }
 
+/* ---- the flame graph's file:line per function: its most sampled source line ---------- */
+
+struct where {
+	const char *func;
+	char at[160];
+	uint64_t n;
+};
+
+static struct where *wh;
+static size_t nwh;
+
+static int cmp_where(const void *a, const void *b)
+{
+	return strcmp(((const struct where *)a)->func, ((const struct where *)b)->func);
+}
+
+static void where_build(const struct profile_result *res, const struct folded *loc)
+{
+	uint64_t *cnt = calloc(res->nlocs ? res->nlocs : 1, sizeof(*cnt));
+	wh = calloc(res->nlocs ? res->nlocs : 1, sizeof(*wh));
+	if (!cnt || !wh) {
+		free(cnt);
+		free(wh);
+		wh = NULL;
+		return;
+	}
+	for (size_t i = 0; i < loc->n; i++) {
+		const char *p = strchr(loc->e[i].stack, ';'); /* after the root (comm) */
+		while (p) {
+			unsigned long long k = strtoull(p + 1, NULL, 10);
+			if (k < res->nlocs)
+				cnt[k] += loc->e[i].count;
+			p = strchr(p + 1, ';');
+		}
+	}
+	nwh = 0;
+	for (size_t k = 0; k < res->nlocs; k++) {
+		const struct pprof_loc *l = &res->locs[k];
+		if (!l->file || l->line <= 0 || !cnt[k])
+			continue;
+		size_t j = 0;
+		while (j < nwh && strcmp(wh[j].func, l->func)) /* few functions have lines */
+			j++;
+		if (j == nwh)
+			wh[nwh++] = (struct where){.func = l->func};
+		if (cnt[k] > wh[j].n) {
+			const char *base = strrchr(l->file, '/');
+			wh[j].n = cnt[k];
+			snprintf(wh[j].at, sizeof wh[j].at, "%s:%lld", base ? base + 1 : l->file,
+				 (long long)l->line);
+		}
+	}
+	free(cnt);
+	qsort(wh, nwh, sizeof(*wh), cmp_where);
+}
+
+static const char *where_of(const char *frame, void *arg)
+{
+	(void)arg;
+	if (!nwh)
+		return NULL;
+	struct where key = {.func = frame};
+	const struct where *w = bsearch(&key, wh, nwh, sizeof(*wh), cmp_where);
+	return w ? w->at : NULL;
+}
+
 struct svg_arg {
 	const struct folded *f;
 	struct flamesvg_opts o;
@@ -163,7 +229,9 @@ static int write_pprof(const char *dir, const struct profile_result *res, int of
 		.comment = comment,
 		.main_binary = binary,
 	};
-	const struct folded *sets[2] = {&res->on_cpu, &res->off_cpu};
+	struct pprof_loctab lt = {res->locs, res->nlocs, res->maps, res->nmaps};
+	d.loctab = &lt;
+	const struct folded *sets[2] = {&res->on_cpu_loc, &res->off_cpu_loc};
 	int vc[2] = {0, -1}, vn[2] = {1, 2};
 	struct buf b = BUF_INIT;
 	int r = pprof_encode(&d, sets, vc, vn, off_cpu ? 2 : 1, &b);
@@ -480,8 +548,9 @@ static int cmd_profile(int argc, char **argv)
 			 100.0 * (double)u->truncated / (double)(u->user_stacks ? u->user_stacks : 1),
 			 100.0 * (double)u->unresolved / (double)(u->user_stacks ? u->user_stacks : 1),
 			 call_graph);
+		where_build(&res, &res.on_cpu_loc);
 		struct svg_arg sa = {&res.on_cpu, {.title = title ? title : "CPU Flame Graph",
-						   .subtitle = sub}};
+						   .subtitle = sub, .where = where_of}};
 		rc |= write_file(outdir, "profile.folded", put_folded, &res.on_cpu);
 		if (res.samples)
 			rc |= write_file(outdir, "flame.svg", put_svg, &sa);
@@ -541,6 +610,7 @@ static int cmd_profile(int argc, char **argv)
 			       res.off_cpu_ok && res.off_cpu.total ? " offcpu.svg" : "");
 	}
 	profile_result_release(&res);
+	free(wh);
 	return rc ? 1 : 0;
 }
 

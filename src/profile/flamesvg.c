@@ -160,6 +160,7 @@ struct render {
 	double max_delta;
 	const char *unit;
 	uint64_t total;
+	const struct flamesvg_opts *o;
 };
 
 /* Length of the well-formed UTF-8 sequence at s that XML 1.0 allows (no surrogates,
@@ -278,6 +279,11 @@ static void frame(struct render *r, uint32_t i, double x, int depth)
 	xml_escape(o, nd->name, SIZE_MAX);
 	fputs("\"><title>", o);
 	xml_escape(o, nd->name, SIZE_MAX);
+	const char *at = r->o && r->o->where ? r->o->where(nd->name, r->o->where_arg) : NULL;
+	if (at) { /* the frame's source position, e.g. "ev.c:203" */
+		fputs(" at ", o);
+		xml_escape(o, at, SIZE_MAX);
+	}
 	double pct = r->total ? 100.0 * (double)nd->b / (double)r->total : 0;
 	if (r->diff) {
 		double d = (double)nd->b - nd->a;
@@ -413,7 +419,7 @@ static const char script[] =
 
 static int render(const struct tree *t, int diff, const struct flamesvg_opts *o, FILE *out)
 {
-	struct render r = {.t = t, .out = out, .diff = diff};
+	struct render r = {.t = t, .out = out, .diff = diff, .o = o};
 	int width = o && o->width_px > 0 ? o->width_px : 1200;
 	r.min_w = o && o->min_width_px > 0 ? o->min_width_px : 0.1;
 	r.unit = o && o->unit ? o->unit : "samples";

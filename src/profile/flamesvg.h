@@ -44,6 +44,10 @@ struct flamesvg_opts {
 	int width_px;          /* 0 = 1200 */
 	double min_width_px;   /* 0 = 0.1 */
 	int normalize;         /* diff only: scale A to B's total (1 recommended) */
+	/* the tooltip's source position of a frame ("file:line", shown after the name), or NULL
+	 * (none known); NULL = no positions */
+	const char *(*where)(const char *frame, void *arg);
+	void *where_arg;
 };
 
 int flamesvg_write(const struct folded *f, const struct flamesvg_opts *o, FILE *out);

@@ -95,6 +95,10 @@ struct prof {
 	struct pident *pids;
 	size_t npids, nslots;
 	struct symbols *sy;     /* for unwinding while draining, then symbolizing */
+	struct lockey *lk;      /* res->locs' index: (image, address, kernel) -> index + 1 */
+	size_t nlk;
+	const char **mapkey;    /* per res->maps entry: the maps text it came from */
+	size_t capmaps, caplocs;
 	int want_stack;         /* samples carry user regs and a stack copy */
 	uint64_t chain[2 * MAX_UFRAMES + 8]; /* a sample's callchain with the unwound user part */
 	unsigned char rec[65536 + 8];
@@ -632,6 +636,120 @@ static void inherit_image(struct prof *p, pid_t child, pid_t parent)
 
 /* ---- reading records --------------------------------------------------------------- */
 
+struct lockey {
+	const char *maps;
+	uint64_t addr;
+	uint32_t kernel, idx; /* idx: index + 1, 0 = empty slot */
+};
+
+static size_t lk_hash(const char *maps, uint64_t addr, uint32_t kernel, size_t n)
+{
+	uint64_t h = (uint64_t)(uintptr_t)maps * 0x9e3779b97f4a7c15ULL ^ addr * 0xff51afd7ed558ccdULL ^
+		     kernel;
+	return (size_t)(h ^ h >> 29) & (n - 1);
+}
+
+/* The index in res->maps of the mapping holding addr in image maps, or -1. */
+static int map_index(struct prof *p, const char *maps, uint64_t addr)
+{
+	struct profile_result *res = p->res;
+	uint64_t lo, hi, off;
+	char path[512], bid[128];
+	for (size_t i = 0; i < res->nmaps; i++)
+		if (p->mapkey[i] == maps && addr >= res->maps[i].start && addr < res->maps[i].limit)
+			return (int)i;
+	if (!symbols_mapping(p->sy, maps, addr, &lo, &hi, &off, path, sizeof path, bid, sizeof bid))
+		return -1;
+	if (res->nmaps == p->capmaps) {
+		size_t cap = p->capmaps ? p->capmaps * 2 : 64;
+		struct pprof_map *n = realloc(res->maps, cap * sizeof(*n));
+		const char **k = n ? realloc(p->mapkey, cap * sizeof(*k)) : NULL;
+		if (n)
+			res->maps = n;
+		if (!k)
+			return -1;
+		p->mapkey = k;
+		p->capmaps = cap;
+	}
+	char *f = strdup(path), *b = strdup(bid);
+	if (!f || !b) {
+		free(f);
+		free(b);
+		return -1;
+	}
+	res->maps[res->nmaps] = (struct pprof_map){lo, hi, off, f, b, 1, 0};
+	p->mapkey[res->nmaps] = maps;
+	return (int)res->nmaps++;
+}
+
+/* The index in res->locs of (image, address, kernel), made with its name, file:line and
+ * mapping on first use; -1 on ENOMEM. pc: the address as sampled; a: where it is looked up. */
+static long loc_index(struct prof *p, const char *maps, uint64_t pc, uint64_t a, int kernel,
+		      const char *name)
+{
+	struct profile_result *res = p->res;
+	if ((res->nlocs + 1) * 2 > p->nlk) {
+		size_t n = p->nlk ? p->nlk * 2 : 4096;
+		struct lockey *t = calloc(n, sizeof(*t));
+		if (!t)
+			return -1;
+		for (size_t i = 0; i < p->nlk; i++) {
+			if (!p->lk[i].idx)
+				continue;
+			size_t j = lk_hash(p->lk[i].maps, p->lk[i].addr, p->lk[i].kernel, n);
+			while (t[j].idx)
+				j = (j + 1) & (n - 1);
+			t[j] = p->lk[i];
+		}
+		free(p->lk);
+		p->lk = t;
+		p->nlk = n;
+	}
+	if (kernel)
+		maps = NULL;
+	size_t j = lk_hash(maps, pc, (uint32_t)kernel, p->nlk);
+	while (p->lk[j].idx) {
+		if (p->lk[j].maps == maps && p->lk[j].addr == pc && p->lk[j].kernel == (uint32_t)kernel)
+			return (long)p->lk[j].idx - 1;
+		j = (j + 1) & (p->nlk - 1);
+	}
+	if (res->nlocs == p->caplocs) {
+		size_t cap = p->caplocs ? p->caplocs * 2 : 1024;
+		struct pprof_loc *n = realloc(res->locs, cap * sizeof(*n));
+		if (!n)
+			return -1;
+		res->locs = n;
+		p->caplocs = cap;
+	}
+	struct pprof_loc *l = &res->locs[res->nlocs];
+	const char *file = NULL;
+	int line = 0;
+	*l = (struct pprof_loc){.addr = pc, .map = -1};
+	l->func = strdup(name);
+	if (kernel) {
+		l->file = strdup("[kernel.kallsyms]");
+	} else if (maps) {
+		l->map = map_index(p, maps, a);
+		if (symbols_srcline(p->sy, maps, a, &file, &line)) {
+			l->file = strdup(file);
+			l->line = line;
+			if (l->map >= 0)
+				res->maps[l->map].has_lines = 1;
+		}
+	}
+	if (!l->func)
+		return -1;
+	p->lk[j] = (struct lockey){maps, pc, (uint32_t)kernel, (uint32_t)res->nlocs + 1};
+	return (long)res->nlocs++;
+}
+
+static void append_loc(struct buf *b, long idx)
+{
+	char t[24];
+	int n = snprintf(t, sizeof t, ";%ld", idx);
+	buf_append(b, t, (size_t)n);
+}
+
 /* Whether a function is where a thread's stack begins (the unwinding reached its root). */
 static int is_stack_root(const char *fn)
 {
@@ -936,7 +1054,7 @@ struct outer {
 /* Builds "comm;user outermost..;user leaf;kernel outermost..;kernel leaf" for one sample. */
 static int fold_sample(struct prof *p, struct symbols *sy, const struct raw *r,
 		       const uint64_t *ips, struct buf *out, struct frame_ref *fr,
-		       struct outer *ot)
+		       struct outer *ot, struct buf *lout)
 {
 	struct outer dummy;
 	if (!ot)
@@ -945,6 +1063,8 @@ static int fold_sample(struct prof *p, struct symbols *sy, const struct raw *r,
 	const struct snap *s = &p->snaps[r->snap];
 	buf_clear(out);
 	folded_append_frame(out, s->comm); /* comm is the task's to choose: ';', '\n'... */
+	buf_clear(lout);
+	folded_append_frame(lout, s->comm);
 	int n = 0, ctx = 0, first_in_ctx = 0;
 	for (uint32_t i = 0; i < r->nr && n < 256; i++) {
 		uint64_t ip = ips[i];
@@ -971,17 +1091,22 @@ static int fold_sample(struct prof *p, struct symbols *sy, const struct raw *r,
 			ot->root = is_stack_root(name);
 			ot->addr = a;
 		}
+		append_loc(lout, loc_index(p, s->maps, fr[i].addr, a, 0, name));
 		append_frame(out, name, 0);
 	}
 	for (int i = n - 1; i >= 0; i--) {
 		if (!fr[i].kernel)
 			continue;
 		uint64_t a = fr[i].exact ? fr[i].addr : fr[i].addr - 1;
-		append_frame(out, symbols_kernel(sy, a), 1);
+		const char *kn = symbols_kernel(sy, a);
+		append_loc(lout, loc_index(p, NULL, fr[i].addr, a, 1, kn));
+		append_frame(out, kn, 1);
 		kern = 1;
 	}
-	if (n == 0)
+	if (n == 0) {
 		append_frame(out, "[unknown]", 0);
+		append_loc(lout, loc_index(p, NULL, 0, 0, 0, "[unknown]"));
+	}
 	return kern;
 }
 
@@ -1051,7 +1176,7 @@ static int symbolize(struct prof *p)
 	struct symbols *sy = p->sy;
 	struct worst worst[NWORST];
 	int nworst = 0;
-	struct buf line = BUF_INIT;
+	struct buf line = BUF_INIT, lline = BUF_INIT;
 	struct frame_ref *fr = malloc(256 * sizeof(*fr));
 	struct offev *ev = NULL;
 	size_t nev = 0, capev = 0;
@@ -1067,9 +1192,11 @@ static int symbolize(struct prof *p)
 		off += sizeof r + (size_t)r.nr * 8;
 		if (r.kind == KIND_ON) {
 			struct outer ot;
-			res->kernel_stacks |= fold_sample(p, sy, &r, ips, &line, fr, &ot);
+			res->kernel_stacks |= fold_sample(p, sy, &r, ips, &line, fr, &ot, &lline);
 			quality_add(p, &r, &ot, worst, &nworst);
-			if (folded_add(&res->on_cpu, buf_head(&line), buf_used(&line), 1, r.period))
+			if (folded_add(&res->on_cpu, buf_head(&line), buf_used(&line), 1, r.period) ||
+			    folded_add(&res->on_cpu_loc, buf_head(&lline), buf_used(&lline), 1,
+				       r.period))
 				goto out;
 			res->samples++;
 		} else {
@@ -1115,8 +1242,10 @@ static int symbolize(struct prof *p)
 			memcpy(&r, p->raw.data + ev[pending].raw_off, sizeof r);
 			const uint64_t *ips = (const uint64_t *)(void *)(p->raw.data +
 									 ev[pending].raw_off + sizeof r);
-			fold_sample(p, sy, &r, ips, &line, fr, NULL);
+			fold_sample(p, sy, &r, ips, &line, fr, NULL, &lline);
 			if (folded_add(&res->off_cpu, buf_head(&line), buf_used(&line),
+				       (dt + 500) / 1000, dt) ||
+			    folded_add(&res->off_cpu_loc, buf_head(&lline), buf_used(&lline),
 				       (dt + 500) / 1000, dt))
 				goto out;
 			res->offcpu_switches++;
@@ -1141,6 +1270,7 @@ out:
 	free(ev);
 	free(fr);
 	buf_free(&line);
+	buf_free(&lline);
 	return rc;
 }
 
@@ -1330,6 +1460,8 @@ int profile_run(const struct profile_opts *o, struct profile_result *res, char *
 	memset(res, 0, sizeof(*res));
 	folded_init(&res->on_cpu);
 	folded_init(&res->off_cpu);
+	folded_init(&res->on_cpu_loc);
+	folded_init(&res->off_cpu_loc);
 	int hz = o->hz > 0 ? o->hz : 99;
 	res->period_ns = NS_PER_S / (uint64_t)hz;
 	res->cgroup_mode = o->cgroup != NULL;
@@ -1495,11 +1627,11 @@ out:
 	free(p.pids);
 	unwind_release();
 	symbols_free(p.sy);
+	free(p.lk);
+	free(p.mapkey);
 	symbols_files_release(); /* the mapped files the snapshots opened */
-	if (rc) {
-		folded_release(&res->on_cpu);
-		folded_release(&res->off_cpu);
-	}
+	if (rc)
+		profile_result_release(res);
 	return rc;
 }
 
@@ -1507,4 +1639,19 @@ void profile_result_release(struct profile_result *res)
 {
 	folded_release(&res->on_cpu);
 	folded_release(&res->off_cpu);
+	folded_release(&res->on_cpu_loc);
+	folded_release(&res->off_cpu_loc);
+	for (size_t i = 0; i < res->nlocs; i++) {
+		free((char *)res->locs[i].func);
+		free((char *)res->locs[i].file);
+	}
+	free(res->locs);
+	for (size_t i = 0; i < res->nmaps; i++) {
+		free((char *)res->maps[i].file);
+		free((char *)res->maps[i].build_id);
+	}
+	free(res->maps);
+	res->locs = NULL;
+	res->maps = NULL;
+	res->nlocs = res->nmaps = 0;
 }

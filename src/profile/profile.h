@@ -64,6 +64,7 @@
 #include <sys/types.h>
 
 #include "profile/folded.h"
+#include "profile/pprof.h"
 
 enum profile_event { PROFILE_EV_CPU_CLOCK, PROFILE_EV_CYCLES };
 
@@ -125,6 +126,13 @@ struct profile_result {
 	int kernel_stacks;      /* 1 when kernel frames were recorded */
 	int off_cpu_ok;
 	struct profile_unwind unwind;
+	/* the same stacks with real locations, for pprof (pprof.h: loctab): frames after the
+	 * root are indices into locs (address, function, file:line, mapping with build id) */
+	struct folded on_cpu_loc, off_cpu_loc;
+	struct pprof_loc *locs;
+	size_t nlocs;
+	struct pprof_map *maps;
+	size_t nmaps;
 	char off_cpu_reason[320]; /* why off-CPU was skipped (off_cpu requested and !off_cpu_ok) */
 	char note[512];           /* degradations worth telling the user ("; "-separated), or "" */
 };

@@ -420,6 +420,41 @@ int symbols_module_of(const char *maps, uint64_t addr, char *name, size_t len)
 	return maps_module(maps, addr, name, len, &off);
 }
 
+int symbols_mapping(struct symbols *s, const char *maps, uint64_t addr, uint64_t *lo,
+		    uint64_t *hi, uint64_t *off, char *path, size_t plen, char *bid, size_t blen)
+{
+	const char *text = maps;
+	if (!text)
+		return 0;
+	if (!strncmp(text, FOREIGN_TAG, strlen(FOREIGN_TAG)))
+		text += strlen(FOREIGN_TAG);
+	for (const char *p = text; *p;) {
+		unsigned long long l, h, o;
+		char perms[8];
+		int pos = 0;
+		const char *eol = strchr(p, '\n');
+		size_t ll = eol ? (size_t)(eol - p) : strlen(p);
+		if (sscanf(p, "%llx-%llx %7s %llx %*s %*s %n", &l, &h, perms, &o, &pos) >= 4 &&
+		    addr >= l && addr < h && pos > 0 && (size_t)pos < ll && p[pos] == '/') {
+			*lo = l, *hi = h, *off = o;
+			snprintf(path, plen, "%.*s", (int)(ll - (size_t)pos), p + pos);
+			bid[0] = 0;
+			struct image *im = image_get(s, maps);
+			Dwfl_Module *mod = im && im->dwfl ? dwfl_addrmodule(im->dwfl, addr) : NULL;
+			const unsigned char *bits;
+			GElf_Addr va;
+			int n = mod ? dwfl_module_build_id(mod, &bits, &va) : 0;
+			for (int i = 0; i < n && (size_t)(2 * i + 2) < blen; i++)
+				snprintf(bid + 2 * i, 3, "%02x", bits[i]);
+			return 1;
+		}
+		if (!eol)
+			break;
+		p = eol + 1;
+	}
+	return 0;
+}
+
 int symbols_unresolved_modules(struct symbols *s, const char **names, int max)
 {
 	int n = 0;

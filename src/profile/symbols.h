@@ -49,6 +49,11 @@ const char *symbols_kernel(struct symbols *s, uint64_t addr);
  * file is mapped there. */
 int symbols_module_of(const char *maps, uint64_t addr, char *name, size_t len);
 
+/* The maps line holding addr: its range, file offset and path (into path), and the build id
+ * (hex, "" when none) of the module there. 1, or 0 when no file is mapped at addr. */
+int symbols_mapping(struct symbols *s, const char *maps, uint64_t addr, uint64_t *lo,
+		    uint64_t *hi, uint64_t *off, char *path, size_t plen, char *bid, size_t blen);
+
 /* The libdwfl session of a maps snapshot (modules reported, ELF files found as above), for
  * the unwinder (unwind.h); NULL when the snapshot could not be reported. Owned by s. */
 struct Dwfl;

@@ -157,7 +157,7 @@ def test_abc(tmp):
     res = {}
     for mode in ("fp", "dwarf", "auto"):
         out = os.path.join(tmp, "abc-" + mode)
-        p = profile(out, ["-F", "999", "--call-graph", mode, "--", exe, "2.5"])
+        p = profile(out, ["-F", "999", "--call-graph", mode, "--", exe, "4"])
         st = {s: c for s, c in read_folded(os.path.join(out, "profile.folded")).items()
               if s.startswith("abc;")}
         c_all = sum(c for s, c in st.items() if "c_leaf" in s.split(";"))
