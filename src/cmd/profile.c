@@ -592,10 +592,10 @@ static int cmd_profile(int argc, char **argv)
 		       (double)res.on_cpu.total_ns / 1e9, used, (double)res.duration_ns / 1e9,
 		       res.processes_seen, res.processes_seen == 1 ? "" : "es", scope, res.cpus,
 		       res.cpus == 1 ? "" : "s", (unsigned long long)res.lost);
-		if (u->user_stacks)
-			printf("%s\n", unwind_text);
 		if (top && res.samples)
 			print_top(&res.on_cpu, top, "on-CPU samples", 0);
+		if (u->user_stacks) /* after the table: scripts read the table's rows by '%' */
+			printf("%s\n", unwind_text);
 		if (res.off_cpu_ok) {
 			printf("off-CPU: %.3fs blocked over %llu switches (%llu unmatched)\n",
 			       (double)res.off_cpu.total_ns / 1e9,

@@ -41,7 +41,16 @@ struct raw {
 	uint32_t nr;
 	uint32_t kind;
 	uint32_t uw;  /* UW_* */
-	uint32_t pad;
+	uint32_t extra; /* UW_DEFER: bytes after the chain (struct deferred, then the stack) */
+};
+
+/* A sample whose image was unknown when it was drained (a child whose fork record is in
+ * another CPU's ring, not read yet): its registers and stack are kept and unwound when
+ * symbolizing, once inherit_image has given it its parent's image. */
+struct deferred {
+	uint64_t regs[UNWIND_NREGS];
+	uint64_t dyn;
+	uint64_t full;
 };
 
 /* How a raw sample's user part was obtained (struct raw.uw) */
@@ -49,6 +58,7 @@ struct raw {
 #define UW_FP 2u        /* the kernel's frame-pointer chain */
 #define UW_TRUNC 4u     /* DWARF: the copy was too small */
 #define UW_FAIL 8u      /* DWARF: a frame could not be unwound */
+#define UW_DEFER 16u    /* not unwound yet: struct deferred and the stack follow the chain */
 #define MAX_UFRAMES 127
 
 struct swin {
@@ -143,13 +153,14 @@ static uint32_t stack_bytes(const struct profile_opts *o)
 	return o->stack_size ? o->stack_size : UNWIND_STACK_DEFAULT;
 }
 
-/* Ring pages per CPU: room for about 64 samples with their stack copies. */
+/* Ring pages per CPU: room for about 256 samples with their stack copies (at 999 Hz a
+ * quarter of a second of one CPU: the profiler unwinds as it drains). */
 static int ring_pages(const struct profile_opts *o, int base)
 {
 	if (o->call_graph == PROFILE_CG_FP)
 		return base;
 	int pages = base;
-	while (pages < 1024 && (uint64_t)pages * 4096 < (uint64_t)stack_bytes(o) * 64)
+	while (pages < 4096 && (uint64_t)pages * 4096 < (uint64_t)stack_bytes(o) * 256)
 		pages *= 2;
 	return pages;
 }
@@ -815,6 +826,12 @@ static uint64_t user_part(struct prof *p, const struct snap *sn, uint32_t tid,
 		}
 	}
 	if (!regs || !sn->maps) { /* a kernel thread, or an image we could not read */
+		if (p->o->call_graph == PROFILE_CG_AUTO && ufirst < nr) { /* the walk, as it is */
+			for (uint64_t i = ufirst; i < nr && k < sizeof p->chain / 8; i++)
+				memcpy(&p->chain[k++], q + i * 8, 8);
+			*uw = UW_FP;
+			return k;
+		}
 		*uw = regs ? UW_DWARF | UW_FAIL : 0;
 		return k;
 	}
@@ -906,6 +923,23 @@ static void store_sample(struct prof *p, int kind, const unsigned char *q, const
 	if (s < 0)
 		return;
 	uint32_t uw = nr ? UW_FP : 0;
+	if (p->want_stack && have_regs && !p->snaps[s].maps && p->snaps[s].pid > 0) {
+		/* no image yet: keep what is needed to unwind later (struct deferred) */
+		struct deferred df = {.dyn = dyn, .full = size && dyn == size};
+		memcpy(df.regs, regs, sizeof regs);
+		uint32_t extra = (uint32_t)(sizeof df + ((dyn + 7) & ~7ULL));
+		struct raw r = {(uint32_t)s, tid, time, period, (uint32_t)nr, (uint32_t)kind,
+				UW_DEFER, extra};
+		if (buf_reserve(&p->raw, sizeof r + nr * 8 + extra))
+			return;
+		static const unsigned char zero[8];
+		buf_append(&p->raw, &r, sizeof r);
+		buf_append(&p->raw, chain, nr * 8);
+		buf_append(&p->raw, &df, sizeof df);
+		buf_append(&p->raw, stack, (size_t)dyn);
+		buf_append(&p->raw, zero, (size_t)(((dyn + 7) & ~7ULL) - dyn));
+		return;
+	}
 	if (p->want_stack) {
 		nr = user_part(p, &p->snaps[s], tid, chain, nr, have_regs ? regs : NULL, stack, dyn,
 			       size && dyn == size, &uw);
@@ -916,6 +950,23 @@ static void store_sample(struct prof *p, int kind, const unsigned char *q, const
 		return;
 	buf_append(&p->raw, &r, sizeof r);
 	buf_append(&p->raw, chain, nr * 8);
+}
+
+/* A deferred sample (UW_DEFER) unwound now: r and *ips updated to the unwound chain. */
+static void undefer(struct prof *p, struct raw *r, const uint64_t **ips)
+{
+	if (!(r->uw & UW_DEFER))
+		return;
+	struct deferred df;
+	const unsigned char *q = (const unsigned char *)*ips;
+	memcpy(&df, q + (size_t)r->nr * 8, sizeof df);
+	const unsigned char *stack = q + (size_t)r->nr * 8 + sizeof df;
+	uint32_t uw = 0;
+	uint64_t n = user_part(p, &p->snaps[r->snap], r->tid, q, r->nr, df.regs, stack, df.dyn,
+			       (int)df.full, &uw);
+	r->nr = (uint32_t)n;
+	r->uw = uw;
+	*ips = p->chain;
 }
 
 static void handle(struct prof *p, int kind, const unsigned char *rec, size_t len)
@@ -1015,8 +1066,10 @@ static void drain(struct prof *p, struct ring *r, int kind)
 			memcpy(p->rec, data + off, first);
 			memcpy(p->rec + first, data, h.size - first);
 		}
-		handle(p, kind, p->rec, h.size);
 		tail += h.size;
+		/* the record is copied out: give its room back before unwinding it */
+		__atomic_store_n(&mp->data_tail, tail, __ATOMIC_RELEASE);
+		handle(p, kind, p->rec, h.size);
 	}
 	__atomic_store_n(&mp->data_tail, tail, __ATOMIC_RELEASE);
 }
@@ -1189,8 +1242,9 @@ static int symbolize(struct prof *p)
 		memcpy(&r, p->raw.data + off, sizeof r);
 		const uint64_t *ips = (const uint64_t *)(void *)(p->raw.data + off + sizeof r);
 		size_t roff = off;
-		off += sizeof r + (size_t)r.nr * 8;
+		off += sizeof r + (size_t)r.nr * 8 + r.extra;
 		if (r.kind == KIND_ON) {
+			undefer(p, &r, &ips);
 			struct outer ot;
 			res->kernel_stacks |= fold_sample(p, sy, &r, ips, &line, fr, &ot, &lline);
 			quality_add(p, &r, &ot, worst, &nworst);
@@ -1242,6 +1296,7 @@ static int symbolize(struct prof *p)
 			memcpy(&r, p->raw.data + ev[pending].raw_off, sizeof r);
 			const uint64_t *ips = (const uint64_t *)(void *)(p->raw.data +
 									 ev[pending].raw_off + sizeof r);
+			undefer(p, &r, &ips);
 			fold_sample(p, sy, &r, ips, &line, fr, NULL, &lline);
 			if (folded_add(&res->off_cpu, buf_head(&line), buf_used(&line),
 				       (dt + 500) / 1000, dt) ||
