@@ -23,11 +23,22 @@ struct image {
 
 #define MAX_NOSYM 32
 
+struct namecache {
+	const struct image *im;
+	uint64_t addr;
+	char *name; /* NULL = empty slot */
+};
+
 struct symbols {
 	struct image *img;
 	size_t nimg, capimg;
 	char *nosym[MAX_NOSYM]; /* binaries with an address and no symbol for it */
 	int nnosym;
+	struct namecache *nc;   /* (image, address) -> name: libdwfl's lookup scans the symbol
+				 * table at every call */
+	size_t nnc, capnc;
+	const char *last_maps;  /* image_get's last answer */
+	struct image *last;
 	struct ksym *ks;
 	size_t nks;
 	int ks_loaded, ks_hidden;
@@ -201,6 +212,9 @@ void symbols_free(struct symbols *s)
 		free(s->img[i].maps);
 	}
 	free(s->img);
+	for (size_t i = 0; i < s->capnc; i++)
+		free(s->nc[i].name);
+	free(s->nc);
 	for (int i = 0; i < s->nnosym; i++)
 		free(s->nosym[i]);
 	for (size_t i = 0; i < s->nks; i++)
@@ -289,6 +303,8 @@ int symbols_maps_covers(const char *maps, uint64_t addr)
 	return 0;
 }
 
+static struct image *image_find(struct symbols *s, const char *maps);
+
 static uint64_t hash_str(const char *s)
 {
 	uint64_t h = 1469598103934665603ULL;
@@ -298,6 +314,17 @@ static uint64_t hash_str(const char *s)
 }
 
 static struct image *image_get(struct symbols *s, const char *maps)
+{
+	/* the last one asked for, by the text's address (snapshots stay put while in use) */
+	if (s->last && s->last_maps == maps) /* (image_find, which may move img, resets it) */
+		return s->last;
+	struct image *im = image_find(s, maps);
+	s->last_maps = maps;
+	s->last = im;
+	return im;
+}
+
+static struct image *image_find(struct symbols *s, const char *maps)
 {
 	uint64_t h = hash_str(maps);
 	for (size_t i = 0; i < s->nimg; i++)
@@ -379,8 +406,72 @@ static int maps_module(const char *maps, uint64_t addr, char *name, size_t len, 
 	return 0;
 }
 
+static size_t nc_slot(const struct image *im, uint64_t addr, size_t cap)
+{
+	uint64_t h = ((uint64_t)(uintptr_t)im * 0x9e3779b97f4a7c15ULL) ^ (addr * 0xff51afd7ed558ccdULL);
+	return (size_t)(h ^ (h >> 31)) & (cap - 1);
+}
+
+/* The cached name of (im, addr), or NULL. */
+static const char *nc_get(struct symbols *s, const struct image *im, uint64_t addr)
+{
+	if (!s->capnc)
+		return NULL;
+	for (size_t j = nc_slot(im, addr, s->capnc); s->nc[j].name; j = (j + 1) & (s->capnc - 1))
+		if (s->nc[j].im == im && s->nc[j].addr == addr)
+			return s->nc[j].name;
+	return NULL;
+}
+
+static const char *nc_put(struct symbols *s, const struct image *im, uint64_t addr,
+			  const char *name)
+{
+	if ((s->nnc + 1) * 2 > s->capnc) {
+		size_t cap = s->capnc ? s->capnc * 2 : 4096;
+		struct namecache *n = calloc(cap, sizeof(*n));
+		if (!n)
+			return name;
+		for (size_t i = 0; i < s->capnc; i++) {
+			if (!s->nc[i].name)
+				continue;
+			size_t j = nc_slot(s->nc[i].im, s->nc[i].addr, cap);
+			while (n[j].name)
+				j = (j + 1) & (cap - 1);
+			n[j] = s->nc[i];
+		}
+		free(s->nc);
+		s->nc = n;
+		s->capnc = cap;
+	}
+	char *c = strdup(name);
+	if (!c)
+		return name;
+	size_t j = nc_slot(im, addr, s->capnc);
+	while (s->nc[j].name)
+		j = (j + 1) & (s->capnc - 1);
+	s->nc[j] = (struct namecache){im, addr, c};
+	s->nnc++;
+	return c;
+}
+
+static const char *user_name(struct symbols *s, const char *maps, uint64_t addr, char *buf,
+			     size_t len);
+
 const char *symbols_user(struct symbols *s, const char *maps, uint64_t addr, char *buf,
 			 size_t len)
+{
+	struct image *im = maps ? image_get(s, maps) : NULL;
+	/* image_get may move s->img: the key is the image's index, kept as a pointer-sized id */
+	const struct image *key = im ? (const struct image *)(uintptr_t)(im - s->img + 1) : NULL;
+	const char *c = key ? nc_get(s, key, addr) : NULL;
+	if (c)
+		return c;
+	const char *name = user_name(s, maps, addr, buf, len);
+	return key ? nc_put(s, key, addr, name) : name;
+}
+
+static const char *user_name(struct symbols *s, const char *maps, uint64_t addr, char *buf,
+			     size_t len)
 {
 	struct image *im = maps ? image_get(s, maps) : NULL;
 	if (im && im->dwfl) {

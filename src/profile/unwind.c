@@ -170,6 +170,16 @@ struct fp_verdict {
 	int verdict;
 };
 static struct fp_verdict fpc[FP_CACHE];
+
+/* Leaf verdicts by (session, ip): direct-mapped, since the lookup of the function scans the
+ * module's symbol table (libdwfl) and hot loops sample the same few addresses. */
+#define LEAF_CACHE 4096
+static struct {
+	Dwfl *d;
+	uint64_t ip;
+	int verdict;
+} leafc[LEAF_CACHE];
+
 static int nfpc;
 
 /* The offset just past `mov %rsp,%rbp` of a `push %rbp` ... `mov %rsp,%rbp` prologue in the
@@ -230,11 +240,33 @@ int unwind_module_has_fp(struct symbols *s, const char *maps, uint64_t addr)
 	return v;
 }
 
-void unwind_release(void) { nfpc = 0; }
+void unwind_release(void)
+{
+	nfpc = 0;
+	memset(leafc, 0, sizeof leafc);
+}
+
+
+static int leaf_judge(Dwfl *d, uint64_t ip);
 
 int unwind_leaf_has_frame(struct symbols *s, const char *maps, uint64_t ip)
 {
 	Dwfl *d = symbols_dwfl(s, maps);
+	if (!d)
+		return 0;
+	size_t k = (size_t)((ip ^ (ip >> 12) ^ (uintptr_t)d) * 0x9e3779b97f4a7c15ULL >> 52) &
+		   (LEAF_CACHE - 1);
+	if (leafc[k].d == d && leafc[k].ip == ip)
+		return leafc[k].verdict;
+	int v = leaf_judge(d, ip);
+	leafc[k].d = d;
+	leafc[k].ip = ip;
+	leafc[k].verdict = v;
+	return v;
+}
+
+static int leaf_judge(Dwfl *d, uint64_t ip)
+{
 	Dwfl_Module *mod = d ? dwfl_addrmodule(d, ip) : NULL;
 	GElf_Off off;
 	GElf_Sym sym;

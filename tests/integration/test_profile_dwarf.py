@@ -13,7 +13,7 @@ quality, line numbers in pprof, and ctxlab stack --pid.
    walk (counted "fp" in the unwind line) and they are still right (b_mid present).
 3. A stack copy too small: a 100-deep recursion (rec) with --stack-size 1024 is reported as
    truncated (the unwind line, and a warning naming --stack-size), and the stacks through rec
-   hold only the program's frames (rec, leaf), never garbage; with --stack-size 65528 they reach _start.
+   hold only the program's frames (rec, leaf, main), never garbage; with --stack-size 65528 they reach _start.
 4. pprof: profile.pb.gz holds real addresses and line numbers: `go tool pprof -lines -top`
    names abc.c:LINE of c_leaf's loop (skipped without go); the flame graph's tooltip has
    abc.c:LINE.
@@ -223,7 +223,9 @@ def test_truncated(tmp):
     frames = set(f for fr in trunc for f in fr if not f.endswith("_[k]"))
     print("  --stack-size 1024: %s; user frames %s" % (u, sorted(frames)))
     check(u["truncated"] >= 80, "a 1 KiB copy of a 100-deep recursion is reported truncated (%s)" % u)
-    check(frames <= {"rec", "leaf"}, "truncated stacks hold no garbage frames: %s" % sorted(frames))
+    # (main too: a shallow recursion's copy may end just above main's frame)
+    check(frames <= {"rec", "leaf", "main"}, "truncated stacks hold no garbage frames: %s"
+          % sorted(frames))
     check("--stack-size" in p.stderr and "incomplete" in p.stderr,
           "the warning says to raise --stack-size: " + p.stderr.strip()[-300:])
     out = os.path.join(tmp, "rec-big")
