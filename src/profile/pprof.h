@@ -1,8 +1,8 @@
 /* pprof: encodes folded stacks as a pprof profile (profile.proto, protobuf wire format written
  * by hand) and writes it gzipped (zlib), the format `go tool pprof` reads.
  *
- * Mapping from folded stacks: every distinct frame name becomes one Function and one
- * Location (ids 1..n, address 0, one Line); every folded entry becomes one Sample whose
+ * Mapping from folded stacks (without a loctab, below): every distinct frame name becomes
+ * one Function and one Location (ids 1..n, address 0, one Line); every folded entry becomes one Sample whose
  * location_ids run leaf first. The root frame (comm) is kept as the outermost location, so
  * pprof's tree matches the flame graph. Kernel frames ("name_[k]") become Functions named
  * "name" with filename "[kernel.kallsyms]".

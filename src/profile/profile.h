@@ -7,7 +7,8 @@
  * Per task (opts.pids): a sampling event (cpu-clock by default, a software event that works
  * without a PMU; `cycles` when asked and the PMU has it) at `hz` samples per second of each
  * thread's CPU time, PERF_SAMPLE_IP|TID|TIME|PERIOD|CALLCHAIN, kernel and user call chains
- * (frame pointers). One event per (thread of the target trees at attach, online CPU), all with
+ * (frame pointers; with call_graph dwarf/auto also the user registers and stack: see enum
+ * profile_callgraph). One event per (thread of the target trees at attach, online CPU), all with
  * inherit=1 so every thread and process created afterwards is followed; the events of one
  * CPU share one mmap ring buffer (PERF_EVENT_IOC_SET_OUTPUT), the standard perf record -p
  * layout (the kernel refuses to mmap inherited per-task events with cpu=-1). Blind spot:
