@@ -19,7 +19,10 @@ quality, line numbers in pprof, and ctxlab stack --pid.
    abc.c:LINE.
 5. Debian's nginx under `load -c 50`: with dwarf >= 90% of its samples contain an ngx_ frame
    and reach main; with fp fewer than half do (the issue measured 22/174 with perf -g).
-6. `ctxlab stack --pid` on a program blocked in a known chain (main -> wait_a -> wait_b ->
+6. Off-CPU with dwarf: a -fomit-frame-pointer program sleeping in main -> waiter -> nap: >= 90%
+   of its blocked time is under main;waiter;nap. `stack --pid PID --all` on the nginx tree shows
+   the worker's event loop (epoll_wait ... ngx_process_events_and_timers) and the master.
+7. `ctxlab stack --pid` on a program blocked in a known chain (main -> wait_a -> wait_b ->
    pause) prints that chain for its thread, and the program goes on afterwards.
 Skips (not fails) when perf_event_open is not permitted or gcc is missing.
 """
@@ -92,6 +95,13 @@ int main(int argc, char **argv)
 	} while ((t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9 < secs);
 	return 0;
 }
+"""
+
+SLP = r"""
+#include <time.h>
+__attribute__((noinline)) void nap(void) { struct timespec t = {0, 20000000}; nanosleep(&t, 0); }
+__attribute__((noinline)) void waiter(void) { for (int i = 0; i < 40; i++) nap(); }
+int main(void) { waiter(); return 0; }
 """
 
 BLOCK = r"""
@@ -336,9 +346,30 @@ def test_nginx(tmp):
                 else:
                     check(good < 0.5 * tot, "nginx fp: the frame-pointer walk is mostly wrong "
                           "(%d of %d right)" % (good, tot))
+            p = subprocess.run([CTXLAB, "stack", "--pid", str(s.pid), "--all"],
+                               capture_output=True, text=True, timeout=60)
+            print("  " + p.stdout.strip().splitlines()[-1] if p.stdout.strip() else p.stderr)
+            check(p.returncode == 0 and re.search(r"epoll_wait[^\n]*\n[^\n]*\n?.*"
+                                                  r"ngx_process_events_and_timers", p.stdout, re.S)
+                  and "ngx_master_process_cycle" in p.stdout,
+                  "stack --all on the nginx tree shows the worker's event loop "
+                  "(epoll_wait ... ngx_process_events_and_timers) and the master")
         finally:
             load.kill()
             load.wait()
+
+
+def test_offcpu(tmp):
+    exe = build(tmp, "slp", SLP, ["-O2", "-fomit-frame-pointer"])
+    out = os.path.join(tmp, "slp-dwarf")
+    profile(out, ["--off-cpu", "--call-graph", "dwarf", "--", exe])
+    st = {s: c for s, c in read_folded(os.path.join(out, "offcpu.folded")).items()
+          if s.startswith("slp;")}
+    tot = sum(st.values())
+    good = sum(c for s, c in st.items() if "main;waiter;nap;" in s)
+    print("  off-CPU dwarf: %d us blocked, %d us under main;waiter;nap" % (tot, good))
+    check(tot >= 500000 and good >= 0.9 * tot,
+          "off-CPU with dwarf: the blocked time is under main;waiter;nap (%d of %d us)" % (good, tot))
 
 
 def test_stack(tmp):
@@ -377,7 +408,8 @@ def main():
         tests = [("abc", lambda: test_abc(tmp)), ("auto_fp", lambda: test_auto_fp(tmp)),
                  ("truncated", lambda: test_truncated(tmp)),
                  ("pprof_lines", lambda: test_pprof_lines(tmp, None)),
-                 ("nginx", lambda: test_nginx(tmp)), ("stack", lambda: test_stack(tmp))]
+                 ("nginx", lambda: test_nginx(tmp)), ("offcpu", lambda: test_offcpu(tmp)),
+                 ("stack", lambda: test_stack(tmp))]
         for name, fn in tests:
             if only and name not in only and not (name == "pprof_lines" and "abc" in only):
                 continue
