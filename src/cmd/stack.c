@@ -14,7 +14,7 @@
 #include "profile/stack.h"
 
 static const char usage[] =
-	"usage: ctxlab stack --pid PID [--all]\n"
+	"usage: ctxlab stack (--pid PID [--all] | --cgroup PATH)\n"
 	"\n"
 	"Prints the call stack of every thread of a running process, leaf first, with the\n"
 	"profiler's unwinder (libdwfl over .eh_frame/.debug_frame: right for programs built\n"
@@ -33,11 +33,14 @@ static const char usage[] =
 
 static pid_t pid;
 static int all;
+static const char *cgroup;
 
 static const struct opt options[] = {
 	OPT_GROUP("options:"),
 	OPT_CALLBACK('p', "pid", &pid, "PID", "the process to dump", cmd_opt_pid),
 	OPT_FLAG('a', "all", &all, "also every descendant process of PID (the whole tree)"),
+	OPT_STRING('G', "cgroup", &cgroup, "PATH",
+		   "every process of a cgroup directory (its cgroup.procs)"),
 	OPT_END(),
 };
 
@@ -53,13 +56,35 @@ static int cmd_stack(int argc, char **argv)
 	if (nops > 0)
 		return cmd_usage_error("unexpected argument '%s' (see 'ctxlab stack --help')",
 				       argv[0]);
-	if (!pid)
-		return cmd_usage_error("no process: pass --pid PID (see 'ctxlab stack --help')");
+	if (!pid == !cgroup)
+		return cmd_usage_error("pass one of --pid PID or --cgroup PATH (see 'ctxlab stack "
+				       "--help')");
 	pid_t *pids = malloc(MAX_PROCS * sizeof(*pids));
 	if (!pids)
 		return error("out of memory"), 1;
-	int n = 1;
-	pids[0] = pid;
+	int n = 0;
+	if (pid)
+		pids[n++] = pid;
+	if (cgroup) {
+		char path[4200];
+		snprintf(path, sizeof path, "%s/cgroup.procs", cgroup);
+		FILE *f = fopen(path, "re");
+		if (!f) {
+			int e = errno;
+			free(pids);
+			return error("cannot open '%s': %s (pass a cgroup directory, e.g. "
+				     "/sys/fs/cgroup/NAME)", path, strerror(e)), 1;
+		}
+		int v;
+		while (n < MAX_PROCS && fscanf(f, "%d", &v) == 1)
+			if (v > 0)
+				pids[n++] = v;
+		fclose(f);
+		if (!n) {
+			free(pids);
+			return error("cgroup '%s' has no process", cgroup), 1;
+		}
+	}
 	if (all) {
 		int nd = spawn_descendants(pid, pids + 1, MAX_PROCS - 1);
 		n += nd > 0 ? (nd < MAX_PROCS - 1 ? nd : MAX_PROCS - 1) : 0;

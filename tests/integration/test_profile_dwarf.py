@@ -23,7 +23,8 @@ quality, line numbers in pprof, and ctxlab stack --pid.
    of its blocked time is under main;waiter;nap. `stack --pid PID --all` on the nginx tree shows
    the worker's event loop (epoll_wait ... ngx_process_events_and_timers) and the master.
 7. `ctxlab stack --pid` on a program blocked in a known chain (main -> wait_a -> wait_b ->
-   pause) prints that chain for its thread, and the program goes on afterwards.
+   pause) prints that chain for its thread, with file:line and its stop time; `--cgroup` (root,
+   cgroup v2: a cgroup of the test's) dumps the same process; the program goes on afterwards.
 Skips (not fails) when perf_event_open is not permitted or gcc is missing.
 """
 import gzip
@@ -372,6 +373,22 @@ def test_offcpu(tmp):
           "off-CPU with dwarf: the blocked time is under main;waiter;nap (%d of %d us)" % (good, tot))
 
 
+def cgroup2_dir():
+    """A fresh cgroup v2 directory (root only), or None."""
+    if os.geteuid() != 0:
+        return None
+    for line in open("/proc/self/mountinfo"):
+        left, _, right = line.partition(" - ")
+        if right.split()[:1] == ["cgroup2"]:
+            d = os.path.join(left.split()[4], "ctxlab-test-stack-%d" % os.getpid())
+            try:
+                os.mkdir(d)
+                return d
+            except OSError:
+                return None
+    return None
+
+
 def test_stack(tmp):
     exe = build(tmp, "block", BLOCK, ["-O2", "-fomit-frame-pointer"])
     proc = subprocess.Popen([exe], stdout=subprocess.PIPE, text=True)
@@ -389,6 +406,24 @@ def test_stack(tmp):
         check(re.search(r"block\.c:\d+", p.stdout) is not None, "frames carry file:line")
         check(re.search(r"stopped for [\d.]+ ms", p.stdout) is not None,
               "it says how long the thread was stopped")
+        cg = cgroup2_dir()
+        if cg:
+            try:
+                with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+                    f.write(str(proc.pid))
+                p = subprocess.run([CTXLAB, "stack", "--cgroup", cg], capture_output=True,
+                                   text=True, timeout=60)
+                names = re.findall(r"^\s*#\d+\s+0x[0-9a-f]+\s+(\S+)", p.stdout, re.M)
+                check(p.returncode == 0 and ("pid %d (block)" % proc.pid) in p.stdout and
+                      [n for n in names if n in ("wait_b", "wait_a", "main")] ==
+                      ["wait_b", "wait_a", "main"],
+                      "stack --cgroup dumps the cgroup's process (%s)" % (p.stdout + p.stderr)[:300])
+            finally:
+                with open(os.path.join(os.path.dirname(cg), "cgroup.procs"), "w") as f:
+                    f.write(str(proc.pid))
+                os.rmdir(cg)
+        else:
+            print("SKIP: stack --cgroup: no writable cgroup v2 here")
         proc.send_signal(signal.SIGUSR1)  # pause() returns: the process is alive and detached
         proc.wait(10)
         check(proc.returncode == -signal.SIGUSR1, "the process was detached, alive (%s)"
