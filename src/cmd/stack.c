@@ -28,7 +28,12 @@ static const char usage[] =
 	"per thread of nginx under load (mostly waiting for the thread to be scheduled to\n"
 	"take the stop). Nothing is written to the process. Needs root (or the same user with\n"
 	"kernel.yama.ptrace_scope=0); a thread already traced (a debugger, strace) is\n"
-	"reported and skipped. Not yet: the coro engine's suspended coroutines.\n"
+	"reported and skipped.\n"
+	"\n"
+	"For ctxlab's coro engine (any program with its coroutine registry) it also prints\n"
+	"each suspended coroutine's stack, unwound from the registers its last switch saved,\n"
+	"read from /proc/PID/mem after the threads, without stopping anything (best effort:\n"
+	"a coroutine resumed meanwhile may show a stale stack).\n"
 	"\n";
 
 static pid_t pid;
@@ -107,9 +112,10 @@ static int cmd_stack(int argc, char **argv)
 	}
 	fflush(stdout);
 	if (res.threads)
-		printf("stack: %d thread%s dumped%s, each stopped at most %.3f ms (%.3f ms in all)\n",
-		       res.threads, res.threads == 1 ? "" : "s", res.failed ? " (some not)" : "",
-		       (double)res.max_stop_ns / 1e6, (double)res.total_stop_ns / 1e6);
+		printf("stack: %d thread%s dumped%s, each stopped at most %.3f ms (%.3f ms in all)"
+		       "%s\n", res.threads, res.threads == 1 ? "" : "s",
+		       res.failed ? " (some not)" : "", (double)res.max_stop_ns / 1e6,
+		       (double)res.total_stop_ns / 1e6, res.coroutines ? "; coroutines not stopped" : "");
 	free(pids);
 	return rc || !res.threads ? 1 : 0;
 }

@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "profile/symbols.h"
+#include "profile/unwind.h"
 
 #define MAX_FRAMES 256
 
@@ -111,6 +112,117 @@ static int preload(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Ad
 	return DWARF_CB_OK;
 }
 
+/* ---- coroutines: the registry of src/coro/coro.c (layout 1, x86-64) ------------------ */
+
+struct symfind {
+	const char *name;
+	uint64_t addr;
+};
+
+static int find_sym(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
+		    void *arg)
+{
+	(void)userdata, (void)name, (void)base;
+	struct symfind *f = arg;
+	int n = dwfl_module_getsymtab(mod);
+	for (int i = 1; i < n; i++) {
+		GElf_Sym sym;
+		GElf_Addr addr;
+		const char *nm = dwfl_module_getsym_info(mod, i, &sym, &addr, NULL, NULL, NULL);
+		if (nm && !strcmp(nm, f->name) && sym.st_shndx != SHN_UNDEF) {
+			f->addr = addr;
+			return DWARF_CB_ABORT;
+		}
+	}
+	return DWARF_CB_OK;
+}
+
+static uint64_t sym_addr(Dwfl *dw, const char *name)
+{
+	struct symfind f = {name, 0};
+	dwfl_getmodules(dw, find_sym, &f, 0);
+	return f.addr;
+}
+
+static int mem_read(int fd, uint64_t addr, void *out, size_t len)
+{
+	return pread(fd, out, len, (off_t)addr) == (ssize_t)len ? 0 : -1;
+}
+
+/* Dumps every suspended coroutine of the registry, if the process has one: read while the
+ * process runs (a coroutine resumed meanwhile may show a stale stack). */
+static void dump_coroutines(Dwfl *dw, struct dump *d)
+{
+	uint64_t head_at = sym_addr(dw, "ctxlab_coro_all"), lay_at = sym_addr(dw, "ctxlab_coro_layout");
+	if (!head_at || !lay_at)
+		return;
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/mem", (int)d->pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint32_t layout = 0;
+	uint64_t c = 0;
+	if (fd < 0 || mem_read(fd, lay_at, &layout, 4) || layout != 1 ||
+	    mem_read(fd, head_at, &c, 8)) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	unsigned char *stack = malloc(UNWIND_STACK_MAX + 8);
+	int shown = 0, running = 0;
+	for (int guard = 0; c && stack && guard < 100000; guard++) {
+		struct {
+			uint64_t sp, next, prev, lo, bytes;
+			int32_t done, running;
+		} co;
+		uint64_t saved[7]; /* r15 r14 r13 r12 rbx rbp, return address */
+		if (mem_read(fd, c, &co, sizeof co))
+			break;
+		uint64_t hi = co.lo + co.bytes;
+		if (co.done || co.running || co.sp < co.lo || co.sp + sizeof saved > hi ||
+		    mem_read(fd, co.sp, saved, sizeof saved)) {
+			running += co.running != 0;
+			c = co.next;
+			continue;
+		}
+		uint64_t regs[UNWIND_NREGS] = {0};
+		regs[1] = saved[4];                  /* BX */
+		regs[6] = saved[5];                  /* BP */
+		regs[7] = co.sp + sizeof saved;      /* SP after the ret */
+		regs[8] = saved[6];                  /* IP: where the switch returns */
+		regs[16] = saved[3], regs[17] = saved[2], regs[18] = saved[1], regs[19] = saved[0];
+		size_t len = hi - regs[7] < UNWIND_STACK_MAX ? (size_t)(hi - regs[7]) : UNWIND_STACK_MAX;
+		if (mem_read(fd, regs[7], stack, len))
+			len = 0;
+		struct unwind_input in = {regs, stack, len, len == UNWIND_STACK_MAX};
+		enum unwind_status st;
+		d->npc = unwind_user(d->sy, d->maps, d->pid, &in, d->pcs, MAX_FRAMES, &st);
+		buf_appendf(d->out, "coroutine 0x%" PRIx64 " (suspended; stack 0x%" PRIx64 "-0x%" PRIx64
+			    "): %d frame%s%s\n", c, co.lo, hi, d->npc, d->npc == 1 ? "" : "s",
+			    st == UNWIND_TRUNCATED ? " (truncated)" : "");
+		for (int i = 0; i < d->npc; i++) {
+			uint64_t a = d->pcs[i] - 1; /* every frame is a return address here */
+			char tmp[300], mod[64];
+			const char *file;
+			int line;
+			buf_appendf(d->out, "  #%-3d 0x%016" PRIx64 "  %s", i, d->pcs[i],
+				    symbols_user(d->sy, d->maps, a, tmp, sizeof tmp));
+			if (symbols_srcline(d->sy, d->maps, a, &file, &line))
+				buf_appendf(d->out, " (%s:%d)", file, line);
+			else if (symbols_module_of(d->maps, a, mod, sizeof mod))
+				buf_appendf(d->out, " (%s)", mod);
+			buf_appendf(d->out, "\n");
+		}
+		shown++;
+		c = co.next;
+	}
+	if (shown || running)
+		buf_appendf(d->out, "%d suspended coroutine%s shown, %d running (in the threads "
+			    "above)\n", shown, shown == 1 ? "" : "s", running);
+	d->res->coroutines += shown;
+	free(stack);
+	close(fd);
+}
+
 int stack_dump(pid_t pid, struct buf *out, struct stack_result *res, char *err, size_t errlen)
 {
 	char comm[32];
@@ -155,9 +267,12 @@ int stack_dump(pid_t pid, struct buf *out, struct stack_result *res, char *err, 
 		errbuf(err, errlen, "cannot walk the threads of pid %d: %s (ptrace: run as root, or "
 		       "check kernel.yama.ptrace_scope)", (int)pid, dwfl_errmsg(-1));
 	}
+	if (!rc)
+		dump_coroutines(dw, &d);
 out:
 	if (dw)
 		dwfl_end(dw); /* detaches what is still attached */
+	unwind_release();
 	symbols_free(sy);
 	symbols_files_release();
 	free(maps);

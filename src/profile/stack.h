@@ -9,6 +9,12 @@
  * before the attach to just after the detach) and reported. A thread already traced (a
  * debugger, strace) cannot be attached: it is reported, not dumped.
  *
+ * Coroutines: a process with ctxlab's coroutine registry (src/coro/coro.c: the symbols
+ * ctxlab_coro_all and ctxlab_coro_layout, x86-64) also gets each suspended coroutine's stack,
+ * unwound from the registers its switch saved (unwind.h) over its stack read from
+ * /proc/PID/mem, after the threads and without stopping anything (best effort: a coroutine
+ * resumed meanwhile may show a stale stack).
+ *
  * Not thread-safe. Returns 0 or -errno with err[] filled: -ESRCH (no such process), -EPERM
  * (ptrace refused: not root, another user's process, kernel.yama.ptrace_scope).
  */
@@ -26,6 +32,7 @@ struct stack_result {
 	int failed;             /* threads that could not be attached or unwound */
 	uint64_t max_stop_ns;   /* the longest a thread was stopped */
 	uint64_t total_stop_ns; /* all threads' stops added */
+	int coroutines;         /* suspended coroutines dumped (ctxlab's coro engine) */
 };
 
 /* Appends the dump of process pid to out: a header line "pid PID (COMM): N threads", then

@@ -25,6 +25,8 @@ quality, line numbers in pprof, and ctxlab stack --pid.
 7. `ctxlab stack --pid` on a program blocked in a known chain (main -> wait_a -> wait_b ->
    pause) prints that chain for its thread, with file:line and its stop time; `--cgroup` (root,
    cgroup v2: a cgroup of the test's) dumps the same process; the program goes on afterwards.
+8. `stack --pid` on `serve --engine coro` with 3 idle connections: the thread's event loop and
+   each parked connection's coroutine (conn_main <- trampoline), from the coroutine registry.
 Skips (not fails) when perf_event_open is not permitted or gcc is missing.
 """
 import gzip
@@ -389,6 +391,28 @@ def cgroup2_dir():
     return None
 
 
+def test_stack_coro(tmp):
+    import socket
+    with ctxlabtest.Serve("coro", "http") as s:
+        conns = [socket.create_connection(s.addr) for _ in range(3)]
+        try:
+            time.sleep(0.3)  # each connection's coroutine is parked waiting for a request
+            p = subprocess.run([CTXLAB, "stack", "--pid", str(s.pid)], capture_output=True,
+                               text=True, timeout=60)
+            print(p.stdout[-1500:] + p.stderr)
+            blocks = re.findall(r"^coroutine 0x[0-9a-f]+ \(suspended[^\n]*\n((?:  #[^\n]*\n)*)",
+                                p.stdout, re.M)
+            ok = [b for b in blocks if "conn_main" in b and "trampoline" in b]
+            check(p.returncode == 0 and len(ok) >= 3,
+                  "stack on the coro engine shows each parked connection's coroutine "
+                  "(conn_main <- trampoline): %d of %d" % (len(ok), len(blocks)))
+            check(re.search(r"econn_loop_run", p.stdout) is not None,
+                  "and the thread's event loop (econn_loop_run)")
+        finally:
+            for c in conns:
+                c.close()
+
+
 def test_stack(tmp):
     exe = build(tmp, "block", BLOCK, ["-O2", "-fomit-frame-pointer"])
     proc = subprocess.Popen([exe], stdout=subprocess.PIPE, text=True)
@@ -444,7 +468,7 @@ def main():
                  ("truncated", lambda: test_truncated(tmp)),
                  ("pprof_lines", lambda: test_pprof_lines(tmp, None)),
                  ("nginx", lambda: test_nginx(tmp)), ("offcpu", lambda: test_offcpu(tmp)),
-                 ("stack", lambda: test_stack(tmp))]
+                 ("stack", lambda: test_stack(tmp)), ("stack_coro", lambda: test_stack_coro(tmp))]
         for name, fn in tests:
             if only and name not in only and not (name == "pprof_lines" and "abc" in only):
                 continue
