@@ -27,6 +27,7 @@ quality, line numbers in pprof, and ctxlab stack --pid.
    cgroup v2: a cgroup of the test's) dumps the same process; the program goes on afterwards.
 8. `stack --pid` on `serve --engine coro` with 3 idle connections: the thread's event loop and
    each parked connection's coroutine (conn_main <- trampoline), from the coroutine registry.
+9. Usage errors: an unknown --call-graph mode, a --stack-size outside 8..65528: exit 2.
 Skips (not fails) when perf_event_open is not permitted or gcc is missing.
 """
 import gzip
@@ -163,6 +164,15 @@ def unwind_line(stdout):
     g = m.groups()
     return {"mode": g[0], "stacks": int(g[1]), "dwarf": int(g[2]), "fp": int(g[3]),
             "complete": float(g[4]), "truncated": float(g[5]), "unresolved": float(g[6])}
+
+
+def test_cli():
+    for args, want in ((["--call-graph", "xyz"], "unknown call graph mode (use fp, dwarf or auto)"),
+                       (["--stack-size", "70000"], "8..65528"), (["--stack-size", "4"], "8..65528")):
+        p = subprocess.run([CTXLAB, "profile"] + args + ["--", "true"], capture_output=True,
+                           text=True, timeout=30)
+        check(p.returncode == 2 and want in p.stderr, "profile %s: exit 2, %r (%d %s)"
+              % (" ".join(args), want, p.returncode, p.stderr.strip()))
 
 
 def test_abc(tmp):
@@ -465,7 +475,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="ctxlab-dwarf-")
     try:
         only = sys.argv[1:]
-        tests = [("abc", lambda: test_abc(tmp)), ("auto_fp", lambda: test_auto_fp(tmp)),
+        tests = [("cli", test_cli), ("abc", lambda: test_abc(tmp)), ("auto_fp", lambda: test_auto_fp(tmp)),
                  ("truncated", lambda: test_truncated(tmp)),
                  ("pprof_lines", lambda: test_pprof_lines(tmp, None)),
                  ("nginx", lambda: test_nginx(tmp)), ("offcpu", lambda: test_offcpu(tmp)),
