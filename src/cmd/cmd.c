@@ -12,12 +12,12 @@
 
 extern const struct cmd_info cmd_info_serve, cmd_info_load, cmd_info_watch, cmd_info_profile,
 	cmd_info_flame, cmd_info_pingpong, cmd_info_run, cmd_info_report, cmd_info_compare,
-	cmd_info_stats;
+	cmd_info_stats, cmd_info_stack;
 
 const struct cmd_info *const cmd_table[] = {
 	&cmd_info_serve,    &cmd_info_load, &cmd_info_watch,  &cmd_info_profile, &cmd_info_flame,
 	&cmd_info_pingpong, &cmd_info_run,  &cmd_info_report, &cmd_info_compare,
-	&cmd_info_stats, NULL};
+	&cmd_info_stats, &cmd_info_stack, NULL};
 
 const struct cmd_info *cmd_find(const char *name)
 {

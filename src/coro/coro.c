@@ -1,6 +1,8 @@
 #include "coro/coro.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -32,12 +34,22 @@
 #include <ucontext.h>
 #endif
 
+/* The registry a stack dump walks (`ctxlab stack`, src/profile/stack.c): every live
+ * coroutine is on the list ctxlab_coro_all, and ctxlab_coro_layout says how its first fields
+ * are laid out, read from outside the process (x86-64 asm only; 0 = no registry):
+ *   layout 1: offset 0 sp (saved while suspended: r15 r14 r13 r12 rbx rbp, then the return
+ *   address), 8 next, 16 prev, 24 stack_lo, 32 stack_bytes, 40 int done, 44 int running.
+ * Kept by coro_new and coro_free under a mutex; switches do not touch it. */
 struct coro {
 #ifdef CORO_ASM
 	void *sp; /* saved stack pointer while suspended */
+	struct coro *next_all, *prev_all;
+	char *stack_lo_dbg; /* = stack_lo, at its fixed offset */
+	size_t stack_bytes_dbg;
 #else
 	ucontext_t uc;
 #endif
+	int done, running; /* (at offsets 40 and 44 with the asm backend: the registry's) */
 	struct coro *caller; /* who resumed us (NULL = the thread's own stack) */
 	coro_fn *fn;
 	void *arg;
@@ -45,7 +57,6 @@ struct coro {
 	size_t map_bytes;
 	char *stack_lo; /* usable stack [stack_lo, stack_lo + stack_bytes) */
 	size_t stack_bytes;
-	int done, running;
 };
 
 /* The thread's own context, used when a coroutine switches back to the thread stack. */
@@ -58,6 +69,47 @@ struct thread_ctx {
 	const void *stack_lo; /* ASan: the thread stack's bounds, learnt at the first switch */
 	size_t stack_bytes;
 };
+
+#if defined(CORO_ASM) && defined(__x86_64__)
+_Static_assert(offsetof(struct coro, next_all) == 8 && offsetof(struct coro, stack_lo_dbg) == 24 &&
+		       offsetof(struct coro, done) == 40 && offsetof(struct coro, running) == 44,
+	       "the registry's layout 1 (read by ctxlab stack)");
+struct coro *ctxlab_coro_all;
+const volatile unsigned ctxlab_coro_layout = 1;
+#endif
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void registry_add(struct coro *c)
+{
+#if defined(CORO_ASM) && defined(__x86_64__)
+	c->stack_lo_dbg = c->stack_lo;
+	c->stack_bytes_dbg = c->stack_bytes;
+	pthread_mutex_lock(&all_lock);
+	c->next_all = ctxlab_coro_all;
+	if (ctxlab_coro_all)
+		ctxlab_coro_all->prev_all = c;
+	ctxlab_coro_all = c;
+	pthread_mutex_unlock(&all_lock);
+#else
+	(void)c, (void)all_lock;
+#endif
+}
+
+static void registry_remove(struct coro *c)
+{
+#if defined(CORO_ASM) && defined(__x86_64__)
+	pthread_mutex_lock(&all_lock);
+	if (c->prev_all)
+		c->prev_all->next_all = c->next_all;
+	else
+		ctxlab_coro_all = c->next_all;
+	if (c->next_all)
+		c->next_all->prev_all = c->prev_all;
+	pthread_mutex_unlock(&all_lock);
+#else
+	(void)c;
+#endif
+}
 
 static _Thread_local struct coro *current;
 static _Thread_local struct thread_ctx main_ctx;
@@ -200,6 +252,7 @@ struct coro *coro_new(coro_fn *fn, void *arg, size_t stack_bytes)
 	c->uc.uc_link = NULL;
 	makecontext(&c->uc, trampoline, 0);
 #endif
+	registry_add(c);
 	return c;
 }
 
@@ -209,6 +262,7 @@ void coro_free(struct coro *c)
 		return;
 	if (c->running)
 		BUG("coro_free of a running coroutine");
+	registry_remove(c);
 	UNPOISON(c->stack_lo, c->stack_bytes);
 	munmap(c->map, c->map_bytes);
 	free(c);

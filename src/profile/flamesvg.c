@@ -162,6 +162,7 @@ struct render {
 	uint64_t total;
 	double kb;      /* per request: B' per count of B (ns/req); 0 = count mode */
 	double full;    /* per request: the value the full width stands for (ns/req) */
+	const struct flamesvg_opts *o;
 };
 
 /* Length of the well-formed UTF-8 sequence at s that XML 1.0 allows (no surrogates,
@@ -286,6 +287,11 @@ static void frame(struct render *r, uint32_t i, double x, int depth)
 	xml_escape(o, nd->name, SIZE_MAX);
 	fputs("\"><title>", o);
 	xml_escape(o, nd->name, SIZE_MAX);
+	const char *at = r->o && r->o->where ? r->o->where(nd->name, r->o->where_arg) : NULL;
+	if (at) { /* the frame's source position, e.g. "ev.c:203" */
+		fputs(" at ", o);
+		xml_escape(o, at, SIZE_MAX);
+	}
 	double pct = r->total ? 100.0 * (double)nd->b / (double)r->total : 0;
 	if (r->diff && r->kb > 0) {
 		double bv = bval(r, nd);
@@ -428,7 +434,7 @@ static const char script[] =
 
 static int render(const struct tree *t, int diff, const struct flamesvg_opts *o, FILE *out)
 {
-	struct render r = {.t = t, .out = out, .diff = diff};
+	struct render r = {.t = t, .out = out, .diff = diff, .o = o};
 	if (diff && o && o->ns_per_count_a > 0 && o->ns_per_count_b > 0) {
 		r.kb = o->ns_per_count_b;
 		double tb = (double)t->v[0].b * r.kb;

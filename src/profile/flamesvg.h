@@ -56,6 +56,10 @@ struct flamesvg_opts {
 	int normalize;         /* diff only: scale A to B's total (1 recommended) */
 	double ns_per_count_a; /* diff only: per-request mode when both > 0 (see above) */
 	double ns_per_count_b;
+	/* the tooltip's source position of a frame ("file:line", shown after the name), or NULL
+	 * (none known); NULL = no positions */
+	const char *(*where)(const char *frame, void *arg);
+	void *where_arg;
 };
 
 int flamesvg_write(const struct folded *f, const struct flamesvg_opts *o, FILE *out);

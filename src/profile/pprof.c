@@ -28,8 +28,16 @@ enum {
 	SAMPLE_LOCATION_ID = 1,
 	SAMPLE_VALUE = 2,
 	MAPPING_ID = 1,
+	MAPPING_MEMORY_START = 2,
+	MAPPING_MEMORY_LIMIT = 3,
+	MAPPING_FILE_OFFSET = 4,
 	MAPPING_FILENAME = 5,
+	MAPPING_BUILD_ID = 6,
 	MAPPING_HAS_FUNCTIONS = 7,
+	MAPPING_HAS_FILENAMES = 8,
+	MAPPING_HAS_LINE_NUMBERS = 9,
+	LOCATION_ADDRESS = 3,
+	LINE_LINE = 2,
 	LOCATION_ID = 1,
 	LOCATION_MAPPING_ID = 2,
 	LOCATION_LINE = 4,
@@ -194,6 +202,88 @@ static int64_t fn_id(struct fntab *ft, struct strtab *st, const char *frame, siz
 	return r ? -1 : (int64_t)id;
 }
 
+/* The location of loctab entry idx (made on first use: one Location, its Function by
+ * (name, file)); lids caches the ids per entry. */
+static int64_t loc_id(struct fntab *ft, struct strtab *st, const struct pprof_loctab *lt,
+		      uint64_t *lids, size_t idx)
+{
+	if (idx >= lt->nlocs)
+		return -1;
+	if (lids[idx])
+		return (int64_t)lids[idx];
+	const struct pprof_loc *l = &lt->locs[idx];
+	const char *file = l->file ? l->file : "";
+	size_t nl = strlen(l->func), fl = strlen(file);
+	char *key = malloc(nl + fl + 2);
+	if (!key)
+		return -1;
+	memcpy(key, l->func, nl);
+	key[nl] = 0x1f; /* never in a frame name (folded_append_frame) */
+	memcpy(key + nl + 1, file, fl + 1);
+	int64_t sid = strtab_cid(st, key), name = strtab_cid(st, l->func), fid = strtab_cid(st, file);
+	free(key);
+	if (sid < 0 || name < 0 || fid < 0)
+		return -1;
+	if ((size_t)sid >= ft->cap) {
+		size_t cap = ft->cap ? ft->cap : 256;
+		while (cap <= (size_t)sid)
+			cap *= 2;
+		int64_t *n = realloc(ft->name_sid, cap * sizeof(*n));
+		if (!n)
+			return -1;
+		memset(n + ft->cap, 0, (cap - ft->cap) * sizeof(*n));
+		ft->name_sid = n;
+		ft->cap = cap;
+	}
+	struct buf m = BUF_INIT, line = BUF_INIT;
+	int r = 0;
+	if (!ft->name_sid[sid]) {
+		ft->name_sid[sid] = (int64_t)++ft->nfn;
+		r = put_uint(&m, FUNCTION_ID, (uint64_t)ft->name_sid[sid]) ||
+		    put_uint(&m, FUNCTION_NAME, (uint64_t)name) ||
+		    put_uint(&m, FUNCTION_SYSTEM_NAME, (uint64_t)name) ||
+		    (fid && put_uint(&m, FUNCTION_FILENAME, (uint64_t)fid)) ||
+		    put_msg(&ft->fns, PROFILE_FUNCTION, &m);
+		buf_clear(&m);
+	}
+	uint64_t id = ++ft->nfn;
+	r = r || put_uint(&line, LINE_FUNCTION_ID, (uint64_t)ft->name_sid[sid]) ||
+	    (l->line > 0 && put_uint(&line, LINE_LINE, (uint64_t)l->line)) ||
+	    put_uint(&m, LOCATION_ID, id) ||
+	    (l->map >= 0 && (size_t)l->map < lt->nmaps &&
+	     put_uint(&m, LOCATION_MAPPING_ID, (uint64_t)l->map + 1)) ||
+	    (l->addr && put_uint(&m, LOCATION_ADDRESS, l->addr)) ||
+	    put_msg(&m, LOCATION_LINE, &line) || put_msg(&ft->locs, PROFILE_LOCATION, &m);
+	buf_free(&m);
+	buf_free(&line);
+	lids[idx] = id;
+	return r ? -1 : (int64_t)id;
+}
+
+static int put_mappings(struct buf *out, struct strtab *st, const struct pprof_loctab *lt)
+{
+	struct buf m = BUF_INIT;
+	int r = 0;
+	for (size_t i = 0; i < lt->nmaps && !r; i++) {
+		const struct pprof_map *mp = &lt->maps[i];
+		int64_t f = strtab_cid(st, mp->file ? mp->file : "");
+		int64_t b = strtab_cid(st, mp->build_id ? mp->build_id : "");
+		buf_clear(&m);
+		r = f < 0 || b < 0 || put_uint(&m, MAPPING_ID, i + 1) ||
+		    put_uint(&m, MAPPING_MEMORY_START, mp->start) ||
+		    put_uint(&m, MAPPING_MEMORY_LIMIT, mp->limit) ||
+		    put_uint(&m, MAPPING_FILE_OFFSET, mp->offset) ||
+		    put_uint(&m, MAPPING_FILENAME, (uint64_t)f) ||
+		    (b && put_uint(&m, MAPPING_BUILD_ID, (uint64_t)b)) ||
+		    (mp->has_functions && put_uint(&m, MAPPING_HAS_FUNCTIONS, 1)) ||
+		    (mp->has_lines && (put_uint(&m, MAPPING_HAS_FILENAMES, 1) ||
+				       put_uint(&m, MAPPING_HAS_LINE_NUMBERS, 1))) ||
+		    put_msg(out, PROFILE_MAPPING, &m);
+	}
+	buf_free(&m);
+	return r ? -ENOMEM : 0;
+}
+
 static int value_type(struct buf *out, struct strtab *st, int field, const char *type,
 		      const char *unit)
 {
@@ -211,8 +301,9 @@ int pprof_encode(const struct pprof_desc *d, const struct folded *const *sets, c
 	struct strtab st = {0};
 	struct fntab ft = {0};
 	struct buf samples = BUF_INIT, m = BUF_INIT, ids = BUF_INIT, vals = BUF_INIT;
-	uint64_t *stackids = NULL;
+	uint64_t *stackids = NULL, *lids = NULL;
 	size_t stackcap = 0;
+	const struct pprof_loctab *lt = d->loctab;
 	int r = -ENOMEM;
 	if (d->nvalues < 1 || d->nvalues > PPROF_MAX_VALUES)
 		return -EINVAL;
@@ -221,7 +312,11 @@ int pprof_encode(const struct pprof_desc *d, const struct folded *const *sets, c
 	for (int v = 0; v < d->nvalues; v++)
 		if (value_type(out, &st, PROFILE_SAMPLE_TYPE, d->type[v], d->unit[v]))
 			goto out;
-	if (d->main_binary) {
+	if (lt) {
+		lids = calloc(lt->nlocs ? lt->nlocs : 1, sizeof(*lids));
+		if (!lids || put_mappings(out, &st, lt))
+			goto out;
+	} else if (d->main_binary) {
 		int64_t fid = strtab_cid(&st, d->main_binary);
 		if (fid < 0 || put_uint(&m, MAPPING_ID, 1) ||
 		    put_uint(&m, MAPPING_FILENAME, (uint64_t)fid) ||
@@ -242,7 +337,9 @@ int pprof_encode(const struct pprof_desc *d, const struct folded *const *sets, c
 				const char *semi = strchr(p, ';');
 				size_t len = semi ? (size_t)(semi - p) : strlen(p);
 				if (len) {
-					int64_t id = fn_id(&ft, &st, p, len);
+					int64_t id = lt && k ? loc_id(&ft, &st, lt, lids,
+								       strtoull(p, NULL, 10))
+							     : fn_id(&ft, &st, p, len);
 					if (id < 0)
 						goto out;
 					if (k == stackcap) {
@@ -317,6 +414,7 @@ out:
 	buf_free(&ids);
 	buf_free(&vals);
 	free(stackids);
+	free(lids);
 	return r;
 }
 

@@ -1,8 +1,8 @@
 /* pprof: encodes folded stacks as a pprof profile (profile.proto, protobuf wire format written
  * by hand) and writes it gzipped (zlib), the format `go tool pprof` reads.
  *
- * Mapping from folded stacks: every distinct frame name becomes one Function and one
- * Location (ids 1..n, address 0, one Line); every folded entry becomes one Sample whose
+ * Mapping from folded stacks (without a loctab, below): every distinct frame name becomes
+ * one Function and one Location (ids 1..n, address 0, one Line); every folded entry becomes one Sample whose
  * location_ids run leaf first. The root frame (comm) is kept as the outermost location, so
  * pprof's tree matches the flame graph. Kernel frames ("name_[k]") become Functions named
  * "name" with filename "[kernel.kallsyms]".
@@ -23,6 +23,28 @@
 
 #define PPROF_MAX_VALUES 4
 
+/* Real locations (optional, pprof_desc.loctab): the folded sets' frames after the root are
+ * then decimal indices into locs ("comm;12;7;3"), each one Location with its address, its
+ * Mapping (maps[map], map -1 = none) and one Line {Function(func, file), line}; the root
+ * (comm) stays a name-only location. Mappings get ids 1..nmaps (main_binary is not used). */
+struct pprof_loc {
+	uint64_t addr;
+	const char *func, *file; /* file NULL = unknown */
+	int64_t line;            /* 0 = unknown */
+	int map;
+};
+struct pprof_map {
+	uint64_t start, limit, offset;
+	const char *file, *build_id; /* build_id: hex, "" = none */
+	int has_functions, has_lines;
+};
+struct pprof_loctab {
+	const struct pprof_loc *locs;
+	size_t nlocs;
+	const struct pprof_map *maps;
+	size_t nmaps;
+};
+
 struct pprof_desc {
 	int nvalues;
 	const char *type[PPROF_MAX_VALUES]; /* e.g. "samples", "cpu", "offcpu" */
@@ -35,6 +57,7 @@ struct pprof_desc {
 	const char *main_binary;            /* the profiled program's path: one Mapping with
 					     * has_functions set, so pprof does not try to
 					     * re-symbolize; NULL = no mapping */
+	const struct pprof_loctab *loctab;   /* NULL = frames are names (see above) */
 };
 
 /* Appends the encoded (uncompressed) Profile message to out. */

@@ -23,6 +23,7 @@
 #include "core/spawn.h"
 #include "core/units.h"
 #include "profile/symbols.h"
+#include "profile/unwind.h"
 
 #define ONCPU_PAGES 64
 #define OFFCPU_PAGES 128
@@ -39,7 +40,26 @@ struct raw {
 	uint64_t period;
 	uint32_t nr;
 	uint32_t kind;
+	uint32_t uw;  /* UW_* */
+	uint32_t extra; /* UW_DEFER: bytes after the chain (struct deferred, then the stack) */
 };
+
+/* A sample whose image was unknown when it was drained (a child whose fork record is in
+ * another CPU's ring, not read yet): its registers and stack are kept and unwound when
+ * symbolizing, once inherit_image has given it its parent's image. */
+struct deferred {
+	uint64_t regs[UNWIND_NREGS];
+	uint64_t dyn;
+	uint64_t full;
+};
+
+/* How a raw sample's user part was obtained (struct raw.uw) */
+#define UW_DWARF 1u     /* unwound from the stack copy */
+#define UW_FP 2u        /* the kernel's frame-pointer chain */
+#define UW_TRUNC 4u     /* DWARF: the copy was too small */
+#define UW_FAIL 8u      /* DWARF: a frame could not be unwound */
+#define UW_DEFER 16u    /* not unwound yet: struct deferred and the stack follow the chain */
+#define MAX_UFRAMES 127
 
 struct swin {
 	uint32_t tid;
@@ -84,6 +104,13 @@ struct prof {
 	size_t nsnaps, capsnaps;
 	struct pident *pids;
 	size_t npids, nslots;
+	struct symbols *sy;     /* for unwinding while draining, then symbolizing */
+	struct lockey *lk;      /* res->locs' index: (image, address, kernel) -> index + 1 */
+	size_t nlk;
+	const char **mapkey;    /* per res->maps entry: the maps text it came from */
+	size_t capmaps, caplocs;
+	int want_stack;         /* samples carry user regs and a stack copy */
+	uint64_t chain[2 * MAX_UFRAMES + 8]; /* a sample's callchain with the unwound user part */
 	unsigned char rec[65536 + 8];
 };
 
@@ -121,6 +148,37 @@ static void attach_delay(void)
 		clock_sleep_ns((uint64_t)ms * NS_PER_MS);
 }
 
+static uint32_t stack_bytes(const struct profile_opts *o)
+{
+	return o->stack_size ? o->stack_size : UNWIND_STACK_DEFAULT;
+}
+
+/* Ring pages per CPU: room for about 256 samples with their stack copies (at 999 Hz a
+ * quarter of a second of one CPU: the profiler unwinds as it drains). */
+static int ring_pages(const struct profile_opts *o, int base)
+{
+	if (o->call_graph == PROFILE_CG_FP)
+		return base;
+	int pages = base;
+	while (pages < 4096 && (uint64_t)pages * 4096 < (uint64_t)stack_bytes(o) * 256)
+		pages *= 2;
+	return pages;
+}
+
+/* DWARF/auto: user registers and a copy of the user stack with every sample. */
+static void attr_stack(struct perf_event_attr *a, const struct profile_opts *o)
+{
+	if (o->call_graph == PROFILE_CG_FP)
+		return;
+	a->sample_type |= PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER;
+	a->sample_regs_user = UNWIND_REGS_MASK;
+	a->sample_stack_user = stack_bytes(o);
+	if (o->call_graph == PROFILE_CG_DWARF)
+		a->exclude_callchain_user = 1; /* the kernel's walk would be thrown away */
+	a->wakeup_watermark = (uint32_t)ring_pages(o, a->type == PERF_TYPE_TRACEPOINT ?
+						   OFFCPU_PAGES : ONCPU_PAGES) * 4096 / 4;
+}
+
 static void attr_sampling(struct perf_event_attr *a, const struct profile_opts *o, int hz)
 {
 	memset(a, 0, sizeof(*a));
@@ -149,6 +207,7 @@ static void attr_sampling(struct perf_event_attr *a, const struct profile_opts *
 	a->sample_max_stack = 127;
 	a->watermark = 1;
 	a->wakeup_watermark = ONCPU_PAGES * 4096 / 4;
+	attr_stack(a, o);
 }
 
 static void attr_offcpu(struct perf_event_attr *a, const struct profile_opts *o, int tp)
@@ -167,6 +226,7 @@ static void attr_offcpu(struct perf_event_attr *a, const struct profile_opts *o,
 	a->sample_max_stack = 127;
 	a->watermark = 1;
 	a->wakeup_watermark = OFFCPU_PAGES * 4096 / 4;
+	attr_stack(a, o);
 }
 
 int profile_event_supported(enum profile_event ev, char *reason, size_t len)
@@ -587,6 +647,203 @@ static void inherit_image(struct prof *p, pid_t child, pid_t parent)
 
 /* ---- reading records --------------------------------------------------------------- */
 
+struct lockey {
+	const char *maps;
+	uint64_t addr;
+	uint32_t kernel, idx; /* idx: index + 1, 0 = empty slot */
+};
+
+static size_t lk_hash(const char *maps, uint64_t addr, uint32_t kernel, size_t n)
+{
+	uint64_t h = (uint64_t)(uintptr_t)maps * 0x9e3779b97f4a7c15ULL ^ addr * 0xff51afd7ed558ccdULL ^
+		     kernel;
+	return (size_t)(h ^ h >> 29) & (n - 1);
+}
+
+/* The index in res->maps of the mapping holding addr in image maps, or -1. */
+static int map_index(struct prof *p, const char *maps, uint64_t addr)
+{
+	struct profile_result *res = p->res;
+	uint64_t lo, hi, off;
+	char path[512], bid[128];
+	for (size_t i = 0; i < res->nmaps; i++)
+		if (p->mapkey[i] == maps && addr >= res->maps[i].start && addr < res->maps[i].limit)
+			return (int)i;
+	if (!symbols_mapping(p->sy, maps, addr, &lo, &hi, &off, path, sizeof path, bid, sizeof bid))
+		return -1;
+	if (res->nmaps == p->capmaps) {
+		size_t cap = p->capmaps ? p->capmaps * 2 : 64;
+		struct pprof_map *n = realloc(res->maps, cap * sizeof(*n));
+		const char **k = n ? realloc(p->mapkey, cap * sizeof(*k)) : NULL;
+		if (n)
+			res->maps = n;
+		if (!k)
+			return -1;
+		p->mapkey = k;
+		p->capmaps = cap;
+	}
+	char *f = strdup(path), *b = strdup(bid);
+	if (!f || !b) {
+		free(f);
+		free(b);
+		return -1;
+	}
+	res->maps[res->nmaps] = (struct pprof_map){lo, hi, off, f, b, 1, 0};
+	p->mapkey[res->nmaps] = maps;
+	return (int)res->nmaps++;
+}
+
+/* The index in res->locs of (image, address, kernel), made with its name, file:line and
+ * mapping on first use; -1 on ENOMEM. pc: the address as sampled; a: where it is looked up. */
+static long loc_index(struct prof *p, const char *maps, uint64_t pc, uint64_t a, int kernel,
+		      const char *name)
+{
+	struct profile_result *res = p->res;
+	if ((res->nlocs + 1) * 2 > p->nlk) {
+		size_t n = p->nlk ? p->nlk * 2 : 4096;
+		struct lockey *t = calloc(n, sizeof(*t));
+		if (!t)
+			return -1;
+		for (size_t i = 0; i < p->nlk; i++) {
+			if (!p->lk[i].idx)
+				continue;
+			size_t j = lk_hash(p->lk[i].maps, p->lk[i].addr, p->lk[i].kernel, n);
+			while (t[j].idx)
+				j = (j + 1) & (n - 1);
+			t[j] = p->lk[i];
+		}
+		free(p->lk);
+		p->lk = t;
+		p->nlk = n;
+	}
+	if (kernel)
+		maps = NULL;
+	size_t j = lk_hash(maps, pc, (uint32_t)kernel, p->nlk);
+	while (p->lk[j].idx) {
+		if (p->lk[j].maps == maps && p->lk[j].addr == pc && p->lk[j].kernel == (uint32_t)kernel)
+			return (long)p->lk[j].idx - 1;
+		j = (j + 1) & (p->nlk - 1);
+	}
+	if (res->nlocs == p->caplocs) {
+		size_t cap = p->caplocs ? p->caplocs * 2 : 1024;
+		struct pprof_loc *n = realloc(res->locs, cap * sizeof(*n));
+		if (!n)
+			return -1;
+		res->locs = n;
+		p->caplocs = cap;
+	}
+	struct pprof_loc *l = &res->locs[res->nlocs];
+	const char *file = NULL;
+	int line = 0;
+	*l = (struct pprof_loc){.addr = pc, .map = -1};
+	l->func = strdup(name);
+	if (kernel) {
+		l->file = strdup("[kernel.kallsyms]");
+	} else if (maps) {
+		l->map = map_index(p, maps, a);
+		if (symbols_srcline(p->sy, maps, a, &file, &line)) {
+			l->file = strdup(file);
+			l->line = line;
+			if (l->map >= 0)
+				res->maps[l->map].has_lines = 1;
+		}
+	}
+	if (!l->func)
+		return -1;
+	p->lk[j] = (struct lockey){maps, pc, (uint32_t)kernel, (uint32_t)res->nlocs + 1};
+	return (long)res->nlocs++;
+}
+
+static void append_loc(struct buf *b, long idx)
+{
+	char t[24];
+	int n = snprintf(t, sizeof t, ";%ld", idx);
+	buf_append(b, t, (size_t)n);
+}
+
+/* Whether a function is where a thread's stack begins (the unwinding reached its root). */
+static int is_stack_root(const char *fn)
+{
+	static const char *const roots[] = {"_start", "__libc_start_main", "__libc_start_call_main",
+					    "main", "clone", "clone3", "__clone", "__clone3",
+					    "start_thread", "__GI___clone", "__GI___clone3",
+					    "__libc_start_main_impl", NULL};
+	for (int i = 0; roots[i]; i++)
+		if (!strcmp(fn, roots[i]))
+			return 1;
+	return 0;
+}
+
+/* The user part of a sample with a stack copy (DWARF/auto): replaces the frame-pointer part
+ * of the callchain q[0..nr) in p->chain by the frames unwound from regs and stack (or keeps
+ * it, in auto mode, where every frame lies in a module built with frame pointers). Returns
+ * the new chain's length; *uw says how. */
+static uint64_t user_part(struct prof *p, const struct snap *sn, uint32_t tid,
+			  const unsigned char *q, uint64_t nr, const uint64_t *regs,
+			  const unsigned char *stack, uint64_t dyn, int full, uint32_t *uw)
+{
+	uint64_t k = 0, ufirst = nr;
+	for (uint64_t i = 0; i < nr; i++) {
+		uint64_t v;
+		memcpy(&v, q + i * 8, 8);
+		if (v == (uint64_t)PERF_CONTEXT_USER) {
+			ufirst = i;
+			break;
+		}
+	}
+	for (k = 0; k < ufirst && k < MAX_UFRAMES + 2; k++)
+		memcpy(&p->chain[k], q + k * 8, 8);
+	if (p->o->call_graph == PROFILE_CG_AUTO && ufirst + 1 < nr && sn->maps) {
+		/* The frame-pointer walk is right while every frame's function keeps a frame
+		 * record: each frame is read from its callee's record, so the first frame in a
+		 * module without frame pointers is still right, the ones above it are not --
+		 * accepted when it is a thread's start (libc's __libc_start_call_main,
+		 * start_thread calling fp-built code), else the copy is unwound. The leaf must
+		 * have set up its own record (its caller comes from it): unwind.h. */
+		uint64_t end = nr, leaf;
+		memcpy(&leaf, q + (ufirst + 1) * 8, 8);
+		int fp = unwind_leaf_has_frame(p->sy, sn->maps, leaf);
+		for (uint64_t i = ufirst + 1; i < nr && fp; i++) {
+			uint64_t v;
+			memcpy(&v, q + i * 8, 8);
+			if (v >= (uint64_t)PERF_CONTEXT_MAX) {
+				fp = 0;
+				break;
+			}
+			if (unwind_module_has_fp(p->sy, sn->maps, v) == 1)
+				continue;
+			char tmp[300];
+			fp = i > ufirst + 1 &&
+			     is_stack_root(symbols_user(p->sy, sn->maps, v - 1, tmp, sizeof tmp));
+			end = i + 1;
+			break;
+		}
+		if (fp) {
+			for (uint64_t i = ufirst; i < end && k < sizeof p->chain / 8; i++)
+				memcpy(&p->chain[k++], q + i * 8, 8);
+			*uw = UW_FP;
+			return k;
+		}
+	}
+	if (!regs || !sn->maps) { /* a kernel thread, or an image we could not read */
+		if (p->o->call_graph == PROFILE_CG_AUTO && ufirst < nr) { /* the walk, as it is */
+			for (uint64_t i = ufirst; i < nr && k < sizeof p->chain / 8; i++)
+				memcpy(&p->chain[k++], q + i * 8, 8);
+			*uw = UW_FP;
+			return k;
+		}
+		*uw = regs ? UW_DWARF | UW_FAIL : 0;
+		return k;
+	}
+	struct unwind_input in = {regs, stack, (size_t)dyn, full};
+	enum unwind_status st;
+	p->chain[k++] = (uint64_t)PERF_CONTEXT_USER;
+	int n = unwind_user(p->sy, sn->maps, (pid_t)tid, &in, &p->chain[k], MAX_UFRAMES, &st);
+	k += (uint64_t)n;
+	*uw = UW_DWARF | (st == UNWIND_TRUNCATED ? UW_TRUNC : st == UNWIND_FAILED ? UW_FAIL : 0);
+	return k;
+}
+
 static void store_sample(struct prof *p, int kind, const unsigned char *q, const unsigned char *end)
 {
 	uint64_t period = 0;
@@ -615,13 +872,46 @@ static void store_sample(struct prof *p, int kind, const unsigned char *q, const
 	q += 8;
 	if (nr > (uint64_t)(end - q) / 8)
 		return;
-	if (p->raw_full || buf_used(&p->raw) + sizeof(struct raw) + nr * 8 > RAW_MAX_BYTES) {
+	const unsigned char *chain = q;
+	uint64_t regs[UNWIND_NREGS], dyn = 0, size = 0;
+	const unsigned char *stack = NULL;
+	int have_regs = 0;
+	if (p->want_stack) { /* REGS_USER: abi, regs; STACK_USER: size, data, dyn_size */
+		const unsigned char *r = q + nr * 8;
+		uint64_t abi;
+		if (end - r < 8)
+			return;
+		memcpy(&abi, r, 8);
+		r += 8;
+		if (abi != PERF_SAMPLE_REGS_ABI_NONE) {
+			if ((size_t)(end - r) < sizeof regs)
+				return;
+			memcpy(regs, r, sizeof regs);
+			r += sizeof regs;
+			have_regs = abi == PERF_SAMPLE_REGS_ABI_64;
+		}
+		if (end - r < 8)
+			return;
+		memcpy(&size, r, 8);
+		r += 8;
+		if (size) {
+			if ((uint64_t)(end - r) < size + 8)
+				return;
+			stack = r;
+			memcpy(&dyn, r + size, 8);
+			if (dyn > size)
+				dyn = size;
+		}
+	}
+	if (p->raw_full || buf_used(&p->raw) + sizeof(struct raw) + sizeof p->chain > RAW_MAX_BYTES) {
 		p->raw_full = 1;
 		p->res->lost++;
 		return;
 	}
 	uint64_t uip = 0;
-	for (uint64_t i = 0; i + 1 < nr; i++) {
+	if (have_regs)
+		uip = regs[8]; /* P_IP's slot */
+	for (uint64_t i = 0; !uip && i + 1 < nr; i++) {
 		uint64_t v;
 		memcpy(&v, q + i * 8, 8);
 		if (v == (uint64_t)PERF_CONTEXT_USER) {
@@ -632,11 +922,51 @@ static void store_sample(struct prof *p, int kind, const unsigned char *q, const
 	int s = snap_for(p, (pid_t)pid, uip);
 	if (s < 0)
 		return;
-	struct raw r = {(uint32_t)s, tid, time, period, (uint32_t)nr, (uint32_t)kind};
+	uint32_t uw = nr ? UW_FP : 0;
+	if (p->want_stack && have_regs && !p->snaps[s].maps && p->snaps[s].pid > 0) {
+		/* no image yet: keep what is needed to unwind later (struct deferred) */
+		struct deferred df = {.dyn = dyn, .full = size && dyn == size};
+		memcpy(df.regs, regs, sizeof regs);
+		uint32_t extra = (uint32_t)(sizeof df + ((dyn + 7) & ~7ULL));
+		struct raw r = {(uint32_t)s, tid, time, period, (uint32_t)nr, (uint32_t)kind,
+				UW_DEFER, extra};
+		if (buf_reserve(&p->raw, sizeof r + nr * 8 + extra))
+			return;
+		static const unsigned char zero[8];
+		buf_append(&p->raw, &r, sizeof r);
+		buf_append(&p->raw, chain, nr * 8);
+		buf_append(&p->raw, &df, sizeof df);
+		buf_append(&p->raw, stack, (size_t)dyn);
+		buf_append(&p->raw, zero, (size_t)(((dyn + 7) & ~7ULL) - dyn));
+		return;
+	}
+	if (p->want_stack) {
+		nr = user_part(p, &p->snaps[s], tid, chain, nr, have_regs ? regs : NULL, stack, dyn,
+			       size && dyn == size, &uw);
+		chain = (const unsigned char *)p->chain;
+	}
+	struct raw r = {(uint32_t)s, tid, time, period, (uint32_t)nr, (uint32_t)kind, uw, 0};
 	if (buf_reserve(&p->raw, sizeof r + nr * 8))
 		return;
 	buf_append(&p->raw, &r, sizeof r);
-	buf_append(&p->raw, q, nr * 8);
+	buf_append(&p->raw, chain, nr * 8);
+}
+
+/* A deferred sample (UW_DEFER) unwound now: r and *ips updated to the unwound chain. */
+static void undefer(struct prof *p, struct raw *r, const uint64_t **ips)
+{
+	if (!(r->uw & UW_DEFER))
+		return;
+	struct deferred df;
+	const unsigned char *q = (const unsigned char *)*ips;
+	memcpy(&df, q + (size_t)r->nr * 8, sizeof df);
+	const unsigned char *stack = q + (size_t)r->nr * 8 + sizeof df;
+	uint32_t uw = 0;
+	uint64_t n = user_part(p, &p->snaps[r->snap], r->tid, q, r->nr, df.regs, stack, df.dyn,
+			       (int)df.full, &uw);
+	r->nr = (uint32_t)n;
+	r->uw = uw;
+	*ips = p->chain;
 }
 
 static void handle(struct prof *p, int kind, const unsigned char *rec, size_t len)
@@ -736,8 +1066,10 @@ static void drain(struct prof *p, struct ring *r, int kind)
 			memcpy(p->rec, data + off, first);
 			memcpy(p->rec + first, data, h.size - first);
 		}
-		handle(p, kind, p->rec, h.size);
 		tail += h.size;
+		/* the record is copied out: give its room back before unwinding it */
+		__atomic_store_n(&mp->data_tail, tail, __ATOMIC_RELEASE);
+		handle(p, kind, p->rec, h.size);
 	}
 	__atomic_store_n(&mp->data_tail, tail, __ATOMIC_RELEASE);
 }
@@ -765,13 +1097,27 @@ struct frame_ref {
 	int kernel, exact;
 };
 
+/* The outermost user frame of the sample fold_sample last folded: set by fold_sample. */
+struct outer {
+	int has_user;
+	int root;
+	uint64_t addr;
+};
+
 /* Builds "comm;user outermost..;user leaf;kernel outermost..;kernel leaf" for one sample. */
 static int fold_sample(struct prof *p, struct symbols *sy, const struct raw *r,
-		       const uint64_t *ips, struct buf *out, struct frame_ref *fr)
+		       const uint64_t *ips, struct buf *out, struct frame_ref *fr,
+		       struct outer *ot, struct buf *lout)
 {
+	struct outer dummy;
+	if (!ot)
+		ot = &dummy;
+	memset(ot, 0, sizeof *ot);
 	const struct snap *s = &p->snaps[r->snap];
 	buf_clear(out);
 	folded_append_frame(out, s->comm); /* comm is the task's to choose: ';', '\n'... */
+	buf_clear(lout);
+	folded_append_frame(lout, s->comm);
 	int n = 0, ctx = 0, first_in_ctx = 0;
 	for (uint32_t i = 0; i < r->nr && n < 256; i++) {
 		uint64_t ip = ips[i];
@@ -792,17 +1138,28 @@ static int fold_sample(struct prof *p, struct symbols *sy, const struct raw *r,
 			continue;
 		char tmp[300];
 		uint64_t a = fr[i].exact ? fr[i].addr : fr[i].addr - 1;
-		append_frame(out, symbols_user(sy, s->maps, a, tmp, sizeof tmp), 0);
+		const char *name = symbols_user(sy, s->maps, a, tmp, sizeof tmp);
+		if (!ot->has_user) {
+			ot->has_user = 1;
+			ot->root = is_stack_root(name);
+			ot->addr = a;
+		}
+		append_loc(lout, loc_index(p, s->maps, fr[i].addr, a, 0, name));
+		append_frame(out, name, 0);
 	}
 	for (int i = n - 1; i >= 0; i--) {
 		if (!fr[i].kernel)
 			continue;
 		uint64_t a = fr[i].exact ? fr[i].addr : fr[i].addr - 1;
-		append_frame(out, symbols_kernel(sy, a), 1);
+		const char *kn = symbols_kernel(sy, a);
+		append_loc(lout, loc_index(p, NULL, fr[i].addr, a, 1, kn));
+		append_frame(out, kn, 1);
 		kern = 1;
 	}
-	if (n == 0)
+	if (n == 0) {
 		append_frame(out, "[unknown]", 0);
+		append_loc(lout, loc_index(p, NULL, 0, 0, 0, "[unknown]"));
+	}
 	return kern;
 }
 
@@ -823,11 +1180,56 @@ static int cmp_offev(const void *a, const void *b)
 	return (x->raw_off == SIZE_MAX) - (y->raw_off == SIZE_MAX);
 }
 
+struct worst {
+	char name[64];
+	uint64_t n;
+};
+#define NWORST 32
+
+/* Counts one on-CPU sample in res->unwind (profile.h) */
+static void quality_add(struct prof *p, const struct raw *r, const struct outer *ot,
+			struct worst *w, int *nw)
+{
+	struct profile_unwind *u = &p->res->unwind;
+	if (!ot->has_user)
+		return;
+	u->user_stacks++;
+	u->by_dwarf += !!(r->uw & UW_DWARF);
+	u->by_fp += !!(r->uw & UW_FP);
+	if (ot->root) {
+		u->complete++;
+		return;
+	}
+	if (r->uw & UW_TRUNC)
+		u->truncated++;
+	else
+		u->unresolved++;
+	char mod[64];
+	if (!symbols_module_of(p->snaps[r->snap].maps, ot->addr, mod, sizeof mod))
+		snprintf(mod, sizeof mod, "[unknown]");
+	int i = 0;
+	while (i < *nw && strcmp(w[i].name, mod))
+		i++;
+	if (i == *nw) {
+		if (*nw == NWORST)
+			return;
+		snprintf(w[i].name, sizeof w[i].name, "%s", mod);
+		w[i].n = 0;
+		(*nw)++;
+	}
+	if (++w[i].n > u->worst_count) {
+		u->worst_count = w[i].n;
+		snprintf(u->worst, sizeof u->worst, "%s", w[i].name);
+	}
+}
+
 static int symbolize(struct prof *p)
 {
 	struct profile_result *res = p->res;
-	struct symbols *sy = symbols_new();
-	struct buf line = BUF_INIT;
+	struct symbols *sy = p->sy;
+	struct worst worst[NWORST];
+	int nworst = 0;
+	struct buf line = BUF_INIT, lline = BUF_INIT;
 	struct frame_ref *fr = malloc(256 * sizeof(*fr));
 	struct offev *ev = NULL;
 	size_t nev = 0, capev = 0;
@@ -840,10 +1242,15 @@ static int symbolize(struct prof *p)
 		memcpy(&r, p->raw.data + off, sizeof r);
 		const uint64_t *ips = (const uint64_t *)(void *)(p->raw.data + off + sizeof r);
 		size_t roff = off;
-		off += sizeof r + (size_t)r.nr * 8;
+		off += sizeof r + (size_t)r.nr * 8 + r.extra;
 		if (r.kind == KIND_ON) {
-			res->kernel_stacks |= fold_sample(p, sy, &r, ips, &line, fr);
-			if (folded_add(&res->on_cpu, buf_head(&line), buf_used(&line), 1, r.period))
+			undefer(p, &r, &ips);
+			struct outer ot;
+			res->kernel_stacks |= fold_sample(p, sy, &r, ips, &line, fr, &ot, &lline);
+			quality_add(p, &r, &ot, worst, &nworst);
+			if (folded_add(&res->on_cpu, buf_head(&line), buf_used(&line), 1, r.period) ||
+			    folded_add(&res->on_cpu_loc, buf_head(&lline), buf_used(&lline), 1,
+				       r.period))
 				goto out;
 			res->samples++;
 		} else {
@@ -889,8 +1296,11 @@ static int symbolize(struct prof *p)
 			memcpy(&r, p->raw.data + ev[pending].raw_off, sizeof r);
 			const uint64_t *ips = (const uint64_t *)(void *)(p->raw.data +
 									 ev[pending].raw_off + sizeof r);
-			fold_sample(p, sy, &r, ips, &line, fr);
+			undefer(p, &r, &ips);
+			fold_sample(p, sy, &r, ips, &line, fr, NULL, &lline);
 			if (folded_add(&res->off_cpu, buf_head(&line), buf_used(&line),
+				       (dt + 500) / 1000, dt) ||
+			    folded_add(&res->off_cpu_loc, buf_head(&lline), buf_used(&lline),
 				       (dt + 500) / 1000, dt))
 				goto out;
 			res->offcpu_switches++;
@@ -903,12 +1313,19 @@ static int symbolize(struct prof *p)
 	for (size_t i = 0; i < p->nslots; i++)
 		procs += p->pids[i].pid > 0 && p->pids[i].sampled; /* not -1: "[exiting]" */
 	res->processes_seen = procs;
+	const char *nosym[16];
+	int nn = symbols_unresolved_modules(sy, nosym, 16);
+	for (int i = 0; i < nn; i++) {
+		size_t l = strlen(res->unwind.nosym);
+		snprintf(res->unwind.nosym + l, sizeof res->unwind.nosym - l, "%s%s", i ? ", " : "",
+			 nosym[i]);
+	}
 	rc = 0;
 out:
 	free(ev);
 	free(fr);
 	buf_free(&line);
-	symbols_free(sy);
+	buf_free(&lline);
 	return rc;
 }
 
@@ -998,7 +1415,8 @@ static int attach_one(struct prof *p, struct attach_ctx *ac, pid_t target, char 
 	const struct profile_opts *o = p->o;
 	struct profile_result *res = p->res;
 	for (int c = 0; c < p->ncpu; c++) {
-		int e = open_into(p, &ac->on, target, p->cpus[c], &p->on[c], ONCPU_PAGES);
+		int e = open_into(p, &ac->on, target, p->cpus[c], &p->on[c],
+				  ring_pages(o, ONCPU_PAGES));
 		if (e == -ESRCH && !o->cgroup)
 			return 0;
 		if ((e == -EACCES || e == -EPERM) && ac->first && !ac->eff.user_only && !o->cgroup) {
@@ -1009,7 +1427,8 @@ static int attach_one(struct prof *p, struct attach_ctx *ac, pid_t target, char 
 			attr_sampling(&ac->on, &ac->eff, ac->hz);
 			if (ac->tp >= 0)
 				attr_offcpu(&ac->off, &ac->eff, ac->tp);
-			e = open_into(p, &ac->on, target, p->cpus[c], &p->on[c], ONCPU_PAGES);
+			e = open_into(p, &ac->on, target, p->cpus[c], &p->on[c],
+				      ring_pages(o, ONCPU_PAGES));
 			if (!e)
 				add_note(res, "kernel stacks left out: kernel profiling not "
 					 "permitted (kernel.perf_event_paranoid=%d; run as root for "
@@ -1023,7 +1442,8 @@ static int attach_one(struct prof *p, struct attach_ctx *ac, pid_t target, char 
 		ac->first = 0;
 		if (ac->tp < 0)
 			continue;
-		e = open_into(p, &ac->off, target, p->cpus[c], &p->off[c], OFFCPU_PAGES);
+		e = open_into(p, &ac->off, target, p->cpus[c], &p->off[c],
+			      ring_pages(o, OFFCPU_PAGES));
 		if (e == -ESRCH && !o->cgroup)
 			return 0;
 		if (e) {
@@ -1089,11 +1509,14 @@ int profile_run(const struct profile_opts *o, struct profile_result *res, char *
 		size_t errlen)
 {
 	struct prof p = {.o = o, .res = res, .cgfd = -1};
+	p.want_stack = o->call_graph != PROFILE_CG_FP;
 	pid_t *tids = NULL;
 	int ntids = 0, rc = 0;
 	memset(res, 0, sizeof(*res));
 	folded_init(&res->on_cpu);
 	folded_init(&res->off_cpu);
+	folded_init(&res->on_cpu_loc);
+	folded_init(&res->off_cpu_loc);
 	int hz = o->hz > 0 ? o->hz : 99;
 	res->period_ns = NS_PER_S / (uint64_t)hz;
 	res->cgroup_mode = o->cgroup != NULL;
@@ -1132,6 +1555,17 @@ int profile_run(const struct profile_opts *o, struct profile_result *res, char *
 		}
 	}
 	raise_nofile();
+	if (o->stack_size % 8 || o->stack_size > UNWIND_STACK_MAX) {
+		errbuf(err, errlen, "stack copy size %u: a multiple of 8 up to %u bytes",
+		       o->stack_size, UNWIND_STACK_MAX);
+		rc = -EINVAL;
+		goto out;
+	}
+	p.sy = symbols_new();
+	if (!p.sy) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	p.ncpu = online_cpus(&p.cpus);
 	if (p.ncpu <= 0) {
 		rc = p.ncpu < 0 ? p.ncpu : -ENODEV;
@@ -1246,11 +1680,13 @@ out:
 		free(p.snaps[i].maps);
 	free(p.snaps);
 	free(p.pids);
+	unwind_release();
+	symbols_free(p.sy);
+	free(p.lk);
+	free(p.mapkey);
 	symbols_files_release(); /* the mapped files the snapshots opened */
-	if (rc) {
-		folded_release(&res->on_cpu);
-		folded_release(&res->off_cpu);
-	}
+	if (rc)
+		profile_result_release(res);
 	return rc;
 }
 
@@ -1258,4 +1694,19 @@ void profile_result_release(struct profile_result *res)
 {
 	folded_release(&res->on_cpu);
 	folded_release(&res->off_cpu);
+	folded_release(&res->on_cpu_loc);
+	folded_release(&res->off_cpu_loc);
+	for (size_t i = 0; i < res->nlocs; i++) {
+		free((char *)res->locs[i].func);
+		free((char *)res->locs[i].file);
+	}
+	free(res->locs);
+	for (size_t i = 0; i < res->nmaps; i++) {
+		free((char *)res->maps[i].file);
+		free((char *)res->maps[i].build_id);
+	}
+	free(res->maps);
+	res->locs = NULL;
+	res->maps = NULL;
+	res->nlocs = res->nmaps = 0;
 }

@@ -7,7 +7,8 @@
  * Per task (opts.pids): a sampling event (cpu-clock by default, a software event that works
  * without a PMU; `cycles` when asked and the PMU has it) at `hz` samples per second of each
  * thread's CPU time, PERF_SAMPLE_IP|TID|TIME|PERIOD|CALLCHAIN, kernel and user call chains
- * (frame pointers). One event per (thread of the target trees at attach, online CPU), all with
+ * (frame pointers; with call_graph dwarf/auto also the user registers and stack: see enum
+ * profile_callgraph). One event per (thread of the target trees at attach, online CPU), all with
  * inherit=1 so every thread and process created afterwards is followed; the events of one
  * CPU share one mmap ring buffer (PERF_EVENT_IOC_SET_OUTPUT), the standard perf record -p
  * layout (the kernel refuses to mmap inherited per-task events with cpu=-1). Blind spot:
@@ -64,8 +65,32 @@
 #include <sys/types.h>
 
 #include "profile/folded.h"
+#include "profile/pprof.h"
 
 enum profile_event { PROFILE_EV_CPU_CLOCK, PROFILE_EV_CYCLES };
+
+/* How user stacks are walked (perf's --call-graph names). FP: the kernel's frame-pointer
+ * callchain. DWARF: each sample also carries the user registers and a copy of the top
+ * stack_size bytes of the user stack (PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER), unwound
+ * with libdwfl (unwind.h) while the rings are drained; the kernel part stays the kernel
+ * callchain. AUTO: both are recorded; a sample whose frame-pointer chain lies wholly in
+ * modules built with frame pointers (unwind_module_has_fp) keeps it, the others are unwound
+ * from the copy. */
+enum profile_callgraph { PROFILE_CG_AUTO = 0, PROFILE_CG_FP, PROFILE_CG_DWARF };
+
+/* Unwind quality of the on-CPU user stacks (whatever the mode): a stack is complete when its
+ * outermost frame is a thread's start (_start, __libc_start_main, __libc_start_call_main,
+ * clone, clone3, start_thread) or main; truncated when DWARF unwinding needed stack above the
+ * copy (a larger stack_size helps); unresolved otherwise (garbage frame-pointer walks, no
+ * CFI, unwinding into an unknown address). worst: the binary where most incomplete stacks
+ * end (their outermost frame's file). */
+struct profile_unwind {
+	uint64_t user_stacks, complete, truncated, unresolved;
+	uint64_t by_dwarf, by_fp; /* how the user part of each sample was obtained */
+	char worst[64];
+	uint64_t worst_count;
+	char nosym[256]; /* binaries with addresses but no symbols, ", "-separated, or "" */
+};
 
 #define PROFILE_MAX_THREADS 4096 /* threads attached at start; later ones follow by inherit */
 
@@ -78,6 +103,8 @@ struct profile_opts {
 	enum profile_event event;
 	int user_only;         /* no kernel samples or kernel frames */
 	int off_cpu;
+	enum profile_callgraph call_graph; /* default (0): auto */
+	uint32_t stack_size;   /* dwarf/auto: bytes of user stack per sample; 0 = 8192 */
 	uint64_t duration_ns;  /* 0 = until every root has exited, or without roots until the
 				* cgroup is empty (or *stop) */
 	volatile sig_atomic_t *stop; /* polled every 100 ms; NULL = none */
@@ -99,6 +126,14 @@ struct profile_result {
 	int processes_seen;     /* distinct pids that produced samples */
 	int kernel_stacks;      /* 1 when kernel frames were recorded */
 	int off_cpu_ok;
+	struct profile_unwind unwind;
+	/* the same stacks with real locations, for pprof (pprof.h: loctab): frames after the
+	 * root are indices into locs (address, function, file:line, mapping with build id) */
+	struct folded on_cpu_loc, off_cpu_loc;
+	struct pprof_loc *locs;
+	size_t nlocs;
+	struct pprof_map *maps;
+	size_t nmaps;
 	char off_cpu_reason[320]; /* why off-CPU was skipped (off_cpu requested and !off_cpu_ok) */
 	char note[512];           /* degradations worth telling the user ("; "-separated), or "" */
 };

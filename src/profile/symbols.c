@@ -21,9 +21,24 @@ struct image {
 	Dwfl *dwfl; /* NULL when reporting failed */
 };
 
+#define MAX_NOSYM 32
+
+struct namecache {
+	const struct image *im;
+	uint64_t addr;
+	char *name; /* NULL = empty slot */
+};
+
 struct symbols {
 	struct image *img;
 	size_t nimg, capimg;
+	char *nosym[MAX_NOSYM]; /* binaries with an address and no symbol for it */
+	int nnosym;
+	struct namecache *nc;   /* (image, address) -> name: libdwfl's lookup scans the symbol
+				 * table at every call */
+	size_t nnc, capnc;
+	const char *last_maps;  /* image_get's last answer */
+	struct image *last;
 	struct ksym *ks;
 	size_t nks;
 	int ks_loaded, ks_hidden;
@@ -197,6 +212,11 @@ void symbols_free(struct symbols *s)
 		free(s->img[i].maps);
 	}
 	free(s->img);
+	for (size_t i = 0; i < s->capnc; i++)
+		free(s->nc[i].name);
+	free(s->nc);
+	for (int i = 0; i < s->nnosym; i++)
+		free(s->nosym[i]);
 	for (size_t i = 0; i < s->nks; i++)
 		free(s->ks[i].name);
 	free(s->ks);
@@ -283,6 +303,8 @@ int symbols_maps_covers(const char *maps, uint64_t addr)
 	return 0;
 }
 
+static struct image *image_find(struct symbols *s, const char *maps);
+
 static uint64_t hash_str(const char *s)
 {
 	uint64_t h = 1469598103934665603ULL;
@@ -292,6 +314,17 @@ static uint64_t hash_str(const char *s)
 }
 
 static struct image *image_get(struct symbols *s, const char *maps)
+{
+	/* the last one asked for, by the text's address (snapshots stay put while in use) */
+	if (s->last && s->last_maps == maps) /* (image_find, which may move img, resets it) */
+		return s->last;
+	struct image *im = image_find(s, maps);
+	s->last_maps = maps;
+	s->last = im;
+	return im;
+}
+
+static struct image *image_find(struct symbols *s, const char *maps)
 {
 	uint64_t h = hash_str(maps);
 	for (size_t i = 0; i < s->nimg; i++)
@@ -347,8 +380,11 @@ static int maps_module(const char *maps, uint64_t addr, char *name, size_t len, 
 		unsigned long long lo, hi, foff;
 		char perms[8];
 		int pos = 0;
+		const char *eol = strchr(p, '\n');
 		if (sscanf(p, "%llx-%llx %7s %llx %*s %*s %n", &lo, &hi, perms, &foff, &pos) >= 4 &&
 		    addr >= lo && addr < hi && pos > 0) {
+			if (eol && p + pos > eol)
+				return 0; /* no path: the blanks ran into the next line */
 			const char *path = p + pos, *nl = strchr(path, '\n');
 			size_t pl = nl ? (size_t)(nl - path) : strlen(path);
 			if (!pl)
@@ -370,8 +406,72 @@ static int maps_module(const char *maps, uint64_t addr, char *name, size_t len, 
 	return 0;
 }
 
+static size_t nc_slot(const struct image *im, uint64_t addr, size_t cap)
+{
+	uint64_t h = ((uint64_t)(uintptr_t)im * 0x9e3779b97f4a7c15ULL) ^ (addr * 0xff51afd7ed558ccdULL);
+	return (size_t)(h ^ (h >> 31)) & (cap - 1);
+}
+
+/* The cached name of (im, addr), or NULL. */
+static const char *nc_get(struct symbols *s, const struct image *im, uint64_t addr)
+{
+	if (!s->capnc)
+		return NULL;
+	for (size_t j = nc_slot(im, addr, s->capnc); s->nc[j].name; j = (j + 1) & (s->capnc - 1))
+		if (s->nc[j].im == im && s->nc[j].addr == addr)
+			return s->nc[j].name;
+	return NULL;
+}
+
+static const char *nc_put(struct symbols *s, const struct image *im, uint64_t addr,
+			  const char *name)
+{
+	if ((s->nnc + 1) * 2 > s->capnc) {
+		size_t cap = s->capnc ? s->capnc * 2 : 4096;
+		struct namecache *n = calloc(cap, sizeof(*n));
+		if (!n)
+			return name;
+		for (size_t i = 0; i < s->capnc; i++) {
+			if (!s->nc[i].name)
+				continue;
+			size_t j = nc_slot(s->nc[i].im, s->nc[i].addr, cap);
+			while (n[j].name)
+				j = (j + 1) & (cap - 1);
+			n[j] = s->nc[i];
+		}
+		free(s->nc);
+		s->nc = n;
+		s->capnc = cap;
+	}
+	char *c = strdup(name);
+	if (!c)
+		return name;
+	size_t j = nc_slot(im, addr, s->capnc);
+	while (s->nc[j].name)
+		j = (j + 1) & (s->capnc - 1);
+	s->nc[j] = (struct namecache){im, addr, c};
+	s->nnc++;
+	return c;
+}
+
+static const char *user_name(struct symbols *s, const char *maps, uint64_t addr, char *buf,
+			     size_t len);
+
 const char *symbols_user(struct symbols *s, const char *maps, uint64_t addr, char *buf,
 			 size_t len)
+{
+	struct image *im = maps ? image_get(s, maps) : NULL;
+	/* image_get may move s->img: the key is the image's index, kept as a pointer-sized id */
+	const struct image *key = im ? (const struct image *)(uintptr_t)(im - s->img + 1) : NULL;
+	const char *c = key ? nc_get(s, key, addr) : NULL;
+	if (c)
+		return c;
+	const char *name = user_name(s, maps, addr, buf, len);
+	return key ? nc_put(s, key, addr, name) : name;
+}
+
+static const char *user_name(struct symbols *s, const char *maps, uint64_t addr, char *buf,
+			     size_t len)
 {
 	struct image *im = maps ? image_get(s, maps) : NULL;
 	if (im && im->dwfl) {
@@ -391,9 +491,88 @@ const char *symbols_user(struct symbols *s, const char *maps, uint64_t addr, cha
 	uint64_t off;
 	if (maps && maps_module(maps, addr, mod, sizeof mod, &off)) {
 		snprintf(buf, len, "%s+0x%" PRIx64, mod, off);
+		int known = mod[0] == '[' || !strncmp(mod, "memfd:", 6); /* [heap], [stack]... */
+		for (int i = 0; !known && i < s->nnosym; i++)
+			known = !strcmp(s->nosym[i], mod);
+		if (!known && s->nnosym < MAX_NOSYM && (s->nosym[s->nnosym] = strdup(mod)))
+			s->nnosym++;
 		return buf;
 	}
 	return "[unknown]";
+}
+
+int symbols_module_of(const char *maps, uint64_t addr, char *name, size_t len)
+{
+	uint64_t off;
+	if (!maps)
+		return 0;
+	if (!strncmp(maps, FOREIGN_TAG, strlen(FOREIGN_TAG)))
+		maps += strlen(FOREIGN_TAG);
+	return maps_module(maps, addr, name, len, &off);
+}
+
+int symbols_mapping(struct symbols *s, const char *maps, uint64_t addr, uint64_t *lo,
+		    uint64_t *hi, uint64_t *off, char *path, size_t plen, char *bid, size_t blen)
+{
+	const char *text = maps;
+	if (!text)
+		return 0;
+	if (!strncmp(text, FOREIGN_TAG, strlen(FOREIGN_TAG)))
+		text += strlen(FOREIGN_TAG);
+	for (const char *p = text; *p;) {
+		unsigned long long l, h, o;
+		char perms[8];
+		int pos = 0;
+		const char *eol = strchr(p, '\n');
+		size_t ll = eol ? (size_t)(eol - p) : strlen(p);
+		if (sscanf(p, "%llx-%llx %7s %llx %*s %*s %n", &l, &h, perms, &o, &pos) >= 4 &&
+		    addr >= l && addr < h && pos > 0 && (size_t)pos < ll && p[pos] == '/') {
+			*lo = l, *hi = h, *off = o;
+			snprintf(path, plen, "%.*s", (int)(ll - (size_t)pos), p + pos);
+			bid[0] = 0;
+			struct image *im = image_get(s, maps);
+			Dwfl_Module *mod = im && im->dwfl ? dwfl_addrmodule(im->dwfl, addr) : NULL;
+			const unsigned char *bits;
+			GElf_Addr va;
+			int n = mod ? dwfl_module_build_id(mod, &bits, &va) : 0;
+			for (int i = 0; i < n && (size_t)(2 * i + 2) < blen; i++)
+				snprintf(bid + 2 * i, 3, "%02x", bits[i]);
+			return 1;
+		}
+		if (!eol)
+			break;
+		p = eol + 1;
+	}
+	return 0;
+}
+
+int symbols_unresolved_modules(struct symbols *s, const char **names, int max)
+{
+	int n = 0;
+	for (int i = 0; i < s->nnosym && n < max; i++)
+		names[n++] = s->nosym[i];
+	return n;
+}
+
+struct Dwfl *symbols_dwfl(struct symbols *s, const char *maps)
+{
+	struct image *im = maps ? image_get(s, maps) : NULL;
+	return im ? im->dwfl : NULL;
+}
+
+int symbols_srcline(struct symbols *s, const char *maps, uint64_t addr, const char **file,
+		    int *line)
+{
+	struct image *im = maps ? image_get(s, maps) : NULL;
+	Dwfl_Module *mod = im && im->dwfl ? dwfl_addrmodule(im->dwfl, addr) : NULL;
+	Dwfl_Line *l = mod ? dwfl_module_getsrc(mod, addr) : NULL;
+	int ln = 0;
+	const char *f = l ? dwfl_lineinfo(l, NULL, &ln, NULL, NULL, NULL) : NULL;
+	if (!f || ln <= 0)
+		return 0;
+	*file = f;
+	*line = ln;
+	return 1;
 }
 
 static int cmp_ksym(const void *a, const void *b)

@@ -45,4 +45,29 @@ const char *symbols_user(struct symbols *s, const char *maps, uint64_t addr, cha
 			 size_t len);
 const char *symbols_kernel(struct symbols *s, uint64_t addr);
 
+/* The basename of the file mapped at addr in the maps text into name; 1, or 0 when no
+ * file is mapped there. */
+int symbols_module_of(const char *maps, uint64_t addr, char *name, size_t len);
+
+/* The maps line holding addr: its range, file offset and path (into path), and the build id
+ * (hex, "" when none) of the module there. 1, or 0 when no file is mapped at addr. */
+int symbols_mapping(struct symbols *s, const char *maps, uint64_t addr, uint64_t *lo,
+		    uint64_t *hi, uint64_t *off, char *path, size_t plen, char *bid, size_t blen);
+
+/* The libdwfl session of a maps snapshot (modules reported, ELF files found as above), for
+ * the unwinder (unwind.h); NULL when the snapshot could not be reported. Owned by s. */
+struct Dwfl;
+struct Dwfl *symbols_dwfl(struct symbols *s, const char *maps);
+
+/* Source position of a user address: file (basename kept with its directory as the debug
+ * info gives it) and line, from the module's DWARF line table (a -g build, or its separate
+ * debug file). 1 found, 0 not. file points into libdwfl's storage, valid until symbols_free. */
+int symbols_srcline(struct symbols *s, const char *maps, uint64_t addr, const char **file,
+		    int *line);
+
+/* Names of the binaries (basenames) met by symbols_user with no symbol for an address
+ * (no symbol table, no debug file): up to max, into names (each valid until symbols_free).
+ * The count. */
+int symbols_unresolved_modules(struct symbols *s, const char **names, int max);
+
 #endif

@@ -71,7 +71,7 @@ def read_folded(path):
     with open(path) as f:
         for n, line in enumerate(f, 1):
             line = line.rstrip("\n")
-            if not line:
+            if not line or line.startswith("#"):  # blank, or metadata (unwind quality)
                 continue
             stack, _, count = line.rpartition(" ")
             assert stack and count.isdigit(), "%s line %d malformed: %r" % (path, n, line)

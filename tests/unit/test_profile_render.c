@@ -485,12 +485,89 @@ static void test_pprof(void **state)
 	folded_release(&f);
 }
 
+/* pprof with a location table: real addresses, lines, a mapping with its build id; one
+ * Function per (name, file), one Location per table entry used. */
+static void test_pprof_loctab(void **state)
+{
+	(void)state;
+	struct folded f;
+	parse(&f, "comm;0;1 3\ncomm;0;2 1\n");
+	const struct pprof_loc locs[3] = {
+		{0x401005, "main", "/src/a.c", 5, 0},
+		{0x401100, "f", "/src/a.c", 10, 0},
+		{0x401108, "f", "/src/a.c", 11, 0},
+	};
+	const struct pprof_map maps[1] = {{0x400000, 0x402000, 0x1000, "/bin/a", "0123abcd", 1, 1}};
+	struct pprof_loctab lt = {locs, 3, maps, 1};
+	struct pprof_desc d = {.nvalues = 1, .type = {"samples"}, .unit = {"count"}, .loctab = &lt};
+	const struct folded *sets[1] = {&f};
+	int vc[1] = {0}, vn[1] = {-1};
+	struct buf out = BUF_INIT;
+	assert_int_equal(pprof_encode(&d, sets, vc, vn, 1, &out), 0);
+	int nfunc = 0, nloc = 0, nmap = 0, lines_10 = 0, addr_ok = 0, bid = 0, bid_str = 0;
+	struct pb b = {(const unsigned char *)buf_head(&out),
+		       (const unsigned char *)buf_head(&out) + buf_used(&out)};
+	while (b.p < b.end) {
+		uint64_t key = pb_varint(&b);
+		if ((key & 7) == 0) {
+			pb_varint(&b);
+			continue;
+		}
+		uint64_t len = pb_varint(&b);
+		struct pb sub = {b.p, b.p + len};
+		int field = (int)(key >> 3);
+		if (field == 6 && len == 8 && !memcmp(b.p, "0123abcd", 8))
+			bid_str = 1;
+		if (field == 5)
+			nfunc++;
+		if (field == 3) {
+			nmap++;
+			while (sub.p < sub.end) {
+				uint64_t k = pb_varint(&sub), v = pb_varint(&sub);
+				if ((k >> 3) == 6 && v)
+					bid = 1;
+				if ((k >> 3) == 2)
+					assert_int_equal(v, 0x400000);
+			}
+		}
+		if (field == 4) {
+			nloc++;
+			while (sub.p < sub.end) {
+				uint64_t k = pb_varint(&sub);
+				if ((k & 7) == 0) {
+					uint64_t v = pb_varint(&sub);
+					addr_ok += (k >> 3) == 3 && (v == 0x401005 || v == 0x401100 ||
+								      v == 0x401108);
+					continue;
+				}
+				uint64_t l = pb_varint(&sub);
+				struct pb line = {sub.p, sub.p + l};
+				while (line.p < line.end) {
+					uint64_t lk = pb_varint(&line), lv = pb_varint(&line);
+					lines_10 += (lk >> 3) == 2 && lv == 10;
+				}
+				sub.p += l;
+			}
+		}
+		b.p += len;
+	}
+	assert_int_equal(nmap, 1);
+	assert_true(bid && bid_str);
+	assert_int_equal(nloc, 4);   /* comm (name only) + 3 addresses */
+	assert_int_equal(nfunc, 3);  /* comm, main, f (one function for two lines) */
+	assert_int_equal(addr_ok, 3);
+	assert_int_equal(lines_10, 1);
+	buf_free(&out);
+	folded_release(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_merge), cmocka_unit_test(test_parse_errors),
 		cmocka_unit_test(test_functions),   cmocka_unit_test(test_svg),
 		cmocka_unit_test(test_svg_diff),    cmocka_unit_test(test_svg_diff_per_request),    cmocka_unit_test(test_pprof),
+		cmocka_unit_test(test_pprof_loctab),
 		cmocka_unit_test(test_frame_escape), cmocka_unit_test(test_svg_hostile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
