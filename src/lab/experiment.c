@@ -341,6 +341,13 @@ static void first_sentence(const char *q, char *out, size_t len)
 			break;
 	}
 	out[o] = 0;
+	/* one line of a terminal: a long first sentence ends in "..." at a word */
+	if (o > 96 && len > 100) {
+		size_t cut = 96;
+		while (cut > 40 && out[cut] != ' ')
+			cut--;
+		snprintf(out + cut, len - cut, " ...");
+	}
 }
 
 static void minutes(uint64_t ns, char *out, size_t len)
