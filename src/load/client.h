@@ -43,6 +43,8 @@ struct load_answer {
 	int close;            /* the server closes the connection after this answer */
 	uint64_t sent_ns;     /* LOAD_C_FANOUT: the send time the delivered line carries */
 	uint64_t intended_ns; /* LOAD_C_FANOUT: its intended send time (0 = not given) */
+	int hello;            /* LOAD_C_FANOUT: not a delivery but another member's greeting
+			       * (greet()'s last line), which proves both are in the room */
 };
 
 /* What counts as a message (struct load_client .flags). */
@@ -89,7 +91,10 @@ struct load_client {
 	/* The server closed the connection with inflight > 0: 1 when that ended an answer
 	 * (*a filled), 0 when not, -1 when the answer is cut short. May be NULL. */
 	int (*eof)(void *state, struct load_answer *a);
-	/* LOAD_C_FANOUT: bytes a new connection sends first (join a room) into out: 0 or -errno. */
+	/* LOAD_C_FANOUT: bytes a new connection sends first into out: 0 or -errno. They join a
+	 * room and end with a hello line that parse() reports (a->hello) when another member's
+	 * hello reaches this one: the load starts its clock once one member has seen every
+	 * other member's hello (then every member is in the room). */
 	int (*greet)(void *state, const struct load_cfg *cfg, struct buf *out);
 	/* LOAD_C_FANOUT: one line of `size` bytes (newline included) into line[0..cap) for
 	 * sender id, sequence seq, sent at now_ns for intended_ns; returns its length, 0 when it

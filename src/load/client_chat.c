@@ -1,6 +1,8 @@
 /* client_chat: every connection joins one room; each line it sends carries
  * "ctx ID SEQ SENT_NS INTENDED_NS" padded with 'x' to --size, and reaches every other member
- * as "SENDER: ctx ...". An answer is such a delivery, timed from the stamps it carries. */
+ * as "SENDER: ctx ...". An answer is such a delivery, timed from the stamps it carries.
+ * The greeting is "/join ROOM" then the hello line "ctx-hello": a member that receives
+ * "SENDER: ctx-hello" knows SENDER is in the room (a->hello). */
 #include "load/client.h"
 
 #include <errno.h>
@@ -13,6 +15,7 @@
 
 #define CHAT_MAX_LINE 4096
 #define CHAT_MIN_SIZE 48 /* the stamps' room */
+#define CHAT_HELLO "ctx-hello"
 
 struct chat_client {
 	struct buf in; /* a partial line received */
@@ -54,6 +57,12 @@ static void chat_fini(void *state) { buf_free(&((struct chat_client *)state)->in
 static int chat_stamps(const char *s, size_t n, struct load_answer *a)
 {
 	const char *p = memchr(s, ':', n);
+	if (p && (size_t)(s + n - p) == 2 + sizeof(CHAT_HELLO) - 1 &&
+	    !memcmp(p + 2, CHAT_HELLO, sizeof(CHAT_HELLO) - 1) && p[1] == ' ') {
+		memset(a, 0, sizeof(*a));
+		a->hello = 1;
+		return 1;
+	}
 	if (!p || (size_t)(s + n - p) < 7 || memcmp(p, ": ctx ", 6))
 		return 0;
 	p += 6;
@@ -69,6 +78,7 @@ static int chat_stamps(const char *s, size_t n, struct load_answer *a)
 	}
 	a->status = 0;
 	a->close = 0;
+	a->hello = 0;
 	a->sent_ns = v[2];
 	a->intended_ns = v[3];
 	return 1;
@@ -103,7 +113,7 @@ static int chat_parse(void *state, const char *in, size_t len, uint64_t inflight
 
 static int chat_greet(void *state, const struct load_cfg *cfg, struct buf *out)
 {
-	return buf_appendf(out, "/join %s\n", cfg->room);
+	return buf_appendf(out, "/join %s\n" CHAT_HELLO "\n", cfg->room);
 }
 
 static size_t chat_stamp(char *line, size_t cap, size_t size, uint32_t id, uint64_t seq,

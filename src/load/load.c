@@ -29,6 +29,7 @@
 #define HK_CONNECT_NS (1 * NS_PER_MS) /* while waiting for the start */
 #define FANOUT_SETTLE_NS (100 * NS_PER_MS)
 #define FANOUT_DRAIN_NS (1000 * NS_PER_MS)
+#define FANOUT_JOIN_WAIT_NS (10 * NS_PER_S) /* the most the start waits for the room */
 
 enum { PH_CONNECT, PH_RUN, PH_STOP };
 enum { CS_CLOSED, CS_CONNECTING, CS_OPEN, CS_DEAD };
@@ -58,6 +59,7 @@ struct conn {
 	uint64_t issued;        /* open loop: schedule ticks dealt to this connection */
 	uint64_t start_ns;      /* when the current connect started */
 	uint64_t *ring;         /* send times of the messages in flight [pipeline] */
+	uint32_t hellos;        /* fan-out: other members' hellos received */
 	void *cst;              /* the client's per-connection state (client->state_size) */
 	struct buf out;         /* fan-out only: bytes not yet written */
 };
@@ -70,6 +72,7 @@ struct run {
 	atomic_int phase;
 	atomic_uint ready, finished;
 	atomic_int joined;
+	atomic_int hello_max;   /* fan-out: the most hellos one connection received */
 	atomic_int ports_exhausted;
 	int evfd;
 	/* written before phase = PH_RUN (release), read after (acquire) */
@@ -257,6 +260,7 @@ static void out_flush(struct thr *t, struct conn *c);
 static void conn_opened(struct thr *t, struct conn *c, uint64_t now)
 {
 	c->state = CS_OPEN;
+	c->hellos = 0;
 	t->st.conns_opened++;
 	c->wantw = 0;
 	int mask = (t->run->flags & LOAD_C_SENDONLY) && !t->run->paced ? EV_WRITE : 0;
@@ -532,6 +536,18 @@ static void delivered(struct thr *t, const struct load_answer *a, uint64_t now)
 		hist_record(iv, now > intended ? now - intended : 0);
 }
 
+/* A fan-out hello from another member reached c: both are in the room. When c has seen
+ * every other member's hello, the whole room is in (fanout_join_wait). */
+static void hello_seen(struct thr *t, struct conn *c)
+{
+	int n = (int)++c->hellos;
+	int max = atomic_load(&t->run->hello_max);
+	while (n > max && !atomic_compare_exchange_weak(&t->run->hello_max, &max, n))
+		;
+	if (n > max && n + 1 >= atomic_load(&t->run->joined))
+		wake_main(t->run);
+}
+
 /* An answer to the oldest message in flight on c. */
 static void answered(struct thr *t, struct conn *c, const struct load_answer *a, uint64_t now)
 {
@@ -564,6 +580,10 @@ static int conn_input(struct thr *t, struct conn *c, const char *s, size_t n, ui
 		n -= used;
 		if (rc == 0)
 			continue;
+		if ((r->flags & LOAD_C_FANOUT) && a.hello) {
+			hello_seen(t, c);
+			continue;
+		}
 		if (r->flags & LOAD_C_FANOUT) {
 			delivered(t, &a, now);
 			continue;
@@ -1041,6 +1061,34 @@ static void live_line(struct thr *ts, uint32_t nt, struct hist *h, double elapse
 
 static double tv_s(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv_usec / 1e6; }
 
+/* Fan-out: a connection is up when its connect completed, but the server may accept it, fork
+ * for it or read its /join much later (a busy server, a backlog): lines sent before would
+ * count as expected for a member that cannot get them. So the clock starts once one
+ * connection has received the hello of every other joined member (the first member the
+ * server put in the room receives them all: each hello follows its sender's join), or after
+ * FANOUT_JOIN_WAIT_NS (a warning; the loss then counts the members still out). */
+static void fanout_join_wait(struct run *r, struct pollfd *pfd)
+{
+	uint64_t deadline = clock_now_ns() + FANOUT_JOIN_WAIT_NS;
+	for (;;) {
+		int joined = atomic_load(&r->joined);
+		if (joined <= 1 || atomic_load(&r->hello_max) + 1 >= joined ||
+		    atomic_load(&g_interrupt))
+			return;
+		if (clock_now_ns() >= deadline) {
+			warn("only %d of %d members seen in the room after %llu s: starting anyway "
+			     "(the loss counts the members still out)",
+			     atomic_load(&r->hello_max) + 1, joined,
+			     (unsigned long long)(FANOUT_JOIN_WAIT_NS / NS_PER_S));
+			return;
+		}
+		poll(pfd, 1, 10);
+		uint64_t junk;
+		ssize_t rr = read(r->evfd, &junk, sizeof(junk));
+		(void)rr;
+	}
+}
+
 int load_run(const struct load_cfg *cfg, struct load_result *res, char *err, size_t errlen)
 {
 	int rc = 0;
@@ -1215,6 +1263,8 @@ int load_run(const struct load_cfg *cfg, struct load_result *res, char *err, siz
 		ssize_t rr = read(run.evfd, &junk, sizeof(junk));
 		(void)rr;
 	}
+	if (run.flags & LOAD_C_FANOUT)
+		fanout_join_wait(&run, &pfd);
 	uint64_t now = clock_now_ns();
 	run.t0_ns = now + (run.flags & LOAD_C_FANOUT ? FANOUT_SETTLE_NS : 0);
 	run.measure_ns = run.t0_ns + cfg->warmup_ns;

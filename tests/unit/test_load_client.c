@@ -214,8 +214,9 @@ static void test_chat(void **st)
 	c->reset(state, &cfg);
 	struct buf out = BUF_INIT;
 	assert_int_equal(c->greet(state, &cfg, &out), 0);
-	assert_int_equal(buf_used(&out), strlen("/join r1\n"));
-	assert_memory_equal(buf_head(&out), "/join r1\n", buf_used(&out));
+	/* the join, then the hello that tells the other members this one is in the room */
+	assert_int_equal(buf_used(&out), strlen("/join r1\nctx-hello\n"));
+	assert_memory_equal(buf_head(&out), "/join r1\nctx-hello\n", buf_used(&out));
 	buf_free(&out);
 
 	char line[4096];
@@ -245,6 +246,19 @@ static void test_chat(void **st)
 	assert_int_equal(feed(c, state, in, (size_t)len, 1000, 0, &a), 1);
 	assert_int_equal(a.sent_ns, 5);
 	assert_int_equal(a.intended_ns, 4);
+	assert_int_equal(a.hello, 0);
+
+	/* another member's hello is reported as such, under every split; a line that merely
+	 * starts like one is not */
+	len = snprintf(in, sizeof(in), "9: ctx-hello\n9: ctx-hellox\n3: ctx-hello\r\n");
+	for (size_t step = 1; step <= (size_t)len; step++) {
+		c->reset(state, &cfg);
+		memset(&a, 0, sizeof(a));
+		assert_int_equal(feed(c, state, in, 14, step, 0, &a), 1);
+		assert_int_equal(a.hello, 1);
+		c->reset(state, &cfg);
+		assert_int_equal(feed(c, state, in + 14, (size_t)len - 14, step, 0, &a), 0);
+	}
 	c->fini(state);
 }
 
