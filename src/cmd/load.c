@@ -159,7 +159,8 @@ static const struct opt options[] = {
 	OPT_FLAG('q', "quiet", &quiet, "no live line, no summary (errors still printed)"),
 	OPT_FLAG(0, "control-stdin", &control_stdin,
 		 "stdin is the control channel of 'ctxlab run': print '" LIFELINE_WAITING "', "
-		 "start at a line 'go', stop when stdin closes"),
+		 "start at a line 'go', print '" LOAD_WINDOW_LINE "' when the warm-up starts, "
+		 "stop when stdin closes"),
 	OPT_FLAG(0, "json-hist", &json_hist,
 		 "add the latency histograms, encoded, to the JSON (for an exact merge)"),
 	OPT_END(),
@@ -254,6 +255,7 @@ static int cmd_load(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (control_stdin) {
+		cfg.announce_window = 1; /* the run times the server's window from it */
 		int g = lifeline_wait_go();
 		if (g < 0 || lifeline_start(3 * 1000000000ULL) < 0) {
 			buf_free(&msg);

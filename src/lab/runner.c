@@ -30,6 +30,7 @@
 #include "lab/host.h"
 #include "lab/multihost.h"
 #include "load/client.h"
+#include "load/load.h"
 #include "lab/launch.h"
 #include "lab/record.h"
 #include "monitor/monitor.h"
@@ -454,6 +455,27 @@ static int start_loads(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 			load_who(c, i, who, sizeof who);
 			return trial_fail(t, "%s ended before the start", who);
 		}
+	return 0;
+}
+
+/* Waits until every load generator has started its warm-up (LOAD_WINDOW_LINE: its connections
+ * are up and, for a fan-out protocol, every member is in the room), so that the server's window
+ * starts with the load's and not before: connecting 256 clients to a server that forks for each
+ * one, or a chat room's joins, can take a second on a busy CPU. A load that ended already fails
+ * the trial when it is collected. 0, or -1 (the trial failed, or interrupted). */
+static int await_warmup(struct ctx *c, struct trial *t, struct launch *lds)
+{
+	uint64_t wait = c->o->ready_timeout_ns + 15 * NS_PER_S; /* the fan-out join waits 10 s */
+	for (int i = 0; i < c->nload; i++) {
+		char why[400], who[300];
+		int rc = launch_await_line(&lds[i], LOAD_WINDOW_LINE, wait, why, sizeof why);
+		if (rc == -EINTR)
+			return -1;
+		if (rc < 0 && rc != -ECHILD) {
+			load_who(c, i, who, sizeof who);
+			return trial_fail(t, "%s did not start its warm-up: %s", who, why);
+		}
+	}
 	return 0;
 }
 
@@ -1079,7 +1101,7 @@ static void run_trial(struct ctx *c, struct trial *t)
 		t->load_remote |= !host_is_local_machine(&c->load_hosts[i]);
 	if (host_is_local_machine(&c->server_host))
 		syscalls_open(t, cgpath);
-	if (start_loads(c, t, &lcpus, lds, rates) < 0)
+	if (start_loads(c, t, &lcpus, lds, rates) < 0 || await_warmup(c, t, lds) < 0)
 		goto out;
 	uint64_t m0 = clock_now_ns() + c->s->warmup_ns, m1 = m0 + c->s->duration_ns;
 	if (nap_until(m0))

@@ -1271,6 +1271,14 @@ int load_run(const struct load_cfg *cfg, struct load_result *res, char *err, siz
 	run.end_ns = cfg->duration_ns ? run.measure_ns + cfg->duration_ns : 0;
 	atomic_store_explicit(&run.phase, atomic_load(&g_interrupt) ? PH_STOP : PH_RUN,
 			      memory_order_release);
+	if (cfg->announce_window) {
+		/* at t0 (the threads start on their own): the warm-up starts now */
+		clock_sleep_until_ns(run.t0_ns, 0);
+		static const char line[] = LOAD_WINDOW_LINE "\n";
+		if (write(STDOUT_FILENO, line, sizeof line - 1) < 0) {
+			/* the run reads it; a closed stdout ends the run's wait by EOF */
+		}
+	}
 
 	uint64_t next_live = run.measure_ns + NS_PER_S;
 	uint64_t last_ok = 0;

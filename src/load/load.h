@@ -32,6 +32,9 @@
 #define LOAD_LATE_NS (1000 * 1000ULL)
 #define LOAD_STATUS_MAX 1000
 
+/* the line of cfg->announce_window */
+#define LOAD_WINDOW_LINE "ctxlab-window: warmup"
+
 struct load_cfg {
 	struct net_addr target;
 	const char *target_str;        /* as the user wrote it, for output */
@@ -42,6 +45,9 @@ struct load_cfg {
 	uint64_t duration_ns;          /* measured window; 0 when requests > 0 */
 	uint64_t requests;             /* -n: sends in the measured window; 0 = by duration */
 	uint64_t warmup_ns;
+	/* 1: write LOAD_WINDOW_LINE on stdout when the warm-up starts (every connection up, every
+	 * fan-out member in its room): `ctxlab run` times the server's window from it */
+	int announce_window;
 	uint64_t timeout_ns;           /* a request unanswered this long is a timeout; 0 = none */
 	double connect_rate_per_s;     /* new connections per second at start; 0 = all at once */
 	const struct srcrange *source; /* NULL: the kernel picks the source address */
