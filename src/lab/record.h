@@ -91,6 +91,12 @@ struct record {
 	const json_t *pingpong;
 	const char *switch_check;
 	const char *timeline;             /* "timeline/ID.json" ([experiment] timeline), or NULL */
+	/* [experiment] alloc (issue 13): "alloc" in the record. alloc_mode NULL = none; else
+	 * "sampled" or "exact" with, when alloc_reason is NULL, the interposer's exact counters'
+	 * rates over the window (per second of it; per request = / requests_per_s), else
+	 * "unavailable": alloc_reason */
+	const char *alloc_mode, *alloc_reason;
+	double alloc_calls_per_s, alloc_bytes_per_s, alloc_frees_per_s;
 	/* read: the whole record */
 	json_t *json;
 };
@@ -137,6 +143,9 @@ enum record_metric_id {
 	RECORD_M_PP_USER_NS_PER_RT,
 	RECORD_M_PP_SYS_NS_PER_RT,
 	RECORD_M_PP_CPU_NS_PER_RT,
+	/* [experiment] alloc */
+	RECORD_M_ALLOC_CALLS_PER_REQUEST,
+	RECORD_M_ALLOC_BYTES_PER_REQUEST,
 	RECORD_NMETRICS
 };
 
