@@ -278,7 +278,10 @@ static void write_alloc(struct jw *w, const struct record *r, const struct recor
 	} else {
 		jw_kdouble(w, "calls_per_s", r->alloc_calls_per_s);
 		jw_kdouble(w, "bytes_per_s", r->alloc_bytes_per_s);
-		jw_kdouble(w, "frees_per_s", r->alloc_frees_per_s);
+		if (r->alloc_note)
+			jw_kstr(w, "note", r->alloc_note);
+		else
+			jw_kdouble(w, "frees_per_s", r->alloc_frees_per_s);
 		if (f->requests_per_s > 0) {
 			jw_kdouble(w, "calls_per_request", r->alloc_calls_per_s / f->requests_per_s);
 			jw_kdouble(w, "bytes_per_request", r->alloc_bytes_per_s / f->requests_per_s);

@@ -96,6 +96,7 @@ struct record {
 	 * rates over the window (per second of it; per request = / requests_per_s), else
 	 * "unavailable": alloc_reason */
 	const char *alloc_mode, *alloc_reason;
+	const char *alloc_note;           /* mode "go-runtime": what the figures are (no frees) */
 	double alloc_calls_per_s, alloc_bytes_per_s, alloc_frees_per_s;
 	/* read: the whole record */
 	json_t *json;

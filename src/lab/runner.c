@@ -180,6 +180,7 @@ struct trial {
 	char alloc_reason[300];
 	double alloc_calls_per_s, alloc_bytes_per_s, alloc_frees_per_s;
 	int alloc_have;
+	int alloc_go;            /* the Go peer: its runtime's counters, not the interposer's */
 };
 
 static void warn_trial(struct trial *t, const char *fmt, ...) CTXLAB_PRINTF(2, 3);
@@ -1016,11 +1017,11 @@ static void alloc_prepare(struct ctx *c, struct trial *t)
 {
 	t->alloc_mode = c->s->alloc == SPEC_ALLOC_EXACT ? "exact" : "sampled";
 	char lib[1100];
-	if (!strcmp(t->cell->engine, "go")) {
+	int go = !strcmp(t->cell->engine, "go");
+	if (go && !host_is_local_machine(&c->server_host)) {
 		snprintf(t->alloc_reason, sizeof t->alloc_reason, "static binary: the Go peer "
-			 "(ctxlab-peer-go) is statically linked, LD_PRELOAD has no effect on it, and "
-			 "Go's runtime allocates without malloc; its runtime's own figure "
-			 "(runtime.MemStats) is not exported by the peer: n/a");
+			 "(ctxlab-peer-go) is statically linked, LD_PRELOAD has no effect on it; its "
+			 "runtime's own figure is read on local and netns server hosts only: n/a");
 		return;
 	}
 	if (!host_is_local_machine(&c->server_host)) {
@@ -1029,7 +1030,7 @@ static void alloc_prepare(struct ctx *c, struct trial *t)
 			 "hosts only)", c->s->server_host);
 		return;
 	}
-	if (alloc_lib(c->o->self, lib, sizeof lib)) {
+	if (!go && alloc_lib(c->o->self, lib, sizeof lib)) {
 		snprintf(t->alloc_reason, sizeof t->alloc_reason, "cannot find libctxlab-alloc.so "
 			 "next to '%.150s' (it is built with ctxlab: cmake --build build)", c->o->self);
 		return;
@@ -1041,6 +1042,16 @@ static void alloc_prepare(struct ctx *c, struct trial *t)
 		snprintf(t->alloc_reason, sizeof t->alloc_reason, "cannot create '%s': %s (set "
 			 "TMPDIR)", t->alloc_dir, strerror(errno));
 		t->alloc_dir[0] = 0;
+		return;
+	}
+	if (go) {
+		/* the peer writes its runtime's counters there (peers/go/memstats.go) */
+		t->alloc_go = 1;
+		t->alloc_mode = "go-runtime";
+		snprintf(t->alloc_env[0], sizeof t->alloc_env[0], "CTXLAB_GO_MEMSTATS=%s/go-memstats",
+			 t->alloc_dir);
+		t->srv_env[0] = t->alloc_env[0];
+		t->srv_env[1] = NULL;
 		return;
 	}
 	const char *old = getenv("LD_PRELOAD"), *asan = getenv("ASAN_OPTIONS");
@@ -1058,6 +1069,25 @@ static void alloc_prepare(struct ctx *c, struct trial *t)
 	t->srv_env[4] = NULL;
 }
 
+/* The Go peer's runtime counters (peers/go/memstats.go: "NS OBJECTS BYTES", NS wall clock when
+ * it read them), as calls and bytes; *ns = NS. 0 or -errno (-ENOENT: not written). */
+static int alloc_go_read(const char *dir, struct alloc_counters *a, uint64_t *ns)
+{
+	char path[300], line[128];
+	snprintf(path, sizeof path, "%s/go-memstats", dir);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	unsigned long long t, o, b;
+	int ok = fgets(line, sizeof line, f) && sscanf(line, "%llu %llu %llu", &t, &o, &b) == 3;
+	fclose(f);
+	if (!ok)
+		return -EBADMSG;
+	*a = (struct alloc_counters){.calls = o, .bytes = b, .images = 1};
+	*ns = t;
+	return 0;
+}
+
 /* At the window's start (first) and its end: the counters' difference over the time between
  * the two readings, so start-up and warm-up allocations do not count. */
 static void alloc_window(struct trial *t, int first)
@@ -1065,8 +1095,21 @@ static void alloc_window(struct trial *t, int first)
 	if (!t->alloc_dir[0] || t->alloc_reason[0])
 		return;
 	struct alloc_counters a;
-	int e = alloc_counters_read(t->alloc_dir, &a);
-	uint64_t now = clock_now_ns();
+	uint64_t now;
+	int e;
+	if (t->alloc_go) {
+		e = alloc_go_read(t->alloc_dir, &a, &now);
+		if (e) {
+			snprintf(t->alloc_reason, sizeof t->alloc_reason, "static binary: the Go peer is "
+				 "statically linked (LD_PRELOAD has no effect on it) and its runtime's "
+				 "counters could not be read (%s; a peer built before it wrote them?): n/a",
+				 strerror(-e));
+			return;
+		}
+	} else {
+		e = alloc_counters_read(t->alloc_dir, &a);
+		now = clock_now_ns();
+	}
 	if (e == -ENOENT) {
 		snprintf(t->alloc_reason, sizeof t->alloc_reason, "preload refused: the interposer "
 			 "did not start in the server (no record file)");
@@ -1324,6 +1367,11 @@ static void record(struct trial *t, const struct spec *s, struct jw *w)
 		.alloc_mode = t->alloc_mode, .alloc_reason = t->alloc_reason[0] ? t->alloc_reason : NULL,
 		.alloc_calls_per_s = t->alloc_calls_per_s, .alloc_bytes_per_s = t->alloc_bytes_per_s,
 		.alloc_frees_per_s = t->alloc_frees_per_s,
+		.alloc_note = t->alloc_go && !t->alloc_reason[0]
+			? "static binary: LD_PRELOAD has no effect on the Go peer; these are its "
+			  "runtime's own counters (runtime/metrics /gc/heap/allocs: heap allocations "
+			  "and bytes, go test -benchmem's allocs/op and B/op), not malloc calls"
+			: NULL,
 	};
 	record_write(w, &r);
 }

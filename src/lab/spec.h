@@ -27,7 +27,8 @@
  *                default mean, exact = every call recorded) and each trial's record gets
  *                "alloc": allocation calls and bytes requested per request over the measured
  *                window (exact counters in both modes; the mode only changes the overhead), or
- *                "unavailable" with the reason (a static server: the Go peer; an ssh server)
+ *                "unavailable" with the reason (an ssh server); the Go peer (static) is not
+ *                preloaded: its runtime's own counters instead (peers/go/memstats.go)
  *   [pingpong]   cpus, mode, pairs, size, working_set, stride, pin: pingpong's options, each
  *                an axis (cells: mode fastest; key "mode=M cpus=C pin=P pairs=N size=S
  *                working_set=W stride=B")

@@ -53,8 +53,10 @@ static int row(const struct trials *t, int i, struct buf *cell[], int max)
 		else
 			fmt_median(cell[n++], &c->st[cols[j]]);
 	}
+	const char *note = json_string_value(json_object_get(a, "note"));
 	if (n < max)
-		buf_appendf(cell[n++], "%s%s%s", mode ? mode : "", why ? ": n/a, " : "", why ? why : "");
+		buf_appendf(cell[n++], "%s%s%s%s%s", mode ? mode : "", why ? ": n/a, " : "",
+			    why ? why : "", note ? ": " : "", note ? note : "");
 	return n;
 }
 
@@ -68,8 +70,8 @@ static int have_alloc(const struct trials *t)
 
 static const char *intro =
 	"the server's calls to malloc & co. and the bytes it requested over each trial's window, "
-	"per request (libctxlab-alloc.so preloaded; exact counters; the preload adds to the CPU "
-	"figures: docs/metrics.md, \"Allocations per request\"); median [95% CI] over the ok "
+	"per request (libctxlab-alloc.so preloaded; exact counters; the Go peer, static: its "
+	"runtime's heap allocations instead; the preload adds to the CPU figures: docs/metrics.md, \"Allocations per request\"); median [95% CI] over the ok "
 	"trials, the range when n < 6";
 
 #define MAXC 40
