@@ -75,6 +75,7 @@ func main() {
 		os.Exit(0)
 	}()
 
+	startMemstats()
 	// os.Stdout is unbuffered: the line is out when Printf returns.
 	fmt.Printf("listening on %s engine=go proto=%s pid=%d\n", ln.Addr().String(), cfg.proto, os.Getpid())
 

@@ -32,7 +32,8 @@ int launch_start(struct launch *l, const struct launch_spec *sp, char *err, size
 	struct spawn_opts so = {.argv = hc.argv, .cpus = sp->host->kind == HOST_SSH ? NULL : sp->cpus,
 				.capture_stdout = 1, .stdin_null = !sp->control,
 				.stdin_pipe = sp->control, .stderr_fd = sp->logfd,
-				.netns = hc.netns};
+				.netns = hc.netns,
+				.env = sp->host->kind == HOST_SSH ? NULL : sp->env};
 	/* forked inside the cgroup (joined for the fork, left at once): nothing the role does
 	 * escapes its accounting */
 	int joined = sp->cgroup && sp->cgroup[0] && !monitor_cgroup_join(sp->cgroup, 0);

@@ -37,6 +37,8 @@ struct launch_spec {
 	const char *cgroup;         /* a cgroup to fork the role in ("" or NULL = none; local) */
 	int logfd;                  /* the role's stderr (-1: /dev/null is not used: inherited) */
 	volatile sig_atomic_t *stop;/* the caller's stop flag; NULL = never */
+	const char *const *env;     /* extra "K=V" entries for the role's environment (NULL =
+				     * none; local and netns hosts: an ssh role does not get them) */
 	int control;                /* 1: the role's stdin is a pipe from us (launch_send), for a
 				     * role run with --control-stdin (core/lifeline.h); else
 				     * /dev/null */

@@ -50,6 +50,10 @@ const struct record_metric_info record_metrics[RECORD_NMETRICS] = {
 				      "front process system CPU", "cores"},
 	[RECORD_M_SYSCALLS_PER_REQUEST] = {"syscalls_per_request", "syscalls.total_per_request",
 					   "system calls per request", ""},
+	[RECORD_M_ALLOC_CALLS_PER_REQUEST] = {"alloc_calls_per_request", "alloc.calls_per_request",
+					      "allocations per request", ""},
+	[RECORD_M_ALLOC_BYTES_PER_REQUEST] = {"alloc_bytes_per_request", "alloc.bytes_per_request",
+					      "bytes allocated per request", "B"},
 };
 
 static void copy_obj(struct jw *w, const char *key, const json_t *v);
@@ -343,6 +347,32 @@ static void write_front(struct jw *w, const struct record_front *f, const struct
 	jw_end(w);
 }
 
+/* "alloc" ([experiment] alloc): the server's allocation calls and bytes requested per request
+ * over the window, or why there are none */
+static void write_alloc(struct jw *w, const struct record *r, const struct record_load_figs *f)
+{
+	if (!r->alloc_mode)
+		return;
+	jw_key(w, "alloc");
+	jw_obj(w);
+	jw_kstr(w, "mode", r->alloc_mode);
+	if (r->alloc_reason) {
+		jw_kstr(w, "unavailable", r->alloc_reason);
+	} else {
+		jw_kdouble(w, "calls_per_s", r->alloc_calls_per_s);
+		jw_kdouble(w, "bytes_per_s", r->alloc_bytes_per_s);
+		if (r->alloc_note)
+			jw_kstr(w, "note", r->alloc_note);
+		else
+			jw_kdouble(w, "frees_per_s", r->alloc_frees_per_s);
+		if (f->requests_per_s > 0) {
+			jw_kdouble(w, "calls_per_request", r->alloc_calls_per_s / f->requests_per_s);
+			jw_kdouble(w, "bytes_per_request", r->alloc_bytes_per_s / f->requests_per_s);
+		}
+	}
+	jw_end(w);
+}
+
 void record_write(struct jw *w, const struct record *r)
 {
 	struct record_load_figs f;
@@ -370,6 +400,7 @@ void record_write(struct jw *w, const struct record *r)
 		write_chat(w, r, &f);
 	}
 	write_issue11(w, r);
+	write_alloc(w, r, &f);
 	jw_key(w, "warnings");
 	jw_arr(w);
 	for (int i = 0; i < r->nwarn; i++)

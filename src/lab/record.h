@@ -112,6 +112,13 @@ struct record {
 	const json_t *pingpong;
 	const char *switch_check;
 	const char *timeline;             /* "timeline/ID.json" ([experiment] timeline), or NULL */
+	/* [experiment] alloc (issue 13): "alloc" in the record. alloc_mode NULL = none; else
+	 * "sampled" or "exact" with, when alloc_reason is NULL, the interposer's exact counters'
+	 * rates over the window (per second of it; per request = / requests_per_s), else
+	 * "unavailable": alloc_reason */
+	const char *alloc_mode, *alloc_reason;
+	const char *alloc_note;           /* mode "go-runtime": what the figures are (no frees) */
+	double alloc_calls_per_s, alloc_bytes_per_s, alloc_frees_per_s;
 	/* read: the whole record */
 	json_t *json;
 };
@@ -161,6 +168,9 @@ enum record_metric_id {
 	RECORD_M_FRONT_US_PER_REQUEST, /* the root process alone (gateway: the front) */
 	RECORD_M_FRONT_SYS_CORES,
 	RECORD_M_SYSCALLS_PER_REQUEST,
+	/* [experiment] alloc */
+	RECORD_M_ALLOC_CALLS_PER_REQUEST,
+	RECORD_M_ALLOC_BYTES_PER_REQUEST,
 	RECORD_NMETRICS
 };
 

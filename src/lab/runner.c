@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc/alloc.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/json.h"
@@ -179,6 +181,18 @@ struct trial {
 	uint64_t x0_ns;        /* when the syscall counters and the front's times were read first */
 	char sc_reason[256];
 	struct record_front front; /* the root process's CPU over the window */
+	/* [experiment] alloc: the server's preload environment, its record directory ("" =
+	 * none), the counters at the window's start, and the figures or why there are none */
+	const char *srv_env[6];
+	char alloc_env[4][1200];
+	char alloc_dir[256];
+	struct alloc_counters alloc0;
+	uint64_t alloc_t0;
+	const char *alloc_mode;
+	char alloc_reason[300];
+	double alloc_calls_per_s, alloc_bytes_per_s, alloc_frees_per_s;
+	int alloc_have;
+	int alloc_go;            /* the Go peer: its runtime's counters, not the interposer's */
 };
 
 static void warn_trial(struct trial *t, const char *fmt, ...) CTXLAB_PRINTF(2, 3);
@@ -301,7 +315,8 @@ static int start_server(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 	struct launch_spec ls = {.host = &c->server_host, .argv = argv,
 				 .remote_prog = host_remote_bin(), .cpus = cpus, .cgroup = cgpath,
 				 .logfd = c->logfd, .stop = &stop_sig,
-				 .control = c->server_host.kind == HOST_SSH};
+				 .control = c->server_host.kind == HOST_SSH,
+				 .env = t->srv_env[0] ? t->srv_env : NULL};
 	if (launch_start(srv, &ls, err, sizeof err) < 0)
 		return trial_fail(t, "%s", err);
 	if (srv->cgroup_leave_failed)
@@ -1069,6 +1084,167 @@ static void write_timeline(struct ctx *c, struct trial *t)
 	jw_release(&w);
 }
 
+/* ---- [experiment] alloc: the server preloaded with libctxlab-alloc.so ---- */
+
+static void alloc_rm_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			char p[600];
+			snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+			unlink(p);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+/* The interposer next to the ctxlab binary (the build tree) or in ../lib/ctxlab/. */
+static int alloc_lib(const char *self, char *out, size_t len)
+{
+	char dir[1024];
+	const char *slash = strrchr(self, '/');
+	if (!slash)
+		return -1;
+	snprintf(dir, sizeof dir, "%.*s", (int)(slash - self), self);
+	snprintf(out, len, "%s/libctxlab-alloc.so", dir);
+	if (access(out, R_OK) == 0)
+		return 0;
+	snprintf(out, len, "%s/../lib/ctxlab/libctxlab-alloc.so", dir);
+	return access(out, R_OK) == 0 ? 0 : -1;
+}
+
+/* Before the server starts: its preload environment in t->srv_env, or t->alloc_reason. */
+static void alloc_prepare(struct ctx *c, struct trial *t)
+{
+	t->alloc_mode = c->s->alloc == SPEC_ALLOC_EXACT ? "exact" : "sampled";
+	char lib[1100];
+	int go = !strcmp(t->cell->engine, "go");
+	if (go && !host_is_local_machine(&c->server_host)) {
+		snprintf(t->alloc_reason, sizeof t->alloc_reason, "static binary: the Go peer "
+			 "(ctxlab-peer-go) is statically linked, LD_PRELOAD has no effect on it; its "
+			 "runtime's own figure is read on local and netns server hosts only: n/a");
+		return;
+	}
+	if (!host_is_local_machine(&c->server_host)) {
+		snprintf(t->alloc_reason, sizeof t->alloc_reason, "the server runs on '%.100s': the "
+			 "interposer's counters are files on that machine (local and netns server "
+			 "hosts only)", c->s->server_host);
+		return;
+	}
+	if (!go && alloc_lib(c->o->self, lib, sizeof lib)) {
+		snprintf(t->alloc_reason, sizeof t->alloc_reason, "cannot find libctxlab-alloc.so "
+			 "next to '%.150s' (it is built with ctxlab: cmake --build build)", c->o->self);
+		return;
+	}
+	const char *tmp = getenv("TMPDIR");
+	snprintf(t->alloc_dir, sizeof t->alloc_dir, "%.200s/ctxlab-alloc.XXXXXX",
+		 tmp && tmp[0] ? tmp : "/tmp");
+	if (!mkdtemp(t->alloc_dir)) {
+		snprintf(t->alloc_reason, sizeof t->alloc_reason, "cannot create '%s': %s (set "
+			 "TMPDIR)", t->alloc_dir, strerror(errno));
+		t->alloc_dir[0] = 0;
+		return;
+	}
+	if (go) {
+		/* the peer writes its runtime's counters there (peers/go/memstats.go) */
+		t->alloc_go = 1;
+		t->alloc_mode = "go-runtime";
+		snprintf(t->alloc_env[0], sizeof t->alloc_env[0], "CTXLAB_GO_MEMSTATS=%s/go-memstats",
+			 t->alloc_dir);
+		t->srv_env[0] = t->alloc_env[0];
+		t->srv_env[1] = NULL;
+		return;
+	}
+	const char *old = getenv("LD_PRELOAD"), *asan = getenv("ASAN_OPTIONS");
+	snprintf(t->alloc_env[0], sizeof t->alloc_env[0], "LD_PRELOAD=%s%s%.100s", lib,
+		 old && old[0] ? ":" : "", old ? old : "");
+	snprintf(t->alloc_env[1], sizeof t->alloc_env[1], "CTXLAB_ALLOC_DIR=%s", t->alloc_dir);
+	/* sampled: the interposer's default mean (profile --alloc's 512 KiB) */
+	snprintf(t->alloc_env[2], sizeof t->alloc_env[2], "CTXLAB_ALLOC_SAMPLE=%d",
+		 c->s->alloc == SPEC_ALLOC_EXACT ? 0 : 512 * 1024);
+	/* an ASan build aborts when a preload comes before its runtime */
+	snprintf(t->alloc_env[3], sizeof t->alloc_env[3], "ASAN_OPTIONS=%.1000s%sverify_asan_link_order=0",
+		 asan ? asan : "", asan && asan[0] ? ":" : "");
+	for (int i = 0; i < 4; i++)
+		t->srv_env[i] = t->alloc_env[i];
+	t->srv_env[4] = NULL;
+}
+
+/* The Go peer's runtime counters (peers/go/memstats.go: "NS OBJECTS BYTES", NS wall clock when
+ * it read them), as calls and bytes; *ns = NS. 0 or -errno (-ENOENT: not written). */
+static int alloc_go_read(const char *dir, struct alloc_counters *a, uint64_t *ns)
+{
+	char path[300], line[128];
+	snprintf(path, sizeof path, "%s/go-memstats", dir);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	unsigned long long t, o, b;
+	int ok = fgets(line, sizeof line, f) && sscanf(line, "%llu %llu %llu", &t, &o, &b) == 3;
+	fclose(f);
+	if (!ok)
+		return -EBADMSG;
+	*a = (struct alloc_counters){.calls = o, .bytes = b, .images = 1};
+	*ns = t;
+	return 0;
+}
+
+/* At the window's start (first) and its end: the counters' difference over the time between
+ * the two readings, so start-up and warm-up allocations do not count. */
+static void alloc_window(struct trial *t, int first)
+{
+	if (!t->alloc_dir[0] || t->alloc_reason[0])
+		return;
+	struct alloc_counters a;
+	uint64_t now;
+	int e;
+	if (t->alloc_go) {
+		e = alloc_go_read(t->alloc_dir, &a, &now);
+		if (e) {
+			snprintf(t->alloc_reason, sizeof t->alloc_reason, "static binary: the Go peer is "
+				 "statically linked (LD_PRELOAD has no effect on it) and its runtime's "
+				 "counters could not be read (%s; a peer built before it wrote them?): n/a",
+				 strerror(-e));
+			return;
+		}
+	} else {
+		e = alloc_counters_read(t->alloc_dir, &a);
+		now = clock_now_ns();
+	}
+	if (e == -ENOENT) {
+		snprintf(t->alloc_reason, sizeof t->alloc_reason, "preload refused: the interposer "
+			 "did not start in the server (no record file)");
+		return;
+	}
+	if (e) {
+		snprintf(t->alloc_reason, sizeof t->alloc_reason, "cannot read the interposer's "
+			 "counters in '%.200s': %s", t->alloc_dir, strerror(-e));
+		return;
+	}
+	if (first) {
+		t->alloc0 = a;
+		t->alloc_t0 = now;
+		return;
+	}
+	if (!a.calls) {
+		snprintf(t->alloc_reason, sizeof t->alloc_reason, "the server made no call to malloc "
+			 "& co. that the interposer saw (an allocator of its own?)");
+		return;
+	}
+	double s = (double)(now - t->alloc_t0) / 1e9;
+	if (s <= 0)
+		return;
+	t->alloc_calls_per_s = (double)(a.calls - t->alloc0.calls) / s;
+	t->alloc_bytes_per_s = (double)(a.bytes - t->alloc0.bytes) / s;
+	t->alloc_frees_per_s = (double)(a.frees - t->alloc0.frees) / s;
+	t->alloc_have = 1;
+}
+
 static void run_trial(struct ctx *c, struct trial *t)
 {
 	if (c->s->pingpong) {
@@ -1095,6 +1271,8 @@ static void run_trial(struct ctx *c, struct trial *t)
 	if (host_is_local_machine(&c->server_host) &&
 	    monitor_cgroup_create(0, "run", cgpath, sizeof cgpath, &cgv, cgerr, sizeof cgerr))
 		snprintf(t->acct_reason, sizeof t->acct_reason, "%s", cgerr), cgpath[0] = 0;
+	if (c->s->alloc)
+		alloc_prepare(c, t);
 	if (start_server(c, t, &scpus, &srv, cgpath) < 0 || stopping())
 		goto out;
 	for (int i = 0; i < c->nload; i++)
@@ -1113,8 +1291,10 @@ static void run_trial(struct ctx *c, struct trial *t)
 	else if (t->want_profile)
 		warn_trial(t, "not profiled: the server runs on '%s' (profiling runs on local and "
 			      "netns server hosts only)", c->s->server_host);
+	alloc_window(t, 1);
 	if (measure_window(c, t, srv.child.keeper, cgpath, m1, &scpus, &lcpus) < 0)
 		goto out;
+	alloc_window(t, 0);
 	/* the server must still be up at the end of the window */
 	int status;
 	if (launch_ended(&srv, &status)) {
@@ -1140,6 +1320,8 @@ out:
 	for (int i = 0; i < c->nload; i++)
 		launch_stop(&lds[i]);
 	launch_stop(&srv);
+	if (t->alloc_dir[0])
+		alloc_rm_dir(t->alloc_dir);
 	if (cgpath[0]) {
 		int rc = monitor_cgroup_remove(cgpath);
 		if (rc)
@@ -1271,6 +1453,9 @@ static void record(struct trial *t, const struct spec *s, struct jw *w)
 	const char *warnings[8];
 	for (int i = 0; i < t->nwarn; i++)
 		warnings[i] = t->warnings[i];
+	if (t->alloc_mode && !t->alloc_have && !t->alloc_reason[0])
+		snprintf(t->alloc_reason, sizeof t->alloc_reason, "the trial ended before its "
+			 "window was measured");
 	struct record r = {
 		.trial = t->k, .of = t->of, .repeat = t->repeat, .cell = cell->key,
 		.cell_index = cell->index,
@@ -1291,6 +1476,14 @@ static void record(struct trial *t, const struct spec *s, struct jw *w)
 		.timeline = t->timeline_path[0] ? t->timeline_path : NULL,
 		.syscpu_reason = t->sys_reason[0] ? t->sys_reason : NULL,
 		.syscalls = &t->sc, .front = &t->front,
+		.alloc_mode = t->alloc_mode, .alloc_reason = t->alloc_reason[0] ? t->alloc_reason : NULL,
+		.alloc_calls_per_s = t->alloc_calls_per_s, .alloc_bytes_per_s = t->alloc_bytes_per_s,
+		.alloc_frees_per_s = t->alloc_frees_per_s,
+		.alloc_note = t->alloc_go && !t->alloc_reason[0]
+			? "static binary: LD_PRELOAD has no effect on the Go peer; these are its "
+			  "runtime's own counters (runtime/metrics /gc/heap/allocs: heap allocations "
+			  "and bytes, go test -benchmem's allocs/op and B/op), not malloc calls"
+			: NULL,
 	};
 	record_write(w, &r);
 }

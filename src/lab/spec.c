@@ -20,7 +20,7 @@
 
 enum vtype { V_NAME, V_TEXT, V_COUNT, V_DURATION, V_ENGINE, V_PROTO, V_CPUS, V_BANDWIDTH, V_RATE,
 	     V_SIZE, V_HOST, V_HOSTS, V_ADDR, V_PROFILE, V_SEED, V_PRECISION, V_METRIC, V_KIND, V_PPMODE,
-	     V_PPPIN, V_PPSIZE, V_HANDOFF, V_BALANCE, V_FUNCTION, V_ONOFF };
+	     V_PPPIN, V_PPSIZE, V_HANDOFF, V_BALANCE, V_FUNCTION, V_ONOFF, V_ALLOC };
 
 struct keydef {
 	const char *section, *name;
@@ -69,6 +69,7 @@ static const struct keydef keydefs[] = {
 	{"answer", "needs_cpus", V_COUNT, 0, 1},
 	{"experiment", "kind", V_KIND, 0, 0},
 	{"experiment", "timeline", V_TEXT, 0, 0},
+	{"experiment", "alloc", V_ALLOC, 0, 0},
 	{"pingpong", "cpus", V_CPUS, 1, 0},
 	{"pingpong", "mode", V_PPMODE, 1, 0},
 	{"pingpong", "pairs", V_COUNT, 1, 1},
@@ -475,6 +476,10 @@ static int check_value(struct pstate *ps, const struct keydef *kd, const char *s
 		if (strcmp(v, "serve") && strcmp(v, "pingpong"))
 			return fail(ps, ps->line, "bad kind '%s' (allowed: serve, pingpong)", v);
 		return 1;
+	case V_ALLOC:
+		if (strcmp(v, "off") && strcmp(v, "on") && strcmp(v, "exact"))
+			return fail(ps, ps->line, "bad alloc '%s' (allowed: off, on (sampled), exact)", v);
+		return 1;
 	case V_PPMODE:
 		if (!word_in(v, PP_MODES))
 			return fail(ps, ps->line, "unknown pingpong mode '%s' (allowed: %s)", v, PP_MODES);
@@ -807,6 +812,8 @@ static int finish(struct pstate *ps)
 	for (int i = 0; i < s->nkeys; i++)
 		compact_values(&s->keys[i]);
 	s->pingpong = !strcmp(single(s, "experiment", "kind", "serve"), "pingpong");
+	const char *al = single(s, "experiment", "alloc", "off");
+	s->alloc = !strcmp(al, "exact") ? SPEC_ALLOC_EXACT : !strcmp(al, "on") ? SPEC_ALLOC_SAMPLED : 0;
 	const struct spec_key *tl = spec_get(s, "experiment", "timeline");
 	if (tl && tl->n) {
 		snprintf(s->timeline, sizeof s->timeline, "%s", tl->v[0].text);

@@ -26,6 +26,13 @@
  *                (each trial runs `ctxlab pingpong` on the cell's CPUs; no [server], [load])
  *   [experiment] timeline = KEY=VALUE ...: the cells (all words match their parameters) whose
  *                first repeat is also recorded per interval (latency, server CPU, switches)
+ *   [experiment] alloc = off (default) | on | exact: the server role runs with the allocation
+ *                interposer preloaded (libctxlab-alloc.so, alloc/alloc.h; on = sampled at its
+ *                default mean, exact = every call recorded) and each trial's record gets
+ *                "alloc": allocation calls and bytes requested per request over the measured
+ *                window (exact counters in both modes; the mode only changes the overhead), or
+ *                "unavailable" with the reason (an ssh server); the Go peer (static) is not
+ *                preloaded: its runtime's own counters instead (peers/go/memstats.go)
  *   [pingpong]   cpus, mode, pairs, size, working_set, stride, pin: pingpong's options, each
  *                an axis (cells: mode fastest; key "mode=M cpus=C pin=P pairs=N size=S
  *                working_set=W stride=B")
@@ -109,7 +116,11 @@ struct spec {
 	uint64_t budget_ns;     /* [experiment] budget, 0 = default (spec_budget_ns) */
 	int pingpong;           /* [experiment] kind = pingpong */
 	char timeline[256];     /* [experiment] timeline: "KEY=VALUE ..." ("" = none) */
+	int alloc;              /* [experiment] alloc: 0 = off, SPEC_ALLOC_SAMPLED, SPEC_ALLOC_EXACT */
 };
+
+#define SPEC_ALLOC_SAMPLED 1
+#define SPEC_ALLOC_EXACT 2
 
 #define SPEC_LENIENT 1
 /* Tests only: > 0 replaces the CPU count of this machine in spec_parse_text. */

@@ -1,4 +1,5 @@
 #include "report/report.h"
+#include "report/allocreport.h"
 #include "report/answers.h"
 
 #include <dirent.h>
@@ -1002,6 +1003,7 @@ void report_md(const struct trials *t, struct buf *out)
 			 "reached: that CI's half-width relative to the median of the cell's decisive "
 			 "figure, CPU per request or, saturated, throughput)\n\n");
 	md_table(t, out);
+	allocreport_md(t, out);
 	}
 	if (count_outlier_trials(t)) {
 		buf_appendf(out, "\nOutlier trials (outside their cell's Tukey fences, q1 − 1.5 IQR or "
@@ -1484,6 +1486,7 @@ void report_html(const struct trials *t, struct buf *out)
 	else
 		html_table(t, out);
 	buf_appendf(out, "</div>\n");
+	allocreport_html(t, out);
 	if (count_outlier_trials(t)) {
 		buf_appendf(out, "<h3>Outlier trials</h3>\n<p>Outside their cell's Tukey fences "
 				 "(q1 − 1.5 IQR, q3 + 1.5 IQR); flagged, kept in every figure.</p>\n"

@@ -14,6 +14,7 @@ import ctxlabtest as t  # noqa: E402
 SPEC = """[experiment]
 name = schema
 repeat = 1
+precision = off
 warmup = 100ms
 duration = 200ms
 [server]

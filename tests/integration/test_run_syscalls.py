@@ -17,6 +17,7 @@ import ctxlabtest as t
 SPEC = """[experiment]
 name = sc
 repeat = 1
+precision = off
 warmup = 200ms
 duration = 1s
 [server]
