@@ -382,7 +382,7 @@ static void check_malformed(const char *name, const char *data, size_t n, int st
 	if (ol < strlen(want) || memcmp(o, want, strlen(want)) || h.closed != close ||
 	    (close && !memmem(o, ol, "\r\nConnection: close\r\n", 21))) {
 		print_error("%s (bytewise %d): want status %d close %d, got close %d:\n%.*s\n", name,
-			    bytewise, status, close, h.closed, (int)ol, o);
+			    bytewise, status, close, h.closed, (int)ol, ol ? o : "");
 		fail();
 	}
 	/* exactly one response: it ends with its Content-Length body */
