@@ -73,6 +73,10 @@ static int is_gateway(const struct trials_cell *c)
 static int one(const struct trials *t, int ca, int cb, int ax, int front, struct rundiffs *out,
 	       int *made_dir, char *err, size_t errlen)
 {
+	if (out->n >= RUNDIFF_MAX) {
+		out->left_out++;
+		return 0;
+	}
 	const struct trials_cell *a = &t->cells[ca], *b = &t->cells[cb];
 	const char *axis = a->pk[ax], *va = a->pv[ax], *vb = trials_cell_param(b, axis);
 	char base[300], name[320], title[900], la[200], lb[200];
@@ -109,7 +113,7 @@ static int one(const struct trials *t, int ca, int cb, int ax, int front, struct
 
 int rundiffs_write(const struct trials *t, struct rundiffs *out, char *err, size_t errlen)
 {
-	out->n = 0;
+	out->n = out->left_out = 0;
 	out->d = NULL;
 	if (!t->dir)
 		return 0;
@@ -133,7 +137,7 @@ void rundiffs_release(struct rundiffs *d)
 {
 	free(d->d);
 	d->d = NULL;
-	d->n = 0;
+	d->n = d->left_out = 0;
 }
 
 /* "the front process (the gateway's root: accepts and hands over), handoff=proxy -> fdpass
@@ -173,6 +177,9 @@ void rundiffs_md(const struct trials *t, const struct rundiffs *d, struct buf *o
 		caption(t, &d->d[i], out);
 		buf_appendf(out, ".\n");
 	}
+	if (d->left_out)
+		buf_appendf(out, "- %d more graph%s not drawn (at most %d per report).\n",
+			    d->left_out, d->left_out == 1 ? "" : "s", RUNDIFF_MAX);
 }
 
 void rundiffs_html(const struct trials *t, const struct rundiffs *d, struct buf *out)
@@ -195,5 +202,8 @@ void rundiffs_html(const struct trials *t, const struct rundiffs *d, struct buf 
 		buf_appendf(out, ".</li>\n");
 		buf_free(&c);
 	}
+	if (d->left_out)
+		buf_appendf(out, "<li>%d more graph%s not drawn (at most %d per report).</li>\n",
+			    d->left_out, d->left_out == 1 ? "" : "s", RUNDIFF_MAX);
 	buf_appendf(out, "</ul>\n");
 }

@@ -26,9 +26,14 @@ struct rundiff {
 	struct cmpflame f;    /* f.file: "flame-diff/NAME.svg" relative to the run directory */
 };
 
+/* At most this many graphs per report (a `profile = all` run of many cells has many pairs);
+ * the pairs beyond are counted in left_out and the reports say so. */
+#define RUNDIFF_MAX 48
+
 struct rundiffs {
 	int n;
 	struct rundiff *d;
+	int left_out;         /* pairs not drawn for RUNDIFF_MAX */
 };
 
 /* Writes every graph above into t->dir/flame-diff/ (made when there is one to write) and lists

@@ -13,7 +13,8 @@ as proxy/rr but front relay 198). At 99 Hz one sample is 1/99 s:
  - the profiled epoll cell has other parameters (no handoff): no graph.
 The report writes DIR/flame-diff/{handoff,front}-proxy-vs-fdpass.svg and
 {balance,front}-rr-vs-least-conn.svg and links them with their numbers in report.md and
-report.html. A run with no such pair has no section and no flame-diff/."""
+report.html. A run with no such pair has no section and no flame-diff/; a run with more than
+48 such pairs draws 48 and says how many were left out."""
 import json
 import os
 import shutil
@@ -134,6 +135,18 @@ def main():
         assert p.returncode == 0, p.stderr
         assert not os.path.exists(os.path.join(d2, "flame-diff"))
         assert "Differential flame graphs" not in open(os.path.join(d2, "report.md")).read()
+
+        # many pairs (12 profiled cells along one axis: 66 pairs): at most 48 graphs, the
+        # rest counted
+        d3 = os.path.join(base, "run3")
+        write_run(d3, [(dict(E, connections=str(c)), 0, 1000, "ctxlab;main;serve %d\n" % c,
+                        None) for c in range(1, 13)])
+        p = subprocess.run([CTXLAB, "report", d3], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert len(os.listdir(os.path.join(d3, "flame-diff"))) == 48
+        md3 = open(os.path.join(d3, "report.md")).read()
+        assert "- 18 more graphs not drawn (at most 48 per report)." in md3, md3[-2000:]
+        assert "[flame-diff/connections-1-vs-2.svg]" in md3, md3[-3000:]
     finally:
         shutil.rmtree(base, ignore_errors=True)
     print("ok")
