@@ -172,8 +172,10 @@ static int cmd_compare(int argc, char **argv)
 	}
 	if (!json_stdout) {
 		compare_text(&r, label_a, label_b, &opts, &out);
-		fwrite(buf_head(&out), 1, buf_used(&out), stdout);
-		fwrite(buf_head(&flames), 1, buf_used(&flames), stdout);
+		if (buf_used(&out)) /* never fwrite from NULL: an empty buf has no head */
+			fwrite(buf_head(&out), 1, buf_used(&out), stdout);
+		if (buf_used(&flames))
+			fwrite(buf_head(&flames), 1, buf_used(&flames), stdout);
 	}
 	if (fflush(stdout) || ferror(stdout)) {
 		error("cannot write to standard output: %s", strerror(errno));

@@ -320,8 +320,34 @@ static int start_in_cgroup(char *path, size_t len, char *why, size_t wlen)
 static struct profile_opts po = {.hz = 99};
 static const char *outdir, *title, *event = "cpu-clock", *cgroup;
 static pid_t pid;
+static char focus_name[64] = "focus";
 static uint64_t top = 15;
 static int quiet;
+
+/* --focus PID[:NAME]: NAME of [a-z0-9_-]+ (a file name under -o DIR) */
+static int opt_focus(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	char num[32];
+	const char *colon = strchr(arg, ':');
+	size_t nl = colon ? (size_t)(colon - arg) : strlen(arg);
+	if (colon) {
+		const char *nm = colon + 1;
+		size_t l = strlen(nm);
+		if (!l || l >= sizeof focus_name || strspn(nm, "abcdefghijklmnopqrstuvwxyz"
+						   "0123456789_-") != l)
+			return errbuf(err, errlen, "a name of [a-z0-9_-] after the pid, e.g. "
+					  "--focus 1234:front");
+		memcpy(focus_name, nm, l + 1);
+	}
+	if (nl >= sizeof num)
+		nl = sizeof num - 1;
+	memcpy(num, arg, nl);
+	num[nl] = 0;
+	if (cmd_opt_pid(o, num, err, errlen) < 0)
+		return errbuf(err, errlen, "a positive process id, optionally ':NAME', e.g. "
+			      "--focus 1234:front"), -1;
+	return 0;
+}
 
 static int opt_cgroup(const struct opt *o, const char *arg, char *err, size_t errlen)
 {
@@ -428,6 +454,10 @@ static const struct opt options[] = {
 	OPT_STRING('o', "output", &outdir, "DIR",
 		   "write DIR/profile.folded, DIR/flame.svg, DIR/profile.pb.gz\n"
 		   "(with --off-cpu also DIR/offcpu.folded, DIR/offcpu.svg)"),
+	OPT_CALLBACK(0, "focus", &po.focus_pid, "PID[:NAME]",
+		     "with -o, also write DIR/NAME.folded (default focus.folded):\n"
+		     "the on-CPU stacks of process PID alone (its threads, not its\n"
+		     "children), e.g. a server tree's root", opt_focus),
 	OPT_CALLBACK('e', "event", &event, "EV",
 		     "cpu-clock (default: a software timer, works without a PMU) or\n"
 		     "cycles (needs a hardware PMU: an error where there is none)", opt_event),
@@ -476,6 +506,8 @@ static int cmd_profile(int argc, char **argv)
 	}
 	if (alloc_mean_set)
 		return error("--alloc-sample needs --alloc"), 2;
+	if (po.focus_pid && !outdir)
+		return error("--focus needs -o DIR (it writes DIR/NAME.folded)"), 2;
 	int targets = !!cmd + !!pid + !!cgroup;
 	if (!targets)
 		return error("no target: pass --pid PID, --cgroup PATH or -- CMD [ARGS...] (see "
@@ -602,6 +634,12 @@ static int cmd_profile(int argc, char **argv)
 		struct svg_arg sa = {&res.on_cpu, {.title = title ? title : "CPU Flame Graph",
 						   .subtitle = sub, .where = where_of}};
 		rc |= write_file(outdir, "profile.folded", put_folded, &res.on_cpu);
+		if (po.focus_pid > 0) {
+			char fname[80];
+			folded_sort(&res.focus);
+			snprintf(fname, sizeof fname, "%s.folded", focus_name);
+			rc |= write_file(outdir, fname, put_folded, &res.focus);
+		}
 		if (res.samples)
 			rc |= write_file(outdir, "flame.svg", put_svg, &sa);
 		else if (!res.off_cpu.total)

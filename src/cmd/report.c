@@ -19,6 +19,11 @@ static const char usage[] =
 	"mean ± stddev (CV) and median [95% CI] per cell; findings carry their CIs and outlier\n"
 	"trials (Tukey fences) are listed, never dropped. Figures are defined in docs/metrics.md,\n"
 	"\"Experiment records\" and \"Statistics\".\n"
+	"\n"
+	"Every pair of profiled cells that differ in one parameter also gets a differential flame\n"
+	"graph per request, DIR/flame-diff/AXIS-A-vs-B.svg (gateway cells: also the front process\n"
+	"alone, front-A-vs-B.svg), linked from both reports (docs/metrics.md, \"Differential flame\n"
+	"graphs within a run\").\n"
 	"\n";
 
 static int quiet;

@@ -494,7 +494,8 @@ static int await_warmup(struct ctx *c, struct trial *t, struct launch *lds)
 	return 0;
 }
 
-/* Starts `SELF profile -q (--cgroup CGPATH | --pid PID) -d DUR -o DIR/flame/ID --title CELL` on
+/* Starts `SELF profile -q (--cgroup CGPATH | --pid PID) -d DUR -o DIR/flame/ID --title CELL
+ * --focus ROOT:front` (ROOT: the server's pid from its ready line, when known) on
  * the load CPUs for the rest of the window (until until_ns): per cgroup when the server runs in
  * a cgroup of its own that perf can sample (cgpath, "" = none), so that thread- and
  * fork-per-connection servers are sampled in proportion to their CPU; else per task on the
@@ -511,9 +512,12 @@ static int start_profiler(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 	snprintf(title, sizeof title, "CPU flame graph: %s (repeat %d)", t->cell->key, t->repeat);
 	/* a v1 cgroup (cpuacct), or perf_event bound to a v1 hierarchy: per task */
 	int per_cgroup = cgpath[0] && profile_cgroup_usable(cgpath, why, sizeof why);
+	/* the tree's root (gateway: the front) alone also goes to DIR/flame/ID/front.folded */
+	char focus[48];
+	snprintf(focus, sizeof focus, "%d:front", (int)t->server_pid);
 	const char *argv[] = {c->o->self, "profile", "-q", per_cgroup ? "--cgroup" : "--pid",
 			      per_cgroup ? cgpath : pidb, "-d", dur, "-o", dir, "--title", title,
-			      NULL};
+			      t->server_pid > 0 ? "--focus" : NULL, focus, NULL};
 	/* DIR/flame/ID made here, never through a link planted in the results directory */
 	int mk = outfile_mkdirs_under(c->o->dir, t->flame_dir);
 	if (mk < 0) {

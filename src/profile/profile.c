@@ -42,6 +42,9 @@ struct raw {
 	uint32_t kind;
 	uint32_t uw;  /* UW_* */
 	uint32_t extra; /* UW_DEFER: bytes after the chain (struct deferred, then the stack) */
+	uint32_t pid;   /* the sample's process (its own, not the snapshot's: a forked child
+			 * shares its parent's snapshot), for opts.focus_pid */
+	uint32_t pad;
 };
 
 /* A sample whose image was unknown when it was drained (a child whose fork record is in
@@ -929,7 +932,7 @@ static void store_sample(struct prof *p, int kind, const unsigned char *q, const
 		memcpy(df.regs, regs, sizeof regs);
 		uint32_t extra = (uint32_t)(sizeof df + ((dyn + 7) & ~7ULL));
 		struct raw r = {(uint32_t)s, tid, time, period, (uint32_t)nr, (uint32_t)kind,
-				UW_DEFER, extra};
+				UW_DEFER, extra, pid, 0};
 		if (buf_reserve(&p->raw, sizeof r + nr * 8 + extra))
 			return;
 		static const unsigned char zero[8];
@@ -945,7 +948,7 @@ static void store_sample(struct prof *p, int kind, const unsigned char *q, const
 			       size && dyn == size, &uw);
 		chain = (const unsigned char *)p->chain;
 	}
-	struct raw r = {(uint32_t)s, tid, time, period, (uint32_t)nr, (uint32_t)kind, uw, 0};
+	struct raw r = {(uint32_t)s, tid, time, period, (uint32_t)nr, (uint32_t)kind, uw, 0, pid, 0};
 	if (buf_reserve(&p->raw, sizeof r + nr * 8))
 		return;
 	buf_append(&p->raw, &r, sizeof r);
@@ -1252,6 +1255,9 @@ static int symbolize(struct prof *p)
 			    folded_add(&res->on_cpu_loc, buf_head(&lline), buf_used(&lline), 1,
 				       r.period))
 				goto out;
+			if (p->o->focus_pid > 0 && r.pid == (uint32_t)p->o->focus_pid &&
+			    folded_add(&res->focus, buf_head(&line), buf_used(&line), 1, r.period))
+				goto out;
 			res->samples++;
 		} else {
 			if (nev == capev) {
@@ -1514,6 +1520,7 @@ int profile_run(const struct profile_opts *o, struct profile_result *res, char *
 	int ntids = 0, rc = 0;
 	memset(res, 0, sizeof(*res));
 	folded_init(&res->on_cpu);
+	folded_init(&res->focus);
 	folded_init(&res->off_cpu);
 	folded_init(&res->on_cpu_loc);
 	folded_init(&res->off_cpu_loc);
@@ -1693,6 +1700,7 @@ out:
 void profile_result_release(struct profile_result *res)
 {
 	folded_release(&res->on_cpu);
+	folded_release(&res->focus);
 	folded_release(&res->off_cpu);
 	folded_release(&res->on_cpu_loc);
 	folded_release(&res->off_cpu_loc);

@@ -108,10 +108,14 @@ struct profile_opts {
 	uint64_t duration_ns;  /* 0 = until every root has exited, or without roots until the
 				* cgroup is empty (or *stop) */
 	volatile sig_atomic_t *stop; /* polled every 100 ms; NULL = none */
+	pid_t focus_pid;       /* > 0: result.focus also gets the on-CPU samples of this process
+				* alone (its threads, not its children; matched on the sample's pid,
+				* as the kernel sees it), e.g. a server tree's root; 0 = none */
 };
 
 struct profile_result {
 	struct folded on_cpu;   /* count = samples, ns = sampled CPU time (sum of periods) */
+	struct folded focus;    /* the on_cpu samples of opts.focus_pid (empty without it) */
 	struct folded off_cpu;  /* count = microseconds blocked, ns = nanoseconds blocked */
 	uint64_t samples;       /* on-CPU samples recorded (= on_cpu.total) */
 	uint64_t lost;          /* records the kernel dropped (ring buffer full) */

@@ -21,8 +21,8 @@ static double requests_of(const struct record *r)
 }
 
 /* Merges the folded profiles of the profiled ok trials of cell key into f. 0 or -errno. */
-static int side_load(const struct trials *t, const char *key, struct folded *f,
-		     struct cmpflame_side *s, char *err, size_t errlen)
+static int side_load(const struct trials *t, const char *key, const char *fname,
+		     struct folded *f, struct cmpflame_side *s, char *err, size_t errlen)
 {
 	memset(s, 0, sizeof *s);
 	for (int i = 0; i < t->nrec; i++) {
@@ -35,7 +35,7 @@ static int side_load(const struct trials *t, const char *key, struct folded *f,
 		if (!slash || fl[0] == '/' || strstr(fl, "..") || !(req > 0))
 			continue;
 		char path[4096];
-		snprintf(path, sizeof path, "%s/%.*s/profile.folded", t->dir, (int)(slash - fl), fl);
+		snprintf(path, sizeof path, "%s/%.*s/%s", t->dir, (int)(slash - fl), fl, fname);
 		struct folded one;
 		folded_init(&one);
 		char e[512];
@@ -77,6 +77,19 @@ int cmpflame_cell(const struct trials *a, const char *key_a, const struct trials
 		  const char *key_b, const char *dir, const char *title, struct cmpflame *out,
 		  const char **why, char *err, size_t errlen)
 {
+	return cmpflame_cell_req(a, key_a, b, key_b, dir, title, NULL, out, why, err, errlen);
+}
+
+int cmpflame_cell_req(const struct trials *a, const char *key_a, const struct trials *b,
+		      const char *key_b, const char *dir, const char *title,
+		      const struct cmpflame_req *req, struct cmpflame *out, const char **why,
+		      char *err, size_t errlen)
+{
+	static const struct cmpflame_req dflt;
+	if (!req)
+		req = &dflt;
+	const char *fname = req->folded ? req->folded : "profile.folded";
+	const char *la = req->label_a ? req->label_a : "A", *lb = req->label_b ? req->label_b : "B";
 	struct folded fa, fb;
 	folded_init(&fa);
 	folded_init(&fb);
@@ -87,9 +100,9 @@ int cmpflame_cell(const struct trials *a, const char *key_a, const struct trials
 		*why = "the trials are not paired by cell";
 		goto done;
 	}
-	rc = side_load(a, key_a, &fa, &out->a, err, errlen);
+	rc = side_load(a, key_a, fname, &fa, &out->a, err, errlen);
 	if (!rc)
-		rc = side_load(b, key_b, &fb, &out->b, err, errlen);
+		rc = side_load(b, key_b, fname, &fb, &out->b, err, errlen);
 	if (rc < 0)
 		goto done;
 	if (!out->a.ntrials || !out->b.ntrials) {
@@ -99,7 +112,9 @@ int cmpflame_cell(const struct trials *a, const char *key_a, const struct trials
 	}
 	folded_sort(&fa);
 	folded_sort(&fb);
-	if (strcmp(out->a.id, out->b.id))
+	if (req->file)
+		snprintf(out->file, sizeof out->file, "flame-diff/%s", req->file);
+	else if (strcmp(out->a.id, out->b.id))
 		snprintf(out->file, sizeof out->file, "flame-diff/%s--%s.svg", out->a.id, out->b.id);
 	else
 		snprintf(out->file, sizeof out->file, "flame-diff/%s.svg", out->a.id);
@@ -109,11 +124,12 @@ int cmpflame_cell(const struct trials *a, const char *key_a, const struct trials
 	char svg_path[4400];
 	snprintf(svg_path, sizeof svg_path, "%s/%s", dir, out->file);
 	char sub[256];
-	snprintf(sub, sizeof sub, "CPU per request: A %.1f us (%d trial%s), B %.1f us (%d trial%s), "
-		 "%+.1f%%; red = more in B", out->a.ns_per_request / 1e3, out->a.ntrials,
-		 out->a.ntrials == 1 ? "" : "s", out->b.ns_per_request / 1e3, out->b.ntrials,
-		 out->b.ntrials == 1 ? "" : "s",
-		 100.0 * (out->b.ns_per_request - out->a.ns_per_request) / out->a.ns_per_request);
+	snprintf(sub, sizeof sub, "CPU per request: %.40s %.1f us (%d trial%s), %.40s %.1f us (%d "
+		 "trial%s), %+.1f%%; red = more in %.40s", la, out->a.ns_per_request / 1e3,
+		 out->a.ntrials, out->a.ntrials == 1 ? "" : "s", lb,
+		 out->b.ns_per_request / 1e3, out->b.ntrials, out->b.ntrials == 1 ? "" : "s",
+		 100.0 * (out->b.ns_per_request - out->a.ns_per_request) / out->a.ns_per_request,
+		 lb);
 	struct flamesvg_opts o = {.title = title, .subtitle = sub,
 				  .ns_per_count_a = CMPFLAME_PERIOD_NS / out->a.requests,
 				  .ns_per_count_b = CMPFLAME_PERIOD_NS / out->b.requests};

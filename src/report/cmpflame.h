@@ -45,6 +45,21 @@ int cmpflame_cell(const struct trials *a, const char *key_a, const struct trials
 		  const char *key_b, const char *dir, const char *title, struct cmpflame *out,
 		  const char **why, char *err, size_t errlen);
 
+/* What cmpflame_cell_req compares and where it writes; NULL members take cmpflame_cell's
+ * defaults. */
+struct cmpflame_req {
+	const char *folded;  /* the folded file of each flame directory ("front.folded"); NULL =
+			      * "profile.folded" (the server's whole tree) */
+	const char *file;    /* written as "flame-diff/FILE" (a plain name); NULL = from the ids */
+	const char *label_a, *label_b; /* the sides' names in the subtitle; NULL = "A", "B" */
+};
+
+/* cmpflame_cell with req (NULL = cmpflame_cell). a and b may be the same run. */
+int cmpflame_cell_req(const struct trials *a, const char *key_a, const struct trials *b,
+		      const char *key_b, const char *dir, const char *title,
+		      const struct cmpflame_req *req, struct cmpflame *out, const char **why,
+		      char *err, size_t errlen);
+
 /* `compare -o DIR`: creates DIR (and DIR/flame-diff/), writes the differential flame graph per
  * request of every cell pair of r both sides profiled, then DIR/compare.md and
  * DIR/compare.html: the text report (compare_text) and a table "Differential flame graphs, CPU

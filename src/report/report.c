@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/outfile.h"
 #include "report/ppreport.h"
+#include "report/rundiff.h"
 #include "report/svg.h"
 #include "report/timeline.h"
 
@@ -855,6 +856,8 @@ static void placements(const struct trials *t, char **v, int *n, int max)
 static void fanout_note(const struct trials *t, const char *proto, struct buf *out, int md);
 
 static void md_flames(const struct trials *t, struct buf *out);
+/* the differential flame graphs report_write made for the run being written (rundiff.h) */
+static const struct rundiffs *cur_diffs;
 
 /* "Answers": the experiment's questions answered from the cells (report/answers.h). */
 static void report_answers(const struct trials *t, int md, struct buf *out)
@@ -1012,6 +1015,7 @@ void report_md(const struct trials *t, struct buf *out)
 	}
 	md_syscalls(t, out);
 	md_flames(t, out);
+	rundiffs_md(t, cur_diffs, out);
 	timeline_md(t, out);
 	buf_appendf(out, "\nFigures are defined in docs/metrics.md (\"Experiment records\"); "
 			 "the raw trials are in trials.jsonl and trials.csv.\n");
@@ -1495,6 +1499,7 @@ void report_html(const struct trials *t, struct buf *out)
 		buf_appendf(out, "</ul>\n");
 	}
 	html_flames(t, out);
+	rundiffs_html(t, cur_diffs, out);
 	timeline_html(t, out);
 	buf_appendf(out, "<p>Figures are defined in docs/metrics.md (\"Experiment records\"); the raw "
 			 "trials are in <a href=\"trials.jsonl\">trials.jsonl</a> and "
@@ -1528,6 +1533,10 @@ int report_write(const char *dir, char *err, size_t errlen)
 	struct buf b = BUF_INIT;
 	int rc = 0;
 	oom = 0;
+	struct rundiffs diffs;
+	if (rundiffs_write(&t, &diffs, err, errlen) < 0)
+		rc = -1;
+	cur_diffs = &diffs;
 	report_csv(&t, &b);
 	if (built(err, errlen) < 0)
 		rc = -1;
@@ -1542,6 +1551,8 @@ int report_write(const char *dir, char *err, size_t errlen)
 	if (!rc && (built(err, errlen) < 0 || write_out(dir, "report.html", &b, err, errlen) < 0))
 		rc = -1;
 	buf_free(&b);
+	cur_diffs = NULL;
+	rundiffs_release(&diffs);
 	trials_release(&t);
 	return rc;
 }
