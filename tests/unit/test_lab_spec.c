@@ -127,12 +127,12 @@ static void test_default_parses_leniently(void **state)
 	assert_true(cores_note);
 	struct spec_cell *cells;
 	int n = spec_cells(&s, &cells);
-	/* fork thread epoll go x (sink, http: connections 1 16 64 256; chat: 4 16 64 256, no go)
+	/* fork thread epoll go x (sink, http: connections 1 64 256; chat: 4 64 256, no go)
 	 * x cpus 1 (2 and 4 leave the load no CPU on 2) */
-	assert_int_equal(n, 4 * 4 + 4 * 4 + 3 * 4);
+	assert_int_equal(n, 4 * 3 + 4 * 3 + 3 * 3);
 	/* engines interleaved: A B C D A B C D ... */
 	const char *order[] = {"fork", "thread", "epoll", "go"};
-	for (int i = 0; i < 32; i++)
+	for (int i = 0; i < 24; i++)
 		assert_string_equal(cells[i].engine, order[i % 4]);
 	for (int i = 0; i < n; i++) {
 		assert_int_equal(cells[i].cpus_count, 1); /* never the load on the server's CPUs */
@@ -148,8 +148,8 @@ static void test_default_parses_leniently(void **state)
 	assert_true(cells[0].bandwidth_bps == 1e6);
 	assert_int_equal(cells[0].size_bytes, 1024);
 	/* http is closed loop: no bandwidth, no rate */
-	assert_string_equal(cells[31].key, "engine=go proto=http cpus=1 connections=256");
-	assert_true(cells[31].bandwidth_bps == 0 && cells[31].rate_per_s == 0);
+	assert_string_equal(cells[23].key, "engine=go proto=http cpus=1 connections=256");
+	assert_true(cells[23].bandwidth_bps == 0 && cells[23].rate_per_s == 0);
 	assert_string_equal(cells[n - 1].key,
 			    "engine=epoll proto=chat cpus=1 connections=256 rate=128/s");
 	free(cells);
@@ -165,7 +165,7 @@ static void test_default_parses_leniently(void **state)
 	if (rc)
 		fail_msg("%s", err);
 	n = spec_cells(&s, &cells);
-	assert_int_equal(n, 5 * (4 + 4 + 4));
+	assert_int_equal(n, 5 * (3 + 3 + 3));
 	/* flame graphs for one cell per engine (HTTP at 256 connections) */
 	assert_int_equal(s.profile, SPEC_PROFILE_CELLS);
 	int np = spec_profiled_trials(&s, n, 0, n * s.repeat);
@@ -275,8 +275,8 @@ static void test_matrix_product(void **state)
 	spec_print_matrix(&s, f);
 	fclose(f);
 	assert_non_null(strstr(out, "matrix: 24 cells x 2 repeats = 48 trials"));
-	/* 48 x (1s + 3s + 0.4s) = 211.2s */
-	assert_non_null(strstr(out, "estimated duration: 211s = 3.5 min"));
+	/* 48 x (1s + 3s + 1.3s) = 254.4s */
+	assert_non_null(strstr(out, "estimated duration: 254s = 4.2 min"));
 	assert_non_null(strstr(out, "   24  engine=fork proto=http cpus=cpu0-1 workers=2 connections=64"));
 	assert_non_null(strstr(out, "profiling: off\n"));
 	free(out);
@@ -406,8 +406,8 @@ static void test_profile_key(void **state)
 	assert_non_null(strstr(out, "profiling: first (the first repeat of every cell): 6 of 18 "
 				    "trials"));
 	char want[128];
-	/* 18 x (1s + 3s + 0.4s) + 6 x overhead */
-	uint64_t est = 18ULL * 4400000000ULL + 6 * SPEC_PROFILE_OVERHEAD_NS;
+	/* 18 x (1s + 3s + trial overhead) + 6 x profile overhead */
+	uint64_t est = 18ULL * (4000000000ULL + SPEC_TRIAL_OVERHEAD_NS) + 6 * SPEC_PROFILE_OVERHEAD_NS;
 	snprintf(want, sizeof want, "= %.1f min", est / 60e9);
 	assert_non_null(strstr(out, want));
 	assert_non_null(strstr(out, "profiled: + ~"));
