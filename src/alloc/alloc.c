@@ -591,3 +591,42 @@ int alloc_counters_read(const char *dir, struct alloc_counters *c)
 	closedir(d);
 	return c->images ? 0 : -ENOENT;
 }
+
+int alloc_lib_path(const char *exe, char *out, size_t len)
+{
+	char dir[2048];
+	if (exe) {
+		snprintf(dir, sizeof dir, "%s", exe);
+	} else {
+		ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+		if (n <= 0)
+			return -1;
+		dir[n] = 0;
+	}
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		return -1;
+	*slash = 0;
+	snprintf(out, len, "%s/libctxlab-alloc.so", dir);
+	if (access(out, R_OK) == 0)
+		return 0;
+	snprintf(out, len, "%s/../lib/ctxlab/libctxlab-alloc.so", dir);
+	return access(out, R_OK) == 0 ? 0 : -1;
+}
+
+void alloc_dir_remove(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			char p[4400];
+			snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+			unlink(p);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
+}

@@ -81,6 +81,15 @@ struct alloc_counters {
 };
 int alloc_counters_read(const char *dir, struct alloc_counters *c);
 
+/* The interposer libctxlab-alloc.so for the ctxlab binary at exe (NULL: this process's own,
+ * /proc/self/exe): next to it (the build tree), else in ../lib/ctxlab/ (an install). 0 with
+ * out filled, or -1 when neither is readable. */
+int alloc_lib_path(const char *exe, char *out, size_t len);
+
+/* Removes a record directory the interposer wrote into (its plain files, then the directory;
+ * nothing below it is followed). Errors are ignored: it is clean-up. */
+void alloc_dir_remove(const char *dir);
+
 /* Human names of the allocation kinds ("malloc", "calloc", ...); "?" when out of range. */
 const char *alloc_kind_name(int kind);
 

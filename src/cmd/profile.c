@@ -704,28 +704,6 @@ static int cmd_profile(int argc, char **argv)
 
 /* ---- --alloc: allocation profiling through libctxlab-alloc.so ---------------------------- */
 
-/* The interposer: next to the binary (the build tree), or ../lib/ctxlab/ (an install). */
-static int alloc_find_lib(char *out, size_t len)
-{
-	char exe[2048];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n <= 0)
-		return -1;
-	exe[n] = 0;
-	char *slash = strrchr(exe, '/');
-	if (slash)
-		*slash = 0;
-	snprintf(out, len, "%s/libctxlab-alloc.so", exe);
-	if (access(out, R_OK) == 0)
-		return 0;
-	char alt[2200];
-	snprintf(alt, sizeof alt, "%s/../lib/ctxlab/libctxlab-alloc.so", exe);
-	if (access(alt, R_OK) == 0) {
-		snprintf(out, len, "%s", alt);
-		return 0;
-	}
-	return -1;
-}
 
 /* argv[0] as execvp finds it. */
 static int alloc_which(const char *name, char *out, size_t len)
@@ -819,22 +797,6 @@ static int alloc_preloadable(const char *path, char *why, size_t wlen, int depth
 	return r;
 }
 
-static void alloc_rm_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d))) {
-			if (de->d_name[0] == '.')
-				continue;
-			char p[4400];
-			snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-			unlink(p);
-		}
-		closedir(d);
-	}
-	rmdir(dir);
-}
 
 static int put_heap_svg(FILE *f, const void *arg)
 {
@@ -902,7 +864,7 @@ static void alloc_print_top(const struct folded *f, size_t n_top, const char *wh
 static int cmd_profile_alloc(char **cmd)
 {
 	char lib[4096], exe[4096], why[1024], err[512];
-	if (alloc_find_lib(lib, sizeof lib))
+	if (alloc_lib_path(NULL, lib, sizeof lib))
 		return error("cannot find the allocation interposer libctxlab-alloc.so next to the "
 			     "ctxlab binary (it is built with ctxlab: cmake --build build)"), 1;
 	int e = alloc_which(cmd[0], exe, sizeof exe);
@@ -941,7 +903,7 @@ static int cmd_profile_alloc(char **cmd)
 	uint64_t t0 = clock_now_ns();
 	e = spawn_start(&so, &child);
 	if (e) {
-		alloc_rm_dir(dir);
+		alloc_dir_remove(dir);
 		return error("cannot start '%s': %s", cmd[0], strerror(-e)), 1;
 	}
 	signal(SIGINT, on_stop);
@@ -958,7 +920,7 @@ static int cmd_profile_alloc(char **cmd)
 	getrusage(RUSAGE_CHILDREN, &ru);
 	struct alloc_result res;
 	e = alloc_read_dir(dir, &res, err, sizeof err);
-	alloc_rm_dir(dir);
+	alloc_dir_remove(dir);
 	if (e == -ENOENT || (!e && !res.calls_total)) {
 		error("'%s' made no call to malloc & co. that the interposer saw (%s; its largest "
 		      "process reached %.1f MiB of RSS): it has an allocator of its own (linked in, or "

@@ -1090,37 +1090,7 @@ static void write_timeline(struct ctx *c, struct trial *t)
 
 /* ---- [experiment] alloc: the server preloaded with libctxlab-alloc.so ---- */
 
-static void alloc_rm_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d))) {
-			if (de->d_name[0] == '.')
-				continue;
-			char p[600];
-			snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-			unlink(p);
-		}
-		closedir(d);
-	}
-	rmdir(dir);
-}
 
-/* The interposer next to the ctxlab binary (the build tree) or in ../lib/ctxlab/. */
-static int alloc_lib(const char *self, char *out, size_t len)
-{
-	char dir[1024];
-	const char *slash = strrchr(self, '/');
-	if (!slash)
-		return -1;
-	snprintf(dir, sizeof dir, "%.*s", (int)(slash - self), self);
-	snprintf(out, len, "%s/libctxlab-alloc.so", dir);
-	if (access(out, R_OK) == 0)
-		return 0;
-	snprintf(out, len, "%s/../lib/ctxlab/libctxlab-alloc.so", dir);
-	return access(out, R_OK) == 0 ? 0 : -1;
-}
 
 /* Before the server starts: its preload environment in t->srv_env, or t->alloc_reason. */
 static void alloc_prepare(struct ctx *c, struct trial *t)
@@ -1140,7 +1110,7 @@ static void alloc_prepare(struct ctx *c, struct trial *t)
 			 "hosts only)", c->s->server_host);
 		return;
 	}
-	if (!go && alloc_lib(c->o->self, lib, sizeof lib)) {
+	if (!go && alloc_lib_path(c->o->self, lib, sizeof lib)) {
 		snprintf(t->alloc_reason, sizeof t->alloc_reason, "cannot find libctxlab-alloc.so "
 			 "next to '%.150s' (it is built with ctxlab: cmake --build build)", c->o->self);
 		return;
@@ -1325,7 +1295,7 @@ out:
 		launch_stop(&lds[i]);
 	launch_stop(&srv);
 	if (t->alloc_dir[0])
-		alloc_rm_dir(t->alloc_dir);
+		alloc_dir_remove(t->alloc_dir);
 	if (cgpath[0]) {
 		int rc = monitor_cgroup_remove(cgpath);
 		if (rc)
