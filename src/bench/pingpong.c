@@ -23,6 +23,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "coro/coro.h"
+#include "coro/runq.h"
 
 #define READY_TIMEOUT_NS (10 * NS_PER_S)
 
@@ -86,7 +87,7 @@ struct side {
 	int err;             /* 0 or a positive errno; EPROTO for a corrupt message */
 	/* coroutine modes */
 	struct coro *co;
-	struct sched *sched;
+	struct runq *sched;
 	int waiting;
 	size_t readable;     /* coro-unix: bytes written toward this side and not yet read */
 	pthread_t thread;
@@ -106,13 +107,9 @@ struct run {
 	uint32_t *gate;        /* in the shared mapping: 0 closed, 1 go, 2 abort */
 	uint32_t *ready;
 	int fds_closed;        /* pipe-proc: the parent closed its copies already */
+	uint64_t direct, via_loop; /* coro modes: the run queue's counts (struct runq) */
 };
 
-/* The tiny scheduler of the coroutine modes: a FIFO of runnable sides. */
-struct sched {
-	struct side **q;
-	size_t cap, head, n;
-};
 
 static long futex(uint32_t *uaddr, int op, uint32_t val)
 {
@@ -354,31 +351,19 @@ static void *side_thread(void *arg)
 
 /* ---- coroutine modes ---------------------------------------------------------------- */
 
-static void sched_push(struct sched *q, struct side *s)
-{
-	q->q[(q->head + q->n) % q->cap] = s;
-	q->n++;
-}
-
-static struct side *sched_pop(struct sched *q)
-{
-	struct side *s = q->q[q->head];
-	q->head = (q->head + 1) % q->cap;
-	q->n--;
-	return s;
-}
-
+/* The tiny scheduler of the coroutine modes (src/coro/runq): a waiting side hands over
+ * straight to the next runnable one (one switch) when there is one. */
 static inline void co_wait(struct side *s)
 {
 	s->waiting = 1;
-	coro_yield();
+	runq_wait(s->sched);
 }
 
 static inline void co_notify(struct side *peer)
 {
 	if (peer->waiting) {
 		peer->waiting = 0;
-		sched_push(peer->sched, peer);
+		runq_push(peer->sched, peer->co);
 	}
 }
 
@@ -813,7 +798,7 @@ static int run_single(struct run *run, struct usage *start, struct usage *end, c
 	int e = pin_self(pinned ? cpu : -1, &aff_ok);
 	if (e)
 		return errbuf(err, errlen, "cannot pin to CPU %d: %s", cpu, strerror(e)), -e;
-	struct sched q = {0};
+	struct runq q = {0};
 	for (int i = 0; i < o->pairs && !rc; i++) {
 		for (int j = 0; j < 2; j++) {
 			struct side *s = &run->pairs[i].s[j];
@@ -838,9 +823,7 @@ static int run_single(struct run *run, struct usage *start, struct usage *end, c
 		}
 	}
 	if (!rc && o->mode != PINGPONG_UNIX_INLINE) {
-		q.cap = 2 * (size_t)o->pairs;
-		q.q = calloc(q.cap, sizeof *q.q);
-		if (!q.q) {
+		if (runq_init(&q, 2 * (size_t)o->pairs) < 0) {
 			errbuf(err, errlen, "out of memory");
 			rc = -ENOMEM;
 		}
@@ -855,10 +838,9 @@ static int run_single(struct run *run, struct usage *start, struct usage *end, c
 			for (int i = 0; i < o->pairs; i++)
 				for (int j = 0; j < 2; j++) {
 					run->pairs[i].s[j].sched = &q;
-					sched_push(&q, &run->pairs[i].s[j]);
+					runq_push(&q, run->pairs[i].s[j].co);
 				}
-			while (q.n)
-				coro_resume(sched_pop(&q)->co);
+			runq_run(&q);
 		}
 		uint64_t t = clock_now_ns();
 		usage_now(end);
@@ -874,7 +856,9 @@ static int run_single(struct run *run, struct usage *start, struct usage *end, c
 					s->err = EDEADLK; /* waiting with nobody to wake it: a bug */
 			}
 	}
-	free(q.q);
+	run->direct = q.direct;
+	run->via_loop = q.via_loop;
+	runq_fini(&q);
 	if (pinned)
 		sched_setaffinity(0, sizeof saved, &saved);
 	return rc;
@@ -959,6 +943,8 @@ int pingpong_run(const struct pingpong_opts *o, struct pingpong_result *r, char 
 		goto out;
 
 	memset(r, 0, sizeof *r);
+	r->handoffs_direct = run.direct;
+	r->handoffs_via_loop = run.via_loop;
 	uint64_t last = start.t_ns;
 	for (int i = 0; i < o->pairs; i++)
 		for (int j = 0; j < 2; j++) {

@@ -81,6 +81,11 @@ struct pingpong_result {
 	int affinity_ok;
 	char placement[96];     /* e.g. "A:cpu0 B:cpu0", "A:cpu0 B:cpu1", "1 thread: cpu0", "unpinned" */
 	uint64_t ws_sum;        /* sum of working-set bytes at the end (keeps the touches real) */
+	/* coro, coro-unix: how the run queue handed over. direct = a waiting side switched
+	 * straight to the queue's head (coro_transfer, one switch); via_loop = the scheduler loop
+	 * on the thread's stack resumed the head (the start, or after a side ended: two switches
+	 * counting the yield to it). 0 for the other modes. */
+	uint64_t handoffs_direct, handoffs_via_loop;
 };
 
 /* "pipe-proc" ... "coro-unix"; NULL for an out-of-range mode. */

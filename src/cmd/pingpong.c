@@ -48,6 +48,7 @@ struct mode_out {
 	double mean, sd, min, max; /* ns per round trip */
 	double vol, invol, usr, sys; /* per round trip, means over repeats */
 	uint64_t would_block;
+	uint64_t handoffs_direct, handoffs_via_loop; /* coro modes, summed over repeats */
 };
 
 struct popts {
@@ -203,6 +204,7 @@ static void summarize(struct mode_out *m)
 	m->min = INFINITY;
 	m->max = 0;
 	m->would_block = 0;
+	m->handoffs_direct = m->handoffs_via_loop = 0;
 	for (int i = 0; i < m->n; i++) {
 		const struct pingpong_result *r = &m->r[i];
 		double rt = (double)r->round_trips;
@@ -215,6 +217,8 @@ static void summarize(struct mode_out *m)
 		usr += (double)r->user_ns / rt;
 		sys += (double)r->sys_ns / rt;
 		m->would_block += r->would_block;
+		m->handoffs_direct += r->handoffs_direct;
+		m->handoffs_via_loop += r->handoffs_via_loop;
 	}
 	m->mean = sum / m->n;
 	double ss = 0;
@@ -313,6 +317,10 @@ static int write_json(const struct popts *p, const struct mode_out *out, int n,
 		jw_kdouble(&w, "user_ns_per_round_trip", m->usr);
 		jw_kdouble(&w, "sys_ns_per_round_trip", m->sys);
 		jw_kuint(&w, "would_block", m->would_block);
+		if (m->mode == PINGPONG_CORO || m->mode == PINGPONG_CORO_UNIX) {
+			jw_kuint(&w, "handoffs_direct", m->handoffs_direct);
+			jw_kuint(&w, "handoffs_via_loop", m->handoffs_via_loop);
+		}
 		jw_key(&w, "repeats");
 		jw_arr(&w);
 		for (int k = 0; k < m->n; k++) {

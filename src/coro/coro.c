@@ -113,6 +113,9 @@ static void registry_remove(struct coro *c)
 
 static _Thread_local struct coro *current;
 static _Thread_local struct thread_ctx main_ctx;
+#ifdef CORO_ASAN
+static _Thread_local int from_thread_stack; /* the last switch started on the thread's stack */
+#endif
 
 #ifdef CORO_ASM
 /* ctxlab_coro_switch(void **save_sp, void *load_sp): pushes the callee-saved registers on the
@@ -183,7 +186,7 @@ static void trampoline(void)
 	const void *lo;
 	size_t size;
 	__sanitizer_finish_switch_fiber(NULL, &lo, &size);
-	if (!c->caller && !main_ctx.stack_lo) {
+	if (from_thread_stack && !main_ctx.stack_lo) {
 		main_ctx.stack_lo = lo;
 		main_ctx.stack_bytes = size;
 	}
@@ -276,6 +279,7 @@ static void switch_to(struct coro *from, struct coro *to, int from_done)
 	void *fake = NULL;
 	const void *lo = to ? to->stack_lo : main_ctx.stack_lo;
 	size_t size = to ? to->stack_bytes : main_ctx.stack_bytes;
+	from_thread_stack = !from;
 	__sanitizer_start_switch_fiber(from_done ? NULL : &fake, lo, size);
 #else
 	(void)from_done;
@@ -299,6 +303,23 @@ void coro_resume(struct coro *c)
 	c->caller = current;
 	c->running = 1;
 	switch_to(c->caller, c, 0);
+}
+
+void coro_transfer(struct coro *to)
+{
+	struct coro *c = current;
+	if (!c)
+		BUG("coro_transfer outside a coroutine");
+	if (to == c)
+		return;
+	if (to->done)
+		BUG("coro_transfer to a finished coroutine");
+	if (to->running)
+		BUG("coro_transfer to a running coroutine");
+	to->caller = c->caller;
+	c->running = 0;
+	to->running = 1;
+	switch_to(c, to, 0);
 }
 
 void coro_yield(void)

@@ -129,6 +129,12 @@ static void test_coro_no_kernel_switch(void **state)
 	 * machine), not the benchmark's doing: allowed, but rare */
 	assert_int_equal(r.ctxsw_vol, 0);
 	assert_true(r.ctxsw_invol < ROUNDS / 100);
+	/* the run queue hands over directly (one switch): only the two starts go through the
+	 * scheduler loop on the thread's stack */
+	printf("# coro: %llu direct hand-overs, %llu via the loop\n",
+	       (unsigned long long)r.handoffs_direct, (unsigned long long)r.handoffs_via_loop);
+	assert_true(r.handoffs_direct >= 2 * ROUNDS - 2 && r.handoffs_direct <= 2 * ROUNDS);
+	assert_true(r.handoffs_via_loop <= 2);
 
 	/* coro-unix: the syscalls of unix-thread, never a blocking one, never EAGAIN */
 	o.mode = PINGPONG_CORO_UNIX;

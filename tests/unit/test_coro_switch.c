@@ -115,6 +115,47 @@ static void test_many_interleaved(void **state)
 	}
 }
 
+/* coro_transfer: one coroutine hands over to another directly; the one transferred to takes
+ * over the caller (its yield returns to main), the one that transferred resumes later. */
+static struct coro *t_b;
+
+static void fn_ta(void *arg)
+{
+	mark('a');
+	coro_transfer(t_b);
+	mark('c'); /* resumed by main after b yielded */
+	coro_transfer(t_b);
+	mark('e');
+}
+
+static void fn_tb(void *arg)
+{
+	mark('b');
+	assert_true(coro_current() == t_b);
+	coro_yield(); /* back to main, not to a */
+	mark('d');
+	coro_yield();
+}
+
+static void test_transfer(void **state)
+{
+	tlen = 0;
+	struct coro *a = coro_new(fn_ta, NULL, 0);
+	t_b = coro_new(fn_tb, NULL, 0);
+	coro_resume(a); /* a, then b, then back here */
+	assert_string_equal(trace, "ab");
+	assert_null(coro_current());
+	assert_false(coro_done(a));
+	coro_resume(a);
+	assert_string_equal(trace, "abcd");
+	coro_resume(a);
+	assert_string_equal(trace, "abcde");
+	assert_true(coro_done(a));
+	assert_false(coro_done(t_b));
+	coro_free(a);
+	coro_free(t_b);
+}
+
 static void spin(void *arg)
 {
 	for (;;)
@@ -141,6 +182,7 @@ int main(void)
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_nested),
 		cmocka_unit_test(test_many_interleaved),
+		cmocka_unit_test(test_transfer),
 		cmocka_unit_test(test_switch_is_cheap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
