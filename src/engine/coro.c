@@ -43,6 +43,8 @@ struct cconn {
 	int mask;       /* registered ev interest */
 	int wait;       /* what the coroutine is parked on (EV_READ / EV_WRITE), 0 = running */
 	int kill;       /* close at the next resume (timeout, stop grace) */
+	int readable;   /* the socket may hold input: not known drained since the loop last
+			 * reported EV_READ (a short read or EAGAIN clears it) */
 	int dead;       /* output over the bound (chat): nothing more is delivered */
 	struct worker *w;
 	struct coro *co;
@@ -109,14 +111,23 @@ static ssize_t co_read(struct cconn *c, char *buf, size_t len)
 			return -1;
 		if (buf_used(&c->out))
 			return -2;
+		if (!c->readable) {
+			/* drained: a read now would return EAGAIN; wait for the loop's EV_READ
+			 * (level-triggered: data that came after the short read is reported) */
+			park(c, EV_READ);
+			continue;
+		}
 		ssize_t n = read(c->fd, buf, len);
-		if (n >= 0)
+		if (n >= 0) {
+			if ((size_t)n < len)
+				c->readable = 0; /* a short read took all there was */
 			return n;
+		}
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN)
 			return -1;
-		park(c, EV_READ);
+		c->readable = 0;
 	}
 }
 
@@ -179,6 +190,8 @@ static void conn_run(struct cconn *c)
 static void conn_cb(struct ev_loop *l, int fd, int mask, void *ud)
 {
 	struct cconn *c = ud;
+	if (mask & EV_READ)
+		c->readable = 1;
 	if (c->wait == EV_WRITE && (mask & EV_WRITE))
 		conn_run(c);
 	else if (c->wait == EV_READ && (mask & EV_READ))
