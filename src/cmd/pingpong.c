@@ -32,7 +32,8 @@ static const char usage[] =
 	"  unix-inline   one thread writes and reads both ends of a socketpair: the same syscalls\n"
 	"                as unix-thread without any switch (the baseline)\n"
 	"  futex-thread  two threads handing a token with futex wait/wake\n"
-	"  coro          two coroutines handing a buffer over through a tiny run queue\n"
+	"  coro          two coroutines handing a buffer over through a tiny run queue: the\n"
+	"                waiting side switches straight to the peer (one user-space switch)\n"
 	"  coro-unix     coroutines doing nonblocking socketpair ping-pong on an event loop: the\n"
 	"                async version of unix-thread\n"
 	"\n";
