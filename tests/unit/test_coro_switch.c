@@ -156,6 +156,103 @@ static void test_transfer(void **state)
 	coro_free(t_b);
 }
 
+#if defined(__x86_64__) && !defined(CTXLAB_SANITIZED)
+/* regs_across(fn, arg): loads rbx rbp r12-r15 with fixed patterns, calls fn(arg), and returns
+ * a bitmap of the registers that did not come back intact (the SysV callee-saved set). */
+uint64_t regs_across(void (*fn)(void *), void *arg);
+__asm__(".text\n"
+	".globl regs_across\n"
+	".type regs_across,@function\n"
+	"regs_across:\n"
+	"	pushq %rbp\n pushq %rbx\n pushq %r12\n pushq %r13\n pushq %r14\n pushq %r15\n"
+	"	subq $8, %rsp\n" /* 16-aligned at the call */
+	"	movq %rdi, %rax\n movq %rsi, %rdi\n"
+	"	movabsq $0x1111111111111111, %rbx\n movabsq $0x2222222222222222, %rbp\n"
+	"	movabsq $0x3333333333333333, %r12\n movabsq $0x4444444444444444, %r13\n"
+	"	movabsq $0x5555555555555555, %r14\n movabsq $0x6666666666666666, %r15\n"
+	"	callq *%rax\n"
+	"	xorl %eax, %eax\n"
+	"	movabsq $0x1111111111111111, %rcx\n cmpq %rcx, %rbx\n je 1f\n orq $1, %rax\n1:\n"
+	"	movabsq $0x2222222222222222, %rcx\n cmpq %rcx, %rbp\n je 1f\n orq $2, %rax\n1:\n"
+	"	movabsq $0x3333333333333333, %rcx\n cmpq %rcx, %r12\n je 1f\n orq $4, %rax\n1:\n"
+	"	movabsq $0x4444444444444444, %rcx\n cmpq %rcx, %r13\n je 1f\n orq $8, %rax\n1:\n"
+	"	movabsq $0x5555555555555555, %rcx\n cmpq %rcx, %r14\n je 1f\n orq $16, %rax\n1:\n"
+	"	movabsq $0x6666666666666666, %rcx\n cmpq %rcx, %r15\n je 1f\n orq $32, %rax\n1:\n"
+	"	addq $8, %rsp\n"
+	"	popq %r15\n popq %r14\n popq %r13\n popq %r12\n popq %rbx\n popq %rbp\n"
+	"	ret\n"
+	".size regs_across,.-regs_across\n");
+
+/* clobbers every callee-saved register (the compiler saves and restores them around it) */
+static void __attribute__((noinline)) clobber(void)
+{
+	__asm__ volatile("movq $-1, %%rbx\n movq $-2, %%r12\n movq $-3, %%r13\n"
+			 "movq $-4, %%r14\n movq $-5, %%r15\n" ::: "rbx", "r12", "r13", "r14", "r15",
+			 "memory");
+}
+
+static struct coro *r_a, *r_b;
+static uint64_t r_bad[2];
+static int r_misaligned;
+
+static void do_transfer(void *to) { coro_transfer(to); }
+static void do_yield(void *unused) { (void)unused; coro_yield(); }
+
+static void __attribute__((noinline)) check_alignment(void)
+{
+	/* a frame pointer is 16-aligned when the ABI's entry alignment (rsp + 8) holds */
+	if ((uintptr_t)__builtin_frame_address(0) % 16)
+		r_misaligned = 1;
+}
+
+static void fn_ra(void *arg)
+{
+	check_alignment();
+	r_bad[0] |= regs_across(do_transfer, r_b); /* b runs, clobbers, transfers back */
+	clobber();
+	r_bad[0] |= regs_across(do_yield, NULL); /* main runs, clobbers, resumes */
+}
+
+static void fn_rb(void *arg)
+{
+	check_alignment(); /* first entry through a transfer */
+	clobber();
+	r_bad[1] |= regs_across(do_transfer, r_a);
+	clobber();
+}
+
+/* Callee-saved registers survive a transfer and a yield in both directions, and a coroutine
+ * entered for the first time through a transfer starts on an ABI-aligned stack. */
+static void test_callee_saved_and_alignment(void **state)
+{
+	r_bad[0] = r_bad[1] = 0;
+	r_misaligned = 0;
+	r_a = coro_new(fn_ra, NULL, 0);
+	r_b = coro_new(fn_rb, NULL, 0);
+	coro_resume(r_a); /* a -> b -> a, then a yields */
+	clobber();
+	coro_resume(r_a); /* a ends */
+	assert_true(coro_done(r_a));
+	coro_resume(r_b); /* b ends */
+	assert_true(coro_done(r_b));
+	assert_int_equal(r_bad[0], 0);
+	assert_int_equal(r_bad[1], 0);
+	assert_int_equal(r_misaligned, 0);
+	/* and the main stack's own registers across a resume */
+	struct coro *c = coro_new(fn_ra, NULL, 0);
+	r_b = coro_new(fn_rb, NULL, 0);
+	r_a = c;
+	assert_int_equal(regs_across((void (*)(void *))coro_resume, c), 0);
+	assert_int_equal(regs_across((void (*)(void *))coro_resume, c), 0);
+	coro_resume(r_b);
+	assert_true(coro_done(c) && coro_done(r_b));
+	coro_free(c);
+	coro_free(r_b);
+}
+#else
+static void test_callee_saved_and_alignment(void **state) { skip(); }
+#endif
+
 static void spin(void *arg)
 {
 	for (;;)
@@ -183,6 +280,7 @@ int main(void)
 		cmocka_unit_test(test_nested),
 		cmocka_unit_test(test_many_interleaved),
 		cmocka_unit_test(test_transfer),
+		cmocka_unit_test(test_callee_saved_and_alignment),
 		cmocka_unit_test(test_switch_is_cheap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
