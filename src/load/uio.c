@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/log.h"
 
@@ -41,6 +42,33 @@ static const char *hint_of(int r)
 	return "the uring path needs Linux 5.19+ with io_uring enabled; use --io epoll";
 }
 
+/* A multishot recv on a socket pair: one byte must come back in a provided buffer, the recv
+ * still armed (IORING_CQE_F_MORE). 0, or -errno. */
+static int probe_multishot(struct uio *u)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	int r = uio_recv_multishot(u, sv[0], 1);
+	if (r == 0 && write(sv[1], "x", 1) != 1)
+		r = -errno;
+	struct io_uring_cqe *cqe = NULL;
+	if (r == 0)
+		r = io_uring_submit_and_wait(&u->ring, 1);
+	if (r >= 0)
+		r = io_uring_peek_cqe(&u->ring, &cqe);
+	if (r == 0) {
+		if (cqe->res < 0)
+			r = cqe->res;
+		else if (cqe->res != 1 || !(cqe->flags & IORING_CQE_F_BUFFER) ||
+			 !(cqe->flags & IORING_CQE_F_MORE))
+			r = -EINVAL;
+	}
+	close(sv[0]);
+	close(sv[1]);
+	return r;
+}
+
 int uio_probe(char *err, size_t errlen)
 {
 	if (seam_no_uring()) {
@@ -54,6 +82,10 @@ int uio_probe(char *err, size_t errlen)
 	if (r == 0 && !(u.ring.features & IORING_FEAT_EXT_ARG)) {
 		what = "IORING_FEAT_EXT_ARG (Linux 5.11+)";
 		r = -EINVAL;
+	}
+	if (r == 0) {
+		what = "multishot recv with provided buffers (Linux 6.0+)";
+		r = probe_multishot(&u);
 	}
 	uio_fini(&u);
 	if (r < 0)
@@ -118,6 +150,8 @@ int uio_init(struct uio *u, unsigned conns, const char **what)
 		io_uring_buf_ring_add(u->br, u->bufs + (size_t)i * u->buf_bytes, u->buf_bytes,
 				      (unsigned short)i, mask, (int)i);
 	io_uring_buf_ring_advance(u->br, (int)u->nbufs);
+	/* io_uring_enter by a registered ring index: no fd lookup per turn (5.18+; optional) */
+	io_uring_register_ring_fd(&u->ring);
 	*what = "";
 	return 0;
 }

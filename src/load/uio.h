@@ -30,7 +30,7 @@ struct uio {
 
 /* Whether this kernel (and process) can run the uring path: a ring, a provided-buffer ring
  * and the single-syscall wait with a timeout (IORING_FEAT_EXT_ARG). 0, or -errno with err
- * saying why and what to do. Any thread. */
+ * saying why and what to do (it also checks that a multishot recv works). Any thread. */
 int uio_probe(char *err, size_t errlen);
 
 /* Sets up u for a thread that owns `conns` connections. 0, or -errno with *what naming the
