@@ -1679,7 +1679,10 @@ join:
 			snprintf(res->stop_reason, sizeof(res->stop_reason), "%s", t->reason);
 		if (t->err && !rc) {
 			rc = t->err;
-			errbuf(err, errlen, "event loop failure: %s", strerror(-t->err));
+			if (t->reason[0] && strstr(t->reason, "io_uring"))
+				errbuf(err, errlen, "%s (use --io epoll)", t->reason);
+			else
+				errbuf(err, errlen, "event loop failure: %s", strerror(-t->err));
 		}
 	}
 	if ((run.flags & LOAD_C_SENDONLY) && !run.paced)
