@@ -1128,6 +1128,34 @@ static uint64_t open_cb(struct thr *t, uint64_t now)
 	return now + (uint64_t)(1e9 * t->cfg->threads / t->cfg->connect_rate_per_s);
 }
 
+/* --io uring, at the end: submits what is queued; the bytes of every send that completed
+ * count (the epoll path counts a send's bytes when send() returns). Nothing is re-armed. */
+static void uring_last_sends(struct thr *t)
+{
+	uio_submit(t->u);
+	unsigned head, k = 0;
+	struct io_uring_cqe *cqe;
+	io_uring_for_each_cqe(&t->u->ring, head, cqe)
+	{
+		k++;
+		uint64_t ud = cqe->user_data;
+		uint32_t idx = (uint32_t)ud, gen = (uint32_t)(ud >> 32) & 0xffffff;
+		if (cqe->flags & IORING_CQE_F_BUFFER) {
+			unsigned bid;
+			uio_buf(t->u, cqe->flags, &bid);
+			uio_buf_put(t->u, bid);
+		}
+		if ((ud >> 56) != OP_SEND || idx >= t->n || cqe->res <= 0)
+			continue;
+		struct conn *c = &t->conns[idx];
+		if (gen == (c->gen & 0xffffff) && c->fd >= 0 && c->wfly) {
+			t->st.bytes_tx += (uint64_t)cqe->res;
+			c->wfly = 0;
+		}
+	}
+	io_uring_cq_advance(&t->u->ring, k);
+}
+
 static void thr_finish(struct thr *t, const char *reason)
 {
 	if (t->finished)
@@ -1142,6 +1170,11 @@ static void thr_finish(struct thr *t, const char *reason)
 		snprintf(old, sizeof(old), "%s", t->reason);
 		snprintf(t->reason, sizeof(t->reason), "the server went away (%.100s)", old);
 	}
+	/* --io uring: the sends queued this turn are counted as sent: issue them before the
+	 * close, as the epoll path's send() already did (the server must get them), and count
+	 * the bytes of those that completed */
+	if (t->u)
+		uring_last_sends(t);
 	t->st.unfinished += t->inflight;
 	t->st.unsent += t->owed;
 	t->st.late += t->owed;

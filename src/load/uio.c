@@ -225,6 +225,12 @@ void uio_buf_put(struct uio *u, unsigned bid)
 	io_uring_buf_ring_advance(u->br, 1);
 }
 
+int uio_submit(struct uio *u)
+{
+	int r = io_uring_submit(&u->ring);
+	return r < 0 ? r : 0;
+}
+
 int uio_wait(struct uio *u, int64_t timeout_ns)
 {
 	struct io_uring_cqe *cqe;

@@ -54,6 +54,9 @@ static inline const char *uio_buf(const struct uio *u, uint32_t flags, unsigned 
 /* Hands buffer bid back to the kernel. */
 void uio_buf_put(struct uio *u, unsigned bid);
 
+/* Submits what is queued without waiting: 0, or -errno. */
+int uio_submit(struct uio *u);
+
 /* Submits what is queued and waits for one completion at most timeout_ns (< 0: no limit).
  * 0 (completions may be there, or the time ran out), or -errno. */
 int uio_wait(struct uio *u, int64_t timeout_ns);

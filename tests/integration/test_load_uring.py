@@ -109,6 +109,75 @@ def test_rate_and_intervals():
         assert d["latency_uncorrected_us"]["p50"] < 20000, io
 
 
+class CountingServer:
+    """A tiny HTTP server (a thread per connection) that counts every request it receives,
+    also those that arrive after the load stopped reading."""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.n = 0
+        self.lock = threading.Lock()
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(64)
+        self.addr = "127.0.0.1:%d" % self.ls.getsockname()[1]
+        self.threads = []
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        import threading
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            th = threading.Thread(target=self.serve, args=(c,), daemon=True)
+            th.start()
+            self.threads.append(th)
+
+    def serve(self, c):
+        resp = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nhello, world\n"
+        buf = b""
+        with c:
+            while True:
+                try:
+                    d = c.recv(65536)
+                except OSError:
+                    d = b""
+                if not d:
+                    return
+                buf += d
+                k = buf.count(b"\r\n\r\n")
+                if k:
+                    buf = buf[buf.rfind(b"\r\n\r\n") + 4:]
+                    with self.lock:
+                        self.n += k
+                    try:
+                        c.sendall(resp * k)
+                    except OSError:
+                        pass
+
+    def total(self):
+        self.ls.close()
+        for th in self.threads:
+            th.join(5)
+        return self.n
+
+
+def test_sent_reaches_the_server():
+    """messages_sent counts what was written: at the end of a -d run the sends queued in the
+    ring's last turn are submitted before the close, so the server gets every one of them."""
+    need_uring()
+    for io in ("uring", "epoll"):
+        srv = CountingServer()
+        d, _, _, _ = load("--io", io, "-c", 4, "-t", 2, "--pipeline", 4, "-d", "1s", srv.addr,
+                          expect_rc=0)
+        got = srv.total()
+        assert d["messages_sent"] > 0 and d["config"]["warmup_s"] == 0, d
+        assert got == d["messages_sent"], (io, got, d["messages_sent"], d["unfinished"])
+
+
 def test_uring_path_uses_the_ring():
     """strace: the uring path sends and receives through io_uring_enter only (no recvfrom /
     sendto), and batches: fewer enters than requests with 32 connections."""
@@ -162,5 +231,5 @@ def test_bad_io_value():
 
 run_tests([test_http_exact_counts, test_http_chunked_and_conn_close, test_no_keepalive,
            test_echo_exact_bytes, test_sink_paced_and_unpaced, test_chat_deliveries,
-           test_rate_and_intervals, test_uring_path_uses_the_ring, test_fallback_seam,
+           test_rate_and_intervals, test_sent_reaches_the_server, test_uring_path_uses_the_ring, test_fallback_seam,
            test_bad_io_value])
