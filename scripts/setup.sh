@@ -11,7 +11,7 @@ PKGS=(
   build-essential cmake pkg-config git
   liburing-dev libdw-dev libelf-dev zlib1g-dev libinih-dev libjansson-dev libcmocka-dev
   clang libclang-rt-14-dev
-  wrk nginx-light golang-go sysstat apache2-utils hey linux-perf
+  wrk nginx-light golang-go sysstat apache2-utils hey linux-perf nghttp2-client
   iproute2 procps curl chromium python3 valgrind heaptrack strace
   openssh-client openssh-server
 )

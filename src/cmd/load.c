@@ -105,6 +105,19 @@ static int opt_size(const struct opt *o, const char *arg, char *err, size_t errl
 	return 0;
 }
 
+static int opt_io(const struct opt *o, const char *arg, char *err, size_t errlen)
+{
+	if (!strcmp(arg, "auto"))
+		cfg.io = LOAD_IO_AUTO;
+	else if (!strcmp(arg, "epoll"))
+		cfg.io = LOAD_IO_EPOLL;
+	else if (!strcmp(arg, "uring"))
+		cfg.io = LOAD_IO_URING;
+	else
+		return errbuf(err, errlen, "auto, epoll or uring");
+	return 0;
+}
+
 static int opt_header(const struct opt *o, const char *arg, char *err, size_t errlen)
 {
 	if (nheaders == MAX_HEADERS) {
@@ -156,6 +169,10 @@ static const struct opt options[] = {
 	OPT_CALLBACK(0, "intervals", &cfg.interval_ns, "DUR",
 		     "with --json: the latency of every DUR of the window (percentiles and\n"
 		     "HDR buckets, exact and mergeable; at most 128 intervals)", opt_interval),
+	OPT_CALLBACK(0, "io", NULL, "IO",
+		     "I/O mechanism: uring (io_uring: multishot recv into provided buffers,\n"
+		     "one submission per loop turn for every send), epoll, or auto (default:\n"
+		     "uring where the kernel allows it, else epoll with a note)", opt_io),
 	OPT_FLAG('q', "quiet", &quiet, "no live line, no summary (errors still printed)"),
 	OPT_FLAG(0, "control-stdin", &control_stdin,
 		 "stdin is the control channel of 'ctxlab run': print '" LIFELINE_WAITING "', "

@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "load/client.h"
 #include "load/pace.h"
+#include "load/uio.h"
 
 #define RBUF_BYTES (64 * 1024)
 #define SINK_CHUNK_BYTES (64 * 1024)
@@ -62,6 +63,11 @@ struct conn {
 	uint32_t hellos;        /* fan-out: other members' hellos received */
 	void *cst;              /* the client's per-connection state (client->state_size) */
 	struct buf out;         /* fan-out only: bytes not yet written */
+	/* --io uring: */
+	uint32_t gen;           /* bumped when the fd is dropped: older completions are stale */
+	uint32_t wfly;          /* bytes of the send in flight (0: none; one at a time) */
+	uint8_t rarmed;         /* a multishot recv is armed */
+	struct buf fly;         /* fan-out: the bytes of the send in flight (out fills meanwhile) */
 };
 
 struct run {
@@ -81,6 +87,7 @@ struct run {
 	size_t rep_len, msg_len;
 	uint32_t pipeline;
 	int paced;
+	int uring;              /* the io path: 1 = io_uring (uio.h), 0 = epoll (core/ev.h) */
 	int nintervals;         /* cfg->interval_ns: histograms per thread (0 = off) */
 	uint64_t interval_ns;
 };
@@ -90,7 +97,14 @@ struct thr {
 	const struct load_cfg *cfg;
 	int id;
 	pthread_t th;
-	struct ev_loop *loop;
+	struct ev_loop *loop;   /* --io epoll */
+	struct uio *u;          /* --io uring */
+	struct tmr {
+		struct thr *t;
+		uint64_t (*fn)(struct thr *t, uint64_t now); /* next deadline, 0 = no more */
+		uint64_t at;
+		int on;
+	} tm[8];
 	struct conn *conns;
 	uint32_t n, gbase;
 	uint64_t *rings;
@@ -155,10 +169,39 @@ static void thr_finish(struct thr *t, const char *reason);
 static int quota_done(const struct thr *t);
 static void stats_window_start(struct thr *t);
 
+/* ---- the io_uring mechanism (--io uring): user_data = op << 56 | gen << 32 | idx ------ */
+
+enum { OP_CANCEL = 1, OP_CONNECT, OP_RECV, OP_SEND };
+#define UD_CANCEL ((uint64_t)OP_CANCEL << 56)
+
+static uint64_t ud_of(const struct conn *c, unsigned op)
+{
+	return (uint64_t)op << 56 | (uint64_t)(c->gen & 0xffffff) << 32 | c->idx;
+}
+
+/* c's fd is about to close: cancel what is in flight on it (the ring holds the file until
+ * then) and make every later completion of it stale. */
+static void uring_drop(struct thr *t, struct conn *c)
+{
+	if (c->state == CS_CONNECTING)
+		uio_cancel(t->u, ud_of(c, OP_CONNECT), UD_CANCEL);
+	if (c->rarmed)
+		uio_cancel(t->u, ud_of(c, OP_RECV), UD_CANCEL);
+	if (c->wfly)
+		uio_cancel(t->u, ud_of(c, OP_SEND), UD_CANCEL);
+	c->rarmed = 0;
+	c->wfly = 0;
+	buf_clear(&c->fly);
+	c->gen++;
+}
+
 static void conn_drop_fd(struct thr *t, struct conn *c)
 {
 	if (c->fd >= 0) {
-		ev_del(t->loop, c->fd, EV_READ | EV_WRITE);
+		if (t->u)
+			uring_drop(t, c);
+		else
+			ev_del(t->loop, c->fd, EV_READ | EV_WRITE);
 		close(c->fd);
 		c->fd = -1;
 	}
@@ -250,7 +293,8 @@ static void conn_open(struct thr *t, struct conn *c)
 	c->fd = fd;
 	c->state = CS_CONNECTING;
 	client_reset(t, c);
-	int r = ev_add(t->loop, fd, EV_WRITE, on_io, c);
+	int r = t->u ? uio_poll_out(t->u, fd, ud_of(c, OP_CONNECT))
+		     : ev_add(t->loop, fd, EV_WRITE, on_io, c);
 	if (r < 0)
 		connect_failed(t, c, r);
 }
@@ -263,13 +307,21 @@ static void conn_opened(struct thr *t, struct conn *c, uint64_t now)
 	c->hellos = 0;
 	t->st.conns_opened++;
 	c->wantw = 0;
-	int mask = (t->run->flags & LOAD_C_SENDONLY) && !t->run->paced ? EV_WRITE : 0;
-	ev_del(t->loop, c->fd, EV_WRITE);
-	if (mask)
-		c->wantw = 1;
-	if (ev_add(t->loop, c->fd, EV_READ | mask, on_io, c) < 0) {
-		conn_reset(t, c, E_RESET);
-		return;
+	if (t->u) {
+		if (uio_recv_multishot(t->u, c->fd, ud_of(c, OP_RECV)) < 0) {
+			conn_reset(t, c, E_RESET);
+			return;
+		}
+		c->rarmed = 1;
+	} else {
+		int mask = (t->run->flags & LOAD_C_SENDONLY) && !t->run->paced ? EV_WRITE : 0;
+		ev_del(t->loop, c->fd, EV_WRITE);
+		if (mask)
+			c->wantw = 1;
+		if (ev_add(t->loop, c->fd, EV_READ | mask, on_io, c) < 0) {
+			conn_reset(t, c, E_RESET);
+			return;
+		}
 	}
 	if (t->run->client->greet) {
 		if (t->run->client->greet(c->cst, t->cfg, &c->out) == 0) {
@@ -290,7 +342,7 @@ static void conn_opened(struct thr *t, struct conn *c, uint64_t now)
 
 static void want_write(struct thr *t, struct conn *c, int on)
 {
-	if (on == c->wantw)
+	if (on == c->wantw || t->u)
 		return;
 	c->wantw = (uint8_t)on;
 	if (on)
@@ -299,10 +351,30 @@ static void want_write(struct thr *t, struct conn *c, int on)
 		ev_del(t->loop, c->fd, EV_WRITE);
 }
 
+/* --io uring: one send in flight per connection (the next one when it completes), queued
+ * in the ring with every other connection's sends of this turn. 0, or -1 when c was reset. */
+static int uring_send(struct thr *t, struct conn *c, const void *p, size_t n)
+{
+	if (uio_send(t->u, c->fd, p, n, ud_of(c, OP_SEND)) < 0) {
+		conn_reset(t, c, E_RESET);
+		return -1;
+	}
+	c->wfly = (uint32_t)n;
+	return 0;
+}
+
 /* Writes the queued copies of the fixed message. Returns 0, or -1 when c was reset. */
 static int conn_flush(struct thr *t, struct conn *c)
 {
 	const struct run *r = t->run;
+	if (t->u) {
+		if (c->wfly || !c->wleft)
+			return 0;
+		size_t n = r->rep_len - c->wpos;
+		if (n > c->wleft)
+			n = (size_t)c->wleft;
+		return uring_send(t, c, r->rep + c->wpos, n);
+	}
 	while (c->wleft) {
 		size_t n = r->rep_len - c->wpos;
 		if (n > c->wleft)
@@ -330,6 +402,21 @@ static int conn_flush(struct thr *t, struct conn *c)
 /* Writes c->out (fan-out: the greeting and the stamped lines). */
 static void out_flush(struct thr *t, struct conn *c)
 {
+	if (t->u) {
+		/* the ring reads c->fly until the send completes: c->out fills meanwhile */
+		if (c->wfly || c->state != CS_OPEN)
+			return;
+		if (!buf_used(&c->fly)) {
+			if (!buf_used(&c->out))
+				return;
+			struct buf tmp = c->fly;
+			c->fly = c->out;
+			c->out = tmp;
+			buf_clear(&c->out);
+		}
+		uring_send(t, c, buf_head(&c->fly), buf_used(&c->fly));
+		return;
+	}
 	while (buf_used(&c->out)) {
 		ssize_t w = send(c->fd, buf_head(&c->out), buf_used(&c->out),
 				 MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -354,6 +441,11 @@ static void out_flush(struct thr *t, struct conn *c)
 static void sink_pump(struct thr *t, struct conn *c)
 {
 	const struct run *r = t->run;
+	if (t->u) {
+		if (!c->wfly)
+			uring_send(t, c, r->rep + c->wpos, r->rep_len - c->wpos);
+		return;
+	}
 	for (int i = 0; i < 16; i++) {
 		ssize_t w = send(c->fd, r->rep + c->wpos, r->rep_len - c->wpos,
 				 MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -598,20 +690,44 @@ static int conn_input(struct thr *t, struct conn *c, const char *s, size_t n, ui
 	return 0;
 }
 
+/* The server closed c (both io paths). */
+static void conn_eof(struct thr *t, struct conn *c)
+{
+	int e = E_CLOSED;
+	const struct load_client *cl = t->run->client;
+	if (cl->eof && c->sent != c->done) {
+		struct load_answer a;
+		if (cl->eof(c->cst, &a) == 1)
+			answered(t, c, &a, clock_now_ns());
+	}
+	conn_reset(t, c, c->sent != c->done ? e : -1);
+}
+
+/* n > 0 bytes received on c (both io paths): parse, send what may be sent now. 0, or -1
+ * when c is no longer open (reset, or the thread finished). */
+static int conn_got(struct thr *t, struct conn *c, const char *s, size_t n)
+{
+	uint64_t now = clock_now_ns();
+	t->st.bytes_rx += (uint64_t)n;
+	if (t->run->client->parse && conn_input(t, c, s, n, now) < 0)
+		return -1;
+	if (t->started)
+		conn_fill(t, c, now);
+	if (c->state != CS_OPEN)
+		return -1;
+	if (quota_done(t) && is_reqresp(t)) {
+		thr_finish(t, NULL);
+		return -1;
+	}
+	return 0;
+}
+
 static void on_readable(struct thr *t, struct conn *c)
 {
 	for (;;) {
 		ssize_t n = recv(c->fd, t->rbuf, RBUF_BYTES, MSG_DONTWAIT);
 		if (n == 0) {
-			/* end of file */
-			int e = E_CLOSED;
-			const struct load_client *cl = t->run->client;
-			if (cl->eof && c->sent != c->done) {
-				struct load_answer a;
-				if (cl->eof(c->cst, &a) == 1)
-					answered(t, c, &a, clock_now_ns());
-			}
-			conn_reset(t, c, c->sent != c->done ? e : -1);
+			conn_eof(t, c);
 			return;
 		}
 		if (n < 0) {
@@ -622,20 +738,97 @@ static void on_readable(struct thr *t, struct conn *c)
 			conn_reset(t, c, E_RESET);
 			return;
 		}
-		uint64_t now = clock_now_ns();
-		t->st.bytes_rx += (uint64_t)n;
-		if (t->run->client->parse && conn_input(t, c, t->rbuf, (size_t)n, now) < 0)
+		if (conn_got(t, c, t->rbuf, (size_t)n) < 0)
 			return;
-		if (t->started)
-			conn_fill(t, c, now);
-		if (c->state != CS_OPEN)
-			return;
-		if (quota_done(t) && is_reqresp(t)) {
-			thr_finish(t, NULL);
-			return;
-		}
 		if (n < RBUF_BYTES)
 			return; /* drained, most likely: level-triggered epoll tells us otherwise */
+	}
+}
+
+/* --io uring: a completion of a multishot recv on c. */
+static void uring_recv(struct thr *t, struct conn *c, int res, uint32_t flags)
+{
+	if (!(flags & IORING_CQE_F_MORE))
+		c->rarmed = 0;
+	if (res > 0) {
+		unsigned bid;
+		const char *b = uio_buf(t->u, flags, &bid);
+		int r = conn_got(t, c, b, (size_t)res);
+		uio_buf_put(t->u, bid);
+		if (r < 0)
+			return;
+	} else if (res == 0) {
+		conn_eof(t, c);
+		return;
+	} else if (res != -ENOBUFS) { /* no buffer free: re-armed below */
+		conn_reset(t, c, E_RESET);
+		return;
+	}
+	if (!c->rarmed && c->state == CS_OPEN) {
+		if (uio_recv_multishot(t->u, c->fd, ud_of(c, OP_RECV)) < 0)
+			conn_reset(t, c, E_RESET);
+		else
+			c->rarmed = 1;
+	}
+}
+
+/* --io uring: the send in flight on c completed with res. */
+static void uring_sent(struct thr *t, struct conn *c, int res)
+{
+	const struct run *r = t->run;
+	c->wfly = 0;
+	if (res <= 0) {
+		conn_reset(t, c, E_RESET);
+		return;
+	}
+	t->st.bytes_tx += (uint64_t)res;
+	if (r->flags & LOAD_C_FANOUT) {
+		buf_consume(&c->fly, (size_t)res);
+		out_flush(t, c);
+	} else if ((r->flags & LOAD_C_SENDONLY) && !r->paced) {
+		c->wpos = (uint32_t)((c->wpos + (size_t)res) % r->msg_len);
+		sink_pump(t, c);
+	} else {
+		c->wleft -= (uint64_t)res;
+		c->wpos = (uint32_t)((c->wpos + (size_t)res) % r->msg_len);
+		conn_flush(t, c);
+	}
+}
+
+/* --io uring: one completion. */
+static void uring_cqe(struct thr *t, const struct io_uring_cqe *cqe)
+{
+	uint64_t ud = cqe->user_data;
+	unsigned op = (unsigned)(ud >> 56);
+	uint32_t gen = (uint32_t)(ud >> 32) & 0xffffff, idx = (uint32_t)ud;
+	if (op == OP_CANCEL || op == 0)
+		return;
+	struct conn *c = idx < t->n ? &t->conns[idx] : NULL;
+	if (!c || gen != (c->gen & 0xffffff) || c->fd < 0 ||
+	    (op == OP_CONNECT) != (c->state == CS_CONNECTING) ||
+	    (op != OP_CONNECT && c->state != CS_OPEN)) {
+		if (cqe->flags & IORING_CQE_F_BUFFER) { /* stale, but the buffer is ours */
+			unsigned bid;
+			uio_buf(t->u, cqe->flags, &bid);
+			uio_buf_put(t->u, bid);
+		}
+		if (c && op == OP_RECV && gen == (c->gen & 0xffffff) && !(cqe->flags & IORING_CQE_F_MORE))
+			c->rarmed = 0;
+		return;
+	}
+	if (op == OP_CONNECT) {
+		if (cqe->res < 0) {
+			connect_failed(t, c, cqe->res);
+		} else if (cqe->res & (POLLERR | POLLHUP)) {
+			int r = net_connect_result(c->fd);
+			connect_failed(t, c, r < 0 ? r : -ECONNREFUSED);
+		} else {
+			conn_opened(t, c, clock_now_ns());
+		}
+	} else if (op == OP_RECV) {
+		uring_recv(t, c, cqe->res, cqe->flags);
+	} else if (op == OP_SEND) {
+		uring_sent(t, c, cqe->res);
 	}
 }
 
@@ -671,24 +864,80 @@ static void on_io(struct ev_loop *l, int fd, int mask, void *ud)
 
 /* ---- timers --------------------------------------------------------------------------- */
 
-static int64_t pace_cb(struct ev_loop *l, uint64_t id, void *ud)
+/* A few timers per thread (t->tm): a callback gets the time and returns its next deadline
+ * (absolute, ns), or 0 to end. --io epoll runs them through core/ev.h's timers, --io uring
+ * through the ring's wait timeout (uring_turn). */
+typedef uint64_t tm_fn(struct thr *t, uint64_t now);
+
+static int64_t tm_ev(struct ev_loop *l, uint64_t id, void *ud)
 {
-	struct thr *t = ud;
+	(void)id;
+	struct tmr *m = ud;
+	uint64_t next = m->fn(m->t, clock_now_ns());
+	if (!next) {
+		m->on = 0;
+		return EV_NOMORE;
+	}
+	uint64_t base = ev_now_ns(l);
+	return next > base ? (int64_t)(next - base) : 0;
+}
+
+static void tm_at(struct thr *t, uint64_t at, tm_fn *fn)
+{
+	for (size_t i = 0; i < sizeof t->tm / sizeof t->tm[0]; i++) {
+		struct tmr *m = &t->tm[i];
+		if (m->on)
+			continue;
+		m->t = t;
+		m->fn = fn;
+		m->at = at;
+		m->on = 1;
+		if (t->loop)
+			ev_timer_add_at(t->loop, at, tm_ev, m);
+		return;
+	}
+	/* BUG: more timers than t->tm holds (load.c adds at most 6) */
+	abort();
+}
+
+/* --io uring: runs the due timers; returns the next deadline, 0 when none */
+static uint64_t tm_run(struct thr *t)
+{
+	for (int guard = 0; guard < 64 && !t->finished; guard++) {
+		struct tmr *m = NULL;
+		for (size_t i = 0; i < sizeof t->tm / sizeof t->tm[0]; i++)
+			if (t->tm[i].on && (!m || t->tm[i].at < m->at))
+				m = &t->tm[i];
+		if (!m)
+			return 0;
+		uint64_t now = clock_now_ns();
+		if (m->at > now)
+			return m->at;
+		uint64_t next = m->fn(t, now);
+		if (next)
+			m->at = next;
+		else
+			m->on = 0;
+	}
+	return t->finished ? 0 : clock_now_ns(); /* more due: poll without blocking */
+}
+
+static uint64_t pace_cb(struct thr *t, uint64_t now)
+{
 	const struct run *r = t->run;
 	if (t->sending_over || t->finished)
-		return EV_NOMORE;
-	uint64_t now = clock_now_ns();
+		return 0;
 	uint32_t ci;
 	uint64_t k, intended;
 	if (!t->in_window && now >= r->measure_ns)
 		stats_window_start(t);
 	while (pace_next_due(&t->pace, now, &ci, &k, &intended)) {
 		if (r->end_ns && intended >= r->end_ns)
-			return EV_NOMORE;
+			return 0;
 		struct conn *c = &t->conns[ci];
 		if (t->quota && intended >= r->measure_ns) {
 			if (t->dealt >= t->quota)
-				return EV_NOMORE;
+				return 0;
 			t->dealt++;
 		}
 		c->issued++;
@@ -705,9 +954,7 @@ static int64_t pace_cb(struct ev_loop *l, uint64_t id, void *ud)
 		if (c->state == CS_OPEN)
 			conn_fill(t, c, now);
 	}
-	uint64_t next = pace_next_ns(&t->pace);
-	uint64_t base = ev_now_ns(l);
-	return next > base ? (int64_t)(next - base) : 0;
+	return pace_next_ns(&t->pace);
 }
 
 static void stats_window_start(struct thr *t)
@@ -728,18 +975,16 @@ static void stats_window_start(struct thr *t)
 	t->in_window = 1;
 }
 
-static int64_t warmup_cb(struct ev_loop *l, uint64_t id, void *ud)
+static uint64_t warmup_cb(struct thr *t, uint64_t now)
 {
-	struct thr *t = ud;
 	if (t->in_window)
-		return EV_NOMORE;
+		return 0;
 	stats_window_start(t);
 	if (!t->run->paced) {
-		uint64_t now = clock_now_ns();
 		for (uint32_t i = 0; i < t->n && !t->finished; i++)
 			conn_fill(t, &t->conns[i], now);
 	}
-	return EV_NOMORE;
+	return 0;
 }
 
 static int quota_done(const struct thr *t)
@@ -747,28 +992,27 @@ static int quota_done(const struct thr *t)
 	return t->quota && t->in_window && !t->inflight && !t->owed && t->dealt >= t->quota;
 }
 
-static int64_t drain_cb(struct ev_loop *l, uint64_t id, void *ud)
+static uint64_t drain_cb(struct thr *t, uint64_t now)
 {
-	thr_finish(ud, NULL);
-	return EV_NOMORE;
+	thr_finish(t, NULL);
+	return 0;
 }
 
-static int64_t end_cb(struct ev_loop *l, uint64_t id, void *ud)
+static uint64_t end_cb(struct thr *t, uint64_t now)
 {
-	struct thr *t = ud;
 	if (t->finished)
-		return EV_NOMORE;
+		return 0;
 	if (t->run->flags & LOAD_C_FANOUT) {
 		t->sending_over = 1;
-		t->finish_ns = clock_now_ns();
+		t->finish_ns = now;
 		uint64_t drain = FANOUT_DRAIN_NS;
 		if (t->cfg->timeout_ns && t->cfg->timeout_ns < drain)
 			drain = t->cfg->timeout_ns;
-		ev_timer_add(l, drain, drain_cb, t);
-		return EV_NOMORE;
+		tm_at(t, now + drain, drain_cb);
+		return 0;
 	}
 	thr_finish(t, NULL);
-	return EV_NOMORE;
+	return 0;
 }
 
 static void thr_start(struct thr *t)
@@ -781,14 +1025,14 @@ static void thr_start(struct thr *t)
 		double per_tick = 1e9 / t->rate_per_s;
 		uint64_t off = (uint64_t)(per_tick * t->id / t->cfg->threads);
 		pace_init(&t->pace, r->t0_ns + off, t->rate_per_s, t->n);
-		ev_timer_add_at(t->loop, t->pace.start_ns, pace_cb, t);
+		tm_at(t, t->pace.start_ns, pace_cb);
 	}
 	if (r->measure_ns > now)
-		ev_timer_add_at(t->loop, r->measure_ns, warmup_cb, t);
+		tm_at(t, r->measure_ns, warmup_cb);
 	else
 		stats_window_start(t);
 	if (r->end_ns)
-		ev_timer_add_at(t->loop, r->end_ns, end_cb, t);
+		tm_at(t, r->end_ns, end_cb);
 	if (!r->paced)
 		for (uint32_t i = 0; i < t->n && !t->finished; i++)
 			conn_fill(t, &t->conns[i], now);
@@ -827,18 +1071,16 @@ static void snapshot(struct thr *t)
 	pthread_mutex_unlock(&t->mu);
 }
 
-static int64_t hk_cb(struct ev_loop *l, uint64_t id, void *ud)
+static uint64_t hk_cb(struct thr *t, uint64_t now)
 {
-	struct thr *t = ud;
 	struct run *r = t->run;
 	if (t->finished)
-		return EV_NOMORE;
+		return 0;
 	int phase = atomic_load_explicit(&r->phase, memory_order_acquire);
-	if (phase == PH_STOP || ev_stopped(l)) {
+	if (phase == PH_STOP || (t->loop && ev_stopped(t->loop))) {
 		thr_finish(t, NULL);
-		return EV_NOMORE;
+		return 0;
 	}
-	uint64_t now = clock_now_ns();
 	if (!t->started) {
 		if (!t->ready_sent && !t->pending_connects && t->next_open >= t->n) {
 			t->ready_sent = 1;
@@ -852,9 +1094,9 @@ static int64_t hk_cb(struct ev_loop *l, uint64_t id, void *ud)
 		if (phase == PH_RUN) {
 			thr_start(t);
 			if (t->finished)
-				return EV_NOMORE;
+				return 0;
 		} else {
-			return (int64_t)HK_CONNECT_NS;
+			return now + HK_CONNECT_NS;
 		}
 	}
 	if (t->cfg->timeout_ns && now >= t->next_scan_ns) {
@@ -871,20 +1113,47 @@ static int64_t hk_cb(struct ev_loop *l, uint64_t id, void *ud)
 		t->next_snap_ns = now + NS_PER_S / 2;
 	}
 	if (t->finished)
-		return EV_NOMORE;
-	return (int64_t)HK_NS;
+		return 0;
+	return now + HK_NS;
 }
 
-static int64_t open_cb(struct ev_loop *l, uint64_t id, void *ud)
+static uint64_t open_cb(struct thr *t, uint64_t now)
 {
-	struct thr *t = ud;
 	if (t->next_open >= t->n || t->finished)
-		return EV_NOMORE;
+		return 0;
 	t->pending_connects++;
 	conn_open(t, &t->conns[t->next_open++]);
 	if (t->next_open >= t->n)
-		return EV_NOMORE;
-	return (int64_t)(1e9 * t->cfg->threads / t->cfg->connect_rate_per_s);
+		return 0;
+	return now + (uint64_t)(1e9 * t->cfg->threads / t->cfg->connect_rate_per_s);
+}
+
+/* --io uring, at the end: submits what is queued; the bytes of every send that completed
+ * count (the epoll path counts a send's bytes when send() returns). Nothing is re-armed. */
+static void uring_last_sends(struct thr *t)
+{
+	uio_submit(t->u);
+	unsigned head, k = 0;
+	struct io_uring_cqe *cqe;
+	io_uring_for_each_cqe(&t->u->ring, head, cqe)
+	{
+		k++;
+		uint64_t ud = cqe->user_data;
+		uint32_t idx = (uint32_t)ud, gen = (uint32_t)(ud >> 32) & 0xffffff;
+		if (cqe->flags & IORING_CQE_F_BUFFER) {
+			unsigned bid;
+			uio_buf(t->u, cqe->flags, &bid);
+			uio_buf_put(t->u, bid);
+		}
+		if ((ud >> 56) != OP_SEND || idx >= t->n || cqe->res <= 0)
+			continue;
+		struct conn *c = &t->conns[idx];
+		if (gen == (c->gen & 0xffffff) && c->fd >= 0 && c->wfly) {
+			t->st.bytes_tx += (uint64_t)cqe->res;
+			c->wfly = 0;
+		}
+	}
+	io_uring_cq_advance(&t->u->ring, k);
 }
 
 static void thr_finish(struct thr *t, const char *reason)
@@ -901,6 +1170,11 @@ static void thr_finish(struct thr *t, const char *reason)
 		snprintf(old, sizeof(old), "%s", t->reason);
 		snprintf(t->reason, sizeof(t->reason), "the server went away (%.100s)", old);
 	}
+	/* --io uring: the sends queued this turn are counted as sent: issue them before the
+	 * close, as the epoll path's send() already did (the server must get them), and count
+	 * the bytes of those that completed */
+	if (t->u)
+		uring_last_sends(t);
 	t->st.unfinished += t->inflight;
 	t->st.unsent += t->owed;
 	t->st.late += t->owed;
@@ -909,15 +1183,61 @@ static void thr_finish(struct thr *t, const char *reason)
 		conn_drop_fd(t, c);
 		c->state = CS_DEAD;
 	}
-	ev_stop(t->loop);
+	if (t->loop)
+		ev_stop(t->loop);
+}
+
+/* --io uring: one loop turn: due timers, then one io_uring_enter that submits every SQE
+ * queued since the last turn (sends across connections, re-arms, cancels) and waits for a
+ * completion or the next timer, then every completion. */
+static void uring_turn(struct thr *t)
+{
+	uint64_t next = tm_run(t);
+	if (t->finished)
+		return;
+	int64_t wait_ns = -1;
+	if (next) {
+		uint64_t now = clock_now_ns();
+		wait_ns = next > now ? (int64_t)(next - now) : 0;
+	}
+	int r = uio_wait(t->u, wait_ns);
+	if (r < 0) {
+		t->err = r;
+		thr_finish(t, "event loop failure");
+		return;
+	}
+	unsigned head, k = 0;
+	struct io_uring_cqe *cqe;
+	io_uring_for_each_cqe(&t->u->ring, head, cqe)
+	{
+		uring_cqe(t, cqe);
+		k++;
+	}
+	io_uring_cq_advance(&t->u->ring, k);
 }
 
 static void *thr_main(void *arg)
 {
 	struct thr *t = arg;
-	t->loop = ev_new((int)t->n + 64);
-	if (!t->loop) {
-		t->err = -ENOMEM;
+	int r0 = -ENOMEM;
+	if (t->run->uring) {
+		const char *what = "";
+		t->u = calloc(1, sizeof(*t->u));
+		r0 = t->u ? uio_init(t->u, t->n, &what) : -ENOMEM;
+		if (r0 < 0 && t->u) {
+			uio_fini(t->u);
+			free(t->u);
+			t->u = NULL;
+			snprintf(t->reason, sizeof(t->reason), "cannot set up io_uring (%s): %s",
+				 what, strerror(-r0));
+		} else if (t->u && !t->u->fast && t->id == 0) {
+			info("io_uring without SINGLE_ISSUER/DEFER_TASKRUN (Linux 6.1+): a plain ring");
+		}
+	} else {
+		t->loop = ev_new((int)t->n + 64);
+	}
+	if (!t->loop && !t->u) {
+		t->err = r0;
 		t->finished = 1;
 		atomic_fetch_add(&t->run->ready, 1);
 		atomic_fetch_add(&t->run->finished, 1);
@@ -925,14 +1245,22 @@ static void *thr_main(void *arg)
 		return NULL;
 	}
 	t->alive = t->n;
-	ev_timer_add(t->loop, 0, hk_cb, t);
+	uint64_t t_start = clock_now_ns();
+	tm_at(t, t_start, hk_cb);
 	if (t->cfg->connect_rate_per_s > 0) {
-		ev_timer_add(t->loop, 0, open_cb, t);
+		tm_at(t, t_start, open_cb);
 	} else {
 		for (; t->next_open < t->n; t->next_open++) {
 			t->pending_connects++;
 			conn_open(t, &t->conns[t->next_open]);
 		}
+	}
+	while (!t->finished && t->u)
+		uring_turn(t);
+	if (t->u) {
+		uio_fini(t->u);
+		free(t->u);
+		t->u = NULL;
 	}
 	while (!t->finished) {
 		int r = ev_poll(t->loop, -1);
@@ -1115,6 +1443,18 @@ int load_run(const struct load_cfg *cfg, struct load_result *res, char *err, siz
 	rc = probe(cfg, err, errlen);
 	if (rc < 0)
 		return rc;
+	if (cfg->io != LOAD_IO_EPOLL) {
+		char why[300];
+		int r = uio_probe(why, sizeof(why));
+		if (r < 0 && cfg->io == LOAD_IO_URING) {
+			errbuf(err, errlen, "--io uring: %s", why);
+			return r;
+		}
+		if (r < 0)
+			info("--io auto: %s: using epoll", why);
+		run.uring = r == 0;
+	}
+	res->io = run.uring ? "uring" : "epoll";
 
 	run.cfg = cfg;
 	run.client = cfg->client;
@@ -1372,7 +1712,10 @@ join:
 			snprintf(res->stop_reason, sizeof(res->stop_reason), "%s", t->reason);
 		if (t->err && !rc) {
 			rc = t->err;
-			errbuf(err, errlen, "event loop failure: %s", strerror(-t->err));
+			if (t->reason[0] && strstr(t->reason, "io_uring"))
+				errbuf(err, errlen, "%s (use --io epoll)", t->reason);
+			else
+				errbuf(err, errlen, "event loop failure: %s", strerror(-t->err));
 		}
 	}
 	if ((run.flags & LOAD_C_SENDONLY) && !run.paced)
@@ -1400,6 +1743,7 @@ out:
 					if (t->conns[k].cst && cfg->client->fini)
 						cfg->client->fini(t->conns[k].cst);
 					buf_free(&t->conns[k].out);
+					buf_free(&t->conns[k].fly);
 				}
 			free(t->conns);
 			free(t->cstates);

@@ -35,6 +35,14 @@
 /* the line of cfg->announce_window */
 #define LOAD_WINDOW_LINE "ctxlab-window: warmup"
 
+/* The I/O mechanism (load_cfg.io): the protocol and measurement logic is the same on both. */
+enum {
+	LOAD_IO_AUTO,  /* uring where this kernel supports it (load/uio.h's probe), else epoll */
+	LOAD_IO_EPOLL, /* readiness: core/ev.h, one recv/send syscall per read/write */
+	LOAD_IO_URING, /* completions: one ring per thread, multishot recv into provided
+			* buffers, every send of a loop turn submitted in one io_uring_enter */
+};
+
 struct load_cfg {
 	struct net_addr target;
 	const char *target_str;        /* as the user wrote it, for output */
@@ -63,6 +71,7 @@ struct load_cfg {
 	uint64_t interval_ns;          /* > 0: also one latency HDR per interval of the window
 					* (load_result.ivl); at most LOAD_MAX_INTERVALS of them (the
 					* interval is widened to fit) */
+	int io;                        /* LOAD_IO_*; 0 = LOAD_IO_AUTO */
 };
 #define LOAD_MAX_INTERVALS 128
 
@@ -93,6 +102,7 @@ struct load_result {
 	int nintervals;
 	uint64_t interval_ns;
 	struct hist **ivl;
+	const char *io;                /* the io path that ran: "epoll" or "uring" */
 };
 
 static inline uint64_t load_errors_total(const struct load_result *r)

@@ -262,6 +262,7 @@ static void json_doc(struct jw *w, const struct load_cfg *cfg, const struct load
 	jw_kbool(w, "keepalive", cfg->keepalive);
 	jw_kuint(w, "message_bytes", cfg->msg_len);
 	jw_end(w);
+	jw_kstr(w, "io", r->io ? r->io : "epoll");
 	jw_kuint(w, "start_wall_ns", r->start_wall_ns);
 	jw_kdouble(w, "duration_s", r->duration_s);
 	jw_kuint(w, "requests", r->requests);
