@@ -47,6 +47,7 @@
 #include <liburing.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +56,7 @@
 #include <sys/mman.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -68,6 +70,12 @@
 /* an accept flag (in sqe->ioprio) that no kernel knows: every kernel fails the accept with
  * EINVAL, as one without multishot accept fails IORING_ACCEPT_MULTISHOT (the test seam) */
 #define ACCEPT_UNKNOWN_FLAG (1U << 15)
+/* the same for recv (its flags are in sqe->ioprio too): the multishot recv seam */
+#define RECV_UNKNOWN_FLAG (1U << 15)
+/* a setup flag that no kernel knows: io_uring_setup fails with EINVAL, as one without
+ * DEFER_TASKRUN does (the DEFER_TASKRUN seam) */
+#define SETUP_UNKNOWN_FLAG (1U << 31)
+#define URING_SQPOLL_IDLE_MS 50 /* --sqpoll: the kernel thread sleeps after this long idle */
 
 /* user_data: a 16-byte aligned object | op */
 enum {
@@ -89,6 +97,8 @@ struct uconn {
 	int overflowed;    /* chat: over max_outbuf; send the reason and close */
 	int dead;          /* closed: waiting for its ops' completions to free it */
 	int recv_armed, send_armed;
+	int recv_multi;    /* the armed recv is multishot: it stays armed across completions */
+	int recv_cancelling; /* its multishot recv is being cancelled (backpressure, closing) */
 	int starved;       /* its recv found no buffer: on the worker's starved list */
 	int dirty;         /* on the worker's dirty list (chat deliveries) */
 	struct uworker *w;
@@ -113,6 +123,11 @@ struct uworker {
 	char *bufs;
 	int multishot;      /* multishot accept works here */
 	int no_multishot;   /* CTXLAB_URING_NO_MULTISHOT: make multishot accept fail (a seam) */
+	int recv_ms;        /* multishot recv is used (until a kernel rejects it) */
+	int recv_ms_ok;     /* a multishot recv succeeded here: an EINVAL is not "unsupported" */
+	int no_recv_ms;     /* CTXLAB_URING_NO_MULTISHOT_RECV: make multishot recv fail (a seam) */
+	int defer;          /* the ring runs with SINGLE_ISSUER|DEFER_TASKRUN (enabled by its thread) */
+	int started;        /* worker_run armed the accept: the ring is live */
 	int accept_armed;
 	int accept_seen;    /* a completion of the current accept arrived */
 	int stopping;
@@ -124,6 +139,7 @@ struct uworker {
 };
 
 static atomic_int single_shot_said; /* the fallback was reported (once per process) */
+static atomic_int recv_single_said, defer_said; /* the same, for multishot recv, DEFER_TASKRUN */
 
 static void *ud_of(const void *obj, int op)
 {
@@ -202,18 +218,42 @@ static void conn_close(struct uconn *c)
 		conn_free(c);
 }
 
+/* Whether c should be receiving now: not closing, not starved, output below the mark. */
+static int recv_wanted(const struct uconn *c)
+{
+	return !c->dead && !c->e.closing && !c->starved &&
+	       buf_used(&c->out) + buf_used(&c->sending) < ECONN_OUT_HIGH_BYTES;
+}
+
+/* Brings c's recv in line with recv_wanted: arms one (multishot where the worker can) when it
+ * has none, or cancels its multishot recv (which would go on receiving) when it should stop;
+ * the cancelled recv's last completion clears recv_armed, and a later call re-arms. */
 static void arm_recv(struct uconn *c)
 {
 	struct uworker *w = c->w;
-	if (c->dead || c->e.closing || c->recv_armed || c->starved ||
-	    buf_used(&c->out) + buf_used(&c->sending) >= ECONN_OUT_HIGH_BYTES)
+	if (!recv_wanted(c)) {
+		if (c->recv_armed && c->recv_multi && !c->recv_cancelling && !c->dead) {
+			cancel_op(w, c, OP_RECV);
+			c->recv_cancelling = 1;
+		}
+		return;
+	}
+	if (c->recv_armed)
 		return;
 	struct io_uring_sqe *sqe = get_sqe(w);
-	io_uring_prep_recv(sqe, c->fd, NULL, ENGINE_READ_BUF, 0);
+	if (w->recv_ms) {
+		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+		if (w->no_recv_ms)
+			sqe->ioprio |= RECV_UNKNOWN_FLAG;
+	} else {
+		io_uring_prep_recv(sqe, c->fd, NULL, ENGINE_READ_BUF, 0);
+	}
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
 	io_uring_sqe_set_data(sqe, ud_of(c, OP_RECV));
 	c->recv_armed = 1;
+	c->recv_multi = w->recv_ms;
+	c->recv_cancelling = 0;
 }
 
 /* Starts a send of what is waiting, or finishes a closing connection; re-arms the recv. */
@@ -276,7 +316,11 @@ static void on_recv(struct uworker *w, struct uconn *c, int res, unsigned flags)
 {
 	const char *data = NULL;
 	int bid = -1;
-	c->recv_armed = 0;
+	int was_multi = c->recv_multi;
+	if (!(flags & IORING_CQE_F_MORE)) { /* the recv is over (a multishot one: ended) */
+		c->recv_armed = 0;
+		c->recv_cancelling = 0;
+	}
 	if (flags & IORING_CQE_F_BUFFER) {
 		bid = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
 		data = w->bufs + (size_t)bid * ENGINE_READ_BUF;
@@ -284,20 +328,36 @@ static void on_recv(struct uworker *w, struct uconn *c, int res, unsigned flags)
 	if (c->dead) {
 		if (bid >= 0)
 			buf_give_back(w, (unsigned)bid);
-		if (!c->send_armed)
+		if (!c->recv_armed && !c->send_armed)
 			conn_free(c);
 		return;
 	}
+	if (res == -EINVAL && was_multi && w->recv_ms && !w->recv_ms_ok) {
+		/* a kernel without multishot recv (before 6.0): one recv at a time */
+		w->recv_ms = 0;
+		if (!atomic_exchange(&recv_single_said, 1))
+			info("uring: no multishot recv here (Linux < 6.0%s); receiving with one recv "
+			     "per completion",
+			     w->no_recv_ms ? ", or CTXLAB_URING_NO_MULTISHOT_RECV is set" : "");
+	}
+	if (res == -EINVAL && was_multi && !w->recv_ms) {
+		arm_recv(c);
+		return;
+	}
+	if (res >= 0 && was_multi)
+		w->recv_ms_ok = 1;
 	if (res == -ENOBUFS) { /* no read buffer free: again after this batch */
-		c->starved = 1;
-		SLIST_INSERT_HEAD(&w->starved, c, starved_link);
+		if (!c->recv_armed && !c->starved) {
+			c->starved = 1;
+			SLIST_INSERT_HEAD(&w->starved, c, starved_link);
+		}
 		return;
 	}
 	if (res < 0 || (res > 0 && !data)) {
 		if (bid >= 0)
 			buf_give_back(w, (unsigned)bid);
-		if (res == -EINTR || res == -EAGAIN) {
-			arm_recv(c);
+		if (res == -EINTR || res == -EAGAIN || res == -ECANCELED) {
+			arm_recv(c); /* a cancelled multishot recv: re-armed when wanted */
 			return;
 		}
 		conn_close(c);
@@ -309,6 +369,11 @@ static void on_recv(struct uworker *w, struct uconn *c, int res, unsigned flags)
 		c->e.closing = 1;
 		buf_clear(&c->e.in);
 		c->e.partial_since_ns = 0;
+		conn_kick(c);
+		return;
+	}
+	if (c->e.closing) { /* a multishot recv's data after the input ended: dropped */
+		buf_give_back(w, (unsigned)bid);
 		conn_kick(c);
 		return;
 	}
@@ -571,9 +636,17 @@ static void worker_drain(struct uworker *w)
 	}
 }
 
+static int worker_start(struct uworker *w);
+
 static void *worker_run(void *arg)
 {
 	struct uworker *w = arg;
+	int r0 = worker_start(w);
+	if (r0 < 0) {
+		error("io_uring worker: cannot start: %s", strerror(-r0));
+		engine_request_stop();
+		w->done = 1;
+	}
 	while (!w->done) {
 		int r = io_uring_submit_and_wait(&w->ring, 1);
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
@@ -589,20 +662,72 @@ static void *worker_run(void *arg)
 
 /* ---- setup ---------------------------------------------------------------------------- */
 
-static int ring_init(struct uworker *w, const char **what)
+/* The n-th CPU (modulo their count) of those this process may run on, or -1. */
+static int nth_allowed_cpu(int n)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) < 0 || CPU_COUNT(&set) == 0)
+		return -1;
+	n %= CPU_COUNT(&set);
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &set) && n-- == 0)
+			return cpu;
+	return -1;
+}
+
+/* The ring, best set-up first: --sqpoll: SQPOLL with its thread on one of the server's CPUs
+ * (no fallback: the user asked for it); else SINGLE_ISSUER|DEFER_TASKRUN (Linux 6.1+;
+ * R_DISABLED, enabled by the worker's own thread, the single issuer), else COOP_TASKRUN
+ * (5.19+), else none: a kernel without a flag fails with EINVAL and the next is tried. */
+static int ring_setup(struct uworker *w, int i, int no_defer, const char **what)
 {
 	struct io_uring_params p;
+	int r;
+	memset(&p, 0, sizeof(p));
+	if (w->s->ec.cfg->sqpoll) {
+		p.flags = IORING_SETUP_SQPOLL;
+		p.sq_thread_idle = URING_SQPOLL_IDLE_MS;
+		int cpu = nth_allowed_cpu(i);
+		if (cpu >= 0) { /* else the kernel thread would run on any CPU */
+			p.flags |= IORING_SETUP_SQ_AFF;
+			p.sq_thread_cpu = (unsigned)cpu;
+		}
+		r = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
+		if (r < 0)
+			*what = "io_uring_queue_init with IORING_SETUP_SQPOLL (--sqpoll; Linux 5.11+ "
+				"for unprivileged use)";
+		return r;
+	}
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED;
+	if (no_defer)
+		p.flags |= SETUP_UNKNOWN_FLAG;
+	r = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
+	if (r == 0) {
+		w->defer = 1;
+		return 0;
+	}
+	if (r == -EINVAL && !atomic_exchange(&defer_said, 1))
+		info("uring: no IORING_SETUP_DEFER_TASKRUN here (Linux < 6.1%s); completions run "
+		     "as cooperative task work",
+		     no_defer ? ", or CTXLAB_URING_NO_DEFER_TASKRUN is set" : "");
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_COOP_TASKRUN;
-	int r = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
+	if (r == -EINVAL)
+		r = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
 	if (r == -EINVAL) { /* older kernel: no COOP_TASKRUN */
 		memset(&p, 0, sizeof(p));
 		r = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
 	}
-	if (r < 0) {
+	if (r < 0)
 		*what = "io_uring_queue_init";
+	return r;
+}
+
+static int ring_init(struct uworker *w, int i, int no_defer, const char **what)
+{
+	int r = ring_setup(w, i, no_defer, what);
+	if (r < 0)
 		return r;
-	}
 	w->ring_ok = 1;
 	w->br_bytes = URING_NBUFS * sizeof(struct io_uring_buf);
 	void *m = mmap(NULL, w->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1,
@@ -628,9 +753,9 @@ static int ring_init(struct uworker *w, const char **what)
 		return r;
 	}
 	io_uring_buf_ring_init(w->br);
-	for (unsigned i = 0; i < URING_NBUFS; i++)
-		io_uring_buf_ring_add(w->br, w->bufs + (size_t)i * ENGINE_READ_BUF, ENGINE_READ_BUF,
-				      (unsigned short)i, io_uring_buf_ring_mask(URING_NBUFS), (int)i);
+	for (unsigned b = 0; b < URING_NBUFS; b++)
+		io_uring_buf_ring_add(w->br, w->bufs + (size_t)b * ENGINE_READ_BUF, ENGINE_READ_BUF,
+				      (unsigned short)b, io_uring_buf_ring_mask(URING_NBUFS), (int)b);
 	io_uring_buf_ring_advance(w->br, URING_NBUFS);
 	return 0;
 }
@@ -655,17 +780,26 @@ static void ring_error(const struct engine_cfg *cfg, int r, const char *what)
 	engine_fail(cfg, "cannot set up io_uring (%s): %s (%s)", what, strerror(-r), hint);
 }
 
-/* econn_srv_run's init: 0, or -1 after engine_fail */
+/* 1 when the environment variable `name` is set to anything but empty or "0" (a seam) */
+static int env_on(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v && strcmp(v, "0");
+}
+
+/* econn_srv_run's init (the calling thread, for every worker): the ring, its buffers and the
+ * listener; 0, or -1 after engine_fail. The first SQEs wait for worker_start. */
 static int worker_init(struct econn_srv *s, void *arg, int i, struct net_addr *bound)
 {
 	struct uworker *w = arg;
-	const char *no_ms = getenv("CTXLAB_URING_NO_MULTISHOT");
 	w->s = s;
 	w->lfd = -1;
 	w->multishot = 1;
-	w->no_multishot = no_ms && *no_ms && strcmp(no_ms, "0");
+	w->no_multishot = env_on("CTXLAB_URING_NO_MULTISHOT");
+	w->recv_ms = 1;
+	w->no_recv_ms = env_on("CTXLAB_URING_NO_MULTISHOT_RECV");
 	const char *what = "";
-	int r = ring_init(w, &what);
+	int r = ring_init(w, i, env_on("CTXLAB_URING_NO_DEFER_TASKRUN"), &what);
 	if (r < 0) {
 		ring_error(s->ec.cfg, r, what);
 		return -1;
@@ -674,17 +808,28 @@ static int worker_init(struct econn_srv *s, void *arg, int i, struct net_addr *b
 	w->lfd = econn_listen(s->ec.cfg, i, s->nworkers, 0, bound);
 	if (w->lfd < 0)
 		return -1;
-	arm_accept(w);
 	w->stop_fd = engine_stop_fd();
+	return 0;
+}
+
+/* On the worker's own thread: enables a DEFER_TASKRUN ring (whose single issuer is the thread
+ * that enables it), arms the accept, the stop poll and the sweep. 0 or -errno. */
+static int worker_start(struct uworker *w)
+{
+	int r;
+	/* io_uring_enable_rings is not exported by liburing 2.3: the system call itself */
+	if (w->defer && syscall(__NR_io_uring_register, w->ring.ring_fd,
+				IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
+		return -errno;
+	w->started = 1;
+	arm_accept(w);
 	struct io_uring_sqe *sqe = get_sqe(w);
 	io_uring_prep_poll_add(sqe, w->stop_fd, POLLIN);
 	io_uring_sqe_set_data(sqe, ud_of(w, OP_STOP));
-	if (s->ec.sweep_ns)
-		arm_timeout(w, &w->sweep_ts, s->ec.sweep_ns, OP_SWEEP);
+	if (w->s->ec.sweep_ns)
+		arm_timeout(w, &w->sweep_ts, w->s->ec.sweep_ns, OP_SWEEP);
 	r = io_uring_submit(&w->ring);
-	if (r < 0)
-		return engine_fail(s->ec.cfg, "cannot start uring worker %d: %s", i, strerror(-r));
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 static void worker_fini(void *arg)
