@@ -330,8 +330,10 @@ static int cmd_serve(int argc, char **argv)
 		return 2;
 	}
 	cfg.engine_name = e->name;
-	if (cfg.sqpoll && strcmp(e->name, "uring"))
-		return bad("--sqpoll", "", "only the uring engine has a submission queue to poll");
+	if (cfg.sqpoll && strcmp(e->name, "uring")) {
+		error("--sqpoll needs --engine uring (only io_uring has a submission queue to poll)");
+		return 2;
+	}
 	if (functions_dir) {
 		struct stat sb;
 		errno = 0;
