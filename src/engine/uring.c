@@ -55,6 +55,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -127,6 +128,7 @@ struct uworker {
 	int recv_ms_ok;     /* a multishot recv succeeded here: an EINVAL is not "unsupported" */
 	int no_recv_ms;     /* CTXLAB_URING_NO_MULTISHOT_RECV: make multishot recv fail (a seam) */
 	int defer;          /* the ring runs with SINGLE_ISSUER|DEFER_TASKRUN (enabled by its thread) */
+	int direct;         /* connections are direct descriptors: slots of the ring's file table */
 	int started;        /* worker_run armed the accept: the ring is live */
 	int accept_armed;
 	int accept_seen;    /* a completion of the current accept arrived */
@@ -140,6 +142,7 @@ struct uworker {
 
 static atomic_int single_shot_said; /* the fallback was reported (once per process) */
 static atomic_int recv_single_said, defer_said; /* the same, for multishot recv, DEFER_TASKRUN */
+static atomic_int direct_said;                  /* and for direct descriptors */
 
 static void *ud_of(const void *obj, int op)
 {
@@ -156,6 +159,39 @@ static struct io_uring_sqe *get_sqe(struct uworker *w)
 	return sqe;
 }
 
+/* A connection's socket is a direct descriptor (a slot of the ring's registered file table:
+ * no fd, no fget/fput per op, IOSQE_FIXED_FILE) or, without them, an fd. Call after the
+ * io_uring_prep_* (which clears sqe->flags). */
+static void sock_sqe(const struct uworker *w, struct io_uring_sqe *sqe)
+{
+	if (w->direct)
+		sqe->flags |= IOSQE_FIXED_FILE;
+}
+
+/* Closes a connection's socket. A direct one: IORING_OP_CLOSE of its slot (nobody waits for
+ * the completion); nothing once the ring is gone (its exit closed every slot). */
+static void sock_close(struct uworker *w, int fd)
+{
+	if (!w->direct) {
+		close(fd);
+		return;
+	}
+	if (!w->ring_ok)
+		return;
+	struct io_uring_sqe *sqe = get_sqe(w);
+	io_uring_prep_close_direct(sqe, (unsigned)fd);
+	io_uring_sqe_set_data(sqe, NULL);
+}
+
+/* The FIN now, before the close that waits for in-flight ops: an fd only. A direct socket is
+ * closed (its slot) once its last op completed, which sends the FIN then; an
+ * IORING_OP_SHUTDOWN would run on an io-wq thread (it always goes async). */
+static void sock_shutdown_wr(struct uworker *w, int fd)
+{
+	if (!w->direct)
+		shutdown(fd, SHUT_WR);
+}
+
 static void cancel_op(struct uworker *w, const void *obj, int op)
 {
 	struct io_uring_sqe *sqe = get_sqe(w);
@@ -168,7 +204,7 @@ static void cancel_op(struct uworker *w, const void *obj, int op)
 /* Closes c's socket and frees it: no op of it is in flight (or the ring is gone). */
 static void conn_release(struct uconn *c)
 {
-	close(c->fd);
+	sock_close(c->w, c->fd);
 	econn_fini(&c->w->s->ec, &c->e, c->state);
 	buf_free(&c->out);
 	buf_free(&c->sending);
@@ -248,6 +284,7 @@ static void arm_recv(struct uconn *c)
 	} else {
 		io_uring_prep_recv(sqe, c->fd, NULL, ENGINE_READ_BUF, 0);
 	}
+	sock_sqe(w, sqe);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
 	io_uring_sqe_set_data(sqe, ud_of(c, OP_RECV));
@@ -275,10 +312,11 @@ static void conn_kick(struct uconn *c)
 			struct io_uring_sqe *sqe = get_sqe(w);
 			io_uring_prep_send(sqe, c->fd, buf_head(&c->sending), buf_used(&c->sending),
 					   MSG_NOSIGNAL);
+			sock_sqe(w, sqe);
 			io_uring_sqe_set_data(sqe, ud_of(c, OP_SEND));
 			c->send_armed = 1;
 		} else if (c->e.closing) {
-			shutdown(c->fd, SHUT_WR);
+			sock_shutdown_wr(w, c->fd);
 			conn_close(c);
 			return;
 		}
@@ -412,7 +450,7 @@ static void conn_new(struct uworker *w, int fd)
 	struct econn_srv *s = w->s;
 	struct uconn *c = calloc(1, sizeof(*c) + s->ec.p->state_size);
 	if (!c) {
-		close(fd);
+		sock_close(w, fd);
 		atomic_fetch_sub(&s->nconns, 1);
 		return;
 	}
@@ -425,7 +463,8 @@ static void conn_new(struct uworker *w, int fd)
 		       room_env_join, room_env_publish);
 	LIST_INSERT_HEAD(&w->conns, c, link);
 	w->nconns++;
-	net_set_nodelay(fd, 1);
+	if (!w->direct) /* a direct socket has the listener's TCP_NODELAY (Linux inherits it) */
+		net_set_nodelay(fd, 1);
 	if (s->ec.p->init(c->state, &c->env) < 0) {
 		c->e.closing = 1;
 		conn_kick(c);
@@ -441,13 +480,18 @@ static void arm_accept(struct uworker *w)
 	if (w->stopping || w->lfd < 0 || w->accept_armed)
 		return;
 	struct io_uring_sqe *sqe = get_sqe(w);
-	if (w->multishot) {
+	if (w->multishot && w->direct)
+		io_uring_prep_multishot_accept_direct(sqe, w->lfd, NULL, NULL, 0);
+	else if (w->multishot)
 		io_uring_prep_multishot_accept(sqe, w->lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (w->no_multishot)
-			sqe->ioprio |= ACCEPT_UNKNOWN_FLAG;
-	} else {
+	else if (w->direct)
+		/* liburing 2.3 stores the index + 1 (0 = not direct): ALLOC - 1 asks for a free
+		 * slot, as its own io_uring_prep_multishot_accept_direct does */
+		io_uring_prep_accept_direct(sqe, w->lfd, NULL, NULL, 0, IORING_FILE_INDEX_ALLOC - 1);
+	else
 		io_uring_prep_accept(sqe, w->lfd, NULL, NULL, SOCK_CLOEXEC);
-	}
+	if (w->multishot && w->no_multishot)
+		sqe->ioprio |= ACCEPT_UNKNOWN_FLAG;
 	io_uring_sqe_set_data(sqe, ud_of(w, OP_ACCEPT));
 	w->accept_armed = 1;
 	w->accept_seen = 0;
@@ -477,10 +521,10 @@ static void on_accept(struct uworker *w, int res, unsigned flags)
 		w->accept_armed = 0;
 	if (res >= 0) {
 		if (w->stopping) {
-			close(res);
+			sock_close(w, res);
 		} else if (econn_full(s->ec.cfg, atomic_fetch_add(&s->nconns, 1))) {
 			atomic_fetch_sub(&s->nconns, 1);
-			close(res);
+			sock_close(w, res);
 		} else {
 			conn_new(w, res);
 		}
@@ -533,7 +577,7 @@ static void on_stop(struct uworker *w)
 		c->e.closing = 1;
 		buf_clear(&c->e.in);
 		if (c->recv_armed && !c->send_armed && !buf_used(&c->out)) {
-			shutdown(c->fd, SHUT_WR);
+			sock_shutdown_wr(w, c->fd);
 			conn_close(c);
 		} else {
 			conn_kick(c);
@@ -780,6 +824,32 @@ static void ring_error(const struct engine_cfg *cfg, int r, const char *what)
 	engine_fail(cfg, "cannot set up io_uring (%s): %s (%s)", what, strerror(-r), hint);
 }
 
+/* Direct descriptors: a sparse file table of one slot per connection this worker may hold
+ * (--max-conns, else the open-file limit; never above RLIMIT_NOFILE, which the kernel
+ * enforces on the table). A kernel that refuses the table (before 5.19) leaves fds in use.
+ * Seam: no_direct asks for a table larger than the kernel allows, which it refuses. */
+static void direct_init(struct uworker *w, int no_direct)
+{
+	struct rlimit rl;
+	unsigned n = 1024;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		n = rl.rlim_cur > (1U << 20) ? (1U << 20) : (unsigned)rl.rlim_cur;
+	int max = w->s->ec.cfg->max_conns;
+	if (max > 0 && (unsigned)max < n)
+		n = (unsigned)max;
+	if (no_direct)
+		n = (1U << 20) + 1; /* over IORING_MAX_FIXED_FILES */
+	int r = io_uring_register_files_sparse(&w->ring, n);
+	if (r == 0) {
+		w->direct = 1;
+		return;
+	}
+	if (!atomic_exchange(&direct_said, 1))
+		info("uring: no registered (direct) descriptors here (%s%s); connections use "
+		     "file descriptors",
+		     strerror(-r), no_direct ? ", CTXLAB_URING_NO_DIRECT is set" : "");
+}
+
 /* 1 when the environment variable `name` is set to anything but empty or "0" (a seam) */
 static int env_on(const char *name)
 {
@@ -804,10 +874,13 @@ static int worker_init(struct econn_srv *s, void *arg, int i, struct net_addr *b
 		ring_error(s->ec.cfg, r, what);
 		return -1;
 	}
+	direct_init(w, env_on("CTXLAB_URING_NO_DIRECT"));
 	/* blocking sockets: io_uring never blocks on them, and retries through its own poll */
 	w->lfd = econn_listen(s->ec.cfg, i, s->nworkers, 0, bound);
 	if (w->lfd < 0)
 		return -1;
+	if (w->direct) /* accepted sockets inherit it: no setsockopt per connection */
+		net_set_nodelay(w->lfd, 1);
 	w->stop_fd = engine_stop_fd();
 	return 0;
 }
@@ -842,6 +915,7 @@ static void worker_fini(void *arg)
 	/* the ring goes first: that cancels every op, so no completion refers to a freed conn */
 	if (w->ring_ok)
 		io_uring_queue_exit(&w->ring);
+	w->ring_ok = 0; /* and closed every direct descriptor */
 	struct uconn *c;
 	while ((c = LIST_FIRST(&w->conns))) {
 		LIST_REMOVE(c, link);

@@ -10,6 +10,10 @@
 - each fallback (and both at once) passes the http, echo, sink and chat conformance scripts
   and the backpressure check (a client that does not read: the multishot recv is cancelled,
   then re-armed once the output drains);
+- registered (direct) descriptors: 50 open connections add no descriptor to the server's
+  /proc/PID/fd (they are slots of the ring's file table); under CTXLAB_URING_NO_DIRECT=1 (a
+  kernel that refuses the table) the server says it falls back, each connection is an fd,
+  and the conformance scripts and the backpressure check pass;
 - --sqpoll: the conformance scripts pass; the kernel submission thread (iou-sqp-PID) is a
   thread of the server whose CPU time `ctxlab watch --pid` counts in the server's total;
   --sqpoll with another engine is a usage error (exit 2).
@@ -37,6 +41,8 @@ NOTE_RECV = "no multishot recv here"
 NOTE_DEFER = "no IORING_SETUP_DEFER_TASKRUN here"
 SEAM_RECV = "CTXLAB_URING_NO_MULTISHOT_RECV"
 SEAM_DEFER = "CTXLAB_URING_NO_DEFER_TASKRUN"
+SEAM_DIRECT = "CTXLAB_URING_NO_DIRECT"
+NOTE_DIRECT = "no registered (direct) descriptors here"
 EV_SQE = "io_uring:io_uring_submit_req"
 EV_LOCAL = "io_uring:io_uring_local_work_run"
 
@@ -190,11 +196,55 @@ def test_no_defer_taskrun():
         check_behaviour()
 
 
+def socket_fds(pid):
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+
+def conns_fds(seams, n=50):
+    """Socket descriptors of the server with n connections open, each answered once."""
+    with env(**seams):
+        s = t.Serve("uring", "http")
+    try:
+        socks = [t.connect(s.addr, timeout=10) for _ in range(n)]
+        for c in socks:
+            c.sendall(REQ)
+            st, _, body, _ = t.HttpReader(c).response()
+            assert (st, body) == tu.HELLO, (st, body)
+        fds = socket_fds(s.pid)
+        for c in socks:
+            c.close()
+        assert s.stop() == 0
+        return fds, s.stderr_text()
+    finally:
+        s.kill()
+
+
+def test_direct():
+    fds, err = conns_fds({})
+    t.log("default: %d socket descriptors with 50 connections open" % fds)
+    if NOTE_DIRECT in err:
+        t.log("SKIP the direct count: this kernel has no direct descriptors (%s)" % err)
+    else:
+        assert fds < 10, "direct descriptors not taken: %d socket fds for 50 connections" % fds
+    fds, err = conns_fds({SEAM_DIRECT: "1"})
+    t.log("%s=1: %d socket descriptors with 50 connections open" % (SEAM_DIRECT, fds))
+    assert NOTE_DIRECT in err and SEAM_DIRECT in err, "no direct fallback note: %r" % err
+    assert fds >= 50, "the fd fallback holds only %d socket fds for 50 connections" % fds
+    with env(**{SEAM_DIRECT: "1"}):
+        check_behaviour()
+
+
 def test_all_fallbacks():
-    """An old kernel: single-shot accept and recv, no DEFER_TASKRUN."""
-    with env(**{SEAM_RECV: "1", SEAM_DEFER: "1", tu.NO_MULTISHOT: "1"}):
+    """An old kernel: single-shot accept and recv, no DEFER_TASKRUN, no direct descriptors."""
+    with env(**{SEAM_RECV: "1", SEAM_DEFER: "1", tu.NO_MULTISHOT: "1", SEAM_DIRECT: "1"}):
         err = tu.test_concurrent_connects_and_stop()
-        for note in (NOTE_RECV, NOTE_DEFER, tu.FALLBACK_NOTE):
+        for note in (NOTE_RECV, NOTE_DEFER, tu.FALLBACK_NOTE, NOTE_DIRECT):
             assert note in err, "no %r in %r" % (note, err)
         conf.check_http(["uring"])
         conf.check_chat_engine("uring")
@@ -275,6 +325,8 @@ def main():
                   test_no_multishot_recv),
                  ("no DEFER_TASKRUN (%s=1): fallback, conformance, backpressure" % SEAM_DEFER,
                   test_no_defer_taskrun),
+                 ("direct descriptors; %s=1: fallback, conformance, backpressure" %
+                  SEAM_DIRECT, test_direct),
                  ("every fallback at once (an old kernel)", test_all_fallbacks),
                  ("--sqpoll: conformance, its thread counted by watch", test_sqpoll)])
 
