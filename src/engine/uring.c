@@ -2,9 +2,36 @@
  * each with its own SO_REUSEPORT listener when --workers > 1 (like the epoll engine).
  *
  * Everything a connection does is an SQE: accept (multishot when the kernel has it, else one
- * accept re-armed after each completion), recv, send; the stop eventfd is watched by a poll
- * SQE and the idle/header timeouts by a timeout SQE that re-arms itself (a sweep every
- * 1/8 of the shortest timeout, 10..1000 ms, only when a timeout is set).
+ * accept re-armed after each completion), recv (multishot: armed once, a completion per
+ * arrival, until it ends or is cancelled), send; the stop eventfd is watched by a poll SQE
+ * and the idle/header timeouts by a timeout SQE that re-arms itself (a sweep every 1/8 of
+ * the shortest timeout, 10..1000 ms, only when a timeout is set). A loop turn is one
+ * io_uring_submit_and_wait: the SQEs of the previous turn go in, completions come out. So a
+ * keep-alive request costs one SQE (its send) and, under load, well under one system call.
+ *
+ * The ring, best first (each fallback says so once, through info):
+ *   - SINGLE_ISSUER|DEFER_TASKRUN (Linux 6.1+): completions' task work runs only when the
+ *     worker waits, in one batch. Created disabled (R_DISABLED) by the thread that runs
+ *     econn_srv_run's inits and enabled by the worker's own thread (the single issuer) in
+ *     worker_start, which arms the first SQEs. Else COOP_TASKRUN (5.19+), else no flag.
+ *   - Direct descriptors (5.19+): connections are accepted into a sparse registered file
+ *     table (one slot per connection the worker may hold: --max-conns, at most
+ *     RLIMIT_NOFILE), used with IOSQE_FIXED_FILE and closed with IORING_OP_CLOSE; they have
+ *     no fd (a monitor's fd and socket counts leave them out). TCP_NODELAY is set once on the
+ *     listener (accepted sockets inherit it). The FIN of a closing connection goes when its
+ *     slot is closed, after its last op completed (an IORING_OP_SHUTDOWN would run on an
+ *     io-wq thread). A table the kernel refuses: fds, as before.
+ *   - Multishot recv (6.0+): a kernel without it fails the first one with EINVAL; the worker
+ *     then receives with one recv per completion.
+ *   - --sqpoll (cfg->sqpoll, not the default): SQPOLL, a kernel thread per ring (iou-sqp-PID,
+ *     a thread of the server: its CPU is in the server's) that takes SQEs without
+ *     io_uring_enter, pinned (SQ_AFF) to the n-th CPU the server may run on; waiting for
+ *     completions still enters the kernel. No DEFER_TASKRUN with it (the kernel refuses).
+ * Test seams, each making the kernel refuse exactly as an old one does, so the detection and
+ * the fallback run (any value but empty or "0"): CTXLAB_URING_NO_DEFER_TASKRUN (a setup flag
+ * no kernel knows), CTXLAB_URING_NO_DIRECT (a table larger than any kernel allows),
+ * CTXLAB_URING_NO_MULTISHOT_RECV (a recv flag no kernel knows) and, below,
+ * CTXLAB_URING_NO_MULTISHOT (accept).
  *
  * A kernel without multishot accept (before 5.19) fails the first multishot accept with
  * EINVAL: the worker then says so once (info) and accepts one connection at a time.
@@ -28,7 +55,10 @@
  * flight; output produced while a send is in flight waits in `out` and goes in the next send
  * (the in-flight bytes live in `sending`, which nothing appends to). Receiving pauses while
  * more than ECONN_OUT_HIGH_BYTES wait, so a client that does not read cannot make the server
- * buffer without bound. Nothing is allocated per request.
+ * buffer without bound: a multishot recv is cancelled then (its completions already posted
+ * are still fed: at most a batch more), and armed again once the output drains; the same
+ * when the input ends (closing: data after that is dropped). Nothing is allocated per
+ * request.
  *
  * Closing: a connection with an op in flight cannot be freed; it is cancelled
  * (IORING_OP_ASYNC_CANCEL by user_data) and freed when its last completion arrives.
@@ -895,6 +925,9 @@ static int worker_start(struct uworker *w)
 				IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
 		return -errno;
 	w->started = 1;
+	/* the ring's fd registered with this thread: io_uring_enter skips the fd lookup (Linux
+	 * 5.18+; without it, the plain fd as before) */
+	(void)io_uring_register_ring_fd(&w->ring);
 	arm_accept(w);
 	struct io_uring_sqe *sqe = get_sqe(w);
 	io_uring_prep_poll_add(sqe, w->stop_fd, POLLIN);
