@@ -160,6 +160,8 @@ struct uworker {
 	int defer;          /* the ring runs with SINGLE_ISSUER|DEFER_TASKRUN (enabled by its thread) */
 	int direct;         /* connections are direct descriptors: slots of the ring's file table */
 	int started;        /* worker_run armed the accept: the ring is live */
+	uint64_t now_ns;    /* the clock when the current batch of completions came out: the
+			     * time of every input and send in it (one clock read per loop turn) */
 	int accept_armed;
 	int accept_seen;    /* a completion of the current accept arrived */
 	int stopping;
@@ -446,8 +448,7 @@ static void on_recv(struct uworker *w, struct uconn *c, int res, unsigned flags)
 		return;
 	}
 	/* fed straight from the provided buffer, which goes back at once */
-	int r = econn_input(&w->s->ec, &c->e, c->state, data, (size_t)res, &c->out,
-			    clock_now_ns());
+	int r = econn_input(&w->s->ec, &c->e, c->state, data, (size_t)res, &c->out, w->now_ns);
 	buf_give_back(w, (unsigned)bid);
 	if (r < 0) {
 		conn_close(c);
@@ -470,7 +471,7 @@ static void on_send(struct uconn *c, int res)
 	}
 	if (res > 0) {
 		buf_consume(&c->sending, (size_t)res);
-		c->e.last_ns = clock_now_ns();
+		c->e.last_ns = c->w->now_ns;
 	}
 	conn_kick(c);
 }
@@ -486,7 +487,7 @@ static void conn_new(struct uworker *w, int fd)
 	}
 	c->fd = fd;
 	c->w = w;
-	c->e.last_ns = clock_now_ns();
+	c->e.last_ns = w->now_ns;
 	c->member.deliver = conn_deliver;
 	c->member.set = s->rooms;
 	econn_env_init(&c->env, s->ec.cfg, atomic_fetch_add(&s->next_id, 1), &c->member,
@@ -706,6 +707,7 @@ static void worker_drain(struct uworker *w)
 		int r = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
 		if (r < 0 && r != -ETIME && r != -EINTR)
 			break;
+		w->now_ns = clock_now_ns();
 		reap_cqes(w);
 	}
 }
@@ -727,6 +729,7 @@ static void *worker_run(void *arg)
 			error("io_uring worker: waiting failed: %s", strerror(-r));
 			break;
 		}
+		w->now_ns = clock_now_ns();
 		reap_cqes(w);
 		after_batch(w);
 	}
@@ -925,6 +928,7 @@ static int worker_start(struct uworker *w)
 				IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
 		return -errno;
 	w->started = 1;
+	w->now_ns = clock_now_ns();
 	/* the ring's fd registered with this thread: io_uring_enter skips the fd lookup (Linux
 	 * 5.18+; without it, the plain fd as before) */
 	(void)io_uring_register_ring_fd(&w->ring);

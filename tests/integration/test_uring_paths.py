@@ -251,15 +251,20 @@ def test_all_fallbacks():
         tu.test_backpressure()
 
 
-def sq_thread(pid):
-    for tid in os.listdir("/proc/%d/task" % pid):
-        try:
-            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
-                if f.read().startswith("iou-sqp"):
-                    return int(tid)
-        except OSError:
-            pass
-    return None
+def sq_thread(pid, wait_s=5):
+    """The tid of pid's iou-sqp thread (it names itself when it first runs: waits for that)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                    if f.read().startswith("iou-sqp"):
+                        return int(tid)
+            except OSError:
+                pass
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
 
 
 def thread_cpu_s(pid, tid):
