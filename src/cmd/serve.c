@@ -261,6 +261,9 @@ static const struct opt options[] = {
 		     "gateway: which worker gets the next connection: rr (default;\n"
 		     "round-robin) or least-conn (the one with the fewest open\n"
 		     "connections; ties: the next in round-robin order)", opt_balance),
+	OPT_FLAG(0, "sqpoll", &cfg.sqpoll,
+		 "uring: each ring gets a kernel submission thread (SQPOLL) on\n"
+		 "one of --cpus; measured as an option, not the default"),
 	OPT_STRING(0, "functions", &functions_dir, "DIR",
 		   "http: /api/NAME runs the executable DIR/NAME per request\n"
 		   "(see below); without it only the built-in /api/hello"),
@@ -327,6 +330,10 @@ static int cmd_serve(int argc, char **argv)
 		return 2;
 	}
 	cfg.engine_name = e->name;
+	if (cfg.sqpoll && strcmp(e->name, "uring")) {
+		error("--sqpoll needs --engine uring (only io_uring has a submission queue to poll)");
+		return 2;
+	}
 	if (functions_dir) {
 		struct stat sb;
 		errno = 0;

@@ -41,6 +41,8 @@ struct engine_cfg {
 	const char *peer_bin;      /* external engines (go): path of the peer binary, NULL = default */
 	const char *handoff;       /* gateway: "proxy" or "fdpass"; NULL = fdpass */
 	const char *balance;       /* gateway: "rr" or "least-conn"; NULL = rr */
+	int sqpoll;                /* uring: IORING_SETUP_SQPOLL, a kernel submission thread per
+				    * ring (a thread of the server, counted in its CPU) */
 	/* Set-up errors: the engine writes the first one here (engine_fail) and run returns
 	 * non-zero; `ctxlab serve` prints it. NULL: engine_fail prints it through the logger.
 	 * Run-time trouble (a worker died, an event loop failed) goes through core/log.h. */

@@ -2,9 +2,36 @@
  * each with its own SO_REUSEPORT listener when --workers > 1 (like the epoll engine).
  *
  * Everything a connection does is an SQE: accept (multishot when the kernel has it, else one
- * accept re-armed after each completion), recv, send; the stop eventfd is watched by a poll
- * SQE and the idle/header timeouts by a timeout SQE that re-arms itself (a sweep every
- * 1/8 of the shortest timeout, 10..1000 ms, only when a timeout is set).
+ * accept re-armed after each completion), recv (multishot: armed once, a completion per
+ * arrival, until it ends or is cancelled), send; the stop eventfd is watched by a poll SQE
+ * and the idle/header timeouts by a timeout SQE that re-arms itself (a sweep every 1/8 of
+ * the shortest timeout, 10..1000 ms, only when a timeout is set). A loop turn is one
+ * io_uring_submit_and_wait: the SQEs of the previous turn go in, completions come out. So a
+ * keep-alive request costs one SQE (its send) and, under load, well under one system call.
+ *
+ * The ring, best first (each fallback says so once, through info):
+ *   - SINGLE_ISSUER|DEFER_TASKRUN (Linux 6.1+): completions' task work runs only when the
+ *     worker waits, in one batch. Created disabled (R_DISABLED) by the thread that runs
+ *     econn_srv_run's inits and enabled by the worker's own thread (the single issuer) in
+ *     worker_start, which arms the first SQEs. Else COOP_TASKRUN (5.19+), else no flag.
+ *   - Direct descriptors (5.19+): connections are accepted into a sparse registered file
+ *     table (one slot per connection the worker may hold: --max-conns, at most
+ *     RLIMIT_NOFILE), used with IOSQE_FIXED_FILE and closed with IORING_OP_CLOSE; they have
+ *     no fd (a monitor's fd and socket counts leave them out). TCP_NODELAY is set once on the
+ *     listener (accepted sockets inherit it). The FIN of a closing connection goes when its
+ *     slot is closed, after its last op completed (an IORING_OP_SHUTDOWN would run on an
+ *     io-wq thread). A table the kernel refuses: fds, as before.
+ *   - Multishot recv (6.0+): a kernel without it fails the first one with EINVAL; the worker
+ *     then receives with one recv per completion.
+ *   - --sqpoll (cfg->sqpoll, not the default): SQPOLL, a kernel thread per ring (iou-sqp-PID,
+ *     a thread of the server: its CPU is in the server's) that takes SQEs without
+ *     io_uring_enter, pinned (SQ_AFF) to the n-th CPU the server may run on; waiting for
+ *     completions still enters the kernel. No DEFER_TASKRUN with it (the kernel refuses).
+ * Test seams, each making the kernel refuse exactly as an old one does, so the detection and
+ * the fallback run (any value but empty or "0"): CTXLAB_URING_NO_DEFER_TASKRUN (a setup flag
+ * no kernel knows), CTXLAB_URING_NO_DIRECT (a table larger than any kernel allows),
+ * CTXLAB_URING_NO_MULTISHOT_RECV (a recv flag no kernel knows) and, below,
+ * CTXLAB_URING_NO_MULTISHOT (accept).
  *
  * A kernel without multishot accept (before 5.19) fails the first multishot accept with
  * EINVAL: the worker then says so once (info) and accepts one connection at a time.
@@ -28,7 +55,10 @@
  * flight; output produced while a send is in flight waits in `out` and goes in the next send
  * (the in-flight bytes live in `sending`, which nothing appends to). Receiving pauses while
  * more than ECONN_OUT_HIGH_BYTES wait, so a client that does not read cannot make the server
- * buffer without bound. Nothing is allocated per request.
+ * buffer without bound: a multishot recv is cancelled then (its completions already posted
+ * are still fed: at most a batch more), and armed again once the output drains; the same
+ * when the input ends (closing: data after that is dropped). Nothing is allocated per
+ * request.
  *
  * Closing: a connection with an op in flight cannot be freed; it is cancelled
  * (IORING_OP_ASYNC_CANCEL by user_data) and freed when its last completion arrives.
@@ -47,6 +77,7 @@
 #include <liburing.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,7 +85,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -68,6 +101,12 @@
 /* an accept flag (in sqe->ioprio) that no kernel knows: every kernel fails the accept with
  * EINVAL, as one without multishot accept fails IORING_ACCEPT_MULTISHOT (the test seam) */
 #define ACCEPT_UNKNOWN_FLAG (1U << 15)
+/* the same for recv (its flags are in sqe->ioprio too): the multishot recv seam */
+#define RECV_UNKNOWN_FLAG (1U << 15)
+/* a setup flag that no kernel knows: io_uring_setup fails with EINVAL, as one without
+ * DEFER_TASKRUN does (the DEFER_TASKRUN seam) */
+#define SETUP_UNKNOWN_FLAG (1U << 31)
+#define URING_SQPOLL_IDLE_MS 50 /* --sqpoll: the kernel thread sleeps after this long idle */
 
 /* user_data: a 16-byte aligned object | op */
 enum {
@@ -89,6 +128,8 @@ struct uconn {
 	int overflowed;    /* chat: over max_outbuf; send the reason and close */
 	int dead;          /* closed: waiting for its ops' completions to free it */
 	int recv_armed, send_armed;
+	int recv_multi;    /* the armed recv is multishot: it stays armed across completions */
+	int recv_cancelling; /* its multishot recv is being cancelled (backpressure, closing) */
 	int starved;       /* its recv found no buffer: on the worker's starved list */
 	int dirty;         /* on the worker's dirty list (chat deliveries) */
 	struct uworker *w;
@@ -113,6 +154,14 @@ struct uworker {
 	char *bufs;
 	int multishot;      /* multishot accept works here */
 	int no_multishot;   /* CTXLAB_URING_NO_MULTISHOT: make multishot accept fail (a seam) */
+	int recv_ms;        /* multishot recv is used (until a kernel rejects it) */
+	int recv_ms_ok;     /* a multishot recv succeeded here: an EINVAL is not "unsupported" */
+	int no_recv_ms;     /* CTXLAB_URING_NO_MULTISHOT_RECV: make multishot recv fail (a seam) */
+	int defer;          /* the ring runs with SINGLE_ISSUER|DEFER_TASKRUN (enabled by its thread) */
+	int direct;         /* connections are direct descriptors: slots of the ring's file table */
+	int started;        /* worker_run armed the accept: the ring is live */
+	uint64_t now_ns;    /* the clock when the current batch of completions came out: the
+			     * time of every input and send in it (one clock read per loop turn) */
 	int accept_armed;
 	int accept_seen;    /* a completion of the current accept arrived */
 	int stopping;
@@ -124,6 +173,8 @@ struct uworker {
 };
 
 static atomic_int single_shot_said; /* the fallback was reported (once per process) */
+static atomic_int recv_single_said, defer_said; /* the same, for multishot recv, DEFER_TASKRUN */
+static atomic_int direct_said;                  /* and for direct descriptors */
 
 static void *ud_of(const void *obj, int op)
 {
@@ -140,6 +191,39 @@ static struct io_uring_sqe *get_sqe(struct uworker *w)
 	return sqe;
 }
 
+/* A connection's socket is a direct descriptor (a slot of the ring's registered file table:
+ * no fd, no fget/fput per op, IOSQE_FIXED_FILE) or, without them, an fd. Call after the
+ * io_uring_prep_* (which clears sqe->flags). */
+static void sock_sqe(const struct uworker *w, struct io_uring_sqe *sqe)
+{
+	if (w->direct)
+		sqe->flags |= IOSQE_FIXED_FILE;
+}
+
+/* Closes a connection's socket. A direct one: IORING_OP_CLOSE of its slot (nobody waits for
+ * the completion); nothing once the ring is gone (its exit closed every slot). */
+static void sock_close(struct uworker *w, int fd)
+{
+	if (!w->direct) {
+		close(fd);
+		return;
+	}
+	if (!w->ring_ok)
+		return;
+	struct io_uring_sqe *sqe = get_sqe(w);
+	io_uring_prep_close_direct(sqe, (unsigned)fd);
+	io_uring_sqe_set_data(sqe, NULL);
+}
+
+/* The FIN now, before the close that waits for in-flight ops: an fd only. A direct socket is
+ * closed (its slot) once its last op completed, which sends the FIN then; an
+ * IORING_OP_SHUTDOWN would run on an io-wq thread (it always goes async). */
+static void sock_shutdown_wr(struct uworker *w, int fd)
+{
+	if (!w->direct)
+		shutdown(fd, SHUT_WR);
+}
+
 static void cancel_op(struct uworker *w, const void *obj, int op)
 {
 	struct io_uring_sqe *sqe = get_sqe(w);
@@ -152,7 +236,7 @@ static void cancel_op(struct uworker *w, const void *obj, int op)
 /* Closes c's socket and frees it: no op of it is in flight (or the ring is gone). */
 static void conn_release(struct uconn *c)
 {
-	close(c->fd);
+	sock_close(c->w, c->fd);
 	econn_fini(&c->w->s->ec, &c->e, c->state);
 	buf_free(&c->out);
 	buf_free(&c->sending);
@@ -202,18 +286,43 @@ static void conn_close(struct uconn *c)
 		conn_free(c);
 }
 
+/* Whether c should be receiving now: not closing, not starved, output below the mark. */
+static int recv_wanted(const struct uconn *c)
+{
+	return !c->dead && !c->e.closing && !c->starved &&
+	       buf_used(&c->out) + buf_used(&c->sending) < ECONN_OUT_HIGH_BYTES;
+}
+
+/* Brings c's recv in line with recv_wanted: arms one (multishot where the worker can) when it
+ * has none, or cancels its multishot recv (which would go on receiving) when it should stop;
+ * the cancelled recv's last completion clears recv_armed, and a later call re-arms. */
 static void arm_recv(struct uconn *c)
 {
 	struct uworker *w = c->w;
-	if (c->dead || c->e.closing || c->recv_armed || c->starved ||
-	    buf_used(&c->out) + buf_used(&c->sending) >= ECONN_OUT_HIGH_BYTES)
+	if (!recv_wanted(c)) {
+		if (c->recv_armed && c->recv_multi && !c->recv_cancelling && !c->dead) {
+			cancel_op(w, c, OP_RECV);
+			c->recv_cancelling = 1;
+		}
+		return;
+	}
+	if (c->recv_armed)
 		return;
 	struct io_uring_sqe *sqe = get_sqe(w);
-	io_uring_prep_recv(sqe, c->fd, NULL, ENGINE_READ_BUF, 0);
+	if (w->recv_ms) {
+		io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+		if (w->no_recv_ms)
+			sqe->ioprio |= RECV_UNKNOWN_FLAG;
+	} else {
+		io_uring_prep_recv(sqe, c->fd, NULL, ENGINE_READ_BUF, 0);
+	}
+	sock_sqe(w, sqe);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BGID;
 	io_uring_sqe_set_data(sqe, ud_of(c, OP_RECV));
 	c->recv_armed = 1;
+	c->recv_multi = w->recv_ms;
+	c->recv_cancelling = 0;
 }
 
 /* Starts a send of what is waiting, or finishes a closing connection; re-arms the recv. */
@@ -235,10 +344,11 @@ static void conn_kick(struct uconn *c)
 			struct io_uring_sqe *sqe = get_sqe(w);
 			io_uring_prep_send(sqe, c->fd, buf_head(&c->sending), buf_used(&c->sending),
 					   MSG_NOSIGNAL);
+			sock_sqe(w, sqe);
 			io_uring_sqe_set_data(sqe, ud_of(c, OP_SEND));
 			c->send_armed = 1;
 		} else if (c->e.closing) {
-			shutdown(c->fd, SHUT_WR);
+			sock_shutdown_wr(w, c->fd);
 			conn_close(c);
 			return;
 		}
@@ -276,7 +386,11 @@ static void on_recv(struct uworker *w, struct uconn *c, int res, unsigned flags)
 {
 	const char *data = NULL;
 	int bid = -1;
-	c->recv_armed = 0;
+	int was_multi = c->recv_multi;
+	if (!(flags & IORING_CQE_F_MORE)) { /* the recv is over (a multishot one: ended) */
+		c->recv_armed = 0;
+		c->recv_cancelling = 0;
+	}
 	if (flags & IORING_CQE_F_BUFFER) {
 		bid = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
 		data = w->bufs + (size_t)bid * ENGINE_READ_BUF;
@@ -284,20 +398,36 @@ static void on_recv(struct uworker *w, struct uconn *c, int res, unsigned flags)
 	if (c->dead) {
 		if (bid >= 0)
 			buf_give_back(w, (unsigned)bid);
-		if (!c->send_armed)
+		if (!c->recv_armed && !c->send_armed)
 			conn_free(c);
 		return;
 	}
+	if (res == -EINVAL && was_multi && w->recv_ms && !w->recv_ms_ok) {
+		/* a kernel without multishot recv (before 6.0): one recv at a time */
+		w->recv_ms = 0;
+		if (!atomic_exchange(&recv_single_said, 1))
+			info("uring: no multishot recv here (Linux < 6.0%s); receiving with one recv "
+			     "per completion",
+			     w->no_recv_ms ? ", or CTXLAB_URING_NO_MULTISHOT_RECV is set" : "");
+	}
+	if (res == -EINVAL && was_multi && !w->recv_ms) {
+		arm_recv(c);
+		return;
+	}
+	if (res >= 0 && was_multi)
+		w->recv_ms_ok = 1;
 	if (res == -ENOBUFS) { /* no read buffer free: again after this batch */
-		c->starved = 1;
-		SLIST_INSERT_HEAD(&w->starved, c, starved_link);
+		if (!c->recv_armed && !c->starved) {
+			c->starved = 1;
+			SLIST_INSERT_HEAD(&w->starved, c, starved_link);
+		}
 		return;
 	}
 	if (res < 0 || (res > 0 && !data)) {
 		if (bid >= 0)
 			buf_give_back(w, (unsigned)bid);
-		if (res == -EINTR || res == -EAGAIN) {
-			arm_recv(c);
+		if (res == -EINTR || res == -EAGAIN || res == -ECANCELED) {
+			arm_recv(c); /* a cancelled multishot recv: re-armed when wanted */
 			return;
 		}
 		conn_close(c);
@@ -312,9 +442,13 @@ static void on_recv(struct uworker *w, struct uconn *c, int res, unsigned flags)
 		conn_kick(c);
 		return;
 	}
+	if (c->e.closing) { /* a multishot recv's data after the input ended: dropped */
+		buf_give_back(w, (unsigned)bid);
+		conn_kick(c);
+		return;
+	}
 	/* fed straight from the provided buffer, which goes back at once */
-	int r = econn_input(&w->s->ec, &c->e, c->state, data, (size_t)res, &c->out,
-			    clock_now_ns());
+	int r = econn_input(&w->s->ec, &c->e, c->state, data, (size_t)res, &c->out, w->now_ns);
 	buf_give_back(w, (unsigned)bid);
 	if (r < 0) {
 		conn_close(c);
@@ -337,7 +471,7 @@ static void on_send(struct uconn *c, int res)
 	}
 	if (res > 0) {
 		buf_consume(&c->sending, (size_t)res);
-		c->e.last_ns = clock_now_ns();
+		c->e.last_ns = c->w->now_ns;
 	}
 	conn_kick(c);
 }
@@ -347,20 +481,21 @@ static void conn_new(struct uworker *w, int fd)
 	struct econn_srv *s = w->s;
 	struct uconn *c = calloc(1, sizeof(*c) + s->ec.p->state_size);
 	if (!c) {
-		close(fd);
+		sock_close(w, fd);
 		atomic_fetch_sub(&s->nconns, 1);
 		return;
 	}
 	c->fd = fd;
 	c->w = w;
-	c->e.last_ns = clock_now_ns();
+	c->e.last_ns = w->now_ns;
 	c->member.deliver = conn_deliver;
 	c->member.set = s->rooms;
 	econn_env_init(&c->env, s->ec.cfg, atomic_fetch_add(&s->next_id, 1), &c->member,
 		       room_env_join, room_env_publish);
 	LIST_INSERT_HEAD(&w->conns, c, link);
 	w->nconns++;
-	net_set_nodelay(fd, 1);
+	if (!w->direct) /* a direct socket has the listener's TCP_NODELAY (Linux inherits it) */
+		net_set_nodelay(fd, 1);
 	if (s->ec.p->init(c->state, &c->env) < 0) {
 		c->e.closing = 1;
 		conn_kick(c);
@@ -376,13 +511,18 @@ static void arm_accept(struct uworker *w)
 	if (w->stopping || w->lfd < 0 || w->accept_armed)
 		return;
 	struct io_uring_sqe *sqe = get_sqe(w);
-	if (w->multishot) {
+	if (w->multishot && w->direct)
+		io_uring_prep_multishot_accept_direct(sqe, w->lfd, NULL, NULL, 0);
+	else if (w->multishot)
 		io_uring_prep_multishot_accept(sqe, w->lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (w->no_multishot)
-			sqe->ioprio |= ACCEPT_UNKNOWN_FLAG;
-	} else {
+	else if (w->direct)
+		/* liburing 2.3 stores the index + 1 (0 = not direct): ALLOC - 1 asks for a free
+		 * slot, as its own io_uring_prep_multishot_accept_direct does */
+		io_uring_prep_accept_direct(sqe, w->lfd, NULL, NULL, 0, IORING_FILE_INDEX_ALLOC - 1);
+	else
 		io_uring_prep_accept(sqe, w->lfd, NULL, NULL, SOCK_CLOEXEC);
-	}
+	if (w->multishot && w->no_multishot)
+		sqe->ioprio |= ACCEPT_UNKNOWN_FLAG;
 	io_uring_sqe_set_data(sqe, ud_of(w, OP_ACCEPT));
 	w->accept_armed = 1;
 	w->accept_seen = 0;
@@ -412,10 +552,10 @@ static void on_accept(struct uworker *w, int res, unsigned flags)
 		w->accept_armed = 0;
 	if (res >= 0) {
 		if (w->stopping) {
-			close(res);
+			sock_close(w, res);
 		} else if (econn_full(s->ec.cfg, atomic_fetch_add(&s->nconns, 1))) {
 			atomic_fetch_sub(&s->nconns, 1);
-			close(res);
+			sock_close(w, res);
 		} else {
 			conn_new(w, res);
 		}
@@ -468,7 +608,7 @@ static void on_stop(struct uworker *w)
 		c->e.closing = 1;
 		buf_clear(&c->e.in);
 		if (c->recv_armed && !c->send_armed && !buf_used(&c->out)) {
-			shutdown(c->fd, SHUT_WR);
+			sock_shutdown_wr(w, c->fd);
 			conn_close(c);
 		} else {
 			conn_kick(c);
@@ -567,19 +707,29 @@ static void worker_drain(struct uworker *w)
 		int r = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
 		if (r < 0 && r != -ETIME && r != -EINTR)
 			break;
+		w->now_ns = clock_now_ns();
 		reap_cqes(w);
 	}
 }
 
+static int worker_start(struct uworker *w);
+
 static void *worker_run(void *arg)
 {
 	struct uworker *w = arg;
+	int r0 = worker_start(w);
+	if (r0 < 0) {
+		error("io_uring worker: cannot start: %s", strerror(-r0));
+		engine_request_stop();
+		w->done = 1;
+	}
 	while (!w->done) {
 		int r = io_uring_submit_and_wait(&w->ring, 1);
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
 			error("io_uring worker: waiting failed: %s", strerror(-r));
 			break;
 		}
+		w->now_ns = clock_now_ns();
 		reap_cqes(w);
 		after_batch(w);
 	}
@@ -589,20 +739,72 @@ static void *worker_run(void *arg)
 
 /* ---- setup ---------------------------------------------------------------------------- */
 
-static int ring_init(struct uworker *w, const char **what)
+/* The n-th CPU (modulo their count) of those this process may run on, or -1. */
+static int nth_allowed_cpu(int n)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) < 0 || CPU_COUNT(&set) == 0)
+		return -1;
+	n %= CPU_COUNT(&set);
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &set) && n-- == 0)
+			return cpu;
+	return -1;
+}
+
+/* The ring, best set-up first: --sqpoll: SQPOLL with its thread on one of the server's CPUs
+ * (no fallback: the user asked for it); else SINGLE_ISSUER|DEFER_TASKRUN (Linux 6.1+;
+ * R_DISABLED, enabled by the worker's own thread, the single issuer), else COOP_TASKRUN
+ * (5.19+), else none: a kernel without a flag fails with EINVAL and the next is tried. */
+static int ring_setup(struct uworker *w, int i, int no_defer, const char **what)
 {
 	struct io_uring_params p;
+	int r;
+	memset(&p, 0, sizeof(p));
+	if (w->s->ec.cfg->sqpoll) {
+		p.flags = IORING_SETUP_SQPOLL;
+		p.sq_thread_idle = URING_SQPOLL_IDLE_MS;
+		int cpu = nth_allowed_cpu(i);
+		if (cpu >= 0) { /* else the kernel thread would run on any CPU */
+			p.flags |= IORING_SETUP_SQ_AFF;
+			p.sq_thread_cpu = (unsigned)cpu;
+		}
+		r = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
+		if (r < 0)
+			*what = "io_uring_queue_init with IORING_SETUP_SQPOLL (--sqpoll; Linux 5.11+ "
+				"for unprivileged use)";
+		return r;
+	}
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED;
+	if (no_defer)
+		p.flags |= SETUP_UNKNOWN_FLAG;
+	r = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
+	if (r == 0) {
+		w->defer = 1;
+		return 0;
+	}
+	if (r == -EINVAL && !atomic_exchange(&defer_said, 1))
+		info("uring: no IORING_SETUP_DEFER_TASKRUN here (Linux < 6.1%s); completions run "
+		     "as cooperative task work",
+		     no_defer ? ", or CTXLAB_URING_NO_DEFER_TASKRUN is set" : "");
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_COOP_TASKRUN;
-	int r = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
+	if (r == -EINVAL)
+		r = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
 	if (r == -EINVAL) { /* older kernel: no COOP_TASKRUN */
 		memset(&p, 0, sizeof(p));
 		r = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
 	}
-	if (r < 0) {
+	if (r < 0)
 		*what = "io_uring_queue_init";
+	return r;
+}
+
+static int ring_init(struct uworker *w, int i, int no_defer, const char **what)
+{
+	int r = ring_setup(w, i, no_defer, what);
+	if (r < 0)
 		return r;
-	}
 	w->ring_ok = 1;
 	w->br_bytes = URING_NBUFS * sizeof(struct io_uring_buf);
 	void *m = mmap(NULL, w->br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1,
@@ -628,9 +830,9 @@ static int ring_init(struct uworker *w, const char **what)
 		return r;
 	}
 	io_uring_buf_ring_init(w->br);
-	for (unsigned i = 0; i < URING_NBUFS; i++)
-		io_uring_buf_ring_add(w->br, w->bufs + (size_t)i * ENGINE_READ_BUF, ENGINE_READ_BUF,
-				      (unsigned short)i, io_uring_buf_ring_mask(URING_NBUFS), (int)i);
+	for (unsigned b = 0; b < URING_NBUFS; b++)
+		io_uring_buf_ring_add(w->br, w->bufs + (size_t)b * ENGINE_READ_BUF, ENGINE_READ_BUF,
+				      (unsigned short)b, io_uring_buf_ring_mask(URING_NBUFS), (int)b);
 	io_uring_buf_ring_advance(w->br, URING_NBUFS);
 	return 0;
 }
@@ -655,36 +857,89 @@ static void ring_error(const struct engine_cfg *cfg, int r, const char *what)
 	engine_fail(cfg, "cannot set up io_uring (%s): %s (%s)", what, strerror(-r), hint);
 }
 
-/* econn_srv_run's init: 0, or -1 after engine_fail */
+/* Direct descriptors: a sparse file table of one slot per connection this worker may hold
+ * (--max-conns, else the open-file limit; never above RLIMIT_NOFILE, which the kernel
+ * enforces on the table). A kernel that refuses the table (before 5.19) leaves fds in use.
+ * Seam: no_direct asks for a table larger than the kernel allows, which it refuses. */
+static void direct_init(struct uworker *w, int no_direct)
+{
+	struct rlimit rl;
+	unsigned n = 1024;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		n = rl.rlim_cur > (1U << 20) ? (1U << 20) : (unsigned)rl.rlim_cur;
+	int max = w->s->ec.cfg->max_conns;
+	if (max > 0 && (unsigned)max < n)
+		n = (unsigned)max;
+	if (no_direct)
+		n = (1U << 20) + 1; /* over IORING_MAX_FIXED_FILES */
+	int r = io_uring_register_files_sparse(&w->ring, n);
+	if (r == 0) {
+		w->direct = 1;
+		return;
+	}
+	if (!atomic_exchange(&direct_said, 1))
+		info("uring: no registered (direct) descriptors here (%s%s); connections use "
+		     "file descriptors",
+		     strerror(-r), no_direct ? ", CTXLAB_URING_NO_DIRECT is set" : "");
+}
+
+/* 1 when the environment variable `name` is set to anything but empty or "0" (a seam) */
+static int env_on(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v && strcmp(v, "0");
+}
+
+/* econn_srv_run's init (the calling thread, for every worker): the ring, its buffers and the
+ * listener; 0, or -1 after engine_fail. The first SQEs wait for worker_start. */
 static int worker_init(struct econn_srv *s, void *arg, int i, struct net_addr *bound)
 {
 	struct uworker *w = arg;
-	const char *no_ms = getenv("CTXLAB_URING_NO_MULTISHOT");
 	w->s = s;
 	w->lfd = -1;
 	w->multishot = 1;
-	w->no_multishot = no_ms && *no_ms && strcmp(no_ms, "0");
+	w->no_multishot = env_on("CTXLAB_URING_NO_MULTISHOT");
+	w->recv_ms = 1;
+	w->no_recv_ms = env_on("CTXLAB_URING_NO_MULTISHOT_RECV");
 	const char *what = "";
-	int r = ring_init(w, &what);
+	int r = ring_init(w, i, env_on("CTXLAB_URING_NO_DEFER_TASKRUN"), &what);
 	if (r < 0) {
 		ring_error(s->ec.cfg, r, what);
 		return -1;
 	}
+	direct_init(w, env_on("CTXLAB_URING_NO_DIRECT"));
 	/* blocking sockets: io_uring never blocks on them, and retries through its own poll */
 	w->lfd = econn_listen(s->ec.cfg, i, s->nworkers, 0, bound);
 	if (w->lfd < 0)
 		return -1;
-	arm_accept(w);
+	if (w->direct) /* accepted sockets inherit it: no setsockopt per connection */
+		net_set_nodelay(w->lfd, 1);
 	w->stop_fd = engine_stop_fd();
+	return 0;
+}
+
+/* On the worker's own thread: enables a DEFER_TASKRUN ring (whose single issuer is the thread
+ * that enables it), arms the accept, the stop poll and the sweep. 0 or -errno. */
+static int worker_start(struct uworker *w)
+{
+	int r;
+	/* io_uring_enable_rings is not exported by liburing 2.3: the system call itself */
+	if (w->defer && syscall(__NR_io_uring_register, w->ring.ring_fd,
+				IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
+		return -errno;
+	w->started = 1;
+	w->now_ns = clock_now_ns();
+	/* the ring's fd registered with this thread: io_uring_enter skips the fd lookup (Linux
+	 * 5.18+; without it, the plain fd as before) */
+	(void)io_uring_register_ring_fd(&w->ring);
+	arm_accept(w);
 	struct io_uring_sqe *sqe = get_sqe(w);
 	io_uring_prep_poll_add(sqe, w->stop_fd, POLLIN);
 	io_uring_sqe_set_data(sqe, ud_of(w, OP_STOP));
-	if (s->ec.sweep_ns)
-		arm_timeout(w, &w->sweep_ts, s->ec.sweep_ns, OP_SWEEP);
+	if (w->s->ec.sweep_ns)
+		arm_timeout(w, &w->sweep_ts, w->s->ec.sweep_ns, OP_SWEEP);
 	r = io_uring_submit(&w->ring);
-	if (r < 0)
-		return engine_fail(s->ec.cfg, "cannot start uring worker %d: %s", i, strerror(-r));
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 static void worker_fini(void *arg)
@@ -697,6 +952,7 @@ static void worker_fini(void *arg)
 	/* the ring goes first: that cancels every op, so no completion refers to a freed conn */
 	if (w->ring_ok)
 		io_uring_queue_exit(&w->ring);
+	w->ring_ok = 0; /* and closed every direct descriptor */
 	struct uconn *c;
 	while ((c = LIST_FIRST(&w->conns))) {
 		LIST_REMOVE(c, link);
