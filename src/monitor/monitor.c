@@ -55,6 +55,9 @@ struct proc_ent {
 	 * proves it has not run since, cheaper than a taskstats request (~6 us) */
 	uint64_t ss_run_ns, ss_wait_ns, ss_slices;
 	int ss_ok;
+	unsigned ss_gen;  /* == monitor gen: ss_quiet is this round's schedstat check (made by
+			   * ts_prefetch) */
+	int ss_quiet;
 	char comm[16];
 	char state;
 	uint64_t ut, st, cut, cst, minflt, majflt, cminflt, cmajflt; /* last seen */
@@ -771,9 +774,19 @@ static void ts_prefetch(struct monitor *m, const struct walk *w, int i, int qn)
 	int n = 0, j = i;
 	for (; j < qn && n < TSTATS_BATCH; j++) {
 		int idx = hash_find(m, m->queue[j]);
-		const struct proc_ent *p = idx >= 0 ? m->procs[idx] : NULL;
-		if (p && (p->gen == m->gen || p->state == 'Z' || schedstat_check(m, p, w)))
+		struct proc_ent *p = idx >= 0 ? m->procs[idx] : NULL;
+		if (p && (p->gen == m->gen || p->state == 'Z'))
 			continue;
+		if (p && schedstat_check(m, p, w) && p->ss_gen != m->gen) {
+			/* visit's idle check, made now: one that ran needs taskstats, in this
+			 * batch */
+			uint64_t ss[3];
+			p->ss_quiet = read_schedstat(m, p, ss) == 0 && ss[0] == p->ss_run_ns &&
+				      ss[1] == p->ss_wait_ns && ss[2] == p->ss_slices;
+			p->ss_gen = m->gen;
+			if (p->ss_quiet)
+				continue;
+		}
 		ids[n++] = m->queue[j];
 	}
 	m->ahead_end = j;
@@ -823,9 +836,13 @@ static int visit(struct monitor *m, pid_t pid, struct walk *w, int *qn, int root
 		uint64_t ss[3];
 		if (p->ss_ok) {
 			/* idle last time: schedstat (run ns, wait ns, times run) unchanged proves it
-			 * has not run since; else the full read below */
-			quiet = read_schedstat(m, p, ss) == 0 && ss[0] == p->ss_run_ns &&
-				ss[1] == p->ss_wait_ns && ss[2] == p->ss_slices;
+			 * has not run since; else the full read below (ts_prefetch may have made the
+			 * check already this round) */
+			if (p->ss_gen == m->gen)
+				quiet = p->ss_quiet;
+			else
+				quiet = read_schedstat(m, p, ss) == 0 && ss[0] == p->ss_run_ns &&
+					ss[1] == p->ss_wait_ns && ss[2] == p->ss_slices;
 			p->ss_ok = quiet;
 		} else if (!ts_tgid(m, p->pid, &pf)) {
 			have_pf = 1;

@@ -161,8 +161,28 @@ static void start_kids(pid_t *kids, int *pfd)
 		}
 	}
 	close(pfd[0]);
-	struct timespec ts = {0, 100 * 1000000};
-	nanosleep(&ts, NULL); /* all blocked in read by now */
+}
+
+/* Waits (up to 5 s) until no child's figures move between two reads 20 ms apart: all blocked
+ * in read(2), so that a batch and single requests must see the same figures. */
+static void wait_frozen(struct tstats *t, const pid_t *kids)
+{
+	struct tstats_fig a[NKIDS], b;
+	for (int tries = 0; tries < 250; tries++) {
+		for (int i = 0; i < NKIDS; i++)
+			assert_int_equal(tstats_get(t, kids[i], 1, &a[i]), 0);
+		struct timespec ts = {0, 20 * 1000000};
+		nanosleep(&ts, NULL);
+		int moved = 0;
+		for (int i = 0; i < NKIDS; i++) {
+			assert_int_equal(tstats_get(t, kids[i], 1, &b), 0);
+			moved += b.run_ns != a[i].run_ns || b.vol != a[i].vol ||
+				 b.invol != a[i].invol || b.wait_ns != a[i].wait_ns;
+		}
+		if (!moved)
+			return;
+	}
+	fail_msg("children still running after 5 s");
 }
 
 static void end_kids(pid_t *kids, int *pfd)
@@ -189,6 +209,7 @@ static void test_batch_matches_single(void **state)
 	pid_t kids[NKIDS];
 	int pfd[2];
 	start_kids(kids, pfd);
+	wait_frozen(&t, kids);
 	pid_t ids[NKIDS + 1];
 	for (int i = 0; i < NKIDS; i++)
 		ids[i] = kids[NKIDS - 1 - i]; /* not in creation order */
