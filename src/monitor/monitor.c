@@ -30,6 +30,7 @@
 
 #include "core/clock.h"
 #include "core/procfs.h"
+#include "monitor/forkev.h"
 #include "monitor/perfev.h"
 #include "monitor/syscpu.h"
 #include "monitor/tstats.h"
@@ -58,6 +59,7 @@ struct proc_ent {
 	unsigned ss_gen;  /* == monitor gen: ss_quiet is this round's schedstat check (made by
 			   * ts_prefetch) */
 	int ss_quiet;
+	int kids_dirty;   /* a fork event names it since its children file was last read */
 	char comm[16];
 	char state;
 	uint64_t ut, st, cut, cst, minflt, majflt, cminflt, cmajflt; /* last seen */
@@ -89,6 +91,7 @@ struct acc {
 	uint64_t raw_u_us, raw_s_us;    /* procwalk: taskstats' tick-sampled split */
 	uint64_t perf[PERFEV_N];
 	uint64_t ts_batched, ts_single; /* taskstats process figures asked in a batch / alone */
+	uint64_t kids_skipped;          /* children files not read (no children, no fork since) */
 };
 
 /* a task's switch counts, for the exit events (see credit_exits) */
@@ -142,6 +145,13 @@ struct monitor {
 		struct tstats_fig f;
 	} ahead[TSTATS_BATCH];
 	int nahead, ahead_pos, ahead_end;
+	/* fork events: a process that had no children at its last read and has not forked
+	 * since still has none (a reparented orphan is found by walk's second pass) */
+	struct forkev fe;
+	int fe_ok;
+	int fe_trust;                  /* this round: no event lost since the last walk */
+	pid_t *feparents;
+	int capfe;
 	/* taskstats exit events: the final switch counts of every task that exits */
 	struct tstats tl;
 	int tl_ok;
@@ -617,6 +627,13 @@ static int read_tasks(struct monitor *m, struct proc_ent *p, struct walk *w, int
 		if (run_ns >= t->run_ns)
 			t->run_ns = run_ns;
 		live_run += t->run_ns;
+		if (n == 1 && m->fe_trust && p->nkids == 0 && !p->kids_dirty && !m->opts.cgroup) {
+			/* no children at the last read and no fork since: none now */
+			m->acc.kids_skipped++;
+			k++;
+			continue;
+		}
+		p->kids_dirty = 0;
 		snprintf(rel, sizeof rel, "task/%d/children", (int)tid);
 		if (!m->opts.cgroup && rd_big(m, &t->fd_children, p->dirfd, rel) > 0) {
 			const char *q = m->big;
@@ -758,7 +775,7 @@ static int read_schedstat(struct monitor *m, struct proc_ent *p, uint64_t ss[3])
 static int schedstat_check(const struct monitor *m, const struct proc_ent *p, const struct walk *w)
 {
 	return m->ts_ok && !w->first && p->threads == 1 && p->ntasks == 1 && p->nkids >= 0 &&
-	       p->state != 'Z' && p->tasks[0].tid == p->pid && p->ss_ok;
+	       p->state != 'Z' && p->tasks[0].tid == p->pid && p->ss_ok && !p->kids_dirty;
 }
 
 /* Asks taskstats in one batch (tstats_get_many) for the processes at queue[i..qn) that visit
@@ -831,7 +848,9 @@ static int visit(struct monitor *m, pid_t pid, struct walk *w, int *qn, int root
 	int have_pf = 0;
 	int quiet = 0;
 	if (p && m->ts_ok && !w->first && p->threads == 1 && p->ntasks == 1 && p->nkids >= 0 &&
-	    p->state != 'Z' && p->tasks[0].tid == p->pid) { /* ss_ok: schedstat_check */
+	    p->state != 'Z' && p->tasks[0].tid == p->pid && !p->kids_dirty) {
+		/* (kids_dirty: it forked since its children file was read, maybe right after:
+		 * read it again even if it has not run since) */
 		const struct task_ent *t = &p->tasks[0];
 		uint64_t ss[3];
 		if (p->ss_ok) {
@@ -1139,6 +1158,41 @@ static void cg_read(struct monitor *m, uint64_t *user_ns, uint64_t *sys_ns)
 
 /* ---- sampling -------------------------------------------------------------------------- */
 
+/* Marks the processes that forked since the last walk (kids_dirty); fe_trust = 0 when events
+ * were lost (every children file is read this round). */
+static void fe_drain(struct monitor *m)
+{
+	m->fe_trust = 0;
+	if (!m->fe_ok)
+		return;
+	if (!m->feparents) {
+		m->capfe = 1024;
+		m->feparents = malloc((size_t)m->capfe * sizeof *m->feparents);
+		if (!m->feparents)
+			return;
+	}
+	int lost = 0;
+	for (;;) {
+		int n = forkev_read(&m->fe, m->feparents, m->capfe);
+		if (n == -ENOBUFS) {
+			lost = 1;
+			continue;
+		}
+		if (n < 0) {
+			lost = 1;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			int j = hash_find(m, m->feparents[i]);
+			if (j >= 0)
+				m->procs[j]->kids_dirty = 1;
+		}
+		if (n < m->capfe)
+			break;
+	}
+	m->fe_trust = !lost;
+}
+
 static int walk(struct monitor *m, struct walk *w, int *gone, int *left)
 {
 	m->gen++;
@@ -1154,6 +1208,7 @@ static int walk(struct monitor *m, struct walk *w, int *gone, int *left)
 		return r;
 	int roots = qn;
 	m->nahead = m->ahead_pos = m->ahead_end = 0;
+	fe_drain(m);
 	/* breadth-first: parents are read before their children */
 	for (int i = 0; i < qn; i++) {
 		ts_prefetch(m, w, i, qn);
@@ -1293,6 +1348,7 @@ static void fill(struct monitor *m, struct monitor_sample *s, const struct acc *
 	s->slow_every = m->slow_every;
 	s->ts_batched = dsub(now->ts_batched, from->ts_batched);
 	s->ts_single = dsub(now->ts_single, from->ts_single);
+	s->kids_skipped = dsub(now->kids_skipped, from->kids_skipped);
 	s->ctxsw_vol = dsub(now->vol, from->vol);
 	s->ctxsw_invol = dsub(now->invol, from->invol);
 	s->minflt = dsub(now->minflt, from->minflt);
@@ -1574,6 +1630,12 @@ struct monitor *monitor_start(const struct monitor_opts *opts, char *err, size_t
 	} else {
 		snprintf(m->source, sizeof m->source, "/proc (%.150s)", m->ts.why);
 	}
+	/* fork events (root, Linux >= 6.6): childless processes' children files skipped;
+	 * CTXLAB_MONITOR_NO_FORKEV=1 reads every one (for tests and comparisons) */
+	m->fe.fd = -1;
+	const char *nofe = getenv("CTXLAB_MONITOR_NO_FORKEV");
+	if (!opts->cgroup && !(nofe && *nofe && strcmp(nofe, "0")))
+		m->fe_ok = !forkev_open(&m->fe);
 	/* raise the soft fd limit: kept-open /proc fds are what makes sampling cheap */
 	struct rlimit rl;
 	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
@@ -1785,6 +1847,9 @@ int monitor_stop(struct monitor *m, struct monitor_sample *total)
 	free(m->scratch);
 	tstats_close(&m->ts);
 	tstats_close(&m->tl);
+	if (m->fe_ok)
+		forkev_close(&m->fe);
+	free(m->feparents);
 	free(m->ev);
 	free(m->grave);
 	free(m->ghost);

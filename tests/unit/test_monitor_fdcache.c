@@ -30,7 +30,7 @@
 
 #define MS NS_PER_MS
 
-enum { MSG_A = 1, MSG_C, MSG_REAPED, MSG_TID, MSG_TRUTH };
+enum { MSG_A = 1, MSG_C, MSG_REAPED, MSG_TID, MSG_G, MSG_TRUTH };
 struct msg {
 	int type, pid;
 	double user_s, sys_s;
@@ -103,7 +103,18 @@ static void root_main(int go_r)
 		pthread_join(th, NULL);
 		say(MSG_TID, tid, 0, 0);
 		workload_burn_user_ns(40 * MS);
-		clock_sleep_ns(150 * MS);
+		/* B had no children for many samples: now G, which must be seen while it burns
+		 * (B's children file is read again after its fork event) */
+		clock_sleep_ns(100 * MS);
+		pid_t g = fork();
+		if (g == 0) {
+			clock_sleep_ns(60 * MS);
+			workload_burn_user_ns(120 * MS);
+			_exit(0);
+		}
+		say(MSG_G, g, 0, 0);
+		waitpid(g, NULL, 0);
+		clock_sleep_ns(100 * MS);
 		_exit(0);
 	}
 	pid_t cc = fork();
@@ -196,8 +207,8 @@ static void fdcache_case(int proc_files)
 	assert_non_null(m);
 	assert_int_equal(write(go[1], "g", 1), 1);
 	double u = 0, s = 0;
-	pid_t a = 0, e = 0, cpid = 0, tid = 0;
-	int a_sh = 0, got = 0, tid_checked = 0, reused = 0, batched = 0, hold = -1, e_samples = 0;
+	pid_t a = 0, e = 0, cpid = 0, tid = 0, g = 0;
+	int a_sh = 0, g_seen = 0, skipped = 0, got = 0, tid_checked = 0, reused = 0, batched = 0, hold = -1, e_samples = 0;
 	struct msg truth = {0};
 	for (int i = 0; i < 1000 && !got; i++) {
 		clock_sleep_ns(20 * MS);
@@ -206,9 +217,13 @@ static void fdcache_case(int proc_files)
 		assert_true(smp.cpu_user_s >= 0 && smp.cpu_sys_s >= 0);
 		u += smp.cpu_user_s, s += smp.cpu_sys_s;
 		batched += (int)smp.ts_batched;
-		for (int k = 0; k < smp.ntasks; k++)
+		skipped += (int)smp.kids_skipped;
+		for (int k = 0; k < smp.ntasks; k++) {
 			if (a && smp.tasks[k].pid == a && !strcmp(smp.tasks[k].comm, "sh"))
 				a_sh = 1;
+			if (g && smp.tasks[k].pid == g && smp.tasks[k].cpu_total_cores > 0)
+				g_seen = 1;
+		}
 		if (tid && !tid_checked) {
 			/* the sample after the thread ended: none of its fds kept */
 			char needle[48];
@@ -227,6 +242,8 @@ static void fdcache_case(int proc_files)
 		while (read(rep[0], &msg, sizeof msg) == (ssize_t)sizeof msg) {
 			if (msg.type == MSG_A)
 				a = msg.pid;
+			else if (msg.type == MSG_G)
+				g = msg.pid;
 			else if (msg.type == MSG_TID)
 				tid = msg.pid;
 			else if (msg.type == MSG_C) {
@@ -238,6 +255,8 @@ static void fdcache_case(int proc_files)
 				       msg.type != MSG_REAPED)
 					if (msg.type == MSG_TID)
 						tid = msg.pid;
+					else if (msg.type == MSG_G)
+						g = msg.pid;
 				fcntl(rep[0], F_SETFL, O_NONBLOCK);
 				e = fork_outsider(cpid, &hold);
 				reused = e == cpid;
@@ -256,15 +275,19 @@ static void fdcache_case(int proc_files)
 	close(rep[0]), close(go[1]);
 	double tt = truth.user_s + truth.sys_s;
 	printf("# fdcache (%s): measured %.3fs, truth %.3fs; outsider on C's pid: %s; A as sh: %d; "
-	       "thread checked: %d; taskstats batched: %d\n", proc_files ? "/proc" : "taskstats",
-	       u + s, tt, reused ? "yes" : "no (ns_last_pid raced)", a_sh, tid_checked, batched);
+	       "thread checked: %d; taskstats batched: %d; G seen: %d; children files skipped: %d\n",
+	       proc_files ? "/proc" : "taskstats", u + s, tt, reused ? "yes" : "no (ns_last_pid raced)",
+	       a_sh, tid_checked, batched, g_seen, skipped);
 	assert_true(tt > 0.2);
 	/* 3% and 2 ticks per task of truncation; the outsider's 150 ms would be far outside */
 	assert_true(fabs(u + s - tt) <= 0.03 * tt + 0.04);
 	assert_true(a_sh);
 	assert_true(tid_checked);
-	if (!proc_files)
+	assert_true(g_seen);
+	if (!proc_files) {
 		assert_true(batched > 0); /* the batch path ran */
+		assert_true(skipped > 0); /* and childless processes' children files were skipped */
+	}
 	assert_int_equal(count_fds(NULL), fds0);
 }
 
