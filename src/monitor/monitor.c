@@ -30,6 +30,7 @@
 
 #include "core/clock.h"
 #include "core/procfs.h"
+#include "monitor/forkev.h"
 #include "monitor/perfev.h"
 #include "monitor/syscpu.h"
 #include "monitor/tstats.h"
@@ -55,6 +56,10 @@ struct proc_ent {
 	 * proves it has not run since, cheaper than a taskstats request (~6 us) */
 	uint64_t ss_run_ns, ss_wait_ns, ss_slices;
 	int ss_ok;
+	unsigned ss_gen;  /* == monitor gen: ss_quiet is this round's schedstat check (made by
+			   * ts_prefetch) */
+	int ss_quiet;
+	int kids_dirty;   /* a fork event names it since its children file was last read */
 	char comm[16];
 	char state;
 	uint64_t ut, st, cut, cst, minflt, majflt, cminflt, cmajflt; /* last seen */
@@ -85,6 +90,8 @@ struct acc {
 	uint64_t run_ns;                /* procwalk: the tree's exact CPU (ns) */
 	uint64_t raw_u_us, raw_s_us;    /* procwalk: taskstats' tick-sampled split */
 	uint64_t perf[PERFEV_N];
+	uint64_t ts_batched, ts_single; /* taskstats process figures asked in a batch / alone */
+	uint64_t kids_skipped;          /* children files not read (no children, no fork since) */
 };
 
 /* a task's switch counts, for the exit events (see credit_exits) */
@@ -130,6 +137,21 @@ struct monitor {
 
 	struct tstats ts;              /* taskstats: one request per process instead of files */
 	int ts_ok;
+	/* taskstats answers asked ahead, in one batch, for the next processes of the walk's
+	 * queue (see ts_prefetch); ahead_end: the queue index the batch reached */
+	struct tsahead {
+		pid_t pid; /* 0: used */
+		int rc;
+		struct tstats_fig f;
+	} ahead[TSTATS_BATCH];
+	int nahead, ahead_pos, ahead_end;
+	/* fork events: a process that had no children at its last read and has not forked
+	 * since still has none (a reparented orphan is found by walk's second pass) */
+	struct forkev fe;
+	int fe_ok;
+	int fe_trust;                  /* this round: no event lost since the last walk */
+	pid_t *feparents;
+	int capfe;
 	/* taskstats exit events: the final switch counts of every task that exits */
 	struct tstats tl;
 	int tl_ok;
@@ -457,6 +479,8 @@ static int list_tids(struct monitor *m, struct proc_ent *p)
 
 /* ---- one process's read ---------------------------------------------------------------- */
 
+static int ts_tgid(struct monitor *m, pid_t pid, struct tstats_fig *f);
+
 struct walk {
 	int first;      /* baseline: record, count nothing */
 	int slow;       /* refresh PSS and fd counts of every process this round */
@@ -521,7 +545,7 @@ static int read_tasks(struct monitor *m, struct proc_ent *p, struct walk *w, int
 		pf = *pre, have_pf = 1;
 	} else if (m->ts_ok && p->state != 'Z') {
 		/* the whole process: exact CPU including exited threads */
-		int r = tstats_get(&m->ts, p->pid, 1, &pf);
+		int r = ts_tgid(m, p->pid, &pf);
 		if (!r)
 			have_pf = 1;
 	}
@@ -603,6 +627,13 @@ static int read_tasks(struct monitor *m, struct proc_ent *p, struct walk *w, int
 		if (run_ns >= t->run_ns)
 			t->run_ns = run_ns;
 		live_run += t->run_ns;
+		if (n == 1 && m->fe_trust && p->nkids == 0 && !p->kids_dirty && !m->opts.cgroup) {
+			/* no children at the last read and no fork since: none now */
+			m->acc.kids_skipped++;
+			k++;
+			continue;
+		}
+		p->kids_dirty = 0;
 		snprintf(rel, sizeof rel, "task/%d/children", (int)tid);
 		if (!m->opts.cgroup && rd_big(m, &t->fd_children, p->dirfd, rel) > 0) {
 			const char *q = m->big;
@@ -740,6 +771,71 @@ static int read_schedstat(struct monitor *m, struct proc_ent *p, uint64_t ss[3])
 	return 0;
 }
 
+/* Whether visit can prove p idle from /proc/PID/schedstat alone (no taskstats request). */
+static int schedstat_check(const struct monitor *m, const struct proc_ent *p, const struct walk *w)
+{
+	return m->ts_ok && !w->first && p->threads == 1 && p->ntasks == 1 && p->nkids >= 0 &&
+	       p->state != 'Z' && p->tasks[0].tid == p->pid && p->ss_ok && !p->kids_dirty;
+}
+
+/* Asks taskstats in one batch (tstats_get_many) for the processes at queue[i..qn) that visit
+ * will ask about: not visited yet this round, not a zombie, not to be proved idle by
+ * schedstat; up to TSTATS_BATCH of them, once queue index i passes the last batch. */
+static void ts_prefetch(struct monitor *m, const struct walk *w, int i, int qn)
+{
+	if (!m->ts_ok || i < m->ahead_end)
+		return;
+	pid_t ids[TSTATS_BATCH];
+	struct tstats_fig f[TSTATS_BATCH];
+	int rc[TSTATS_BATCH];
+	int n = 0, j = i;
+	for (; j < qn && n < TSTATS_BATCH; j++) {
+		int idx = hash_find(m, m->queue[j]);
+		struct proc_ent *p = idx >= 0 ? m->procs[idx] : NULL;
+		if (p && (p->gen == m->gen || p->state == 'Z'))
+			continue;
+		if (p && schedstat_check(m, p, w) && p->ss_gen != m->gen) {
+			/* visit's idle check, made now: one that ran needs taskstats, in this
+			 * batch */
+			uint64_t ss[3];
+			p->ss_quiet = read_schedstat(m, p, ss) == 0 && ss[0] == p->ss_run_ns &&
+				      ss[1] == p->ss_wait_ns && ss[2] == p->ss_slices;
+			p->ss_gen = m->gen;
+			if (p->ss_quiet)
+				continue;
+		}
+		ids[n++] = m->queue[j];
+	}
+	m->ahead_end = j;
+	m->nahead = m->ahead_pos = 0;
+	if (n < 2 || tstats_get_many(&m->ts, ids, n, 1, f, rc))
+		return; /* one alone costs the same; a failed batch: each asked alone */
+	for (int k = 0; k < n; k++)
+		m->ahead[k] = (struct tsahead){ids[k], rc[k], f[k]};
+	m->nahead = n;
+}
+
+/* taskstats figures of process pid: from the batch asked ahead when it is there (each answer
+ * used once), else one request. Like tstats_get. */
+static int ts_tgid(struct monitor *m, pid_t pid, struct tstats_fig *f)
+{
+	for (int c = 0; c < m->nahead; c++) {
+		int k = (m->ahead_pos + c) % m->nahead;
+		struct tsahead *a = &m->ahead[k];
+		if (a->pid != pid)
+			continue;
+		a->pid = 0;
+		m->ahead_pos = k + 1 < m->nahead ? k + 1 : 0;
+		if (a->rc == -EAGAIN)
+			break; /* its answer was lost: ask again */
+		m->acc.ts_batched++;
+		*f = a->f;
+		return a->rc;
+	}
+	m->acc.ts_single++;
+	return tstats_get(&m->ts, pid, 1, f);
+}
+
 static int visit(struct monitor *m, pid_t pid, struct walk *w, int *qn, int root)
 {
 	int idx = hash_find(m, pid);
@@ -752,16 +848,22 @@ static int visit(struct monitor *m, pid_t pid, struct walk *w, int *qn, int root
 	int have_pf = 0;
 	int quiet = 0;
 	if (p && m->ts_ok && !w->first && p->threads == 1 && p->ntasks == 1 && p->nkids >= 0 &&
-	    p->state != 'Z' && p->tasks[0].tid == p->pid) {
+	    p->state != 'Z' && p->tasks[0].tid == p->pid && !p->kids_dirty) {
+		/* (kids_dirty: it forked since its children file was read, maybe right after:
+		 * read it again even if it has not run since) */
 		const struct task_ent *t = &p->tasks[0];
 		uint64_t ss[3];
 		if (p->ss_ok) {
 			/* idle last time: schedstat (run ns, wait ns, times run) unchanged proves it
-			 * has not run since; else the full read below */
-			quiet = read_schedstat(m, p, ss) == 0 && ss[0] == p->ss_run_ns &&
-				ss[1] == p->ss_wait_ns && ss[2] == p->ss_slices;
+			 * has not run since; else the full read below (ts_prefetch may have made the
+			 * check already this round) */
+			if (p->ss_gen == m->gen)
+				quiet = p->ss_quiet;
+			else
+				quiet = read_schedstat(m, p, ss) == 0 && ss[0] == p->ss_run_ns &&
+					ss[1] == p->ss_wait_ns && ss[2] == p->ss_slices;
 			p->ss_ok = quiet;
-		} else if (!tstats_get(&m->ts, p->pid, 1, &pf)) {
+		} else if (!ts_tgid(m, p->pid, &pf)) {
 			have_pf = 1;
 			quiet = pf.run_ns == t->run_ns && pf.vol == t->vol && pf.invol == t->invol &&
 				pf.wait_ns == t->wait_ns;
@@ -1056,6 +1158,41 @@ static void cg_read(struct monitor *m, uint64_t *user_ns, uint64_t *sys_ns)
 
 /* ---- sampling -------------------------------------------------------------------------- */
 
+/* Marks the processes that forked since the last walk (kids_dirty); fe_trust = 0 when events
+ * were lost (every children file is read this round). */
+static void fe_drain(struct monitor *m)
+{
+	m->fe_trust = 0;
+	if (!m->fe_ok)
+		return;
+	if (!m->feparents) {
+		m->capfe = 1024;
+		m->feparents = malloc((size_t)m->capfe * sizeof *m->feparents);
+		if (!m->feparents)
+			return;
+	}
+	int lost = 0;
+	for (;;) {
+		int n = forkev_read(&m->fe, m->feparents, m->capfe);
+		if (n == -ENOBUFS) {
+			lost = 1;
+			continue;
+		}
+		if (n < 0) {
+			lost = 1;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			int j = hash_find(m, m->feparents[i]);
+			if (j >= 0)
+				m->procs[j]->kids_dirty = 1;
+		}
+		if (n < m->capfe)
+			break;
+	}
+	m->fe_trust = !lost;
+}
+
 static int walk(struct monitor *m, struct walk *w, int *gone, int *left)
 {
 	m->gen++;
@@ -1070,8 +1207,11 @@ static int walk(struct monitor *m, struct walk *w, int *gone, int *left)
 	if (r == -ENOMEM)
 		return r;
 	int roots = qn;
+	m->nahead = m->ahead_pos = m->ahead_end = 0;
+	fe_drain(m);
 	/* breadth-first: parents are read before their children */
 	for (int i = 0; i < qn; i++) {
+		ts_prefetch(m, w, i, qn);
 		if (i == 0 && m->opts.pid > 0 && m->root_start && !w->first) {
 			/* the root is only ever the process we started with, never a reused pid */
 			int j = hash_find(m, m->opts.pid);
@@ -1104,11 +1244,13 @@ static int walk(struct monitor *m, struct walk *w, int *gone, int *left)
 		if (qn == before)
 			break;
 		for (int i = before; i < qn; i++) {
+			ts_prefetch(m, w, i, qn);
 			r = visit(m, m->queue[i], w, &qn, 0);
 			if (r == -ENOMEM)
 				return r;
 		}
 	}
+	m->nahead = 0; /* answers not used this round are never used later */
 	sweep(m, gone, left);
 	for (int i = 0; i < m->nprocs; i++)
 		account(m, m->procs[i], &m->procs[i]->cur, m->procs[i]->fresh, m->procs[i]->base);
@@ -1204,6 +1346,9 @@ static void fill(struct monitor *m, struct monitor_sample *s, const struct acc *
 	s->cpu_sys_s = (double)dsub(now->cg_sys_ns, from->cg_sys_ns) / 1e9;
 	snprintf(s->source, sizeof s->source, "%s", m->source);
 	s->slow_every = m->slow_every;
+	s->ts_batched = dsub(now->ts_batched, from->ts_batched);
+	s->ts_single = dsub(now->ts_single, from->ts_single);
+	s->kids_skipped = dsub(now->kids_skipped, from->kids_skipped);
 	s->ctxsw_vol = dsub(now->vol, from->vol);
 	s->ctxsw_invol = dsub(now->invol, from->invol);
 	s->minflt = dsub(now->minflt, from->minflt);
@@ -1485,6 +1630,12 @@ struct monitor *monitor_start(const struct monitor_opts *opts, char *err, size_t
 	} else {
 		snprintf(m->source, sizeof m->source, "/proc (%.150s)", m->ts.why);
 	}
+	/* fork events (root, Linux >= 6.6): childless processes' children files skipped;
+	 * CTXLAB_MONITOR_NO_FORKEV=1 reads every one (for tests and comparisons) */
+	m->fe.fd = -1;
+	const char *nofe = getenv("CTXLAB_MONITOR_NO_FORKEV");
+	if (!opts->cgroup && !(nofe && *nofe && strcmp(nofe, "0")))
+		m->fe_ok = !forkev_open(&m->fe);
 	/* raise the soft fd limit: kept-open /proc fds are what makes sampling cheap */
 	struct rlimit rl;
 	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
@@ -1696,6 +1847,9 @@ int monitor_stop(struct monitor *m, struct monitor_sample *total)
 	free(m->scratch);
 	tstats_close(&m->ts);
 	tstats_close(&m->tl);
+	if (m->fe_ok)
+		forkev_close(&m->fe);
+	free(m->feparents);
 	free(m->ev);
 	free(m->grave);
 	free(m->ghost);

@@ -104,6 +104,12 @@ struct monitor_sample {
 	int slow_every;                  /* PSS, fds and sockets are refreshed every slow_every
 					  * intervals (1 = every one; more when they would cost
 					  * over 0.3% of a core); new processes are read at once */
+	uint64_t ts_batched, ts_single;  /* taskstats per-process requests over the interval:
+					  * answered from a batch (many requests in one message,
+					  * see tstats_get_many) / asked alone */
+	uint64_t kids_skipped;           /* children files not read over the interval: the
+					  * process had none at its last read and no fork event
+					  * names it since (fork events: root, Linux >= 6.6) */
 };
 
 struct monitor;

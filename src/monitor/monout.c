@@ -270,6 +270,9 @@ void monout_summary(struct jw *w, const struct series *se, const struct monitor_
 	jw_kstr(w, "method", monitor_method_name(tot->method));
 	jw_kstr(w, "method_reason", tot->method_reason);
 	jw_kstr(w, "source", tot->source);
+	jw_kuint(w, "taskstats_batched", tot->ts_batched);
+	jw_kuint(w, "taskstats_single", tot->ts_single);
+	jw_kuint(w, "children_reads_skipped", tot->kids_skipped);
 	jw_key(w, "monitor_overhead");
 	if (oh->ok) {
 		jw_obj(w);

@@ -133,6 +133,8 @@ static int copy_stats(const struct taskstats *ts, size_t len, struct taskstats *
 	return 0;
 }
 
+static int parse_fig(const struct nlmsghdr *nh, struct tstats_fig *f);
+
 int tstats_get(struct tstats *t, pid_t id, int tgid, struct tstats_fig *f)
 {
 	uint32_t v = (uint32_t)id;
@@ -144,9 +146,15 @@ int tstats_get(struct tstats *t, pid_t id, int tgid, struct tstats_fig *f)
 	ssize_t n = recv_ans(t, buf, sizeof buf);
 	if (n < 0)
 		return (int)n;
-	struct nlmsghdr *nh = (struct nlmsghdr *)buf;
+	return parse_fig((struct nlmsghdr *)buf, f);
+}
+
+/* The figures of one answer (a TASKSTATS_CMD_NEW message). 0, or -errno. */
+static int parse_fig(const struct nlmsghdr *nh, struct tstats_fig *f)
+{
 	size_t len = 0;
-	const struct taskstats *ts = find_stats(GENL_DATA(nh), (char *)nh + nh->nlmsg_len, &len);
+	const struct taskstats *ts = find_stats(GENL_DATA(nh), (const char *)nh + nh->nlmsg_len,
+						&len);
 	if (!ts)
 		return -EBADMSG;
 	/* the kernel's struct may be longer (newer) or shorter (older) than ours */
@@ -159,6 +167,100 @@ int tstats_get(struct tstats *t, pid_t id, int tgid, struct tstats_fig *f)
 	f->invol = s.nivcsw;
 	f->utime_us = s.ac_utime;
 	f->stime_us = s.ac_stime;
+	return 0;
+}
+
+int tstats_get_many(struct tstats *t, const pid_t *ids, int n, int tgid, struct tstats_fig *f,
+		    int *rc)
+{
+	/* one request: nlmsghdr + genlmsghdr + one u32 attribute (28 bytes, aligned) */
+	enum { RQ = NLMSG_LENGTH(GENL_HDRLEN) + NLA_HDRLEN + 4 };
+	char out[TSTATS_BATCH * NLMSG_ALIGN(RQ)] __attribute__((aligned(8)));
+	if (n <= 0)
+		return 0;
+	if (n > TSTATS_BATCH)
+		return -EINVAL;
+	memset(out, 0, (size_t)n * NLMSG_ALIGN(RQ));
+	uint32_t seq0 = t->seq + 1;
+	for (int i = 0; i < n; i++) {
+		struct nlmsghdr *nh = (struct nlmsghdr *)(out + (size_t)i * NLMSG_ALIGN(RQ));
+		nh->nlmsg_len = RQ;
+		nh->nlmsg_type = t->family;
+		nh->nlmsg_flags = NLM_F_REQUEST;
+		nh->nlmsg_seq = seq0 + (uint32_t)i;
+		struct genlmsghdr *g = NLMSG_DATA(nh);
+		g->cmd = TASKSTATS_CMD_GET;
+		g->version = 1;
+		struct nlattr *na = (struct nlattr *)((char *)g + GENL_HDRLEN);
+		na->nla_type = tgid ? TASKSTATS_CMD_ATTR_TGID : TASKSTATS_CMD_ATTR_PID;
+		na->nla_len = NLA_HDRLEN + 4;
+		uint32_t v = (uint32_t)ids[i];
+		memcpy((char *)na + NLA_HDRLEN, &v, 4);
+		rc[i] = -EAGAIN; /* until its answer comes */
+	}
+	t->seq += (uint32_t)n;
+	struct sockaddr_nl to = {.nl_family = AF_NETLINK};
+	for (;;) {
+		ssize_t w = sendto(t->fd, out, (size_t)n * NLMSG_ALIGN(RQ), 0,
+				   (struct sockaddr *)&to, sizeof to);
+		if (w >= 0)
+			break;
+		if (errno != EINTR) {
+			int e = -errno;
+			for (int i = 0; i < n; i++)
+				rc[i] = e;
+			return e;
+		}
+	}
+	/* the kernel answers every request of the message inside that sendto (generic netlink
+	 * runs in the sender's context), one message each, an error included: all are queued
+	 * now; one that did not fit the socket buffer is missing (its rc stays -EAGAIN) */
+	enum { AN = 1024, VL = 16 };
+	char in[VL][AN] __attribute__((aligned(8)));
+	struct sockaddr_nl from[VL];
+	struct iovec iov[VL];
+	struct mmsghdr mm[VL];
+	int got = 0;
+	while (got < n) {
+		int want = n - got < VL ? n - got : VL;
+		for (int i = 0; i < want; i++) {
+			iov[i] = (struct iovec){in[i], AN};
+			memset(&mm[i], 0, sizeof mm[i]);
+			mm[i].msg_hdr.msg_name = &from[i];
+			mm[i].msg_hdr.msg_namelen = sizeof from[i];
+			mm[i].msg_hdr.msg_iov = &iov[i];
+			mm[i].msg_hdr.msg_iovlen = 1;
+		}
+		int k = recvmmsg(t->fd, mm, (unsigned)want, MSG_DONTWAIT, NULL);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == ENOBUFS) /* an answer was dropped: the rest are still queued */
+				continue;
+			break; /* EAGAIN: nothing more */
+		}
+		for (int i = 0; i < k; i++) {
+			if (mm[i].msg_hdr.msg_namelen < sizeof from[i] ||
+			    from[i].nl_family != AF_NETLINK || from[i].nl_pid != 0) {
+				t->forged++;
+				continue;
+			}
+			size_t len = mm[i].msg_len;
+			struct nlmsghdr *nh = (struct nlmsghdr *)in[i];
+			if (len < sizeof *nh || !NLMSG_OK(nh, len))
+				continue;
+			uint32_t j = nh->nlmsg_seq - seq0;
+			if (j >= (uint32_t)n || rc[j] != -EAGAIN)
+				continue; /* stale (an earlier request's) or a repeat */
+			if (nh->nlmsg_type == NLMSG_ERROR) {
+				struct nlmsgerr *e = NLMSG_DATA(nh);
+				rc[j] = e->error ? e->error : -EBADMSG;
+			} else {
+				rc[j] = parse_fig(nh, &f[j]);
+			}
+			got++;
+		}
+	}
 	return 0;
 }
 

@@ -38,6 +38,14 @@ int tstats_open(struct tstats *t);
 /* Figures of process `id` (tgid = 1) or of thread `id` (tgid = 0). 0, -ESRCH when it is gone,
  * other -errno on failure. */
 int tstats_get(struct tstats *t, pid_t id, int tgid, struct tstats_fig *f);
+/* The same for ids[n] (n <= TSTATS_BATCH) with one request message and one recvmmsg per 16
+ * answers instead of a request and an answer each: rc[i] is what tstats_get would return for
+ * ids[i] (0 with f[i] filled, -ESRCH when it is gone, ...; -EAGAIN when its answer was lost
+ * to a full socket buffer: ask again alone). Returns 0, or -errno when the request could not
+ * be sent (every rc is that then). */
+#define TSTATS_BATCH 64
+int tstats_get_many(struct tstats *t, const pid_t *ids, int n, int tgid, struct tstats_fig *f,
+		    int *rc);
 /* Closes the socket (a listener is deregistered first). */
 void tstats_close(struct tstats *t);
 

@@ -137,11 +137,154 @@ static void test_exit_events(void **state)
 	tstats_close(&t);
 }
 
+/* K children blocked on a pipe (figures frozen) and one reaped pid: tstats_get_many's answers
+ * are tstats_get's, each in its place (process and thread requests), a forged answer queued
+ * before is ignored, and more than TSTATS_BATCH is refused. */
+#define NKIDS 40
+static void start_kids(pid_t *kids, int *pfd)
+{
+	assert_int_equal(pipe(pfd), 0);
+	for (int i = 0; i < NKIDS; i++) {
+		kids[i] = fork();
+		assert_true(kids[i] >= 0);
+		if (kids[i] == 0) {
+			close(pfd[1]);
+			/* a few switches of its own, distinct per child, then blocked */
+			for (int j = 0; j < i % 5; j++) {
+				struct timespec ts = {0, 100000};
+				nanosleep(&ts, NULL);
+			}
+			char c;
+			while (read(pfd[0], &c, 1) > 0)
+				;
+			_exit(0);
+		}
+	}
+	close(pfd[0]);
+}
+
+/* Waits (up to 5 s) until no child's figures move between two reads 20 ms apart: all blocked
+ * in read(2), so that a batch and single requests must see the same figures. */
+static void wait_frozen(struct tstats *t, const pid_t *kids)
+{
+	struct tstats_fig a[NKIDS], b;
+	for (int tries = 0; tries < 250; tries++) {
+		for (int i = 0; i < NKIDS; i++)
+			assert_int_equal(tstats_get(t, kids[i], 1, &a[i]), 0);
+		struct timespec ts = {0, 20 * 1000000};
+		nanosleep(&ts, NULL);
+		int moved = 0;
+		for (int i = 0; i < NKIDS; i++) {
+			assert_int_equal(tstats_get(t, kids[i], 1, &b), 0);
+			moved += b.run_ns != a[i].run_ns || b.vol != a[i].vol ||
+				 b.invol != a[i].invol || b.wait_ns != a[i].wait_ns;
+		}
+		if (!moved)
+			return;
+	}
+	fail_msg("children still running after 5 s");
+}
+
+static void end_kids(pid_t *kids, int *pfd)
+{
+	close(pfd[1]);
+	for (int i = 0; i < NKIDS; i++)
+		waitpid(kids[i], NULL, 0);
+}
+
+static void test_batch_matches_single(void **state)
+{
+	(void)state;
+	struct tstats t;
+	if (getuid() != 0 || tstats_open(&t)) {
+		print_message("skip: taskstats not available (%s)\n",
+			      getuid() ? "not root" : t.why);
+		skip();
+	}
+	pid_t gone = fork();
+	assert_true(gone >= 0);
+	if (gone == 0)
+		_exit(0);
+	waitpid(gone, NULL, 0);
+	pid_t kids[NKIDS];
+	int pfd[2];
+	start_kids(kids, pfd);
+	wait_frozen(&t, kids);
+	pid_t ids[NKIDS + 1];
+	for (int i = 0; i < NKIDS; i++)
+		ids[i] = kids[NKIDS - 1 - i]; /* not in creation order */
+	ids[NKIDS] = gone;
+	for (int tgid = 1; tgid >= 0; tgid--) {
+		struct tstats_fig f[NKIDS + 1];
+		int rc[NKIDS + 1];
+		uint64_t forged0 = t.forged;
+		send_forged(port_of(t.fd), t.family, t.seq + 3, TASKSTATS_CMD_NEW);
+		assert_int_equal(tstats_get_many(&t, ids, NKIDS + 1, tgid, f, rc), 0);
+		assert_int_equal(t.forged, forged0 + 1);
+		assert_int_equal(rc[NKIDS], -ESRCH);
+		for (int i = 0; i < NKIDS; i++) {
+			struct tstats_fig one;
+			assert_int_equal(rc[i], 0);
+			assert_int_equal(tstats_get(&t, ids[i], tgid, &one), 0);
+			assert_int_equal(f[i].vol, one.vol);
+			assert_int_equal(f[i].invol, one.invol);
+			assert_int_equal(f[i].run_ns, one.run_ns);
+			assert_int_equal(f[i].wait_ns, one.wait_ns);
+			assert_true(f[i].vol != FORGED_VOL && f[i].run_ns > 0);
+		}
+	}
+	struct tstats_fig f[TSTATS_BATCH + 1];
+	int rc[TSTATS_BATCH + 1];
+	pid_t many[TSTATS_BATCH + 1];
+	for (int i = 0; i <= TSTATS_BATCH; i++)
+		many[i] = getpid();
+	assert_int_equal(tstats_get_many(&t, many, TSTATS_BATCH + 1, 1, f, rc), -EINVAL);
+	end_kids(kids, pfd);
+	tstats_close(&t);
+}
+
+/* A socket buffer too small for the batch's answers: those that did not fit come back
+ * -EAGAIN (never a wrong figure, never a hang), the others right; the next request works. */
+static void test_batch_overflow(void **state)
+{
+	(void)state;
+	struct tstats t;
+	if (getuid() != 0 || tstats_open(&t)) {
+		print_message("skip: taskstats not available (%s)\n",
+			      getuid() ? "not root" : t.why);
+		skip();
+	}
+	int sz = 4096; /* the kernel doubles it: room for a few answers */
+	assert_int_equal(setsockopt(t.fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz), 0);
+	pid_t ids[TSTATS_BATCH];
+	for (int i = 0; i < TSTATS_BATCH; i++)
+		ids[i] = getppid();
+	struct tstats_fig f[TSTATS_BATCH], one;
+	int rc[TSTATS_BATCH], ok = 0, lost = 0;
+	assert_int_equal(tstats_get_many(&t, ids, TSTATS_BATCH, 1, f, rc), 0);
+	for (int i = 0; i < TSTATS_BATCH; i++) {
+		if (rc[i] == 0) {
+			ok++;
+			assert_true(f[i].run_ns > 0);
+		} else {
+			assert_int_equal(rc[i], -EAGAIN);
+			lost++;
+		}
+	}
+	assert_true(ok >= 1);
+	assert_true(lost >= 1);
+	assert_int_equal(tstats_get(&t, getppid(), 1, &one), 0);
+	assert_true(one.run_ns >= f[0].run_ns);
+	tstats_close(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reply_from_user_ignored),
 		cmocka_unit_test(test_exit_events),
+		cmocka_unit_test(test_batch_matches_single),
+		cmocka_unit_test(test_batch_overflow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
