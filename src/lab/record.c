@@ -397,6 +397,10 @@ static void write_timing(struct jw *w, const struct record_timing *tm)
 		jw_kdouble(w, "profile_after_window_s", tm->profile_after_s);
 	if (tm->counters_held >= 0)
 		jw_kbool(w, "counters_held", tm->counters_held);
+	if (tm->symcache_hits >= 0) {
+		jw_kint(w, "symcache_hits", tm->symcache_hits);
+		jw_kint(w, "symcache_misses", tm->symcache_misses);
+	}
 	jw_kdouble(w, "total_s", total);
 	jw_kdouble(w, "overhead_s", total - measured);
 	jw_end(w);

@@ -75,6 +75,8 @@ struct record_timing {
 	double profile_after_s;  /* window end -> the profiler's files written (< 0: none) */
 	int counters_held;       /* the syscall counters were opened under the run's
 				  * syscount_hold (1) or alone (0); -1: none opened */
+	int symcache_hits, symcache_misses; /* the profiler's symbol cache (-1: no profiler,
+					     * or it printed no such line) */
 };
 
 /* System-wide CPU (/proc/stat) of one group of CPUs over the trial's window: percentages of

@@ -260,6 +260,9 @@ struct ctx {
 	/* the syscall tracepoints kept registered for the whole run (a local server host), so
 	 * that a trial's counters open and close without the kernel's grace periods */
 	struct syscount_hold sc_hold;
+	/* the profilers' symbol cache (profile --symcache): a private directory made by the
+	 * first profiled trial, removed at the end of the run; "" = none yet */
+	char symcache[300];
 };
 
 static void log_marker(struct ctx *c, const struct trial *t, const char *role)
@@ -542,9 +545,25 @@ static int start_profiler(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 	/* the tree's root (gateway: the front) alone also goes to DIR/flame/ID/front.folded */
 	char focus[48];
 	snprintf(focus, sizeof focus, "%d:front", (int)t->server_pid);
-	const char *argv[] = {c->o->self, "profile", "-q", per_cgroup ? "--cgroup" : "--pid",
-			      per_cgroup ? cgpath : pidb, "-d", dur, "-o", dir, "--title", title,
-			      t->server_pid > 0 ? "--focus" : NULL, focus, NULL};
+	if (!c->symcache[0]) {
+		const char *tmp = getenv("TMPDIR");
+		snprintf(c->symcache, sizeof c->symcache, "%s/ctxlab-symcache.XXXXXX",
+			 tmp && tmp[0] ? tmp : "/tmp");
+		if (!mkdtemp(c->symcache))
+			c->symcache[0] = 0; /* each profiler symbolizes afresh */
+	}
+	const char *argv[16] = {c->o->self, "profile", "-q", per_cgroup ? "--cgroup" : "--pid",
+				per_cgroup ? cgpath : pidb, "-d", dur, "-o", dir, "--title", title};
+	int n = 11;
+	if (c->symcache[0]) {
+		argv[n++] = "--symcache";
+		argv[n++] = c->symcache;
+	}
+	if (t->server_pid > 0) {
+		argv[n++] = "--focus";
+		argv[n++] = focus;
+	}
+	argv[n] = NULL;
 	/* DIR/flame/ID made here, never through a link planted in the results directory */
 	int mk = outfile_mkdirs_under(c->o->dir, t->flame_dir);
 	if (mk < 0) {
@@ -564,6 +583,22 @@ static int start_profiler(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 	return 0;
 }
 
+/* Removes the run's symbol cache: its files (no subdirectories), then itself. */
+static void symcache_remove(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		char p[600];
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    snprintf(p, sizeof p, "%s/%s", dir, de->d_name) < (int)sizeof p)
+			unlink(p);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
 /* Waits (at most PROFILE_GRACE_NS) for the profiler started by start_profiler and records
  * whether it wrote its flame graph; every failure is a trial warning with the reason. */
 static void finish_profiler(struct ctx *c, struct trial *t, struct launch *pr)
@@ -579,6 +614,18 @@ static void finish_profiler(struct ctx *c, struct trial *t, struct launch *pr)
 				      "after the window (stopped)", PROFILE_GRACE_NS / 1e9);
 		return;
 	}
+	/* its stdout: the symbol cache's line (--symcache), nothing else with -q */
+	struct buf out = BUF_INIT;
+	if (launch_read_all(pr, &out, clock_now_ns() + NS_PER_S) == 0 && buf_append(&out, "", 1) == 0) {
+		const char *l = strstr(buf_head(&out), "symcache: ");
+		unsigned kh, km, dh, dm;
+		if (l && sscanf(l, "symcache: kernel_hits=%u kernel_misses=%u debug_hits=%u "
+				"debug_misses=%u", &kh, &km, &dh, &dm) == 4) {
+			t->timing.symcache_hits = (int)(kh + dh);
+			t->timing.symcache_misses = (int)(km + dm);
+		}
+	}
+	buf_free(&out);
 	char tail[200];
 	launch_tail(pr, tail, sizeof tail);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -1258,6 +1305,7 @@ static void run_trial(struct ctx *c, struct trial *t)
 	t->start_wall_ns = clock_wall_ns();
 	t->ph0 = clock_now_ns();
 	t->timing.counters_held = -1;
+	t->timing.symcache_hits = t->timing.symcache_misses = -1;
 	if (place_trial(t, &scpus, &lcpus) < 0)
 		return;
 	struct launch srv = {.started = 0}, prof = {.started = 0}, lds[MULTIHOST_MAX];
@@ -2096,6 +2144,8 @@ int runner_run(const struct spec *s, const struct runner_opts *o, char *err, siz
 		c.sc_hold.n = 0; /* each trial opens them itself (and says why it cannot) */
 	int failed = 0, total = r.ntrials, ran = run_trials(&c, &r, tty, &failed, &total);
 	syscount_hold_close(&c.sc_hold);
+	if (c.symcache[0])
+		symcache_remove(c.symcache);
 	if (!o->quiet) {
 		progress(o, tty, r.ndone + r.nextra_done + ran, total,
 			 stopping() ? "interrupted" : "done", 0);
