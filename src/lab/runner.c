@@ -40,6 +40,7 @@
 #include "monitor/syscpu.h"
 #include "monitor/syscount.h"
 #include "profile/profile.h"
+#include "profile/symbols.h"
 
 #define SAMPLE_NS (200 * NS_PER_MS)
 #define LOAD_GRACE_NS (30 * NS_PER_S)   /* after the window, the load must have exited by then */
@@ -524,6 +525,45 @@ static int await_warmup(struct ctx *c, struct trial *t, struct launch *lds)
 	return 0;
 }
 
+/* The run's symbol cache directory (profile --symcache): a private one under $TMPDIR. */
+static void symcache_make(struct ctx *c)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(c->symcache, sizeof c->symcache, "%s/ctxlab-symcache.XXXXXX",
+		 tmp && tmp[0] ? tmp : "/tmp");
+	if (!mkdtemp(c->symcache))
+		c->symcache[0] = 0; /* each profiler symbolizes afresh */
+}
+
+/* Before the first trial of a run that profiles: the cache made and filled from this
+ * process's own image (the servers run the same binaries), so that no trial's profiler pays
+ * for the kernel's table or for decompressing a debug file after its window. */
+static void symcache_prepare(struct ctx *c)
+{
+	symcache_make(c);
+	if (!c->symcache[0])
+		return;
+	symbols_cache_dir(c->symcache);
+	symbols_cache_fill(getpid());
+	symbols_cache_dir(NULL);
+}
+
+/* Removes the run's symbol cache: its files (no subdirectories), then itself. */
+static void symcache_remove(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		char p[600];
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    snprintf(p, sizeof p, "%s/%s", dir, de->d_name) < (int)sizeof p)
+			unlink(p);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
 /* Starts `SELF profile -q (--cgroup CGPATH | --pid PID) -d DUR -o DIR/flame/ID --title CELL
  * --focus ROOT:front` (ROOT: the server's pid from its ready line, when known) on
  * the load CPUs for the rest of the window (until until_ns): per cgroup when the server runs in
@@ -545,13 +585,8 @@ static int start_profiler(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 	/* the tree's root (gateway: the front) alone also goes to DIR/flame/ID/front.folded */
 	char focus[48];
 	snprintf(focus, sizeof focus, "%d:front", (int)t->server_pid);
-	if (!c->symcache[0]) {
-		const char *tmp = getenv("TMPDIR");
-		snprintf(c->symcache, sizeof c->symcache, "%s/ctxlab-symcache.XXXXXX",
-			 tmp && tmp[0] ? tmp : "/tmp");
-		if (!mkdtemp(c->symcache))
-			c->symcache[0] = 0; /* each profiler symbolizes afresh */
-	}
+	if (!c->symcache[0])
+		symcache_make(c);
 	const char *argv[16] = {c->o->self, "profile", "-q", per_cgroup ? "--cgroup" : "--pid",
 				per_cgroup ? cgpath : pidb, "-d", dur, "-o", dir, "--title", title};
 	int n = 11;
@@ -581,22 +616,6 @@ static int start_profiler(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 		return -1;
 	}
 	return 0;
-}
-
-/* Removes the run's symbol cache: its files (no subdirectories), then itself. */
-static void symcache_remove(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		char p[600];
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
-		    snprintf(p, sizeof p, "%s/%s", dir, de->d_name) < (int)sizeof p)
-			unlink(p);
-	}
-	if (d)
-		closedir(d);
-	rmdir(dir);
 }
 
 /* Waits (at most PROFILE_GRACE_NS) for the profiler started by start_profiler and records
@@ -2142,6 +2161,8 @@ int runner_run(const struct spec *s, const struct runner_opts *o, char *err, siz
 	if (host_is_local_machine(&c.server_host) && !s->pingpong &&
 	    syscount_hold_open(&c.sc_hold, why, sizeof why) < 0)
 		c.sc_hold.n = 0; /* each trial opens them itself (and says why it cannot) */
+	if (r.nprof_left > 0 && host_is_local_machine(&c.server_host))
+		symcache_prepare(&c);
 	int failed = 0, total = r.ntrials, ran = run_trials(&c, &r, tty, &failed, &total);
 	syscount_hold_close(&c.sc_hold);
 	if (c.symcache[0])

@@ -305,6 +305,35 @@ void symbols_cache_dir(const char *dir)
 	snprintf(cache_dir, sizeof cache_dir, "%s", dir ? dir : "");
 }
 
+static int fill_module(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
+		       void *arg)
+{
+	(void)userdata, (void)name, (void)base, (void)arg;
+	Dwarf_Addr bias;
+	dwfl_module_getdwarf(mod, &bias); /* finds its debug file: find_debuginfo caches it */
+	return DWARF_CB_OK;
+}
+
+static struct image *image_find(struct symbols *s, const char *maps);
+
+int symbols_cache_fill(pid_t pid)
+{
+	struct symbols *s = symbols_new();
+	if (!s)
+		return -ENOMEM;
+	symbols_kernel(s, 0);
+	size_t len;
+	char *maps = symbols_snapshot_maps(pid, &len);
+	int rc = maps ? 0 : -ESRCH;
+	struct image *im = maps ? image_find(s, maps) : NULL;
+	if (im && im->dwfl)
+		dwfl_getmodules(im->dwfl, fill_module, NULL, 0);
+	symbols_free(s);
+	free(maps);
+	symbols_files_release();
+	return rc;
+}
+
 void symbols_cache_stats(struct symbols_cache_stats *st)
 {
 	*st = cstats;

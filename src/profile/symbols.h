@@ -93,6 +93,12 @@ struct symbols_cache_stats {
 	unsigned kernel_hits, kernel_misses; /* the kernel's table read from / written to it */
 	unsigned debug_hits, debug_misses;   /* decompressed debug files read / written */
 };
+/* Fills the cache (symbols_cache_dir, which must be set) with what symbolizing process pid's
+ * image needs: the kernel's table and the decompressed debug files of the modules it maps that
+ * have separate ones with compressed sections. For a caller about to profile processes of the
+ * same binaries (the runner, for its servers: the same ctxlab and libraries as itself), so that
+ * no profile pays for making them. 0, or -errno (nothing to read pid's maps from). */
+int symbols_cache_fill(pid_t pid);
 /* What the cache served in this process so far. */
 void symbols_cache_stats(struct symbols_cache_stats *st);
 

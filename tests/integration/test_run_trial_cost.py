@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """What a trial costs beyond its window (issue 14), and that the cheap paths are taken: a tiny
-profiled run (epoll, http, 4 connections, repeat 2, profile = all, 500 ms windows) must give
+profiled run (epoll, http, 16 connections, repeat 2, profile = all, 1 s windows) must give
 every record a `timing` object whose phases add up (total_s = their sum, overhead_s = total_s -
 warmup_s - window_s, the window phase near the spec's duration), and, as root:
 - `counters_held` true in every trial (the run held the syscall tracepoints registered: a
   trial's counters open and close without the kernel's grace periods), with the syscalls still
-  counted (read and send per request near 1, as test_run_syscalls checks more closely);
-- the profiler's symbol cache: the first profiled trial fills it (misses, the kernel's table at
-  least), the second reads it (hits, no kernel miss), both flame graphs written;
+  counted (as many reads as sends: one of each per request; their rate against the load's is
+  checked by test_run_syscalls);
+- the profiler's symbol cache: the run fills it before its first trial (from its own image:
+  the servers run the same binaries), so every profiled trial reads it (hits, the kernel's
+  table at least) and fills nothing (no miss), both flame graphs written;
 - the run's private cache directory gone afterwards (TMPDIR is the test's own directory).
 No figure here is timed: the phases' lengths are checked for consistency, not speed
 (bench/trial-overhead measures them)."""
@@ -23,14 +25,14 @@ name = cost
 repeat = 2
 precision = off
 warmup = 200ms
-duration = 500ms
+duration = 1s
 profile = all
 [server]
 engine = epoll
 proto = http
 cpus = 1
 [load]
-connections = 4
+connections = 16
 """
 
 PHASES = ("setup_s", "server_s", "counters_s", "load_s", "connect_s", "warmup_s", "window_s",
@@ -70,14 +72,16 @@ def test_timing():
             assert abs(tm["total_s"] - total) < 1e-6, tm
             assert abs(tm["overhead_s"] - (total - tm["warmup_s"] - tm["window_s"])) < 1e-6, tm
             assert 0.19 <= tm["warmup_s"] < 5, tm
-            assert 0.45 <= tm["window_s"] < 5, tm
+            assert 0.9 <= tm["window_s"] < 5, tm
             t.log("trial %d: overhead %.3f s (%s)" % (r["trial"], tm["overhead_s"], ", ".join(
                 "%s %.3f" % (k[:-2], tm[k]) for k in PHASES if k in tm)))
             if root and "unavailable" not in r["syscalls"]:
                 assert tm.get("counters_held") is True, tm
-                pr = r["syscalls"]["per_request"]
-                sends = pr.get("sendto", 0) + pr.get("write", 0) + pr.get("writev", 0)
-                assert 0.85 <= pr.get("read", 0) <= 1.15 and 0.85 <= sends <= 1.15, pr
+                # counted under the hold: one read and one send per keep-alive request, so
+                # the two counts agree (their rate against the load's is test_run_syscalls')
+                n = r["syscalls"]["counts"]
+                reads, sends = n.get("read", 0), n.get("sendto", 0) + n.get("write", 0)
+                assert reads > 0 and abs(reads - sends) <= 0.02 * reads + 4, n
         if not profiling:
             t.log("perf_event_open not permitted here: the symbol cache is not exercised")
             return
@@ -93,8 +97,8 @@ def test_timing():
                                          ta["profile_after_window_s"],
                                          tb["profile_after_window_s"]))
         if root:  # kernel addresses are visible: the kernel's table is cached
-            assert ta["symcache_misses"] >= 1, ta
-            assert tb["symcache_hits"] >= 1 and tb["symcache_misses"] == 0, tb
+            for tm in (ta, tb):
+                assert tm["symcache_hits"] >= 1 and tm["symcache_misses"] == 0, tm
         assert os.listdir(tmp) == [], os.listdir(tmp)
 
 
