@@ -635,7 +635,8 @@ static void finish_profiler(struct ctx *c, struct trial *t, struct launch *pr)
 	}
 	/* its stdout: the symbol cache's line (--symcache), nothing else with -q */
 	struct buf out = BUF_INIT;
-	if (launch_read_all(pr, &out, clock_now_ns() + NS_PER_S) == 0 && buf_append(&out, "", 1) == 0) {
+	if (launch_read_all(pr, &out, clock_now_ns() + NS_PER_S) == 0 &&
+	    buf_append(&out, "", 1) == 0) {
 		const char *l = strstr(buf_head(&out), "symcache: ");
 		unsigned kh, km, dh, dm;
 		if (l && sscanf(l, "symcache: kernel_hits=%u kernel_misses=%u debug_hits=%u "
