@@ -26,6 +26,7 @@
 #include "core/units.h"
 #include "monitor/monitor.h"
 #include "profile/flamesvg.h"
+#include "profile/symbols.h"
 #include "profile/folded.h"
 #include "profile/pprof.h"
 #include "profile/profile.h"
@@ -414,6 +415,7 @@ static int opt_event(const struct opt *o, const char *arg, char *err, size_t err
 	return 0;
 }
 
+static const char *symcache;
 static int alloc_mode;
 static uint64_t alloc_mean = 512 * 1024;
 static int alloc_mean_set;
@@ -480,6 +482,12 @@ static const struct opt options[] = {
 		     "default 512KiB), or 'exact': every call", opt_alloc_sample),
 	OPT_COUNT(0, "top", &top, "N", "rows of the self/total table (default 15, 0 = none)"),
 	OPT_STRING(0, "title", &title, "TEXT", "flame graph title"),
+	OPT_STRING(0, "symcache", &symcache, "DIR",
+		   "keep what symbolizing costs most in DIR for the next profile\n"
+		   "given it (the kernel's symbol table, debug files decompressed):\n"
+		   "an existing directory of yours ('ctxlab run' makes one per run);\n"
+		   "prints 'symcache: kernel_hits=N kernel_misses=N debug_hits=N\n"
+		   "debug_misses=N' on stdout (also with -q)"),
 	OPT_FLAG('q', "quiet", &quiet, "no table, only errors"),
 	OPT_END(),
 };
@@ -525,6 +533,14 @@ static int cmd_profile(int argc, char **argv)
 		int r = mkdir_p(outdir);
 		if (r)
 			return error("cannot create '%s': %s", outdir, strerror(-r)), 1;
+	}
+	if (symcache) {
+		struct stat sb;
+		if (stat(symcache, &sb) < 0 || !S_ISDIR(sb.st_mode))
+			return error("cannot use '%s' as the symbol cache: %s (make the directory "
+				     "first)", symcache, stat(symcache, &sb) < 0 ? strerror(errno)
+				     : "not a directory"), 2;
+		symbols_cache_dir(symcache);
 	}
 
 	struct spawn_child child = {.pid = -1, .keeper = -1};
@@ -663,6 +679,13 @@ static int cmd_profile(int argc, char **argv)
 		}
 		rc |= write_pprof(outdir, &res, res.off_cpu_ok, event, (uint64_t)po.hz,
 				  exe[0] ? exe : NULL);
+	}
+	if (symcache) {
+		struct symbols_cache_stats cs;
+		symbols_cache_stats(&cs);
+		printf("symcache: kernel_hits=%u kernel_misses=%u debug_hits=%u debug_misses=%u\n",
+		       cs.kernel_hits, cs.kernel_misses, cs.debug_hits, cs.debug_misses);
+		fflush(stdout);
 	}
 	if (!quiet) {
 		char used[64] = "", scope[600];

@@ -373,6 +373,39 @@ static void write_alloc(struct jw *w, const struct record *r, const struct recor
 	jw_end(w);
 }
 
+/* "timing": the trial's phases in seconds, their sum, and the part that is not the warm-up
+ * and the window (docs/metrics.md, "timing") */
+static void write_timing(struct jw *w, const struct record_timing *tm)
+{
+	static const char *const names[RECORD_PH_N] = {
+		"setup_s", "server_s", "counters_s", "load_s", "connect_s", "warmup_s",
+		"window_s", "collect_s", "profile_s", "stop_s"};
+	if (!tm || !tm->ok)
+		return;
+	double total = 0, measured = 0;
+	jw_key(w, "timing");
+	jw_obj(w);
+	for (int i = 0; i < RECORD_PH_N; i++) {
+		if (tm->phase_s[i] < 0)
+			continue;
+		jw_kdouble(w, names[i], tm->phase_s[i]);
+		total += tm->phase_s[i];
+		if (i == RECORD_PH_WARMUP || i == RECORD_PH_WINDOW)
+			measured += tm->phase_s[i];
+	}
+	if (tm->profile_after_s >= 0)
+		jw_kdouble(w, "profile_after_window_s", tm->profile_after_s);
+	if (tm->counters_held >= 0)
+		jw_kbool(w, "counters_held", tm->counters_held);
+	if (tm->symcache_hits >= 0) {
+		jw_kint(w, "symcache_hits", tm->symcache_hits);
+		jw_kint(w, "symcache_misses", tm->symcache_misses);
+	}
+	jw_kdouble(w, "total_s", total);
+	jw_kdouble(w, "overhead_s", total - measured);
+	jw_end(w);
+}
+
 void record_write(struct jw *w, const struct record *r)
 {
 	struct record_load_figs f;
@@ -401,6 +434,7 @@ void record_write(struct jw *w, const struct record *r)
 	}
 	write_issue11(w, r);
 	write_alloc(w, r, &f);
+	write_timing(w, r->timing);
 	jw_key(w, "warnings");
 	jw_arr(w);
 	for (int i = 0; i < r->nwarn; i++)

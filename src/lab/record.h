@@ -52,6 +52,33 @@ struct record_param {
 	const char *key, *value;
 };
 
+/* added (issue 14): where a trial's wall time went, phase by phase, in this order (the
+ * record's "timing": docs/metrics.md); write only. Each phase's seconds run from the end of
+ * the previous phase reached (the first from the trial's start); a phase not reached (the
+ * trial failed or has no such phase) is < 0 and not written. */
+enum record_phase {
+	RECORD_PH_SETUP,    /* placement, the trial's cgroup, alloc's preparation */
+	RECORD_PH_SERVER,   /* the server started, until its ready line */
+	RECORD_PH_COUNTERS, /* the syscall counters of the server's cgroup opened */
+	RECORD_PH_LOAD,     /* the load generators started, until the start barrier */
+	RECORD_PH_CONNECT,  /* until every load generator has its connections up */
+	RECORD_PH_WARMUP,   /* the warm-up */
+	RECORD_PH_WINDOW,   /* the profiler started, the monitor's window */
+	RECORD_PH_COLLECT,  /* the load generators' JSON (and the timeline) */
+	RECORD_PH_PROFILE,  /* the profiler finishing its files after the load's JSON */
+	RECORD_PH_STOP,     /* counters closed, server and load stopped, cgroup removed */
+	RECORD_PH_N
+};
+struct record_timing {
+	int ok;
+	double phase_s[RECORD_PH_N];
+	double profile_after_s;  /* window end -> the profiler's files written (< 0: none) */
+	int counters_held;       /* the syscall counters were opened under the run's
+				  * syscount_hold (1) or alone (0); -1: none opened */
+	int symcache_hits, symcache_misses; /* the profiler's symbol cache (-1: no profiler,
+					     * or it printed no such line) */
+};
+
 /* System-wide CPU (/proc/stat) of one group of CPUs over the trial's window: percentages of
  * the group's CPU time (averaged over its CPUs), the busy cores (user + nice + system:
  * softirq, irq and steal are apart) and, for the server's group, other_cores = busy cores
@@ -119,6 +146,7 @@ struct record {
 	const char *alloc_mode, *alloc_reason;
 	const char *alloc_note;           /* mode "go-runtime": what the figures are (no frees) */
 	double alloc_calls_per_s, alloc_bytes_per_s, alloc_frees_per_s;
+	const struct record_timing *timing; /* NULL: not written */
 	/* read: the whole record */
 	json_t *json;
 };

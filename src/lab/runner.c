@@ -40,6 +40,7 @@
 #include "monitor/syscpu.h"
 #include "monitor/syscount.h"
 #include "profile/profile.h"
+#include "profile/symbols.h"
 
 #define SAMPLE_NS (200 * NS_PER_MS)
 #define LOAD_GRACE_NS (30 * NS_PER_S)   /* after the window, the load must have exited by then */
@@ -193,7 +194,31 @@ struct trial {
 	double alloc_calls_per_s, alloc_bytes_per_s, alloc_frees_per_s;
 	int alloc_have;
 	int alloc_go;            /* the Go peer: its runtime's counters, not the interposer's */
+	/* the phases (lab/record.h, enum record_phase): the monotonic clock at the trial's
+	 * start, at the end of each phase reached (0: not reached), at the window's end */
+	uint64_t ph0, ph[RECORD_PH_N], win_end;
+	struct record_timing timing;
 };
+
+static void phase(struct trial *t, int i)
+{
+	t->ph[i] = clock_now_ns();
+}
+
+/* t->timing from t->ph: each phase reached from the end of the one before it */
+static void phases_done(struct trial *t)
+{
+	uint64_t prev = t->ph0;
+	t->timing.ok = t->ph0 != 0;
+	t->timing.profile_after_s = -1;
+	for (int i = 0; i < RECORD_PH_N; i++) {
+		t->timing.phase_s[i] = t->ph[i] ? (t->ph[i] - prev) / 1e9 : -1;
+		if (t->ph[i])
+			prev = t->ph[i];
+	}
+	if (t->profiled && t->win_end && t->ph[RECORD_PH_PROFILE])
+		t->timing.profile_after_s = (t->ph[RECORD_PH_PROFILE] - t->win_end) / 1e9;
+}
 
 static void warn_trial(struct trial *t, const char *fmt, ...) CTXLAB_PRINTF(2, 3);
 static void warn_trial(struct trial *t, const char *fmt, ...)
@@ -233,6 +258,12 @@ struct ctx {
 	struct multihost_info info[MULTIHOST_MAX + 1];
 	int ninfo;
 	char host_err[600];
+	/* the syscall tracepoints kept registered for the whole run (a local server host), so
+	 * that a trial's counters open and close without the kernel's grace periods */
+	struct syscount_hold sc_hold;
+	/* the profilers' symbol cache (profile --symcache): a private directory made by the
+	 * first profiled trial, removed at the end of the run; "" = none yet */
+	char symcache[300];
 };
 
 static void log_marker(struct ctx *c, const struct trial *t, const char *role)
@@ -494,6 +525,45 @@ static int await_warmup(struct ctx *c, struct trial *t, struct launch *lds)
 	return 0;
 }
 
+/* The run's symbol cache directory (profile --symcache): a private one under $TMPDIR. */
+static void symcache_make(struct ctx *c)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(c->symcache, sizeof c->symcache, "%s/ctxlab-symcache.XXXXXX",
+		 tmp && tmp[0] ? tmp : "/tmp");
+	if (!mkdtemp(c->symcache))
+		c->symcache[0] = 0; /* each profiler symbolizes afresh */
+}
+
+/* Before the first trial of a run that profiles: the cache made and filled from this
+ * process's own image (the servers run the same binaries), so that no trial's profiler pays
+ * for the kernel's table or for decompressing a debug file after its window. */
+static void symcache_prepare(struct ctx *c)
+{
+	symcache_make(c);
+	if (!c->symcache[0])
+		return;
+	symbols_cache_dir(c->symcache);
+	symbols_cache_fill(getpid());
+	symbols_cache_dir(NULL);
+}
+
+/* Removes the run's symbol cache: its files (no subdirectories), then itself. */
+static void symcache_remove(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		char p[600];
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    snprintf(p, sizeof p, "%s/%s", dir, de->d_name) < (int)sizeof p)
+			unlink(p);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
 /* Starts `SELF profile -q (--cgroup CGPATH | --pid PID) -d DUR -o DIR/flame/ID --title CELL
  * --focus ROOT:front` (ROOT: the server's pid from its ready line, when known) on
  * the load CPUs for the rest of the window (until until_ns): per cgroup when the server runs in
@@ -515,9 +585,20 @@ static int start_profiler(struct ctx *c, struct trial *t, const cpu_set_t *cpus,
 	/* the tree's root (gateway: the front) alone also goes to DIR/flame/ID/front.folded */
 	char focus[48];
 	snprintf(focus, sizeof focus, "%d:front", (int)t->server_pid);
-	const char *argv[] = {c->o->self, "profile", "-q", per_cgroup ? "--cgroup" : "--pid",
-			      per_cgroup ? cgpath : pidb, "-d", dur, "-o", dir, "--title", title,
-			      t->server_pid > 0 ? "--focus" : NULL, focus, NULL};
+	if (!c->symcache[0])
+		symcache_make(c);
+	const char *argv[16] = {c->o->self, "profile", "-q", per_cgroup ? "--cgroup" : "--pid",
+				per_cgroup ? cgpath : pidb, "-d", dur, "-o", dir, "--title", title};
+	int n = 11;
+	if (c->symcache[0]) {
+		argv[n++] = "--symcache";
+		argv[n++] = c->symcache;
+	}
+	if (t->server_pid > 0) {
+		argv[n++] = "--focus";
+		argv[n++] = focus;
+	}
+	argv[n] = NULL;
 	/* DIR/flame/ID made here, never through a link planted in the results directory */
 	int mk = outfile_mkdirs_under(c->o->dir, t->flame_dir);
 	if (mk < 0) {
@@ -552,6 +633,19 @@ static void finish_profiler(struct ctx *c, struct trial *t, struct launch *pr)
 				      "after the window (stopped)", PROFILE_GRACE_NS / 1e9);
 		return;
 	}
+	/* its stdout: the symbol cache's line (--symcache), nothing else with -q */
+	struct buf out = BUF_INIT;
+	if (launch_read_all(pr, &out, clock_now_ns() + NS_PER_S) == 0 &&
+	    buf_append(&out, "", 1) == 0) {
+		const char *l = strstr(buf_head(&out), "symcache: ");
+		unsigned kh, km, dh, dm;
+		if (l && sscanf(l, "symcache: kernel_hits=%u kernel_misses=%u debug_hits=%u "
+				"debug_misses=%u", &kh, &km, &dh, &dm) == 4) {
+			t->timing.symcache_hits = (int)(kh + dh);
+			t->timing.symcache_misses = (int)(km + dm);
+		}
+	}
+	buf_free(&out);
 	char tail[200];
 	launch_tail(pr, tail, sizeof tail);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -820,7 +914,7 @@ static int window_extras_start(struct trial *t, const char *cgpath, struct sysco
 
 /* Opens the server cgroup's syscall counters before the load starts (enabling tracepoints
  * takes time: not in the window); t->sc_open, or the reason in t->sc_reason. */
-static void syscalls_open(struct trial *t, const char *cgpath)
+static void syscalls_open(struct trial *t, const char *cgpath, int held)
 {
 	t->sc.reason = t->sc_reason;
 	if (!cgpath[0])
@@ -828,6 +922,7 @@ static void syscalls_open(struct trial *t, const char *cgpath)
 			 "(needs root and cgroup v2 or a v1 perf_event hierarchy)");
 	else
 		t->sc_open = syscount_open(&t->scnt, cgpath, t->sc_reason, sizeof t->sc_reason) == 0;
+	t->timing.counters_held = t->sc_open ? held : -1;
 }
 
 static void window_extras_end(struct trial *t, struct syscount *sc)
@@ -1228,6 +1323,9 @@ static void run_trial(struct ctx *c, struct trial *t)
 	cpu_set_t scpus, lcpus;
 	t->status = TRIAL_OK;
 	t->start_wall_ns = clock_wall_ns();
+	t->ph0 = clock_now_ns();
+	t->timing.counters_held = -1;
+	t->timing.symcache_hits = t->timing.symcache_misses = -1;
 	if (place_trial(t, &scpus, &lcpus) < 0)
 		return;
 	struct launch srv = {.started = 0}, prof = {.started = 0}, lds[MULTIHOST_MAX];
@@ -1247,17 +1345,25 @@ static void run_trial(struct ctx *c, struct trial *t)
 		snprintf(t->acct_reason, sizeof t->acct_reason, "%s", cgerr), cgpath[0] = 0;
 	if (c->s->alloc)
 		alloc_prepare(c, t);
+	phase(t, RECORD_PH_SETUP);
 	if (start_server(c, t, &scpus, &srv, cgpath) < 0 || stopping())
 		goto out;
+	phase(t, RECORD_PH_SERVER);
 	for (int i = 0; i < c->nload; i++)
 		t->load_remote |= !host_is_local_machine(&c->load_hosts[i]);
 	if (host_is_local_machine(&c->server_host))
-		syscalls_open(t, cgpath);
-	if (start_loads(c, t, &lcpus, lds, rates) < 0 || await_warmup(c, t, lds) < 0)
+		syscalls_open(t, cgpath, c->sc_hold.n > 0);
+	phase(t, RECORD_PH_COUNTERS);
+	if (start_loads(c, t, &lcpus, lds, rates) < 0)
 		goto out;
+	phase(t, RECORD_PH_LOAD);
+	if (await_warmup(c, t, lds) < 0)
+		goto out;
+	phase(t, RECORD_PH_CONNECT);
 	uint64_t m0 = clock_now_ns() + c->s->warmup_ns, m1 = m0 + c->s->duration_ns;
 	if (nap_until(m0))
 		goto out;
+	phase(t, RECORD_PH_WARMUP);
 	if (t->want_profile && host_is_local_machine(&c->server_host))
 		/* the profiler samples the server's cgroup (else the keeper's tree) over the
 		 * window, on the load CPUs */
@@ -1269,6 +1375,8 @@ static void run_trial(struct ctx *c, struct trial *t)
 	if (measure_window(c, t, srv.child.keeper, cgpath, m1, &scpus, &lcpus) < 0)
 		goto out;
 	alloc_window(t, 0);
+	phase(t, RECORD_PH_WINDOW);
+	t->win_end = t->ph[RECORD_PH_WINDOW];
 	/* the server must still be up at the end of the window */
 	int status;
 	if (launch_ended(&srv, &status)) {
@@ -1283,9 +1391,12 @@ static void run_trial(struct ctx *c, struct trial *t)
 		goto out;
 	if (t->timeline)
 		write_timeline(c, t);
+	phase(t, RECORD_PH_COLLECT);
 	/* the profiler ends before the server is stopped, so that no shutdown is sampled */
-	if (prof.started)
+	if (prof.started) {
 		finish_profiler(c, t, &prof);
+		phase(t, RECORD_PH_PROFILE);
+	}
 out:
 	if (t->sc_open)
 		syscount_close(&t->scnt);
@@ -1302,6 +1413,8 @@ out:
 			warn_trial(t, "cannot remove the cgroup '%s': %s (a server process outlived "
 				      "the trial?)", cgpath, strerror(-rc));
 	}
+	phase(t, RECORD_PH_STOP);
+	phases_done(t);
 	if (stopping() && t->status == TRIAL_OK)
 		t->status = TRIAL_INTERRUPTED;
 }
@@ -1453,6 +1566,7 @@ static void record(struct trial *t, const struct spec *s, struct jw *w)
 		.alloc_mode = t->alloc_mode, .alloc_reason = t->alloc_reason[0] ? t->alloc_reason : NULL,
 		.alloc_calls_per_s = t->alloc_calls_per_s, .alloc_bytes_per_s = t->alloc_bytes_per_s,
 		.alloc_frees_per_s = t->alloc_frees_per_s,
+		.timing = s->pingpong ? NULL : &t->timing,
 		.alloc_note = t->alloc_go && !t->alloc_reason[0]
 			? "static binary: LD_PRELOAD has no effect on the Go peer; these are its "
 			  "runtime's own counters (runtime/metrics /gc/heap/allocs: heap allocations "
@@ -2044,7 +2158,16 @@ int runner_run(const struct spec *s, const struct runner_opts *o, char *err, siz
 	stop_sig = 0;
 	int tty = isatty(2);
 	run_banner(s, o, &r);
+	char why[256];
+	if (host_is_local_machine(&c.server_host) && !s->pingpong &&
+	    syscount_hold_open(&c.sc_hold, why, sizeof why) < 0)
+		c.sc_hold.n = 0; /* each trial opens them itself (and says why it cannot) */
+	if (r.nprof_left > 0 && host_is_local_machine(&c.server_host))
+		symcache_prepare(&c);
 	int failed = 0, total = r.ntrials, ran = run_trials(&c, &r, tty, &failed, &total);
+	syscount_hold_close(&c.sc_hold);
+	if (c.symcache[0])
+		symcache_remove(c.symcache);
 	if (!o->quiet) {
 		progress(o, tty, r.ndone + r.nextra_done + ran, total,
 			 stopping() ? "interrupted" : "done", 0);

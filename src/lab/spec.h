@@ -208,13 +208,21 @@ char *spec_cell_id(const struct spec_cell *cells, int n, int i, char *out, size_
 /* Estimated wall time of ntrials trials, nprofiled of them profiled. */
 uint64_t spec_estimate_ns(const struct spec *s, int ntrials, int nprofiled);
 /* start/stop of server and load per trial, and what the window's neighbours take: measured
- * 1.25-1.3 s on a quiet 2-core machine (papaya, 2026-12-05: sink and http trials 2.75-2.8 s
- * for 0.5 s of warm-up + 1 s; the per-cgroup syscall counters, the cgroup, the load's connect
- * and its JSON); a fan-out (chat) trial takes another ~1.2 s (the room's joins and the 1 s
- * drain of lines in flight) that the estimate leaves out */
-#define SPEC_TRIAL_OVERHEAD_NS 1300000000ULL
-/* a profiled trial waits for the profiler to symbolize and write its flame graph */
-#define SPEC_PROFILE_OVERHEAD_NS 800000000ULL /* measured: docs/metrics.md, "Profiled trials" */
+ * 1.25-1.3 s on a quiet 2-core machine until 2026-12-05, ~1 s of it the kernel's RCU grace
+ * periods at the close of the per-cgroup syscall counters. With the run holding those
+ * tracepoints registered (monitor/syscount.h, syscount_hold), 2026-12-05 on the 2-core guest
+ * under load (load average 11-37): bench/trial-overhead (7 rounds, epoll/fork/thread http at 64
+ * connections, 1 s windows) 0.064 s [0.048, 0.141] per trial against 1.227 s [0.922, 1.258]
+ * for the build before; `run --quick` (papaya) median 0.06 s for sink and 0.09 s for http
+ * trials (fork at 256 connections 0.24-0.26 s): the server's and the load's start, the load's
+ * connect and its JSON. A fan-out (chat) trial takes another ~1.1 s (the room's joins and the
+ * 1 s drain of lines in flight) that the estimate leaves out */
+#define SPEC_TRIAL_OVERHEAD_NS 100000000ULL
+/* a profiled trial waits for the profiler to symbolize and write its flame graph: with the
+ * run's symbol cache (filled before the first trial) profiling adds 0.060 s [0.007, 0.100] per
+ * profiled trial (0.33 s [0.25, 0.45] before), the window's end to the files written 0.091 s
+ * [0.075, 0.104] (bench/trial-overhead, as above) */
+#define SPEC_PROFILE_OVERHEAD_NS 100000000ULL /* measured: docs/metrics.md, "Profiled trials" */
 
 /* "N%" (0 < N <= 100) -> N / 100, "off" -> 0; anything else -> -1. */
 int spec_precision_parse(const char *text, double *precision);

@@ -33,6 +33,64 @@ static long open_one(long tp, int cg, int cpu)
 		       PERF_FLAG_FD_CLOEXEC | PERF_FLAG_PID_CGROUP);
 }
 
+/* ids[0]: raw_syscalls:sys_enter, then the names this kernel has (names[1..]); the count of
+ * ids, or -errno with reason */
+static int tracepoint_ids(long *ids, const char **names, char *reason, size_t len)
+{
+	char why[256];
+	ids[0] = tracefs_event_id("raw_syscalls/sys_enter", why, sizeof why);
+	if (ids[0] < 0) {
+		snprintf(reason, len, "no syscall tracepoints: %s", why);
+		return (int)ids[0];
+	}
+	names[0] = "total";
+	int n = 1;
+	for (int i = 0; syscount_names[i] && n < SYSCOUNT_MAX; i++) {
+		char ev[80];
+		snprintf(ev, sizeof ev, "syscalls/sys_enter_%s", syscount_names[i]);
+		long id = tracefs_event_id(ev, NULL, 0);
+		if (id < 0)
+			continue; /* not on this kernel or architecture */
+		names[n] = syscount_names[i];
+		ids[n++] = id;
+	}
+	return n;
+}
+
+int syscount_hold_open(struct syscount_hold *h, char *reason, size_t len)
+{
+	memset(h, 0, sizeof *h);
+	long ids[SYSCOUNT_MAX];
+	const char *names[SYSCOUNT_MAX];
+	int n = tracepoint_ids(ids, names, reason, len);
+	if (n < 0)
+		return n;
+	for (int k = 0; k < n; k++) {
+		struct perf_event_attr a;
+		memset(&a, 0, sizeof a);
+		a.size = sizeof a;
+		a.type = PERF_TYPE_TRACEPOINT;
+		a.config = (uint64_t)ids[k];
+		a.disabled = 1;
+		long fd = syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+		if (fd < 0) {
+			int e = errno;
+			snprintf(reason, len, "cannot open a tracepoint event: %s", strerror(e));
+			syscount_hold_close(h);
+			return -e;
+		}
+		h->fds[h->n++] = (int)fd;
+	}
+	return 0;
+}
+
+void syscount_hold_close(struct syscount_hold *h)
+{
+	for (int k = 0; k < h->n; k++)
+		close(h->fds[k]);
+	h->n = 0;
+}
+
 void syscount_close(struct syscount *s)
 {
 	if (s->fds) {
@@ -64,24 +122,11 @@ static int read_all(struct syscount *s, uint64_t *v)
 int syscount_open(struct syscount *s, const char *cgdir, char *reason, size_t len)
 {
 	memset(s, 0, sizeof *s);
-	char why[256];
 	long tp[SYSCOUNT_MAX];
-	tp[0] = tracefs_event_id("raw_syscalls/sys_enter", why, sizeof why);
-	if (tp[0] < 0) {
-		snprintf(reason, len, "no syscall tracepoints: %s", why);
-		return (int)tp[0];
-	}
-	s->name[0] = "total";
-	for (int i = 0; syscount_names[i] && s->n + 1 < SYSCOUNT_MAX; i++) {
-		char ev[80];
-		snprintf(ev, sizeof ev, "syscalls/sys_enter_%s", syscount_names[i]);
-		long id = tracefs_event_id(ev, NULL, 0);
-		if (id < 0)
-			continue; /* not on this kernel or architecture */
-		s->n++;
-		s->name[s->n] = syscount_names[i];
-		tp[s->n] = id;
-	}
+	int nt = tracepoint_ids(tp, s->name, reason, len);
+	if (nt < 0)
+		return nt;
+	s->n = nt - 1;
 	int cg = open(cgdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cg < 0) {
 		int e = errno;

@@ -41,6 +41,25 @@ int syscount_open(struct syscount *s, const char *cgdir, char *reason, size_t le
 int syscount_rebase(struct syscount *s);
 /* Counts since syscount_open (or the last rebase) into counts[0..s->n] (counts[0] = every system call). */
 int syscount_read(struct syscount *s, uint64_t *counts);
+/* Closing costs one RCU grace period per tracepoint whose last perf event goes (the kernel's
+ * tracepoint_synchronize_unregister, under its event_mutex: ~1 s for the whole list on a busy
+ * 2-core guest) unless a syscount_hold keeps them registered. */
 void syscount_close(struct syscount *s);
+
+/* A hold: one disabled counting event per tracepoint of the list on this process (pid 0, any
+ * CPU, not inherited; it never counts), which keeps each tracepoint registered with perf while
+ * it is open. The kernel registers a tracepoint when its first perf event is made and
+ * unregisters it (waiting out an RCU grace period) when its last one goes: with a hold open, a
+ * syscount_open / syscount_close per trial only adds and removes events, and the
+ * registrations happen once, at syscount_hold_open and syscount_hold_close (which pays the
+ * grace periods). Counts are not changed by it. n: the events held (the total and every name
+ * this kernel has); 0 = none (then syscount works as without it). */
+struct syscount_hold {
+	int n;
+	int fds[SYSCOUNT_MAX];
+};
+/* 0, or -errno with reason (as syscount_open's) and nothing held. */
+int syscount_hold_open(struct syscount_hold *h, char *reason, size_t len);
+void syscount_hold_close(struct syscount_hold *h);
 
 #endif

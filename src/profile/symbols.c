@@ -1,18 +1,21 @@
 #include "profile/symbols.h"
 
 #include <elfutils/libdwfl.h>
+#include <gelf.h>
+#include <libelf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 struct ksym {
 	uint64_t addr;
-	char *name;
+	uint64_t off; /* of its name in kblob */
 };
 
 struct image {
@@ -42,7 +45,16 @@ struct symbols {
 	struct ksym *ks;
 	size_t nks;
 	int ks_loaded, ks_hidden;
+	char *kblob;            /* the names, NUL-terminated */
+	size_t kblob_len;
+	void *kmap;             /* ks and kblob lie in this mapping of the cache's table */
+	size_t kmap_len;
 };
+
+/* The symbol cache (symbols_cache_dir): one directory for every struct symbols of this
+ * process (libdwfl's callbacks have no pointer of ours), and what it served. */
+static char cache_dir[1024];
+static struct symbols_cache_stats cstats;
 
 /* ---- the files a process maps ---------------------------------------------------------
  *
@@ -195,10 +207,137 @@ static int set_maps(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_A
 	return DWARF_CB_OK;
 }
 
+/* A copy of debug file fd at path with every SHF_COMPRESSED section decompressed: 0, or -1
+ * (nothing written: no compressed section, a .zdebug one, a .gnu_debugaltlink, an error). */
+static int debug_decompressed_copy(int fd, const char *path)
+{
+	char tmp[1300];
+	snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return -1;
+	int out = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0)
+		return -1;
+	int rc = -1, ncomp = 0;
+	off_t off = 0;
+	while (off < st.st_size) {
+		ssize_t n = copy_file_range(fd, &off, out, NULL, (size_t)(st.st_size - off), 0);
+		if (n <= 0)
+			goto out;
+	}
+	elf_version(EV_CURRENT);
+	Elf *e = elf_begin(out, ELF_C_RDWR, NULL);
+	size_t shstrndx;
+	if (!e || elf_kind(e) != ELF_K_ELF || elf_getshdrstrndx(e, &shstrndx) < 0)
+		goto end;
+	for (Elf_Scn *scn = NULL; (scn = elf_nextscn(e, scn));) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh))
+			goto end;
+		const char *name = elf_strptr(e, shstrndx, sh.sh_name);
+		if (name && (!strcmp(name, ".gnu_debugaltlink") || !strncmp(name, ".zdebug", 7)))
+			goto end;
+		if (!(sh.sh_flags & SHF_COMPRESSED))
+			continue;
+		if (elf_compress(scn, 0, 0) != 1)
+			goto end;
+		ncomp++;
+	}
+	if (ncomp && elf_update(e, ELF_C_WRITE) >= 0)
+		rc = 0;
+end:
+	if (e)
+		elf_end(e);
+out:
+	close(out);
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -1;
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
+
+/* find_debuginfo: libdwfl's standard search, through the cache when there is one: a module's
+ * separate debug file with compressed sections is served as its decompressed copy
+ * (BUILDID.debug), made the first time. */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			  GElf_Addr base, const char *file_name, const char *debuglink_file,
+			  GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+	const unsigned char *bits = NULL;
+	GElf_Addr vaddr;
+	int nb = cache_dir[0] ? dwfl_module_build_id(mod, &bits, &vaddr) : 0;
+	char path[1200] = "";
+	if (nb > 0 && nb <= 64) {
+		int o = snprintf(path, sizeof path, "%s/", cache_dir);
+		for (int i = 0; i < nb && o + 3 < (int)sizeof path; i++)
+			o += snprintf(path + o, sizeof path - (size_t)o, "%02x", bits[i]);
+		snprintf(path + o, sizeof path - (size_t)o, ".debug");
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			*debuginfo_file_name = strdup(path);
+			cstats.debug_hits++;
+			return fd;
+		}
+	}
+	int fd = dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name,
+					      debuglink_file, debuglink_crc, debuginfo_file_name);
+	if (fd < 0 || !path[0] || debug_decompressed_copy(fd, path) < 0)
+		return fd;
+	int cfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (cfd < 0)
+		return fd;
+	close(fd);
+	free(*debuginfo_file_name);
+	*debuginfo_file_name = strdup(path);
+	cstats.debug_misses++;
+	return cfd;
+}
+
 static const Dwfl_Callbacks proc_callbacks = {
 	.find_elf = find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.find_debuginfo = find_debuginfo,
 };
+
+void symbols_cache_dir(const char *dir)
+{
+	snprintf(cache_dir, sizeof cache_dir, "%s", dir ? dir : "");
+}
+
+static int fill_module(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
+		       void *arg)
+{
+	(void)userdata, (void)name, (void)base, (void)arg;
+	Dwarf_Addr bias;
+	dwfl_module_getdwarf(mod, &bias); /* finds its debug file: find_debuginfo caches it */
+	return DWARF_CB_OK;
+}
+
+static struct image *image_find(struct symbols *s, const char *maps);
+
+int symbols_cache_fill(pid_t pid)
+{
+	struct symbols *s = symbols_new();
+	if (!s)
+		return -ENOMEM;
+	symbols_kernel(s, 0);
+	size_t len;
+	char *maps = symbols_snapshot_maps(pid, &len);
+	int rc = maps ? 0 : -ESRCH;
+	struct image *im = maps ? image_find(s, maps) : NULL;
+	if (im && im->dwfl)
+		dwfl_getmodules(im->dwfl, fill_module, NULL, 0);
+	symbols_free(s);
+	free(maps);
+	symbols_files_release();
+	return rc;
+}
+
+void symbols_cache_stats(struct symbols_cache_stats *st)
+{
+	*st = cstats;
+}
 
 struct symbols *symbols_new(void) { return calloc(1, sizeof(struct symbols)); }
 
@@ -217,9 +356,12 @@ void symbols_free(struct symbols *s)
 	free(s->nc);
 	for (int i = 0; i < s->nnosym; i++)
 		free(s->nosym[i]);
-	for (size_t i = 0; i < s->nks; i++)
-		free(s->ks[i].name);
-	free(s->ks);
+	if (s->kmap) {
+		munmap(s->kmap, s->kmap_len);
+	} else {
+		free(s->ks);
+		free(s->kblob);
+	}
 	free(s);
 }
 
@@ -581,23 +723,129 @@ static int cmp_ksym(const void *a, const void *b)
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
-static void kallsyms_load(struct symbols *s)
+/* ---- the kernel's symbols, and their cache -------------------------------------------- */
+
+#define KCACHE_MAGIC "CTXKSYM1"
+struct kcache_head {
+	char magic[8];
+	uint64_t nks, blob_len;
+	uint32_t hidden, pad;
+};
+
+/* What identifies this kernel's symbol table: the boot (KASLR), the modules loaded and at
+ * which addresses, and who reads it (kptr_restrict shows zeros to some). FNV-1a. */
+static uint64_t kernel_key(void)
 {
-	s->ks_loaded = 1;
+	uint64_t h = 1469598103934665603ULL;
+	char buf[8192];
+	const char *from[] = {"/proc/sys/kernel/random/boot_id", "/proc/modules"};
+	for (int i = 0; i < 2; i++) {
+		int fd = open(from[i], O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n;
+		while ((n = read(fd, buf, sizeof buf)) > 0)
+			for (ssize_t k = 0; k < n; k++)
+				h = (h ^ (unsigned char)buf[k]) * 1099511628211ULL;
+		close(fd);
+	}
+	return (h ^ (uint64_t)geteuid()) * 1099511628211ULL;
+}
+
+static int kcache_path(char *path, size_t len)
+{
+	if (!cache_dir[0])
+		return 0;
+	snprintf(path, len, "%s/kallsyms-%016llx", cache_dir, (unsigned long long)kernel_key());
+	return 1;
+}
+
+/* Maps a table kcache_save wrote (read-only; only the pages a lookup touches are read): 1,
+ * or 0 (none, or not one of ours: parsed afresh). */
+static int kcache_load(struct symbols *s, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	struct stat st;
+	void *m = MAP_FAILED;
+	if (fstat(fd, &st) == 0 && (size_t)st.st_size > sizeof(struct kcache_head))
+		m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return 0;
+	struct kcache_head h;
+	memcpy(&h, m, sizeof h);
+	size_t kb = h.nks * sizeof(struct ksym);
+	/* the blob ends with a NUL (kcache_save writes whole names), so no name runs out */
+	if (memcmp(h.magic, KCACHE_MAGIC, 8) || h.nks >= (1u << 28) || h.blob_len >= (1u << 30) ||
+	    (uint64_t)st.st_size != sizeof h + kb + h.blob_len || !h.blob_len ||
+	    ((const char *)m)[st.st_size - 1]) {
+		munmap(m, (size_t)st.st_size);
+		return 0;
+	}
+	s->kmap = m;
+	s->kmap_len = (size_t)st.st_size;
+	s->ks = (struct ksym *)(void *)((char *)m + sizeof h);
+	s->kblob = (char *)m + sizeof h + kb;
+	s->nks = h.nks;
+	s->kblob_len = h.blob_len;
+	s->ks_hidden = (int)h.hidden;
+	return 1;
+}
+
+/* Writes the parsed table for the next process (a file of its own, renamed into place). */
+static void kcache_save(const struct symbols *s, const char *path)
+{
+	char tmp[1200];
+	snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	struct kcache_head h = {.nks = s->nks, .blob_len = s->kblob_len,
+				.hidden = (uint32_t)s->ks_hidden};
+	memcpy(h.magic, KCACHE_MAGIC, 8);
+	size_t kb = s->nks * sizeof(struct ksym);
+	int ok = write(fd, &h, sizeof h) == (ssize_t)sizeof h &&
+		 write(fd, s->ks, kb) == (ssize_t)kb &&
+		 write(fd, s->kblob, s->kblob_len) == (ssize_t)s->kblob_len;
+	close(fd);
+	if (!ok || rename(tmp, path) < 0)
+		unlink(tmp);
+}
+
+static int hexval(int c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+		: c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* /proc/kallsyms: "ADDR TYPE NAME[\t[MODULE]]" per line; the text symbols (t, T, w, W). */
+static void kallsyms_parse(struct symbols *s)
+{
 	FILE *f = fopen("/proc/kallsyms", "re");
 	if (!f)
 		return;
 	char line[512];
-	size_t cap = 0;
+	size_t cap = 0, bcap = 0;
 	int nonzero = 0;
 	while (fgets(line, sizeof line, f)) {
-		unsigned long long a;
-		char type;
-		char name[256];
-		if (sscanf(line, "%llx %c %255s", &a, &type, name) != 3)
+		const char *p = line;
+		uint64_t a = 0;
+		int d;
+		while ((d = hexval((unsigned char)*p)) >= 0)
+			a = a << 4 | (uint64_t)d, p++;
+		if (p == line || *p != ' ')
 			continue;
-		if (type != 't' && type != 'T' && type != 'w' && type != 'W')
+		char type = p[1];
+		if ((type != 't' && type != 'T' && type != 'w' && type != 'W') || p[2] != ' ')
 			continue;
+		const char *name = p + 3;
+		size_t nl = strcspn(name, " \t\n");
+		if (!nl)
+			continue;
+		if (nl > 255)
+			nl = 255;
 		if (a)
 			nonzero = 1;
 		if (s->nks == cap) {
@@ -608,15 +856,39 @@ static void kallsyms_load(struct symbols *s)
 			s->ks = n;
 			cap = nc;
 		}
-		char *nm = strdup(name);
-		if (!nm)
-			break;
-		s->ks[s->nks++] = (struct ksym){a, nm};
+		if (s->kblob_len + nl + 1 > bcap) {
+			size_t nc = bcap ? bcap * 2 : (size_t)1 << 20;
+			char *n = realloc(s->kblob, nc);
+			if (!n)
+				break;
+			s->kblob = n;
+			bcap = nc;
+		}
+		memcpy(s->kblob + s->kblob_len, name, nl);
+		s->kblob[s->kblob_len + nl] = 0;
+		s->ks[s->nks++] = (struct ksym){a, s->kblob_len};
+		s->kblob_len += nl + 1;
 	}
 	fclose(f);
 	s->ks_hidden = !nonzero;
 	if (s->nks > 1)
 		qsort(s->ks, s->nks, sizeof(*s->ks), cmp_ksym);
+}
+
+static void kallsyms_load(struct symbols *s)
+{
+	s->ks_loaded = 1;
+	char path[1100];
+	int cached = kcache_path(path, sizeof path);
+	if (cached && kcache_load(s, path)) {
+		cstats.kernel_hits++;
+		return;
+	}
+	kallsyms_parse(s);
+	if (cached && s->nks) {
+		cstats.kernel_misses++;
+		kcache_save(s, path);
+	}
 }
 
 const char *symbols_kernel(struct symbols *s, uint64_t addr)
@@ -633,7 +905,7 @@ const char *symbols_kernel(struct symbols *s, uint64_t addr)
 		else
 			hi = mid;
 	}
-	if (s->ks[lo].addr > addr)
+	if (s->ks[lo].addr > addr || s->ks[lo].off >= s->kblob_len)
 		return "[unknown]";
-	return s->ks[lo].name;
+	return s->kblob + s->ks[lo].off;
 }

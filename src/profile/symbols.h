@@ -70,4 +70,36 @@ int symbols_srcline(struct symbols *s, const char *maps, uint64_t addr, const ch
  * The count. */
 int symbols_unresolved_modules(struct symbols *s, const char **names, int max);
 
+/* ---- the symbol cache (one directory, shared by every process that is given it) ----
+ *
+ * What costs most in symbolizing a short profile is not the lookups but what precedes them:
+ * reading and sorting /proc/kallsyms (~120,000 text symbols) and, for a module whose debug
+ * information is in a separate file with compressed sections (Debian's -dbgsym/-dbg packages:
+ * libc's), inflating every one of those sections when libdw opens it. With a cache directory
+ * set, both are done once and kept there for the next process:
+ *  - the kernel's sorted text symbols, as a binary table, under a key of the boot
+ *    (/proc/sys/kernel/random/boot_id), the loaded modules and their addresses
+ *    (/proc/modules) and the euid: a module loaded or unloaded makes a new key. (A BPF
+ *    program loaded since is not in a cached table: addresses in it take the symbol before;
+ *    keep a cache to one run.)
+ *  - each such debug file, by its build id (BUILDID.debug): a copy with its sections
+ *    decompressed (libelf), which libdw then maps as it is. A file that refers to a
+ *    supplementary one (.gnu_debugaltlink) or has GNU .zdebug sections is not copied.
+ * Files are written under a name of their own and renamed into place, so concurrent
+ * processes never read a partial one. The directory must exist and belong to the caller
+ * (the runner makes a private one per run); "" or NULL turns the cache off. */
+void symbols_cache_dir(const char *dir);
+struct symbols_cache_stats {
+	unsigned kernel_hits, kernel_misses; /* the kernel's table read from / written to it */
+	unsigned debug_hits, debug_misses;   /* decompressed debug files read / written */
+};
+/* Fills the cache (symbols_cache_dir, which must be set) with what symbolizing process pid's
+ * image needs: the kernel's table and the decompressed debug files of the modules it maps that
+ * have separate ones with compressed sections. For a caller about to profile processes of the
+ * same binaries (the runner, for its servers: the same ctxlab and libraries as itself), so that
+ * no profile pays for making them. 0, or -errno (nothing to read pid's maps from). */
+int symbols_cache_fill(pid_t pid);
+/* What the cache served in this process so far. */
+void symbols_cache_stats(struct symbols_cache_stats *st);
+
 #endif
