@@ -27,8 +27,8 @@
 #include "monitor/monout.h"
 
 #define RECORD_SCHEMA_MAJOR 1
-#define RECORD_SCHEMA_MINOR 3
-#define RECORD_SCHEMA "1.3"
+#define RECORD_SCHEMA_MINOR 4
+#define RECORD_SCHEMA "1.4"
 
 /* System calls by name over the window (monitor/syscount.h); write only. */
 struct record_syscalls {

@@ -944,9 +944,24 @@ static void window_extras_end(struct trial *t, struct syscount *sc)
 	t->sc.window_s = t->front.window_s = (clock_now_ns() - t->x0_ns) / 1e9;
 }
 
-/* Samples the server's tree (keeper pid, its cgroup when cgpath) from now until m1 into
- * t->total and the peaks. 0, or -1 when interrupted or the monitor could not start. */
-static int measure_window(struct ctx *c, struct trial *t, pid_t keeper, const char *cgpath,
+/* The server's monitor (keeper pid, its cgroup when cgpath), started before the window: NULL
+ * with the trial failed when it cannot start. */
+static struct monitor *window_monitor(struct trial *t, pid_t keeper, const char *cgpath)
+{
+	char err[256] = "";
+	struct monitor_opts mo = {.pid = keeper, .cpu_cgroup = cgpath[0] ? cgpath : NULL};
+	struct monitor *mon = monitor_start(&mo, err, sizeof err);
+	if (!mon)
+		trial_fail(t, "cannot monitor the server: %s", err);
+	return mon;
+}
+
+/* Samples the server's tree from now until m1 into t->total and the peaks, with the monitor
+ * window_monitor started during the warm-up (its first walk of a tree of hundreds of
+ * processes can take most of a second): its span starts over now (monitor_rebase), so the
+ * window excludes start-up and warm-up. Consumes mon (stopped here; NULL for a server on
+ * another host). 0, or -1 when interrupted or the monitor failed. */
+static int measure_window(struct ctx *c, struct trial *t, struct monitor *mon, const char *cgpath,
 			  uint64_t m1, const cpu_set_t *scpus, const cpu_set_t *lcpus)
 {
 	if (!host_is_local_machine(&c->server_host)) {
@@ -956,17 +971,14 @@ static int measure_window(struct ctx *c, struct trial *t, pid_t keeper, const ch
 			 "machine's /proc/stat does not show its CPUs", c->s->server_host);
 		return nap_until(m1) ? -1 : 0;
 	}
-	char err[256] = "";
-	/* the cgroup's baseline is taken now: the window excludes start-up and warm-up (so not
-	 * from_birth) */
-	struct monitor_opts mo = {.pid = keeper, .cpu_cgroup = cgpath[0] ? cgpath : NULL};
 	struct win_sys wsys;
 	win_sys_start(&wsys);
-	struct monitor *mon = monitor_start(&mo, err, sizeof err);
-	if (!mon) {
+	int rb = monitor_rebase(mon);
+	if (rb) {
+		monitor_stop(mon, NULL);
 		if (wsys.ok)
 			syscpu_close(&wsys.sc);
-		return trial_fail(t, "cannot monitor the server: %s", err);
+		return trial_fail(t, "cannot monitor the server: %s", strerror(-rb));
 	}
 	uint64_t mstart = clock_now_ns();
 	t->mon_wall_ns = clock_wall_ns();
@@ -1361,8 +1373,15 @@ static void run_trial(struct ctx *c, struct trial *t)
 		goto out;
 	phase(t, RECORD_PH_CONNECT);
 	uint64_t m0 = clock_now_ns() + c->s->warmup_ns, m1 = m0 + c->s->duration_ns;
-	if (nap_until(m0))
+	struct monitor *mon = NULL;
+	if (host_is_local_machine(&c->server_host) &&
+	    !(mon = window_monitor(t, srv.child.keeper, cgpath)))
 		goto out;
+	if (nap_until(m0)) {
+		if (mon)
+			monitor_stop(mon, NULL);
+		goto out;
+	}
 	phase(t, RECORD_PH_WARMUP);
 	if (t->want_profile && host_is_local_machine(&c->server_host))
 		/* the profiler samples the server's cgroup (else the keeper's tree) over the
@@ -1372,7 +1391,7 @@ static void run_trial(struct ctx *c, struct trial *t)
 		warn_trial(t, "not profiled: the server runs on '%s' (profiling runs on local and "
 			      "netns server hosts only)", c->s->server_host);
 	alloc_window(t, 1);
-	if (measure_window(c, t, srv.child.keeper, cgpath, m1, &scpus, &lcpus) < 0)
+	if (measure_window(c, t, mon, cgpath, m1, &scpus, &lcpus) < 0)
 		goto out;
 	alloc_window(t, 0);
 	phase(t, RECORD_PH_WINDOW);

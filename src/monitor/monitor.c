@@ -1807,6 +1807,20 @@ int monitor_sample(struct monitor *m, struct monitor_sample *s)
 	return 0;
 }
 
+int monitor_rebase(struct monitor *m)
+{
+	if (!m || m->opts.from_birth)
+		return -EINVAL;
+	struct monitor_sample s;
+	int r = monitor_sample(m, &s);
+	if (r)
+		return r;
+	m->base = m->prev;
+	m->start_ns = m->prev_ns;
+	m->tot_gone = m->tot_left = 0;
+	return 0;
+}
+
 void monitor_reaped(struct monitor *m, const struct rusage *ru)
 {
 	double tck = (double)m->tck;

@@ -116,6 +116,13 @@ struct monitor;
 struct monitor *monitor_start(const struct monitor_opts *opts, char *err, size_t errlen);
 int monitor_sample(struct monitor *m, struct monitor_sample *s);
 int monitor_stop(struct monitor *m, struct monitor_sample *total); /* frees m; total may be NULL */
+/* Starts the span over now: one sample is taken (and dropped), and monitor_stop's total (CPU,
+ * switches, rates) and its counts of processes gone or left cover only what comes after; its
+ * peaks (processes, threads, fds, memory: refreshed on slow rounds only) keep what was seen. For a caller
+ * whose baseline walk (monitor_start: long on a tree of hundreds of processes) must not eat
+ * into a measured window: start during a warm-up, rebase at the window's start. 0, or
+ * -EINVAL with opts.from_birth (whose span is the whole life), or monitor_sample's error. */
+int monitor_rebase(struct monitor *m);
 /* In `total`, counts and CPU cover the whole span; procs, threads, fds, sockets, rss and pss are
  * the largest values seen in any sample. */
 

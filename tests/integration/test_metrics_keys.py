@@ -77,7 +77,7 @@ def test_run_record_and_env():
         assert p.returncode == 0, "run failed: %s" % p.stderr
         recs = [json.loads(l) for l in open(os.path.join(out, "trials.jsonl")) if l.strip()]
         assert recs and recs[0]["status"] == "ok", recs
-        assert recs[0]["schema"] == "1.3", recs[0].get("schema")
+        assert recs[0]["schema"] == "1.4", recs[0].get("schema")
         chat = [r for r in recs if r["params"]["proto"] == "chat"]
         assert chat and "server_us_per_delivery" in chat[0].get("chat", {}), chat
         rk = set()
