@@ -102,12 +102,12 @@ void syscount_close(struct syscount *s)
 	memset(s, 0, sizeof *s);
 }
 
-static int read_all(struct syscount *s, uint64_t *v)
+/* Reads row k of every CPU into v[k] for the rows [k0, k1). */
+static int read_rows(struct syscount *s, uint64_t *v, int k0, int k1)
 {
 	int rows = s->n + 1;
-	memset(v, 0, sizeof(uint64_t) * (size_t)rows);
 	for (int c = 0; c < s->ncpu; c++)
-		for (int k = 0; k < rows; k++) {
+		for (int k = k0; k < k1; k++) {
 			int fd = s->fds[c * rows + k];
 			uint64_t x;
 			if (fd < 0)
@@ -117,6 +117,19 @@ static int read_all(struct syscount *s, uint64_t *v)
 			v[k] += x;
 		}
 	return 0;
+}
+
+/* Reads every counter while the cgroup keeps running: the total (row 0) first at a baseline
+ * and last at an end, so that the total's span contains every named counter's span and the
+ * total over the window is never below the sum of its named parts (the few system calls made
+ * between the reads fall into `other`). */
+static int read_all(struct syscount *s, uint64_t *v, int total_last)
+{
+	int rows = s->n + 1;
+	memset(v, 0, sizeof(uint64_t) * (size_t)rows);
+	if (total_last)
+		return read_rows(s, v, 1, rows) < 0 || read_rows(s, v, 0, 1) < 0 ? -EIO : 0;
+	return read_rows(s, v, 0, 1) < 0 || read_rows(s, v, 1, rows) < 0 ? -EIO : 0;
 }
 
 int syscount_open(struct syscount *s, const char *cgdir, char *reason, size_t len)
@@ -161,7 +174,7 @@ int syscount_open(struct syscount *s, const char *cgdir, char *reason, size_t le
 		syscount_close(s);
 		return -err;
 	}
-	if (read_all(s, s->base) < 0) {
+	if (read_all(s, s->base, 0) < 0) {
 		snprintf(reason, len, "cannot read the tracepoint counters");
 		syscount_close(s);
 		return -EIO;
@@ -172,7 +185,7 @@ int syscount_open(struct syscount *s, const char *cgdir, char *reason, size_t le
 int syscount_read(struct syscount *s, uint64_t *counts)
 {
 	uint64_t v[SYSCOUNT_MAX];
-	int r = read_all(s, v);
+	int r = read_all(s, v, 1);
 	if (r < 0)
 		return r;
 	for (int k = 0; k <= s->n; k++)
@@ -182,5 +195,5 @@ int syscount_read(struct syscount *s, uint64_t *counts)
 
 int syscount_rebase(struct syscount *s)
 {
-	return read_all(s, s->base);
+	return read_all(s, s->base, 0);
 }
